@@ -1,0 +1,5 @@
+"""Errors a user can cause in `grid_models` (bad file, unknown code): one line, no traceback."""
+
+
+class GridModelError(ValueError):
+    """A feeder that cannot be loaded or a study that cannot run, with a one-line reason."""

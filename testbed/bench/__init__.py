@@ -1,0 +1,74 @@
+"""Benchmarks: `testbed bench NAME` runs module `testbed.bench.NAME`.
+
+Each module exposes ``run(quick: bool = False) -> BenchResult``. Baselines run in the same
+process, on the same inputs, in the same run; ratios are named ``<ours>_vs_<baseline>`` and
+above 1 means ours is faster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    benchmark: str
+    results: dict[str, float]
+    ratios: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+
+def machine() -> dict[str, object]:
+    """What ran the benchmark, so figures can be compared across machines."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def render(result: BenchResult, as_json: bool) -> str:
+    """The JSON object for machines, or a table for people."""
+    if as_json:
+        return json.dumps(
+            {
+                "benchmark": result.benchmark,
+                "machine": machine(),
+                "results": result.results,
+                "ratios": result.ratios,
+            },
+            sort_keys=True,
+        )
+    width = max(len(k) for k in [*result.results, *result.ratios, "x"])
+    lines = [f"benchmark: {result.benchmark}", ""]
+    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in result.results.items()]
+    if result.ratios:
+        lines += ["", "  ratios (above 1: ours is faster)"]
+        lines += [f"  {k:<{width}}  {v:.2f}x" for k, v in result.ratios.items()]
+    lines += [f"  note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, int) or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"

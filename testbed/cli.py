@@ -1,0 +1,128 @@
+"""The `testbed` command line: one entry point, each command a thin call into its module."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
+)
+ledger_app = typer.Typer(no_args_is_help=True, help="Create and fill ledgers.")
+instruments_app = typer.Typer(no_args_is_help=True, help="Find and check VISA instruments.")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(instruments_app, name="instruments")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from grid_models.errors import GridModelError
+    from instruments.errors import InstrumentError
+    from testbed.errors import UserError
+
+    return (UserError, GridModelError, InstrumentError, FileNotFoundError, PermissionError)
+
+
+@app.command()
+def verify(ledger: Path) -> None:
+    """Re-validate a ledger from genesis: links, Merkle roots, signatures, nonces, state."""
+    from testbed.ledger.verify import verify_file
+
+    report = verify_file(ledger)
+    typer.echo(report.line())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@ledger_app.command("init")
+def ledger_init(
+    path: Path,
+    validator_key: list[Path] = typer.Option(
+        [], "--validator-key", help="Validator key file (repeat); fresh dev keys when none."
+    ),
+    chain_id: Optional[int] = typer.Option(None, help="Chain id (default: the project's)."),
+) -> None:
+    """Create a chain with its genesis block."""
+    from testbed.ledger.demo import init_chain
+
+    typer.echo(init_chain(path, validator_key, chain_id))
+
+
+@ledger_app.command("demo")
+def ledger_demo(
+    path: Path,
+    blocks: int = typer.Option(10, min=1),
+    tx: int = typer.Option(100, min=1, help="Signed orders per block."),
+) -> None:
+    """Fill a new chain with N blocks of M signed orders among development participants."""
+    from testbed.ledger.demo import demo_chain
+
+    typer.echo(demo_chain(path, blocks, tx))
+
+
+@app.command()
+def bench(
+    name: str = typer.Argument(..., help="ledger, kernels, grid or instruments"),
+    json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller inputs, for a smoke test."),
+) -> None:
+    """Measure ours beside a named baseline, side by side in one run."""
+    from testbed.bench import render
+
+    try:
+        module = importlib.import_module(f"testbed.bench.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"testbed.bench.{name}":
+            raise
+        raise typer.BadParameter(f"unknown benchmark {name!r}") from None
+    typer.echo(render(module.run(quick=quick), as_json=json))
+
+
+@app.command()
+def study(
+    grid: str = typer.Argument(..., help="SimBench code, pandapower built-in or JSON file"),
+    days: Optional[int] = typer.Option(None, min=1, help="Days from the profiles' start."),
+    out: Optional[Path] = typer.Option(None, help="Folder for the CSV/Parquet results."),
+) -> None:
+    """Run a feeder's yearly profiles through the batch power flow and report violations."""
+    from grid_models.study import main as study_main
+
+    raise typer.Exit(study_main(grid, days, out))
+
+
+@app.command()
+def emulate(
+    config: Optional[Path] = typer.Option(None, help="Emulated bench (TOML); default built in."),
+    port_base: int = typer.Option(5025, help="First loopback TCP port."),
+) -> None:
+    """Serve simulated SCPI instruments on loopback ports until terminated."""
+    from instruments.emulator import main as emulate_main
+
+    raise typer.Exit(emulate_main(config, port_base))
+
+
+@instruments_app.command("scan")
+def instruments_scan() -> None:
+    """List reachable VISA resources with their *IDN? reply."""
+    from instruments.tools import scan
+
+    raise typer.Exit(scan())
+
+
+@instruments_app.command("check")
+def instruments_check(bench_file: Path) -> None:
+    """Check that each configured device answers, matches its profile and reads."""
+    from instruments.tools import check
+
+    raise typer.Exit(check(bench_file))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except _user_errors() as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

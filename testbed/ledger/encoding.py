@@ -1,0 +1,229 @@
+"""Canonical binary encoding: one value, one byte string.
+
+Integers are fixed-width big-endian, byte strings and lists carry a u32 length, text is UTF-8.
+Values are frozen dataclasses whose fields name their codec (``u64()``, ``b32()``, ...), so a
+schema reads like a table. Decoding rejects anything that is not exactly canonical: it must
+consume every byte, and re-encoding must give back the same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from dataclasses import field, fields
+from typing import Any, Callable, Generic, TypeVar
+
+from testbed.errors import UserError
+
+T = TypeVar("T")
+
+
+class EncodingError(UserError):
+    """A value that cannot be encoded, or bytes that are not a canonical encoding."""
+
+
+class Reader:
+    """Cursor over bytes; every read checks that the bytes are there."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise EncodingError(f"truncated: needs {n} bytes at offset {self.pos}")
+        chunk = bytes(self.data[self.pos : end])
+        self.pos = end
+        return chunk
+
+    def finish(self) -> None:
+        if self.pos != len(self.data):
+            raise EncodingError(f"{len(self.data) - self.pos} trailing bytes")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Codec(Generic[T]):
+    """Encodes one kind of value to bytes and back."""
+
+    def encode(self, value: T, out: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def decode(self, r: Reader) -> T:
+        raise NotImplementedError
+
+
+class UInt(Codec[int]):
+    def __init__(self, fmt: str, bits: int) -> None:
+        self.struct = struct.Struct(fmt)
+        self.size = self.struct.size
+        self.max = (1 << bits) - 1
+
+    def encode(self, value: int, out: list[bytes]) -> None:
+        if not _is_int(value) or not 0 <= value <= self.max:
+            raise EncodingError(f"{value!r} is not an integer in 0..{self.max}")
+        out.append(self.struct.pack(value))
+
+    def decode(self, r: Reader) -> int:
+        return self.struct.unpack(r.take(self.size))[0]
+
+
+class SInt(Codec[int]):
+    def __init__(self) -> None:
+        self.struct = struct.Struct(">q")
+
+    def encode(self, value: int, out: list[bytes]) -> None:
+        if not _is_int(value) or not -(1 << 63) <= value < (1 << 63):
+            raise EncodingError(f"{value!r} is not a signed 64-bit integer")
+        out.append(self.struct.pack(value))
+
+    def decode(self, r: Reader) -> int:
+        return self.struct.unpack(r.take(8))[0]
+
+
+class Fixed(Codec[bytes]):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def encode(self, value: bytes, out: list[bytes]) -> None:
+        if not isinstance(value, bytes) or len(value) != self.size:
+            raise EncodingError(f"expected exactly {self.size} bytes")
+        out.append(value)
+
+    def decode(self, r: Reader) -> bytes:
+        return r.take(self.size)
+
+
+U32_CODEC = UInt(">I", 32)
+
+
+def _read_length(r: Reader, limit: int, what: str) -> int:
+    n = U32_CODEC.decode(r)
+    if n > limit:
+        raise EncodingError(f"{what} length {n} exceeds the limit {limit}")
+    return n
+
+
+class Text(Codec[str]):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def encode(self, value: str, out: list[bytes]) -> None:
+        data = value.encode("utf-8") if isinstance(value, str) else None
+        if data is None or len(data) > self.limit:
+            raise EncodingError(f"expected text of at most {self.limit} UTF-8 bytes")
+        out.append(U32_CODEC.struct.pack(len(data)))
+        out.append(data)
+
+    def decode(self, r: Reader) -> str:
+        data = r.take(_read_length(r, self.limit, "text"))
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EncodingError("text is not valid UTF-8") from None
+
+
+class Blob(Codec[bytes]):
+    """Bytes of any length up to ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def encode(self, value: bytes, out: list[bytes]) -> None:
+        if not isinstance(value, bytes) or len(value) > self.limit:
+            raise EncodingError(f"expected at most {self.limit} bytes")
+        out.append(U32_CODEC.struct.pack(len(value)))
+        out.append(value)
+
+    def decode(self, r: Reader) -> bytes:
+        return r.take(_read_length(r, self.limit, "bytes"))
+
+
+class ListOf(Codec[tuple]):
+    """A tuple of values of one codec, at most ``limit`` long."""
+
+    def __init__(self, item: Codec, limit: int) -> None:
+        self.item = item
+        self.limit = limit
+
+    def encode(self, value: tuple, out: list[bytes]) -> None:
+        if not isinstance(value, tuple) or len(value) > self.limit:
+            raise EncodingError(f"expected a tuple of at most {self.limit} items")
+        out.append(U32_CODEC.struct.pack(len(value)))
+        for item in value:
+            self.item.encode(item, out)
+
+    def decode(self, r: Reader) -> tuple:
+        return tuple(self.item.decode(r) for _ in range(_read_length(r, self.limit, "list")))
+
+
+class Struct(Codec[Any]):
+    """A frozen dataclass whose fields were declared with codec fields."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.fields = [(f.name, f.metadata["codec"]) for f in fields(cls)]
+
+    def encode(self, value: Any, out: list[bytes]) -> None:
+        if type(value) is not self.cls:
+            raise EncodingError(f"expected {self.cls.__name__}, got {type(value).__name__}")
+        for name, codec in self.fields:
+            codec.encode(getattr(value, name), out)
+
+    def decode(self, r: Reader) -> Any:
+        return self.cls(**{name: codec.decode(r) for name, codec in self.fields})
+
+
+struct_codec = functools.cache(Struct)
+"""The (cached) codec of a codec-declared dataclass."""
+
+U8 = UInt(">B", 8)
+U32 = U32_CODEC
+U64 = UInt(">Q", 64)
+I64 = SInt()
+B32 = Fixed(32)
+B64 = Fixed(64)
+
+
+def _field(codec: Codec) -> Callable[[], Any]:
+    return lambda: field(metadata={"codec": codec})
+
+
+u8, u32, u64, i64, b32 = _field(U8), _field(U32), _field(U64), _field(I64), _field(B32)
+
+
+def text(limit: int) -> Any:
+    return field(metadata={"codec": Text(limit)})
+
+
+def blob(limit: int) -> Any:
+    return field(metadata={"codec": Blob(limit)})
+
+
+def list_of(item: Codec | type, limit: int) -> Any:
+    codec = item if isinstance(item, Codec) else struct_codec(item)
+    return field(metadata={"codec": ListOf(codec, limit)})
+
+
+def encode(value: Any, codec: Codec | None = None) -> bytes:
+    """Canonical bytes of a codec-declared dataclass (or of a value with an explicit codec)."""
+    out: list[bytes] = []
+    (codec or struct_codec(type(value))).encode(value, out)
+    return b"".join(out)
+
+
+def decode_exact(data: bytes, codec: Codec[T]) -> T:
+    """Decode bytes that must hold exactly one canonical value of ``codec``."""
+    r = Reader(data)
+    value = codec.decode(r)
+    r.finish()
+    out: list[bytes] = []
+    codec.encode(value, out)
+    if b"".join(out) != bytes(data):
+        raise EncodingError("not the canonical encoding of its value")
+    return value

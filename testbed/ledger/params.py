@@ -1,0 +1,15 @@
+"""The chain's constants: one source of truth for ids, versions, domains and size limits."""
+
+DEFAULT_CHAIN_ID = 0x50325045  # "P2PE"
+TX_VERSION = 1
+BLOCK_VERSION = 1
+
+# Domain separation: a signature over one kind of message can never pass for another kind.
+TX_DOMAIN = b"p2p-energy-testbed/tx/v1"
+BLOCK_DOMAIN = b"p2p-energy-testbed/block/v1"
+
+MAX_TX_PER_BLOCK = 100_000
+MAX_VALIDATORS = 64
+MAX_TRADES_PER_CLEARING = 100_000
+MAX_TEXT_BYTES = 256
+MAX_PARAMS_BYTES = 4096

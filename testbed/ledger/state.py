@@ -1,0 +1,93 @@
+"""Chain state: the ledger's own part (nonces) and the contract executed on every transaction.
+
+py-evm's separation: blocks and transactions are data; `ChainState` executes them. The
+contract is pluggable (`Contract`), so the ledger knows nothing of markets; `testbed verify`
+and the loop plug in the market contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import Protocol
+
+from testbed.errors import UserError
+from testbed.ledger.transactions import Genesis, Transaction
+
+
+class Rejected(UserError):
+    """A transaction the rules refuse, with a one-line reason; the state is left unchanged."""
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """What a transaction may know of the block it is executed in (no wall clock)."""
+
+    chain_id: int
+    height: int
+    timestamp: int  # block time, seconds since the Unix epoch (scenario time in a simulation)
+    proposer: bytes
+    validators: frozenset[bytes]
+
+
+class Contract(Protocol):
+    """Deterministic state machine run by every validator on every transaction (the genesis
+    transaction included: it carries the contract's parameters)."""
+
+    def apply(self, tx: Transaction, ctx: BlockContext) -> None:
+        """Execute ``tx``, or raise `Rejected` leaving the state unchanged."""
+
+    def state_root(self) -> bytes:
+        """32-byte commitment to the whole contract state, identical on every machine."""
+
+    def copy(self) -> Contract:
+        """An independent copy (blocks execute on a copy and commit by swapping)."""
+
+
+class ChainState:
+    """Nonces per account, the validator set and the contract's state."""
+
+    def __init__(self, contract: Contract | None = None) -> None:
+        self.nonces: dict[bytes, int] = {}
+        self.validators: frozenset[bytes] = frozenset()
+        self.contract = contract
+
+    def copy(self) -> ChainState:
+        other = ChainState(self.contract.copy() if self.contract is not None else None)
+        other.nonces = dict(self.nonces)
+        other.validators = self.validators
+        return other
+
+    def apply(self, tx: Transaction, ctx: BlockContext) -> None:
+        expected = self.nonces.get(tx.sender, 0)
+        if tx.nonce != expected:
+            raise Rejected(f"nonce {tx.nonce} from {tx.sender.hex()[:16]}, expected {expected}")
+        if tx.chain_id != ctx.chain_id:
+            raise Rejected(f"transaction for chain {tx.chain_id}, this is chain {ctx.chain_id}")
+        if isinstance(tx.body, Genesis):
+            if ctx.height != 0:
+                raise Rejected("a genesis transaction outside the genesis block")
+            if not tx.body.validators or len(set(tx.body.validators)) != len(tx.body.validators):
+                raise Rejected("genesis needs a non-empty set of distinct validators")
+            validators = frozenset(tx.body.validators)
+            if self.contract is not None:
+                self.contract.apply(tx, ctx)
+            self.validators = validators
+        elif ctx.height == 0:
+            raise Rejected("the genesis block holds only the genesis transaction")
+        elif self.contract is not None:
+            self.contract.apply(tx, ctx)
+        self.nonces[tx.sender] = expected + 1
+
+    def root(self) -> bytes:
+        """SHA-256 over the sorted nonces, the sorted validators and the contract's root."""
+        h = hashlib.sha256(b"state/v1")
+        h.update(struct.pack(">I", len(self.validators)))
+        for key in sorted(self.validators):
+            h.update(key)
+        h.update(struct.pack(">Q", len(self.nonces)))
+        for account in sorted(self.nonces):
+            h.update(account + struct.pack(">Q", self.nonces[account]))
+        h.update(self.contract.state_root() if self.contract is not None else bytes(32))
+        return h.digest()

@@ -1,0 +1,235 @@
+"""Transactions: typed bodies in a signed, versioned envelope.
+
+Wire layout (canonical, see `encoding`)::
+
+    version u8 | type u8 | chain_id u32 | sender 32 | nonce u64 | body | signature 64
+
+The signature is by ``sender`` over ``TX_DOMAIN | chain_id u32 | type u8 | unsigned bytes``
+(everything above but the signature). The transaction id is SHA-256 of the whole encoding.
+Nonces count each sender's transactions from 0, so a replayed or skipped one is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import cached_property
+from typing import Any, ClassVar
+
+from testbed.ledger import encoding as enc
+from testbed.ledger.encoding import EncodingError, b32, blob, i64, list_of, text, u8, u32, u64
+from testbed.ledger.keys import KeyPair
+from testbed.ledger.params import (
+    MAX_PARAMS_BYTES,
+    MAX_TEXT_BYTES,
+    MAX_TRADES_PER_CLEARING,
+    MAX_VALIDATORS,
+    TX_DOMAIN,
+    TX_VERSION,
+)
+
+
+class Role(IntEnum):
+    CONSUMER = 1
+    PRODUCER = 2
+    PROSUMER = 3
+    STORAGE = 4
+
+
+class Side(IntEnum):
+    BID = 1  # buy
+    OFFER = 2  # sell
+
+
+# --- bodies ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Genesis:
+    """First transaction of a chain: the proof-of-authority validator set, fixed for life, and
+    the contract's parameters (opaque to the ledger), so the chain describes itself."""
+
+    TYPE: ClassVar[int] = 1
+    validators: tuple[bytes, ...] = list_of(enc.B32, MAX_VALIDATORS)
+    contract_params: bytes = blob(MAX_PARAMS_BYTES)
+
+
+@dataclass(frozen=True)
+class RegisterParticipant:
+    """A household joins: where it sits on the feeder, what it does, which key its meter signs with."""
+
+    TYPE: ClassVar[int] = 2
+    bus: int = u32()
+    role: int = u8()
+    meter_key: bytes = b32()
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """The utility (a validator) credits an account: money entering the market."""
+
+    TYPE: ClassVar[int] = 3
+    account: bytes = b32()
+    amount: int = u64()
+
+
+@dataclass(frozen=True)
+class Order:
+    """A bid (buy) or offer (sell) of energy for one delivery interval.
+
+    ``interval`` is the interval's start in seconds since the Unix epoch; ``price`` is the
+    limit price in the smallest currency unit per kWh.
+    """
+
+    TYPE: ClassVar[int] = 4
+    interval: int = u64()
+    side: int = u8()
+    energy_wh: int = u64()
+    price: int = u64()
+
+
+@dataclass(frozen=True)
+class MeterReading:
+    """What a participant's meter measured over one interval, signed by the meter's key."""
+
+    TYPE: ClassVar[int] = 5
+    participant: bytes = b32()
+    interval: int = u64()
+    imported_wh: int = u64()
+    exported_wh: int = u64()
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """The grid limit that bound a trade (kind 0: none). Values in thousandths of their unit."""
+
+    kind: int = u8()
+    element: str = text(MAX_TEXT_BYTES)
+    value_milli: int = i64()
+    limit_milli: int = i64()
+
+
+@dataclass(frozen=True)
+class Trade:
+    """One matched pair of orders (by transaction id) and what the grid let through."""
+
+    bid: bytes = b32()
+    offer: bytes = b32()
+    energy_wh: int = u64()
+    price: int = u64()
+    granted_wh: int = u64()
+    constraint: Constraint = enc.field(metadata={"codec": enc.Struct(Constraint)})
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """The contract's outcome at gate closure: clearing price and trades, replayable by all."""
+
+    TYPE: ClassVar[int] = 6
+    interval: int = u64()
+    price: int = u64()
+    trades: tuple[Trade, ...] = list_of(Trade, MAX_TRADES_PER_CLEARING)
+
+
+@dataclass(frozen=True)
+class Payment:
+    payer: bytes = b32()
+    payee: bytes = b32()
+    amount: int = u64()
+    kind: int = u8()
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The contract's payments for one delivered interval, replayable by all."""
+
+    TYPE: ClassVar[int] = 7
+    interval: int = u64()
+    payments: tuple[Payment, ...] = list_of(Payment, MAX_TRADES_PER_CLEARING)
+
+
+BODY_TYPES: dict[int, type] = {
+    cls.TYPE: cls
+    for cls in (Genesis, RegisterParticipant, Deposit, Order, MeterReading, Clearing, Settlement)
+}
+
+# --- envelope -------------------------------------------------------------------------------
+
+_HEAD = struct.Struct(">BBI32sQ")
+_SIG_PREFIX = struct.Struct(">IB")
+SIGNATURE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A signed transaction. Build with `sign`, read with `decode_transaction`."""
+
+    chain_id: int
+    sender: bytes
+    nonce: int
+    body: Any
+    signature: bytes
+
+    @cached_property
+    def unsigned(self) -> bytes:
+        return unsigned_bytes(self.chain_id, self.sender, self.nonce, self.body)
+
+    @cached_property
+    def encoded(self) -> bytes:
+        return self.unsigned + self.signature
+
+    @cached_property
+    def txid(self) -> bytes:
+        return hashlib.sha256(self.encoded).digest()
+
+    @property
+    def type(self) -> int:
+        return self.body.TYPE
+
+    def signing_message(self) -> bytes:
+        return signing_message(self.chain_id, self.body.TYPE, self.unsigned)
+
+
+def unsigned_bytes(chain_id: int, sender: bytes, nonce: int, body: Any) -> bytes:
+    if type(body) not in BODY_TYPES.values():
+        raise EncodingError(f"not a transaction body: {type(body).__name__}")
+    if not isinstance(sender, bytes) or len(sender) != 32:
+        raise EncodingError("sender must be a 32-byte public key")
+    if not (0 <= chain_id < 1 << 32 and 0 <= nonce < 1 << 64):
+        raise EncodingError("chain id or nonce out of range")
+    return _HEAD.pack(TX_VERSION, body.TYPE, chain_id, sender, nonce) + enc.encode(body)
+
+
+def signing_message(chain_id: int, tx_type: int, unsigned: bytes) -> bytes:
+    return TX_DOMAIN + _SIG_PREFIX.pack(chain_id, tx_type) + unsigned
+
+
+def sign(body: Any, key: KeyPair, nonce: int, chain_id: int) -> Transaction:
+    """A transaction from ``key`` with its signature."""
+    unsigned = unsigned_bytes(chain_id, key.public, nonce, body)
+    signature = key.sign(signing_message(chain_id, body.TYPE, unsigned))
+    tx = Transaction(chain_id, key.public, nonce, body, signature)
+    tx.__dict__["unsigned"] = unsigned
+    return tx
+
+
+def decode_transaction(data: bytes) -> Transaction:
+    """Parse exactly one canonical transaction; anything else raises `EncodingError`.
+
+    The signature is not checked here: verification is batched (see `verify`).
+    """
+    if len(data) < _HEAD.size + SIGNATURE_SIZE:
+        raise EncodingError("transaction too short")
+    version, tx_type, chain_id, sender, nonce = _HEAD.unpack_from(data)
+    if version != TX_VERSION:
+        raise EncodingError(f"unknown transaction version {version}")
+    cls = BODY_TYPES.get(tx_type)
+    if cls is None:
+        raise EncodingError(f"unknown transaction type {tx_type}")
+    body = enc.decode_exact(data[_HEAD.size : -SIGNATURE_SIZE], enc.struct_codec(cls))
+    tx = Transaction(chain_id, sender, nonce, body, bytes(data[-SIGNATURE_SIZE:]))
+    tx.__dict__["unsigned"] = bytes(data[:-SIGNATURE_SIZE])
+    tx.__dict__["encoded"] = bytes(data)
+    return tx
