@@ -1,0 +1,104 @@
+"""Every transaction type round-trips, and anything not exactly canonical is refused."""
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from testbed.ledger import transactions as T
+from testbed.ledger.encoding import EncodingError
+from testbed.ledger.transactions import decode_transaction, sign
+
+from testbed.ledger.demo import dev_key
+
+KEY = dev_key("encoding")
+u8 = st.integers(0, 255)
+u32 = st.integers(0, 2**32 - 1)
+u64 = st.integers(0, 2**64 - 1)
+i64 = st.integers(-(2**63), 2**63 - 1)
+b32 = st.binary(min_size=32, max_size=32)
+txt = st.text(max_size=40)
+
+constraint = st.builds(T.Constraint, kind=u8, element=txt, value_milli=i64, limit_milli=i64)
+trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price=u64, granted_wh=u64,
+                  constraint=constraint)
+payment = st.builds(T.Payment, payer=b32, payee=b32, amount=u64, kind=u8)
+bodies = st.one_of(
+    st.builds(T.Genesis, validators=st.lists(b32, max_size=4).map(tuple),
+              contract_params=st.binary(max_size=64)),
+    st.builds(T.RegisterParticipant, bus=u32, role=u8, meter_key=b32),
+    st.builds(T.Deposit, account=b32, amount=u64),
+    st.builds(T.Order, interval=u64, side=u8, energy_wh=u64, price=u64),
+    st.builds(T.MeterReading, participant=b32, interval=u64, imported_wh=u64, exported_wh=u64),
+    st.builds(T.Clearing, interval=u64, price=u64, trades=st.lists(trade, max_size=3).map(tuple)),
+    st.builds(T.Settlement, interval=u64, payments=st.lists(payment, max_size=3).map(tuple)),
+)
+
+
+def test_every_body_type_is_covered():
+    assert set(T.BODY_TYPES.values()) == {
+        T.Genesis, T.RegisterParticipant, T.Deposit, T.Order, T.MeterReading, T.Clearing,
+        T.Settlement,
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=bodies, nonce=u64, chain_id=u32)
+def test_round_trip(body, nonce, chain_id):
+    tx = sign(body, KEY, nonce, chain_id)
+    again = decode_transaction(tx.encoded)
+    assert again == tx
+    assert again.encoded == tx.encoded
+    assert again.txid == tx.txid
+
+
+def _order_tx():
+    return sign(T.Order(1_000, T.Side.BID, 1_500, 120), KEY, 0, 7)
+
+
+def test_trailing_bytes_refused():
+    with pytest.raises(EncodingError, match="trailing|canonical"):
+        decode_transaction(_order_tx().encoded[:-64] + b"\x00" + _order_tx().signature)
+
+
+def test_truncated_refused():
+    with pytest.raises(EncodingError):
+        decode_transaction(_order_tx().encoded[:-1])
+
+
+def test_unknown_type_and_version_refused():
+    raw = bytearray(_order_tx().encoded)
+    raw[1] = 99
+    with pytest.raises(EncodingError, match="unknown transaction type"):
+        decode_transaction(bytes(raw))
+    raw = bytearray(_order_tx().encoded)
+    raw[0] = 2
+    with pytest.raises(EncodingError, match="unknown transaction version"):
+        decode_transaction(bytes(raw))
+
+
+def test_overlong_length_refused():
+    body = T.Genesis(validators=(bytes(32),), contract_params=b"")
+    raw = bytearray(sign(body, KEY, 0, 7).encoded)
+    head = 1 + 1 + 4 + 32 + 8
+    raw[head : head + 4] = struct.pack(">I", 2**31)
+    with pytest.raises(EncodingError, match="exceeds the limit"):
+        decode_transaction(bytes(raw))
+
+
+def test_invalid_utf8_refused():
+    body = T.Clearing(1, 2, (T.Trade(bytes(32), bytes(32), 1, 1, 1, T.Constraint(1, "ab", 0, 0)),))
+    raw = sign(body, KEY, 0, 7).encoded
+    bad = raw.replace(b"ab", b"\xff\xfe")
+    with pytest.raises(EncodingError, match="UTF-8"):
+        decode_transaction(bad)
+
+
+def test_out_of_range_values_cannot_be_encoded():
+    with pytest.raises(EncodingError):
+        sign(T.Order(-1, 1, 1, 1), KEY, 0, 7)
+    with pytest.raises(EncodingError):
+        sign(T.Deposit(bytes(31), 5), KEY, 0, 7)
+    with pytest.raises(EncodingError):
+        sign(T.Order(1, True, 1, 1), KEY, 0, 7)

@@ -1,0 +1,66 @@
+"""The command line as a user meets it: real processes, exit codes and one-line answers."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+BIN = [sys.executable, "-m", "testbed"]
+
+
+def run(*args, env=None):
+    return subprocess.run([*BIN, *args], capture_output=True, text=True, env=env)
+
+
+def test_demo_then_verify_then_tamper(tmp_path):
+    path = tmp_path / "demo.sqlite"
+    made = run("ledger", "demo", str(path), "--blocks", "3", "--tx", "20")
+    assert made.returncode == 0, made.stderr
+    ok = run("verify", str(path))
+    assert ok.returncode == 0 and ok.stdout.startswith("valid: 5 blocks, 101 transactions")
+    assert len(ok.stdout.strip().splitlines()) == 1
+    db = sqlite3.connect(path)
+    with db:
+        raw = db.execute("SELECT raw FROM transactions WHERE height = 3 AND idx = 4").fetchone()[0]
+        db.execute("UPDATE transactions SET raw = ? WHERE height = 3 AND idx = 4",
+                   (raw[:60] + bytes([raw[60] ^ 1]) + raw[61:],))
+    db.close()
+    bad = run("verify", str(path))
+    assert bad.returncode == 1
+    assert bad.stdout.strip().startswith("invalid: height 3: transaction 4")
+    assert len(bad.stdout.strip().splitlines()) == 1
+
+
+def test_user_errors_are_one_line(tmp_path):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database at all" * 100)
+    for args in (["verify", str(tmp_path / "missing.sqlite")], ["verify", str(junk)]):
+        r = run(*args)
+        assert r.returncode == 2
+        assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in r.stderr
+
+
+def test_demo_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "d.sqlite"
+    assert run("ledger", "demo", str(path), "--blocks", "1", "--tx", "1").returncode == 0
+    before = path.read_bytes()
+    again = run("ledger", "demo", str(path), "--blocks", "1", "--tx", "1")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert path.read_bytes() == before
+
+
+def test_ledger_init_with_dev_key(tmp_path):
+    r = run("ledger", "init", str(tmp_path / "new.sqlite"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "new.validator-0.key").exists()
+    assert run("verify", str(tmp_path / "new.sqlite")).returncode == 0
+
+
+def test_bench_ledger_json():
+    r = run("bench", "ledger", "--quick", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["benchmark"] == "ledger"
+    assert set(out) == {"benchmark", "machine", "results", "ratios"}
+    assert out["ratios"]["verify_vs_single_thread_cryptography"] > 0
