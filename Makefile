@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	rm -rf runs/demo
 	$(BIN)/testbed ledger demo runs/demo/ledger.sqlite --blocks 20 --tx 200
 	$(BIN)/testbed verify runs/demo/ledger.sqlite
 
