@@ -93,6 +93,14 @@ def study(
 
 
 @app.command()
+def report(run_dir: Path) -> None:
+    """Rebuild a run folder's report (PNG plots and an HTML page)."""
+    from testbed.report import build_report
+
+    typer.echo(build_report(run_dir))
+
+
+@app.command()
 def emulate(
     config: Optional[Path] = typer.Option(None, help="Emulated bench (TOML); default built in."),
     port_base: int = typer.Option(5025, help="First loopback TCP port."),
