@@ -1,0 +1,315 @@
+"""The generic SCPI driver: runs a profile's operations over PyVISA, robustly and logged.
+
+Every operation is one exchange: a command (followed by the profile's error query, so an SCPI
+error raises naming the command) or a query (parsed as its profile says). A timeout or broken
+connection closes the session, opens a fresh one (which also discards any late answer), asks the
+error queue whether the device refused the command, and retries the exchange once.
+
+Latency: pyvisa-py's raw-socket session leaves Nagle's algorithm on, so a small write followed
+by a query waits for the peer's delayed ACK (~40 ms on Linux). The driver turns TCP_NODELAY on,
+through VI_ATTR_TCPIP_NODELAY when the backend supports it, else on the session's socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import pyvisa
+from pyvisa import constants
+
+from instruments.commandlog import CommandLog
+from instruments.errors import (
+    InstrumentConnectionError,
+    InstrumentReplyError,
+    InstrumentTimeout,
+    ProfileError,
+    RangeError,
+    ScpiError,
+)
+from instruments.profiles import Operation, Profile
+
+T = TypeVar("T")
+
+#: SCPI's "not a number" reply (IEEE 488.2 / SCPI 1999 7.2.1.5).
+SCPI_NAN = 9.91e37
+#: Error queue reads when draining after an error (a device queue holds a few dozen at most).
+MAX_QUEUED_ERRORS = 32
+_LINK_ERRORS = (pyvisa.errors.VisaIOError, OSError)
+
+
+class ScpiDriver:
+    """One instrument behind its profile. Values cross the API in kW, kvar, V, A, Hz, kWh."""
+
+    def __init__(
+        self,
+        name: str,
+        resource: str,
+        profile: Profile,
+        log: CommandLog | None = None,
+        resource_manager: pyvisa.ResourceManager | None = None,
+        timeout_ms: int | None = None,
+    ) -> None:
+        self.name = name
+        self.resource = resource
+        self.profile = profile
+        self.log = log if log is not None else CommandLog()
+        self.timeout_ms = timeout_ms if timeout_ms is not None else profile.timeout_ms
+        self._rm = (
+            resource_manager if resource_manager is not None else pyvisa.ResourceManager("@py")
+        )
+        self._inst: pyvisa.resources.MessageBasedResource | None = None
+        self.reconnects = 0
+        self._lock = threading.RLock()
+        #: True while an exchange runs: a signal handler must not start another one then.
+        self.busy = False
+        self._connect()
+
+    # -- operations -----------------------------------------------------------------------
+
+    def act(self, op_name: str) -> None:
+        """Run an operation without a value (enable, reset_integration, ...)."""
+        self._command(self._op(op_name, "action").format_command())
+
+    def set(self, op_name: str, value: float) -> None:
+        """Run a setpoint operation with ``value`` in API units; refuse values out of range."""
+        op = self._op(op_name, "set")
+        device_value = value / op.factor
+        if not math.isfinite(device_value) or not _in_range(op, device_value):
+            raise RangeError(
+                f"{self.name}: {op_name} {value:g} is outside the device range "
+                f"[{_fmt(op.minimum, op.factor)}, {_fmt(op.maximum, op.factor)}]; nothing sent"
+            )
+        self._command(op.format_command(device_value))
+
+    def read(self, op_name: str) -> float | bool:
+        """Run a query operation; a float in API units, or a bool for state."""
+        op = self._op(op_name, "read")
+        reply = self._exchange(op.command, lambda: self._query(op.command))
+        return self.parse(op, reply)
+
+    def idn(self) -> str:
+        """The ``*IDN?`` reply."""
+        return self._exchange("*IDN?", lambda: self._query("*IDN?"))
+
+    def parse(self, op: Operation, reply: str) -> float | bool:
+        """A reply as its profile says: on/off tokens for state, else an SCPI number."""
+        text = reply.strip()
+        if op.quantity == "state":
+            token = text.upper()
+            if token in (op.on.upper(), "1", "ON"):
+                return True
+            if token in (op.off.upper(), "0", "OFF"):
+                return False
+            raise InstrumentReplyError(f"{self.name}: garbage reply {text!r} to {op.command!r}")
+        try:
+            value = float(text)
+        except ValueError:
+            raise InstrumentReplyError(
+                f"{self.name}: garbage reply {text!r} to {op.command!r}"
+            ) from None
+        if not math.isfinite(value) or abs(value) >= SCPI_NAN:
+            raise InstrumentReplyError(f"{self.name}: no valid data ({text!r}) for {op.command!r}")
+        return value * op.factor
+
+    def _op(self, op_name: str, kind: str) -> Operation:
+        op = self.profile.op(op_name)
+        if op.kind != kind:
+            raise ProfileError(f"{self.name}: {op_name} is a {op.kind} operation, not a {kind}")
+        return op
+
+    def close(self) -> None:
+        """Close the VISA session."""
+        if self._inst is not None:
+            try:
+                self._inst.close()
+            except _LINK_ERRORS:
+                pass
+            self._inst = None
+
+    # -- exchanges ------------------------------------------------------------------------
+
+    def _command(self, text: str) -> None:
+        self._exchange(text, lambda: self._write_checked(text))
+
+    def _write_checked(self, text: str) -> None:
+        self._write(text)
+        self._raise_queued_error(text)
+
+    def _write(self, text: str) -> None:
+        self.log.record(self.name, "write", text)
+        self._session().write(text)
+
+    def _query(self, text: str) -> str:
+        self.log.record(self.name, "query", text)
+        try:
+            reply = self._session().query(text)
+        except UnicodeDecodeError:
+            self.log.record(self.name, "reply", "<undecodable bytes>")
+            raise InstrumentReplyError(
+                f"{self.name}: garbage (undecodable) reply to {text!r}"
+            ) from None
+        self.log.record(self.name, "reply", reply)
+        return reply
+
+    def _exchange(self, text: str, run: Callable[[], T]) -> T:
+        """One exchange at a time per device (threads wait); see ``busy`` for signal handlers."""
+        with self._lock:
+            self.busy = True
+            try:
+                return self._exchange_robust(text, run)
+            except (KeyboardInterrupt, SystemExit):
+                self.close()  # interrupted mid-exchange: its answer must not reach the next one
+                raise
+            finally:
+                self.busy = False
+
+    def _exchange_robust(self, text: str, run: Callable[[], T]) -> T:
+        """Run one exchange; on a timeout or broken link recover, then retry once."""
+        try:
+            self._drop_stale_link()
+            return run()
+        except _LINK_ERRORS as exc:
+            self._recover(text, exc)
+        try:
+            return run()
+        except _LINK_ERRORS as exc:
+            self._recover(text, exc)
+            raise self._timeout(text) from None
+
+    def _recover(self, text: str, exc: BaseException) -> None:
+        """Open a fresh link (dropping any late answer); raise the error queued for ``text``."""
+        reason = "timeout" if _is_timeout(exc) else f"link error ({exc})"
+        self.log.record(self.name, "event", f"{reason} on {text!r}; reconnecting")
+        try:
+            self._reconnect()
+            self._raise_queued_error(text)
+        except _LINK_ERRORS:
+            raise self._timeout(text) from None
+
+    def _timeout(self, text: str) -> InstrumentTimeout:
+        return InstrumentTimeout(
+            f"{self.name}: no answer to {text!r} within {self.timeout_ms} ms "
+            f"at {self.resource}, even after reconnecting"
+        )
+
+    def _raise_queued_error(self, command: str) -> None:
+        query = self.profile.error_query
+        if query is None:
+            return
+        errors = []
+        for _ in range(MAX_QUEUED_ERRORS):
+            reply = self._query(query)
+            if _error_code(reply, self.name, query) == 0:
+                break
+            errors.append(reply.strip())
+        if errors:
+            raise ScpiError(f"{self.name}: {command!r} failed: {'; '.join(errors)}")
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _session(self) -> pyvisa.resources.MessageBasedResource:
+        if self._inst is None:
+            self._connect()
+        assert self._inst is not None
+        return self._inst
+
+    def _connect(self) -> None:
+        self.log.record(self.name, "event", f"connect {self.resource}")
+        try:
+            inst = self._rm.open_resource(
+                self.resource,
+                read_termination=self.profile.read_termination,
+                write_termination=self.profile.write_termination,
+                timeout=self.timeout_ms,
+                open_timeout=self.timeout_ms,
+            )
+        except Exception as exc:  # noqa: BLE001 - backends raise assorted types on open
+            raise InstrumentConnectionError(
+                f"{self.name}: cannot open {self.resource}: {exc}"
+            ) from None
+        sock = _socket_of(inst)
+        if sock is not None:
+            failure = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if failure:
+                inst.close()
+                raise InstrumentConnectionError(
+                    f"{self.name}: cannot connect to {self.resource}: {os.strerror(failure)}"
+                )
+            set_nodelay(inst)
+        self._inst = inst
+        for text in self.profile.init:
+            self._write_checked(text)
+
+    def _reconnect(self) -> None:
+        self.reconnects += 1
+        self.close()
+        self._connect()
+
+    def _drop_stale_link(self) -> None:
+        """Reconnect when the peer closed the link or left unread bytes (a late answer)."""
+        sock = _socket_of(self._session())
+        if sock is None:
+            return
+        try:
+            pending = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError:
+            pending = b""
+        what = "stale bytes on the link" if pending else "link closed by peer"
+        self.log.record(self.name, "event", f"{what}; reconnecting")
+        self._reconnect()
+
+
+def set_nodelay(inst: pyvisa.resources.MessageBasedResource) -> bool:
+    """Turn off Nagle's algorithm on a TCPIP SOCKET session; False when not a socket."""
+    # pyvisa-py 0.8 registers no setter for this attribute (UnknownAttribute): use the socket.
+    with contextlib.suppress(Exception):
+        inst.set_visa_attribute(constants.ResourceAttribute.tcpip_nodelay, constants.VI_TRUE)
+    sock = _socket_of(inst)
+    if sock is None:
+        return False
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return True
+
+
+def _socket_of(inst: pyvisa.resources.Resource) -> socket.socket | None:
+    """The raw socket behind a pyvisa-py TCPIP SOCKET session, else None."""
+    sessions = getattr(inst.visalib, "sessions", None)
+    if not isinstance(sessions, dict):
+        return None
+    sock = getattr(sessions.get(inst.session), "interface", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, pyvisa.errors.VisaIOError)
+        and exc.error_code == constants.StatusCode.error_timeout
+    )
+
+
+def _error_code(reply: str, device: str, query: str) -> int:
+    head = reply.split(",", 1)[0].strip()
+    try:
+        return int(head)
+    except ValueError:
+        raise InstrumentReplyError(
+            f"{device}: garbage reply {reply.strip()!r} to {query!r}"
+        ) from None
+
+
+def _in_range(op: Operation, device_value: float) -> bool:
+    return (op.minimum is None or device_value >= op.minimum) and (
+        op.maximum is None or device_value <= op.maximum
+    )
+
+
+def _fmt(bound: float | None, factor: float) -> str:
+    return "-" if bound is None else f"{bound * factor:g}"
