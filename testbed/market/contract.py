@@ -1,0 +1,373 @@
+"""The market contract: the state machine every validator runs on every transaction.
+
+Life of a delivery interval ``[t, t + interval_seconds)``:
+
+1. Orders (from registered participants) until gate closure ``t - gate_closure_seconds``.
+   A bid locks ``cost(energy, retail)`` in escrow: its worst case at settlement (everything
+   bought from the grid at retail). An offer locks ``cost(energy, penalty)``: its worst-case
+   shortfall penalty. A participant is buyer or seller in an interval, not both. Prices must
+   lie within [feed-in, retail]: anyone can trade with the utility at those.
+2. Clearing (a validator, at or after gate closure): the trades must equal `auction.match` on
+   the book exactly; the grid's decision per trade (granted energy, binding constraint) is
+   accepted if 0 <= granted <= energy with a constraint exactly when granted < energy.
+   Escrow drops to what the granted energy can still cost; the rest returns to balances.
+3. Meter readings (signed by the participant's registered meter key) after the interval's end
+   and before the reading deadline, one per participant and interval.
+4. Settlement (a validator, after the end, once every trading participant's reading is in or
+   the deadline has passed): the payments must equal `settlement.settle_trades` exactly.
+   Charges come out of escrow, the rest of escrow returns, and the interval is closed.
+
+Every check happens before any change, so a `Rejected` transaction leaves no trace.
+Money accounting: ``sum(balances) + sum(escrow) == money_in - money_out`` where money_in is
+deposits and feed-in payments and money_out retail and penalty payments (the utility's flows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+from testbed.ledger import encoding as enc
+from testbed.ledger.encoding import b32, u8, u32, u64
+from testbed.ledger.params import MAX_TRADES_PER_CLEARING
+from testbed.ledger.state import BlockContext, Rejected
+from testbed.ledger.transactions import (
+    Clearing,
+    Deposit,
+    Genesis,
+    MeterReading,
+    Order,
+    RegisterParticipant,
+    Role,
+    Settlement,
+    Side,
+    Trade,
+    Transaction,
+)
+from testbed.market.auction import Matching, OpenOrder, match
+from testbed.market.params import (
+    MAX_MONEY,
+    NO_CONSTRAINT,
+    UTILITY,
+    MarketParams,
+    PaymentKind,
+    cost,
+)
+from testbed.market.settlement import Reading, SettlementResult, settle_trades
+
+
+@dataclass(frozen=True)
+class Participant:
+    account: bytes = b32()
+    bus: int = u32()
+    role: int = u8()
+    meter_key: bytes = b32()
+    balance: int = u64()
+
+
+@dataclass(frozen=True)
+class ClearedInterval:
+    interval: int = u64()
+    price: int = u64()
+    trades: tuple[Trade, ...] = enc.list_of(Trade, MAX_TRADES_PER_CLEARING)
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    interval: int = u64()
+    participant: bytes = b32()
+    imported_wh: int = u64()
+    exported_wh: int = u64()
+
+
+def _short(key: bytes) -> str:
+    return key.hex()[:16]
+
+
+class MarketContract:
+    """Balances, escrow, the order book, trades and meter data of the energy market."""
+
+    def __init__(self) -> None:
+        self.params: MarketParams | None = None
+        self.participants: dict[bytes, Participant] = {}
+        self.meters: dict[bytes, bytes] = {}  # meter key -> participant
+        self.orders: dict[bytes, OpenOrder] = {}  # open orders of unsettled intervals
+        self.sides: dict[tuple[int, bytes], int] = {}  # (interval, participant) -> side
+        self.cleared: dict[int, ClearedInterval] = {}  # cleared, not yet settled
+        self.readings: dict[tuple[int, bytes], StoredReading] = {}
+        self.settled: set[int] = set()
+        self.settled_digest = bytes(32)  # chains the settled intervals in settlement order
+        self.seq = 0  # orders accepted so far: arrival order for time priority
+        self.money_in = 0
+        self.money_out = 0
+
+    # --- the Contract protocol ---------------------------------------------------------------
+
+    def copy(self) -> MarketContract:
+        other = MarketContract.__new__(MarketContract)
+        other.__dict__.update(self.__dict__)
+        for name in ("participants", "meters", "orders", "sides", "cleared", "readings"):
+            setattr(other, name, dict(getattr(self, name)))
+        other.settled = set(self.settled)
+        return other
+
+    def apply(self, tx: Transaction, ctx: BlockContext) -> None:
+        body = tx.body
+        if isinstance(body, Genesis):
+            if self.params is not None:
+                raise Rejected("the market is already initialised")
+            self.params = MarketParams.decode(body.contract_params)
+            return
+        if self.params is None:
+            raise Rejected("the market has no genesis")
+        handler = self._HANDLERS.get(type(body))
+        if handler is None:
+            raise Rejected(f"{type(body).__name__} is not a market transaction")
+        handler(self, tx, body, ctx)
+
+    def state_root(self) -> bytes:
+        """SHA-256 over every part of the state, each part's records sorted by key."""
+        h = hashlib.sha256(b"market/v1")
+        h.update(enc.encode(self.params) if self.params else b"")
+        h.update(struct.pack(">QQQ", self.seq, self.money_in, self.money_out))
+        h.update(self.settled_digest)
+        for table in (self.participants, self.orders, self.cleared, self.readings):
+            h.update(struct.pack(">Q", len(table)))
+            for k in sorted(table):
+                data = enc.encode(table[k])
+                h.update(struct.pack(">I", len(data)) + data)
+        return h.digest()
+
+    # --- queries (for the proposer, the loop and tests) --------------------------------------
+
+    def book(self, interval: int) -> list[OpenOrder]:
+        """Open orders of ``interval``, in arrival order."""
+        return sorted((o for o in self.orders.values() if o.interval == interval),
+                      key=lambda o: o.seq)
+
+    def matching(self, interval: int) -> Matching:
+        return match(self.book(interval), self._p.mechanism)
+
+    def settlement(self, interval: int) -> SettlementResult:
+        """Delivered energy and payments of a cleared interval, from the readings so far."""
+        cleared = self.cleared.get(interval)
+        if cleared is None:
+            raise Rejected(f"interval {interval} is not cleared (or already settled)")
+        owners = {o.order_id: o.owner for o in self.book(interval)}
+        readings = {
+            r.participant: Reading(r.imported_wh, r.exported_wh)
+            for r in self.readings.values() if r.interval == interval
+        }
+        return settle_trades(cleared.trades, owners, readings, self._p)
+
+    def escrow(self, account: bytes) -> int:
+        return sum(o.locked for o in self.orders.values() if o.owner == account)
+
+    def money_held(self) -> int:
+        """All balances plus all escrow: must equal ``money_in - money_out``."""
+        return sum(p.balance for p in self.participants.values()) + sum(
+            o.locked for o in self.orders.values()
+        )
+
+    @property
+    def _p(self) -> MarketParams:
+        assert self.params is not None
+        return self.params
+
+    # --- checks shared by handlers -----------------------------------------------------------
+
+    def _participant(self, account: bytes) -> Participant:
+        p = self.participants.get(account)
+        if p is None:
+            raise Rejected(f"unknown participant {_short(account)}")
+        return p
+
+    def _require_validator(self, tx: Transaction, ctx: BlockContext, what: str) -> None:
+        if tx.sender not in ctx.validators:
+            raise Rejected(f"{what} may only come from a validator")
+
+    def _aligned(self, interval: int) -> None:
+        if interval % self._p.interval_seconds:
+            raise Rejected(f"interval {interval} is not a multiple of "
+                           f"{self._p.interval_seconds} s")
+
+    def _energy(self, wh: int, what: str) -> None:
+        if wh > self._p.max_energy_wh:
+            raise Rejected(f"{what} {wh} Wh exceeds the limit of {self._p.max_energy_wh} Wh "
+                           "per interval")
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def _register(self, tx: Transaction, body: RegisterParticipant, ctx: BlockContext) -> None:
+        if tx.sender in self.participants:
+            raise Rejected(f"participant {_short(tx.sender)} is already registered")
+        if body.role not in set(Role):
+            raise Rejected(f"unknown role {body.role}")
+        if body.meter_key == UTILITY or body.meter_key in self.meters:
+            raise Rejected(f"meter key {_short(body.meter_key)} is taken or invalid")
+        self.participants[tx.sender] = Participant(
+            tx.sender, body.bus, body.role, body.meter_key, 0
+        )
+        self.meters[body.meter_key] = tx.sender
+
+    def _deposit(self, tx: Transaction, body: Deposit, ctx: BlockContext) -> None:
+        self._require_validator(tx, ctx, "deposits")
+        p = self._participant(body.account)
+        if body.amount <= 0:
+            raise Rejected("a deposit must be positive")
+        if p.balance + body.amount > MAX_MONEY:
+            raise Rejected(f"deposit would take the balance above {MAX_MONEY}")
+        self.participants[p.account] = replace(p, balance=p.balance + body.amount)
+        self.money_in += body.amount
+
+    def _order(self, tx: Transaction, body: Order, ctx: BlockContext) -> None:
+        prm = self._p
+        p = self._participant(tx.sender)
+        self._aligned(body.interval)
+        gate = body.interval - prm.gate_closure_seconds
+        if ctx.timestamp >= gate or body.interval in self.cleared or body.interval in self.settled:
+            raise Rejected(f"order for interval {body.interval} after gate closure at {gate}")
+        if body.interval - ctx.timestamp > prm.order_horizon_seconds:
+            raise Rejected(f"order for interval {body.interval} beyond the "
+                           f"{prm.order_horizon_seconds} s horizon")
+        if body.side not in (Side.BID, Side.OFFER):
+            raise Rejected(f"unknown order side {body.side}")
+        if body.energy_wh <= 0:
+            raise Rejected("an order needs positive energy")
+        self._energy(body.energy_wh, "order of")
+        if not prm.feed_in_price <= body.price <= prm.retail_price:
+            raise Rejected(f"price {body.price} outside [feed-in {prm.feed_in_price}, "
+                           f"retail {prm.retail_price}]")
+        side = self.sides.get((body.interval, tx.sender))
+        if side is not None and side != body.side:
+            raise Rejected("a participant cannot both buy and sell in one interval")
+        rate = prm.retail_price if body.side == Side.BID else prm.shortfall_penalty
+        locked = cost(body.energy_wh, rate)
+        if locked > p.balance:
+            raise Rejected(f"escrow of {locked} exceeds the balance of {p.balance}")
+        self.participants[p.account] = replace(p, balance=p.balance - locked)
+        self.orders[tx.txid] = OpenOrder(
+            tx.txid, tx.sender, body.interval, body.side, body.energy_wh, body.price,
+            self.seq, locked,
+        )
+        self.sides[(body.interval, tx.sender)] = body.side
+        self.seq += 1
+
+    def _clearing(self, tx: Transaction, body: Clearing, ctx: BlockContext) -> None:
+        prm = self._p
+        self._require_validator(tx, ctx, "clearings")
+        self._aligned(body.interval)
+        if body.interval in self.cleared or body.interval in self.settled:
+            raise Rejected(f"interval {body.interval} is already cleared")
+        gate = body.interval - prm.gate_closure_seconds
+        if ctx.timestamp < gate:
+            raise Rejected(f"clearing of interval {body.interval} before gate closure at {gate}")
+        expected = self.matching(body.interval)
+        if body.price != expected.price:
+            raise Rejected(f"clearing price {body.price}, the book clears at {expected.price}")
+        if len(body.trades) != len(expected.matches):
+            raise Rejected(f"{len(body.trades)} trades, the book gives {len(expected.matches)}")
+        granted: dict[bytes, int] = defaultdict(int)
+        for k, (t, m) in enumerate(zip(body.trades, expected.matches)):
+            if (t.bid, t.offer, t.energy_wh, t.price) != (m.bid, m.offer, m.energy_wh, m.price):
+                raise Rejected(f"trade {k} differs from the book's matching")
+            _check_grid_decision(k, t)
+            granted[t.bid] += t.granted_wh
+            granted[t.offer] += t.granted_wh
+        for order in self.book(body.interval):
+            rate = prm.retail_price if order.side == Side.BID else prm.shortfall_penalty
+            self._relock(order, cost(granted[order.order_id], rate))
+        self.cleared[body.interval] = ClearedInterval(body.interval, body.price, body.trades)
+
+    def _reading(self, tx: Transaction, body: MeterReading, ctx: BlockContext) -> None:
+        prm = self._p
+        p = self._participant(body.participant)
+        if tx.sender != p.meter_key:
+            raise Rejected(f"key {_short(tx.sender)} is not the meter of {_short(p.account)}")
+        self._aligned(body.interval)
+        end = body.interval + prm.interval_seconds
+        if ctx.timestamp < end:
+            raise Rejected(f"reading for interval {body.interval}, which ends at {end}")
+        if ctx.timestamp >= end + prm.reading_deadline_seconds or body.interval in self.settled:
+            raise Rejected(f"reading for interval {body.interval} after its deadline "
+                           "(or settlement)")
+        if (body.interval, p.account) in self.readings:
+            raise Rejected(f"second reading of {_short(p.account)} for interval {body.interval}")
+        self._energy(body.imported_wh, "reading of")
+        self._energy(body.exported_wh, "reading of")
+        self.readings[(body.interval, p.account)] = StoredReading(
+            body.interval, p.account, body.imported_wh, body.exported_wh
+        )
+
+    def _settlement(self, tx: Transaction, body: Settlement, ctx: BlockContext) -> None:
+        prm = self._p
+        self._require_validator(tx, ctx, "settlements")
+        cleared = self.cleared.get(body.interval)
+        if cleared is None:
+            raise Rejected(f"interval {body.interval} is not cleared (or already settled)")
+        end = body.interval + prm.interval_seconds
+        if ctx.timestamp < end:
+            raise Rejected(f"settlement of interval {body.interval} before its end at {end}")
+        book = self.book(body.interval)
+        if ctx.timestamp < end + prm.reading_deadline_seconds:
+            owners = {o.order_id: o.owner for o in book}
+            traders = {owners[t.bid] for t in cleared.trades} | {
+                owners[t.offer] for t in cleared.trades}
+            missing = [a for a in sorted(traders) if (body.interval, a) not in self.readings]
+            if missing:
+                raise Rejected(f"settlement before the reading deadline with {len(missing)} "
+                               "readings missing")
+        result = self.settlement(body.interval)
+        if body.payments != result.payments:
+            raise Rejected(f"payments of interval {body.interval} differ from the contract's")
+        for order in book:
+            self._relock(order, 0, charged=result.charged.get(order.order_id, 0))
+            del self.orders[order.order_id]
+            self.sides.pop((order.interval, order.owner), None)
+        for payment in result.payments:
+            if payment.payee == UTILITY:
+                self.money_out += payment.amount
+            else:
+                if payment.kind == PaymentKind.FEED_IN:
+                    self.money_in += payment.amount
+                payee = self.participants[payment.payee]
+                self.participants[payee.account] = replace(
+                    payee, balance=payee.balance + payment.amount)
+        for key in [k for k in self.readings if k[0] == body.interval]:
+            del self.readings[key]
+        del self.cleared[body.interval]
+        self.settled.add(body.interval)
+        self.settled_digest = hashlib.sha256(
+            self.settled_digest + struct.pack(">Q", body.interval)).digest()
+
+    def _relock(self, order: OpenOrder, locked: int, charged: int = 0) -> None:
+        """Set the order's escrow to ``locked`` after ``charged`` was paid out of it; the rest
+        goes back to the owner's balance."""
+        released = order.locked - charged - locked
+        assert released >= 0, "escrow bound broken"  # guaranteed by the settlement rules
+        owner = self.participants[order.owner]
+        self.participants[owner.account] = replace(owner, balance=owner.balance + released)
+        self.orders[order.order_id] = replace(order, locked=locked)
+
+    _HANDLERS: ClassVar[dict[type, Callable[..., None]]] = {
+        RegisterParticipant: _register,
+        Deposit: _deposit,
+        Order: _order,
+        Clearing: _clearing,
+        MeterReading: _reading,
+        Settlement: _settlement,
+    }
+
+
+def _check_grid_decision(k: int, trade: Trade) -> None:
+    if trade.granted_wh > trade.energy_wh:
+        raise Rejected(f"trade {k}: granted {trade.granted_wh} Wh above its {trade.energy_wh} Wh")
+    curtailed = trade.granted_wh < trade.energy_wh
+    if curtailed and trade.constraint.kind == 0:
+        raise Rejected(f"trade {k}: curtailed without a binding constraint")
+    if not curtailed and trade.constraint != NO_CONSTRAINT:
+        raise Rejected(f"trade {k}: a binding constraint on a trade granted in full")

@@ -1,0 +1,73 @@
+"""The validator that proposes a block: the outcome bodies the contract will re-check.
+
+`clear` matches the book, a `GridGate` decides what the feeder lets through, and
+`clearing_body` writes both into a `Clearing`; `settle` computes the `Settlement`. The contract
+recomputes the matching and the payments itself and accepts these bodies only if identical,
+so a proposer can add nothing but the grid's decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from testbed.ledger.transactions import Clearing, Settlement, Trade
+from testbed.market.contract import MarketContract
+from testbed.market.grid_gate import AcceptAll, GateDecision, GridGate, GridTrade
+from testbed.market.params import NO_CONSTRAINT
+
+
+@dataclass(frozen=True)
+class ClearingProposal:
+    interval: int
+    price: int
+    trades: tuple[Trade, ...]  # granted in full, before the grid gate
+    grid_trades: tuple[GridTrade, ...]  # the same trades located on the feeder
+
+
+@dataclass(frozen=True)
+class SettlementProposal:
+    body: Settlement
+    delivered_wh: tuple[int, ...]  # per trade of the clearing
+
+
+def clear(contract: MarketContract, interval: int) -> ClearingProposal:
+    """The book's matching for ``interval``, every trade granted in full."""
+    matching = contract.matching(interval)
+    owners = {o.order_id: contract.participants[o.owner] for o in contract.book(interval)}
+    trades = tuple(
+        Trade(m.bid, m.offer, m.energy_wh, m.price, m.energy_wh, NO_CONSTRAINT)
+        for m in matching.matches
+    )
+    grid = tuple(
+        GridTrade(k, owners[m.offer].bus, owners[m.bid].bus, m.energy_wh)
+        for k, m in enumerate(matching.matches)
+    )
+    return ClearingProposal(interval, matching.price, trades, grid)
+
+
+def clearing_body(proposal: ClearingProposal, decisions: Sequence[GateDecision]) -> Clearing:
+    """The `Clearing` with the grid gate's decision written into each trade."""
+    if len(decisions) != len(proposal.trades):
+        raise ValueError(f"{len(decisions)} grid decisions for {len(proposal.trades)} trades")
+    trades = tuple(
+        Trade(t.bid, t.offer, t.energy_wh, t.price, d.granted_wh, d.constraint)
+        for t, d in zip(proposal.trades, decisions)
+    )
+    return Clearing(proposal.interval, proposal.price, trades)
+
+
+def gated_clearing(
+    contract: MarketContract, interval: int, gate: GridGate | None = None
+) -> Clearing:
+    """`clear`, then the gate (accept-all by default), as one `Clearing` body."""
+    proposal = clear(contract, interval)
+    decisions = (gate or AcceptAll()).decide(proposal.grid_trades, interval,
+                                             contract.params.interval_seconds)
+    return clearing_body(proposal, decisions)
+
+
+def settle(contract: MarketContract, interval: int) -> SettlementProposal:
+    """The `Settlement` of a cleared interval from the readings on the chain so far."""
+    result = contract.settlement(interval)
+    return SettlementProposal(Settlement(interval, result.payments), result.delivered_wh)

@@ -1,0 +1,102 @@
+"""Delivery verification and payments of one cleared interval: pure, integer, deterministic.
+
+Rules (the contract and the proposer both call `settle_trades`):
+
+* Allocation: a buyer's imported energy is shared over its trades of the interval in
+  proportion to their granted energy (`auction.pro_rata`, in clearing order); likewise a
+  seller's exported energy over its trades. A trade's share is never above its granted energy.
+* Delivered energy of a trade = min(buyer's share, seller's share): never more than traded,
+  imported or exported.
+* Payments per trade, each rounded down (`params.cost`), zero amounts omitted:
+  TRADE    buyer -> seller   delivered energy at the trade price;
+  RETAIL   buyer -> utility  the buyer's share not delivered (it came from the grid) at retail;
+  FEED_IN  utility -> seller the seller's share not taken by the buyer, at the feed-in tariff;
+  PENALTY  seller -> utility granted energy the seller did not export, at the penalty rate.
+* Missing readings (none posted by the deadline) count as zero import and zero export: the
+  seller pays the full penalty, the buyer pays nothing for energy it did not prove it took.
+* Energy outside market positions (consumption beyond bids, export beyond offers) is the
+  utility's ordinary business and is not settled on chain.
+
+Bounds that make escrow sufficient: a bid's charges are at most granted energy at retail and
+an offer's at most granted energy at the penalty rate (floors sum to at most the floor of the
+sum), which is what the contract keeps locked after clearing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from testbed.ledger.transactions import Payment, Trade
+from testbed.market.auction import pro_rata
+from testbed.market.params import UTILITY, MarketParams, PaymentKind, cost
+
+
+@dataclass(frozen=True)
+class Reading:
+    imported_wh: int
+    exported_wh: int
+
+
+NO_READING = Reading(0, 0)
+
+
+@dataclass(frozen=True)
+class SettlementResult:
+    delivered_wh: tuple[int, ...]  # per trade, in clearing order
+    payments: tuple[Payment, ...]
+    charged: dict[bytes, int]  # order id -> money drawn from that order's escrow
+
+
+def _shares(
+    trades: Sequence[Trade], party_of: Sequence[bytes], available: Mapping[bytes, int]
+) -> list[int]:
+    """Each trade's share of its party's measured energy (pro rata over that party's trades)."""
+    by_party: dict[bytes, list[int]] = defaultdict(list)
+    for k, party in enumerate(party_of):
+        by_party[party].append(k)
+    shares = [0] * len(trades)
+    for party in sorted(by_party):
+        idx = by_party[party]
+        for k, share in zip(idx, pro_rata(available[party], [trades[k].granted_wh for k in idx])):
+            shares[k] = share
+    return shares
+
+
+def settle_trades(
+    trades: Sequence[Trade],
+    owners: Mapping[bytes, bytes],
+    readings: Mapping[bytes, Reading],
+    params: MarketParams,
+) -> SettlementResult:
+    """Delivered energy and payments of an interval's ``trades``.
+
+    ``owners`` maps order ids to participants; ``readings`` maps participants to what their
+    meters measured (absent: `NO_READING`).
+    """
+    buyers = [owners[t.bid] for t in trades]
+    sellers = [owners[t.offer] for t in trades]
+    imported = {p: readings.get(p, NO_READING).imported_wh for p in buyers}
+    exported = {p: readings.get(p, NO_READING).exported_wh for p in sellers}
+    took = _shares(trades, buyers, imported)
+    gave = _shares(trades, sellers, exported)
+    delivered: list[int] = []
+    payments: list[Payment] = []
+    charged: dict[bytes, int] = defaultdict(int)
+    for t, buyer, seller, b, s in zip(trades, buyers, sellers, took, gave):
+        d = min(b, s)
+        delivered.append(d)
+        items = (
+            (buyer, seller, cost(d, t.price), PaymentKind.TRADE, t.bid),
+            (buyer, UTILITY, cost(b - d, params.retail_price), PaymentKind.RETAIL, t.bid),
+            (UTILITY, seller, cost(s - d, params.feed_in_price), PaymentKind.FEED_IN, None),
+            (seller, UTILITY, cost(t.granted_wh - s, params.shortfall_penalty),
+             PaymentKind.PENALTY, t.offer),
+        )
+        for payer, payee, amount, kind, from_order in items:
+            if amount:
+                payments.append(Payment(payer, payee, amount, int(kind)))
+                if from_order is not None:
+                    charged[from_order] += amount
+    return SettlementResult(tuple(delivered), tuple(payments), dict(charged))

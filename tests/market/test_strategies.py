@@ -1,0 +1,110 @@
+"""Strategies: pure in (profile, step, state, rng), valid orders, batteries within limits."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from testbed.errors import UserError
+from testbed.ledger.transactions import Side
+from testbed.market.params import MarketParams
+from testbed.market.strategies import (
+    STEPS_PER_DAY,
+    Battery,
+    Home,
+    Kind,
+    MarketView,
+    feeder,
+    feeder_homes,
+    metered,
+    plan,
+)
+
+P = MarketParams()
+T = 1_466_467_200
+FLAT = np.full(STEPS_PER_DAY, 1.0)  # 1 kW all day: 250 Wh per interval
+SUN = np.array([5.0 if 40 <= k < 64 else 0.0 for k in range(STEPS_PER_DAY)])
+
+
+def home(kind, load=FLAT, pv=None, battery=None):
+    return Home("h", 3, kind, load, np.zeros(STEPS_PER_DAY) if pv is None else pv, battery)
+
+
+def orders_of(h, step, seed=1, **state):
+    return plan(h, step, T, P, np.random.default_rng(seed), **state)
+
+
+def test_same_inputs_same_orders():
+    h = home(Kind.PV_OWNER, pv=SUN)
+    assert orders_of(h, 50) == orders_of(h, 50)
+    assert orders_of(h, 50, seed=1) != orders_of(h, 50, seed=2)
+
+
+def test_household_bids_its_forecast_need_within_tariffs():
+    needs = []
+    for seed in range(50):
+        order = orders_of(home(Kind.HOUSEHOLD), 10, seed).order
+        assert order.side == Side.BID and order.interval == T
+        assert (P.feed_in_price + P.retail_price) // 2 <= order.price <= P.retail_price
+        needs.append(order.energy_wh)
+    assert 200 < np.mean(needs) < 300  # 250 Wh with a 15 % forecast error
+    assert len(set(needs)) > 10
+
+
+def test_pv_owner_offers_surplus_at_noon_and_bids_at_night():
+    h = home(Kind.PV_OWNER, pv=SUN)
+    noon = orders_of(h, 50).order
+    assert noon.side == Side.OFFER and P.feed_in_price <= noon.price <= P.retail_price
+    assert 500 < noon.energy_wh < 1600  # (5 - 1) kW for 15 minutes = 1000 Wh, with errors
+    assert orders_of(h, 2).order.side == Side.BID
+
+
+def test_battery_buys_low_sells_high_within_its_limits():
+    battery = Battery(10_000, 3_000, 1_000)
+    h = home(Kind.BATTERY_OWNER, load=np.zeros(STEPS_PER_DAY), battery=battery)
+    cheap, dear = MarketView(150, 200), MarketView(250, 200)
+    charge = orders_of(h, 0, soc_wh=5_000, market=cheap)
+    assert charge.battery_wh == 750  # 3 kW for 15 minutes
+    assert charge.order.side == Side.BID and charge.order.price == 200
+    first = orders_of(h, 0, soc_wh=5_000)  # no price yet: charge, limit at the mid price
+    assert first.battery_wh == 750 and first.order.price == 190
+    full = orders_of(h, 0, soc_wh=10_000, market=cheap)
+    assert full.battery_wh == 0 and full.order is None
+    sell = orders_of(h, 0, soc_wh=5_000, market=dear)
+    assert sell.battery_wh == -750 and sell.order.side == Side.OFFER
+    assert sell.order.price == 200 + (300 - 200) // 3
+    assert orders_of(h, 0, soc_wh=1_000, market=dear).battery_wh == 0  # at the reserve
+    soc = 5_000
+    for step in range(STEPS_PER_DAY):
+        view = MarketView(100 + step * 3, 220)
+        soc += orders_of(h, step, seed=step, soc_wh=soc, market=view).battery_wh
+        assert battery.reserve_wh <= soc <= battery.capacity_wh
+
+
+def test_meter_sees_actual_profiles_and_battery():
+    h = home(Kind.PV_OWNER, pv=SUN)
+    assert metered(h, 50, 0, 900) == (0, 1000)
+    assert metered(h, 2, 0, 900) == (250, 0)
+    assert metered(h, 2, 750, 900) == (1000, 0)
+
+
+def test_feeder_homes_come_from_the_simbench_feeder():
+    homes = feeder_homes(40, 172, seed=3)
+    f = feeder()
+    assert [h.bus for h in homes] == [int(b) for b in f.net.load.bus[:40]]
+    assert all(h.load_kw.shape == (STEPS_PER_DAY,) for h in homes)
+    kinds = [h.kind for h in homes]
+    assert kinds.count(Kind.PV_OWNER) == 16 and kinds.count(Kind.BATTERY_OWNER) == 6
+    pv = next(h for h in homes if h.kind is Kind.PV_OWNER)
+    assert pv.pv_kw.max() > 2.0 and pv.pv_kw[:16].max() == 0  # sunny noon, dark night
+    assert [h.kind for h in feeder_homes(40, 172, seed=3)] == kinds
+    with pytest.raises(UserError, match="homes"):
+        feeder_homes(99, 172, seed=3)
+    with pytest.raises(UserError, match="profile year"):
+        feeder_homes(4, 400, seed=3)
+
+
+def test_without_forecast_error_orders_match_the_meter():
+    h = replace(home(Kind.PV_OWNER, pv=SUN), load_forecast_error=0.0, pv_forecast_error=0.0)
+    assert orders_of(h, 50).order.energy_wh == metered(h, 50, 0, 900)[1] == 1000
+    assert orders_of(h, 2).order.energy_wh == metered(h, 2, 0, 900)[0] == 250
