@@ -27,8 +27,6 @@ _EXPORTS = {
     "GridModelError": "grid_models.errors",
 }
 
-__all__ = sorted(_EXPORTS)
-
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:

@@ -1,0 +1,180 @@
+"""Feeders: a pandapower net with its households and, for SimBench, a year of 15-minute profiles.
+
+``load_feeder(spec)`` accepts a SimBench code (data shipped inside the ``simbench`` package, works
+offline), the name of a pandapower built-in (see ``BUILTINS``) or a path to a pandapower JSON file.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+
+from grid_models.errors import GridModelError
+from grid_models.network import GridModel, compile_net
+
+STEP_MINUTES = 15
+
+BUILTINS: dict[str, Callable[[], pp.pandapowerNet]] = {
+    "cigre_lv": pn.create_cigre_network_lv,
+    "cigre_mv": pn.create_cigre_network_mv,
+    "kerber_landnetz_freileitung_1": pn.create_kerber_landnetz_freileitung_1,
+    "kerber_landnetz_freileitung_2": pn.create_kerber_landnetz_freileitung_2,
+    "kerber_landnetz_kabel_1": pn.create_kerber_landnetz_kabel_1,
+    "kerber_landnetz_kabel_2": pn.create_kerber_landnetz_kabel_2,
+    "kerber_dorfnetz": pn.create_kerber_dorfnetz,
+    "kerber_vorstadtnetz_kabel_1": pn.create_kerber_vorstadtnetz_kabel_1,
+    "kerber_vorstadtnetz_kabel_2": pn.create_kerber_vorstadtnetz_kabel_2,
+}
+
+
+@dataclass(frozen=True)
+class Injections:
+    """Per-element injections of one interval, in the net's table order (pandapower signs)."""
+
+    load_p_mw: np.ndarray
+    load_q_mvar: np.ndarray
+    sgen_p_mw: np.ndarray
+    sgen_q_mvar: np.ndarray
+
+    @classmethod
+    def from_net(cls, net: pp.pandapowerNet) -> Injections:
+        """The values written in the net's load and sgen tables."""
+        return cls(
+            net.load["p_mw"].to_numpy(float),
+            net.load["q_mvar"].to_numpy(float),
+            net.sgen["p_mw"].to_numpy(float),
+            net.sgen["q_mvar"].to_numpy(float),
+        )
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Absolute 15-minute profiles (T, elements), columns in the net's table order."""
+
+    load_p_mw: np.ndarray
+    load_q_mvar: np.ndarray
+    sgen_p_mw: np.ndarray
+    sgen_q_mvar: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        return self.load_p_mw.shape[0]
+
+    def at(self, step: int) -> Injections:
+        """The injections of one interval."""
+        return Injections(
+            self.load_p_mw[step],
+            self.load_q_mvar[step],
+            self.sgen_p_mw[step],
+            self.sgen_q_mvar[step],
+        )
+
+    def head(self, steps: int) -> Profiles:
+        """The first ``steps`` intervals."""
+        return Profiles(*(a[:steps] for a in self._arrays()))
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.load_p_mw, self.load_q_mvar, self.sgen_p_mw, self.sgen_q_mvar)
+
+
+@dataclass(frozen=True, eq=False)
+class Feeder:
+    """A net, the bus of each household load and generator, and (SimBench only) its profiles."""
+
+    name: str
+    net: pp.pandapowerNet
+    load_bus: dict[int, int]
+    sgen_bus: dict[int, int]
+    profiles: Profiles | None
+
+    @functools.cached_property
+    def model(self) -> GridModel:
+        """The net compiled for the batch power flow, built on first use and kept."""
+        return compile_net(self.net)
+
+
+def load_feeder(spec: str) -> Feeder:
+    """A feeder from a SimBench code, a built-in name or a pandapower JSON file."""
+    spec = str(spec).strip()
+    if spec in BUILTINS:
+        return _feeder(spec, BUILTINS[spec](), None)
+    if spec in _simbench_codes():
+        return _simbench_feeder(spec)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".json" or path.exists():
+        return _feeder(path.name, _read_json(path), None)
+    raise GridModelError(
+        f"unknown feeder {spec!r}: give a SimBench code (e.g. 1-LV-semiurb4--0-sw), "
+        f"a pandapower JSON file or one of: {', '.join(BUILTINS)}"
+    )
+
+
+def _feeder(name: str, net: pp.pandapowerNet, profiles: Profiles | None) -> Feeder:
+    return Feeder(
+        name=name,
+        net=net,
+        load_bus={int(i): int(b) for i, b in net.load["bus"].items()},
+        sgen_bus={int(i): int(b) for i, b in net.sgen["bus"].items()},
+        profiles=profiles,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _simbench_codes() -> frozenset[str]:
+    import simbench
+
+    return frozenset(simbench.collect_all_simbench_codes())
+
+
+def _simbench_feeder(code: str) -> Feeder:
+    net, profiles = _simbench_data(code)
+    return _feeder(code, copy.deepcopy(net), profiles)
+
+
+@functools.lru_cache(maxsize=4)
+def _simbench_data(code: str) -> tuple[pp.pandapowerNet, Profiles]:
+    """The net and its profiles, read once per process (simbench parses its whole CSV set, which
+    takes seconds); callers get their own copy of the net, the profiles are read-only."""
+    import simbench
+
+    net = simbench.get_simbench_net(code)
+    values = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    steps = values[("load", "p_mw")].shape[0]
+
+    def table(element: str, column: str) -> np.ndarray:
+        frame = values.get((element, column))
+        index = net[element].index
+        if frame is None or frame.shape[1] == 0:
+            array = np.zeros((steps, len(index)))
+        else:
+            array = np.ascontiguousarray(frame.reindex(columns=index).to_numpy(float))
+        array.flags.writeable = False
+        return array
+
+    profiles = Profiles(
+        load_p_mw=table("load", "p_mw"),
+        load_q_mvar=table("load", "q_mvar"),
+        sgen_p_mw=table("sgen", "p_mw"),
+        sgen_q_mvar=table("sgen", "q_mvar"),
+    )
+    return net, profiles
+
+
+def _read_json(path: Path) -> pp.pandapowerNet:
+    if not path.is_file():
+        raise GridModelError(f"no such feeder file: {path}")
+    try:
+        net = pp.from_json(str(path))
+    except Exception as exc:  # noqa: BLE001 - pandapower fails in many ways on a bad file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GridModelError(f"{path} is not a pandapower JSON net: {reason}") from None
+    if not isinstance(net, pp.pandapowerNet) or "bus" not in net or not len(net.bus):
+        raise GridModelError(f"{path} holds no pandapower net with buses")
+    return net

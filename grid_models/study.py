@@ -1,0 +1,256 @@
+"""`testbed study GRID`: a feeder's year (or N days) of profiles through the batch power flow.
+
+Reports, per interval, the voltage and loading violations; the elements violated most often and
+their worst values; and each bus's PV hosting capacity. Printed as tables, written as CSV (and
+Parquet when pyarrow is installed) into ``--out``.
+
+Hosting capacity of a bus: the extra PV (MW at unity power factor, at full output) that the bus
+can take before the first violation of any limit, checked in the studied period's
+``HOSTING_INTERVALS`` intervals of lowest net demand, the standard worst case for PV. Found by
+doubling then bisection, all buses and intervals in one batch per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from grid_models.errors import GridModelError
+from grid_models.feasibility import DEFAULT_LIMITS, Limits
+from grid_models.feeders import STEP_MINUTES, Feeder, Profiles, load_feeder
+from grid_models.network import GridModel
+from grid_models.powerflow import SnapshotResult, element_injections, solve_injections
+
+PROFILE_START = pd.Timestamp("2016-01-01 00:00")  # SimBench profiles: the year 2016
+STEPS_PER_DAY = 24 * 60 // STEP_MINUTES
+HOSTING_INTERVALS = 8
+_HOSTING_START_MW = 0.01
+_HOSTING_DOUBLINGS = 14  # up to 0.01 * 2**14 = 164 MW: past any LV or MV feeder
+_HOSTING_BISECTIONS = 14
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    feeder: str
+    intervals: pd.DataFrame  # one row per interval
+    elements: pd.DataFrame  # one row per element violated at least once, most often first
+    hosting: pd.DataFrame  # one row per bus, lowest capacity first
+
+
+def main(grid: str, days: int | None, out: Path | None) -> int:
+    """CLI entry: run the study, print it, write the tables; exit code 0."""
+    report = run_study(load_feeder(grid), days)
+    print_report(report, Console())
+    if out is not None:
+        for path in write_report(report, Path(out)):
+            Console().print(f"wrote {path}")
+    return 0
+
+
+def run_study(
+    feeder: Feeder, days: int | None = None, limits: Limits = DEFAULT_LIMITS
+) -> StudyReport:
+    """Solve the first ``days`` days of the feeder's profiles (all of them when None)."""
+    if feeder.profiles is None:
+        raise GridModelError(
+            f"{feeder.name} has no load/PV profiles: a study needs a SimBench feeder"
+        )
+    if days is not None and days < 1:
+        raise GridModelError(f"days must be at least 1, got {days}")
+    steps = (
+        feeder.profiles.steps if days is None else min(days * STEPS_PER_DAY, feeder.profiles.steps)
+    )
+    profiles = feeder.profiles.head(steps)
+    model = feeder.model
+    s = element_injections(
+        model, profiles.load_p_mw, profiles.load_q_mvar, profiles.sgen_p_mw, profiles.sgen_q_mvar
+    )
+    result = solve_injections(model, s)
+    return StudyReport(
+        feeder=feeder.name,
+        intervals=_intervals(result, limits),
+        elements=_elements(model, result, limits),
+        hosting=_hosting(model, s[_lowest_demand(profiles)], limits),
+    )
+
+
+def _intervals(result: SnapshotResult, limits: Limits) -> pd.DataFrame:
+    steps = np.arange(len(result.converged))
+    vm, line, trafo = result.vm_pu, result.line_loading_percent, result.trafo_loading_percent
+    with np.errstate(invalid="ignore"):
+        return pd.DataFrame(
+            {
+                "step": steps,
+                "time": PROFILE_START + pd.to_timedelta(steps * STEP_MINUTES, unit="min"),
+                "converged": result.converged,
+                "vm_min_pu": _nan_reduce(np.nanmin, vm),
+                "vm_max_pu": _nan_reduce(np.nanmax, vm),
+                "max_line_loading_percent": _nan_reduce(np.nanmax, line),
+                "max_trafo_loading_percent": _nan_reduce(np.nanmax, trafo),
+                "voltage_violations": ((vm < limits.vm_min_pu) | (vm > limits.vm_max_pu)).sum(1),
+                "line_overloads": (line > limits.max_line_loading_percent).sum(1),
+                "trafo_overloads": (trafo > limits.max_trafo_loading_percent).sum(1),
+            }
+        )
+
+
+def _nan_reduce(reduce, values: np.ndarray) -> np.ndarray:
+    """Row-wise reduction that gives NaN (without a warning) for all-NaN or empty rows."""
+    if values.shape[1] == 0:
+        return np.full(values.shape[0], np.nan)
+    finite = ~np.isnan(values).all(axis=1)
+    out = np.full(values.shape[0], np.nan)
+    out[finite] = reduce(values[finite], axis=1)
+    return out
+
+
+def _elements(model: GridModel, result: SnapshotResult, limits: Limits) -> pd.DataFrame:
+    checks = [
+        ("bus", model.bus_index, "voltage_high", result.vm_pu, limits.vm_max_pu, 1.0),
+        ("bus", model.bus_index, "voltage_low", result.vm_pu, limits.vm_min_pu, -1.0),
+        (
+            "line",
+            model.line_index,
+            "line_loading",
+            result.line_loading_percent,
+            limits.max_line_loading_percent,
+            1.0,
+        ),
+        (
+            "trafo",
+            model.trafo_index,
+            "trafo_loading",
+            result.trafo_loading_percent,
+            limits.max_trafo_loading_percent,
+            1.0,
+        ),
+    ]
+    rows = []
+    for table, index, kind, values, limit, sign in checks:
+        excess = np.nan_to_num(sign * (values - limit), nan=-np.inf)
+        for j in np.flatnonzero((excess > 0).any(axis=0)):
+            worst = int(np.argmax(excess[:, j]))
+            rows.append(
+                {
+                    "element": f"{table} {int(index[j])}",
+                    "kind": kind,
+                    "intervals": int((excess[:, j] > 0).sum()),
+                    "worst_value": float(values[worst, j]),
+                    "limit": limit,
+                    "worst_step": worst,
+                }
+            )
+    columns = ["element", "kind", "intervals", "worst_value", "limit", "worst_step"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["intervals", "element"], ascending=[False, True], ignore_index=True)
+
+
+def _lowest_demand(profiles: Profiles) -> np.ndarray:
+    """The intervals of lowest net demand (load minus PV), ascending step order."""
+    net_demand = profiles.load_p_mw.sum(axis=1) - profiles.sgen_p_mw.sum(axis=1)
+    count = min(HOSTING_INTERVALS, len(net_demand))
+    return np.sort(np.argsort(net_demand, kind="stable")[:count])
+
+
+def _hosting(model: GridModel, s_worst: np.ndarray, limits: Limits) -> pd.DataFrame:
+    buses = np.array(sorted(model.bus_pos), dtype=np.int64)
+    positions = np.array([model.bus_pos[int(b)] for b in buses], dtype=np.int64)
+    n_int = s_worst.shape[0]
+
+    def violates(extra_mw: np.ndarray) -> np.ndarray:
+        s = np.tile(s_worst, (len(buses), 1))
+        rows = np.arange(len(buses) * n_int)
+        s[rows, np.repeat(positions, n_int)] += np.repeat(extra_mw, n_int) / model.base_mva
+        result = solve_injections(model, s)
+        with np.errstate(invalid="ignore"):
+            bad = (
+                ~result.converged
+                | (result.vm_pu > limits.vm_max_pu).any(1)
+                | (result.vm_pu < limits.vm_min_pu).any(1)
+                | (result.line_loading_percent > limits.max_line_loading_percent).any(1)
+                | (result.trafo_loading_percent > limits.max_trafo_loading_percent).any(1)
+            )
+        return bad.reshape(len(buses), n_int).any(axis=1)
+
+    low = np.zeros(len(buses))
+    high = np.full(len(buses), _HOSTING_START_MW)
+    bounded = violates(high)
+    for _ in range(_HOSTING_DOUBLINGS):
+        if bounded.all():
+            break
+        low = np.where(bounded, low, high)
+        high = np.where(bounded, high, 2 * high)
+        bounded = violates(high)
+    base_ok = ~violates(np.zeros(len(buses)))
+    for _ in range(_HOSTING_BISECTIONS):
+        middle = (low + high) / 2
+        bad = violates(middle)
+        low, high = np.where(bad, low, middle), np.where(bad, middle, high)
+    capacity = np.where(base_ok, np.where(bounded, low, np.inf), 0.0)
+    frame = pd.DataFrame({"bus": buses, "hosting_capacity_kw": np.round(capacity * 1000, 1)})
+    return frame.sort_values(["hosting_capacity_kw", "bus"], ignore_index=True)
+
+
+def print_report(report: StudyReport, console: Console) -> None:
+    """Summary, the most violated elements and the weakest buses, as rich tables."""
+    iv = report.intervals
+    summary = Table(title=f"study of {report.feeder}: {len(iv)} x {STEP_MINUTES} min")
+    summary.add_column("quantity")
+    summary.add_column("value", justify="right")
+    rows = [
+        ("not converged", int((~iv["converged"]).sum())),
+        ("intervals with a voltage violation", int((iv["voltage_violations"] > 0).sum())),
+        ("intervals with a line overload", int((iv["line_overloads"] > 0).sum())),
+        ("intervals with a transformer overload", int((iv["trafo_overloads"] > 0).sum())),
+        ("lowest voltage (pu)", f"{iv['vm_min_pu'].min():.4f}"),
+        ("highest voltage (pu)", f"{iv['vm_max_pu'].max():.4f}"),
+        ("highest line loading (%)", f"{iv['max_line_loading_percent'].max():.1f}"),
+        ("highest transformer loading (%)", f"{iv['max_trafo_loading_percent'].max():.1f}"),
+    ]
+    for name, value in rows:
+        summary.add_row(name, str(value))
+    console.print(summary)
+    console.print(_frame_table("most violated elements", report.elements.head(10)))
+    console.print(_frame_table("lowest PV hosting capacity", report.hosting.head(10)))
+
+
+def _frame_table(title: str, frame: pd.DataFrame) -> Table:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    if frame.empty:
+        table.caption = "none"
+    return table
+
+
+def write_report(report: StudyReport, out: Path) -> list[Path]:
+    """CSV files (and Parquet ones when pyarrow is available) in ``out``."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GridModelError(f"cannot create output folder {out}: {exc.strerror}") from None
+    try:
+        import pyarrow  # noqa: F401
+
+        parquet = True
+    except ImportError:
+        parquet = False
+    written = []
+    for name, frame in (
+        ("intervals", report.intervals),
+        ("elements", report.elements),
+        ("hosting_capacity", report.hosting),
+    ):
+        written.append(out / f"{name}.csv")
+        frame.to_csv(written[-1], index=False)
+        if parquet:
+            written.append(out / f"{name}.parquet")
+            frame.to_parquet(written[-1], index=False)
+    return written

@@ -1,0 +1,51 @@
+"""Shared feeders (loading SimBench takes seconds, so each is loaded once per session)."""
+
+from __future__ import annotations
+
+import pandapower as pp
+import pytest
+
+from grid_models import Feeder, load_feeder
+
+SIMBENCH_CODE = "1-LV-semiurb4--0-sw"
+
+
+@pytest.fixture(scope="session")
+def semiurb() -> Feeder:
+    return load_feeder(SIMBENCH_CODE)
+
+
+@pytest.fixture(scope="session")
+def cigre() -> Feeder:
+    return load_feeder("cigre_lv")
+
+
+@pytest.fixture(scope="session")
+def kerber() -> Feeder:
+    return load_feeder("kerber_landnetz_kabel_1")
+
+
+@pytest.fixture(scope="session")
+def make_radial():
+    """Factory of small hand-built radial feeders (see ``radial_feeder``)."""
+    return radial_feeder
+
+
+def radial_feeder(n_lv: int = 4, km_per_line: float = 0.1, max_i_ka: float = 10.0):
+    """MV slack, a 0.4 MVA transformer and a chain of ``n_lv`` cable sections.
+
+    Returns the net and its LV bus indices (the transformer's LV bus first). Cable ratings are
+    generous (10 kA) so that tests can pick which limit binds.
+    """
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, 20.0, name="mv")
+    pp.create_ext_grid(net, mv, vm_pu=1.0)
+    buses = [pp.create_bus(net, 0.4, name="lv0")]
+    pp.create_transformer(net, mv, buses[0], std_type="0.4 MVA 20/0.4 kV")
+    for k in range(1, n_lv + 1):
+        buses.append(pp.create_bus(net, 0.4, name=f"lv{k}"))
+        pp.create_line(net, buses[-2], buses[-1], km_per_line, "NAYY 4x150 SE")
+    net.line["max_i_ka"] = max_i_ka
+    for b in buses[1:]:
+        pp.create_load(net, b, p_mw=0.002, q_mvar=0.0005)
+    return net, buses

@@ -1,0 +1,225 @@
+"""Trade feasibility on hand-built feeders where the binding limit is known in advance."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandapower as pp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from grid_models import (
+    GridModelError,
+    Injections,
+    Limits,
+    TradeRequest,
+    check_trades,
+    compile_net,
+)
+from grid_models.feasibility import DEFAULT_LIMITS
+
+WIDE_VOLTAGE = Limits(vm_min_pu=0.5, vm_max_pu=1.5)
+
+
+@pytest.fixture(scope="module")
+def chain(make_radial):
+    """0.6 km of NAYY 4x150 in four sections, cables rated 10 kA: voltage binds first."""
+    net, buses = make_radial(n_lv=4, km_per_line=0.15)
+    return compile_net(net), Injections.from_net(net), buses
+
+
+@pytest.fixture(scope="module")
+def weak_end(make_radial):
+    """Short sections; the last one (line 3) rated 100 A, the others 10 kA."""
+    net, buses = make_radial(n_lv=4, km_per_line=0.05)
+    net.line.loc[3, "max_i_ka"] = 0.1
+    return compile_net(net), Injections.from_net(net), buses
+
+
+@pytest.fixture(scope="module")
+def two_transformers():
+    """Two LV areas behind their own transformers on one MV line; area B's is 63 kVA."""
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, 20.0)
+    mv_b = pp.create_bus(net, 20.0)
+    pp.create_ext_grid(net, mv)
+    pp.create_line(net, mv, mv_b, 1.0, "NA2XS2Y 1x95 RM/25 12/20 kV")
+    lv_a, lv_b = pp.create_bus(net, 0.4), pp.create_bus(net, 0.4)
+    pp.create_transformer(net, mv, lv_a, std_type="0.4 MVA 20/0.4 kV")
+    pp.create_transformer_from_parameters(
+        net,
+        mv_b,
+        lv_b,
+        sn_mva=0.063,
+        vn_hv_kv=20.0,
+        vn_lv_kv=0.4,
+        vkr_percent=1.5,
+        vk_percent=4.0,
+        pfe_kw=0.2,
+        i0_percent=0.3,
+        shift_degree=150.0,
+    )
+    pp.create_load(net, lv_a, p_mw=0.01)
+    pp.create_load(net, lv_b, p_mw=0.01)
+    return compile_net(net), Injections.from_net(net), (lv_a, lv_b)
+
+
+def decide(setup, *trades, limits=DEFAULT_LIMITS):
+    model, base, _ = setup
+    return check_trades(model, base, list(trades), limits)
+
+
+def test_small_trade_is_accepted(chain):
+    _, _, bus = chain
+    result = decide(chain, TradeRequest(1, bus[4], bus[0], 20.0))
+    assert result.decisions == (dataclasses.replace(result.decisions[0], status="accepted"),)
+    assert result.decision(1).granted_kw == 20.0
+    assert result.decision(1).binding is None
+    assert result.base_violation is None
+
+
+def test_export_at_the_far_end_binds_its_voltage(chain):
+    _, _, bus = chain
+    decision = decide(chain, TradeRequest(7, bus[4], bus[0], 200.0)).decision(7)
+    assert decision.status == "curtailed"
+    assert 0 < decision.granted_kw < 200.0
+    binding = decision.binding
+    assert (binding.element, binding.kind, binding.limit) == (f"bus {bus[4]}", "voltage_high", 1.10)
+    assert binding.value > 1.10
+    # the grant is the largest within the limit, to the watt, whatever was asked
+    larger = decide(chain, TradeRequest(7, bus[4], bus[0], 400.0)).decision(7)
+    assert larger.granted_kw == decision.granted_kw
+    assert decide(chain, TradeRequest(7, bus[4], bus[0], decision.granted_kw)).decision(
+        7
+    ).status == ("accepted")
+    over = decide(chain, TradeRequest(7, bus[4], bus[0], decision.granted_kw + 0.002))
+    assert over.decision(7).status == "curtailed"
+
+
+def test_import_at_the_far_end_binds_its_low_voltage(chain):
+    _, _, bus = chain
+    decision = decide(chain, TradeRequest(3, bus[0], bus[4], 250.0)).decision(3)
+    assert decision.status == "curtailed"
+    assert (decision.binding.element, decision.binding.kind) == (f"bus {bus[4]}", "voltage_low")
+    assert decision.binding.value < 0.90 and decision.binding.limit == 0.90
+
+
+def test_planning_band_is_configurable(chain):
+    _, _, bus = chain
+    trade = TradeRequest(1, bus[4], bus[0], 100.0)
+    assert decide(chain, trade).decision(1).status == "accepted"
+    planning = Limits(vm_min_pu=0.95, vm_max_pu=1.05)
+    tight = decide(chain, trade, limits=planning).decision(1)
+    assert tight.status == "curtailed"
+    assert tight.binding.kind == "voltage_high" and tight.binding.limit == 1.05
+
+
+def test_overloaded_line_curtails_only_the_trade_that_crosses_it(weak_end):
+    _, _, bus = weak_end
+    crossing = TradeRequest(1, bus[4], bus[0], 100.0)
+    beside = TradeRequest(2, bus[3], bus[0], 100.0)
+    result = decide(weak_end, crossing, beside, limits=WIDE_VOLTAGE)
+    assert result.decision(2).status == "accepted"
+    first = result.decision(1)
+    assert first.status == "curtailed"
+    assert (first.binding.element, first.binding.kind, first.binding.limit) == (
+        "line 3",
+        "line_loading",
+        100.0,
+    )
+    assert first.binding.value > 100.0
+    # about 100 A at 0.4 kV is about 69 kW
+    assert 60.0 < first.granted_kw < 75.0
+
+
+def test_overloaded_transformer_is_named(two_transformers):
+    _, _, (lv_a, lv_b) = two_transformers
+    decision = decide(
+        two_transformers, TradeRequest(5, lv_a, lv_b, 100.0), limits=WIDE_VOLTAGE
+    ).decision(5)
+    assert decision.status == "curtailed"
+    assert (decision.binding.element, decision.binding.kind) == ("trafo 1", "trafo_loading")
+    assert 40.0 < decision.granted_kw < 70.0
+
+
+def test_a_set_that_does_not_converge_is_never_accepted(chain):
+    _, _, bus = chain
+    result = decide(
+        chain, TradeRequest(1, bus[4], bus[0], 5.0), TradeRequest(2, bus[0], bus[4], 50_000.0)
+    )
+    assert result.decision(1).status == "accepted"
+    huge = result.decision(2)
+    assert huge.status == "rejected" and huge.granted_kw == 0.0
+    assert huge.binding.kind == "not_converged" and huge.binding.element == "grid"
+
+
+def test_infeasible_base_rejects_every_trade(chain):
+    model, base, bus = chain
+    heavy = dataclasses.replace(base, load_p_mw=np.full_like(base.load_p_mw, 0.08))
+    result = check_trades(model, heavy, [TradeRequest(1, bus[1], bus[2], 1.0)])
+    assert result.base_violation is not None and result.base_violation.kind == "voltage_low"
+    assert result.decision(1).status == "rejected"
+    binding = result.decision(1).binding
+    assert (binding.element, binding.kind) == (result.base_violation.element, "voltage_low")
+
+
+def test_bad_requests_are_one_line_errors(chain):
+    model, base, bus = chain
+    with pytest.raises(GridModelError, match="bus 999"):
+        check_trades(model, base, [TradeRequest(1, 999, bus[0], 1.0)])
+    with pytest.raises(GridModelError, match="slack"):
+        check_trades(model, base, [TradeRequest(1, 0, bus[0], 1.0)])  # the MV slack bus
+    with pytest.raises(GridModelError, match="kw"):
+        check_trades(model, base, [TradeRequest(1, bus[1], bus[0], -1.0)])
+    with pytest.raises(GridModelError, match="unique"):
+        check_trades(model, base, [TradeRequest(1, bus[1], bus[0], 1.0)] * 2)
+    with pytest.raises(GridModelError, match="base injections"):
+        check_trades(model, dataclasses.replace(base, load_p_mw=base.load_p_mw[:-1]), [])
+
+
+def test_hundred_trades_on_a_simbench_feeder(semiurb):
+    step = 96 * 180 + 48  # a summer noon
+    base = semiurb.profiles.at(step)
+    rng = np.random.default_rng(1)
+    buses = sorted(set(semiurb.load_bus.values()))
+    trades = [
+        TradeRequest(i, int(rng.choice(buses)), int(rng.choice(buses)), float(rng.uniform(1, 30)))
+        for i in range(100)
+    ]
+    result = check_trades(semiurb, base, trades)
+    assert result == check_trades(semiurb, base, trades)  # deterministic
+    statuses = [d.status for d in result.decisions]
+    assert "accepted" in statuses and set(statuses) - {"accepted"}
+    _assert_granted_set_is_feasible(semiurb, base, trades, result)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 4), st.integers(0, 4), st.floats(0.0, 300.0)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_trade_set_ends_feasible_and_within_requests(chain, raw):
+    model, base, bus = chain
+    trades = [TradeRequest(i, bus[s], bus[b], kw) for i, (s, b, kw) in enumerate(raw)]
+    result = check_trades(model, base, trades)
+    for trade, decision in zip(trades, result.decisions):
+        assert decision.trade_id == trade.trade_id
+        assert 0.0 <= decision.granted_kw <= round(trade.kw * 1000) / 1000
+        assert (decision.status == "accepted") == (decision.binding is None)
+        assert (decision.status == "rejected") == (
+            decision.granted_kw == 0.0 and trade.kw >= 0.0005
+        )
+    _assert_granted_set_is_feasible(model, base, trades, result)
+
+
+def _assert_granted_set_is_feasible(net, base, trades, result):
+    granted = [dataclasses.replace(t, kw=d.granted_kw) for t, d in zip(trades, result.decisions)]
+    again = check_trades(net, base, granted)
+    assert all(d.status == "accepted" for d in again.decisions)

@@ -1,0 +1,63 @@
+"""Loading feeders: built-ins, SimBench codes with profiles, JSON files, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandapower as pp
+import pytest
+import simbench
+
+from grid_models import BUILTINS, GridModelError, load_feeder
+
+
+def test_builtin_feeder_knows_its_households(cigre):
+    assert cigre.name == "cigre_lv"
+    assert cigre.profiles is None
+    assert cigre.load_bus == dict(zip(cigre.net.load.index, cigre.net.load["bus"]))
+    assert set(BUILTINS) >= {"cigre_lv", "kerber_landnetz_kabel_1", "kerber_dorfnetz"}
+
+
+def test_simbench_feeder_has_a_year_of_profiles_in_table_order(semiurb):
+    profiles = semiurb.profiles
+    assert profiles.steps == 35_136  # 366 days of quarter-hours (2016)
+    assert profiles.load_p_mw.shape == (35_136, len(semiurb.net.load))
+    assert profiles.sgen_p_mw.shape == (35_136, len(semiurb.net.sgen))
+    assert profiles.sgen_q_mvar.shape == profiles.sgen_p_mw.shape
+    reference = simbench.get_absolute_values(semiurb.net, profiles_instead_of_study_cases=True)
+    last = semiurb.net.load.index[-1]
+    np.testing.assert_array_equal(profiles.load_p_mw[:, -1], reference[("load", "p_mw")][last])
+    assert set(semiurb.sgen_bus.values()) <= set(semiurb.net.bus.index)
+    one = profiles.at(100)
+    np.testing.assert_array_equal(one.load_q_mvar, profiles.load_q_mvar[100])
+
+
+def test_json_round_trip(tmp_path, kerber):
+    path = tmp_path / "feeder.json"
+    pp.to_json(kerber.net, str(path))
+    feeder = load_feeder(str(path))
+    assert feeder.name == "feeder.json"
+    assert feeder.load_bus == kerber.load_bus
+
+
+@pytest.mark.parametrize(
+    "make_spec, message",
+    [
+        (lambda tmp: "1-LV-nowhere--0-sw", "unknown feeder"),
+        (lambda tmp: "cigre_hv_typo", "unknown feeder"),
+        (lambda tmp: str(tmp / "missing.json"), "no such feeder file"),
+        (lambda tmp: _write(tmp / "broken.json", "{not json"), "not a pandapower JSON net"),
+        (
+            lambda tmp: _write(tmp / "list.json", "[1, 2, 3]"),
+            "not a pandapower JSON net|no pandapower",
+        ),
+    ],
+)
+def test_bad_specs_give_one_line_errors(tmp_path, make_spec, message):
+    with pytest.raises(GridModelError, match=message) as info:
+        load_feeder(make_spec(tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def _write(path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
