@@ -17,17 +17,17 @@ def test_demo_then_verify_then_tamper(tmp_path):
     made = run("ledger", "demo", str(path), "--blocks", "3", "--tx", "20")
     assert made.returncode == 0, made.stderr
     ok = run("verify", str(path))
-    assert ok.returncode == 0 and ok.stdout.startswith("valid: 5 blocks, 101 transactions")
+    assert ok.returncode == 0 and ok.stdout.startswith("valid: 6 blocks, 141 transactions")
     assert len(ok.stdout.strip().splitlines()) == 1
     db = sqlite3.connect(path)
     with db:
-        raw = db.execute("SELECT raw FROM transactions WHERE height = 3 AND idx = 4").fetchone()[0]
-        db.execute("UPDATE transactions SET raw = ? WHERE height = 3 AND idx = 4",
+        raw = db.execute("SELECT raw FROM transactions WHERE height = 4 AND idx = 4").fetchone()[0]
+        db.execute("UPDATE transactions SET raw = ? WHERE height = 4 AND idx = 4",
                    (raw[:60] + bytes([raw[60] ^ 1]) + raw[61:],))
     db.close()
     bad = run("verify", str(path))
     assert bad.returncode == 1
-    assert bad.stdout.strip().startswith("invalid: height 3: transaction 4")
+    assert bad.stdout.strip().startswith("invalid: height 4: transaction 4")
     assert len(bad.stdout.strip().splitlines()) == 1
 
 

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from testbed.bench import BenchResult, median_seconds
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import INTERVAL_S, demo_orders, dev_key
-from testbed.ledger.verify import verify_file
+from testbed.contract import verify_ledger
+from testbed.ledger.demo import DEMO_START, INTERVAL_S, demo_orders, dev_key, register_homes
+from testbed.market.contract import MarketContract
 
 TX_PER_BLOCK = 1_000
 
@@ -24,21 +25,22 @@ def run(quick: bool = False) -> BenchResult:
     homes = [dev_key(f"bench-{i}") for i in range(40)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.sqlite"
-        chain = Chain.create(path, [validator], timestamp=0)
-        nonces = {k.public: 0 for k in homes}
+        chain = Chain.create(path, [validator], MarketContract(), timestamp=DEMO_START)
+        nonces = register_homes(chain, validator, homes)
         blocks = [
-            demo_orders(homes, TX_PER_BLOCK, (b + 2) * INTERVAL_S, nonces, chain.chain_id)
+            demo_orders(homes, TX_PER_BLOCK, DEMO_START + (b + 3) * INTERVAL_S, nonces,
+                        chain.chain_id)
             for b in range(n_blocks)
         ]
         append_times = []
         for b, txs in enumerate(blocks):
             start = time.perf_counter()
-            chain.produce(txs, (b + 1) * INTERVAL_S, validator)
+            chain.produce(txs, DEMO_START + (b + 1) * INTERVAL_S, validator)
             append_times.append(time.perf_counter() - start)
         chain.close()
 
         n_tx = n_blocks * TX_PER_BLOCK
-        verify_s = median_seconds(lambda: verify_file(path), repeats)
+        verify_s = median_seconds(lambda: verify_ledger(path), repeats)
         signed = [(tx.sender, tx.signing_message(), tx.signature) for txs in blocks for tx in txs]
 
         def one_by_one() -> None:
@@ -63,6 +65,7 @@ def run(quick: bool = False) -> BenchResult:
             "append_vs_single_thread_cryptography": append_tps / baseline_tps,
             "verify_vs_single_thread_cryptography": verify_tps / baseline_tps,
         },
-        notes=["append = validate + execute + commit one block; verify = full replay from "
-               "genesis (decode, Merkle, signatures, nonces, state root)"],
+        notes=["append = validate + execute (market contract) + commit one block; verify = "
+               "full replay from genesis (decode, Merkle, signatures, nonces, contract, state "
+               "root)"],
     )

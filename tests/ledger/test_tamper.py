@@ -32,7 +32,7 @@ def _flipped(blob: bytes, i: int, bit: int) -> bytes:
 def test_untouched_chain_verifies(small_chain):
     report = verify_file(small_chain)
     assert report.ok, report.line()
-    assert report.blocks == 5 and report.transactions == 1 + 4 + 15
+    assert report.blocks == 6 and report.transactions == 1 + 4 + 4 + 15
 
 
 def test_every_header_byte(small_chain, tmp_path):
