@@ -29,9 +29,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 @app.command()
 def verify(ledger: Path) -> None:
     """Re-validate a ledger from genesis: links, Merkle roots, signatures, nonces, state."""
-    from testbed.ledger.verify import verify_file
+    from testbed.contract import verify_ledger
 
-    report = verify_file(ledger)
+    report = verify_ledger(ledger)
     typer.echo(report.line())
     raise typer.Exit(0 if report.ok else 1)
 
@@ -46,8 +46,9 @@ def ledger_init(
 ) -> None:
     """Create a chain with its genesis block."""
     from testbed.ledger.demo import init_chain
+    from testbed.market.contract import MarketContract
 
-    typer.echo(init_chain(path, validator_key, chain_id))
+    typer.echo(init_chain(path, validator_key, chain_id, MarketContract()))
 
 
 @ledger_app.command("demo")
@@ -58,8 +59,9 @@ def ledger_demo(
 ) -> None:
     """Fill a new chain with N blocks of M signed orders among development participants."""
     from testbed.ledger.demo import demo_chain
+    from testbed.market.contract import MarketContract
 
-    typer.echo(demo_chain(path, blocks, tx))
+    typer.echo(demo_chain(path, blocks, tx, MarketContract()))
 
 
 @app.command()
@@ -90,6 +92,60 @@ def study(
     from grid_models.study import main as study_main
 
     raise typer.Exit(study_main(grid, days, out))
+
+
+def _run(scenario: Optional[str], out: Optional[Path], paced: bool, days: Optional[float],
+         control_step: Optional[float], rtf: Optional[float]) -> None:
+    from dataclasses import replace
+    from datetime import datetime
+
+    from rich.progress import Progress
+
+    from testbed.loop import run_scenario
+    from testbed.scenario import load_scenario
+    from testbed.summary import print_summary
+
+    s = load_scenario(scenario)
+    if days is not None:
+        s = s.with_days(days)
+    if control_step is not None or rtf is not None:
+        s = replace(s, time=replace(
+            s.time, control_step_s=control_step or s.time.control_step_s,
+            real_time_factor=rtf or s.time.real_time_factor))
+    out = out or Path("runs") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    with Progress(transient=True) as bar:
+        task = bar.add_task("paced run" if paced else "simulating", total=s.intervals)
+        try:
+            summary = run_scenario(s, out, paced, lambda k: bar.update(task, completed=k))
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: devices safe, ledger consistent; partial run in {out}",
+                       err=True)
+            raise typer.Exit(130) from None
+    print_summary(summary, out)
+    if not summary["ledger_valid"] or summary["money_conservation_error"] != 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    scenario: Optional[str] = typer.Argument(None, help="Scenario TOML (default: built in)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
+    days: Optional[float] = typer.Option(None, min=0.01, help="Run this many days."),
+    control_step: Optional[float] = typer.Option(None, min=0.001, help="Seconds per step."),
+    rtf: Optional[float] = typer.Option(None, min=0.001, help="Real-time factor."),
+) -> None:
+    """Run a scenario paced in real time against the bench (or its emulation)."""
+    _run(scenario, out, True, days, control_step, rtf)
+
+
+@app.command()
+def simulate(
+    scenario: Optional[str] = typer.Argument(None, help="Scenario TOML (default: built in)."),
+    days: Optional[float] = typer.Option(None, min=0.01, help="Simulate this many days."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
+) -> None:
+    """Run a scenario as fast as possible, with simulated instruments."""
+    _run(scenario, out, False, days, None, None)
 
 
 @app.command()

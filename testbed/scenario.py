@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from testbed.errors import UserError
+from testbed.market.params import MarketParams
+from testbed.market.strategies import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
 
 DEFAULT = "default"
 
@@ -38,12 +40,14 @@ class TimeSpec:
 
 @dataclass(frozen=True)
 class MarketSpec:
-    interval_s: int = 900
-    gate_closure_s: int = 300
+    """The market's rules; unset ones take the contract's defaults (`MarketParams`)."""
+
+    interval_s: int = MarketParams.interval_seconds
+    gate_closure_s: int = MarketParams.gate_closure_seconds
     mechanism: str = "pay_as_clear"
-    feed_in_price: int = 80
-    retail_price: int = 300
-    shortfall_penalty: int = 100
+    feed_in_price: int = MarketParams.feed_in_price
+    retail_price: int = MarketParams.retail_price
+    shortfall_penalty: int = MarketParams.shortfall_penalty
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,11 @@ class HouseholdSpec:
     pv_share: float = 0.35
     pv_kwp_min: float = 4.0
     pv_kwp_max: float = 12.0
-    battery_share: float = 0.3
+    battery_share: float = 0.15
     battery_kwh: float = 10.0
     battery_kw: float = 5.0
-    forecast_error: float = 0.10
+    load_forecast_error: float = LOAD_FORECAST_ERROR
+    pv_forecast_error: float = PV_FORECAST_ERROR
     deposit: int = 200_000
 
 
@@ -191,8 +196,8 @@ def _check(s: Scenario, t: _Table) -> None:
         raise bad("households", "pv_share and battery_share are fractions in 0..1")
     if not 0 < h.pv_kwp_min <= h.pv_kwp_max:
         raise bad("households.pv_kwp_min", "need 0 < pv_kwp_min <= pv_kwp_max")
-    if h.forecast_error < 0 or h.deposit < 0:
-        raise bad("households", "forecast_error and deposit must not be negative")
+    if min(h.load_forecast_error, h.pv_forecast_error, h.deposit) < 0:
+        raise bad("households", "forecast errors and deposit must not be negative")
     if s.ledger.validators < 1:
         raise bad("ledger.validators", "at least one")
     homes = [p.home for p in s.physical]

@@ -1,0 +1,117 @@
+"""The homes of a scenario: one per load of the feeder, with PV, batteries and profiles.
+
+Home i sits at load i's bus and consumes that load's profile. The scenario's seed picks which
+homes get PV (sized in [pv_kwp_min, pv_kwp_max], profiled by the feeder's per-unit PV profile)
+and which of the others get a battery; a physical home always has PV, as its inverter is real.
+"""
+
+from __future__ import annotations
+
+from calendar import timegm
+from dataclasses import dataclass
+
+import numpy as np
+
+from grid_models import Feeder, Injections
+from testbed.errors import UserError
+from testbed.market.strategies import Battery, Home, Kind
+from testbed.scenario import Scenario
+
+PROFILE_YEAR_START = timegm((2016, 1, 1, 0, 0, 0))  # SimBench profiles: 2016, 15-minute steps
+PROFILE_STEP_S = 900
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """The run's homes (profiles cut to the run) and where they sit on the feeder."""
+
+    homes: tuple[Home, ...]  # home i is the feeder's load i
+    load_q_kvar: np.ndarray  # (steps, homes): reactive power of each home's load
+    pv_kwp: tuple[float, ...]
+    physical: frozenset[str]
+
+    def index(self, name: str) -> int:
+        return next(i for i, h in enumerate(self.homes) if h.name == name)
+
+    def net_kw(self, step: int) -> np.ndarray:
+        """Each home's modelled net consumption (load minus PV) in interval ``step``."""
+        return np.array([h.load_kw[step] - h.pv_kw[step] for h in self.homes])
+
+
+def home_name(i: int) -> str:
+    return f"home-{i:02d}"
+
+
+def profile_steps(scenario: Scenario, steps: int) -> slice:
+    """Rows of the SimBench year that the run covers (whole 15-minute steps)."""
+    if scenario.market.interval_s != PROFILE_STEP_S:
+        raise UserError("market.interval_s: the SimBench profiles are 900 s steps")
+    first = (scenario.start_s - PROFILE_YEAR_START) // PROFILE_STEP_S
+    return slice(first, first + steps)
+
+
+def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
+    """The homes of ``scenario`` on ``feeder`` for its first ``steps`` intervals."""
+    if feeder.profiles is None:
+        raise UserError(f"grid.feeder: {feeder.name} has no load profiles (use a SimBench code)")
+    rows = profile_steps(scenario, steps)
+    if rows.start < 0 or rows.stop > feeder.profiles.steps:
+        raise UserError("time: the run lies outside the feeder's profile year (2016)")
+    net, h = feeder.net, scenario.households
+    loads = net.load.index.to_list()
+    names = [home_name(i) for i in range(len(loads))]
+    unknown = sorted({p.home for p in scenario.physical} - set(names))
+    if unknown:
+        raise UserError(f"physical: no home {unknown[0]} on this feeder (home-00..{names[-1]})")
+    physical = {p.home for p in scenario.physical}
+
+    rng = np.random.default_rng(h.seed)
+    n = len(loads)
+    has_pv = np.zeros(n, bool)
+    has_pv[rng.permutation(n)[: round(n * h.pv_share)]] = True
+    for name in physical:
+        has_pv[names.index(name)] = True
+    others = np.flatnonzero(~has_pv)
+    has_battery = np.zeros(n, bool)
+    has_battery[rng.permutation(others)[: round(n * h.battery_share)]] = True
+    kwp = np.where(has_pv, rng.uniform(h.pv_kwp_min, h.pv_kwp_max, n), 0.0).round(1)
+
+    pv_unit = _pv_per_kwp(feeder)[rows]
+    load_kw = feeder.profiles.load_p_mw[rows] * 1000.0
+    battery = Battery(round(h.battery_kwh * 1000), round(h.battery_kw * 1000),
+                      round(h.battery_kwh * 100))
+    homes = tuple(
+        Home(
+            name=names[i],
+            bus=int(net.load.at[loads[i], "bus"]),
+            kind=Kind.PV_OWNER if has_pv[i] else
+            Kind.BATTERY_OWNER if has_battery[i] else Kind.HOUSEHOLD,
+            load_kw=load_kw[:, i].copy(),
+            pv_kw=pv_unit * kwp[i],
+            battery=battery if has_battery[i] else None,
+            load_forecast_error=h.load_forecast_error,
+            pv_forecast_error=h.pv_forecast_error,
+        )
+        for i in range(n)
+    )
+    return Neighbourhood(homes, feeder.profiles.load_q_mvar[rows] * 1000.0,
+                         tuple(float(k) for k in kwp), frozenset(physical))
+
+
+def _pv_per_kwp(feeder: Feeder) -> np.ndarray:
+    """The feeder's PV profile per kWp: SimBench's PV generator scaled to its rating."""
+    sgen = feeder.net.sgen
+    if not len(sgen):
+        raise UserError(f"grid.feeder: {feeder.name} has no PV profile to size rooftop PV from")
+    return feeder.profiles.sgen_p_mw[:, 0] / float(sgen.p_mw.iloc[0])
+
+
+def injections(feeder: Feeder, home_net_kw: np.ndarray, home_q_kvar: np.ndarray) -> Injections:
+    """Feeder injections where each home's load carries its net consumption (PV included);
+    the feeder's own generators are left out (their output is in the homes' PV)."""
+    return Injections(
+        load_p_mw=home_net_kw / 1000.0,
+        load_q_mvar=home_q_kvar / 1000.0,
+        sgen_p_mw=np.zeros(len(feeder.net.sgen)),
+        sgen_q_mvar=np.zeros(len(feeder.net.sgen)),
+    )

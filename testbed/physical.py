@@ -1,0 +1,151 @@
+"""The physical homes: their inverter and meter are instruments behind the safety layer.
+
+A device whose scenario resource is ``"emulated"`` is served by the built-in emulator on a
+loopback port (one emulated point per home: grid simulator, PV inverter, household load,
+meter) and reached through PyVISA like any LAN instrument; its clock is the scenario's
+simulated time, moved by the loop. Any other resource is a real instrument on wall-clock time,
+so its energies are scaled by the real-time factor to stand for the scenario's interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from instruments import Bench, CommandLog, open_bench
+from instruments.emulator import Emulator
+from testbed.neighbourhood import Neighbourhood
+from testbed.scenario import PhysicalSpec, Scenario
+
+EMULATED = "emulated"
+PV_PROFILE = "simbench:PV5"  # the emulated inverter's sun: the same SimBench profile as the model
+PREROLL_S = 60.0
+"""Emulated time runs this far ahead of the run's clock: the devices come up in their safe
+state at emulated time 0, so the first setpoints (at run time 0) have a minute of ramp."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One control step's reading of a physical home (meter power: + imports from the grid)."""
+
+    home: int
+    p_kw: float
+    q_kvar: float
+    v_v: float
+    import_kwh: float
+    export_kwh: float
+    inverter_kw: float
+
+
+@dataclass
+class PhysicalHome:
+    index: int
+    name: str
+    prefix: str
+    emulated: bool
+    energy_scale: float
+    start_import_kwh: float = 0.0
+    start_export_kwh: float = 0.0
+
+
+class Instruments:
+    """Every physical home's devices on one bench (one watchdog, one command log)."""
+
+    def __init__(self, scenario: Scenario, hood: Neighbourhood, log_path: Path,
+                 watchdog_deadline_s: float, handle_signals: bool = True) -> None:
+        self.emulators: list[Emulator] = []
+        self.homes: list[PhysicalHome] = []
+        devices: list[dict[str, Any]] = []
+        try:
+            for spec in scenario.physical:
+                index = hood.index(spec.home)
+                devices += self._devices(spec, index, scenario, hood)
+            config = {
+                "bench": {"watchdog_deadline_s": watchdog_deadline_s, "watchdog_max_misses": 3},
+                "device": devices,
+            }
+            clock = self.emulators[0].now if self.emulators else None
+            self.log = CommandLog(log_path)
+            kwargs = {"clock": clock} if clock else {}
+            self.bench: Bench = open_bench(config, log=self.log, handle_signals=handle_signals,
+                                           **kwargs)
+        except BaseException:
+            for emu in self.emulators:
+                emu.stop()
+            raise
+        for home in self.homes:
+            if home.emulated:  # the emulated point: the grid and the household come up first
+                self.bench[home.prefix + "grid_simulator"].enable()
+                self.bench[home.prefix + "load"].enable()
+            self.bench[home.prefix + "inverter"].enable()
+            self.bench[home.prefix + "meter"].start_integration()
+
+    def _devices(self, spec: PhysicalSpec, index: int, scenario: Scenario,
+                 hood: Neighbourhood) -> list[dict[str, Any]]:
+        prefix = f"{spec.home}."
+        emulated = spec.inverter.resource == EMULATED
+        rtf = scenario.time.real_time_factor
+        self.homes.append(PhysicalHome(index, spec.home, prefix, emulated, 1.0 if emulated else rtf))
+        if not emulated:
+            return [
+                {"name": prefix + role, "role": role, "resource": dev.resource,
+                 "profile": dev.profile, "limits": dev.limits}
+                for role, dev in (("inverter", spec.inverter), ("meter", spec.meter))
+            ]
+        emu = Emulator({
+            "emulator": {"seed": scenario.households.seed + index, "clock": "manual",
+                         "start": scenario.time.start.replace(tzinfo=None)
+                         - timedelta(seconds=PREROLL_S)},
+            "device": [
+                {"name": "grid_simulator", "profile": "testbed-grid-simulator"},
+                {"name": "inverter", "profile": spec.inverter.profile, "pv": PV_PROFILE,
+                 "pv_peak_kw": hood.pv_kwp[index],
+                 "ramp_kw_per_s": spec.inverter.limits.get("ramp_kw_per_s", 1.0)},
+                {"name": "load", "profile": "testbed-load"},
+                {"name": "meter", "profile": spec.meter.profile},
+            ],
+        }).start()
+        self.emulators.append(emu)
+        entries = emu.bench_config({"inverter": spec.inverter.limits})["device"]
+        return [{**e, "name": prefix + e["name"]} for e in entries]
+
+    def set_time(self, t: float) -> None:
+        """Move the emulated devices' simulated clock to ``t`` seconds since the run's start."""
+        for emu in self.emulators:
+            emu.set_time(t + PREROLL_S)
+
+    def apply(self, home: PhysicalHome, inverter_kw: float, load_kw: float,
+              v_pu: float | None) -> None:
+        """Setpoints through the safety layer: inverter output, the household load (emulated
+        homes), and the bus voltage to the grid simulator when the home has one."""
+        self.bench[home.prefix + "inverter"].set_active_power(inverter_kw)
+        if home.emulated:
+            self.bench[home.prefix + "load"].set_power(load_kw)
+            if v_pu is not None:
+                self.bench[home.prefix + "grid_simulator"].set_voltage(v_pu * 230.0)
+
+    def measure(self, home: PhysicalHome) -> Measurement:
+        m = self.bench[home.prefix + "meter"].read()
+        inverter_kw = self.bench[home.prefix + "inverter"].read_active_power()
+        return Measurement(home.index, m.p_kw, m.q_kvar, m.v, m.import_kwh, m.export_kwh,
+                           inverter_kw)
+
+    def interval_energy(self, home: PhysicalHome, m: Measurement) -> tuple[int, int]:
+        """(imported, exported) Wh since the last call, from the meter's counters."""
+        imported = (m.import_kwh - home.start_import_kwh) * home.energy_scale * 1000
+        exported = (m.export_kwh - home.start_export_kwh) * home.energy_scale * 1000
+        home.start_import_kwh, home.start_export_kwh = m.import_kwh, m.export_kwh
+        return max(0, round(imported)), max(0, round(exported))
+
+    def kick(self) -> None:
+        self.bench.watchdog.kick()
+
+    def close(self) -> None:
+        """Safe state for every device, then stop the emulators."""
+        try:
+            self.bench.close()
+        finally:
+            for emu in self.emulators:
+                emu.stop()
