@@ -103,12 +103,12 @@ class MeterReading:
 
 @dataclass(frozen=True)
 class Constraint:
-    """The grid limit that bound a trade (kind 0: none). Values in thousandths of their unit."""
+    """The grid limit that bound a trade (kind 0: none). Values in millionths of their unit."""
 
     kind: int = u8()
     element: str = text(MAX_TEXT_BYTES)
-    value_milli: int = i64()
-    limit_milli: int = i64()
+    value_micro: int = i64()
+    limit_micro: int = i64()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ ledger as integers (`GateDecision` -> `Trade.granted_wh` and `Trade.constraint`)
 contract only range-checks. `AcceptAll` is the gate without a grid model; `FeederGate` asks
 `grid_models.check_trades` on a power-flow model of the feeder.
 
-Constraint kind codes on the ledger (values and limits in thousandths of their unit):
+Constraint kind codes on the ledger (values and limits in millionths of their unit):
 
 ====  =====================  =====================
 code  grid_models kind       unit of value / limit
@@ -81,12 +81,13 @@ def ledger_constraint(element: str, kind: str, value: float, limit: float) -> Co
     code = CONSTRAINT_KINDS.get(kind, OTHER_KIND)
     name = element if code != OTHER_KIND else f"{kind}:{element}"
     name = name.encode()[:MAX_TEXT_BYTES].decode(errors="ignore")  # the ledger's text limit
-    return Constraint(code, name, _milli(value), _milli(limit))
+    return Constraint(code, name, _micro(value), _micro(limit))
 
 
-def _milli(value: float) -> int:
-    """Thousandths, rounded; a value the grid model could not compute (NaN) is 0."""
-    return round(value * 1000) if math.isfinite(value) else 0
+def _micro(value: float) -> int:
+    """Millionths, rounded (a voltage to 1e-6 pu); a value the grid model could not compute
+    (NaN) is 0."""
+    return round(value * 1_000_000) if math.isfinite(value) else 0
 
 
 class FeederGate:

@@ -20,7 +20,7 @@ i64 = st.integers(-(2**63), 2**63 - 1)
 b32 = st.binary(min_size=32, max_size=32)
 txt = st.text(max_size=40)
 
-constraint = st.builds(T.Constraint, kind=u8, element=txt, value_milli=i64, limit_milli=i64)
+constraint = st.builds(T.Constraint, kind=u8, element=txt, value_micro=i64, limit_micro=i64)
 trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price=u64, granted_wh=u64,
                   constraint=constraint)
 payment = st.builds(T.Payment, payer=b32, payee=b32, amount=u64, kind=u8)

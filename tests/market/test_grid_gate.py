@@ -32,15 +32,15 @@ def test_energy_power_round_trip_is_exact_or_rounds_down():
 
 def test_constraint_codes():
     assert ledger_constraint("line 24", "line_loading", 102.0451, 100.0) == Constraint(
-        1, "line 24", 102045, 100000)
+        1, "line 24", 102045100, 100000000)
     assert ledger_constraint("trafo 0", "trafo_loading", 101.0, 100.0).kind == 2
-    assert ledger_constraint("bus 7", "voltage_high", 1.1042, 1.1) == Constraint(
-        3, "bus 7", 1104, 1100)
+    assert ledger_constraint("bus 7", "voltage_high", 1.1042317, 1.1) == Constraint(
+        3, "bus 7", 1104232, 1100000)
     assert ledger_constraint("bus 7", "voltage_low", 0.89, 0.9).kind == 4
     assert ledger_constraint("grid", "not_converged", math.nan, math.nan) == Constraint(
         5, "grid", 0, 0)
     assert ledger_constraint("x", "thermal", 1.0, 2.0) == Constraint(
-        OTHER_KIND, "thermal:x", 1000, 2000)
+        OTHER_KIND, "thermal:x", 1000000, 2000000)
 
 
 def test_accept_all_grants_everything():
@@ -66,7 +66,7 @@ def test_feeder_gate_curtails_an_overload_and_the_contract_accepts_it(sb_feeder)
     (decision,) = decisions
     assert 0 < decision.granted_wh < 100_000
     assert decision.constraint.kind in (1, 2, 3, 4)
-    assert decision.constraint.value_milli > decision.constraint.limit_milli
+    assert decision.constraint.value_micro > decision.constraint.limit_micro
     body = clearing_body(proposal, decisions)
     m.apply(VALIDATOR, body, T - 300)
     assert m.escrow("A") == decision.granted_wh * 300 // 1000
