@@ -3,39 +3,81 @@
 Each function takes ``backend`` = "auto" | "reference" | "cpu" | "cuda" (default from the
 environment variable TESTBED_KERNEL_BACKEND, else "auto"). Every backend gives the same answer
 as "reference" bit for bit.
+
+"auto" picks "cuda" when a real GPU is usable (never the simulator), otherwise the CPU backend
+that `testbed bench kernels` measured faster for that function (AUTO_CPU_CHOICE); the choice
+is logged once per function on the "kernels" logger.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from typing import Sequence
+from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 
 from kernels import reference
+from kernels.errors import KernelError
 
 BACKENDS = ("reference", "cpu", "cuda")
+ENV_VAR = "TESTBED_KERNEL_BACKEND"
+# Faster CPU backend per function on a 2-core x86-64 with SHA extensions and AVX-512, as
+# measured side by side by `testbed bench kernels` (see testbed/bench/kernels.py).
+AUTO_CPU_CHOICE = {
+    "sha256_batch": "cpu",
+    "merkle_root": "cpu",
+    "ed25519_verify_batch": "cpu",
+}
+_log = logging.getLogger("kernels")
 
 
-def _backend(backend: str | None) -> str:
-    name = backend or os.environ.get("TESTBED_KERNEL_BACKEND") or "auto"
+@functools.cache
+def _gpu_usable() -> bool:
+    from numba import config
+
+    if config.ENABLE_CUDASIM:
+        return False
+    from kernels import cuda_backend
+
+    return cuda_backend.is_usable()
+
+
+@functools.cache
+def _auto_choice(function: str) -> str:
+    choice = "cuda" if _gpu_usable() else AUTO_CPU_CHOICE[function]
+    reason = "usable GPU found" if choice == "cuda" else "no usable GPU; faster CPU backend"
+    _log.info("kernels: backend for %s is %r (%s)", function, choice, reason)
+    return choice
+
+
+def _backend(function: str, backend: str | None) -> ModuleType:
+    name = backend or os.environ.get(ENV_VAR) or "auto"
     if name == "auto":
-        return "reference"
-    if name not in BACKENDS:
-        raise ValueError(f"unknown kernel backend {name!r} (choose from auto, {', '.join(BACKENDS)})")
-    return name
+        name = _auto_choice(function)
+    if name == "reference":
+        return reference
+    if name == "cpu":
+        from kernels import cpu_backend
+
+        return cpu_backend
+    if name == "cuda":
+        from kernels import cuda_backend
+
+        return cuda_backend
+    raise KernelError(f"unknown kernel backend {name!r} (choose from auto, {', '.join(BACKENDS)})")
 
 
 def sha256_batch(messages: Sequence[bytes], backend: str | None = None) -> np.ndarray:
     """SHA-256 of each message: uint8 array of shape (n, 32)."""
-    _backend(backend)
-    return reference.sha256_batch(messages)
+    return _backend("sha256_batch", backend).sha256_batch(messages)
 
 
 def merkle_root(leaves: Sequence[bytes], backend: str | None = None) -> bytes:
     """Merkle root of the leaves under the ledger's rule (see kernels.merkle_rule)."""
-    _backend(backend)
-    return reference.merkle_root(leaves)
+    return _backend("merkle_root", backend).merkle_root(leaves)
 
 
 def ed25519_verify_batch(
@@ -44,6 +86,10 @@ def ed25519_verify_batch(
     signatures: Sequence[bytes],
     backend: str | None = None,
 ) -> np.ndarray:
-    """Whether each signature is valid for its key and message: bool array of shape (n,)."""
-    _backend(backend)
-    return reference.ed25519_verify_batch(public_keys, messages, signatures)
+    """Whether each signature is valid for its key and message: bool array of shape (n,).
+
+    The rule is OpenSSL's, documented in kernels.ed25519_core.
+    """
+    return _backend("ed25519_verify_batch", backend).ed25519_verify_batch(
+        public_keys, messages, signatures
+    )

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from kernels.errors import KernelError
 from kernels.merkle_rule import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX
 
 _WORKERS = os.cpu_count() or 1
@@ -75,7 +76,7 @@ def ed25519_verify_batch(
 ) -> np.ndarray:
     n = len(public_keys)
     if len(messages) != n or len(signatures) != n:
-        raise ValueError("public_keys, messages and signatures must have the same length")
+        raise KernelError("public_keys, messages and signatures must have the same length")
     out = np.zeros(n, dtype=bool)
 
     def work(rows: range) -> None:

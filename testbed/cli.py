@@ -21,9 +21,11 @@ app.add_typer(instruments_app, name="instruments")
 def _user_errors() -> tuple[type[BaseException], ...]:
     from grid_models.errors import GridModelError
     from instruments.errors import InstrumentError
+    from kernels.errors import KernelError
     from testbed.errors import UserError
 
-    return (UserError, GridModelError, InstrumentError, FileNotFoundError, PermissionError)
+    return (UserError, GridModelError, InstrumentError, KernelError, FileNotFoundError,
+            PermissionError)
 
 
 @app.command()

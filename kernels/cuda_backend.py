@@ -1,0 +1,171 @@
+"""The CUDA backend: numba-cuda kernels over the same core functions the CPU backend compiles.
+
+One thread per message (SHA-256), per node pair (Merkle level) and per signature (Ed25519),
+each thread calling the shared ``register_jitable`` code of kernels.sha256_core and
+kernels.ed25519_core with its scratch in thread-local arrays. Runs on a GPU, or in Numba's
+CUDA simulator when NUMBA_ENABLE_CUDASIM=1 is set before numba is imported (tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numba import cuda, int8, int64, uint8, uint32, uint64
+from numba.cuda import libdevice
+from numba.extending import overload
+
+from kernels.ed25519_core import TABLE_SIZE, verify_one
+from kernels.ed25519_field import FE_LIMBS, umulhi
+from kernels.ed25519_inputs import pack_batch
+from kernels.merkle_rule import EMPTY_ROOT
+from kernels.packing import pack
+from kernels.sha256_core import (
+    NO_PREFIX,
+    compress,
+    init_state,
+    load_block,
+    load_node_blocks,
+    padded_blocks,
+)
+from kernels.sha256_cpu import _words_to_bytes
+
+THREADS_PER_BLOCK = 128
+
+
+@overload(umulhi, target="cuda")
+def _umulhi_cuda(a, b):
+    """The field's 64x64 -> high-64 product on the GPU: one __umul64hi."""
+    return lambda a, b: np.uint64(libdevice.umul64hi(a, b))
+
+
+def is_usable() -> bool:
+    """Whether a CUDA device (or the simulator) can run the kernels."""
+    try:
+        return bool(cuda.is_available())
+    except cuda.CudaSupportError:  # a broken driver install counts as no GPU
+        return False
+
+
+def _blocks(n: int) -> int:
+    return max(1, (n + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK)
+
+
+@cuda.jit
+def _sha256_kernel(data, starts, lengths, prefix, out):
+    i = cuda.grid(1)
+    if i >= starts.shape[0]:
+        return
+    state = cuda.local.array((8, 1), uint32)
+    work = cuda.local.array((8, 1), uint32)
+    w = cuda.local.array((64, 1), uint32)
+    nblocks = padded_blocks(lengths[i], prefix)
+    init_state(state)
+    for block in range(nblocks):
+        load_block(w, 0, data, starts[i], lengths[i], prefix, nblocks, block)
+        compress(state, w, work)
+    for k in range(8):
+        out[i, k] = state[k, 0]
+
+
+@cuda.jit
+def _merkle_level_kernel(level, out):
+    p = cuda.grid(1)
+    n = level.shape[0]
+    if p >= n // 2:
+        if p == n // 2 and n % 2 == 1:
+            for k in range(8):
+                out[p, k] = level[n - 1, k]
+        return
+    state = cuda.local.array((8, 1), uint32)
+    work = cuda.local.array((8, 1), uint32)
+    w = cuda.local.array((64, 1), uint32)
+    init_state(state)
+    for block in range(2):
+        load_node_blocks(w, 0, level[2 * p], level[2 * p + 1], block)
+        compress(state, w, work)
+    for k in range(8):
+        out[p, k] = state[k, 0]
+
+
+@cuda.jit
+def _verify_kernel(keys, sigs, data, starts, lengths, well_formed, out):
+    i = cuda.grid(1)
+    if i >= keys.shape[0]:
+        return
+    if not well_formed[i]:
+        out[i] = False
+        return
+    scratch_u64 = cuda.local.array(88, uint64)
+    scratch_u8 = cuda.local.array(64, uint8)
+    limbs = cuda.local.array(25, int64)
+    k_digits = cuda.local.array(256, int8)
+    s_digits = cuda.local.array(256, int8)
+    a_table = cuda.local.array((TABLE_SIZE, 4, FE_LIMBS), uint64)
+    out[i] = verify_one(
+        keys[i],
+        sigs[i],
+        data,
+        starts[i],
+        lengths[i],
+        a_table,
+        scratch_u64,
+        scratch_u8,
+        limbs,
+        k_digits,
+        s_digits,
+    )
+
+
+def _nonempty(data: np.ndarray) -> np.ndarray:
+    """Device copies need at least one element; the kernels never read past the lengths."""
+    return data if data.size else np.zeros(1, dtype=data.dtype)
+
+
+def _hash_words(data, starts, lengths, prefix: int):
+    out = cuda.device_array((len(starts), 8), dtype=np.uint32)
+    _sha256_kernel[_blocks(len(starts)), THREADS_PER_BLOCK](
+        cuda.to_device(_nonempty(data)),
+        cuda.to_device(starts),
+        cuda.to_device(lengths),
+        prefix,
+        out,
+    )
+    return out
+
+
+def sha256_batch(messages: Sequence[bytes]) -> np.ndarray:
+    if not messages:
+        return np.empty((0, 32), dtype=np.uint8)
+    return _words_to_bytes(_hash_words(*pack(messages), NO_PREFIX).copy_to_host())
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    if not leaves:
+        return EMPTY_ROOT
+    level = _hash_words(*pack(leaves), 0)
+    while level.shape[0] > 1:
+        nxt = cuda.device_array(((level.shape[0] + 1) // 2, 8), dtype=np.uint32)
+        _merkle_level_kernel[_blocks(nxt.shape[0]), THREADS_PER_BLOCK](level, nxt)
+        level = nxt
+    return _words_to_bytes(level.copy_to_host()).tobytes()
+
+
+def ed25519_verify_batch(
+    public_keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
+) -> np.ndarray:
+    keys, sigs, data, starts, lengths, well_formed = pack_batch(public_keys, messages, signatures)
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    out = cuda.device_array(n, dtype=np.bool_)
+    _verify_kernel[_blocks(n), THREADS_PER_BLOCK](
+        cuda.to_device(keys),
+        cuda.to_device(sigs),
+        cuda.to_device(_nonempty(data)),
+        cuda.to_device(starts),
+        cuda.to_device(lengths),
+        cuda.to_device(well_formed),
+        out,
+    )
+    return out.copy_to_host()

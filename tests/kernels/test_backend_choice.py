@@ -1,0 +1,35 @@
+"""Backend selection: explicit names, the environment variable, "auto", bad names."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import kernels
+from kernels.errors import KernelError
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(KernelError, match="unknown kernel backend 'gpu'"):
+        kernels.sha256_batch([b"x"], backend="gpu")
+
+
+def test_environment_variable_selects_backend(monkeypatch):
+    monkeypatch.setenv(kernels.ENV_VAR, "nonsense")
+    with pytest.raises(KernelError, match="nonsense"):
+        kernels.merkle_root([b"x"])
+    monkeypatch.setenv(kernels.ENV_VAR, "cpu")
+    assert kernels.merkle_root([b"x" * 32]) == kernels.merkle_root([b"x" * 32], "reference")
+
+
+def test_auto_without_gpu_uses_the_measured_cpu_choice_and_logs_once(monkeypatch, caplog):
+    monkeypatch.delenv(kernels.ENV_VAR, raising=False)
+    kernels._auto_choice.cache_clear()
+    with caplog.at_level(logging.INFO, logger="kernels"):
+        for _ in range(3):
+            kernels.sha256_batch([b"abc"])
+    lines = [r.getMessage() for r in caplog.records if "sha256_batch" in r.getMessage()]
+    assert len(lines) == 1
+    expected = "cuda" if kernels._gpu_usable() else kernels.AUTO_CPU_CHOICE["sha256_batch"]
+    assert repr(expected) in lines[0]
