@@ -37,6 +37,11 @@ from testbed.records import GridState, Recorder
 from testbed.scenario import Scenario
 
 
+SIMULATED_PHYSICS_STEP_S = 15.0
+"""Emulated devices integrate in 15 s steps when simulating (1 s when paced): their ramps
+settle within seconds and their sun moves in 15-minute steps, so this loses nothing."""
+
+
 def market_params(scenario: Scenario) -> MarketParams:
     m = scenario.market
     mechanism = Mechanism.PAY_AS_CLEAR if m.mechanism == "pay_as_clear" else Mechanism.PAY_AS_BID
@@ -82,6 +87,7 @@ class Loop:
             self.instruments = Instruments(
                 scenario, self.hood, out / "instruments.log",
                 watchdog_deadline_s=2 * step_s if paced else 30.0,
+                physics_step_s=1.0 if paced else SIMULATED_PHYSICS_STEP_S,
                 handle_signals=handle_signals,
             )
         except BaseException:

@@ -54,7 +54,9 @@ class Instruments:
     """Every physical home's devices on one bench (one watchdog, one command log)."""
 
     def __init__(self, scenario: Scenario, hood: Neighbourhood, log_path: Path,
-                 watchdog_deadline_s: float, handle_signals: bool = True) -> None:
+                 watchdog_deadline_s: float, physics_step_s: float = 1.0,
+                 handle_signals: bool = True) -> None:
+        self.physics_step_s = physics_step_s
         self.emulators: list[Emulator] = []
         self.homes: list[PhysicalHome] = []
         devices: list[dict[str, Any]] = []
@@ -96,6 +98,7 @@ class Instruments:
             ]
         emu = Emulator({
             "emulator": {"seed": scenario.households.seed + index, "clock": "manual",
+                         "physics_step_s": self.physics_step_s,
                          "start": scenario.time.start.replace(tzinfo=None)
                          - timedelta(seconds=PREROLL_S)},
             "device": [

@@ -48,9 +48,8 @@ from instruments.errors import InstrumentError
 
 CONTROL = "control"
 CONTROL_IDN = "TESTBED,EMULATOR-CONTROL,0,1.0"
-#: Longest physics step: ramps and energy integrate in steps no longer than this.
-MAX_STEP_S = 1.0
-#: Most steps per catch-up, so a jump of days stays bounded (steps then grow beyond MAX_STEP_S).
+#: Most steps per catch-up, so a jump of days stays bounded (steps then grow beyond the
+#: configured physics_step_s).
 MAX_STEPS = 100_000
 
 
@@ -190,7 +189,7 @@ class Emulator:
         span = t_end - self._t
         if span <= 0:
             return
-        steps = min(MAX_STEPS, max(1, math.ceil(span / MAX_STEP_S)))
+        steps = min(MAX_STEPS, max(1, math.ceil(span / self.config.physics_step_s)))
         dt = span / steps
         ordered = sorted(self.devices.values(), key=lambda d: isinstance(d, Meter))
         for k in range(1, steps + 1):

@@ -13,7 +13,9 @@ from instruments.errors import ProfileError
 from instruments.profiles import Profile, load_profile
 
 DEFAULT_CONFIG = "default.toml"
-_GLOBAL_KEYS = {"seed", "start", "clock", "v_nominal", "f_nominal", "v_per_kw", "noise"}
+_GLOBAL_KEYS = {
+    "seed", "start", "clock", "v_nominal", "f_nominal", "v_per_kw", "noise", "physics_step_s"
+}
 #: Per-role device options and their defaults.
 DEVICE_OPTIONS: dict[str, dict[str, Any]] = {
     "inverter": {"ramp_kw_per_s": 1.0, "pv": "clear-sky", "pv_peak_kw": None},
@@ -40,6 +42,7 @@ class EmulatorConfig:
     f_nominal: float = 50.0
     v_per_kw: float = 0.4
     noise: float = 0.001
+    physics_step_s: float = 1.0  # the longest integration step; coarser runs faster
 
 
 def load_config(source: Path | str | dict[str, Any] | None) -> EmulatorConfig:

@@ -211,10 +211,23 @@ def list_of(item: Codec | type, limit: int) -> Any:
 
 
 def encode(value: Any, codec: Codec | None = None) -> bytes:
-    """Canonical bytes of a codec-declared dataclass (or of a value with an explicit codec)."""
+    """Canonical bytes of a codec-declared dataclass (or of a value with an explicit codec).
+
+    A dataclass value is frozen, so its bytes are kept on it after the first call: state
+    roots re-encode the same records block after block.
+    """
+    cache = codec is None and type(value).__dataclass_params__.frozen
+    if cache and _CANONICAL in value.__dict__:
+        return value.__dict__[_CANONICAL]
     out: list[bytes] = []
     (codec or struct_codec(type(value))).encode(value, out)
-    return b"".join(out)
+    data = b"".join(out)
+    if cache:
+        value.__dict__[_CANONICAL] = data
+    return data
+
+
+_CANONICAL = "_canonical_bytes"
 
 
 def decode_exact(data: bytes, codec: Codec[T]) -> T:
