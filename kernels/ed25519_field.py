@@ -209,37 +209,33 @@ def fe_sq_times(f, k):
 
 
 @register_jitable
-def fe_pow22523(z):
-    """z^((p-5)/8) = z^(2^252-3), the square-root helper (ref10's addition chain)."""
+def _pow_2_250_1(z):
+    """(z^(2^250-1), z^11): ref10's addition chain, shared by the two exponentiations."""
     t0 = fe_sq(z)
     t1 = fe_mul(z, fe_sq_times(t0, 2))  # z^9
-    t0 = fe_mul(t0, t1)  # z^11
-    t0 = fe_mul(t1, fe_sq(t0))  # z^(2^5-1)
+    z11 = fe_mul(t0, t1)  # z^11
+    t0 = fe_mul(t1, fe_sq(z11))  # z^(2^5-1)
     t0 = fe_mul(fe_sq_times(t0, 5), t0)  # 2^10-1
     t1 = fe_mul(fe_sq_times(t0, 10), t0)  # 2^20-1
     t1 = fe_mul(fe_sq_times(t1, 20), t1)  # 2^40-1
     t0 = fe_mul(fe_sq_times(t1, 10), t0)  # 2^50-1
     t1 = fe_mul(fe_sq_times(t0, 50), t0)  # 2^100-1
     t1 = fe_mul(fe_sq_times(t1, 100), t1)  # 2^200-1
-    t0 = fe_mul(fe_sq_times(t1, 50), t0)  # 2^250-1
-    return fe_mul(fe_sq_times(t0, 2), z)  # 2^252-3
+    return fe_mul(fe_sq_times(t1, 50), t0), z11  # 2^250-1
+
+
+@register_jitable
+def fe_pow22523(z):
+    """z^((p-5)/8) = z^(2^252-3), the square-root helper."""
+    t, _ = _pow_2_250_1(z)
+    return fe_mul(fe_sq_times(t, 2), z)
 
 
 @register_jitable
 def fe_invert(z):
     """z^(p-2) = 1/z (0 for z = 0)."""
-    t0 = fe_sq(z)
-    t1 = fe_mul(z, fe_sq_times(t0, 2))  # z^9
-    t0 = fe_mul(t0, t1)  # z^11
-    t1 = fe_mul(t1, fe_sq(t0))  # z^(2^5-1)
-    t1 = fe_mul(fe_sq_times(t1, 5), t1)  # 2^10-1
-    t2 = fe_mul(fe_sq_times(t1, 10), t1)  # 2^20-1
-    t2 = fe_mul(fe_sq_times(t2, 20), t2)  # 2^40-1
-    t1 = fe_mul(fe_sq_times(t2, 10), t1)  # 2^50-1
-    t2 = fe_mul(fe_sq_times(t1, 50), t1)  # 2^100-1
-    t2 = fe_mul(fe_sq_times(t2, 100), t2)  # 2^200-1
-    t1 = fe_mul(fe_sq_times(t2, 50), t1)  # 2^250-1
-    return fe_mul(fe_sq_times(t1, 5), t0)  # 2^255-21
+    t, z11 = _pow_2_250_1(z)
+    return fe_mul(fe_sq_times(t, 5), z11)  # 2^255-21
 
 
 @register_jitable
