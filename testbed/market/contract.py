@@ -56,6 +56,7 @@ from testbed.market.params import (
     MarketParams,
     PaymentKind,
     cost,
+    escrow,
 )
 from testbed.market.settlement import Reading, SettlementResult, settle_trades
 
@@ -245,8 +246,7 @@ class MarketContract:
         side = self.sides.get((body.interval, tx.sender))
         if side is not None and side != body.side:
             raise Rejected("a participant cannot both buy and sell in one interval")
-        rate = prm.retail_price if body.side == Side.BID else prm.shortfall_penalty
-        locked = cost(body.energy_wh, rate)
+        locked = escrow(prm, body.side, body.energy_wh)
         if locked > p.balance:
             raise Rejected(f"escrow of {locked} exceeds the balance of {p.balance}")
         self.participants[p.account] = replace(p, balance=p.balance - locked)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,15 +24,17 @@ from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import (
     Deposit,
     MeterReading,
+    Order,
     RegisterParticipant,
     Transaction,
     sign,
 )
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import AcceptAll, FeederGate, GridGate
-from testbed.market.params import MarketParams, PaymentKind
+from testbed.market.params import MarketParams, PaymentKind, affordable_wh
 from testbed.market.proposer import gated_clearing, settle
 from testbed.market.strategies import (
+    MIN_ORDER_WH,
     PROFILE_STEP_SECONDS,
     STEPS_PER_DAY,
     Home,
@@ -145,11 +147,24 @@ def order_block(day: MarketDay, step: int) -> Block:
         decision = plan(home, step, interval, day.params, rng, day.soc_wh[i], view)
         battery.append(decision.battery_wh)
         day.soc_wh[i] += decision.battery_wh  # the battery follows its schedule
-        if decision.order is not None:
-            txs.append(day.signed(decision.order, key))
+        order = _within_budget(day, key.public, decision.order)
+        if order is not None:
+            txs.append(day.signed(order, key))
     day.battery_wh[interval] = battery
     gate_closure = interval - day.params.gate_closure_seconds
     return day.chain.produce(txs, gate_closure - ORDER_LEAD_SECONDS, day.validator)
+
+
+def _within_budget(day: MarketDay, account: bytes, order: Order | None) -> Order | None:
+    """The order cut to what its owner's balance can escrow (a home that cannot pay does not
+    trade; it buys from the utility outside the market), or None when too small to place."""
+    if order is None:
+        return None
+    balance = day.contract.participants[account].balance
+    energy = min(order.energy_wh, affordable_wh(day.params, order.side, balance))
+    if energy < MIN_ORDER_WH:
+        return None
+    return order if energy == order.energy_wh else replace(order, energy_wh=energy)
 
 
 def clearing_block(day: MarketDay, step: int) -> Block:

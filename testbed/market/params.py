@@ -16,7 +16,7 @@ from enum import IntEnum
 from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import U8, U32, U64, Codec, EncodingError
 from testbed.ledger.state import Rejected
-from testbed.ledger.transactions import Constraint
+from testbed.ledger.transactions import Constraint, Side
 
 UTILITY = bytes(32)
 """The utility's account in payments: no key can sign for it, so it only appears as the other
@@ -97,6 +97,22 @@ class MarketParams:
 def cost(energy_wh: int, price_per_kwh: int) -> int:
     """Money for ``energy_wh`` at ``price_per_kwh``, rounded down (the one rounding rule)."""
     return energy_wh * price_per_kwh // 1000
+
+
+def _escrow_rate(params: MarketParams, side: int) -> int:
+    return params.retail_price if side == Side.BID else params.shortfall_penalty
+
+
+def escrow(params: MarketParams, side: int, energy_wh: int) -> int:
+    """What an order locks at submission: a bid its energy at retail (its worst case at
+    settlement), an offer its energy at the shortfall penalty."""
+    return cost(energy_wh, _escrow_rate(params, side))
+
+
+def affordable_wh(params: MarketParams, side: int, balance: int) -> int:
+    """The most energy an order of ``side`` can have with ``balance`` to escrow."""
+    rate = _escrow_rate(params, side)
+    return params.max_energy_wh if rate == 0 else ((balance + 1) * 1000 - 1) // rate
 
 
 # --- float conversions: simulation and proposer side only, never in the contract ------------

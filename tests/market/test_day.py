@@ -19,3 +19,21 @@ def test_noon_hours_through_the_feeder_gate_conserve_money_and_replay(tmp_path):
         assert chain.state.contract.money_held() == s["money_held"]
     finally:
         chain.close()
+
+
+def test_orders_are_cut_to_what_a_home_can_escrow():
+    from testbed.market.day import day_start, open_day, order_block
+    from testbed.market.params import MarketParams, affordable_wh, escrow
+    from testbed.market.strategies import feeder_homes
+
+    params = MarketParams()
+    day = open_day(feeder_homes(12, 200, 0), day_start(200), params=params, deposit=30)
+    try:
+        block = order_block(day, 76)  # evening: everyone bids; 30 units escrow ~100 Wh
+        cap = affordable_wh(params, 1, 30)
+        assert block.transactions
+        assert all(tx.body.energy_wh <= cap for tx in block.transactions)
+        assert any(tx.body.energy_wh == cap for tx in block.transactions)  # some were cut
+        assert escrow(params, 1, cap) <= 30 < escrow(params, 1, cap + 1)
+    finally:
+        day.chain.close()
