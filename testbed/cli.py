@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -44,7 +43,7 @@ def ledger_init(
     validator_key: list[Path] = typer.Option(
         [], "--validator-key", help="Validator key file (repeat); fresh dev keys when none."
     ),
-    chain_id: Optional[int] = typer.Option(None, help="Chain id (default: the project's)."),
+    chain_id: int | None = typer.Option(None, help="Chain id (default: the project's)."),
 ) -> None:
     """Create a chain with its genesis block."""
     from testbed.ledger.demo import init_chain
@@ -87,8 +86,8 @@ def bench(
 @app.command()
 def study(
     grid: str = typer.Argument(..., help="SimBench code, pandapower built-in or JSON file"),
-    days: Optional[int] = typer.Option(None, min=1, help="Days from the profiles' start."),
-    out: Optional[Path] = typer.Option(None, help="Folder for the CSV/Parquet results."),
+    days: int | None = typer.Option(None, min=1, help="Days from the profiles' start."),
+    out: Path | None = typer.Option(None, help="Folder for the CSV/Parquet results."),
 ) -> None:
     """Run a feeder's yearly profiles through the batch power flow and report violations."""
     from grid_models.study import main as study_main
@@ -96,13 +95,14 @@ def study(
     raise typer.Exit(study_main(grid, days, out))
 
 
-def _run(scenario: Optional[str], out: Optional[Path], paced: bool, days: Optional[float],
-         control_step: Optional[float], rtf: Optional[float]) -> None:
+def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None,
+         control_step: float | None, rtf: float | None) -> None:
     from dataclasses import replace
     from datetime import datetime
 
     from rich.progress import Progress
 
+    from instruments.errors import InstrumentError
     from testbed.loop import run_scenario
     from testbed.scenario import load_scenario
     from testbed.summary import print_summary
@@ -123,6 +123,10 @@ def _run(scenario: Optional[str], out: Optional[Path], paced: bool, days: Option
             typer.echo(f"interrupted: devices safe, ledger consistent; partial run in {out}",
                        err=True)
             raise typer.Exit(130) from None
+        except InstrumentError as exc:
+            typer.echo(f"error: {exc}; devices safe, ledger consistent; partial run in {out}",
+                       err=True)
+            raise typer.Exit(2) from None
     print_summary(summary, out)
     if not summary["ledger_valid"] or summary["money_conservation_error"] != 0:
         raise typer.Exit(1)
@@ -130,11 +134,11 @@ def _run(scenario: Optional[str], out: Optional[Path], paced: bool, days: Option
 
 @app.command()
 def run(
-    scenario: Optional[str] = typer.Argument(None, help="Scenario TOML (default: built in)."),
-    out: Optional[Path] = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
-    days: Optional[float] = typer.Option(None, min=0.01, help="Run this many days."),
-    control_step: Optional[float] = typer.Option(None, min=0.001, help="Seconds per step."),
-    rtf: Optional[float] = typer.Option(None, min=0.001, help="Real-time factor."),
+    scenario: str | None = typer.Argument(None, help="Scenario TOML (default: built in)."),
+    out: Path | None = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
+    days: float | None = typer.Option(None, min=0.01, help="Run this many days."),
+    control_step: float | None = typer.Option(None, min=0.001, help="Seconds per step."),
+    rtf: float | None = typer.Option(None, min=0.001, help="Real-time factor."),
 ) -> None:
     """Run a scenario paced in real time against the bench (or its emulation)."""
     _run(scenario, out, True, days, control_step, rtf)
@@ -142,9 +146,9 @@ def run(
 
 @app.command()
 def simulate(
-    scenario: Optional[str] = typer.Argument(None, help="Scenario TOML (default: built in)."),
-    days: Optional[float] = typer.Option(None, min=0.01, help="Simulate this many days."),
-    out: Optional[Path] = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
+    scenario: str | None = typer.Argument(None, help="Scenario TOML (default: built in)."),
+    days: float | None = typer.Option(None, min=0.01, help="Simulate this many days."),
+    out: Path | None = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
 ) -> None:
     """Run a scenario as fast as possible, with simulated instruments."""
     _run(scenario, out, False, days, None, None)
@@ -160,7 +164,7 @@ def report(run_dir: Path) -> None:
 
 @app.command()
 def emulate(
-    config: Optional[Path] = typer.Option(None, help="Emulated bench (TOML); default built in."),
+    config: Path | None = typer.Option(None, help="Emulated bench (TOML); default built in."),
     port_base: int = typer.Option(5025, help="First loopback TCP port."),
 ) -> None:
     """Serve simulated SCPI instruments on loopback ports until terminated."""

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -35,7 +35,6 @@ from testbed.pacing import Pacer
 from testbed.physical import Instruments, Measurement, PhysicalHome
 from testbed.records import GridState, Recorder
 from testbed.scenario import Scenario
-
 
 SIMULATED_PHYSICS_STEP_S = 15.0
 """Emulated devices integrate in 15 s steps when simulating (1 s when paced): their ramps
@@ -241,17 +240,20 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
                  progress: Callable[[int], None] | None = None) -> dict:
     """Run ``scenario`` into ``out``: the ledger, the records, summary.json and the report.
 
-    The ledger is verified from genesis at the end, by the same rules as `testbed verify`.
+    The ledger is verified from genesis at the end, by the same rules as `testbed verify`. A
+    run stopped early (Ctrl-C, or the bench tripped: devices are then in their safe state)
+    still writes what it has, and says why in ``stopped``, before the stop propagates.
     """
+    from instruments.errors import InstrumentError
     from testbed.contract import verify_ledger
     from testbed.report import build_report
 
     loop = Loop(scenario, out, paced)
-    interrupted = False
+    stopped: BaseException | None = None
     try:
         loop.run(progress)
-    except KeyboardInterrupt:
-        interrupted = True  # devices are safe and every committed block is whole
+    except (KeyboardInterrupt, InstrumentError) as exc:
+        stopped = exc  # every committed block is whole; the devices are safe
     day = market.summary(loop.day)
     p50, p99 = loop.pacer.jitter_ms() if paced else (None, None)
     report = verify_ledger(out / scenario.ledger.path)
@@ -263,9 +265,9 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         "step_jitter_p99_ms": None if p99 is None else round(p99, 3),
         "deadline_misses": loop.pacer.misses if paced else 0,
         "control_steps": len(loop.pacer.lateness_s) if paced else None,
-        "interrupted": interrupted,
+        "stopped": None if stopped is None else (str(stopped) or "interrupted"),
     })
     build_report(out)
-    if interrupted:
-        raise KeyboardInterrupt
+    if stopped is not None:
+        raise stopped
     return summary

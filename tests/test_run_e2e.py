@@ -2,10 +2,10 @@
 ports, and `testbed simulate` for a day; the ledger verifies, money is conserved, the report is
 there."""
 
+import itertools
 import json
 import subprocess
 import sys
-
 
 REPORT_FILES = ("index.html", "market.png", "homes.png", "grid.png")
 SUMMARY_KEYS = {
@@ -19,7 +19,7 @@ SUMMARY_KEYS = {
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "testbed", *args], capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=900, check=False)
 
 
 def _check_run_folder(out):
@@ -50,7 +50,7 @@ def test_paced_run_against_emulated_instruments(tmp_path):
     setpoints = [e for e in log if e["device"] == "home-04.inverter" and e["kind"] == "write"
                  and e["text"].startswith("SOUR:POW:ACT")]
     assert len(setpoints) >= 4
-    assert all(b["t"] >= a["t"] for a, b in zip(log, log[1:]))  # monotonic timestamps
+    assert all(b["t"] >= a["t"] for a, b in itertools.pairwise(log))  # monotonic timestamps
     closed = next(i for i, e in enumerate(log) if e["text"] == "close: safe state")
     for inverter in ("home-04.inverter", "home-11.inverter"):  # safe state at the end
         assert {"OUTP OFF", "SOUR:POW:ACT 0.0"} <= {
@@ -65,3 +65,29 @@ def test_simulated_day(tmp_path):
     assert summary["intervals"] == 96 and summary["participants"] == 41
     assert summary["energy_traded_kwh"] > 0 and summary["energy_delivered_kwh"] > 0
     assert summary["price_min"] >= 80 and summary["price_max"] <= 300
+
+
+def test_ctrl_c_leaves_devices_safe_and_the_ledger_consistent(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "stopped"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "testbed", "run", "--rtf", "600", "--control-step", "0.1",
+         "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out / "instruments.log"
+    deadline = time.monotonic() + 300
+    while not (log.exists() and log.read_text().count("SOUR:POW:ACT") > 20):
+        assert child.poll() is None and time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("interrupted: devices safe")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"] == "interrupted" and summary["ledger_valid"] is True
+    assert summary["money_conservation_error"] == 0
+    events = [json.loads(line)["text"] for line in log.read_text().splitlines()]
+    assert "trip: signal SIGINT" in events
+    assert events.index("close: safe state") > events.index("trip: signal SIGINT")
+    assert cli("verify", str(out / "ledger.sqlite")).returncode == 0
