@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/testbed run --rtf 600 --control-step 0.1
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Recorder:
 
     def start_of(self, k: int) -> str:
         t = self.scenario.start_s + k * self.scenario.market.interval_s
-        return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+        return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
     # -- as the loop goes -----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -144,11 +144,11 @@ def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
 
     start_text = time.take("start", str)
     try:
-        start = datetime.fromisoformat(start_text.replace("Z", "+00:00"))
+        start = datetime.fromisoformat(start_text)
     except ValueError:
         raise time.error("start", f"not an ISO 8601 time: {start_text!r}") from None
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
 
     scenario = Scenario(
         name=name,

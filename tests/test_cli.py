@@ -9,7 +9,7 @@ BIN = [sys.executable, "-m", "testbed"]
 
 
 def run(*args, env=None):
-    return subprocess.run([*BIN, *args], capture_output=True, text=True, env=env)
+    return subprocess.run([*BIN, *args], capture_output=True, text=True, env=env, check=False)
 
 
 def test_demo_then_verify_then_tamper(tmp_path):

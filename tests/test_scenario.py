@@ -35,8 +35,9 @@ start = "2016-06-01T00:00:00Z"
         ("[households]\npv_share = 1.5\n", "households"),
         ("colour = 'blue'\n", "colour: unknown key"),
         ("[[physical]]\nhome = 'home-01'\n", "physical[0].inverter: missing"),
-        ("[[physical]]\nhome = 'home-01'\ninverter = {resource='x', profile='p', "
-         "max_export_kw='lots'}\nmeter = {resource='y', profile='q'}\n",
+        (("[[physical]]\nhome = 'home-01'\n"
+         "inverter = {resource='x', profile='p', max_export_kw='lots'}\n"
+         "meter = {resource='y', profile='q'}\n"),
          "physical[0].inverter.max_export_kw: expected"),
     ],
 )

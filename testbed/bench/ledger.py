@@ -11,8 +11,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from testbed.bench import BenchResult, median_seconds
-from testbed.ledger.chain import Chain
 from testbed.contract import verify_ledger
+from testbed.ledger.chain import Chain
 from testbed.ledger.demo import DEMO_START, INTERVAL_S, demo_orders, dev_key, register_homes
 from testbed.market.contract import MarketContract
 
@@ -65,7 +65,9 @@ def run(quick: bool = False) -> BenchResult:
             "append_vs_single_thread_cryptography": append_tps / baseline_tps,
             "verify_vs_single_thread_cryptography": verify_tps / baseline_tps,
         },
-        notes=["append = validate + execute (market contract) + commit one block; verify = "
-               "full replay from genesis (decode, Merkle, signatures, nonces, contract, state "
-               "root)"],
+        notes=[
+            "append = validate + execute (market contract) + commit one block",
+            ("verify = full replay from genesis (decode, Merkle, signatures, nonces, contract, "
+            "state root)"),
+        ],
     )

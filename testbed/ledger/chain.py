@@ -8,8 +8,8 @@ nonce, and the state root after executing the transactions on a copy of the stat
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import kernels
 from testbed.errors import UserError

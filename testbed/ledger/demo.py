@@ -10,8 +10,8 @@ encrypted under the development passphrase unless TESTBED_PASSPHRASE is set.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from testbed.errors import UserError
 from testbed.ledger.chain import Chain

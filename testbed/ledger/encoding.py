@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Callable
 from dataclasses import field, fields
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from testbed.errors import UserError
 
@@ -203,6 +204,10 @@ def text(limit: int) -> Any:
 
 def blob(limit: int) -> Any:
     return field(metadata={"codec": Blob(limit)})
+
+
+def nested(cls: type) -> Any:
+    return field(metadata={"codec": struct_codec(cls)})
 
 
 def list_of(item: Codec | type, limit: int) -> Any:

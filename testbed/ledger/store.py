@@ -9,8 +9,8 @@ process killed at any moment leaves every block committed before the kill, and n
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from testbed.errors import UserError
 from testbed.ledger.blocks import Block, decode_signed_header

@@ -19,7 +19,18 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from testbed.ledger import encoding as enc
-from testbed.ledger.encoding import EncodingError, b32, blob, i64, list_of, text, u8, u32, u64
+from testbed.ledger.encoding import (
+    EncodingError,
+    b32,
+    blob,
+    i64,
+    list_of,
+    nested,
+    text,
+    u8,
+    u32,
+    u64,
+)
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import (
     MAX_PARAMS_BYTES,
@@ -120,7 +131,7 @@ class Trade:
     energy_wh: int = u64()
     price: int = u64()
     granted_wh: int = u64()
-    constraint: Constraint = enc.field(metadata={"codec": enc.Struct(Constraint)})
+    constraint: Constraint = nested(Constraint)
 
 
 @dataclass(frozen=True)

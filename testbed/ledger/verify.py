@@ -34,7 +34,7 @@ def verify_file(path: Path, contract: Contract | None = None) -> VerifyReport:
     """
     store = Store.open(path)
     try:
-        state, head, txs = replay(store, contract)
+        _, head, txs = replay(store, contract)
     except InvalidBlock as exc:
         return VerifyReport(False, exc.height, 0, b"", str(exc))
     except (sqlite3.DatabaseError, UserError) as exc:

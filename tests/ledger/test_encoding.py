@@ -7,10 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from testbed.ledger import transactions as T
+from testbed.ledger.demo import dev_key
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.transactions import decode_transaction, sign
-
-from testbed.ledger.demo import dev_key
 
 KEY = dev_key("encoding")
 u8 = st.integers(0, 255)
