@@ -20,6 +20,7 @@ from testbed.neighbourhood import Neighbourhood
 from testbed.scenario import PhysicalSpec, Scenario
 
 EMULATED = "emulated"
+V_NOMINAL = 230.0  # LV phase voltage: the grid simulator's setpoint is the bus's pu times this
 PV_PROFILE = "simbench:PV5"  # the emulated inverter's sun: the same SimBench profile as the model
 PREROLL_S = 60.0
 """Emulated time runs this far ahead of the run's clock: the devices come up in their safe
@@ -46,6 +47,7 @@ class PhysicalHome:
     prefix: str
     emulated: bool
     energy_scale: float
+    has_grid_simulator: bool
     start_import_kwh: float = 0.0
     start_export_kwh: float = 0.0
 
@@ -78,8 +80,9 @@ class Instruments:
                 emu.stop()
             raise
         for home in self.homes:
-            if home.emulated:  # the emulated point: the grid and the household come up first
+            if home.has_grid_simulator:  # the grid (and an emulated household) come up first
                 self.bench[home.prefix + "grid_simulator"].enable()
+            if home.emulated:
                 self.bench[home.prefix + "load"].enable()
             self.bench[home.prefix + "inverter"].enable()
             self.bench[home.prefix + "meter"].start_integration()
@@ -89,15 +92,20 @@ class Instruments:
         prefix = f"{spec.home}."
         emulated = spec.inverter.resource == EMULATED
         rtf = scenario.time.real_time_factor
-        self.homes.append(PhysicalHome(index, spec.home, prefix, emulated, 1.0 if emulated else rtf))
+        self.homes.append(PhysicalHome(index, spec.home, prefix, emulated,
+                                       1.0 if emulated else rtf,
+                                       emulated or spec.grid_simulator is not None))
         if not emulated:
+            roles = (("inverter", spec.inverter), ("meter", spec.meter),
+                     ("grid_simulator", spec.grid_simulator))
             return [
                 {"name": prefix + role, "role": role, "resource": dev.resource,
                  "profile": dev.profile, "limits": dev.limits}
-                for role, dev in (("inverter", spec.inverter), ("meter", spec.meter))
+                for role, dev in roles if dev is not None
             ]
         emu = Emulator({
             "emulator": {"seed": scenario.households.seed + index, "clock": "manual",
+                         "v_nominal": V_NOMINAL,
                          "physics_step_s": self.physics_step_s,
                          "start": scenario.time.start.replace(tzinfo=None)
                          - timedelta(seconds=PREROLL_S)},
@@ -126,8 +134,8 @@ class Instruments:
         self.bench[home.prefix + "inverter"].set_active_power(inverter_kw)
         if home.emulated:
             self.bench[home.prefix + "load"].set_power(load_kw)
-            if v_pu is not None:
-                self.bench[home.prefix + "grid_simulator"].set_voltage(v_pu * 230.0)
+        if home.has_grid_simulator and v_pu is not None:
+            self.bench[home.prefix + "grid_simulator"].set_voltage(v_pu * V_NOMINAL)
 
     def measure(self, home: PhysicalHome) -> Measurement:
         m = self.bench[home.prefix + "meter"].read()

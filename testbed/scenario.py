@@ -78,6 +78,7 @@ class PhysicalSpec:
     home: str
     inverter: DeviceSpec
     meter: DeviceSpec
+    grid_simulator: DeviceSpec | None = None  # holds the bus voltage of the feeder model
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,16 @@ def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
 def _physical(t: _Table) -> PhysicalSpec:
     home = t.take("home", str)
     devices = {}
-    for role in ("inverter", "meter"):
+    for role in ("inverter", "meter", "grid_simulator"):
+        if role == "grid_simulator" and role not in t.data:
+            continue
         d = t.table(role)
         resource, profile = d.take("resource", str), d.take("profile", str)
         limits = {k: float(d.take(k, (int, float))) for k in _LIMIT_KEYS if k in d.data}
         d.done()
         devices[role] = DeviceSpec(resource, profile, limits)
     t.done()
-    return PhysicalSpec(home, devices["inverter"], devices["meter"])
+    return PhysicalSpec(home, devices["inverter"], devices["meter"], devices.get("grid_simulator"))
 
 
 def _check(s: Scenario, t: _Table) -> None:

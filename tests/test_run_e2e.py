@@ -91,3 +91,37 @@ def test_ctrl_c_leaves_devices_safe_and_the_ledger_consistent(tmp_path):
     assert "trip: signal SIGINT" in events
     assert events.index("close: safe state") > events.index("trip: signal SIGINT")
     assert cli("verify", str(out / "ledger.sqlite")).returncode == 0
+
+
+def test_bench_path_with_instruments_at_visa_addresses(tmp_path):
+    """A scenario whose physical home names VISA resources (here a wall-clock emulator on
+    loopback standing in for a bench): devices driven on wall time, energies scaled."""
+    from instruments.emulator import Emulator
+
+    with Emulator(clock="wall") as emu:
+        r = emu.resources
+        scenario = tmp_path / "bench.toml"
+        scenario.write_text(f"""
+name = "bench"
+[grid]
+feeder = "1-LV-semiurb4--0-sw"
+[time]
+start = "2016-07-21T11:00:00Z"
+duration_hours = 0.5
+[[physical]]
+home = "home-07"
+inverter = {{ resource = "{r['pv1']}", profile = "testbed-pv-inverter", max_export_kw = 3.0, max_import_kw = 0.0, ramp_kw_per_s = 1.0 }}
+meter = {{ resource = "{r['meter1']}", profile = "testbed-meter" }}
+grid_simulator = {{ resource = "{r['grid1']}", profile = "testbed-grid-simulator", v_min = 207.0, v_max = 253.0 }}
+""")
+        out = tmp_path / "run"
+        done = cli("run", str(scenario), "--rtf", "900", "--control-step", "0.1",
+                   "--out", str(out))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert emu.devices["grid1"].v_set != 230.0  # the bus voltage reached the simulator
+    summary = _check_run_folder(out)
+    assert summary["intervals"] == 2
+    log = [json.loads(line) for line in (out / "instruments.log").read_text().splitlines()]
+    volts = [e["text"] for e in log if e["device"] == "home-07.grid_simulator"
+             and e["text"].startswith("SOUR:VOLT ")]
+    assert volts and all(207.0 <= float(v.split()[1]) <= 253.0 for v in volts)
