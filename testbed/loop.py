@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from grid_models import Feeder, Injections, Limits, load_feeder, solve_snapshots
+from testbed.errors import UserError
 from testbed.market import day as market
 from testbed.market.grid_gate import FeederGate
 from testbed.market.params import MarketParams, Mechanism, wh_to_kw
@@ -70,6 +71,7 @@ class Loop:
     def __init__(self, scenario: Scenario, out: Path, paced: bool,
                  handle_signals: bool = True) -> None:
         self.scenario, self.out, self.paced = scenario, out, paced
+        self.steps_per_interval = _steps_per_interval(scenario) if paced else 1
         self.steps = scenario.intervals
         self.interval_s = scenario.market.interval_s
         self.feeder: Feeder = load_feeder(scenario.grid.feeder)
@@ -92,7 +94,6 @@ class Loop:
         except BaseException:
             self.day.chain.close()
             raise
-        self.sim_step_s = step_s * scenario.time.real_time_factor if paced else self.interval_s
         self.pacer = Pacer(step_s)
         self.measured: dict[int, Measurement] = {}
         self.metered: dict[tuple[int, int], tuple[int, int]] = {}  # (home, k) -> Wh in, out
@@ -120,35 +121,37 @@ class Loop:
                 heapq.heappop(self._events).run()
             if self.paced:
                 self.pacer.start()
-            t = 0.0
-            while self._events:
+            for n in itertools.count():
+                if not self._events:
+                    break
+                k, step = divmod(n, self.steps_per_interval)
+                t = (k + step / self.steps_per_interval) * self.interval_s
                 if self.paced:
                     self.pacer.wait()
-                self._control_step(t)
+                self._control_step(t, k if step == 0 else None)
                 for _ in range(1 if self.paced else len(self._events)):
                     if not self._events or self._events[0].t > t:
                         break
                     heapq.heappop(self._events).run()
                 if self.paced:
                     self.pacer.done()
-                if progress is not None and t % self.interval_s == 0:
-                    progress(int(t // self.interval_s))
-                t += self.sim_step_s
+                if progress is not None and step == 0:
+                    progress(k)
         finally:
             self.instruments.close()
             self.day.chain.close()
 
     # -- control steps --------------------------------------------------------------------------
 
-    def _control_step(self, t: float) -> None:
+    def _control_step(self, t: float, starting: int | None) -> None:
+        """Measure every physical home; at the start of interval ``starting``, hold it."""
         self.instruments.set_time(t)
-        boundary = t % self.interval_s == 0
         for home in self.instruments.homes:
             m = self.instruments.measure(home)
             self.measured[home.index] = m
             self.records.measurement(t, home.name, m)
-            if boundary:
-                self._hold(home, int(t // self.interval_s), m)
+            if starting is not None:
+                self._hold(home, starting, m)
         self.instruments.kick()
 
     def _hold(self, home: PhysicalHome, k: int, m: Measurement) -> None:
@@ -230,6 +233,18 @@ class Loop:
             p[owner[m.offer]] += kw
             p[owner[m.bid]] -= kw
         return injections(self.feeder, p, q)
+
+
+def _steps_per_interval(scenario: Scenario) -> int:
+    """Control steps per market interval: the scenario time one step stands for must divide
+    the interval, so interval boundaries fall on steps exactly."""
+    step = scenario.time.control_step_s * scenario.time.real_time_factor
+    n = round(scenario.market.interval_s / step)
+    if n < 1 or abs(n * step - scenario.market.interval_s) > 1e-6 * step:
+        raise UserError(
+            f"time: control_step_s x real_time_factor = {step:g} s of scenario time must divide "
+            f"the {scenario.market.interval_s} s market interval")
+    return n
 
 
 def _rows(i: Injections) -> tuple[np.ndarray, ...]:

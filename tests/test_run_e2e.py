@@ -47,9 +47,15 @@ def test_paced_run_against_emulated_instruments(tmp_path):
     assert summary["intervals"] == 4 and summary["control_steps"] >= 40
     assert summary["step_jitter_p99_ms"] is not None
     log = [json.loads(line) for line in (out / "instruments.log").read_text().splitlines()]
-    setpoints = [e for e in log if e["device"] == "home-04.inverter" and e["kind"] == "write"
-                 and e["text"].startswith("SOUR:POW:ACT")]
-    assert len(setpoints) >= 4
+    def writes(device, prefix):
+        return [e["text"] for e in log if e["device"] == device and e["kind"] == "write"
+                and e["text"].startswith(prefix)]
+
+    # each interval's start holds the inverter at load plus sold export (never 0 at night:
+    # it covers the home's load) and the emulated household load at its profile
+    assert len([w for w in writes("home-04.inverter", "SOUR:POW:ACT") if w.split()[1] != "0.0"]
+               ) == summary["intervals"]
+    assert len(writes("home-04.load", "SOUR:POW ")) >= summary["intervals"]
     assert all(b["t"] >= a["t"] for a, b in itertools.pairwise(log))  # monotonic timestamps
     closed = next(i for i, e in enumerate(log) if e["text"] == "close: safe state")
     for inverter in ("home-04.inverter", "home-11.inverter"):  # safe state at the end

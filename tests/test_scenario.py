@@ -58,3 +58,4 @@ def test_missing_and_broken_files(tmp_path):
         load_scenario(_write(tmp_path, "name = "))
     with pytest.raises(UserError, match="start: not an ISO 8601"):
         load_scenario(_write(tmp_path, BASE.replace("2016-06-01T00:00:00Z", "June")))
+
