@@ -60,9 +60,12 @@ def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
     net, h = feeder.net, scenario.households
     loads = net.load.index.to_list()
     names = [home_name(i) for i in range(len(loads))]
-    unknown = sorted({p.home for p in scenario.physical} - set(names))
-    if unknown:
-        raise UserError(f"physical: no home {unknown[0]} on this feeder (home-00..{names[-1]})")
+    for key, listed in (("physical", [p.home for p in scenario.physical]),
+                        ("households.home", [s.name for s in h.homes])):
+        unknown = sorted(set(listed) - set(names))
+        if unknown:
+            raise UserError(f"{key}: no home {unknown[0]} on this feeder "
+                            f"(home-00..{names[-1]})")
     physical = {p.home for p in scenario.physical}
 
     rng = np.random.default_rng(h.seed)
@@ -74,12 +77,33 @@ def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
     others = np.flatnonzero(~has_pv)
     has_battery = np.zeros(n, bool)
     has_battery[rng.permutation(others)[: round(n * h.battery_share)]] = True
-    kwp = np.where(has_pv, rng.uniform(h.pv_kwp_min, h.pv_kwp_max, n), 0.0).round(1)
+    kwp = rng.uniform(h.pv_kwp_min, h.pv_kwp_max, n).round(1)
+    battery_kwh = np.full(n, h.battery_kwh)
+    for spec in h.homes:  # homes set by hand override the seeded draw
+        i = names.index(spec.name)
+        if spec.strategy is not None:
+            has_pv[i] = spec.strategy == "pv_owner"
+            has_battery[i] = spec.strategy == "battery_owner"
+        if spec.pv_kwp is not None:
+            has_pv[i], kwp[i] = spec.pv_kwp > 0, spec.pv_kwp
+        if spec.battery_kwh is not None:
+            has_battery[i], battery_kwh[i] = spec.battery_kwh > 0, spec.battery_kwh
+    for name in physical:  # a physical home's inverter is real: it has PV
+        has_pv[names.index(name)] = True
+    for spec in h.homes:
+        if has_pv[names.index(spec.name)] and (spec.battery_kwh or 0) > 0:
+            raise UserError(f"households.home {spec.name}: a home trades with PV or with a "
+                            "battery, not both")
+    kwp = np.where(has_pv, kwp, 0.0)
 
     pv_unit = _pv_per_kwp(feeder)[rows]
     load_kw = feeder.profiles.load_p_mw[rows] * 1000.0
-    battery = Battery(round(h.battery_kwh * 1000), round(h.battery_kw * 1000),
-                      round(h.battery_kwh * 100))
+    def battery(i: int) -> Battery | None:
+        if not has_battery[i] or has_pv[i]:  # a home with PV trades as a PV owner
+            return None
+        return Battery(round(battery_kwh[i] * 1000), round(h.battery_kw * 1000),
+                       round(battery_kwh[i] * 100))  # 10 % reserve
+
     homes = tuple(
         Home(
             name=names[i],
@@ -88,7 +112,7 @@ def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
             Kind.BATTERY_OWNER if has_battery[i] else Kind.HOUSEHOLD,
             load_kw=load_kw[:, i].copy(),
             pv_kw=pv_unit * kwp[i],
-            battery=battery if has_battery[i] else None,
+            battery=battery(i),
             load_forecast_error=h.load_forecast_error,
             pv_forecast_error=h.pv_forecast_error,
         )

@@ -62,6 +62,21 @@ class HouseholdSpec:
     load_forecast_error: float = LOAD_FORECAST_ERROR
     pv_forecast_error: float = PV_FORECAST_ERROR
     deposit: int = 200_000
+    homes: tuple[HomeSpec, ...] = ()  # explicit homes, overriding the seeded assignment
+
+
+STRATEGIES = ("household", "pv_owner", "battery_owner")
+
+
+@dataclass(frozen=True)
+class HomeSpec:
+    """One home set by hand (``[[households.home]]``): its PV, battery or strategy. Its bus
+    and load profile are those of its load on the feeder (home-NN is load NN)."""
+
+    name: str
+    strategy: str | None = None
+    pv_kwp: float | None = None
+    battery_kwh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -156,13 +171,36 @@ def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
         grid=GridSpec(**grid.fields(GridSpec, required=("feeder",))),
         time=TimeSpec(start=start, **time.fields(TimeSpec, skip=("start",))),
         market=MarketSpec(**market.fields(MarketSpec)),
-        households=HouseholdSpec(**homes.fields(HouseholdSpec)),
+        households=HouseholdSpec(
+            homes=tuple(_home(homes.sub(f"home[{i}]", h))
+                        for i, h in enumerate(homes.take("home", list, []))),
+            **homes.fields(HouseholdSpec, skip=("homes",)),
+        ),
         physical=tuple(_physical(p) for p in physical),
         ledger=LedgerSpec(**ledger.fields(LedgerSpec)),
         source=source,
     )
     _check(scenario, t)
     return scenario
+
+
+def _home(t: _Table) -> HomeSpec:
+    home = HomeSpec(
+        name=t.take("name", str),
+        strategy=t.take("strategy", str, None),
+        pv_kwp=_float_or_none(t.take("pv_kwp", (int, float), None)),
+        battery_kwh=_float_or_none(t.take("battery_kwh", (int, float), None)),
+    )
+    t.done()
+    if home.strategy is not None and home.strategy not in STRATEGIES:
+        raise t.error("strategy", f"one of {', '.join(STRATEGIES)}")
+    if (home.pv_kwp or 0) < 0 or (home.battery_kwh or 0) < 0:
+        raise t.error("pv_kwp", "sizes must not be negative")
+    return home
+
+
+def _float_or_none(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _physical(t: _Table) -> PhysicalSpec:

@@ -59,3 +59,34 @@ def test_missing_and_broken_files(tmp_path):
     with pytest.raises(UserError, match="start: not an ISO 8601"):
         load_scenario(_write(tmp_path, BASE.replace("2016-06-01T00:00:00Z", "June")))
 
+
+
+def test_homes_set_by_hand_override_the_seeded_draw(tmp_path):
+    from grid_models import load_feeder
+    from testbed.market.strategies import Kind
+    from testbed.neighbourhood import build
+
+    text = BASE.replace("cigre_lv", "1-LV-semiurb4--0-sw") + """
+[[households.home]]
+name = "home-03"
+strategy = "pv_owner"
+pv_kwp = 7.5
+[[households.home]]
+name = "home-05"
+battery_kwh = 13.5
+[[households.home]]
+name = "home-06"
+strategy = "household"
+"""
+    s = load_scenario(_write(tmp_path, text))
+    hood = build(s, load_feeder(s.grid.feeder), 4)
+    homes = {h.name: h for h in hood.homes}
+    assert homes["home-03"].kind is Kind.PV_OWNER and hood.pv_kwp[3] == 7.5
+    assert homes["home-05"].battery.capacity_wh == 13_500
+    assert homes["home-06"].kind is Kind.HOUSEHOLD and hood.pv_kwp[6] == 0.0
+    with pytest.raises(UserError, match="strategy: one of"):
+        load_scenario(_write(tmp_path, BASE + "[[households.home]]\nname='home-01'\n"
+                                              "strategy='miner'\n"))
+    bad = text.replace('name = "home-06"', 'name = "home-99"')
+    with pytest.raises(UserError, match="households.home: no home home-99"):
+        build(load_scenario(_write(tmp_path, bad)), load_feeder(s.grid.feeder), 4)
