@@ -9,6 +9,7 @@ so its energies are scaled by the real-time factor to stand for the scenario's i
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -70,11 +71,13 @@ class Instruments:
                 "bench": {"watchdog_deadline_s": watchdog_deadline_s, "watchdog_max_misses": 3},
                 "device": devices,
             }
-            clock = self.emulators[0].now if self.emulators else None
+            # Ramps are timed on the emulators' simulated clock only when every device is
+            # emulated: a real device next to them must never ramp at simulated speed.
+            all_emulated = all(home.emulated for home in self.homes)
+            clock = self.emulators[0].now if self.emulators and all_emulated else time.monotonic
             self.log = CommandLog(log_path)
-            kwargs = {"clock": clock} if clock else {}
-            self.bench: Bench = open_bench(config, log=self.log, handle_signals=handle_signals,
-                                           **kwargs)
+            self.bench: Bench = open_bench(config, log=self.log, clock=clock,
+                                           handle_signals=handle_signals)
         except BaseException:
             for emu in self.emulators:
                 emu.stop()

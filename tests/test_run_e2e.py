@@ -116,9 +116,13 @@ start = "2016-07-21T11:00:00Z"
 duration_hours = 0.5
 [[physical]]
 home = "home-07"
-inverter = {{ resource = "{r['pv1']}", profile = "testbed-pv-inverter", max_export_kw = 3.0, max_import_kw = 0.0, ramp_kw_per_s = 1.0 }}
+inverter = {{ resource = "{r['pv1']}", profile = "testbed-pv-inverter", max_export_kw = 3.0, max_import_kw = 0.0, ramp_kw_per_s = 0.2 }}
 meter = {{ resource = "{r['meter1']}", profile = "testbed-meter" }}
 grid_simulator = {{ resource = "{r['grid1']}", profile = "testbed-grid-simulator", v_min = 207.0, v_max = 253.0 }}
+[[physical]]
+home = "home-04"
+inverter = {{ resource = "emulated", profile = "testbed-pv-inverter", max_export_kw = 5.0 }}
+meter = {{ resource = "emulated", profile = "testbed-meter" }}
 """)
         out = tmp_path / "run"
         done = cli("run", str(scenario), "--rtf", "900", "--control-step", "0.1",
@@ -131,3 +135,11 @@ grid_simulator = {{ resource = "{r['grid1']}", profile = "testbed-grid-simulator
     volts = [e["text"] for e in log if e["device"] == "home-07.grid_simulator"
              and e["text"].startswith("SOUR:VOLT ")]
     assert volts and all(207.0 <= float(v.split()[1]) <= 253.0 for v in volts)
+    # beside an emulated home running at 900x, the real inverter still ramps on wall time
+    # (0.2 kW/s; this profile's wire unit is W); the safe state at the close may drop at once
+    closed = next(i for i, e in enumerate(log) if e["text"] == "close: safe state")
+    kw = [(e["t"], float(e["text"].split()[1]) / 1000) for e in log[:closed]
+          if e["device"] == "home-07.inverter" and e["text"].startswith("SOUR:POW:ACT ")]
+    assert len(kw) >= 3 and max(p for _, p in kw) > 0
+    assert all(abs(p2 - p1) <= 0.2 * (t2 - t1) + 1e-3
+               for (t1, p1), (t2, p2) in itertools.pairwise(kw))
