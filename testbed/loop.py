@@ -70,7 +70,7 @@ class Loop:
 
     def __init__(self, scenario: Scenario, out: Path, paced: bool,
                  handle_signals: bool = True) -> None:
-        self.scenario, self.out, self.paced = scenario, out, paced
+        self.scenario, self.paced = scenario, paced
         self.steps_per_interval = _steps_per_interval(scenario) if paced else 1
         self.steps = scenario.intervals
         self.interval_s = scenario.market.interval_s
@@ -202,7 +202,7 @@ class Loop:
         battery = self.day.battery_wh[self.day.interval(k)]
         for home, cap in self.export_cap_wh.pop(k).items():
             imported, exported = metered(self.hood.homes[home], k, battery[home],
-                                                self.interval_s)
+                                         self.interval_s)
             measured[home] = (imported, min(exported, cap))
         market.readings_block(self.day, k, measured)
         block = market.settlement_block(self.day, k)

@@ -38,7 +38,6 @@ class Measurement:
     v_v: float
     import_kwh: float
     export_kwh: float
-    inverter_kw: float
 
 
 @dataclass
@@ -142,9 +141,7 @@ class Instruments:
 
     def measure(self, home: PhysicalHome) -> Measurement:
         m = self.bench[home.prefix + "meter"].read()
-        inverter_kw = self.bench[home.prefix + "inverter"].read_active_power()
-        return Measurement(home.index, m.p_kw, m.q_kvar, m.v, m.import_kwh, m.export_kwh,
-                           inverter_kw)
+        return Measurement(home.index, m.p_kw, m.q_kvar, m.v, m.import_kwh, m.export_kwh)
 
     def interval_energy(self, home: PhysicalHome, m: Measurement) -> tuple[int, int]:
         """(imported, exported) Wh since the last call, from the meter's counters."""
