@@ -5,9 +5,6 @@ Run in a fresh interpreter: the simulator must be chosen before numba.cuda is fi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 CHECK = textwrap.dedent(
@@ -29,15 +26,5 @@ CHECK = textwrap.dedent(
 )
 
 
-def test_cuda_backend_matches_cpu_on_a_feeder():
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHECK],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().endswith("ok")
+def test_cuda_backend_matches_cpu_on_a_feeder(run_in_cuda_simulator):
+    assert run_in_cuda_simulator(CHECK).strip().endswith("ok")

@@ -6,9 +6,6 @@ interpreter with NUMBA_ENABLE_CUDASIM=1.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 CHECK = textwrap.dedent(
@@ -39,15 +36,5 @@ CHECK = textwrap.dedent(
 )
 
 
-def test_cuda_backend_matches_cpu_in_the_simulator():
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHECK],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.startswith("ok")
+def test_cuda_backend_matches_cpu_in_the_simulator(run_in_cuda_simulator):
+    assert run_in_cuda_simulator(CHECK).startswith("ok")
