@@ -76,23 +76,29 @@ def demo_orders(
     return txs
 
 
-def register_homes(chain: Chain, validator: KeyPair, homes: Sequence[KeyPair]) -> dict[bytes, int]:
-    """One block registering ``homes`` (with development meter keys), one crediting each with
-    a development deposit; the homes' next nonces."""
-    nonces = {k.public: chain.next_nonce(k.public) for k in homes}
-    registrations = []
-    for i, home in enumerate(homes):
-        meter = dev_key(f"meter-of-{home.public.hex()}")
-        body = RegisterParticipant(bus=i + 1, role=Role.PROSUMER, meter_key=meter.public)
-        registrations.append(sign(body, home, nonces[home.public], chain.chain_id))
-        nonces[home.public] += 1
+def register_and_fund(
+    chain: Chain, validator: KeyPair,
+    registrations: Sequence[tuple[KeyPair, RegisterParticipant]], deposit: int,
+) -> None:
+    """One block of the homes' signed registrations, then one of the validator crediting each
+    with ``deposit``, both at the head's time."""
     t = chain.head.timestamp
-    chain.produce(registrations, t, validator)
+    chain.produce([sign(body, home, chain.next_nonce(home.public), chain.chain_id)
+                   for home, body in registrations], t, validator)
     first = chain.next_nonce(validator.public)
-    deposits = [sign(Deposit(home.public, DEMO_DEPOSIT), validator, first + i, chain.chain_id)
-                for i, home in enumerate(homes)]
-    chain.produce(deposits, t, validator)
-    return nonces
+    chain.produce([sign(Deposit(home.public, deposit), validator, first + i, chain.chain_id)
+                   for i, (home, _) in enumerate(registrations)], t, validator)
+
+
+def register_homes(chain: Chain, validator: KeyPair, homes: Sequence[KeyPair]) -> dict[bytes, int]:
+    """Register ``homes`` (with development meter keys) and give each a development deposit;
+    the homes' next nonces."""
+    register_and_fund(chain, validator, [
+        (home, RegisterParticipant(bus=i + 1, role=Role.PROSUMER,
+                                   meter_key=dev_key(f"meter-of-{home.public.hex()}").public))
+        for i, home in enumerate(homes)
+    ], DEMO_DEPOSIT)
+    return {k.public: chain.next_nonce(k.public) for k in homes}
 
 
 def fill_demo_chain(

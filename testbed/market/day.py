@@ -19,10 +19,9 @@ import numpy as np
 from testbed.errors import UserError
 from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import dev_key
+from testbed.ledger.demo import dev_key, register_and_fund
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import (
-    Deposit,
     MeterReading,
     Order,
     RegisterParticipant,
@@ -97,8 +96,8 @@ class MarketDay:
     def interval(self, step: int) -> int:
         return self.start + step * self.params.interval_seconds
 
-    def signed(self, body: object, key: KeyPair, nonce_offset: int = 0) -> Transaction:
-        nonce = self.chain.next_nonce(key.public) + nonce_offset
+    def signed(self, body: object, key: KeyPair) -> Transaction:
+        nonce = self.chain.next_nonce(key.public)
         return sign(body, key, nonce, self.chain.chain_id)
 
 
@@ -125,14 +124,10 @@ def open_day(
         start, seed, gate or AcceptAll(),
         [h.battery.capacity_wh // 2 if h.battery else 0 for h in homes],
     )
-    chain.produce([
-        day.signed(RegisterParticipant(h.bus, h.kind.value, m.public), a)
+    register_and_fund(chain, validator, [
+        (a, RegisterParticipant(h.bus, h.kind.value, m.public))
         for h, a, m in zip(homes, day.accounts, day.meters)
-    ], t0, validator)
-    chain.produce([
-        day.signed(Deposit(a.public, deposit), validator, nonce_offset=i)
-        for i, a in enumerate(day.accounts)
-    ], t0, validator)
+    ], deposit)
     day.deposited = deposit * len(homes)
     return day
 
