@@ -4,8 +4,13 @@ there."""
 
 import itertools
 import json
+import sqlite3
 import subprocess
 import sys
+
+SIMULATED_DAY_HEAD = (386, "34d0f7efbd688ce4e9262b3ae50bf7c3c89232778b63c93a501ccf0804c3300e")
+"""Height and hash of the default scenario's simulated day's last block. The ledger's bytes are
+a format: this may change only in a commit that changes the format on purpose and says so."""
 
 REPORT_FILES = ("index.html", "market.png", "homes.png", "grid.png")
 SUMMARY_KEYS = {
@@ -71,6 +76,10 @@ def test_simulated_day(tmp_path):
     assert summary["intervals"] == 96 and summary["participants"] == 41
     assert summary["energy_traded_kwh"] > 0 and summary["energy_delivered_kwh"] > 0
     assert summary["price_min"] >= 80 and summary["price_max"] <= 300
+    with sqlite3.connect(out / "ledger.sqlite") as db:
+        height, head = db.execute(
+            "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+    assert (height, head.hex()) == SIMULATED_DAY_HEAD
 
 
 def test_ctrl_c_leaves_devices_safe_and_the_ledger_consistent(tmp_path):
