@@ -1,7 +1,9 @@
 """Errors from instruments: the CLI prints them as one line, the safety layer acts on them."""
 
+from testbed.errors import TestbedError
 
-class InstrumentError(Exception):
+
+class InstrumentError(TestbedError):
     """A device did not answer, answered garbage, or reported an SCPI error."""
 
 

@@ -26,6 +26,8 @@ import numpy as np
 from numba import njit
 from threadpoolctl import ThreadpoolController
 
+from kernels.errors import KernelError
+
 BACKENDS = ("cpu", "cuda")
 DEFAULT_TOL = 1e-9  # pu: the voltage error left is of this order, a thousandth of the 1e-6 goal
 DEFAULT_MAX_ITER = 200
@@ -62,7 +64,7 @@ def zbus_fixed_point(
 
         return zbus_fixed_point_cuda(z, v0, s, tol, max_iter)
     if backend != "cpu":
-        raise ValueError(f"unknown power-flow backend {backend!r} (choose from {BACKENDS})")
+        raise KernelError(f"unknown power-flow backend {backend!r} (choose from {BACKENDS})")
     n_snap, n = s.shape
     voltages = np.empty((n_snap, n), dtype=np.complex128)
     currents = np.empty((n_snap, n), dtype=np.complex128)

@@ -17,16 +17,6 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(instruments_app, name="instruments")
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from grid_models.errors import GridModelError
-    from instruments.errors import InstrumentError
-    from kernels.errors import KernelError
-    from testbed.errors import UserError
-
-    return (UserError, GridModelError, InstrumentError, KernelError, FileNotFoundError,
-            PermissionError)
-
-
 @app.command()
 def verify(ledger: Path) -> None:
     """Re-validate a ledger from genesis: links, Merkle roots, signatures, nonces, state."""
@@ -190,9 +180,15 @@ def instruments_check(bench_file: Path) -> None:
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: every error a user can cause or fix (`TestbedError`, and a path the
+    system refuses) becomes one line on stderr and the error's exit code."""
+    from testbed.errors import TestbedError
+
     try:
         app()
-    except _user_errors() as exc:
+    except TestbedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except (FileNotFoundError, PermissionError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from grid_models import Feeder, Injections, Limits, load_feeder, solve_snapshots
-from testbed.errors import UserError
+from testbed.errors import InputError
 from testbed.market import day as market
 from testbed.market.grid_gate import FeederGate
 from testbed.market.params import MarketParams, Mechanism, wh_to_kw
@@ -241,7 +241,7 @@ def _steps_per_interval(scenario: Scenario) -> int:
     step = scenario.time.control_step_s * scenario.time.real_time_factor
     n = round(scenario.market.interval_s / step)
     if n < 1 or abs(n * step - scenario.market.interval_s) > 1e-6 * step:
-        raise UserError(
+        raise InputError(
             f"time: control_step_s x real_time_factor = {step:g} s of scenario time must divide "
             f"the {scenario.market.interval_s} s market interval")
     return n

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grid_models import Feeder, Injections
-from testbed.errors import UserError
+from testbed.errors import InputError
 from testbed.market.strategies import Battery, Home, Kind
 from testbed.scenario import Scenario
 
@@ -45,7 +45,7 @@ def home_name(i: int) -> str:
 def profile_steps(scenario: Scenario, steps: int) -> slice:
     """Rows of the SimBench year that the run covers (whole 15-minute steps)."""
     if scenario.market.interval_s != PROFILE_STEP_S:
-        raise UserError("market.interval_s: the SimBench profiles are 900 s steps")
+        raise InputError("market.interval_s: the SimBench profiles are 900 s steps")
     first = (scenario.start_s - PROFILE_YEAR_START) // PROFILE_STEP_S
     return slice(first, first + steps)
 
@@ -53,10 +53,10 @@ def profile_steps(scenario: Scenario, steps: int) -> slice:
 def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
     """The homes of ``scenario`` on ``feeder`` for its first ``steps`` intervals."""
     if feeder.profiles is None:
-        raise UserError(f"grid.feeder: {feeder.name} has no load profiles (use a SimBench code)")
+        raise InputError(f"grid.feeder: {feeder.name} has no load profiles (use a SimBench code)")
     rows = profile_steps(scenario, steps)
     if rows.start < 0 or rows.stop > feeder.profiles.steps:
-        raise UserError("time: the run lies outside the feeder's profile year (2016)")
+        raise InputError("time: the run lies outside the feeder's profile year (2016)")
     net, h = feeder.net, scenario.households
     loads = net.load.index.to_list()
     names = [home_name(i) for i in range(len(loads))]
@@ -64,7 +64,7 @@ def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
                         ("households.home", [s.name for s in h.homes])):
         unknown = sorted(set(listed) - set(names))
         if unknown:
-            raise UserError(f"{key}: no home {unknown[0]} on this feeder "
+            raise InputError(f"{key}: no home {unknown[0]} on this feeder "
                             f"(home-00..{names[-1]})")
     physical = {p.home for p in scenario.physical}
 
@@ -92,7 +92,7 @@ def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
         has_pv[names.index(name)] = True
     for spec in h.homes:
         if has_pv[names.index(spec.name)] and (spec.battery_kwh or 0) > 0:
-            raise UserError(f"households.home {spec.name}: a home trades with PV or with a "
+            raise InputError(f"households.home {spec.name}: a home trades with PV or with a "
                             "battery, not both")
     kwp = np.where(has_pv, kwp, 0.0)
 
@@ -126,7 +126,7 @@ def _pv_per_kwp(feeder: Feeder) -> np.ndarray:
     """The feeder's PV profile per kWp: SimBench's PV generator scaled to its rating."""
     sgen = feeder.net.sgen
     if not len(sgen):
-        raise UserError(f"grid.feeder: {feeder.name} has no PV profile to size rooftop PV from")
+        raise InputError(f"grid.feeder: {feeder.name} has no PV profile to size rooftop PV from")
     return feeder.profiles.sgen_p_mw[:, 0] / float(sgen.p_mw.iloc[0])
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from testbed.errors import UserError
+from testbed.errors import InputError
 
 REPORT_DIR = "report"
 INDEX = "index.html"
@@ -103,7 +103,7 @@ def build_report(run_dir: Path) -> Path:
 
     out = run_dir / REPORT_DIR
     if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder: move it to build the report")
+        raise InputError(f"{out} exists and is not a folder: move it to build the report")
     out.mkdir(exist_ok=True)
     sections = [
         _market_section(intervals, summary, out),
@@ -125,16 +125,16 @@ def build_report(run_dir: Path) -> Path:
 
 def _read_summary(run_dir: Path) -> dict:
     if not run_dir.is_dir():
-        raise UserError(f"not a run folder: {run_dir} is not a directory")
+        raise InputError(f"not a run folder: {run_dir} is not a directory")
     path = run_dir / "summary.json"
     if not path.is_file():
-        raise UserError(f"not a run folder: {run_dir} has no summary.json")
+        raise InputError(f"not a run folder: {run_dir} has no summary.json")
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid JSON ({_one_line(exc)})") from None
+        raise InputError(f"{path}: not valid JSON ({_one_line(exc)})") from None
     if not isinstance(summary, dict):
-        raise UserError(f"{path}: expected a JSON object, found {type(summary).__name__}")
+        raise InputError(f"{path}: expected a JSON object, found {type(summary).__name__}")
     return summary
 
 
@@ -150,10 +150,10 @@ def _read_csv(
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: unreadable CSV ({_one_line(exc)})") from None
+        raise InputError(f"{path}: unreadable CSV ({_one_line(exc)})") from None
     missing = [column for column in (*text, *numbers) if column not in frame.columns]
     if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
     for column in numbers:
         frame[column] = _numbers(frame[column], path, column)
     return frame
@@ -165,7 +165,7 @@ def _numbers(raw: pd.Series, path: Path, column: str) -> pd.Series:
     bad = values.isna() & (raw != "")
     if bad.any():
         row = int(bad.to_numpy().argmax())
-        raise UserError(f"{path}: line {row + 2}: {column} is not a number: {raw.iloc[row]!r}")
+        raise InputError(f"{path}: line {row + 2}: {column} is not a number: {raw.iloc[row]!r}")
     return values.astype(float)
 
 
@@ -173,7 +173,7 @@ def _times(raw: pd.Series, path: Path, column: str) -> pd.Series:
     values = pd.to_datetime(raw.str.strip(), utc=True, format="ISO8601", errors="coerce")
     if values.isna().any():
         row = int(values.isna().to_numpy().argmax())
-        raise UserError(f"{path}: line {row + 2}: {column} is not an ISO 8601 time: "
+        raise InputError(f"{path}: line {row + 2}: {column} is not an ISO 8601 time: "
                         f"{raw.iloc[row]!r}")
     return values
 
@@ -199,7 +199,7 @@ def _read_homes(run_dir: Path) -> pd.DataFrame | str:
     unknown = ~words.isin(TRUE_WORDS | FALSE_WORDS)
     if unknown.any():
         row = int(unknown.to_numpy().argmax())
-        raise UserError(f"{run_dir / 'homes.csv'}: line {row + 2}: physical must be true or "
+        raise InputError(f"{run_dir / 'homes.csv'}: line {row + 2}: physical must be true or "
                         f"false, not {frame['physical'].iloc[row]!r}")
     frame["physical"] = words.isin(TRUE_WORDS)
     for column in HOME_DELIVERED:

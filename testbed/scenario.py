@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from testbed.errors import UserError
+from testbed.errors import InputError
 from testbed.market.params import MarketParams
 from testbed.market.strategies import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
 
@@ -140,14 +140,14 @@ def load_scenario(spec: str | Path | None = None) -> Scenario:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{path}: no such scenario file") from None
+        raise InputError(f"{path}: no such scenario file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid TOML ({exc})") from None
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
     return parse_scenario(data, str(path))
 
 
 def parse_scenario(data: dict[str, Any], source: str) -> Scenario:
-    """Validate a parsed TOML document; the first problem raises UserError naming its key."""
+    """Validate a parsed TOML document; the first problem raises InputError naming its key."""
     t = _Table(data, source, "")
     name = t.take("name", str, "scenario")
     grid = t.table("grid")
@@ -219,8 +219,8 @@ def _physical(t: _Table) -> PhysicalSpec:
 
 
 def _check(s: Scenario, t: _Table) -> None:
-    def bad(key: str, why: str) -> UserError:
-        return UserError(f"{t.source}: {key}: {why}")
+    def bad(key: str, why: str) -> InputError:
+        return InputError(f"{t.source}: {key}: {why}")
 
     if not 0 < s.grid.vm_min_pu < 1 < s.grid.vm_max_pu < 2:
         raise bad("grid.vm_min_pu/vm_max_pu", "need 0 < vm_min_pu < 1 < vm_max_pu < 2")
@@ -251,11 +251,11 @@ class _Table:
 
     def __init__(self, data: Any, source: str, prefix: str) -> None:
         if not isinstance(data, dict):
-            raise UserError(f"{source}: {prefix.rstrip('.') or 'document'}: expected a table")
+            raise InputError(f"{source}: {prefix.rstrip('.') or 'document'}: expected a table")
         self.data, self.source, self.prefix, self.seen = data, source, prefix, set()
 
-    def error(self, key: str, why: str) -> UserError:
-        return UserError(f"{self.source}: {self.prefix}{key}: {why}")
+    def error(self, key: str, why: str) -> InputError:
+        return InputError(f"{self.source}: {self.prefix}{key}: {why}")
 
     def take(self, key: str, types: Any, default: Any = ...) -> Any:
         self.seen.add(key)

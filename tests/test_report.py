@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from testbed.errors import UserError
+from testbed.errors import TestbedError
 from testbed.report import PLOTS, build_report
 
 INTERVAL_COLUMNS = [
@@ -214,7 +214,7 @@ def bad_number(run):
 def test_bad_run_folders_are_one_line_errors(tmp_path, spoil, message):
     run = make_run(tmp_path / "run", intervals=2, homes=2)
     spoil(run)
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(TestbedError) as caught:
         build_report(run)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
@@ -223,14 +223,14 @@ def test_bad_run_folders_are_one_line_errors(tmp_path, spoil, message):
 def test_a_file_in_the_way_of_the_report_folder_is_a_one_line_error(tmp_path):
     run = make_run(tmp_path / "run", intervals=2, homes=2)
     (run / "report").write_text("mine")
-    with pytest.raises(UserError, match="is not a folder") as caught:
+    with pytest.raises(TestbedError, match="is not a folder") as caught:
         build_report(run)
     assert "\n" not in str(caught.value)
     assert (run / "report").read_text() == "mine"
 
 
 def test_a_missing_folder_is_not_a_run_folder(tmp_path):
-    with pytest.raises(UserError, match="not a run folder") as caught:
+    with pytest.raises(TestbedError, match="not a run folder") as caught:
         build_report(tmp_path / "nowhere")
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "nowhere").exists()

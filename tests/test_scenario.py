@@ -1,6 +1,6 @@
 import pytest
 
-from testbed.errors import UserError
+from testbed.errors import TestbedError
 from testbed.scenario import load_scenario
 
 
@@ -42,7 +42,7 @@ start = "2016-06-01T00:00:00Z"
     ],
 )
 def test_bad_keys_are_named(tmp_path, extra, message):
-    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(TestbedError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_scenario(_write(tmp_path, BASE + extra))
 
 
@@ -52,11 +52,11 @@ def test_minimal_scenario_takes_defaults(tmp_path):
 
 
 def test_missing_and_broken_files(tmp_path):
-    with pytest.raises(UserError, match="no such scenario"):
+    with pytest.raises(TestbedError, match="no such scenario"):
         load_scenario(tmp_path / "nope.toml")
-    with pytest.raises(UserError, match="not valid TOML"):
+    with pytest.raises(TestbedError, match="not valid TOML"):
         load_scenario(_write(tmp_path, "name = "))
-    with pytest.raises(UserError, match="start: not an ISO 8601"):
+    with pytest.raises(TestbedError, match="start: not an ISO 8601"):
         load_scenario(_write(tmp_path, BASE.replace("2016-06-01T00:00:00Z", "June")))
 
 
@@ -84,9 +84,9 @@ strategy = "household"
     assert homes["home-03"].kind is Kind.PV_OWNER and hood.pv_kwp[3] == 7.5
     assert homes["home-05"].battery.capacity_wh == 13_500
     assert homes["home-06"].kind is Kind.HOUSEHOLD and hood.pv_kwp[6] == 0.0
-    with pytest.raises(UserError, match="strategy: one of"):
+    with pytest.raises(TestbedError, match="strategy: one of"):
         load_scenario(_write(tmp_path, BASE + "[[households.home]]\nname='home-01'\n"
                                               "strategy='miner'\n"))
     bad = text.replace('name = "home-06"', 'name = "home-99"')
-    with pytest.raises(UserError, match="households.home: no home home-99"):
+    with pytest.raises(TestbedError, match="households.home: no home home-99"):
         build(load_scenario(_write(tmp_path, bad)), load_feeder(s.grid.feeder), 4)

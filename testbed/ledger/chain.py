@@ -12,17 +12,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import kernels
-from testbed.errors import UserError
+from testbed.errors import InputError, LedgerError
 from testbed.ledger.blocks import Block, BlockHeader, decode_signed_header
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import DEFAULT_CHAIN_ID
 from testbed.ledger.state import BlockContext, ChainState, Contract, Rejected
-from testbed.ledger.store import Store
+from testbed.ledger.store import Store, create_store, open_store
 from testbed.ledger.transactions import Genesis, Transaction, decode_transaction, sign
 
 
-class InvalidBlock(UserError):
+class InvalidBlock(LedgerError):
     """A block that breaks the chain's rules: names the height and the first thing wrong."""
 
     def __init__(self, height: int, reason: str) -> None:
@@ -129,21 +129,21 @@ class Chain:
     ) -> Chain:
         """A new ledger file holding the genesis block, proposed by the first validator."""
         if not validators:
-            raise UserError("a chain needs at least one validator")
+            raise InputError("a chain needs at least one validator")
         genesis = sign(
             Genesis(tuple(v.public for v in validators), contract_params),
             validators[0], nonce=0, chain_id=chain_id,
         )
-        store = Store.create(path)
+        store = create_store(path)
         block, state = _build(ChainState(contract), None, [genesis], timestamp, validators[0],
                               chain_id)
-        store.append(block)
+        store.append([block])
         return cls(store, state, block.header)
 
     @classmethod
     def open(cls, path: Path | str, contract: Contract | None = None) -> Chain:
         """Open a stored chain, re-validating every block from genesis."""
-        store = Store.open(path)
+        store = open_store(path)
         try:
             state, head, _ = replay(store, contract)
         except BaseException:
@@ -172,14 +172,14 @@ class Chain:
         if bad is not None:
             raise InvalidBlock(self.height + 1, f"transaction {bad}: bad signature")
         block, state = _build(self.state, self.head, txs, timestamp, proposer, self.chain_id)
-        self.store.append(block)
+        self.store.append([block])
         self.state, self.head = state, block.header
         return block
 
     def append(self, block: Block) -> None:
         """Validate a block proposed elsewhere and commit it."""
         state = validate_block(block, self.state, self.head)
-        self.store.append(block)
+        self.store.append([block])
         self.state, self.head = state, block.header
 
     def close(self) -> None:
@@ -223,24 +223,25 @@ def replay(store: Store, contract: Contract | None) -> tuple[ChainState, BlockHe
 
 def stored_blocks(store: Store) -> Iterator[Block]:
     """Decode stored blocks one at a time, checking each derived column against its bytes."""
-    for height, raw_header, stored_hash, rows in store.blocks():
+    for stored in store.blocks():
+        height = stored.height
         try:
-            header, signature = decode_signed_header(raw_header)
+            header, signature = decode_signed_header(stored.signed_header)
         except EncodingError as exc:
             raise InvalidBlock(height, f"header: {exc}") from None
         if header.height != height:
             raise InvalidBlock(height, f"header says height {header.height}")
-        if stored_hash != header.hash:
+        if stored.hash != header.hash:
             raise InvalidBlock(height, "stored block hash does not match the header")
         txs = []
-        for expected_idx, (idx, raw, txid, sender, tx_type) in enumerate(rows):
-            if idx != expected_idx:
-                raise InvalidBlock(height, f"transaction index {idx}, expected {expected_idx}")
+        for expected_idx, row in enumerate(stored.transactions):
+            if row.idx != expected_idx:
+                raise InvalidBlock(height, f"transaction index {row.idx}, expected {expected_idx}")
             try:
-                tx = decode_transaction(raw)
+                tx = decode_transaction(row.raw)
             except EncodingError as exc:
-                raise InvalidBlock(height, f"transaction {idx}: {exc}") from None
-            if (txid, sender, tx_type) != (tx.txid, tx.sender, tx.type):
-                raise InvalidBlock(height, f"transaction {idx}: derived columns do not match")
+                raise InvalidBlock(height, f"transaction {row.idx}: {exc}") from None
+            if (row.txid, row.sender, row.type) != (tx.txid, tx.sender, tx.type):
+                raise InvalidBlock(height, f"transaction {row.idx}: derived keys do not match")
             txs.append(tx)
         yield Block(header, signature, tuple(txs))

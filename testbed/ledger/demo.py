@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from testbed.errors import UserError
+from testbed.errors import InputError
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair, passphrase
 from testbed.ledger.params import DEFAULT_CHAIN_ID
@@ -49,7 +49,7 @@ def init_chain(path: Path, validator_keys: Sequence[Path], chain_id: int | None,
         validators = [KeyPair.generate()]
         key_path = path.parent / f"{path.stem}.validator-0.key"
         if key_path.exists():
-            raise UserError(f"{key_path} already exists; not overwriting a key")
+            raise InputError(f"{key_path} already exists; not overwriting a key")
         chain = Chain.create(path, validators, contract, chain_id or DEFAULT_CHAIN_ID)
         validators[0].save(key_path, passphrase(development=True))
         chain.close()

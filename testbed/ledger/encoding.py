@@ -14,12 +14,12 @@ from collections.abc import Callable
 from dataclasses import field, fields
 from typing import Any, Generic, TypeVar
 
-from testbed.errors import UserError
+from testbed.errors import LedgerError
 
 T = TypeVar("T")
 
 
-class EncodingError(UserError):
+class EncodingError(LedgerError):
     """A value that cannot be encoded, or bytes that are not a canonical encoding."""
 
 

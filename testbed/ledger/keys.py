@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from testbed.errors import UserError
+from testbed.errors import InputError, KeyFileError
 
 PASSPHRASE_ENV = "TESTBED_PASSPHRASE"
 DEV_PASSPHRASE = "testbed-development-only"
@@ -64,9 +64,9 @@ class KeyPair:
         try:
             private = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
         except (ValueError, TypeError):
-            raise UserError(f"{path}: not a key file, or wrong passphrase") from None
+            raise KeyFileError(f"{path}: not a key file, or wrong passphrase") from None
         if not isinstance(private, Ed25519PrivateKey):
-            raise UserError(f"{path}: not an Ed25519 key")
+            raise KeyFileError(f"{path}: not an Ed25519 key")
         return cls(private)
 
     def __repr__(self) -> str:
@@ -87,5 +87,5 @@ def passphrase(development: bool = False) -> str:
         )
         return DEV_PASSPHRASE
     if not sys.stdin.isatty():
-        raise UserError(f"set {PASSPHRASE_ENV}: no terminal to ask for the key passphrase")
+        raise InputError(f"set {PASSPHRASE_ENV}: no terminal to ask for the key passphrase")
     return getpass.getpass("key passphrase: ")

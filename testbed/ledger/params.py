@@ -7,8 +7,10 @@ BLOCK_VERSION = 1
 # Domain separation: a signature over one kind of message can never pass for another kind.
 TX_DOMAIN = b"p2p-energy-testbed/tx/v1"
 BLOCK_DOMAIN = b"p2p-energy-testbed/block/v1"
+VOTE_DOMAIN = b"p2p-energy-testbed/vote/v1"
 
 MAX_TX_PER_BLOCK = 100_000
+MAX_TX_BYTES = 1 << 26  # a clearing of MAX_TRADES_PER_CLEARING trades fits
 MAX_VALIDATORS = 64
 MAX_TRADES_PER_CLEARING = 100_000
 MAX_TEXT_BYTES = 256

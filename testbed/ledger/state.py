@@ -12,11 +12,11 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
-from testbed.errors import UserError
+from testbed.errors import LedgerError
 from testbed.ledger.transactions import Genesis, Transaction
 
 
-class Rejected(UserError):
+class Rejected(LedgerError):
     """A transaction the rules refuse, with a one-line reason; the state is left unchanged."""
 
 

@@ -6,10 +6,10 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.errors import UserError
+from testbed.errors import StoreError
 from testbed.ledger.chain import InvalidBlock, replay
 from testbed.ledger.state import Contract
-from testbed.ledger.store import Store
+from testbed.ledger.store import open_store
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,12 @@ def verify_file(path: Path, contract: Contract | None = None) -> VerifyReport:
 
     Only a file that is not a ledger at all raises (a user error, not a verdict).
     """
-    store = Store.open(path)
+    store = open_store(path, readonly=True)
     try:
         _, head, txs = replay(store, contract)
     except InvalidBlock as exc:
         return VerifyReport(False, exc.height, 0, b"", str(exc))
-    except (sqlite3.DatabaseError, UserError) as exc:
+    except (sqlite3.DatabaseError, StoreError) as exc:
         return VerifyReport(False, 0, 0, b"", f"unreadable ledger: {exc}")
     finally:
         store.close()

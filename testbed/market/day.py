@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from testbed.errors import UserError
+from testbed.errors import InputError
 from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
 from testbed.ledger.demo import dev_key, register_and_fund
@@ -229,9 +229,9 @@ def run_day(
     day's `summary`."""
     params = params or MarketParams()
     if params.interval_seconds != PROFILE_STEP_SECONDS:
-        raise UserError(f"SimBench days need {PROFILE_STEP_SECONDS} s intervals")
+        raise InputError(f"SimBench days need {PROFILE_STEP_SECONDS} s intervals")
     if not (0 <= first_step and 0 < steps and first_step + steps <= STEPS_PER_DAY):
-        raise UserError(f"a day has intervals 0..{STEPS_PER_DAY - 1}")
+        raise InputError(f"a day has intervals 0..{STEPS_PER_DAY - 1}")
     gate = feeder_gate(day_of_year) if grid else AcceptAll()
     start = day_start(day_of_year)
     day = open_day(feeder_homes(homes, day_of_year, seed), start, seed, params, gate, path,

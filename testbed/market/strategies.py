@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from testbed.errors import UserError
+from testbed.errors import InputError
 from testbed.ledger.transactions import Order, Role, Side
 from testbed.market.params import MarketParams, kw_to_wh
 
@@ -102,9 +102,9 @@ def feeder_homes(
     """
     f = feeder()
     if not 0 < count <= len(f.net.load):
-        raise UserError(f"the feeder has {len(f.net.load)} homes, asked for {count}")
+        raise InputError(f"the feeder has {len(f.net.load)} homes, asked for {count}")
     if not 0 <= day < f.profiles.steps // STEPS_PER_DAY:
-        raise UserError(f"day {day} is outside the profile year")
+        raise InputError(f"day {day} is outside the profile year")
     rows = slice(day * STEPS_PER_DAY, (day + 1) * STEPS_PER_DAY)
     load_kw = f.profiles.load_p_mw[rows, :count] * 1000
     pv_unit = f.profiles.sgen_p_mw[rows, 0] / f.net.sgen.p_mw.iloc[0]

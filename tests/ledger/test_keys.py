@@ -1,6 +1,6 @@
 import pytest
 
-from testbed.errors import UserError
+from testbed.errors import KeyFileError
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, passphrase
 
 
@@ -12,7 +12,7 @@ def test_key_file_is_encrypted_and_private(tmp_path):
     assert "ENCRYPTED PRIVATE KEY" in text
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert KeyPair.load(path, "correct horse").public == key.public
-    with pytest.raises(UserError, match="wrong passphrase"):
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
         KeyPair.load(path, "wrong")
 
 

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from testbed.errors import UserError
+from testbed.errors import TestbedError
 from testbed.ledger.state import Rejected
 from testbed.ledger.transactions import (
     Clearing,
@@ -98,9 +98,9 @@ def test_order_after_clearing(cleared):
 
 
 def test_negative_quantities_cannot_even_be_signed(m):
-    with pytest.raises(UserError, match="is not an integer in 0.."):
+    with pytest.raises(TestbedError, match="is not an integer in 0.."):
         sign(Order(T, BID, -5, 200), A(m), 0, CHAIN_ID)
-    with pytest.raises(UserError, match="is not an integer in 0.."):
+    with pytest.raises(TestbedError, match="is not an integer in 0.."):
         sign(MeterReading(A(m).public, T, -1, 0), m.meters["A"], 0, CHAIN_ID)
 
 

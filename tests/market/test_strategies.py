@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from testbed.errors import UserError
+from testbed.errors import TestbedError
 from testbed.ledger.transactions import Side
 from testbed.market.params import MarketParams
 from testbed.market.strategies import (
@@ -98,9 +98,9 @@ def test_feeder_homes_come_from_the_simbench_feeder():
     pv = next(h for h in homes if h.kind is Kind.PV_OWNER)
     assert pv.pv_kw.max() > 2.0 and pv.pv_kw[:16].max() == 0  # sunny noon, dark night
     assert [h.kind for h in feeder_homes(40, 172, seed=3)] == kinds
-    with pytest.raises(UserError, match="homes"):
+    with pytest.raises(TestbedError, match="homes"):
         feeder_homes(99, 172, seed=3)
-    with pytest.raises(UserError, match="profile year"):
+    with pytest.raises(TestbedError, match="profile year"):
         feeder_homes(4, 400, seed=3)
 
 

@@ -1,0 +1,65 @@
+"""Network messages round-trip exactly, and anything else is refused."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from testbed.ledger.chain import Chain
+from testbed.ledger.demo import demo_orders, dev_key
+from testbed.ledger.encoding import EncodingError
+from testbed.ledger.wire import (
+    Vote,
+    decode_block,
+    decode_transactions,
+    decode_vote,
+    encode_block,
+    encode_transactions,
+)
+
+VALIDATOR = dev_key("wire/validator")
+HOMES = [dev_key(f"wire/home-{i}") for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def block(tmp_path_factory):
+    chain = Chain.create(tmp_path_factory.mktemp("wire") / "c.sqlite", [VALIDATOR],
+                         timestamp=1_000)
+    txs = demo_orders(HOMES, 5, 3_600, {k.public: 0 for k in HOMES}, chain.chain_id)
+    try:
+        return chain.produce(txs, 1_000, VALIDATOR)
+    finally:
+        chain.close()
+
+
+def test_block_round_trip(block):
+    data = encode_block(block)
+    again = decode_block(data)
+    assert again == block and encode_block(again) == data
+
+
+def test_transactions_round_trip(block):
+    data = encode_transactions(block.transactions)
+    assert decode_transactions(data) == block.transactions
+    assert decode_transactions(encode_transactions(())) == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_changed_length_or_truncation_is_refused(block, data):
+    wire = encode_block(block)
+    cut = data.draw(st.integers(0, len(wire) - 1))
+    with pytest.raises(EncodingError):
+        decode_block(wire[:cut])
+    with pytest.raises(EncodingError):
+        decode_block(wire + data.draw(st.binary(min_size=1, max_size=8)))
+
+
+def test_vote_round_trip_and_signature(block):
+    from kernels import ed25519_verify_batch
+
+    vote = Vote.cast(block, VALIDATOR)
+    assert decode_vote(vote.encoded) == vote
+    assert vote.block_hash == block.header.hash and vote.height == block.header.height
+    assert ed25519_verify_batch([vote.validator], [vote.message()], [vote.signature]).all()
+    with pytest.raises(EncodingError, match="expected 140"):
+        decode_vote(vote.encoded[:-1])
