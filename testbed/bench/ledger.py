@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from testbed.bench import BenchResult, median_seconds
 from testbed.contract import verify_ledger
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import DEMO_START, INTERVAL_S, demo_orders, dev_key, register_homes
+from testbed.ledger.demo import DEMO_START, INTERVAL_S, demo_orders, register_homes
+from testbed.ledger.keys import KeyPair
 from testbed.market.contract import MarketContract
 
 TX_PER_BLOCK = 1_000
@@ -21,8 +22,8 @@ TX_PER_BLOCK = 1_000
 
 def run(quick: bool = False) -> BenchResult:
     n_blocks, repeats = (2, 1) if quick else (10, 5)
-    validator = dev_key("validator-0")
-    homes = [dev_key(f"bench-{i}") for i in range(40)]
+    validator = KeyPair.development("validator-0")
+    homes = [KeyPair.development(f"bench-{i}") for i in range(40)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.sqlite"
         chain = Chain.create(path, [validator], MarketContract(), timestamp=DEMO_START)

@@ -9,7 +9,6 @@ encrypted under the development passphrase unless TESTBED_PASSPHRASE is set.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,9 +32,6 @@ INTERVAL_S = 900
 DEMO_DEPOSIT = 10**12  # enough escrow for any demo: orders are never cleared in a demo
 
 
-def dev_key(name: str) -> KeyPair:
-    """A development key from a public seed: reproducible, and so worthless outside tests."""
-    return KeyPair.from_seed(hashlib.sha256(b"testbed-dev-key/" + name.encode()).digest())
 
 
 def init_chain(path: Path, validator_keys: Sequence[Path], chain_id: int | None,
@@ -95,7 +91,7 @@ def register_homes(chain: Chain, validator: KeyPair, homes: Sequence[KeyPair]) -
     the homes' next nonces."""
     register_and_fund(chain, validator, [
         (home, RegisterParticipant(bus=i + 1, role=Role.PROSUMER,
-                                   meter_key=dev_key(f"meter-of-{home.public.hex()}").public))
+                                   meter_key=KeyPair.development(f"meter-of-{home.public.hex()}").public))
         for i, home in enumerate(homes)
     ], DEMO_DEPOSIT)
     return {k.public: chain.next_nonce(k.public) for k in homes}
@@ -106,7 +102,7 @@ def fill_demo_chain(
 ) -> None:
     """Register and fund ``participants`` development homes, then add blocks of signed orders,
     each block's orders for the interval after next."""
-    homes = [dev_key(f"home-{i}") for i in range(participants)]
+    homes = [KeyPair.development(f"home-{i}") for i in range(participants)]
     nonces = register_homes(chain, validator, homes)
     t = chain.head.timestamp
     for _ in range(blocks):
@@ -116,7 +112,7 @@ def fill_demo_chain(
 
 
 def demo_chain(path: Path, blocks: int, tx_per_block: int, contract: Contract | None = None) -> str:
-    validator = dev_key("validator-0")
+    validator = KeyPair.development("validator-0")
     chain = Chain.create(path, [validator], contract=contract, timestamp=DEMO_START)
     try:
         fill_demo_chain(chain, validator, blocks, tx_per_block)

@@ -9,6 +9,7 @@ Private key material is never printed or logged: ``repr`` shows only the public 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import sys
 import warnings
@@ -43,6 +44,12 @@ class KeyPair:
     def from_seed(cls, seed: bytes) -> KeyPair:
         """A deterministic key from a 32-byte seed (tests and reproducible demos)."""
         return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    @classmethod
+    def development(cls, name: str) -> KeyPair:
+        """A development key from a public seed: reproducible, and so worthless outside tests
+        and demos (anyone can derive it from ``name``)."""
+        return cls.from_seed(hashlib.sha256(b"testbed-dev-key/" + name.encode()).digest())
 
     def sign(self, message: bytes) -> bytes:
         return self._private.sign(message)

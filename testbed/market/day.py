@@ -19,7 +19,7 @@ import numpy as np
 from testbed.errors import InputError
 from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import dev_key, register_and_fund
+from testbed.ledger.demo import register_and_fund
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import (
     MeterReading,
@@ -113,14 +113,14 @@ def open_day(
     """Genesis with the market parameters, then one block of registrations and one of
     deposits, an hour before the first interval traded (default: the day's first)."""
     params = params or MarketParams()
-    validator = dev_key("market-day/validator-0")
+    validator = KeyPair.development("market-day/validator-0")
     t0 = (start if first_interval is None else first_interval) - 3600
     chain = Chain.create(path, [validator], contract=MarketContract(),
                          contract_params=params.encode(), timestamp=t0)
     day = MarketDay(
         chain, validator, homes,
-        [dev_key(f"market-day/home-{i}") for i in range(len(homes))],
-        [dev_key(f"market-day/meter-{i}") for i in range(len(homes))],
+        [KeyPair.development(f"market-day/home-{i}") for i in range(len(homes))],
+        [KeyPair.development(f"market-day/meter-{i}") for i in range(len(homes))],
         start, seed, gate or AcceptAll(),
         [h.battery.capacity_wh // 2 if h.battery else 0 for h in homes],
     )

@@ -1,12 +1,13 @@
 import pytest
 
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import dev_key, fill_demo_chain
+from testbed.ledger.demo import fill_demo_chain
+from testbed.ledger.keys import KeyPair
 
 
 @pytest.fixture
 def validator():
-    return dev_key("validator-0")
+    return KeyPair.development("validator-0")
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from kernels import ed25519_verify_batch
 from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain, InvalidBlock
-from testbed.ledger.demo import dev_key
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Order, Side, Transaction, decode_transaction, sign
 from testbed.ledger.verify import verify_file
 
-ALICE = dev_key("alice")
+ALICE = KeyPair.development("alice")
 
 
 def _order(nonce, chain_id, key=ALICE):

@@ -15,11 +15,12 @@ WRITER = r"""
 import sys
 from pathlib import Path
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import dev_key, demo_orders
+from testbed.ledger.demo import demo_orders
+from testbed.ledger.keys import KeyPair
 
 path = Path(sys.argv[1])
-validator = dev_key("validator-0")
-homes = [dev_key(f"crash-{i}") for i in range(8)]
+validator = KeyPair.development("validator-0")
+homes = [KeyPair.development(f"crash-{i}") for i in range(8)]
 chain = Chain.open(path)
 nonces = {k.public: chain.next_nonce(k.public) for k in homes}
 while True:

@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from testbed.ledger import transactions as T
-from testbed.ledger.demo import dev_key
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import decode_transaction, sign
 
-KEY = dev_key("encoding")
+KEY = KeyPair.development("encoding")
 u8 = st.integers(0, 255)
 u32 = st.integers(0, 2**32 - 1)
 u64 = st.integers(0, 2**64 - 1)

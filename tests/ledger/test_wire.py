@@ -5,8 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import demo_orders, dev_key
+from testbed.ledger.demo import demo_orders
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.keys import KeyPair
 from testbed.ledger.wire import (
     Vote,
     decode_block,
@@ -16,8 +17,8 @@ from testbed.ledger.wire import (
     encode_transactions,
 )
 
-VALIDATOR = dev_key("wire/validator")
-HOMES = [dev_key(f"wire/home-{i}") for i in range(3)]
+VALIDATOR = KeyPair.development("wire/validator")
+HOMES = [KeyPair.development(f"wire/home-{i}") for i in range(3)]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from collections import defaultdict
 import pytest
 
 from testbed.ledger.chain import Chain, InvalidBlock
-from testbed.ledger.demo import dev_key
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
@@ -30,7 +29,7 @@ T = 1_751_356_800  # an interval start (multiple of 900)
 
 
 def key(name: str) -> KeyPair:
-    return dev_key("market-test/" + name)
+    return KeyPair.development("market-test/" + name)
 
 
 VALIDATOR = key("validator")

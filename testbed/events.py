@@ -1,0 +1,216 @@
+"""What happened in a run, as typed events on one in-process stream.
+
+Every stage of an interval reports what it did as an event; the recorder (CSV files, the
+summary), the report, the dashboard and the network subscribe. A subscriber is called in the
+publishing thread and must return quickly: one that does slow work (a browser, a socket)
+queues the event and moves on, so no subscriber can slow the loop.
+
+Times: ``t_s`` is scenario seconds since the run's start; ``interval`` is an interval's start
+in seconds since the Unix epoch (the ledger's time); ``k`` counts the run's intervals from 0.
+Energy in Wh, power in kW, money in the smallest currency unit, prices per kWh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HomeInfo:
+    name: str
+    bus: int
+    role: str  # household | pv_owner | battery_owner
+    pv_kwp: float
+    battery_kwh: float
+    physical: bool
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    scenario: str
+    start_s: int  # the first interval's start, Unix seconds
+    interval_s: int
+    intervals: int
+    feeder: str
+    homes: tuple[HomeInfo, ...]
+    vm_min_pu: float
+    vm_max_pu: float
+    max_line_loading_percent: float
+    max_trafo_loading_percent: float
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    stopped: str | None  # why the run ended early, None when it ran to its end
+
+
+# -- the market ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    home: int
+    side: str  # bid | offer
+    energy_wh: int
+    price_per_kwh: int
+
+
+@dataclass(frozen=True)
+class OrdersPlaced:
+    k: int
+    interval: int
+    orders: tuple[PlacedOrder, ...]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The grid limit that cut a trade: kind, element, value and limit (units of the kind)."""
+
+    kind: str
+    element: str
+    value: float
+    limit: float
+
+
+@dataclass(frozen=True)
+class ClearedTrade:
+    seller: int  # home index
+    buyer: int
+    energy_wh: int
+    granted_wh: int
+    price_per_kwh: int
+    binding: Binding | None  # set exactly when granted_wh < energy_wh
+
+    @property
+    def status(self) -> str:
+        if self.granted_wh == self.energy_wh:
+            return "accepted"
+        return "curtailed" if self.granted_wh else "rejected"
+
+
+@dataclass(frozen=True)
+class IntervalCleared:
+    k: int
+    interval: int
+    price_per_kwh: int | None  # None when nothing traded
+    trades: tuple[ClearedTrade, ...]
+
+
+@dataclass(frozen=True)
+class Payment:
+    payer: int | None  # home index; None: the utility
+    payee: int | None
+    amount: int
+    kind: str  # trade | retail | penalty | feed_in
+
+
+@dataclass(frozen=True)
+class IntervalSettled:
+    k: int
+    interval: int
+    delivered_wh: tuple[int, ...]  # per trade of the clearing, in its order
+    payments: tuple[Payment, ...]
+
+
+# -- the grid -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GridSolved:
+    """The interval's power flow: bus voltages (in the feeder's bus order) and the extremes."""
+
+    k: int
+    interval: int
+    vm_pu: tuple[float, ...]
+    vm_min_pu: float
+    vm_max_pu: float
+    max_line_loading_percent: float
+
+
+# -- the ledger ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockCommitted:
+    height: int
+    hash: str  # hex
+    timestamp: int  # block time, Unix seconds (scenario time)
+    transactions: int
+    commit_ms: float  # wall time from submission to commit
+
+
+# -- the bench ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One control step's reading of a physical home's meter (power: + imports)."""
+
+    t_s: float
+    home: int
+    p_kw: float
+    q_kvar: float
+    v_v: float
+    import_kwh: float
+    export_kwh: float
+
+
+@dataclass(frozen=True)
+class SetpointsSent:
+    """A physical home's setpoints at an interval's start, as requested of the safety layer."""
+
+    t_s: float
+    home: int
+    inverter_kw: float
+    load_kw: float
+    v_pu: float | None
+
+
+@dataclass(frozen=True)
+class MeterRead:
+    """The energy a home's meter signed for one interval."""
+
+    k: int
+    interval: int
+    home: int
+    imported_wh: int
+    exported_wh: int
+
+
+@dataclass(frozen=True)
+class StepPaced:
+    """A paced control step: how late it started, and whether its work overran the next."""
+
+    t_s: float
+    lateness_ms: float
+    missed: bool
+
+
+@dataclass(frozen=True)
+class Alarm:
+    t_s: float
+    source: str  # a device, a home, the ledger, the pacer
+    message: str
+
+
+Event = (RunStarted | RunFinished | OrdersPlaced | IntervalCleared | IntervalSettled
+         | GridSolved | BlockCommitted | Measured | SetpointsSent | MeterRead | StepPaced
+         | Alarm)
+Subscriber = Callable[[Event], None]
+
+
+class EventStream:
+    """One stream per run: subscribers in order, each event to each of them."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)
