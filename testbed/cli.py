@@ -20,7 +20,7 @@ app.add_typer(instruments_app, name="instruments")
 @app.command()
 def verify(ledger: Path) -> None:
     """Re-validate a ledger from genesis: links, Merkle roots, signatures, nonces, state."""
-    from testbed.contract import verify_ledger
+    from testbed.market.ledger import verify_ledger
 
     report = verify_ledger(ledger)
     typer.echo(report.line())
@@ -93,9 +93,9 @@ def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None
     from rich.progress import Progress
 
     from instruments.errors import InstrumentError
-    from testbed.loop import run_scenario
+    from testbed.records.summary import print_summary
+    from testbed.run import run_scenario
     from testbed.scenario import load_scenario
-    from testbed.summary import print_summary
 
     s = load_scenario(scenario)
     if days is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grid_models import Feeder, Injections
+from grid_models import Feeder
 from testbed.errors import InputError
 from testbed.market.strategies import Battery, Home, Kind
 from testbed.scenario import Scenario
@@ -128,14 +128,3 @@ def _pv_per_kwp(feeder: Feeder) -> np.ndarray:
     if not len(sgen):
         raise InputError(f"grid.feeder: {feeder.name} has no PV profile to size rooftop PV from")
     return feeder.profiles.sgen_p_mw[:, 0] / float(sgen.p_mw.iloc[0])
-
-
-def injections(feeder: Feeder, home_net_kw: np.ndarray, home_q_kvar: np.ndarray) -> Injections:
-    """Feeder injections where each home's load carries its net consumption (PV included);
-    the feeder's own generators are left out (their output is in the homes' PV)."""
-    return Injections(
-        load_p_mw=home_net_kw / 1000.0,
-        load_q_mvar=home_q_kvar / 1000.0,
-        sgen_p_mw=np.zeros(len(feeder.net.sgen)),
-        sgen_q_mvar=np.zeros(len(feeder.net.sgen)),
-    )

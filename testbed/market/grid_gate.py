@@ -24,7 +24,7 @@ code  grid_models kind       unit of value / limit
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,17 +61,18 @@ class GateDecision:
 
 class GridGate(Protocol):
     def decide(
-        self, trades: Sequence[GridTrade], interval: int, interval_seconds: int
+        self, trades: Sequence[GridTrade], base: Any, interval_seconds: int
     ) -> list[GateDecision]:
         """One decision per trade, in order: granted energy <= traded, and the binding
-        constraint whenever less was granted."""
+        constraint whenever less was granted. ``base`` is the interval's grid without its
+        trades (`grid_models.Injections`), for a gate with a grid model."""
 
 
 class AcceptAll:
     """Every trade granted in full: the gate of a market without a grid model."""
 
     def decide(
-        self, trades: Sequence[GridTrade], interval: int, interval_seconds: int
+        self, trades: Sequence[GridTrade], base: Any, interval_seconds: int
     ) -> list[GateDecision]:
         return [GateDecision(t.energy_wh) for t in trades]
 
@@ -91,21 +92,17 @@ def _micro(value: float) -> int:
 
 
 class FeederGate:
-    """Trades checked by a power flow of the feeder (``grid_models.check_trades``): the
-    interval's base injections come from ``base_for(interval)``, the trades go on top. A trade
-    touching a bus the feeder model cannot place is rejected on its own (kind ``off_feeder``)
-    rather than failing the whole interval."""
+    """Trades checked by a power flow of the feeder (``grid_models.check_trades``) on top of
+    the interval's base injections. A trade touching a bus the feeder model cannot place is
+    rejected on its own (kind ``off_feeder``) rather than failing the whole interval."""
 
-    def __init__(
-        self, feeder: Any, base_for: Callable[[int], Any], limits: Any = None
-    ) -> None:
+    def __init__(self, feeder: Any, limits: Any = None) -> None:
         self.feeder = feeder
-        self.base_for = base_for
         self.limits = limits
         self._model: Any = None
 
     def decide(
-        self, trades: Sequence[GridTrade], interval: int, interval_seconds: int
+        self, trades: Sequence[GridTrade], base: Any, interval_seconds: int
     ) -> list[GateDecision]:
         from grid_models.feasibility import Limits, TradeRequest, check_trades  # power flow
         from grid_models.powerflow import model_of
@@ -120,8 +117,7 @@ class FeederGate:
                              wh_to_kw(t.energy_wh, interval_seconds))
                 for t in placed
             ]
-            result = check_trades(self._model, self.base_for(interval), requests,
-                                  self.limits or Limits())
+            result = check_trades(self._model, base, requests, self.limits or Limits())
             by_id = {d.trade_id: d for d in result.decisions}
         return [
             _decision(t, by_id[t.trade_id], interval_seconds) if t.trade_id in by_id

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from testbed.errors import LedgerError
 from testbed.ledger.transactions import Clearing, Settlement, Trade
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import AcceptAll, GateDecision, GridGate, GridTrade
@@ -49,7 +51,8 @@ def clear(contract: MarketContract, interval: int) -> ClearingProposal:
 def clearing_body(proposal: ClearingProposal, decisions: Sequence[GateDecision]) -> Clearing:
     """The `Clearing` with the grid gate's decision written into each trade."""
     if len(decisions) != len(proposal.trades):
-        raise ValueError(f"{len(decisions)} grid decisions for {len(proposal.trades)} trades")
+        raise LedgerError(f"interval {proposal.interval}: {len(decisions)} grid decisions for "
+                          f"{len(proposal.trades)} trades")
     trades = tuple(
         Trade(t.bid, t.offer, t.energy_wh, t.price, d.granted_wh, d.constraint)
         for t, d in zip(proposal.trades, decisions)
@@ -58,11 +61,12 @@ def clearing_body(proposal: ClearingProposal, decisions: Sequence[GateDecision])
 
 
 def gated_clearing(
-    contract: MarketContract, interval: int, gate: GridGate | None = None
+    contract: MarketContract, interval: int, gate: GridGate | None = None, base: Any = None
 ) -> Clearing:
-    """`clear`, then the gate (accept-all by default), as one `Clearing` body."""
+    """`clear`, then the gate (accept-all by default) on the interval's ``base`` grid, as one
+    `Clearing` body."""
     proposal = clear(contract, interval)
-    decisions = (gate or AcceptAll()).decide(proposal.grid_trades, interval,
+    decisions = (gate or AcceptAll()).decide(proposal.grid_trades, base,
                                              contract.params.interval_seconds)
     return clearing_body(proposal, decisions)
 

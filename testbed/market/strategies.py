@@ -16,20 +16,14 @@ Every function here is pure in (profile, step, state, rng): same inputs, same or
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 import numpy as np
 
-from testbed.errors import InputError
 from testbed.ledger.transactions import Order, Role, Side
 from testbed.market.params import MarketParams, kw_to_wh
 
-FEEDER = "1-LV-semiurb4--0-sw"
-PROFILE_STEP_SECONDS = 900  # SimBench profiles are 15-minute values
-STEPS_PER_DAY = 86_400 // PROFILE_STEP_SECONDS
 LOAD_FORECAST_ERROR = 0.15  # default relative standard deviation of a home's load forecast
 PV_FORECAST_ERROR = 0.25  # and of its PV forecast
 MIN_ORDER_WH = 10  # smaller positions are not worth an order
@@ -78,52 +72,6 @@ class Plan:
 
     order: Order | None
     battery_wh: int = 0
-
-
-# --- profiles --------------------------------------------------------------------------------
-
-
-@functools.cache
-def feeder() -> Any:
-    """The SimBench feeder with its year of profiles (`grid_models.Feeder`), loaded once."""
-    from grid_models.feeders import load_feeder
-
-    return load_feeder(FEEDER)
-
-
-def feeder_homes(
-    count: int, day: int, seed: int, pv_share: float = 0.4, battery_share: float = 0.15
-) -> list[Home]:
-    """``count`` homes of the SimBench feeder for day ``day`` of the profile year.
-
-    Home i is the feeder's load i (its bus and load profile). The feeder models a single PV
-    plant, so PV owners get that plant's per-unit profile scaled to their own peak (seeded, 4
-    to 8 kWp); PV owners and battery owners are chosen by the seed in the given shares.
-    """
-    f = feeder()
-    if not 0 < count <= len(f.net.load):
-        raise InputError(f"the feeder has {len(f.net.load)} homes, asked for {count}")
-    if not 0 <= day < f.profiles.steps // STEPS_PER_DAY:
-        raise InputError(f"day {day} is outside the profile year")
-    rows = slice(day * STEPS_PER_DAY, (day + 1) * STEPS_PER_DAY)
-    load_kw = f.profiles.load_p_mw[rows, :count] * 1000
-    pv_unit = f.profiles.sgen_p_mw[rows, 0] / f.net.sgen.p_mw.iloc[0]
-    buses = f.net.load.bus.to_numpy()
-    rng = np.random.default_rng(seed)
-    pv_owners, battery_owners = round(count * pv_share), round(count * battery_share)
-    kinds = rng.permutation(
-        [Kind.PV_OWNER] * pv_owners
-        + [Kind.BATTERY_OWNER] * battery_owners
-        + [Kind.HOUSEHOLD] * (count - pv_owners - battery_owners)
-    )
-    homes = []
-    for i in range(count):
-        kind = Kind(kinds[i])
-        pv = pv_unit * rng.uniform(4.0, 8.0) if kind is Kind.PV_OWNER else np.zeros_like(pv_unit)
-        battery = Battery(10_000, 3_000, 1_000) if kind is Kind.BATTERY_OWNER else None
-        homes.append(Home(f"home-{i}", int(buses[i]), kind, load_kw[:, i].copy(),
-                          pv, battery))
-    return homes
 
 
 # --- strategies ------------------------------------------------------------------------------

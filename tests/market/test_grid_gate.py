@@ -16,7 +16,6 @@ from testbed.market.grid_gate import (
 )
 from testbed.market.params import kw_to_wh, wh_to_kw
 from testbed.market.proposer import clear, clearing_body
-from testbed.market.strategies import feeder
 
 from .conftest import VALIDATOR, Market, T
 
@@ -45,24 +44,27 @@ def test_constraint_codes():
 
 def test_accept_all_grants_everything():
     trades = [GridTrade(0, 1, 2, 500), GridTrade(1, 2, 3, 0)]
-    assert AcceptAll().decide(trades, T, 900) == [GateDecision(500), GateDecision(0)]
+    assert AcceptAll().decide(trades, None, 900) == [GateDecision(500), GateDecision(0)]
 
 
 @pytest.fixture(scope="module")
 def sb_feeder():
-    return feeder()
+    from grid_models import load_feeder
+    from testbed.scenario import load_scenario
+
+    return load_feeder(load_scenario().grid.feeder)
 
 
 def test_feeder_gate_curtails_an_overload_and_the_contract_accepts_it(sb_feeder):
     buses = sorted(int(b) for b in sb_feeder.net.load.bus)
-    gate = FeederGate(sb_feeder, lambda interval: sb_feeder.profiles.at(NOON))
+    gate, base = FeederGate(sb_feeder), sb_feeder.profiles.at(NOON)
     # 100 kWh in 15 minutes is 400 kW across the feeder: far beyond its lines.
     m = Market(["A", "B", "C", "D"], deposit=40_000,
                buses=[buses[0], buses[-1], buses[3], buses[5]])
     m.order("A", Side.BID, 100_000, 250)
     m.order("B", Side.OFFER, 100_000, 100)
     proposal = clear(m.contract, T)
-    decisions = gate.decide(proposal.grid_trades, T, 900)
+    decisions = gate.decide(proposal.grid_trades, base, 900)
     (decision,) = decisions
     assert 0 < decision.granted_wh < 100_000
     assert decision.constraint.kind in (1, 2, 3, 4)
@@ -75,15 +77,15 @@ def test_feeder_gate_curtails_an_overload_and_the_contract_accepts_it(sb_feeder)
 
 def test_feeder_gate_grants_small_trades_in_full(sb_feeder):
     buses = sorted(int(b) for b in sb_feeder.net.load.bus)
-    gate = FeederGate(sb_feeder, lambda interval: sb_feeder.profiles.at(NOON))
+    gate, base = FeederGate(sb_feeder), sb_feeder.profiles.at(NOON)
     trades = [GridTrade(0, buses[3], buses[5], 200), GridTrade(1, buses[7], buses[2], 1234)]
-    assert gate.decide(trades, T, 900) == [GateDecision(200), GateDecision(1234)]
-    assert gate.decide([], T, 900) == []
+    assert gate.decide(trades, base, 900) == [GateDecision(200), GateDecision(1234)]
+    assert gate.decide([], base, 900) == []
 
 
 def test_feeder_gate_rejects_only_the_trade_off_the_feeder(sb_feeder):
     buses = sorted(int(b) for b in sb_feeder.net.load.bus)
-    gate = FeederGate(sb_feeder, lambda interval: sb_feeder.profiles.at(NOON))
+    gate, base = FeederGate(sb_feeder), sb_feeder.profiles.at(NOON)
     trades = [GridTrade(0, buses[3], 99_999, 200), GridTrade(1, buses[7], buses[2], 1234)]
-    assert gate.decide(trades, T, 900) == [
+    assert gate.decide(trades, base, 900) == [
         GateDecision(0, Constraint(6, "bus 99999", 0, 0)), GateDecision(1234)]

@@ -3,25 +3,21 @@
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
-from testbed.errors import TestbedError
 from testbed.ledger.transactions import Side
 from testbed.market.params import MarketParams
 from testbed.market.strategies import (
-    STEPS_PER_DAY,
     Battery,
     Home,
     Kind,
     MarketView,
-    feeder,
-    feeder_homes,
     metered,
     plan,
 )
 
 P = MarketParams()
 T = 1_466_467_200
+STEPS_PER_DAY = 96  # a day of 15-minute steps
 FLAT = np.full(STEPS_PER_DAY, 1.0)  # 1 kW all day: 250 Wh per interval
 SUN = np.array([5.0 if 40 <= k < 64 else 0.0 for k in range(STEPS_PER_DAY)])
 
@@ -86,22 +82,6 @@ def test_meter_sees_actual_profiles_and_battery():
     assert metered(h, 50, 0, 900) == (0, 1000)
     assert metered(h, 2, 0, 900) == (250, 0)
     assert metered(h, 2, 750, 900) == (1000, 0)
-
-
-def test_feeder_homes_come_from_the_simbench_feeder():
-    homes = feeder_homes(40, 172, seed=3)
-    f = feeder()
-    assert [h.bus for h in homes] == [int(b) for b in f.net.load.bus[:40]]
-    assert all(h.load_kw.shape == (STEPS_PER_DAY,) for h in homes)
-    kinds = [h.kind for h in homes]
-    assert kinds.count(Kind.PV_OWNER) == 16 and kinds.count(Kind.BATTERY_OWNER) == 6
-    pv = next(h for h in homes if h.kind is Kind.PV_OWNER)
-    assert pv.pv_kw.max() > 2.0 and pv.pv_kw[:16].max() == 0  # sunny noon, dark night
-    assert [h.kind for h in feeder_homes(40, 172, seed=3)] == kinds
-    with pytest.raises(TestbedError, match="homes"):
-        feeder_homes(99, 172, seed=3)
-    with pytest.raises(TestbedError, match="profile year"):
-        feeder_homes(4, 400, seed=3)
 
 
 def test_without_forecast_error_orders_match_the_meter():

@@ -1,4 +1,8 @@
-"""The physical homes: their inverter and meter are instruments behind the safety layer.
+"""The physical homes on the bench (the instruments' stages of an interval): measure each home
+at its meter every control step; at an interval's start, read the meter's energy of the
+interval before and send the setpoints; devices safe however the run ends.
+
+The inverter and meter of a physical home are instruments behind the safety layer.
 
 A device whose scenario resource is ``"emulated"`` is served by the built-in emulator on a
 loopback port (one emulated point per home: grid simulator, PV inverter, household load,
@@ -10,15 +14,15 @@ so its energies are scaled by the real-time factor to stand for the scenario's i
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from instruments import Bench, CommandLog, open_bench
 from instruments.emulator import Emulator
-from testbed.neighbourhood import Neighbourhood
-from testbed.scenario import PhysicalSpec, Scenario
+from testbed.scenario import PhysicalSpec
 
 EMULATED = "emulated"
 V_NOMINAL = 230.0  # LV phase voltage: the grid simulator's setpoint is the bus's pu times this
@@ -40,6 +44,15 @@ class Measurement:
     export_kwh: float
 
 
+@dataclass(frozen=True)
+class BenchHome:
+    """A physical home as the scenario places it: the feeder's home index, its PV size."""
+
+    index: int
+    spec: PhysicalSpec
+    pv_kwp: float
+
+
 @dataclass
 class PhysicalHome:
     index: int
@@ -52,20 +65,23 @@ class PhysicalHome:
     start_export_kwh: float = 0.0
 
 
-class Instruments:
-    """Every physical home's devices on one bench (one watchdog, one command log)."""
+class PhysicalHomes:
+    """Every physical home's devices on one bench (one watchdog, one command log).
 
-    def __init__(self, scenario: Scenario, hood: Neighbourhood, log_path: Path,
-                 watchdog_deadline_s: float, physics_step_s: float = 1.0,
-                 handle_signals: bool = True) -> None:
+    ``start`` is the run's start (emulated devices' clocks and sun follow it), ``seed`` seeds
+    the emulated devices' noise, and ``real_time_factor`` scales a real device's wall-clock
+    energy to the scenario's interval."""
+
+    def __init__(self, homes: Sequence[BenchHome], *, start: datetime, seed: int,
+                 real_time_factor: float, log_path: Path, watchdog_deadline_s: float,
+                 physics_step_s: float = 1.0, handle_signals: bool = True) -> None:
         self.physics_step_s = physics_step_s
         self.emulators: list[Emulator] = []
         self.homes: list[PhysicalHome] = []
         devices: list[dict[str, Any]] = []
         try:
-            for spec in scenario.physical:
-                index = hood.index(spec.home)
-                devices += self._devices(spec, index, scenario, hood)
+            for home in homes:
+                devices += self._devices(home, start, seed, real_time_factor)
             config = {
                 "bench": {"watchdog_deadline_s": watchdog_deadline_s, "watchdog_max_misses": 3},
                 "device": devices,
@@ -89,11 +105,11 @@ class Instruments:
             self.bench[home.prefix + "inverter"].enable()
             self.bench[home.prefix + "meter"].start_integration()
 
-    def _devices(self, spec: PhysicalSpec, index: int, scenario: Scenario,
-                 hood: Neighbourhood) -> list[dict[str, Any]]:
+    def _devices(self, home: BenchHome, start: datetime, seed: int, rtf: float
+                  ) -> list[dict[str, Any]]:
+        spec, index = home.spec, home.index
         prefix = f"{spec.home}."
         emulated = spec.inverter.resource == EMULATED
-        rtf = scenario.time.real_time_factor
         self.homes.append(PhysicalHome(index, spec.home, prefix, emulated,
                                        1.0 if emulated else rtf,
                                        emulated or spec.grid_simulator is not None))
@@ -106,15 +122,14 @@ class Instruments:
                 for role, dev in roles if dev is not None
             ]
         emu = Emulator({
-            "emulator": {"seed": scenario.households.seed + index, "clock": "manual",
+            "emulator": {"seed": seed + index, "clock": "manual",
                          "v_nominal": V_NOMINAL,
                          "physics_step_s": self.physics_step_s,
-                         "start": scenario.time.start.replace(tzinfo=None)
-                         - timedelta(seconds=PREROLL_S)},
+                         "start": start.replace(tzinfo=None) - timedelta(seconds=PREROLL_S)},
             "device": [
                 {"name": "grid_simulator", "profile": "testbed-grid-simulator"},
                 {"name": "inverter", "profile": spec.inverter.profile, "pv": PV_PROFILE,
-                 "pv_peak_kw": hood.pv_kwp[index],
+                 "pv_peak_kw": home.pv_kwp,
                  "ramp_kw_per_s": spec.inverter.limits.get("ramp_kw_per_s", 1.0)},
                 {"name": "load", "profile": "testbed-load"},
                 {"name": "meter", "profile": spec.meter.profile},

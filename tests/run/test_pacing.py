@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from testbed.pacing import Pacer
+from testbed.run.pacing import Pacer
 
 
 def test_schedule_does_not_drift_and_overruns_are_counted():

@@ -1,4 +1,5 @@
-"""The chain as this testbed runs it: the ledger with the market contract plugged in."""
+"""The market's ledger: a chain with the market contract plugged in, as `testbed verify` and
+the run check it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,97 @@
+"""Block: the stage that puts an interval's transactions on the ledger and returns once they
+are committed.
+
+`Ledger` is what the other stages need of a ledger: the market's state after the last
+committed block, the signature of a transaction with its sender's next nonce, and the commit of
+a batch of transactions at a block time. `EmbeddedLedger` is the chain in this process (one
+SQLite file, the genesis validators' keys held here, proposing in turn); a ledger on a
+validator network implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from testbed.events import BlockCommitted, EventStream
+from testbed.ledger.blocks import Block
+from testbed.ledger.chain import Chain
+from testbed.ledger.keys import KeyPair
+from testbed.ledger.transactions import Transaction, sign
+from testbed.market.contract import MarketContract
+from testbed.market.params import MarketParams
+
+
+class Ledger(Protocol):
+    operator: KeyPair
+    """The validator key that signs the market's outcomes (deposits, clearings, settlements)."""
+
+    @property
+    def contract(self) -> MarketContract:
+        """The market's state after the last committed block."""
+
+    @property
+    def chain_id(self) -> int: ...
+
+    @property
+    def height(self) -> int:
+        """Height of the last committed block."""
+
+    def next_nonce(self, account: bytes) -> int:
+        """The nonce of ``account``'s next transaction after the committed ones."""
+
+    def commit(self, txs: Sequence[Transaction], timestamp: int) -> Block:
+        """Validate and commit ``txs`` as one block at ``timestamp`` (Unix seconds)."""
+
+    def close(self) -> None: ...
+
+
+class EmbeddedLedger:
+    """The chain in this process; its validators propose in turn (height modulo their number)."""
+
+    def __init__(self, chain: Chain, validators: Sequence[KeyPair], events: EventStream) -> None:
+        self.chain, self.validators, self.events = chain, tuple(validators), events
+        self.operator = self.validators[0]
+
+    @classmethod
+    def create(cls, path: Path | str, validators: Sequence[KeyPair], params: MarketParams,
+               timestamp: int, events: EventStream) -> EmbeddedLedger:
+        """A new ledger file whose genesis names ``validators`` and the market's parameters."""
+        chain = Chain.create(path, validators, contract=MarketContract(),
+                             contract_params=params.encode(), timestamp=timestamp)
+        return cls(chain, validators, events)
+
+    @property
+    def contract(self) -> MarketContract:
+        return self.chain.state.contract
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    @property
+    def height(self) -> int:
+        return self.chain.height
+
+    def next_nonce(self, account: bytes) -> int:
+        return self.chain.next_nonce(account)
+
+    def commit(self, txs: Sequence[Transaction], timestamp: int) -> Block:
+        started = time.perf_counter()
+        proposer = self.validators[(self.chain.height + 1) % len(self.validators)]
+        block = self.chain.produce(txs, timestamp, proposer)
+        h = block.header
+        self.events.publish(BlockCommitted(h.height, h.hash.hex(), h.timestamp, len(txs),
+                                           (time.perf_counter() - started) * 1e3))
+        return block
+
+    def close(self) -> None:
+        self.chain.close()
+
+
+def signed(ledger: Ledger, key: KeyPair, body: Any, later: int = 0) -> Transaction:
+    """``body`` signed by ``key`` with its next nonce (plus ``later``, for a key's further
+    transactions in the same block)."""
+    return sign(body, key, ledger.next_nonce(key.public) + later, ledger.chain_id)

@@ -1,0 +1,80 @@
+"""Orders: before gate closure, each home's strategy for the interval, cut to what its balance
+can escrow and signed by the home (the homes' side of the market).
+
+The homes remember between intervals what a household would: their batteries' charge (a
+battery follows the schedule its strategy chose) and the clearing prices they have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from testbed.events import PlacedOrder
+from testbed.interval.block import Ledger, signed
+from testbed.ledger.keys import KeyPair
+from testbed.ledger.transactions import Order, Side, Transaction
+from testbed.market.params import MarketParams, affordable_wh
+from testbed.market.strategies import MIN_ORDER_WH, Home, MarketView, plan
+
+ORDER_LEAD_S = 60
+"""Orders go on the ledger this long before gate closure."""
+
+
+@dataclass(frozen=True)
+class Orders:
+    """One interval's signed orders, and each home's battery schedule (Wh, + charging)."""
+
+    transactions: tuple[Transaction, ...]
+    placed: tuple[PlacedOrder, ...]
+    battery_wh: tuple[int, ...]
+
+
+class Trading:
+    """The homes as traders: strategies, batteries' charge and the prices seen so far."""
+
+    def __init__(self, homes: Sequence[Home], accounts: Sequence[KeyPair], params: MarketParams,
+                 seed: int) -> None:
+        self.homes, self.accounts, self.params, self.seed = homes, accounts, params, seed
+        self.soc_wh = [h.battery.capacity_wh // 2 if h.battery else 0 for h in homes]
+        self.prices: list[int] = []  # clearing prices of the intervals that traded
+
+    def view(self) -> MarketView:
+        if not self.prices:
+            return MarketView()
+        return MarketView(self.prices[-1], sum(self.prices) // len(self.prices))
+
+    def orders(self, k: int, interval: int, ledger: Ledger) -> Orders:
+        """Interval ``k`` (starting at ``interval``): every home's plan, its order signed."""
+        rng = np.random.default_rng([self.seed, k])
+        view = self.view()
+        txs, placed, battery = [], [], []
+        for i, (home, key) in enumerate(zip(self.homes, self.accounts)):
+            decision = plan(home, k, interval, self.params, rng, self.soc_wh[i], view)
+            battery.append(decision.battery_wh)
+            self.soc_wh[i] += decision.battery_wh  # the battery follows its schedule
+            order = self._within_budget(ledger, key.public, decision.order)
+            if order is not None:
+                txs.append(signed(ledger, key, order))
+                placed.append(PlacedOrder(i, "bid" if order.side == Side.BID else "offer",
+                                          order.energy_wh, order.price))
+        return Orders(tuple(txs), tuple(placed), tuple(battery))
+
+    def cleared(self, price_per_kwh: int | None) -> None:
+        """What the homes learn at gate closure: the clearing price, if anything traded."""
+        if price_per_kwh is not None:
+            self.prices.append(price_per_kwh)
+
+    def _within_budget(self, ledger: Ledger, account: bytes, order: Order | None
+                       ) -> Order | None:
+        """The order cut to what its owner's balance can escrow (a home that cannot pay does
+        not trade; it buys from the utility outside the market), or None when too small."""
+        if order is None:
+            return None
+        balance = ledger.contract.participants[account].balance
+        energy = min(order.energy_wh, affordable_wh(self.params, order.side, balance))
+        if energy < MIN_ORDER_WH:
+            return None
+        return order if energy == order.energy_wh else replace(order, energy_wh=energy)

@@ -1,0 +1,80 @@
+"""The run folder's CSV files, each column defined once: the recorder writes these, the report
+and the dashboard read them. Units are in the names (`_kwh`, `_pu`, `_percent`, `_s`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["text", "number", "time", "flag"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    label: str
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def of_kind(self, kind: Kind) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.kind == kind)
+
+
+INTERVALS = CsvFile("intervals.csv", (
+    Column("interval_start", "time", "interval start (UTC)"),
+    Column("clearing_price", "number", "clearing price per kWh"),
+    Column("bid_kwh", "number", "bids (kWh)"),
+    Column("offer_kwh", "number", "offers (kWh)"),
+    Column("traded_kwh", "number", "traded (kWh)"),
+    Column("granted_kwh", "number", "granted by the grid (kWh)"),
+    Column("curtailed_kwh", "number", "curtailed by the grid (kWh)"),
+    Column("delivered_kwh", "number", "delivered (kWh)"),
+    Column("vm_min_pu", "number", "lowest bus voltage (pu)"),
+    Column("vm_max_pu", "number", "highest bus voltage (pu)"),
+    Column("max_line_loading_percent", "number", "highest line loading (%)"),
+))
+TRADES = CsvFile("trades.csv", (
+    Column("interval_start", "time", "interval start (UTC)"),
+    Column("seller", "text", "seller"),
+    Column("buyer", "text", "buyer"),
+    Column("energy_kwh", "number", "traded (kWh)"),
+    Column("granted_kwh", "number", "granted (kWh)"),
+    Column("delivered_kwh", "number", "delivered (kWh)"),
+    Column("price", "number", "price per kWh"),
+    Column("status", "text", "accepted, curtailed or rejected"),
+    Column("constraint_kind", "text", "binding constraint"),
+    Column("constraint_element", "text", "binding element"),
+    Column("constraint_value", "number", "value at the element"),
+    Column("constraint_limit", "number", "limit of the element"),
+))
+HOMES = CsvFile("homes.csv", (
+    Column("home", "text", "home"),
+    Column("bus", "number", "feeder bus"),
+    Column("role", "text", "role"),
+    Column("pv_kwp", "number", "PV (kWp)"),
+    Column("battery_kwh", "number", "battery (kWh)"),
+    Column("physical", "flag", "physical (bench instruments)"),
+    Column("sold_kwh", "number", "sold, granted (kWh)"),
+    Column("bought_kwh", "number", "bought, granted (kWh)"),
+    Column("delivered_sold_kwh", "number", "sold, delivered (kWh)"),
+    Column("delivered_bought_kwh", "number", "bought, delivered (kWh)"),
+    Column("net_payment", "number", "net payment received (currency units)"),
+))
+MEASUREMENTS = CsvFile("measurements.csv", (
+    Column("time_s", "number", "time since start (s)"),
+    Column("device", "text", "device"),
+    Column("p_kw", "number", "active power, + imports (kW)"),
+    Column("q_kvar", "number", "reactive power (kvar)"),
+    Column("v_v", "number", "voltage (V)"),
+    Column("energy_import_kwh", "number", "imported energy counter (kWh)"),
+    Column("energy_export_kwh", "number", "exported energy counter (kWh)"),
+))

@@ -1,0 +1,255 @@
+"""The run folder's records, written as the run's events arrive.
+
+An interval's rows (intervals.csv, trades.csv) are written and flushed when the interval is
+settled, its last event; measurements.csv gets each control step's readings as they come and
+is flushed with them; homes.csv (running totals per home) is rewritten whole, atomically, at
+every day's end and at the end of the run. A crash or a power cut so loses at most the rows of
+the intervals not yet settled, and a long run's files can be read while it runs. At the end,
+the intervals that never settled (a stopped run) are written as far as they got.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+import numpy as np
+
+from testbed.events import (
+    Event,
+    GridSolved,
+    IntervalCleared,
+    IntervalSettled,
+    Measured,
+    OrdersPlaced,
+    RunFinished,
+    RunStarted,
+)
+from testbed.records.columns import HOMES, INTERVALS, MEASUREMENTS, TRADES, CsvFile
+
+HOMES_EVERY_INTERVALS = 96  # homes.csv is rewritten this often (a day of 15-minute intervals)
+
+
+def iso_utc(unix_s: int) -> str:
+    return datetime.fromtimestamp(unix_s, UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Csv:
+    """One CSV file of the run folder, written row by row."""
+
+    def __init__(self, folder: Path, spec: CsvFile) -> None:
+        self.file: IO[str] = (folder / spec.name).open("w", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=spec.names, extrasaction="ignore")
+        self.writer.writeheader()
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        self.writer.writerows(rows)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class Recorder:
+    """Subscribes to a run's events; writes its CSV files and keeps the summary's figures."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.run: RunStarted | None = None
+        self.pending: dict[int, dict[str, Any]] = defaultdict(dict)  # k -> what came so far
+        self.n_intervals = self.n_orders = self.n_trades = 0
+        self.traded_wh = self.granted_wh = self.delivered_wh = 0
+        self.prices: list[int] = []
+        self.vm_min_pu = self.vm_max_pu = self.max_line_loading_percent = None
+        self.paid: dict[str, int] = defaultdict(int)  # payment kind -> total
+        self._files: dict[str, _Csv] = {}
+
+    def __call__(self, event: Event) -> None:
+        handler = self._HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _started(self, e: RunStarted) -> None:
+        self.run = e
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._files = {spec.name: _Csv(self.out, spec) for spec in (INTERVALS, TRADES,
+                                                                    MEASUREMENTS)}
+        n = len(e.homes)
+        self.sold_wh, self.bought_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.delivered_sold_wh = np.zeros(n, np.int64)
+        self.delivered_bought_wh = np.zeros(n, np.int64)
+        self.net_payment = np.zeros(n, np.int64)
+
+    def _orders(self, e: OrdersPlaced) -> None:
+        self.pending[e.k]["orders"] = e
+        self.n_orders += len(e.orders)
+
+    def _cleared(self, e: IntervalCleared) -> None:
+        self.pending[e.k]["cleared"] = e
+        for t in e.trades:
+            self.sold_wh[t.seller] += t.granted_wh
+            self.bought_wh[t.buyer] += t.granted_wh
+
+    def _grid(self, e: GridSolved) -> None:
+        self.pending[e.k]["grid"] = e
+
+    def _settled(self, e: IntervalSettled) -> None:
+        cleared: IntervalCleared | None = self.pending[e.k].get("cleared")
+        for t, wh in zip(cleared.trades if cleared else (), e.delivered_wh):
+            self.delivered_sold_wh[t.seller] += wh
+            self.delivered_bought_wh[t.buyer] += wh
+        for p in e.payments:
+            self.paid[p.kind] += p.amount
+            if p.payer is not None:
+                self.net_payment[p.payer] -= p.amount
+            if p.payee is not None:
+                self.net_payment[p.payee] += p.amount
+        self.pending[e.k]["settled"] = e
+        self._write(e.k)
+        for f in self._files.values():
+            f.file.flush()
+        if self.n_intervals % HOMES_EVERY_INTERVALS == 0:
+            self._write_homes()
+
+    def _measured(self, e: Measured) -> None:
+        assert self.run is not None
+        self._files[MEASUREMENTS.name].write([{
+            "time_s": round(e.t_s, 3), "device": self.run.homes[e.home].name, "p_kw": e.p_kw,
+            "q_kvar": e.q_kvar, "v_v": e.v_v, "energy_import_kwh": e.import_kwh,
+            "energy_export_kwh": e.export_kwh,
+        }])
+
+    def _finished(self, e: RunFinished) -> None:
+        for k in sorted(self.pending):
+            self._write(k)
+        for f in self._files.values():
+            f.close()
+        if self.run is not None:
+            self._write_homes()
+
+    _HANDLERS: ClassVar[dict[type, Any]] = {
+        RunStarted: _started, OrdersPlaced: _orders, IntervalCleared: _cleared,
+        GridSolved: _grid, IntervalSettled: _settled, Measured: _measured,
+        RunFinished: _finished,
+    }
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _write(self, k: int) -> None:
+        """Interval k's rows, as far as the interval got; then it is forgotten."""
+        assert self.run is not None
+        got = self.pending.pop(k)
+        start = iso_utc(self.run.start_s + k * self.run.interval_s)
+        orders: OrdersPlaced | None = got.get("orders")
+        cleared: IntervalCleared | None = got.get("cleared")
+        grid: GridSolved | None = got.get("grid")
+        settled: IntervalSettled | None = got.get("settled")
+        trades = cleared.trades if cleared else ()
+        traded = sum(t.energy_wh for t in trades)
+        granted = sum(t.granted_wh for t in trades)
+        delivered = sum(settled.delivered_wh) if settled else None
+        self.n_intervals += 1
+        self.n_trades += len(trades)
+        self.traded_wh += traded
+        self.granted_wh += granted
+        self.delivered_wh += delivered or 0
+        if cleared is not None and cleared.price_per_kwh is not None:
+            self.prices.append(cleared.price_per_kwh)
+        if grid is not None:
+            self.vm_min_pu = _extreme(min, self.vm_min_pu, grid.vm_min_pu)
+            self.vm_max_pu = _extreme(max, self.vm_max_pu, grid.vm_max_pu)
+            self.max_line_loading_percent = _extreme(max, self.max_line_loading_percent,
+                                                     grid.max_line_loading_percent)
+        self._files[INTERVALS.name].write([{
+            "interval_start": start,
+            "clearing_price": (cleared.price_per_kwh if cleared and cleared.price_per_kwh
+                               is not None else ""),
+            "bid_kwh": _side_wh(orders, "bid") / 1000,
+            "offer_kwh": _side_wh(orders, "offer") / 1000,
+            "traded_kwh": traded / 1000, "granted_kwh": granted / 1000,
+            "curtailed_kwh": (traded - granted) / 1000,
+            "delivered_kwh": delivered / 1000 if delivered is not None else "",
+            "vm_min_pu": grid.vm_min_pu if grid else "",
+            "vm_max_pu": grid.vm_max_pu if grid else "",
+            "max_line_loading_percent": grid.max_line_loading_percent if grid else "",
+        }])
+        names = [h.name for h in self.run.homes]
+        delivered_wh = settled.delivered_wh if settled else ()
+        self._files[TRADES.name].write([
+            {
+                "interval_start": start, "seller": names[t.seller], "buyer": names[t.buyer],
+                "energy_kwh": t.energy_wh / 1000, "granted_kwh": t.granted_wh / 1000,
+                "delivered_kwh": delivered_wh[i] / 1000 if settled else "",
+                "price": t.price_per_kwh, "status": t.status,
+                "constraint_kind": t.binding.kind if t.binding else "",
+                "constraint_element": t.binding.element if t.binding else "",
+                "constraint_value": t.binding.value if t.binding else "",
+                "constraint_limit": t.binding.limit if t.binding else "",
+            }
+            for i, t in enumerate(trades)
+        ])
+
+    def _write_homes(self) -> None:
+        assert self.run is not None
+        rows = [
+            {
+                "home": h.name, "bus": h.bus, "role": h.role, "pv_kwp": h.pv_kwp,
+                "battery_kwh": h.battery_kwh, "physical": str(h.physical).lower(),
+                "sold_kwh": self.sold_wh[i] / 1000, "bought_kwh": self.bought_wh[i] / 1000,
+                "delivered_sold_kwh": self.delivered_sold_wh[i] / 1000,
+                "delivered_bought_kwh": self.delivered_bought_wh[i] / 1000,
+                "net_payment": int(self.net_payment[i]),
+            }
+            for i, h in enumerate(self.run.homes)
+        ]
+        tmp = self.out / (HOMES.name + ".tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=HOMES.names)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.out / HOMES.name)
+
+    # -- the summary ----------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, Any]:
+        """The summary's fields that the records hold."""
+        assert self.run is not None
+        r = self.run
+        return {
+            "scenario": r.scenario,
+            "start": iso_utc(r.start_s),
+            "interval_s": r.interval_s,
+            "participants": len(r.homes),
+            "intervals": self.n_intervals,
+            "orders": self.n_orders,
+            "trades": self.n_trades,
+            "energy_traded_kwh": round(self.traded_wh / 1000, 3),
+            "energy_delivered_kwh": round(self.delivered_wh / 1000, 3),
+            "energy_curtailed_kwh": round((self.traded_wh - self.granted_wh) / 1000, 3),
+            "price_min": min(self.prices, default=None),
+            "price_mean": round(float(np.mean(self.prices)), 2) if self.prices else None,
+            "price_max": max(self.prices, default=None),
+            "payments_total": sum(self.paid.values()),
+            "vm_min_pu": _rounded(self.vm_min_pu, 5),
+            "vm_max_pu": _rounded(self.vm_max_pu, 5),
+            "max_line_loading_percent": _rounded(self.max_line_loading_percent, 3),
+            "vm_limits": [r.vm_min_pu, r.vm_max_pu],
+            "max_line_loading_limit": r.max_line_loading_percent,
+        }
+
+
+def _side_wh(orders: OrdersPlaced | None, side: str) -> int:
+    return sum(o.energy_wh for o in orders.orders if o.side == side) if orders else 0
+
+
+def _extreme(pick: Any, so_far: float | None, value: float) -> float:
+    return value if so_far is None else pick(so_far, value)
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)

@@ -1,0 +1,86 @@
+"""The run's summary (`summary.json`): every field defined once, with its label, in the order
+the summary, the printed table, the report and the dashboard show it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str
+    printed: bool = True  # in the table printed at the end of a run
+
+
+FIELDS = (
+    Field("scenario", "Scenario", printed=False),
+    Field("start", "Start (UTC)", printed=False),
+    Field("interval_s", "Market interval (s)", printed=False),
+    Field("participants", "Participants"),
+    Field("intervals", "Intervals"),
+    Field("orders", "Orders"),
+    Field("trades", "Trades"),
+    Field("energy_traded_kwh", "Energy traded (kWh)"),
+    Field("energy_delivered_kwh", "Energy delivered (kWh)"),
+    Field("energy_curtailed_kwh", "Energy curtailed (kWh)"),
+    Field("price_min", "Price min (per kWh)"),
+    Field("price_mean", "Price mean (per kWh)"),
+    Field("price_max", "Price max (per kWh)"),
+    Field("payments_total", "Payments total"),
+    Field("vm_min_pu", "Voltage min (pu)"),
+    Field("vm_max_pu", "Voltage max (pu)"),
+    Field("max_line_loading_percent", "Max line loading (%)"),
+    Field("vm_limits", "Voltage limits (pu)", printed=False),
+    Field("max_line_loading_limit", "Line loading limit (%)", printed=False),
+    Field("money_conservation_error", "Money conservation error"),
+    Field("blocks", "Blocks"),
+    Field("ledger_valid", "Ledger valid"),
+    Field("step_jitter_p50_ms", "Step jitter p50 (ms)"),
+    Field("step_jitter_p99_ms", "Step jitter p99 (ms)"),
+    Field("deadline_misses", "Deadline misses"),
+    Field("control_steps", "Control steps", printed=False),
+    Field("stopped", "Stopped early", printed=False),
+)
+LABELS = {f.key: f.label for f in FIELDS}
+
+
+def ordered(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` in the fields' order; a key that is not a field is a bug."""
+    unknown = set(values) - LABELS.keys()
+    if unknown:
+        raise KeyError(f"not summary fields: {sorted(unknown)}")
+    return {f.key: values[f.key] for f in FIELDS if f.key in values}
+
+
+def write_summary(out: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """Write summary.json atomically (a reader never sees half a file); returns it."""
+    summary = ordered(values)
+    tmp = out / (SUMMARY_FILE + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, out / SUMMARY_FILE)
+    return summary
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> None:
+    """The printed fields as a table, then where the run folder and its report are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{summary['scenario']} from {summary['start']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for f in FIELDS:
+        value = summary.get(f.key)
+        if f.printed and value is not None:
+            table.add_row(f.label, f"{value:,}" if isinstance(value, int) and not isinstance(
+                value, bool) else str(value))
+    console = Console()
+    console.print(table)
+    console.print(f"run folder: {out}\nreport: {out / 'report' / 'index.html'}")

@@ -1,0 +1,144 @@
+"""The composition root: a run's parts, built once from its scenario, each given only its own
+settings. Nothing below this module reads the scenario."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grid_models import load_feeder
+from grid_models.feasibility import Limits
+from testbed.errors import ScenarioError
+from testbed.events import EventStream, HomeInfo, RunStarted
+from testbed.interval.bench import BenchHome, PhysicalHomes
+from testbed.interval.block import EmbeddedLedger, Ledger
+from testbed.interval.grid import Grid
+from testbed.interval.orders import Trading
+from testbed.market.grid_gate import FeederGate
+from testbed.market.params import MarketParams, Mechanism
+from testbed.neighbourhood import Neighbourhood, build
+from testbed.records.recorder import Recorder
+from testbed.run.keys import RunKeys
+from testbed.scenario import Scenario
+
+GENESIS_LEAD_S = 3600
+"""The ledger starts (genesis, registrations, deposits) this long before the first interval."""
+SIMULATED_PHYSICS_STEP_S = 15.0
+"""Emulated devices integrate in 15 s steps when simulating (1 s when paced): their ramps
+settle within seconds and their sun moves in 15-minute steps, so this loses nothing."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The run's clock: intervals, and control steps per interval (1 when simulating)."""
+
+    start_s: int  # the first interval's start, Unix seconds
+    intervals: int
+    interval_s: int
+    gate_closure_s: int
+    steps_per_interval: int
+    control_step_s: float
+
+
+@dataclass
+class Run:
+    """Everything one run uses, built once."""
+
+    timing: Timing
+    params: MarketParams
+    hood: Neighbourhood
+    keys: RunKeys
+    home_of: dict[bytes, int]  # account -> home index
+    deposit_units: int
+    events: EventStream
+    recorder: Recorder
+    ledger: Ledger
+    trading: Trading
+    grid: Grid
+    bench: PhysicalHomes
+    started: RunStarted
+
+    def close(self) -> None:
+        """Devices safe and emulators stopped, then the ledger closed."""
+        try:
+            self.bench.close()
+        finally:
+            self.ledger.close()
+
+
+def market_params(scenario: Scenario) -> MarketParams:
+    m = scenario.market
+    mechanism = Mechanism.PAY_AS_CLEAR if m.mechanism == "pay_as_clear" else Mechanism.PAY_AS_BID
+    return MarketParams(
+        interval_seconds=m.interval_s, gate_closure_seconds=m.gate_closure_s,
+        mechanism=int(mechanism), feed_in_price=m.feed_in_price,
+        retail_price=m.retail_price, shortfall_penalty=m.shortfall_penalty,
+    ).check()
+
+
+def grid_limits(scenario: Scenario) -> Limits:
+    g = scenario.grid
+    return Limits(g.vm_min_pu, g.vm_max_pu, g.max_line_loading_percent,
+                  g.max_trafo_loading_percent)
+
+
+def timing(scenario: Scenario, paced: bool) -> Timing:
+    """The run's clock. Paced, the scenario time one control step stands for must divide the
+    interval, so interval boundaries fall on steps exactly."""
+    t, interval_s = scenario.time, scenario.market.interval_s
+    steps = 1
+    if paced:
+        step = t.control_step_s * t.real_time_factor
+        steps = round(interval_s / step)
+        if steps < 1 or abs(steps * step - interval_s) > 1e-6 * step:
+            raise ScenarioError(scenario.source, [
+                (f"time: control_step_s x real_time_factor = {step:g} s of scenario time "
+                 f"must divide the {interval_s} s market interval")])
+    return Timing(scenario.start_s, scenario.intervals, interval_s,
+                  scenario.market.gate_closure_s, steps, t.control_step_s)
+
+
+def assemble(scenario: Scenario, out: Path, *, paced: bool, handle_signals: bool = True) -> Run:
+    """Build every part of a run into ``out``; nothing is left running if a part fails."""
+    clock = timing(scenario, paced)
+    params = market_params(scenario)
+    feeder = load_feeder(scenario.grid.feeder)
+    hood = build(scenario, feeder, clock.intervals)
+    keys = RunKeys.development(len(hood.homes), scenario.ledger.validators)
+    out.mkdir(parents=True, exist_ok=True)
+    events = EventStream()
+    recorder = Recorder(out)
+    events.subscribe(recorder)
+    ledger = EmbeddedLedger.create(out / scenario.ledger.path, keys.validators, params,
+                                   clock.start_s - GENESIS_LEAD_S, events)
+    try:
+        bench = PhysicalHomes(
+            [BenchHome(hood.index(p.home), p, hood.pv_kwp[hood.index(p.home)])
+             for p in scenario.physical],
+            start=scenario.time.start, seed=scenario.households.seed,
+            real_time_factor=scenario.time.real_time_factor,
+            log_path=out / "instruments.log",
+            watchdog_deadline_s=2 * clock.control_step_s if paced else 30.0,
+            physics_step_s=1.0 if paced else SIMULATED_PHYSICS_STEP_S,
+            handle_signals=handle_signals,
+        )
+    except BaseException:
+        ledger.close()
+        raise
+    g = scenario.grid
+    started = RunStarted(
+        scenario.name, clock.start_s, clock.interval_s, clock.intervals, g.feeder,
+        tuple(HomeInfo(h.name, h.bus, h.kind.name.lower(), hood.pv_kwp[i],
+                       h.battery.capacity_wh / 1000 if h.battery else 0,
+                       h.name in hood.physical) for i, h in enumerate(hood.homes)),
+        g.vm_min_pu, g.vm_max_pu, g.max_line_loading_percent, g.max_trafo_loading_percent,
+    )
+    return Run(
+        timing=clock, params=params, hood=hood, keys=keys,
+        home_of={a.public: i for i, a in enumerate(keys.accounts)},
+        deposit_units=scenario.households.deposit, events=events, recorder=recorder,
+        ledger=ledger, trading=Trading(hood.homes, keys.accounts, params,
+                                       scenario.households.seed),
+        grid=Grid(feeder, hood, FeederGate(feeder, grid_limits(scenario)), clock.interval_s),
+        bench=bench, started=started,
+    )

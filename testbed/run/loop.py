@@ -1,0 +1,181 @@
+"""The loop: it sequences the stages of every interval and paces them; the stages do the work.
+
+Per interval k, starting at T (scenario time), each stage hands its values to the next:
+
+    orders      T - gate closure - 60 s   each home's strategy, signed          -> block
+    clear       T - gate closure          match; grid check; Clearing           -> block
+    setpoints   T                         inverters, loads, grid simulators  (physical homes)
+    readings    T + interval              every meter's signed reading          -> block
+    settle      T + interval              the contract's payments               -> block
+
+Between them run the control steps: every physical home is measured at its meter; at T its
+meter's energy of interval k - 1 is read and its setpoints for k are sent. Paced
+(`testbed run`), a control step is due every ``control_step_s`` of wall time and stands for
+``control_step_s * real_time_factor`` seconds of the scenario; at most one market event runs
+after a step's instrument work, so the steps keep their pace. Simulated (`testbed simulate`),
+there is one control step per interval and no waiting.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from testbed.events import Measured, OrdersPlaced, SetpointsSent, StepPaced
+from testbed.interval import clearing, settlement
+from testbed.interval.bench import Measurement, PhysicalHome
+from testbed.interval.block import signed
+from testbed.interval.orders import ORDER_LEAD_S
+from testbed.interval.readings import readings
+from testbed.interval.setpoints import setpoints
+from testbed.market.params import wh_to_kw
+from testbed.run.compose import Run
+from testbed.run.pacing import Pacer
+
+
+@dataclass
+class Interval:
+    """What the stages of one interval hand each other."""
+
+    k: int
+    start: int  # Unix seconds
+    battery_wh: tuple[int, ...] = ()  # orders -> readings: each home's battery schedule
+    sold_kw: dict[int, float] = field(default_factory=dict)  # clear -> setpoints (physical)
+    export_caps_wh: dict[int, int] = field(default_factory=dict)  # clear -> readings
+    vm_pu: np.ndarray | None = None  # grid -> setpoints: bus voltages of the power flow
+    metered_wh: dict[int, tuple[int, int]] = field(default_factory=dict)  # bench -> readings
+
+
+@dataclass(order=True)
+class _Event:
+    t: int
+    seq: int
+    run: Callable[[], None] = field(compare=False)
+
+
+class Loop:
+    """One run's intervals, in order, paced on a bench or as fast as possible."""
+
+    def __init__(self, run: Run, paced: bool) -> None:
+        self.run, self.paced = run, paced
+        self.timing = run.timing
+        self.pacer = Pacer(self.timing.control_step_s)
+        self.measured: dict[int, Measurement] = {}  # physical home -> its last measurement
+        self.intervals: dict[int, Interval] = {}
+        self._events: list[_Event] = []
+        self._seq = itertools.count()
+
+    def _at(self, t: int, run: Callable[[], None]) -> None:
+        heapq.heappush(self._events, _Event(t, next(self._seq), run))
+
+    def interval(self, k: int) -> Interval:
+        if k not in self.intervals:
+            self.intervals[k] = Interval(k, self.timing.start_s + k * self.timing.interval_s)
+        return self.intervals[k]
+
+    def go(self, progress: Callable[[int], None] | None = None) -> None:
+        """Every interval of the run, with the control steps between its events."""
+        t_s, gc = self.timing, self.timing.gate_closure_s
+        for k in range(t_s.intervals):
+            t = k * t_s.interval_s
+            self._at(t - gc - ORDER_LEAD_S, lambda k=k: self._orders(k))
+            self._at(t - gc, lambda k=k: self._clear(k))
+            self._at(t + t_s.interval_s, lambda k=k: self._settle(k))
+        while self._events[0].t < 0:  # the first interval's orders and clearing
+            heapq.heappop(self._events).run()
+        if self.paced:
+            self.pacer.start()
+        per = t_s.steps_per_interval
+        for n in itertools.count():
+            if not self._events:
+                break
+            k, step = divmod(n, per)
+            t = (k + step / per) * t_s.interval_s
+            if self.paced:
+                self.pacer.wait()
+            self._control_step(t, k if step == 0 else None)
+            for _ in range(1 if self.paced else len(self._events)):
+                if not self._events or self._events[0].t > t:
+                    break
+                heapq.heappop(self._events).run()
+            if self.paced:
+                missed = not self.pacer.done()
+                self.run.events.publish(StepPaced(t, self.pacer.lateness_s[-1] * 1e3, missed))
+            if progress is not None and step == 0:
+                progress(k)
+
+    # -- the bench: measure, and at an interval's start, meter energy and setpoints -----------
+
+    def _control_step(self, t: float, starting: int | None) -> None:
+        bench = self.run.bench
+        bench.set_time(t)
+        for home in bench.homes:
+            m = bench.measure(home)
+            self.measured[home.index] = m
+            self.run.events.publish(Measured(t, home.index, m.p_kw, m.q_kvar, m.v_v,
+                                             m.import_kwh, m.export_kwh))
+            if starting is not None:
+                self._hold(home, starting, m, t)
+        bench.kick()
+
+    def _hold(self, home: PhysicalHome, k: int, m: Measurement, t: float) -> None:
+        """At the start of interval k: the meter's energy over k - 1, and k's setpoints."""
+        energy = self.run.bench.interval_energy(home, m)
+        if k > 0:  # at k = 0 the counters' starting point
+            self.interval(k - 1).metered_wh[home.index] = energy
+        if k < self.timing.intervals:
+            iv = self.interval(k)
+            h = self.run.hood.homes[home.index]
+            v_pu = (float(iv.vm_pu[self.run.grid.bus_row(h.bus)]) if iv.vm_pu is not None
+                    else None)
+            s = setpoints(h, k, iv.sold_kw.get(home.index, 0.0), v_pu)
+            self.run.bench.apply(home, s.inverter_kw, s.load_kw, s.v_pu)
+            self.run.events.publish(SetpointsSent(t, home.index, s.inverter_kw, s.load_kw,
+                                                  s.v_pu))
+
+    # -- the market ----------------------------------------------------------------------------
+
+    def _orders(self, k: int) -> None:
+        run, iv = self.run, self.interval(k)
+        placed = run.trading.orders(k, iv.start, run.ledger)
+        iv.battery_wh = placed.battery_wh
+        run.ledger.commit(placed.transactions,
+                          iv.start - self.timing.gate_closure_s - ORDER_LEAD_S)
+        run.events.publish(OrdersPlaced(k, iv.start, placed.placed))
+
+    def _clear(self, k: int) -> None:
+        run, iv = self.run, self.interval(k)
+        matched = clearing.match(run.ledger.contract, iv.start, run.home_of)
+        body = clearing.decide(matched, run.grid.check(k, matched, self.measured))
+        run.ledger.commit([signed(run.ledger, run.ledger.operator, body)],
+                          iv.start - self.timing.gate_closure_s)
+        event = clearing.cleared(k, matched, body)
+        run.events.publish(event)
+        run.trading.cleared(event.price_per_kwh)
+        physical = {home.index for home in run.bench.homes}
+        sold_wh = clearing.sold_wh(event.trades)
+        iv.sold_kw = {home: wh_to_kw(wh, self.timing.interval_s)
+                      for home, wh in sold_wh.items() if home in physical}
+        iv.export_caps_wh = {home: sold_wh[home]
+                             for home in clearing.curtailed_sellers(event.trades) - physical}
+        state = run.grid.solve(k, iv.start, self.measured, iv.export_caps_wh)
+        if state is not None:
+            iv.vm_pu = state.vm_pu
+            run.events.publish(state.solved)
+
+    def _settle(self, k: int) -> None:
+        run, iv = self.run, self.intervals.pop(k)
+        txs, read = readings(k, iv.start, run.hood.homes, run.keys.accounts, run.keys.meters,
+                             iv.battery_wh, iv.metered_wh, iv.export_caps_wh,
+                             self.timing.interval_s, run.ledger)
+        end = iv.start + self.timing.interval_s
+        run.ledger.commit(txs, end)
+        for event in read:
+            run.events.publish(event)
+        proposal = settlement.settle(run.ledger.contract, iv.start)
+        run.ledger.commit([signed(run.ledger, run.ledger.operator, proposal.body)], end)
+        run.events.publish(settlement.settled(k, proposal, run.home_of))
