@@ -20,6 +20,9 @@ from grid_models.errors import GridModelError
 from grid_models.network import GridModel, compile_net
 
 STEP_MINUTES = 15
+PROFILE_STEP_S = STEP_MINUTES * 60
+PROFILE_START_S = 1_451_606_400
+"""2016-01-01T00:00:00Z: SimBench profiles are the year 2016 in 15-minute steps."""
 
 BUILTINS: dict[str, Callable[[], pp.pandapowerNet]] = {
     "cigre_lv": pn.create_cigre_network_lv,

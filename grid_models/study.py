@@ -22,11 +22,11 @@ from rich.table import Table
 
 from grid_models.errors import GridModelError
 from grid_models.feasibility import DEFAULT_LIMITS, Limits
-from grid_models.feeders import STEP_MINUTES, Feeder, Profiles, load_feeder
+from grid_models.feeders import PROFILE_START_S, STEP_MINUTES, Feeder, Profiles, load_feeder
 from grid_models.network import GridModel
 from grid_models.powerflow import SnapshotResult, element_injections, solve_injections
 
-PROFILE_START = pd.Timestamp("2016-01-01 00:00")  # SimBench profiles: the year 2016
+PROFILE_START = pd.Timestamp(PROFILE_START_S, unit="s")
 STEPS_PER_DAY = 24 * 60 // STEP_MINUTES
 HOSTING_INTERVALS = 8
 _HOSTING_START_MW = 0.01

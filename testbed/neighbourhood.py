@@ -7,18 +7,16 @@ and which of the others get a battery; a physical home always has PV, as its inv
 
 from __future__ import annotations
 
-from calendar import timegm
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from grid_models import Feeder
-from testbed.errors import InputError
+from grid_models.feeders import PROFILE_START_S, PROFILE_STEP_S
+from testbed.errors import ScenarioError
 from testbed.market.strategies import Battery, Home, Kind
-from testbed.scenario import Scenario
-
-PROFILE_YEAR_START = timegm((2016, 1, 1, 0, 0, 0))  # SimBench profiles: 2016, 15-minute steps
-PROFILE_STEP_S = 900
+from testbed.scenario import HouseholdSpec
 
 
 @dataclass(frozen=True)
@@ -42,31 +40,30 @@ def home_name(i: int) -> str:
     return f"home-{i:02d}"
 
 
-def profile_steps(scenario: Scenario, steps: int) -> slice:
-    """Rows of the SimBench year that the run covers (whole 15-minute steps)."""
-    if scenario.market.interval_s != PROFILE_STEP_S:
-        raise InputError("market.interval_s: the SimBench profiles are 900 s steps")
-    first = (scenario.start_s - PROFILE_YEAR_START) // PROFILE_STEP_S
-    return slice(first, first + steps)
-
-
-def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
-    """The homes of ``scenario`` on ``feeder`` for its first ``steps`` intervals."""
+def build(households: HouseholdSpec, physical: Sequence[str], feeder: Feeder, start_s: int,
+          interval_s: int, steps: int, source: str) -> Neighbourhood:
+    """The homes on ``feeder`` for the ``steps`` intervals from ``start_s``; a problem with the
+    scenario (``source``) raises `ScenarioError` listing every one."""
+    problems = []
     if feeder.profiles is None:
-        raise InputError(f"grid.feeder: {feeder.name} has no load profiles (use a SimBench code)")
-    rows = profile_steps(scenario, steps)
-    if rows.start < 0 or rows.stop > feeder.profiles.steps:
-        raise InputError("time: the run lies outside the feeder's profile year (2016)")
-    net, h = feeder.net, scenario.households
+        problems.append(f"grid.feeder: {feeder.name} has no load profiles (use a SimBench code)")
+    elif feeder.profiles.sgen_p_mw.shape[1] == 0:
+        problems.append(f"grid.feeder: {feeder.name} has no PV profile to size rooftop PV from")
+    if interval_s != PROFILE_STEP_S:
+        problems.append(f"market.interval_s: the feeder's profiles are {PROFILE_STEP_S} s steps")
+    first = (start_s - PROFILE_START_S) // PROFILE_STEP_S
+    rows = slice(first, first + steps)
+    if feeder.profiles is not None and (rows.start < 0 or rows.stop > feeder.profiles.steps):
+        problems.append("time: the run lies outside the feeder's profile year (2016)")
+    net, h = feeder.net, households
     loads = net.load.index.to_list()
     names = [home_name(i) for i in range(len(loads))]
-    for key, listed in (("physical", [p.home for p in scenario.physical]),
-                        ("households.home", [s.name for s in h.homes])):
-        unknown = sorted(set(listed) - set(names))
-        if unknown:
-            raise InputError(f"{key}: no home {unknown[0]} on this feeder "
-                            f"(home-00..{names[-1]})")
-    physical = {p.home for p in scenario.physical}
+    for key, listed in (("physical", physical), ("households.home", [s.name for s in h.homes])):
+        for unknown in sorted(set(listed) - set(names)):
+            problems.append(f"{key}: no home {unknown} on this feeder (home-00..{names[-1]})")
+    if problems:
+        raise ScenarioError(source, problems)
+    physical = set(physical)
 
     rng = np.random.default_rng(h.seed)
     n = len(loads)
@@ -90,10 +87,11 @@ def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
             has_battery[i], battery_kwh[i] = spec.battery_kwh > 0, spec.battery_kwh
     for name in physical:  # a physical home's inverter is real: it has PV
         has_pv[names.index(name)] = True
-    for spec in h.homes:
-        if has_pv[names.index(spec.name)] and (spec.battery_kwh or 0) > 0:
-            raise InputError(f"households.home {spec.name}: a home trades with PV or with a "
-                            "battery, not both")
+    conflicts = [f"households.home {spec.name}: a home trades with PV or with a battery, not "
+                 "both" for spec in h.homes
+                 if has_pv[names.index(spec.name)] and (spec.battery_kwh or 0) > 0]
+    if conflicts:
+        raise ScenarioError(source, conflicts)
     kwp = np.where(has_pv, kwp, 0.0)
 
     pv_unit = _pv_per_kwp(feeder)[rows]
@@ -124,7 +122,4 @@ def build(scenario: Scenario, feeder: Feeder, steps: int) -> Neighbourhood:
 
 def _pv_per_kwp(feeder: Feeder) -> np.ndarray:
     """The feeder's PV profile per kWp: SimBench's PV generator scaled to its rating."""
-    sgen = feeder.net.sgen
-    if not len(sgen):
-        raise InputError(f"grid.feeder: {feeder.name} has no PV profile to size rooftop PV from")
-    return feeder.profiles.sgen_p_mw[:, 0] / float(sgen.p_mw.iloc[0])
+    return feeder.profiles.sgen_p_mw[:, 0] / float(feeder.net.sgen.p_mw.iloc[0])

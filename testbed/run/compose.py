@@ -103,7 +103,8 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, handle_signals: bool
     clock = timing(scenario, paced)
     params = market_params(scenario)
     feeder = load_feeder(scenario.grid.feeder)
-    hood = build(scenario, feeder, clock.intervals)
+    hood = build(scenario.households, [p.home for p in scenario.physical], feeder,
+                 clock.start_s, clock.interval_s, clock.intervals, scenario.source)
     keys = RunKeys.development(len(hood.homes), scenario.ledger.validators)
     out.mkdir(parents=True, exist_ok=True)
     events = EventStream()

@@ -33,7 +33,11 @@ def noon():
     s = replace(s, physical=(), time=replace(
         s.time, start=datetime(2016, 7, 21, 11, 30, tzinfo=UTC), duration_hours=1.5))
     feeder = load_feeder(s.grid.feeder)
-    return s, feeder, build(s, feeder, INTERVALS)
+    return s, feeder, _homes(s, feeder, INTERVALS)
+
+
+def _homes(s, feeder, intervals):
+    return build(s.households, (), feeder, s.start_s, 900, intervals, s.source)
 
 
 def _ledger(path, s, hood, deposit):
@@ -97,7 +101,7 @@ def test_noon_through_every_stage_conserves_money_and_replays(noon, tmp_path):
 def test_orders_are_cut_to_what_a_home_can_escrow(noon):
     s, feeder, _ = noon
     s = replace(s, time=replace(s.time, start=datetime(2016, 7, 21, 19, 0, tzinfo=UTC)))
-    hood = build(s, feeder, 1)  # evening: everyone bids
+    hood = _homes(s, feeder, 1)  # evening: everyone bids
     ledger, keys, params = _ledger(":memory:", s, hood, 30)
     placed = Trading(hood.homes, keys.accounts, params, 0).orders(0, s.start_s, ledger)
     cap = affordable_wh(params, Side.BID, 30)  # 30 units escrow about 100 Wh at retail

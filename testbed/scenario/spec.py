@@ -1,0 +1,114 @@
+"""What a scenario says, as frozen values: which feeder, which homes have PV and batteries,
+which homes are physical (instruments: resource, profile, limits), the market's rules, the
+time span and pace, and where the ledger goes. Defaults are here; `parse` reads and checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from testbed.market.params import MarketParams
+from testbed.market.strategies import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    feeder: str
+    vm_min_pu: float = 0.90
+    vm_max_pu: float = 1.10
+    max_line_loading_percent: float = 100.0
+    max_trafo_loading_percent: float = 100.0
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    start: datetime
+    duration_hours: float = 24.0
+    real_time_factor: float = 60.0
+    control_step_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    """The market's rules; unset ones take the contract's defaults (`MarketParams`)."""
+
+    interval_s: int = MarketParams.interval_seconds
+    gate_closure_s: int = MarketParams.gate_closure_seconds
+    mechanism: str = "pay_as_clear"
+    feed_in_price: int = MarketParams.feed_in_price
+    retail_price: int = MarketParams.retail_price
+    shortfall_penalty: int = MarketParams.shortfall_penalty
+
+
+@dataclass(frozen=True)
+class HouseholdSpec:
+    seed: int = 0
+    pv_share: float = 0.35
+    pv_kwp_min: float = 4.0
+    pv_kwp_max: float = 12.0
+    battery_share: float = 0.15
+    battery_kwh: float = 10.0
+    battery_kw: float = 5.0
+    load_forecast_error: float = LOAD_FORECAST_ERROR
+    pv_forecast_error: float = PV_FORECAST_ERROR
+    deposit: int = 200_000
+    homes: tuple[HomeSpec, ...] = ()  # explicit homes, overriding the seeded assignment
+
+
+STRATEGIES = ("household", "pv_owner", "battery_owner")
+
+
+@dataclass(frozen=True)
+class HomeSpec:
+    """One home set by hand (``[[households.home]]``): its PV, battery or strategy. Its bus
+    and load profile are those of its load on the feeder (home-NN is load NN)."""
+
+    name: str
+    strategy: str | None = None
+    pv_kwp: float | None = None
+    battery_kwh: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One instrument of a physical home: where it is, how it speaks, what it may be told."""
+
+    resource: str  # a VISA resource string, or "emulated" for the built-in simulated device
+    profile: str
+    limits: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PhysicalSpec:
+    home: str
+    inverter: DeviceSpec
+    meter: DeviceSpec
+    grid_simulator: DeviceSpec | None = None  # holds the bus voltage of the feeder model
+
+
+@dataclass(frozen=True)
+class LedgerSpec:
+    path: str = "ledger.sqlite"
+    validators: int = 1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    grid: GridSpec
+    time: TimeSpec
+    market: MarketSpec
+    households: HouseholdSpec
+    physical: tuple[PhysicalSpec, ...]
+    ledger: LedgerSpec
+    source: str
+
+    @property
+    def start_s(self) -> int:
+        return int(self.time.start.timestamp())
+
+    @property
+    def intervals(self) -> int:
+        return int(self.time.duration_hours * 3600) // self.market.interval_s
+

@@ -1,1 +1,0 @@
-"""Scenario files shipped with the package."""

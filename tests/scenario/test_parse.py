@@ -1,0 +1,118 @@
+"""Scenario files: every key known, typed, finite and in range; every problem at once."""
+
+import pytest
+
+from testbed.errors import ScenarioError, TestbedError
+from testbed.scenario import load_scenario
+
+
+def test_default_scenario_loads():
+    s = load_scenario()
+    assert s.grid.feeder == "1-LV-semiurb4--0-sw"
+    assert s.intervals == 96 and len(s.physical) == 2
+    assert s.physical[0].inverter.limits["max_export_kw"] == 10.0
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    return p
+
+
+BASE = """
+name = "t"
+[grid]
+feeder = "cigre_lv"
+[time]
+start = "2016-06-01T00:00:00Z"
+"""
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("[market]\nintervall_s = 900\n", "market.intervall_s: unknown key"),
+        ("[market]\ninterval_s = '900'\n", "market.interval_s: expected int"),
+        ("[market]\nmechanism = 'lottery'\n", "market.mechanism"),
+        ("[households]\npv_share = 1.5\n", "households"),
+        ("colour = 'blue'\n", "colour: unknown key"),
+        ("[[physical]]\nhome = 'home-01'\n", "physical[0].inverter: missing"),
+        (("[[physical]]\nhome = 'home-01'\n"
+         "inverter = {resource='x', profile='p', max_export_kw='lots'}\n"
+         "meter = {resource='y', profile='q'}\n"),
+         "physical[0].inverter.max_export_kw: expected"),
+    ],
+)
+def test_bad_keys_are_named(tmp_path, extra, message):
+    with pytest.raises(TestbedError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_scenario(_write(tmp_path, BASE + extra))
+
+
+def test_minimal_scenario_takes_defaults(tmp_path):
+    s = load_scenario(_write(tmp_path, BASE))
+    assert s.market.interval_s == 900 and s.households.pv_share == 0.35 and not s.physical
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(TestbedError, match="no such scenario"):
+        load_scenario(tmp_path / "nope.toml")
+    with pytest.raises(TestbedError, match="not valid TOML"):
+        load_scenario(_write(tmp_path, "name = "))
+    with pytest.raises(TestbedError, match="start: not an ISO 8601"):
+        load_scenario(_write(tmp_path, BASE.replace("2016-06-01T00:00:00Z", "June")))
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("[time]\nduration_hours = inf\n", "time.duration_hours: must be a finite number"),
+    ("[time]\nduration_hours = nan\n", "time.duration_hours: must be a finite number"),
+    ("[time]\nduration_hours = 0.1\n", "hold no whole 900 s market interval"),
+    ("[households]\nseed = -1\n", "households.seed: must be in [0, "),
+    ("[households]\npv_kwp_max = inf\n", "households.pv_kwp_max: must be a finite number"),
+    ("[households]\nbattery_kwh = -10\n", "households.battery_kwh: must be in [0, 1000]"),
+    ("[households]\nhomes = 0\n", "households.homes: unknown key"),
+    ("[ledger]\nvalidators = 0\n", "ledger.validators: must be in [1, 64]"),
+    ("[ledger]\npath = '/etc/ledger.sqlite'\n", "ledger.path: a file name inside the run"),
+    ("[market]\nfeed_in_price = 400\n", "market: market parameters: need 0 < feed_in_price"),
+])
+def test_nonsense_is_refused(tmp_path, extra, message):
+    text = BASE.replace("[time]\n", "[time]\n" + extra.split("\n", 1)[1]) if extra.startswith(
+        "[time]") else BASE + extra
+    with pytest.raises(ScenarioError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_scenario(_write(tmp_path, text))
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    text = "colour = 'blue'\n" + BASE + """[market]
+interval_s = 'soon'
+mechanism = 'lottery'
+[households]
+pv_share = 1.5
+seed = -3
+[[physical]]
+home = 'home-01'
+"""
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_write(tmp_path, text))
+    assert len(caught.value.problems) == 7, caught.value.problems
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"{tmp_path / 's.toml'}: 7 problems: ")
+
+
+def test_options_are_checked_by_the_same_rules_and_named(tmp_path):
+    path = _write(tmp_path, BASE)
+    assert load_scenario(path, days=2).intervals == 192
+    for days, why in ((float("inf"), "--days: must be in (0, 366], got inf"),
+                      (0.001, "--days: 0.024 h hold no whole"),
+                      (-1, "--days: must be in (0, 366], got -1")):
+        with pytest.raises(ScenarioError) as caught:
+            load_scenario(path, days=days)
+        assert why in str(caught.value)
+    with pytest.raises(ScenarioError, match="--rtf: must be a finite number"):
+        load_scenario(path, real_time_factor=float("nan"))
+
+
+def test_binary_garbage_is_a_clear_error(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(ScenarioError, match="not a text file"):
+        load_scenario(path)
