@@ -1,8 +1,9 @@
 """Role-typed drivers: the bench's inverters, meters, grid simulators and loads.
 
 Each is a thin, typed face over a driver with ``act``/``set``/``read`` (the safety layer's
-``SafeDriver`` on a bench, or a bare ``ScpiDriver``). Units: kW, kvar, V, A, Hz, kWh; meter
-power is positive when importing from the grid, inverter power positive when exporting.
+``SafeDriver`` on a bench, or a bare ``ScpiDriver`` or ``SunSpecDriver``: the role drivers do
+not know the transport). Units: kW, kvar, V, A, Hz, kWh; meter power is positive when
+importing from the grid, inverter power positive when exporting.
 """
 
 from __future__ import annotations
@@ -10,17 +11,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from instruments.commandlog import CommandLog
+from instruments.identity import DeviceIdentity
 from instruments.profiles import Profile
 
 
 class OperationDriver(Protocol):
-    name: str
-    profile: Profile
+    """What every transport's driver offers: a profile's operations in API units, the device's
+    own range and resolution for setpoints (the safety layer clamps with them), identity."""
 
+    name: str
+    resource: str
+    profile: Profile
+    log: CommandLog
+    busy: bool
+
+    @property
+    def role(self) -> str: ...
+    def supports(self, op_name: str) -> bool: ...
+    def device_range(self, op_name: str) -> tuple[float | None, float | None]: ...
+    def wire_value(self, op_name: str, value: float) -> float: ...
     def act(self, op_name: str) -> None: ...
     def set(self, op_name: str, value: float) -> None: ...
     def read(self, op_name: str) -> float | bool: ...
     def idn(self) -> str: ...
+    def identity(self) -> DeviceIdentity: ...
     def close(self) -> None: ...
 
 
@@ -60,6 +75,9 @@ class RoleDriver:
 
     def idn(self) -> str:
         return self.driver.idn()
+
+    def identity(self) -> DeviceIdentity:
+        return self.driver.identity()
 
     def read(self) -> object:
         raise NotImplementedError

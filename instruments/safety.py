@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from instruments.drivers import OperationDriver
 from instruments.errors import BenchTripped, ProfileError, RangeError
-from instruments.scpi import ScpiDriver
+from instruments.identity import DeviceIdentity
 
 Clock = Callable[[], float]
 
@@ -89,16 +90,19 @@ BISECTION_STEPS = 60
 
 
 class SafeDriver:
-    """A ``ScpiDriver`` behind limits, a ramp limit and a trip latch; same act/set/read API."""
+    """A device driver (SCPI or SunSpec) behind limits, a ramp limit and a trip latch; same
+    act/set/read API."""
 
-    def __init__(self, driver: ScpiDriver, limits: Limits, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, driver: OperationDriver, limits: Limits, clock: Clock = time.monotonic
+    ) -> None:
         self.driver = driver
         self.name, self.profile, self.limits = driver.name, driver.profile, limits
         self.role = driver.profile.role
         self.clock = clock
         self.tripped: str | None = None
         self._last: dict[str, tuple[float, float]] = {}
-        for op_name in RAMPED & set(self.profile.ops):
+        for op_name in self._ramped():
             lo, hi = self.bounds(op_name)
             if not lo <= 0.0 <= hi:
                 raise ProfileError(f"{self.name}: limits must allow 0 for {op_name}")
@@ -115,11 +119,11 @@ class SafeDriver:
             "set_voltage": (lim.v_min, lim.v_max),
             "set_frequency": (lim.f_min, lim.f_max),
         }[op_name]
-        op = self.profile.op(op_name)
-        if op.minimum is not None:
-            lo = max(lo, op.minimum * op.factor)
-        if op.maximum is not None:
-            hi = min(hi, op.maximum * op.factor)
+        device_lo, device_hi = self.driver.device_range(op_name)
+        if device_lo is not None:
+            lo = max(lo, device_lo)
+        if device_hi is not None:
+            hi = min(hi, device_hi)
         return lo, hi
 
     def act(self, op_name: str) -> None:
@@ -140,17 +144,20 @@ class SafeDriver:
     def clamp(self, op_name: str, value: float) -> float:
         """The value to send for a request, as it will be on the wire; commits ramp state."""
         lo, hi = self.bounds(op_name)
-        op = self.profile.op(op_name)
+
+        def wire(x: float) -> float:
+            return self.driver.wire_value(op_name, x)
+
         if op_name == "set_power_factor":  # |pf| >= pf_min, keeping the requested sign
             pf_min = self.limits.pf_min
             lo, hi = (max(lo, pf_min), hi) if value >= 0 else (lo, min(hi, -pf_min))
         if op_name not in RAMPED:
-            return _representable(op.wire_value, min(max(value, lo), hi), (lo, hi), None)
+            return _representable(wire, min(max(value, lo), hi), (lo, hi), None)
         now = self.clock()
         last, t_last = self._last[op_name]
         step = self.limits.ramp_kw_per_s * max(0.0, now - t_last)
         lo, hi = max(lo, last - step), min(hi, last + step)
-        sent = _representable(op.wire_value, min(max(value, lo), hi), (lo, hi), last)
+        sent = _representable(wire, min(max(value, lo), hi), (lo, hi), last)
         self._last[op_name] = (sent, now)
         return sent
 
@@ -160,11 +167,18 @@ class SafeDriver:
     def idn(self) -> str:
         return self.driver.idn()
 
+    def identity(self) -> DeviceIdentity:
+        return self.driver.identity()
+
+    @property
+    def busy(self) -> bool:
+        return self.driver.busy
+
     def safe_state(self) -> None:
         """Output off and setpoints zero, bypassing the ramp; every step tried, first error raised."""
         failure: Exception | None = None
         for op_name, value in SAFE_STATE[self.role]:
-            if op_name not in self.profile.ops:
+            if not self.driver.supports(op_name):
                 continue
             try:
                 if value is None:
@@ -182,7 +196,10 @@ class SafeDriver:
 
     def _reset_ramps(self) -> None:
         now = self.clock()
-        self._last = {op: (0.0, now) for op in RAMPED & set(self.profile.ops)}
+        self._last = {op: (0.0, now) for op in self._ramped()}
+
+    def _ramped(self) -> list[str]:
+        return sorted(op for op in RAMPED if self.driver.supports(op))
 
     def _refuse_if_tripped(self, op_name: str) -> None:
         if self.tripped is not None:

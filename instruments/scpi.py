@@ -32,7 +32,8 @@ from instruments.errors import (
     RangeError,
     ScpiError,
 )
-from instruments.profiles import Operation, Profile
+from instruments.identity import DeviceIdentity, from_idn
+from instruments.profiles import Operation, Profile, ScpiCommand
 
 T = TypeVar("T")
 
@@ -72,9 +73,28 @@ class ScpiDriver:
 
     # -- operations -----------------------------------------------------------------------
 
+    @property
+    def role(self) -> str:
+        return self.profile.role
+
+    def supports(self, op_name: str) -> bool:
+        """Whether the profile has this operation."""
+        return op_name in self.profile.ops
+
+    def device_range(self, op_name: str) -> tuple[float | None, float | None]:
+        """The setpoint range the device accepts, in API units (None: unbounded)."""
+        op = self.profile.op(op_name)
+        bounds = [None if b is None else b * op.factor for b in (op.minimum, op.maximum)]
+        return (min(bounds), max(bounds)) if None not in bounds else (bounds[0], bounds[1])
+
+    def wire_value(self, op_name: str, value: float) -> float:
+        """``value`` (API units) as it goes on the wire, after the command's number format."""
+        op = self._op(op_name, "set")
+        return self._scpi(op).quantize(value / op.factor) * op.factor
+
     def act(self, op_name: str) -> None:
         """Run an operation without a value (enable, reset_integration, ...)."""
-        self._command(self._op(op_name, "action").format_command())
+        self._command(self._scpi(self._op(op_name, "action")).format())
 
     def set(self, op_name: str, value: float) -> None:
         """Run a setpoint operation with ``value`` in API units; refuse values out of range."""
@@ -85,37 +105,52 @@ class ScpiDriver:
                 f"{self.name}: {op_name} {value:g} is outside the device range "
                 f"[{_fmt(op.minimum, op.factor)}, {_fmt(op.maximum, op.factor)}]; nothing sent"
             )
-        self._command(op.format_command(device_value))
+        self._command(self._scpi(op).format(device_value))
 
     def read(self, op_name: str) -> float | bool:
         """Run a query operation; a float in API units, or a bool for state."""
         op = self._op(op_name, "read")
-        reply = self._exchange(op.command, lambda: self._query(op.command))
+        command = self._scpi(op).template
+        reply = self._exchange(command, lambda: self._query(command))
         return self.parse(op, reply)
 
     def idn(self) -> str:
         """The ``*IDN?`` reply."""
         return self._exchange("*IDN?", lambda: self._query("*IDN?"))
 
+    def identity(self) -> DeviceIdentity:
+        """Manufacturer, model, serial and firmware from ``*IDN?``."""
+        return from_idn(self.idn(), self.name, self.role, self.resource, self.profile.name)
+
     def parse(self, op: Operation, reply: str) -> float | bool:
         """A reply as its profile says: on/off tokens for state, else an SCPI number."""
         text = reply.strip()
+        scpi = self._scpi(op)
         if op.quantity == "state":
             token = text.upper()
-            if token in (op.on.upper(), "1", "ON"):
+            if token in (scpi.on.upper(), "1", "ON"):
                 return True
-            if token in (op.off.upper(), "0", "OFF"):
+            if token in (scpi.off.upper(), "0", "OFF"):
                 return False
-            raise InstrumentReplyError(f"{self.name}: garbage reply {text!r} to {op.command!r}")
+            raise InstrumentReplyError(
+                f"{self.name}: garbage reply {text!r} to {scpi.template!r}"
+            )
         try:
             value = float(text)
         except ValueError:
             raise InstrumentReplyError(
-                f"{self.name}: garbage reply {text!r} to {op.command!r}"
+                f"{self.name}: garbage reply {text!r} to {scpi.template!r}"
             ) from None
         if not math.isfinite(value) or abs(value) >= SCPI_NAN:
-            raise InstrumentReplyError(f"{self.name}: no valid data ({text!r}) for {op.command!r}")
+            raise InstrumentReplyError(
+                f"{self.name}: no valid data ({text!r}) for {scpi.template!r}"
+            )
         return value * op.factor
+
+    def _scpi(self, op: Operation) -> ScpiCommand:
+        if op.scpi is None:
+            raise ProfileError(f"{self.name}: profile {self.profile.name!r} is not an SCPI profile")
+        return op.scpi
 
     def _op(self, op_name: str, kind: str) -> Operation:
         op = self.profile.op(op_name)
@@ -243,8 +278,16 @@ class ScpiDriver:
                 )
             set_nodelay(inst)
         self._inst = inst
-        for text in self.profile.init:
-            self._write_checked(text)
+        text = ""
+        try:
+            for text in self.profile.init:
+                self._write_checked(text)
+        except _LINK_ERRORS:
+            self.close()
+            raise InstrumentTimeout(
+                f"{self.name}: no answer to set-up command {text!r} at {self.resource}; "
+                f"is profile {self.profile.name!r} right for this device?"
+            ) from None
 
     def _reconnect(self) -> None:
         self.reconnects += 1

@@ -121,24 +121,28 @@ def device_endpoint(profile: Profile, model: object) -> Endpoint:
     """An endpoint serving ``profile``'s operations from the model's same-named methods."""
     commands = []
     for op in profile.ops.values():
+        if op.scpi is None:
+            raise InstrumentError(f"profile {profile.name!r} is not an SCPI profile")
         method = getattr(model, op.name, None)
         if method is None:
             raise InstrumentError(
                 f"the emulated {profile.role} cannot serve {op.name!r} of profile {profile.name!r}"
             )
-        commands.append(Command(template_pattern(op.command), _runner(op, method)))
+        commands.append(Command(template_pattern(op.scpi.template), _runner(op, method)))
     commands += [Command(template_pattern(text), lambda _: None) for text in profile.init]
     return Endpoint(profile.idn, commands, model.reset, profile.error_query)  # type: ignore[attr-defined]
 
 
 def _runner(op: Operation, method: Callable[..., object]) -> Callable[[str | None], str | None]:
+    scpi = op.scpi
+    assert scpi is not None
     if op.kind == "read":
 
         def read(_: str | None) -> str:
             value = method()
             if op.quantity == "state":
-                return op.on if value else op.off
-            return op.reply_format.format(float(value) / op.factor)  # type: ignore[arg-type]
+                return scpi.on if value else scpi.off
+            return scpi.reply_format.format(float(value) / op.factor)  # type: ignore[arg-type]
 
         return read
     if op.kind == "set":

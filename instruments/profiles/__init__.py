@@ -1,13 +1,20 @@
-"""Instrument profiles: one TOML file per instrument model (in this folder) maps each operation
-to its SCPI text; pyvisa-sim.yaml here holds simulated doubles of the emulated devices.
+"""Instrument profiles: one TOML file per instrument model (in this folder); pyvisa-sim.yaml here
+holds simulated doubles of the emulated devices.
 
 A new model is a new profile, not new code. The role (inverter, meter, grid_simulator, load)
-fixes which operations exist and in which unit the driver API speaks (kW, kvar, V, A, Hz, kWh);
-the profile gives each operation's command template, the device's unit and its accepted range.
+fixes which operations exist and in which unit the driver API speaks (kW, kvar, V, A, Hz, kWh).
+An operation is transport-neutral (kind, quantity, device unit and range); how it reaches the
+device depends on the profile's transport:
+
+* ``scpi``: the profile gives each operation's command template (``ScpiCommand``);
+* ``sunspec`` (Modbus TCP): the SunSpec standard fixes the register map, so the operations'
+  candidate points come from ``instruments.sunspec.points`` and the profile only records the
+  device's quirks in ``[sunspec]`` (base addresses, write function code, write-only points).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -16,8 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from instruments.errors import ProfileError
+from instruments.sunspec.models import BASE_ADDRESSES
+from instruments.sunspec.points import ROLE_TARGETS, Target
 
 ROLES = ("inverter", "meter", "grid_simulator", "load")
+TRANSPORTS = ("scpi", "sunspec")
+#: Modbus function codes a SunSpec profile may fix for writes; "auto" tries 16 and falls back
+#: to 06 when the device answers ILLEGAL FUNCTION.
+WRITE_FUNCTIONS = {"auto": 0, "16": 16, "6": 6}
 
 #: Device unit -> (quantity, factor from the device unit to the driver API unit).
 UNITS: dict[str, tuple[str, float]] = {
@@ -89,36 +102,56 @@ _FIELD = re.compile(r"\{value(?::[^}]*)?\}")
 
 
 @dataclass(frozen=True)
+class ScpiCommand:
+    """How an operation reaches an SCPI device: its command template and reply tokens."""
+
+    template: str
+    on: str = "1"
+    off: str = "0"
+    reply_format: str = "{:.6E}"
+
+    def format(self, device_value: float | None = None) -> str:
+        """The SCPI text with ``device_value`` put in."""
+        return self.template.format(value=device_value)
+
+    def quantize(self, device_value: float) -> float:
+        """``device_value`` as the device receives it, after the template's number format."""
+        match = _FIELD.search(self.template)
+        if match is None:
+            raise ProfileError(f"command {self.template!r} takes no value")
+        return float(match.group(0).format(value=device_value))
+
+
+@dataclass(frozen=True)
 class Operation:
-    """One operation of a profile: its SCPI template, device unit and accepted range."""
+    """One operation of a profile: kind, quantity, device unit and range, and its address on
+    the profile's transport (an SCPI command, or SunSpec candidate points)."""
 
     name: str
     kind: str
     quantity: str
-    command: str
     unit: str = "1"
     minimum: float | None = None
     maximum: float | None = None
-    on: str = "1"
-    off: str = "0"
-    reply_format: str = "{:.6E}"
     scale: float = 1.0
+    scpi: ScpiCommand | None = None
+    sunspec: tuple[Target, ...] = ()
 
     @property
     def factor(self) -> float:
         """Multiply a device value by this to get the driver API value (unit and sign)."""
         return UNITS[self.unit][1] * self.scale
 
-    def format_command(self, device_value: float | None = None) -> str:
-        """The SCPI text for this operation with ``device_value`` put in."""
-        return self.command.format(value=device_value)
 
-    def wire_value(self, api_value: float) -> float:
-        """``api_value`` as the device receives it, after the command's number format."""
-        match = _FIELD.search(self.command)
-        if match is None:
-            raise ProfileError(f"operation {self.name!r} takes no value")
-        return float(match.group(0).format(value=api_value / self.factor)) * self.factor
+@dataclass(frozen=True)
+class SunSpecSettings:
+    """A SunSpec device's quirks: where its map may start, which write function code it
+    accepts (0: try 16, fall back to 06), and points it accepts but never reads back."""
+
+    base_addresses: tuple[int, ...] = BASE_ADDRESSES
+    write_function: int = 0
+    write_only: tuple[str, ...] = ()
+    prefer: str = "der"
 
 
 @dataclass(frozen=True)
@@ -137,6 +170,8 @@ class Profile:
     init: tuple[str, ...]
     ops: dict[str, Operation]
     source: str = ""
+    transport: str = "scpi"
+    sunspec: SunSpecSettings | None = None
 
     def op(self, name: str) -> Operation:
         """The operation ``name``, or a clear error naming the profile."""
@@ -146,10 +181,11 @@ class Profile:
             raise ProfileError(f"profile {self.name!r} has no operation {name!r}") from None
 
     def idn_matches(self, reply: str) -> bool:
-        """Whether a ``*IDN?`` reply names this profile's manufacturer and model."""
+        """Whether an identity (``*IDN?`` reply, or SunSpec ``Mn,Md,...``) names this profile's
+        manufacturer and model; ``*`` in the profile matches any."""
         want = [f.strip().upper() for f in self.idn.split(",")[:2]]
         got = [f.strip().upper() for f in reply.split(",")[:2]]
-        return got == want
+        return len(got) == len(want) and all(w in ("*", g) for w, g in zip(want, got))
 
 
 def profile_dir() -> Path:
@@ -164,19 +200,29 @@ def profile_names() -> list[str]:
 
 def load_profile(name_or_path: str | Path) -> Profile:
     """A shipped profile by name, or a profile file by path."""
+    if not isinstance(name_or_path, str | Path):
+        raise ProfileError(f"a profile is a name or a .toml path, not {name_or_path!r}")
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = profile_dir() / f"{name_or_path}.toml"
         if not path.is_file():
             known = ", ".join(profile_names())
             raise ProfileError(f"unknown profile {str(name_or_path)!r} (shipped: {known})")
+    return parse_profile(path.stem, read_toml(path, "profile file"))
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's table, or one line naming the file and why it cannot be read."""
     if not path.is_file():
-        raise ProfileError(f"profile file not found: {path}")
+        raise ProfileError(f"{what} not found: {path}")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: not a text file (TOML is UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
-    return parse_profile(path.stem, data)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def parse_profile(name: str, data: dict[str, Any]) -> Profile:
@@ -185,16 +231,16 @@ def parse_profile(name: str, data: dict[str, Any]) -> Profile:
     role = inst.get("role")
     if role not in ROLE_OPS:
         raise ProfileError(f"profile {name!r}: role must be one of {', '.join(ROLES)}")
+    transport = inst.get("transport", "scpi")
+    if transport not in TRANSPORTS:
+        raise ProfileError(f"profile {name!r}: transport must be one of {', '.join(TRANSPORTS)}")
+    if transport == "sunspec":
+        ops, sunspec = _sunspec_ops(name, role, data), _sunspec_settings(name, data)
+    else:
+        ops, sunspec = _scpi_ops(name, role, data), None
     scpi = data.get("scpi", {})
-    ops_data = _table(data, "ops", name)
-    allowed = ROLE_OPS[role]
-    unknown = sorted(set(ops_data) - set(allowed))
-    if unknown:
-        raise ProfileError(f"profile {name!r}: unknown {role} operations {unknown}")
-    missing = sorted(op for op, (_, _, req) in allowed.items() if req and op not in ops_data)
-    if missing:
-        raise ProfileError(f"profile {name!r}: missing {role} operations {missing}")
-    ops = {op: _operation(name, op, *allowed[op][:2], spec) for op, spec in ops_data.items()}
+    if not isinstance(scpi, dict):
+        raise ProfileError(f"profile {name!r}: [scpi] must be a table")
     try:
         return Profile(
             name=name,
@@ -204,14 +250,74 @@ def parse_profile(name: str, data: dict[str, Any]) -> Profile:
             tested_on_hardware=bool(inst["tested_on_hardware"]),
             read_termination=str(inst.get("read_termination", "\n")),
             write_termination=str(inst.get("write_termination", "\n")),
-            timeout_ms=int(inst.get("timeout_ms", 1000)),
+            timeout_ms=_timeout(name, inst.get("timeout_ms", 1000)),
             error_query=scpi.get("error_query"),
             init=tuple(scpi.get("init", ())),
             ops=ops,
             source=str(inst.get("source", "")),
+            transport=transport,
+            sunspec=sunspec,
         )
     except KeyError as exc:
         raise ProfileError(f"profile {name!r}: [instrument] needs {exc.args[0]!r}") from None
+
+
+def _timeout(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 600_000:
+        raise ProfileError(f"profile {name!r}: timeout_ms must be an integer 1..600000")
+    return value
+
+
+def _scpi_ops(name: str, role: str, data: dict[str, Any]) -> dict[str, Operation]:
+    ops_data = _table(data, "ops", name)
+    allowed = ROLE_OPS[role]
+    unknown = sorted(set(ops_data) - set(allowed))
+    if unknown:
+        raise ProfileError(f"profile {name!r}: unknown {role} operations {unknown}")
+    missing = sorted(op for op, (_, _, req) in allowed.items() if req and op not in ops_data)
+    if missing:
+        raise ProfileError(f"profile {name!r}: missing {role} operations {missing}")
+    return {op: _operation(name, op, *allowed[op][:2], spec) for op, spec in ops_data.items()}
+
+
+def _sunspec_ops(name: str, role: str, data: dict[str, Any]) -> dict[str, Operation]:
+    if "ops" in data:
+        raise ProfileError(
+            f"profile {name!r}: a SunSpec profile has no [ops]: the standard fixes its points"
+        )
+    if role not in ROLE_TARGETS:
+        raise ProfileError(f"profile {name!r}: SunSpec serves inverters and meters, not {role}")
+    allowed = ROLE_OPS[role]
+    return {
+        op: Operation(op, allowed[op][0], allowed[op][1], sunspec=targets)
+        for op, targets in ROLE_TARGETS[role].items()
+    }
+
+
+def _sunspec_settings(name: str, data: dict[str, Any]) -> SunSpecSettings:
+    table = data.get("sunspec", {})
+    where = f"profile {name!r} [sunspec]"
+    if not isinstance(table, dict):
+        raise ProfileError(f"{where} must be a table")
+    known = {"base_addresses", "write_function", "write_only", "prefer"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ProfileError(f"{where}: unknown keys {unknown} (known: {sorted(known)})")
+    bases = table.get("base_addresses", list(BASE_ADDRESSES))
+    if not isinstance(bases, list) or not bases or not all(
+        isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 65535 for b in bases
+    ):
+        raise ProfileError(f"{where}: base_addresses must be register numbers 0..65535")
+    function = str(table.get("write_function", "auto"))
+    if function not in WRITE_FUNCTIONS:
+        raise ProfileError(f"{where}: write_function must be one of {list(WRITE_FUNCTIONS)}")
+    write_only = table.get("write_only", [])
+    if not isinstance(write_only, list) or not all(isinstance(p, str) for p in write_only):
+        raise ProfileError(f"{where}: write_only must be a list of point names")
+    prefer = table.get("prefer", "der")
+    if prefer not in ("der", "legacy"):
+        raise ProfileError(f"{where}: prefer must be 'der' (models 70x) or 'legacy' (123)")
+    return SunSpecSettings(tuple(bases), WRITE_FUNCTIONS[function], tuple(write_only), prefer)
 
 
 def _table(data: dict[str, Any], key: str, name: str) -> dict[str, Any]:
@@ -243,25 +349,36 @@ def _operation(profile: str, op: str, kind: str, quantity: str, spec: Any) -> Op
         except ValueError:
             raise ProfileError(f"{where}: {command!r} must format a decimal number") from None
     lo, hi = spec.get("min"), spec.get("max")
-    if lo is not None and hi is not None and lo > hi:
+    if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
         raise ProfileError(f"{where}: min {lo} is above max {hi}")
+    for key, bound in (("min", lo), ("max", hi)):
+        if bound is not None and (
+            isinstance(bound, bool) or not isinstance(bound, int | float)
+            or not math.isfinite(bound)
+        ):
+            raise ProfileError(f"{where}: {key} must be a finite number, not {bound!r}")
     return Operation(
         name=op,
         kind=kind,
         quantity=quantity,
-        command=command,
         unit=unit,
         minimum=None if lo is None else float(lo),
         maximum=None if hi is None else float(hi),
-        on=str(spec.get("on", "1")),
-        off=str(spec.get("off", "0")),
-        reply_format=str(spec.get("reply_format", "{:.6E}")),
         scale=_scale(where, spec.get("scale", 1.0)),
+        scpi=ScpiCommand(
+            template=command,
+            on=str(spec.get("on", "1")),
+            off=str(spec.get("off", "0")),
+            reply_format=str(spec.get("reply_format", "{:.6E}")),
+        ),
     )
 
 
 def _scale(where: str, value: Any) -> float:
     """An op's extra factor, e.g. -1 for a device that reports exported energy as negative."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value == 0:
+    if (
+        isinstance(value, bool) or not isinstance(value, int | float)
+        or value == 0 or not math.isfinite(value)
+    ):
         raise ProfileError(f"{where}: scale must be a non-zero number")
     return float(value)

@@ -96,7 +96,7 @@ def test_queued_scpi_error_raises_naming_the_command(emu: Emulator) -> None:
 def test_refusal_by_the_device_itself_names_the_command(emu: Emulator) -> None:
     d = pv_driver(emu)
     with pytest.raises(ScpiError, match="'SOUR:POW:ACT 9000.0' failed: -222"):
-        d._command(d.profile.op("set_active_power").format_command(9000.0))
+        d._command(d.profile.op("set_active_power").scpi.format(9000.0))
 
 
 def test_unknown_query_times_out_then_reports_the_queued_error(emu: Emulator) -> None:

@@ -38,8 +38,8 @@ def test_shipped_profiles_load_and_real_ones_are_marked_untested() -> None:
 def test_units_convert_to_api_units() -> None:
     op = load_profile("testbed-pv-inverter").op("set_active_power")
     assert op.factor == pytest.approx(1e-3)
-    assert op.format_command(2500.0) == "SOUR:POW:ACT 2500.0"
-    assert op.wire_value(1.23456) == pytest.approx(1.2346)
+    assert op.scpi.format(2500.0) == "SOUR:POW:ACT 2500.0"
+    assert op.scpi.quantize(1234.56) == pytest.approx(1234.6)
 
 
 def test_idn_matches_manufacturer_and_model_only() -> None:

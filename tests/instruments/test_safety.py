@@ -42,7 +42,7 @@ def safe_driver(rm: pyvisa.ResourceManager, profile: str, limits: Limits, clock)
 
 def sent_values(driver: SafeDriver, prefix: str) -> list[float]:
     """The numbers of the commands that went on the wire, in API units."""
-    op = next(o for o in driver.profile.ops.values() if o.command.startswith(prefix))
+    op = next(o for o in driver.profile.ops.values() if o.scpi.template.startswith(prefix))
     return [
         float(e["text"].split()[-1]) * op.factor
         for e in driver.driver.log.entries
