@@ -10,41 +10,48 @@ Bench file (TOML)::
     [[device]]
     name = "pv1"
     role = "inverter"             # inverter | meter | grid_simulator | load
-    resource = "TCPIP0::127.0.0.1::5025::SOCKET"
+    resource = "TCPIP0::127.0.0.1::5025::SOCKET"   # SCPI over a raw socket (PyVISA), or
+                                  # "modbus-tcp://HOST:PORT/UNIT" with a SunSpec profile
     profile = "testbed-pv-inverter"   # a shipped profile name or a .toml path
     timeout_ms = 500              # optional, else the profile's
+    calibration_date = 2025-03-01 # optional, recorded with the device's identity
     [device.limits]
     max_export_kw = 3.0
     max_import_kw = 0.0
     ramp_kw_per_s = 1.0
 
-Opening checks each device's ``*IDN?`` against its profile and puts it into its safe state, so
-ramps start from a known zero. The safe state is applied again on ``trip`` (watchdog, escaping
-exception, SIGTERM/SIGINT) and on ``close`` (also at interpreter exit).
+Opening checks each device's identity (``*IDN?``, or SunSpec model 1) against its profile and
+puts it into its safe state, so ramps start from a known zero. The safe state is applied again
+on ``trip`` (watchdog, escaping exception, SIGTERM/SIGINT) and on ``close`` (also at
+interpreter exit).
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import math
 import signal
 import threading
 import time
-import tomllib
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Self
 
 import pyvisa
 
 from instruments.commandlog import CommandLog
-from instruments.drivers import ROLE_DRIVERS, RoleDriver
+from instruments.drivers import ROLE_DRIVERS, OperationDriver, RoleDriver
 from instruments.errors import InstrumentError, ProfileError
-from instruments.profiles import ROLES, Profile, load_profile
+from instruments.identity import DeviceIdentity
+from instruments.profiles import ROLES, Profile, load_profile, read_toml
 from instruments.safety import Clock, Limits, SafeDriver, Watchdog
 from instruments.scpi import ScpiDriver
+from instruments.sunspec.driver import SunSpecDriver, is_modbus_resource, parse_resource
 
 _BENCH_KEYS = {"watchdog_deadline_s", "watchdog_max_misses", "visa_library"}
-_DEVICE_KEYS = {"name", "role", "resource", "profile", "timeout_ms", "limits"}
+_DEVICE_KEYS = {"name", "role", "resource", "profile", "timeout_ms", "limits", "calibration_date"}
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -56,6 +63,7 @@ class DeviceConfig:
     profile: Profile
     limits: Limits
     timeout_ms: int | None = None
+    calibration_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -72,16 +80,17 @@ def load_bench(source: Path | str | dict[str, Any]) -> BenchConfig:
     if not isinstance(source, dict):
         path = Path(source)
         where = str(path)
-        if not path.is_file():
-            raise ProfileError(f"bench file not found: {path}")
-        try:
-            source = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+        source = read_toml(path, "bench file")
+    unknown_tables = sorted(set(source) - {"bench", "device"})
+    if unknown_tables:
+        raise ProfileError(f"{where}: unknown tables {unknown_tables} (known: bench, device)")
     settings = source.get("bench", {})
+    if not isinstance(settings, dict):
+        raise ProfileError(f"{where}: [bench] must be a table")
     unknown = sorted(set(settings) - _BENCH_KEYS)
     if unknown:
         raise ProfileError(f"{where}: unknown [bench] keys {unknown}")
+    _check_bench_settings(settings, where)
     entries = source.get("device", [])
     if not isinstance(entries, list) or not entries:
         raise ProfileError(f"{where}: needs at least one [[device]]")
@@ -112,9 +121,56 @@ def _device(entry: Any, where: str) -> DeviceConfig:
         raise ProfileError(
             f"{where}: device {name!r} is a {role} but profile {profile.name!r} is a {profile.role}"
         )
-    limits = Limits.from_dict(entry.get("limits", {}), role, f"{where}: device {name!r}")
+    here = f"{where}: device {name!r}"
+    resource = entry["resource"]
+    if not isinstance(resource, str) or not resource:
+        raise ProfileError(f"{here}: resource must be a non-empty string")
+    if is_modbus_resource(resource):
+        if profile.transport != "sunspec":
+            raise ProfileError(f"{here}: {resource} is Modbus TCP but profile "
+                               f"{profile.name!r} speaks {profile.transport}")
+        try:
+            parse_resource(resource)
+        except ProfileError as exc:
+            raise ProfileError(f"{here}: {exc}") from None
+    elif profile.transport == "sunspec":
+        raise ProfileError(f"{here}: a SunSpec profile needs a modbus-tcp://HOST:PORT/UNIT "
+                           f"resource, not {resource!r}")
+    limits_table = entry.get("limits", {})
+    if not isinstance(limits_table, dict):
+        raise ProfileError(f"{here}: limits must be a table")
+    limits = Limits.from_dict(limits_table, role, here)
     timeout = entry.get("timeout_ms")
-    return DeviceConfig(name, role, str(entry["resource"]), profile, limits, timeout)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 600_000
+    ):
+        raise ProfileError(f"{here}: timeout_ms must be an integer 1..600000")
+    calibrated = entry.get("calibration_date")
+    if calibrated is not None and (not isinstance(calibrated, date) or hasattr(calibrated, "hour")):
+        raise ProfileError(f"{here}: calibration_date must be a TOML date (2025-03-01)")
+    return DeviceConfig(name, role, resource, profile, limits, timeout, calibrated)
+
+
+def _check_bench_settings(settings: dict[str, Any], where: str) -> None:
+    deadline = settings.get("watchdog_deadline_s", 1.0)
+    misses = settings.get("watchdog_max_misses", 3)
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not (
+        math.isfinite(deadline) and 0 < deadline <= 3600
+    ):
+        raise ProfileError(f"{where}: watchdog_deadline_s must be a number in (0, 3600]")
+    if isinstance(misses, bool) or not isinstance(misses, int) or not 1 <= misses <= 1000:
+        raise ProfileError(f"{where}: watchdog_max_misses must be an integer 1..1000")
+    if not isinstance(settings.get("visa_library", "@py"), str):
+        raise ProfileError(f"{where}: visa_library must be a string")
+
+
+def connect(
+    device: DeviceConfig, log: CommandLog, rm: pyvisa.ResourceManager
+) -> OperationDriver:
+    """A device's driver for its profile's transport: SCPI over PyVISA or SunSpec over Modbus."""
+    if device.profile.transport == "sunspec":
+        return SunSpecDriver(device.name, device.resource, device.profile, log, device.timeout_ms)
+    return ScpiDriver(device.name, device.resource, device.profile, log, rm, device.timeout_ms)
 
 
 def open_bench(
@@ -133,7 +189,7 @@ def open_bench(
     safe: dict[str, SafeDriver] = {}
     try:
         for dev in config.devices:
-            driver = ScpiDriver(dev.name, dev.resource, dev.profile, log, rm, dev.timeout_ms)
+            driver = connect(dev, log, rm)
             safe[dev.name] = SafeDriver(driver, dev.limits, clock)
             idn = driver.idn()
             if not dev.profile.idn_matches(idn):
@@ -185,11 +241,20 @@ class Bench:
         """The devices of one role, in bench order."""
         return [d for d in self.devices.values() if d.role == role]
 
+    def identities(self) -> dict[str, DeviceIdentity]:
+        """Each device's identity and firmware as it reports them, with the calibration date
+        the bench file gives (for the run folder's records)."""
+        dates = {d.name: d.calibration_date for d in self.config.devices}
+        return {
+            name: dataclasses.replace(driver.identity(), calibration_date=dates[name])
+            for name, driver in self._safe.items()
+        }
+
     def safe_state(self, skip_busy: bool = False) -> list[str]:
         """Every device to its safe state; the failures, one line each (all devices tried)."""
         failures = []
         for name, driver in self._safe.items():
-            if skip_busy and driver.driver.busy:
+            if skip_busy and driver.busy:
                 failures.append(f"{name}: busy, safe state deferred to close")
                 continue
             try:

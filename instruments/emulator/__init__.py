@@ -1,15 +1,17 @@
-"""Simulated instruments over real loopback sockets, speaking the SCPI of their profiles.
+"""Simulated instruments over real loopback sockets: SCPI devices speak their profiles' commands,
+SunSpec devices serve a SunSpec register map over Modbus TCP, on the same physics.
 
 In process::
 
     with Emulator(clock="manual") as emu:      # ephemeral ports
-        emu.resources                          # {"pv1": "TCPIP0::127.0.0.1::PORT::SOCKET", ...}
+        emu.resources                          # {"pv1": "TCPIP0::127.0.0.1::PORT::SOCKET",
+                                               #  "pv2": "modbus-tcp://127.0.0.1:PORT/1", ...}
         emu.advance(1.0)                       # simulated seconds (manual clock)
         emu.inject("pv1", "late", delay_s=1)   # faults on demand
 
 Out of process (``testbed emulate``), a ``control`` endpoint after the devices takes the same
 requests over SCPI: ``SIM:TIME?``, ``SIM:TIME <s>``, ``SIM:ADV <s>``, ``SIM:CLOCK WALL|MAN``,
-``SIM:FAULT <device>,<drop|late|garbage|error>[,<count>[,<delay_s>]]``.
+``SIM:FAULT <device>,<drop|late|garbage|error|rescale>[,<count>[,<delay_s>[,<code>]]]``.
 Physics advances lazily to the clock's time before every message is answered.
 """
 
@@ -43,7 +45,8 @@ from instruments.emulator.physics import (
     pv_source,
     seconds_of_year,
 )
-from instruments.emulator.server import Fault, Server
+from instruments.emulator.server import Fault, ModbusFraming, ScpiFraming, Server
+from instruments.emulator.sunspec import SunSpecMap
 from instruments.errors import InstrumentError
 
 CONTROL = "control"
@@ -51,6 +54,9 @@ CONTROL_IDN = "TESTBED,EMULATOR-CONTROL,0,1.0"
 #: Most steps per catch-up, so a jump of days stays bounded (steps then grow beyond the
 #: configured physics_step_s).
 MAX_STEPS = 100_000
+#: A fault kind beyond the transport's: a SunSpec device moves its scale factors a decade.
+RESCALE = "rescale"
+PORT_MAX = 65535
 
 
 class Emulator:
@@ -65,29 +71,34 @@ class Emulator:
         nodelay: bool = True,
     ) -> None:
         self.config: EmulatorConfig = load_config(config)
+        _check_port_base(port_base, len(self.config.devices) + 1)
         self.port_base, self.host = port_base, host
         self.clock = SimClock(clock or self.config.clock)
         self._lock = threading.RLock()
         cfg = self.config
         self.point = Point(cfg.v_nominal, cfg.f_nominal, cfg.v_per_kw, seconds_of_year(cfg.start))
         self.devices: dict[str, Device] = {}
+        self.sunspec: dict[str, SunSpecMap] = {}
         self._endpoints: dict[str, Endpoint] = {}
         for index, spec in enumerate(cfg.devices):
             device = self._build(spec, cfg.seed + index)
             self.devices[spec.name] = device
-            self._endpoints[spec.name] = device_endpoint(spec.profile, device)
+            if spec.sunspec is not None:
+                self.sunspec[spec.name] = SunSpecMap(device, spec.sunspec)  # type: ignore[arg-type]
+            else:
+                self._endpoints[spec.name] = device_endpoint(spec.profile, device)
         self._endpoints[CONTROL] = self._control_endpoint()
         self._t = self.clock.now()
-        self._server = Server(self._handle, self._queue_error, nodelay=nodelay)
+        self._server = Server(nodelay=nodelay)
         self.ports: dict[str, int] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> Emulator:
         try:
-            for index, name in enumerate(self._endpoints):
+            for index, name in enumerate([*self.devices, CONTROL]):
                 port = 0 if self.port_base == 0 else self.port_base + index
-                self.ports[name] = self._server.listen(name, self.host, port)
+                self.ports[name] = self._server.listen(name, self.host, port, self._framing(name))
         except InstrumentError:
             self._server.stop()
             raise
@@ -113,7 +124,22 @@ class Emulator:
         return self._resource(CONTROL)
 
     def _resource(self, name: str) -> str:
+        if name in self.sunspec:
+            unit = self.sunspec[name].options.unit_id
+            return f"modbus-tcp://{self.host}:{self.ports[name]}/{unit}"
         return f"TCPIP0::{self.host}::{self.ports[name]}::SOCKET"
+
+    def _framing(self, name: str) -> ScpiFraming | ModbusFraming:
+        if name in self.sunspec:
+            regmap = self.sunspec[name]
+
+            def answer(unit: int, pdu: bytes) -> bytes:
+                with self._lock:
+                    self._sync()
+                    return regmap.handle(unit, pdu)
+
+            return ModbusFraming(answer)
+        return ScpiFraming(name, self._handle, self._queue_error)
 
     # -- simulated time and faults ------------------------------------------------------
 
@@ -135,9 +161,20 @@ class Emulator:
             self.clock.set(t)
             self._sync()
 
-    def inject(self, device: str, kind: str, count: int = 1, delay_s: float = 1.0) -> None:
-        """Arm a fault (drop, late, garbage, error) for ``device``'s next ``count`` messages."""
-        self._server.inject(device, Fault(kind, count, delay_s))
+    def inject(
+        self, device: str, kind: str, count: int = 1, delay_s: float = 1.0, code: int = 4
+    ) -> None:
+        """Arm a fault (drop, late, garbage, error) for ``device``'s next ``count`` messages;
+        ``code`` is the Modbus exception an "error" answers. ``rescale`` moves a SunSpec
+        device's power scale factors a decade now (and back on the next call)."""
+        if kind == RESCALE:
+            if device not in self.sunspec:
+                raise InstrumentError(f"{device!r} is not an emulated SunSpec device")
+            with self._lock:
+                self._sync()
+                self.sunspec[device].rescale()
+            return
+        self._server.inject(device, Fault(kind, count, delay_s, code))
 
     def bench_config(self, limits: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
         """A bench description of this emulator for ``instruments.open_bench``.
@@ -167,10 +204,10 @@ class Emulator:
         cfg, opts, role = self.config, spec.options, spec.profile.role
         device: Device
         if role == "inverter":
-            rating = _range_max(spec, "set_active_power")
+            rating = _rating_kw(spec)
             peak = opts["pv_peak_kw"] if opts["pv_peak_kw"] is not None else rating
             pv = pv_source(opts["pv"], peak)
-            device = PvInverter(spec.name, rating, float(opts["ramp_kw_per_s"]), pv)
+            device = PvInverter(spec.name, rating, float(opts["ramp_kw_per_s"]), pv, cfg.v_nominal)
         elif role == "load":
             device = Load(spec.name, float(opts["p_kw"]))
         elif role == "grid_simulator":
@@ -232,11 +269,12 @@ class Emulator:
 
         def fault(arg: str | None) -> None:
             parts = (arg or "").split(",")
-            if not 2 <= len(parts) <= 4:
+            if not 2 <= len(parts) <= 5:
                 raise CommandRefused(DATA_TYPE_ERROR)
             count = int(number(parts[2])) if len(parts) > 2 else 1
             delay = number(parts[3]) if len(parts) > 3 else 1.0
-            self.inject(parts[0], parts[1].lower(), count, delay)
+            code = int(number(parts[4])) if len(parts) > 4 else 4
+            self.inject(parts[0], parts[1].lower(), count, delay, code)
 
         table = {
             "SIM:TIME?": lambda _: f"{self.now():.6f}",
@@ -250,6 +288,29 @@ class Emulator:
         return Endpoint(CONTROL_IDN, commands, reset=lambda: None)
 
 
+
+def _power_limits(spec: DeviceSpec) -> dict[str, float]:
+    role = spec.profile.role
+    if role == "inverter":
+        op = spec.profile.op("set_active_power")
+        import_kw = 0.0 if op.minimum is None else max(0.0, -op.minimum * op.factor)
+        return {
+            "max_export_kw": _rating_kw(spec),
+            "max_import_kw": import_kw,
+            "ramp_kw_per_s": float(spec.options["ramp_kw_per_s"]),
+        }
+    if role == "load":
+        return {"max_import_kw": _range_max(spec, "set_power"), "ramp_kw_per_s": 10.0}
+    return {}
+
+
+def _rating_kw(spec: DeviceSpec) -> float:
+    """An inverter's rating: its SunSpec config's, or its SCPI profile's setpoint maximum."""
+    if spec.profile.transport == "sunspec":
+        return float(spec.options["rating_kw"])
+    return _range_max(spec, "set_active_power")
+
+
 def _range_max(spec: DeviceSpec, op_name: str) -> float:
     op = spec.profile.op(op_name)
     if op.maximum is None:
@@ -257,18 +318,16 @@ def _range_max(spec: DeviceSpec, op_name: str) -> float:
     return op.maximum * op.factor
 
 
-def _power_limits(spec: DeviceSpec) -> dict[str, float]:
-    role = spec.profile.role
-    if role == "inverter":
-        op = spec.profile.op("set_active_power")
-        return {
-            "max_export_kw": _range_max(spec, "set_active_power"),
-            "max_import_kw": max(0.0, -(op.minimum or 0.0) * op.factor),
-            "ramp_kw_per_s": float(spec.options["ramp_kw_per_s"]),
-        }
-    if role == "load":
-        return {"max_import_kw": _range_max(spec, "set_power"), "ramp_kw_per_s": 10.0}
-    return {}
+def _check_port_base(port_base: object, endpoints: int) -> None:
+    """0 (ports from the OS) or a first port with room for every endpoint below 65536."""
+    highest = PORT_MAX - endpoints + 1
+    if isinstance(port_base, bool) or not isinstance(port_base, int) or not (
+        port_base == 0 or 1 <= port_base <= highest
+    ):
+        raise InstrumentError(
+            f"--port-base {port_base!r}: must be 0 (ports from the OS) or 1..{highest} "
+            f"({endpoints} endpoints from there must stay below {PORT_MAX + 1})"
+        )
 
 
 def main(config: Path | None, port_base: int) -> int:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -151,17 +152,46 @@ class Device:
         """Advance to time ``t`` from ``t - dt``."""
 
 
+@dataclass(frozen=True)
+class Curve:
+    """A piecewise-linear grid-support curve (IEEE 1547-2018 volt-var, volt-watt): x in percent
+    of nominal voltage, y in percent of the reference (var or W maximum); flat beyond its ends."""
+
+    points: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        xs = [x for x, _ in self.points]
+        if len(xs) < 2 or any(b <= a for a, b in pairwise(xs)):
+            raise InstrumentError("a curve needs at least 2 points with rising voltages")
+
+    def at(self, x: float) -> float:
+        pts = self.points
+        if x <= pts[0][0]:
+            return pts[0][1]
+        for (x0, y0), (x1, y1) in pairwise(pts):
+            if x <= x1:
+                return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        return pts[-1][1]
+
+
 class PvInverter(Device):
-    """Follows its setpoint at a limited ramp, capped by available PV power and its rating."""
+    """Follows its setpoint (an export limit) at a limited ramp, capped by available PV power,
+    its rating and, when enabled, the volt-watt curve; the volt-var curve, when enabled, sets
+    its reactive power. Both curves act on the voltage of the point it feeds."""
 
     def __init__(
-        self, name: str, rating_kw: float, ramp_kw_per_s: float, pv: ClearSky | SimbenchPv
+        self, name: str, rating_kw: float, ramp_kw_per_s: float, pv: ClearSky | SimbenchPv,
+        v_nominal: float = 230.0,
     ) -> None:
         super().__init__(name, enabled=False)
         self.rating_kw = rating_kw
         self.ramp_kw_per_s = ramp_kw_per_s
         self.pv = pv
+        self.v_nominal = v_nominal
         self.point: Point | None = None
+        self.volt_watt: Curve | None = None
+        self.volt_var: Curve | None = None
+        self.energy_kwh = 0.0
         self.reset()
 
     def reset(self) -> None:
@@ -190,16 +220,30 @@ class PvInverter(Device):
         grid = self.point.grid if self.point else None
         return grid is None or grid.enabled
 
+    def voltage_pct(self) -> float:
+        """The point's voltage in percent of nominal (what the curves act on)."""
+        return 100.0 * self.read_voltage() / self.v_nominal
+
+    def limit_kw(self) -> float:
+        """The active power it may export now: setpoint, rating and volt-watt curve."""
+        limit = min(self.p_set, self.rating_kw)
+        if self.volt_watt is not None:
+            limit = min(limit, self.volt_watt.at(self.voltage_pct()) / 100.0 * self.rating_kw)
+        return limit
+
     def step(self, t: float, dt: float) -> None:
         feeding = self.enabled and self.grid_up()
-        target = min(self.p_set, self.available_kw(t)) if feeding else 0.0
+        target = max(0.0, min(self.limit_kw(), self.available_kw(t))) if feeding else 0.0
         self.p += max(-self.ramp_kw_per_s * dt, min(self.ramp_kw_per_s * dt, target - self.p))
         if not feeding:
             self.q = 0.0
+        elif self.volt_var is not None:
+            self.q = self.volt_var.at(self.voltage_pct()) / 100.0 * self.rating_kw
         elif self.pf is not None:
             self.q = math.copysign(self.p * math.tan(math.acos(min(1.0, abs(self.pf)))), self.pf)
         else:
             self.q = self.q_set
+        self.energy_kwh += max(self.p, 0.0) * dt / 3600.0
 
     def read_active_power(self) -> float:
         return self.p

@@ -1,8 +1,12 @@
-"""Raw-socket SCPI transport for the emulator: one loopback listener per instrument, all served
-by one selector thread, with faults on demand (drop, late answer, garbage, queued error).
+"""The emulator's transport: one loopback listener per instrument, all served by one selector
+thread, with faults on demand (drop, late answer, garbage, refusal), over either protocol:
 
-Lines end with "\\n" as on LAN instruments' port 5025. Accepted sockets get TCP_NODELAY unless
-``nodelay=False`` (the naive baseline of the latency benchmark).
+* SCPI on a raw socket: lines end with "\\n" as on LAN instruments' port 5025;
+* Modbus TCP: MBAP frames (transaction, protocol 0, length, unit id, PDU), as SunSpec devices
+  serve on port 502.
+
+Accepted sockets get TCP_NODELAY unless ``nodelay=False`` (the naive baseline of the latency
+benchmark).
 """
 
 from __future__ import annotations
@@ -11,16 +15,26 @@ import heapq
 import itertools
 import selectors
 import socket
+import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from instruments.emulator.endpoint import DEVICE_ERROR, EXECUTION_ERROR, is_query
 from instruments.errors import InstrumentError
 
 FAULTS = ("drop", "late", "garbage", "error")
+#: Modbus exception an "error" fault answers with unless told otherwise: SERVER DEVICE FAILURE.
+DEFAULT_MODBUS_EXCEPTION = 4
+#: MBAP header: transaction id, protocol id (0), length (unit id + PDU), unit id.
+MBAP = struct.Struct(">HHHB")
+MAX_PDU = 253
+
+Handler = Callable[[str, str], str | None]
+ErrorQueuer = Callable[[str, tuple[int, str]], None]
 #: What a garbage answer looks like: bytes no ASCII decoder accepts, then a terminator.
 GARBAGE = b"\xff\xfe#?!\x07garbage\n"
 #: Longest wait of the selector loop, so a stop request is never missed for long.
@@ -35,33 +49,125 @@ class Fault:
 
     drop: close the connection on the next message. late: answer the next query after
     ``delay_s`` (later answers on that link wait behind it, as on a busy device). garbage:
-    answer the next query with undecodable bytes. error: refuse the next
-    command (not a query), queueing an SCPI execution error.
+    answer the next query with undecodable bytes. error: refuse the next command (not an
+    SCPI query), queueing an SCPI execution error, or answering Modbus exception ``code``.
     """
 
     kind: str
     count: int = 1
     delay_s: float = 1.0
+    code: int = DEFAULT_MODBUS_EXCEPTION
+
+
+class Framing(Protocol):
+    """How one protocol cuts messages from a stream and answers them."""
+
+    def split(self, buffer: bytes) -> tuple[list[bytes], bytes]:
+        """Complete messages at the front of ``buffer``, and the rest."""
+        ...
+
+    def expects_reply(self, message: bytes) -> bool: ...
+
+    def refusable(self, message: bytes) -> bool:
+        """Whether an "error" fault applies to this message."""
+        ...
+
+    def answer(self, message: bytes) -> bytes | None:
+        """The reply bytes (None: no reply)."""
+        ...
+
+    def refuse(self, message: bytes, fault: Fault) -> bytes | None:
+        """The reply to a message refused by an "error" fault."""
+        ...
+
+
+class ScpiFraming:
+    """Newline-terminated SCPI program messages; errors go to the device's error queue."""
+
+    def __init__(self, key: str, handler: Handler, queue_error: ErrorQueuer) -> None:
+        self.key, self._handler, self._queue_error = key, handler, queue_error
+
+    def split(self, buffer: bytes) -> tuple[list[bytes], bytes]:
+        *lines, rest = buffer.split(b"\n")
+        return [line for line in lines if line.strip()], rest
+
+    def expects_reply(self, message: bytes) -> bool:
+        return is_query(_text(message))
+
+    def refusable(self, message: bytes) -> bool:
+        return not self.expects_reply(message)
+
+    def answer(self, message: bytes) -> bytes | None:
+        try:
+            reply = self._handler(self.key, _text(message))
+        except Exception:  # noqa: BLE001 - a model bug must not end the serving thread
+            self._queue_error(self.key, DEVICE_ERROR)
+            return None
+        return None if reply is None else reply.encode() + b"\n"
+
+    def refuse(self, message: bytes, fault: Fault) -> bytes | None:
+        self._queue_error(self.key, (EXECUTION_ERROR[0], "Execution error; injected fault"))
+        return None
+
+
+class ModbusFraming:
+    """Modbus TCP: MBAP frames around PDUs that ``handler(unit, pdu)`` answers."""
+
+    def __init__(self, handler: Callable[[int, bytes], bytes]) -> None:
+        self._handler = handler
+
+    def split(self, buffer: bytes) -> tuple[list[bytes], bytes]:
+        frames = []
+        while len(buffer) >= MBAP.size:
+            _, protocol, length, _ = MBAP.unpack_from(buffer)
+            if protocol != 0 or not 2 <= length <= MAX_PDU + 1:
+                raise ConnectionError("not a Modbus TCP frame")
+            if len(buffer) < 6 + length:
+                break
+            frames.append(buffer[: 6 + length])
+            buffer = buffer[6 + length :]
+        return frames, buffer
+
+    def expects_reply(self, message: bytes) -> bool:
+        return True
+
+    def refusable(self, message: bytes) -> bool:
+        return True
+
+    def answer(self, message: bytes) -> bytes | None:
+        tid, _, _, unit = MBAP.unpack_from(message)
+        pdu = message[MBAP.size :]
+        try:
+            reply = self._handler(unit, pdu)
+        except Exception:  # noqa: BLE001 - a model bug must not end the serving thread
+            reply = bytes(((pdu[:1] or b"\0")[0] | 0x80, DEFAULT_MODBUS_EXCEPTION))
+        return MBAP.pack(tid, 0, len(reply) + 1, unit) + reply
+
+    def refuse(self, message: bytes, fault: Fault) -> bytes | None:
+        tid, _, _, unit = MBAP.unpack_from(message)
+        function = message[MBAP.size] if len(message) > MBAP.size else 0
+        return MBAP.pack(tid, 0, 3, unit) + bytes((function | 0x80, fault.code))
+
+
+def _text(message: bytes) -> str:
+    return message.decode("ascii", errors="replace").strip()
 
 
 class _Conn:
-    def __init__(self, key: str, sock: socket.socket) -> None:
+    def __init__(self, key: str, sock: socket.socket, framing: Framing) -> None:
         self.key, self.sock, self.buffer, self.open = key, sock, b"", True
+        self.framing = framing
         #: Answers leave in order, as from a real device: none before a late one.
         self.hold_until = 0.0
 
 
-Handler = Callable[[str, str], str | None]
-ErrorQueuer = Callable[[str, tuple[int, str]], None]
-
 
 class Server:
-    """Listeners keyed by device name; ``handler(key, line)`` answers or returns None."""
+    """Listeners keyed by device name, each speaking its own framing."""
 
-    def __init__(self, handler: Handler, queue_error: ErrorQueuer, nodelay: bool = True) -> None:
-        self._handler = handler
-        self._queue_error = queue_error
+    def __init__(self, nodelay: bool = True) -> None:
         self._nodelay = nodelay
+        self._framings: dict[str, Framing] = {}
         self._selector = selectors.DefaultSelector()
         self._faults: dict[str, deque[Fault]] = {}
         self._late: list[tuple[float, int, _Conn, bytes]] = []
@@ -72,7 +178,7 @@ class Server:
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._thread: threading.Thread | None = None
 
-    def listen(self, key: str, host: str, port: int) -> int:
+    def listen(self, key: str, host: str, port: int, framing: Framing) -> int:
         """Open a listener for ``key``; the bound port (an ephemeral one when ``port`` is 0)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,6 +191,7 @@ class Server:
         sock.setblocking(False)
         self._selector.register(sock, selectors.EVENT_READ, key)
         self._faults[key] = deque()
+        self._framings[key] = framing
         return sock.getsockname()[1]
 
     def inject(self, key: str, fault: Fault) -> None:
@@ -134,7 +241,7 @@ class Server:
         if self._nodelay:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(SEND_TIMEOUT_S)
-        self._selector.register(sock, selectors.EVENT_READ, _Conn(key, sock))
+        self._selector.register(sock, selectors.EVENT_READ, _Conn(key, sock, self._framings[key]))
 
     def _receive(self, conn: _Conn) -> None:
         try:
@@ -145,30 +252,31 @@ class Server:
             self._close(conn)
             return
         conn.buffer += data
-        while conn.open and b"\n" in conn.buffer:
-            raw, conn.buffer = conn.buffer.split(b"\n", 1)
-            line = raw.decode("ascii", errors="replace").strip()
-            if line:
-                self._message(conn, line)
+        try:
+            messages, conn.buffer = conn.framing.split(conn.buffer)
+        except ConnectionError:  # a stream no device of this kind could parse: hang up
+            self._close(conn)
+            return
+        for message in messages:
+            if not conn.open:
+                break
+            self._message(conn, message)
 
-    def _message(self, conn: _Conn, line: str) -> None:
-        query = is_query(line)
-        fault = self._take_fault(conn.key, query)
+    def _message(self, conn: _Conn, message: bytes) -> None:
+        framing = conn.framing
+        fault = self._take_fault(conn.key, framing, message)
         kind = fault.kind if fault else None
         if kind == "drop":
             self._close(conn)
             return
         if kind == "error":
-            self._queue_error(conn.key, (EXECUTION_ERROR[0], "Execution error; injected fault"))
-            return
-        try:
-            reply = self._handler(conn.key, line)
-        except Exception:  # noqa: BLE001 - a model bug must not end the serving thread
-            self._queue_error(conn.key, DEVICE_ERROR)
-            return
+            assert fault is not None
+            reply = framing.refuse(message, fault)
+        else:
+            reply = framing.answer(message)
         if reply is None:
             return
-        data = GARBAGE if kind == "garbage" else reply.encode() + b"\n"
+        data = GARBAGE if kind == "garbage" else reply
         now = time.monotonic()
         due = max(conn.hold_until, now + fault.delay_s if kind == "late" else now)
         if due <= now:
@@ -177,11 +285,14 @@ class Server:
         conn.hold_until = due
         heapq.heappush(self._late, (due, next(self._seq), conn, data))
 
-    def _take_fault(self, key: str, query: bool) -> Fault | None:
+    def _take_fault(self, key: str, framing: Framing, message: bytes) -> Fault | None:
         """The first armed fault that applies to this message, counted down."""
         with self._lock:
             for fault in self._faults[key]:
-                applies = fault.kind == "drop" or (fault.kind == "error") != query
+                if fault.kind == "error":
+                    applies = framing.refusable(message)
+                else:
+                    applies = fault.kind == "drop" or framing.expects_reply(message)
                 if applies:
                     fault.count -= 1
                     if fault.count <= 0:
