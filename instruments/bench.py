@@ -43,7 +43,7 @@ import pyvisa
 
 from instruments.commandlog import CommandLog
 from instruments.drivers import ROLE_DRIVERS, OperationDriver, RoleDriver
-from instruments.errors import InstrumentError, ProfileError
+from instruments.errors import InstrumentError, ProfileError, ProfileMismatch
 from instruments.identity import DeviceIdentity
 from instruments.profiles import ROLES, Profile, load_profile, read_toml
 from instruments.safety import Clock, Limits, SafeDriver, Watchdog
@@ -164,6 +164,15 @@ def _check_bench_settings(settings: dict[str, Any], where: str) -> None:
         raise ProfileError(f"{where}: visa_library must be a string")
 
 
+def check_identity(device: DeviceConfig, idn: str) -> None:
+    """Refuse a device whose identity is not its profile's (the bench names the wrong one)."""
+    if not device.profile.idn_matches(idn):
+        raise ProfileMismatch(
+            f"{device.name} at {device.resource} identifies as {idn.strip()!r}, "
+            f"not profile {device.profile.name!r} ({device.profile.idn})"
+        )
+
+
 def connect(
     device: DeviceConfig, log: CommandLog, rm: pyvisa.ResourceManager
 ) -> OperationDriver:
@@ -191,12 +200,7 @@ def open_bench(
         for dev in config.devices:
             driver = connect(dev, log, rm)
             safe[dev.name] = SafeDriver(driver, dev.limits, clock)
-            idn = driver.idn()
-            if not dev.profile.idn_matches(idn):
-                raise InstrumentError(
-                    f"{dev.name} at {dev.resource} answers *IDN? {idn.strip()!r}, "
-                    f"not profile {dev.profile.name!r} ({dev.profile.idn})"
-                )
+            check_identity(dev, driver.idn())
             safe[dev.name].safe_state()
     except BaseException:
         for driver in safe.values():

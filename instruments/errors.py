@@ -33,3 +33,7 @@ class RangeError(InstrumentError):
 
 class BenchTripped(InstrumentError):
     """The bench was put into its safe state and refuses setpoints until reset."""
+
+
+class ProfileMismatch(InstrumentError):
+    """A device answered, but not as its profile says: the bench names the wrong profile."""

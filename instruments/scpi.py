@@ -29,6 +29,7 @@ from instruments.errors import (
     InstrumentReplyError,
     InstrumentTimeout,
     ProfileError,
+    ProfileMismatch,
     RangeError,
     ScpiError,
 )
@@ -284,7 +285,7 @@ class ScpiDriver:
                 self._write_checked(text)
         except _LINK_ERRORS:
             self.close()
-            raise InstrumentTimeout(
+            raise ProfileMismatch(
                 f"{self.name}: no answer to set-up command {text!r} at {self.resource}; "
                 f"is profile {self.profile.name!r} right for this device?"
             ) from None

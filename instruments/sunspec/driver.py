@@ -44,6 +44,7 @@ from instruments.errors import (
     InstrumentReplyError,
     InstrumentTimeout,
     ProfileError,
+    ProfileMismatch,
     RangeError,
 )
 from instruments.identity import DeviceIdentity
@@ -99,11 +100,14 @@ def parse_resource(resource: str) -> tuple[str, int, int]:
         raise ProfileError(f"{resource!r} is not a {SCHEME}://HOST:PORT/UNIT resource")
     try:
         port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ProfileError(f"{resource!r}: port must be a number in 1..65535") from None
+    try:
         unit = int(parts.path.strip("/") or DEFAULT_UNIT)
     except ValueError:
-        raise ProfileError(f"{resource!r}: port and unit id must be numbers") from None
-    if not 1 <= port <= 65535 or not 0 <= unit <= 247:
-        raise ProfileError(f"{resource!r}: port must be 1..65535 and unit id 0..247")
+        unit = -1
+    if not 0 <= unit <= 247:
+        raise ProfileError(f"{resource!r}: unit id must be a number in 0..247")
     return parts.hostname, port, unit
 
 
@@ -537,7 +541,7 @@ class SunSpecDriver:
             self._bind()
         except _LINK_ERRORS as exc:
             self.close()
-            raise InstrumentTimeout(
+            raise ProfileMismatch(
                 f"{self.name}: no SunSpec answer from {self.resource} within "
                 f"{self.timeout_ms} ms ({type(exc).__name__}); is it a Modbus TCP device?"
             ) from None
@@ -554,7 +558,7 @@ class SunSpecDriver:
                 self.base_address = base
                 break
         if self.base_address is None:
-            raise InstrumentError(
+            raise ProfileMismatch(
                 f"{self.name}: no SunSpec marker 'SunS' at {self.resource} (tried base "
                 f"addresses {', '.join(map(str, self.settings.base_addresses))})"
             )

@@ -15,7 +15,7 @@ import pytest
 
 from instruments import open_bench
 from instruments.emulator import Emulator
-from instruments.errors import BenchTripped, InstrumentError, ProfileError
+from instruments.errors import BenchTripped, ProfileError, ProfileMismatch
 from instruments.safety import Watchdog
 
 from .conftest import toml_bench
@@ -104,7 +104,7 @@ def test_open_checks_identity_and_starts_safe(emu: Emulator) -> None:
         assert {d.role for d in bench.by_role("meter")} == {"meter"}
     config["device"][1]["profile"] = "testbed-pv-inverter"
     config["device"][1]["resource"] = emu.resources["load1"]
-    with pytest.raises(InstrumentError, match="answers \\*IDN\\? 'TESTBED,LOAD-3K"):
+    with pytest.raises(ProfileMismatch, match="identifies as 'TESTBED,LOAD-3K"):
         open_bench(config, handle_signals=False)
 
 

@@ -43,16 +43,29 @@ def test_check_passes_on_a_matching_bench(emu: Emulator, tmp_path, capsys) -> No
     assert emu.devices["load1"].enabled  # read-only: nothing was switched off
 
 
-def test_check_fails_on_wrong_profile_or_dead_device(emu: Emulator, tmp_path, capsys) -> None:
+def test_check_fails_on_a_dead_device(emu: Emulator, tmp_path, capsys) -> None:
     config = emu.bench_config()
-    config["device"][2]["resource"] = emu.resources["meter1"]  # load1 entry points at the meter
     with Emulator() as gone:
         config["device"][3]["resource"] = gone.resources["meter1"]
     bench = tmp_path / "bench.toml"
     bench.write_text(toml_bench(config))
     assert check(bench) == 1
     out = capsys.readouterr().out
-    assert "load1  FAIL  *IDN? 'TESTBED,METER-1P" in out
+    assert "meter1  FAIL" in out
+    assert "grid1  ok" in out
+
+
+def test_check_names_a_device_whose_profile_is_wrong(emu: Emulator, tmp_path, capsys) -> None:
+    config = emu.bench_config()
+    config["device"][2]["resource"] = emu.resources["meter1"]  # load1 entry points at the meter
+    with Emulator() as gone:
+        config["device"][3]["resource"] = gone.resources["meter1"]
+    bench = tmp_path / "bench.toml"
+    bench.write_text(toml_bench(config))
+    assert check(bench) == 2
+    out = capsys.readouterr().out
+    assert "load1  WRONG PROFILE  load1 at" in out
+    assert "identifies as 'TESTBED,METER-1P" in out
     assert "meter1  FAIL" in out
 
 
