@@ -80,6 +80,11 @@ def test_check_of_a_malformed_bench_file_is_one_error(tmp_path) -> None:
 
 def test_latency_benchmark_reports_both_figures() -> None:
     result = latency_bench.run(quick=True)
-    assert set(result.results) == {"driver_write_query_median_ms", "naive_write_query_median_ms"}
+    assert set(result.results) == {
+        "driver_write_query_median_ms",
+        "naive_write_query_median_ms",
+        "sunspec_write_read_median_ms",
+        "naive_pysunspec2_scan_write_read_median_ms",
+    }
     assert all(v > 0 for v in result.results.values())
-    assert set(result.ratios) == {"driver_vs_naive"}
+    assert set(result.ratios) == {"driver_vs_naive", "sunspec_vs_naive_pysunspec2"}
