@@ -121,7 +121,7 @@ def test_real_family_profiles_are_served_as_written() -> None:
         assert grid.read("read_voltage") == pytest.approx(240.0)
         assert grid.read("read_state") is True
         assert meter.read("read_voltage") == pytest.approx(240.0, rel=0.01)
-        assert "CHROMA" in grid.idn()
+        assert "CHROMA" in grid.idn().upper()
         pv = ScpiDriver("pv", emu.resources["pv"], load_profile("testbed-pv-inverter"))
         pv.act("enable")
         pv.set("set_active_power", 2.0)
