@@ -180,12 +180,13 @@ def test_cli_emulate_prints_resources_and_ends_on_sigterm(rm: pyvisa.ResourceMan
         text=True,
     )
     try:
-        lines = [proc.stdout.readline().split() for _ in range(5)]
+        lines = [proc.stdout.readline().split() for _ in range(6)]
         names = [name for name, _ in lines]
-        assert names == ["grid1", "pv1", "load1", "meter1", "control"]
+        assert names == ["grid1", "pv1", "load1", "meter1", "pv2", "control"]
         inst = session(rm, dict(lines)["meter1"])
         assert inst.query("*IDN?").startswith("TESTBED,METER-1P")
         inst.close()
+        assert dict(lines)["pv2"].startswith("modbus-tcp://127.0.0.1:")
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

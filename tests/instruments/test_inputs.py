@@ -40,9 +40,9 @@ def test_emulate_refuses_a_port_base_without_room(port_base: str) -> None:
 
 
 def test_port_base_is_checked_before_anything_listens() -> None:
-    with pytest.raises(InstrumentError, match="1..65531"):
-        Emulator(port_base=65534)
-    Emulator(port_base=65531)  # five endpoints fit exactly (nothing started)
+    with pytest.raises(InstrumentError, match="1..65530"):
+        Emulator(port_base=65531)
+    Emulator(port_base=65530)  # six endpoints fit exactly (nothing started)
 
 
 def test_emulate_refuses_a_binary_config(tmp_path: Path) -> None:

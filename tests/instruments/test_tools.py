@@ -19,6 +19,7 @@ def test_scan_lists_resources_with_idn(emu: Emulator, capsys) -> None:
     for resource in emu.resources.values():
         assert resource in out
     assert "TESTBED,PVINV-5K,EMU0001,1.0" in out
+    assert "TESTBED,SUNSPEC-PV-INVERTER,EMU-pv2,1.0  SunSpec models 1,101" in out
 
 
 def test_scan_without_instruments_says_so(capsys) -> None:
@@ -38,8 +39,11 @@ def test_check_passes_on_a_matching_bench(emu: Emulator, tmp_path, capsys) -> No
         ["pv1", "ok"],
         ["load1", "ok"],
         ["meter1", "ok"],
+        ["pv2", "ok"],
     ]
     assert "read_voltage = 2" in lines[0]
+    assert "models 1,101,120,121,123,701,702,703,704,705,706" in lines[4]
+    assert "export limit 0..3 kW" in lines[4]
     assert emu.devices["load1"].enabled  # read-only: nothing was switched off
 
 
