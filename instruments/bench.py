@@ -199,7 +199,11 @@ def open_bench(
     try:
         for dev in config.devices:
             driver = connect(dev, log, rm)
-            safe[dev.name] = SafeDriver(driver, dev.limits, clock)
+            try:
+                safe[dev.name] = SafeDriver(driver, dev.limits, clock)
+            except BaseException:
+                driver.close()
+                raise
             check_identity(dev, driver.idn())
             safe[dev.name].safe_state()
     except BaseException:

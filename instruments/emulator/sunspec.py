@@ -405,7 +405,7 @@ class SunSpecMap:
         if value is None or isinstance(value, str):
             raw = value
         else:
-            lo, hi = _raw_limits(point)
+            lo, hi = point.raw_limits()
             raw = min(hi, max(lo, models.to_raw(float(value), self._exponent(served))))
         start = served.address - self.options.base_address
         self.registers[start : start + point.size] = point.encode(raw)
@@ -451,16 +451,6 @@ def _operating_state(inv: PvInverter) -> int:
 def _require(ok: bool) -> None:
     if not ok:
         raise ValueError("unsupported mode")
-
-
-def _raw_limits(point: models.Point) -> tuple[int, int]:
-    """The raw range that never collides with the type's "not implemented" value."""
-    bits = 16 * point.size
-    if point.type.startswith("int"):
-        return -(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1
-    if point.type.startswith("acc"):
-        return 0, 2**bits - 1
-    return 0, 2**bits - 2
 
 
 def exception_pdu(function: int, code: int) -> bytes:

@@ -166,7 +166,11 @@ class SunSpecDriver:
             self.host, port=self.port, timeout=self.timeout_ms / 1000, retries=0,
             reconnect_delay=0,
         )
-        self._connect()
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
 
     # -- the transport-neutral driver API ---------------------------------------------------
 
@@ -192,7 +196,8 @@ class SunSpecDriver:
         return -w_max_kw, w_max_kw
 
     def wire_value(self, op_name: str, value: float) -> float:
-        """``value`` at the resolution the device's scale factor gives it (API units)."""
+        """``value`` at the resolution the device's scale factor gives it (API units), from the
+        scale factor last seen (read at connect, renewed whenever the device reports another)."""
         binding = self._binding(op_name)
         exponent = self._cached_scale(binding)
         device_value = self._to_device(binding, value)
@@ -205,8 +210,14 @@ class SunSpecDriver:
             self._software_action(op_name)
             return
         binding = self._binding(op_name)
-        assert binding.target.value is not None
-        self._exchange(f"{op_name}", lambda: self._write_point(binding, binding.target.value))
+        value = binding.target.value
+        assert value is not None
+
+        def run() -> None:
+            self._write_before(binding, cached=False)
+            self._write_raw(binding.model, binding.point, value)
+
+        self._exchange(op_name, run)
 
     def set(self, op_name: str, value: float) -> None:
         """Write a setpoint in API units; refused (nothing sent) outside the device's range."""
@@ -247,7 +258,7 @@ class SunSpecDriver:
     def identity(self) -> DeviceIdentity:
         common = self.models[COMMON]
         values = self._exchange("identity", lambda: self._read_many(common, IDENTITY_POINTS))
-        mn, md, sn, vr = (str(values[p] or "").strip() for p in IDENTITY_POINTS)
+        mn, md, sn, vr = (str(values[p][0] or "").strip() for p in IDENTITY_POINTS)
         return DeviceIdentity(self.name, self.role, self.resource, self.profile.name,
                               mn, md, sn, vr)
 
@@ -277,15 +288,8 @@ class SunSpecDriver:
     def read_points(self, model_id: int, names: Sequence[str]) -> dict[str, float | None]:
         """Points of one model in their units (None: not implemented)."""
         model = self._model(model_id)
-        raws = self._exchange(f"read model {model_id}", lambda: self._read_many(model, names))
-        out: dict[str, float | None] = {}
-        for name in names:
-            point = model.layout.point(name)
-            raw = raws[name]
-            out[name] = models.scaled(raw, raws.get(f"{name}#sf")) if point.sf else (
-                None if raw is None or isinstance(raw, str) else float(raw)
-            )
-        return out
+        values = self._exchange(f"read model {model_id}", lambda: self._read_many(model, names))
+        return {name: models.scaled(raw, exponent) for name, (raw, exponent) in values.items()}
 
     # -- operations on points ---------------------------------------------------------------
 
@@ -309,8 +313,10 @@ class SunSpecDriver:
         self._scale[key] = exponent  # type: ignore[assignment]
         return raw, exponent  # type: ignore[return-value]
 
-    def _read_many(self, model: Model, names: Sequence[str]) -> dict[str, models.Raw]:
-        """Several points of one model (and their scale factors) in as few requests as fit."""
+    def _read_many(
+        self, model: Model, names: Sequence[str]
+    ) -> dict[str, tuple[models.Raw, int | None]]:
+        """Several points of one model with their scale factors, in as few requests as fit."""
         points = [model.layout.point(n) for n in names]
         wanted = points + [s for p in points if (s := model.layout.scale_point(p))]
         start = min(p.offset for p in wanted)
@@ -319,24 +325,20 @@ class SunSpecDriver:
         for chunk in range(start, end, models.MAX_READ_REGISTERS):
             count = min(models.MAX_READ_REGISTERS, end - chunk)
             regs += self._read_registers(model.address + chunk, count)
-        out: dict[str, models.Raw] = {}
+        out: dict[str, tuple[models.Raw, int | None]] = {}
         for point in points:
-            out[point.name] = point.decode(regs[point.offset - start :])
             sf_point = model.layout.scale_point(point)
+            exponent = point.sf if isinstance(point.sf, int) else None
             if sf_point is not None:
-                out[f"{point.name}#sf"] = sf_point.decode(regs[sf_point.offset - start :])
+                exponent = sf_point.decode(regs[sf_point.offset - start :])  # type: ignore[assignment]
+            out[point.name] = (point.decode(regs[point.offset - start :]), exponent)
         return out
 
     def _set_point(self, binding: Binding, device_value: float, verify: bool = True) -> None:
         """Write a value in the point's unit; verify it by reading it back (with its scale
         factor) unless the point is write-only, and write it again if the scale changed."""
         target, point = binding.target, binding.point
-        for before_name, before_value in target.before:
-            before = binding.model.layout.point(before_name)
-            key = (binding.model.address, before_name)
-            if self._written.get(key) != before_value:
-                self._write_raw(binding.model, before, before_value)
-                self._written[key] = before_value
+        self._write_before(binding, cached=True)
         if target.excitation:
             ext = binding.model.layout.point(target.excitation)
             self._write_raw(binding.model, ext, 0 if device_value >= 0 else 1)
@@ -385,7 +387,7 @@ class SunSpecDriver:
     def _raw_for(self, binding: Binding, device_value: float, exponent: int | None) -> int:
         raw = models.to_raw(device_value, exponent)
         point = binding.point
-        lo, hi = _raw_range(point.type)
+        lo, hi = point.raw_limits()
         if not lo <= raw <= hi:
             raise RangeError(
                 f"{self.name}: {point.name} {device_value:g} does not fit a {point.type} "
@@ -393,10 +395,14 @@ class SunSpecDriver:
             )
         return raw
 
-    def _write_point(self, binding: Binding, raw: int) -> None:
-        for before_name, before_value in binding.target.before:
-            self._write_raw(binding.model, binding.model.layout.point(before_name), before_value)
-        self._write_raw(binding.model, binding.point, raw)
+    def _write_before(self, binding: Binding, cached: bool) -> None:
+        """A target's enable flags and modes; ``cached`` skips those already written on this
+        connection (setpoints are frequent, their flags rarely change)."""
+        for name, value in binding.target.before:
+            key = (binding.model.address, name)
+            if not (cached and self._written.get(key) == value):
+                self._write_raw(binding.model, binding.model.layout.point(name), value)
+                self._written[key] = value
 
     def _cached_scale(self, binding: Binding) -> int | None:
         key = (binding.model.address, binding.point.name)
@@ -611,6 +617,9 @@ class SunSpecDriver:
             raise ProfileError(
                 f"{self.name}: the SunSpec device at {self.resource} lacks {'; '.join(missing)}"
             )
+        for op_name, binding in self.bindings.items():
+            if self.profile.ops[op_name].kind == "set":
+                self._fresh_scale(binding)  # wire_value then quantizes without I/O
         if self.role == "inverter":
             self.w_max_w = self._read_w_max()
 
@@ -665,11 +674,3 @@ class SunSpecDriver:
             return self.models[model_id]
         except KeyError:
             raise ProfileError(f"{self.name}: the device has no model {model_id}") from None
-
-
-def _raw_range(point_type: str) -> tuple[int, int]:
-    bits = {"int16": 16, "uint16": 16, "int32": 32, "uint32": 32, "enum16": 16, "acc32": 32}
-    size = bits.get(point_type, 16)
-    if point_type.startswith("int"):
-        return -(2 ** (size - 1)) + 1, 2 ** (size - 1) - 1  # the minimum means "not implemented"
-    return 0, 2**size - 2  # the maximum means "not implemented"

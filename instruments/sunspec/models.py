@@ -59,6 +59,15 @@ class Point:
         )
         return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
+    def raw_limits(self) -> tuple[int, int]:
+        """The raw integers this point can hold without meaning "not implemented"."""
+        bits = 16 * self.size
+        if self.type.startswith("int"):
+            return -(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1
+        if self.type in _ACCUMULATORS:
+            return 0, 2**bits - 1
+        return 0, 2**bits - 2
+
     def decode(self, registers: Sequence[int]) -> Raw:
         """The raw value in ``registers``; None when the device marks it not implemented.
         (Accumulators count from 0, which the standard also uses for "not accumulating".)"""
