@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 
 
@@ -20,6 +20,12 @@ class DeviceIdentity:
     serial: str
     firmware: str
     calibration_date: date | None = None
+
+    def as_record(self) -> dict[str, str | None]:
+        """The identity as JSON-ready fields (the calibration date as ISO text, or None)."""
+        fields = {k: v for k, v in asdict(self).items() if k != "calibration_date"}
+        date_text = None if self.calibration_date is None else self.calibration_date.isoformat()
+        return {**fields, "calibration_date": date_text}
 
     def line(self) -> str:
         """The identity as one comma-separated line (the ``*IDN?`` layout)."""

@@ -5,6 +5,7 @@ exceptions, dropped links)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
@@ -133,6 +134,9 @@ def test_bench_drives_a_sunspec_inverter_beside_scpi_devices(emu: Emulator) -> N
         assert (identity.manufacturer, identity.model, identity.firmware) == (
             "TESTBED", "SUNSPEC-PV-INVERTER", "1.0")
         assert identity.calibration_date.isoformat() == "2025-03-01"
+        record = identity.as_record()
+        assert record["calibration_date"] == "2025-03-01" and record["serial"] == "EMU-pv2"
+        assert json.loads(json.dumps(record)) == record
         assert bench.identities()["grid1"].model == "GRIDSIM-10K"
     assert not inverter.enabled and inverter.p_set == 0.0  # closed into its safe state
 
