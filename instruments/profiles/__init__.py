@@ -241,6 +241,7 @@ def parse_profile(name: str, data: dict[str, Any]) -> Profile:
     scpi = data.get("scpi", {})
     if not isinstance(scpi, dict):
         raise ProfileError(f"profile {name!r}: [scpi] must be a table")
+    _check_keys(name, data, inst, scpi)
     try:
         return Profile(
             name=name,
@@ -260,6 +261,38 @@ def parse_profile(name: str, data: dict[str, Any]) -> Profile:
         )
     except KeyError as exc:
         raise ProfileError(f"profile {name!r}: [instrument] needs {exc.args[0]!r}") from None
+
+
+_TABLES = {"instrument", "scpi", "ops", "sunspec"}
+_INSTRUMENT_KEYS = {
+    "model", "role", "transport", "idn", "tested_on_hardware", "source", "timeout_ms",
+    "read_termination", "write_termination",
+}
+_TEXT_KEYS = ("model", "idn", "source", "read_termination", "write_termination")
+_OP_KEYS = {"command", "unit", "min", "max", "on", "off", "reply_format", "scale"}
+
+
+def _check_keys(
+    name: str, data: dict[str, Any], inst: dict[str, Any], scpi: dict[str, Any]
+) -> None:
+    """Every key is read or refused: a misspelt one must not pass silently."""
+    where = f"profile {name!r}"
+    for label, table, known in (
+        ("tables", data, _TABLES),
+        ("[instrument] keys", inst, _INSTRUMENT_KEYS),
+        ("[scpi] keys", scpi, {"error_query", "init"}),
+    ):
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ProfileError(f"{where}: unknown {label} {unknown} (known: {sorted(known)})")
+    bad = [k for k in _TEXT_KEYS if k in inst and not isinstance(inst[k], str)]
+    if bad or not isinstance(inst.get("tested_on_hardware", False), bool):
+        raise ProfileError(f"{where}: {bad or ['tested_on_hardware']} must be text (true/false)")
+    init = scpi.get("init", [])
+    if not isinstance(init, list) or not all(isinstance(c, str) and c.strip() for c in init):
+        raise ProfileError(f"{where}: [scpi] init must be a list of commands")
+    if not isinstance(scpi.get("error_query", ""), str):
+        raise ProfileError(f"{where}: [scpi] error_query must be a command")
 
 
 def _timeout(name: str, value: Any) -> int:
@@ -331,6 +364,11 @@ def _operation(profile: str, op: str, kind: str, quantity: str, spec: Any) -> Op
     where = f"profile {profile!r} operation {op!r}"
     if not isinstance(spec, dict) or not isinstance(spec.get("command"), str):
         raise ProfileError(f"{where}: needs a command string")
+    unknown = sorted(set(spec) - _OP_KEYS)
+    if unknown:
+        raise ProfileError(f"{where}: unknown keys {unknown} (known: {sorted(_OP_KEYS)})")
+    if not all(isinstance(spec.get(k, ""), str) for k in ("unit", "on", "off", "reply_format")):
+        raise ProfileError(f"{where}: unit, on, off and reply_format must be text")
     command = spec["command"]
     fields = len(_FIELD.findall(command))
     if fields != (1 if kind == "set" else 0) or command.count("{") != fields:

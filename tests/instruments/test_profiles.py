@@ -71,6 +71,25 @@ def test_malformed_profiles_are_refused(data: dict, message: str) -> None:
         parse_profile("bad", data)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["ops"]["set_power"].update(comand="X"), "unknown keys \\['comand'\\]"),
+        (lambda d: d["instrument"].update(timeout=5), "unknown \\[instrument\\] keys"),
+        (lambda d: d.update(scpi={"init": "INST:COUP ALL"}), "init must be a list"),
+        (lambda d: d.update(extra={}), "unknown tables \\['extra'\\]"),
+        (lambda d: d["instrument"].update(idn=7), "must be text"),
+        (lambda d: d["ops"]["set_power"].update(max=float("inf")), "max must be a finite"),
+        (lambda d: d["instrument"].update(timeout_ms=0), "timeout_ms must be an integer"),
+    ],
+)
+def test_every_profile_key_is_read_or_refused(change, message: str) -> None:
+    data = minimal_load()
+    change(data)
+    with pytest.raises(ProfileError, match=message):
+        parse_profile("bad", data)
+
+
 def test_missing_operation_and_role_are_named() -> None:
     data = minimal_load()
     del data["ops"]["disable"]
