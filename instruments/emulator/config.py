@@ -192,8 +192,6 @@ def parse_config(data: dict[str, Any], where: str) -> EmulatorConfig:
         errors.append("[emulator] must be a table")
         settings = {}
     values = _checked(settings, GLOBALS, "[emulator] ", errors)
-    if isinstance(values.get("start"), str):
-        values["start"] = datetime.fromisoformat(values["start"])
     entries = data.get("device", [])
     if not isinstance(entries, list) or not entries:
         errors.append("needs at least one [[device]]")
@@ -204,6 +202,8 @@ def parse_config(data: dict[str, Any], where: str) -> EmulatorConfig:
         errors.append("device names must be unique and not 'control'")
     if errors:
         raise ProfileError(f"{where}: {'; '.join(errors)}")
+    if isinstance(values["start"], str):
+        values["start"] = datetime.fromisoformat(values["start"])
     return EmulatorConfig(devices=tuple(specs), **values)
 
 

@@ -229,10 +229,10 @@ def parse_profile(name: str, data: dict[str, Any]) -> Profile:
     """Check a profile's parsed TOML against its role's operations."""
     inst = _table(data, "instrument", name)
     role = inst.get("role")
-    if role not in ROLE_OPS:
+    if not isinstance(role, str) or role not in ROLE_OPS:
         raise ProfileError(f"profile {name!r}: role must be one of {', '.join(ROLES)}")
     transport = inst.get("transport", "scpi")
-    if transport not in TRANSPORTS:
+    if not isinstance(transport, str) or transport not in TRANSPORTS:
         raise ProfileError(f"profile {name!r}: transport must be one of {', '.join(TRANSPORTS)}")
     if transport == "sunspec":
         ops, sunspec = _sunspec_ops(name, role, data), _sunspec_settings(name, data)
