@@ -12,7 +12,8 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
 )
 ledger_app = typer.Typer(no_args_is_help=True, help="Create and fill ledgers.")
-instruments_app = typer.Typer(no_args_is_help=True, help="Find and check VISA instruments.")
+instruments_app = typer.Typer(no_args_is_help=True,
+                              help="Find and check instruments (SCPI over VISA, SunSpec).")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(instruments_app, name="instruments")
 
@@ -150,23 +151,27 @@ def emulate(
     config: Path | None = typer.Option(None, help="Emulated bench (TOML); default built in."),
     port_base: int = typer.Option(5025, help="First loopback TCP port."),
 ) -> None:
-    """Serve simulated SCPI instruments on loopback ports until terminated."""
+    """Serve simulated instruments (SCPI, SunSpec Modbus TCP) on loopback until terminated."""
     from instruments.emulator import main as emulate_main
 
     raise typer.Exit(emulate_main(config, port_base))
 
 
 @instruments_app.command("scan")
-def instruments_scan() -> None:
-    """List reachable VISA resources with their *IDN? reply."""
-    from instruments.tools import scan
+def instruments_scan(
+    host: list[str] = typer.Option(["127.0.0.1"], "--host", help="Host to probe (repeat)."),
+    port: list[int] = typer.Option([], "--port", help="Port to probe (repeat)."),
+) -> None:
+    """List reachable instruments: VISA resources with their *IDN? reply, SunSpec devices
+    with their common model and model list."""
+    from instruments.tools import SCAN_PORTS, scan
 
-    raise typer.Exit(scan())
+    raise typer.Exit(scan(host, port or SCAN_PORTS))
 
 
 @instruments_app.command("check")
 def instruments_check(bench_file: Path) -> None:
-    """Check that each configured device answers, matches its profile and reads."""
+    """Check that each device of a bench file answers, matches its profile and reads."""
     from instruments.tools import check
 
     raise typer.Exit(check(bench_file))

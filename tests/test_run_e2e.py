@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
-SIMULATED_DAY_HEAD = (386, "34d0f7efbd688ce4e9262b3ae50bf7c3c89232778b63c93a501ccf0804c3300e")
+SIMULATED_DAY_HEAD = (386, "2272790fdfe6c35873012998f5f663b9421ebf52364b28af19b7ed5c2dc3e920")
 """Height and hash of the default scenario's simulated day's last block. The ledger's bytes are
 a format: this may change only in a commit that changes the format on purpose and says so."""
 
@@ -35,8 +35,10 @@ def _check_run_folder(out):
     for name in REPORT_FILES:
         assert (out / "report" / name).stat().st_size > 0, name
     for name in ("intervals.csv", "trades.csv", "homes.csv", "measurements.csv",
-                 "instruments.log"):
+                 "instruments.log", "scenario.json"):
         assert (out / name).stat().st_size > 0, name
+    identities = json.loads((out / "instruments.json").read_text())
+    assert identities and all(i["manufacturer"] and i["model"] for i in identities.values())
     verified = cli("verify", str(out / "ledger.sqlite"))
     assert verified.returncode == 0 and verified.stdout.startswith("valid: ")
     return summary
@@ -63,9 +65,13 @@ def test_paced_run_against_emulated_instruments(tmp_path):
     assert len(writes("home-04.load", "SOUR:POW ")) >= summary["intervals"]
     assert all(b["t"] >= a["t"] for a, b in itertools.pairwise(log))  # monotonic timestamps
     closed = next(i for i, e in enumerate(log) if e["text"] == "close: safe state")
-    for inverter in ("home-04.inverter", "home-11.inverter"):  # safe state at the end
-        assert {"OUTP OFF", "SOUR:POW:ACT 0.0"} <= {
-            e["text"] for e in log[closed:] if e["device"] == inverter and e["kind"] == "write"}
+    def closing(device):
+        return {e["text"] for e in log[closed:] if e["device"] == device and e["kind"] == "write"}
+
+    # safe state at the end: the SCPI inverter's output off at zero power; the SunSpec one out
+    # of service (model 703 ES) with a zero export limit (model 704 WMaxLimPct)
+    assert {"OUTP OFF", "SOUR:POW:ACT 0.0"} <= closing("home-04.inverter")
+    assert {"ES=0", "WMaxLimPct=0"} <= {w.split()[-1] for w in closing("home-11.inverter")}
 
 
 def test_simulated_day(tmp_path):
@@ -127,7 +133,7 @@ duration_hours = 0.5
 home = "home-07"
 inverter = {{ resource = "{r['pv1']}", profile = "testbed-pv-inverter", max_export_kw = 3.0, max_import_kw = 0.0, ramp_kw_per_s = 0.2 }}
 meter = {{ resource = "{r['meter1']}", profile = "testbed-meter" }}
-grid_simulator = {{ resource = "{r['grid1']}", profile = "testbed-grid-simulator", v_min = 207.0, v_max = 253.0 }}
+grid_simulator = {{ resource = "{r['grid1']}", profile = "testbed-grid-simulator", v_min = 207.0, v_max = 253.0, calibration_date = 2026-03-01 }}
 [[physical]]
 home = "home-04"
 inverter = {{ resource = "emulated", profile = "testbed-pv-inverter", max_export_kw = 5.0 }}
@@ -140,6 +146,8 @@ meter = {{ resource = "emulated", profile = "testbed-meter" }}
         assert emu.devices["grid1"].v_set != 230.0  # the bus voltage reached the simulator
     summary = _check_run_folder(out)
     assert summary["intervals"] == 2
+    identities = json.loads((out / "instruments.json").read_text())
+    assert identities["home-07.grid_simulator"]["calibration_date"] == "2026-03-01"
     log = [json.loads(line) for line in (out / "instruments.log").read_text().splitlines()]
     volts = [e["text"] for e in log if e["device"] == "home-07.grid_simulator"
              and e["text"].startswith("SOUR:VOLT ")]

@@ -118,7 +118,8 @@ class PhysicalHomes:
                      ("grid_simulator", spec.grid_simulator))
             return [
                 {"name": prefix + role, "role": role, "resource": dev.resource,
-                 "profile": dev.profile, "limits": dev.limits}
+                 "profile": dev.profile, "limits": dev.limits,
+                 **({"calibration_date": dev.calibration_date} if dev.calibration_date else {})}
                 for role, dev in roles if dev is not None
             ]
         emu = Emulator({
@@ -138,6 +139,10 @@ class PhysicalHomes:
         self.emulators.append(emu)
         entries = emu.bench_config({"inverter": spec.inverter.limits})["device"]
         return [{**e, "name": prefix + e["name"]} for e in entries]
+
+    def identities(self) -> dict[str, dict[str, str | None]]:
+        """Each device's identity, firmware and calibration date, for the run folder."""
+        return {name: ident.as_record() for name, ident in self.bench.identities().items()}
 
     def set_time(self, t: float) -> None:
         """Move the emulated devices' simulated clock to ``t`` seconds since the run's start."""

@@ -4,6 +4,8 @@ written."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     from testbed.report import build_report
 
     run = assemble(scenario, out, paced=paced)
+    _record_setup(out, scenario, run)
     loop = Loop(run, paced)
     stopped: BaseException | None = None
     try:
@@ -62,6 +65,14 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     if stopped is not None:
         raise stopped
     return summary
+
+
+def _record_setup(out: Path, scenario: Scenario, run: Run) -> None:
+    """The scenario exactly as run (options applied) and every instrument's identity,
+    firmware and calibration date, beside the results."""
+    for name, value in (("scenario.json", dataclasses.asdict(scenario)),
+                        ("instruments.json", run.bench.identities())):
+        (out / name).write_text(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def _conservation_error(run: Run) -> int:

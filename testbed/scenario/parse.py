@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from testbed.scenario.spec import (
 
 DEFAULT = "default"
 LIMIT_KEYS = ("max_export_kw", "max_import_kw", "ramp_kw_per_s", "v_min", "v_max")
+"""A physical device's limits a scenario may set (the safety layer enforces them)."""
 MECHANISMS = ("pay_as_clear", "pay_as_bid")
 MAX_DURATION_HOURS = 366 * 24  # the profiles cover one year
 _REQUIRED = object()
@@ -190,8 +191,9 @@ def _device(t: _Table) -> DeviceSpec:
     resource = t.take("resource", str, check=_non_empty)
     profile = t.take("profile", str, check=_non_empty)
     limits = {k: t.take(k, float, check=_between(-1e6, 1e6)) for k in LIMIT_KEYS if k in t.data}
+    calibrated = t.take("calibration_date", date, None, check=_a_day)
     t.done()
-    return DeviceSpec(resource, profile, limits)
+    return DeviceSpec(resource, profile, limits, calibrated)
 
 
 def _ledger(t: _Table) -> LedgerSpec:
@@ -335,6 +337,10 @@ def _iso_time(value: str) -> str | None:
     except ValueError:
         return f"not an ISO 8601 time: {value!r}"
     return None
+
+
+def _a_day(value: date) -> str | None:
+    return "a TOML date such as 2025-03-01" if isinstance(value, datetime) else None
 
 
 def _utc(start: datetime) -> datetime:

@@ -6,7 +6,7 @@ time span and pace, and where the ledger goes. Defaults are here; `parse` reads 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from testbed.market.params import MarketParams
 from testbed.market.strategies import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
@@ -74,9 +74,10 @@ class HomeSpec:
 class DeviceSpec:
     """One instrument of a physical home: where it is, how it speaks, what it may be told."""
 
-    resource: str  # a VISA resource string, or "emulated" for the built-in simulated device
+    resource: str  # VISA resource, modbus-tcp://HOST:PORT/UNIT, or "emulated" (built in)
     profile: str
     limits: dict[str, float] = field(default_factory=dict)
+    calibration_date: date | None = None  # recorded with the device's identity
 
 
 @dataclass(frozen=True)
