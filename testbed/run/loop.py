@@ -12,8 +12,10 @@ Between them run the control steps: every physical home is measured at its meter
 meter's energy of interval k - 1 is read and its setpoints for k are sent. Paced
 (`testbed run`), a control step is due every ``control_step_s`` of wall time and stands for
 ``control_step_s * real_time_factor`` seconds of the scenario; at most one market event runs
-after a step's instrument work, so the steps keep their pace. Simulated (`testbed simulate`),
-there is one control step per interval and no waiting.
+after a step's instrument work, so the steps keep their pace (an interval's clearing, due
+minutes before its start, so always comes before its setpoints). Simulated (`testbed
+simulate`), there is one control step per interval, at its start, after every market event
+due before it, and no waiting.
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ class Loop:
             t = (k + step / per) * t_s.interval_s
             if self.paced:
                 self.pacer.wait()
+            else:  # a simulated step comes after every market event due before it
+                while self._events and self._events[0].t < t:
+                    heapq.heappop(self._events).run()
             self._control_step(t, k if step == 0 else None)
             for _ in range(1 if self.paced else len(self._events)):
                 if not self._events or self._events[0].t > t:
