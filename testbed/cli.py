@@ -37,7 +37,7 @@ def ledger_init(
     chain_id: int | None = typer.Option(None, help="Chain id (default: the project's)."),
 ) -> None:
     """Create a chain with its genesis block."""
-    from testbed.ledger.demo import init_chain
+    from testbed.demo import init_chain
     from testbed.market.contract import MarketContract
 
     typer.echo(init_chain(path, validator_key, chain_id, MarketContract()))
@@ -50,7 +50,7 @@ def ledger_demo(
     tx: int = typer.Option(100, min=1, help="Signed orders per block."),
 ) -> None:
     """Fill a new chain with N blocks of M signed orders among development participants."""
-    from testbed.ledger.demo import demo_chain
+    from testbed.demo import demo_chain
     from testbed.market.contract import MarketContract
 
     typer.echo(demo_chain(path, blocks, tx, MarketContract()))

@@ -103,7 +103,7 @@ class IntervalCleared:
 class Payment:
     payer: int | None  # home index; None: the utility
     payee: int | None
-    amount: int
+    amount_units: int
     kind: str  # trade | retail | penalty | feed_in
 
 

@@ -39,10 +39,11 @@ def decide(matched: Matched, decisions: Sequence[GateDecision]) -> Clearing:
 
 def cleared(k: int, matched: Matched, body: Clearing) -> IntervalCleared:
     trades = tuple(
-        ClearedTrade(seller, buyer, t.energy_wh, t.granted_wh, t.price, _binding(t.constraint))
+        ClearedTrade(seller, buyer, t.energy_wh, t.granted_wh, t.price_per_kwh,
+                     _binding(t.constraint))
         for t, seller, buyer in zip(body.trades, matched.sellers, matched.buyers)
     )
-    return IntervalCleared(k, body.interval, body.price if body.trades else None, trades)
+    return IntervalCleared(k, body.interval, body.price_per_kwh if body.trades else None, trades)
 
 
 def sold_wh(trades: Sequence[ClearedTrade]) -> dict[int, int]:

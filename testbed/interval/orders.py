@@ -59,7 +59,7 @@ class Trading:
             if order is not None:
                 txs.append(signed(ledger, key, order))
                 placed.append(PlacedOrder(i, "bid" if order.side == Side.BID else "offer",
-                                          order.energy_wh, order.price))
+                                          order.energy_wh, order.price_per_kwh))
         return Orders(tuple(txs), tuple(placed), tuple(battery))
 
     def cleared(self, price_per_kwh: int | None) -> None:
@@ -73,7 +73,7 @@ class Trading:
         not trade; it buys from the utility outside the market), or None when too small."""
         if order is None:
             return None
-        balance = ledger.contract.participants[account].balance
+        balance = ledger.contract.participants[account].balance_units
         energy = min(order.energy_wh, affordable_wh(self.params, order.side, balance))
         if energy < MIN_ORDER_WH:
             return None

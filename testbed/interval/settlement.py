@@ -17,7 +17,7 @@ def settled(k: int, proposal: SettlementProposal, home_of: Mapping[bytes, int]
     def home(account: bytes) -> int | None:
         return None if account == UTILITY else home_of[account]
 
-    payments = tuple(Payment(home(p.payer), home(p.payee), p.amount,
+    payments = tuple(Payment(home(p.payer), home(p.payee), p.amount_units,
                              PaymentKind(p.kind).name.lower())
                      for p in proposal.body.payments)
     return IntervalSettled(k, proposal.body.interval, proposal.delivered_wh, payments)

@@ -69,7 +69,8 @@ class Genesis:
 
 @dataclass(frozen=True)
 class RegisterParticipant:
-    """A household joins: where it sits on the feeder, what it does, which key its meter signs with."""
+    """A household joins: where it sits on the feeder, what it does, which key its meter signs
+    with."""
 
     TYPE: ClassVar[int] = 2
     bus: int = u32()
@@ -83,14 +84,14 @@ class Deposit:
 
     TYPE: ClassVar[int] = 3
     account: bytes = b32()
-    amount: int = u64()
+    amount_units: int = u64()
 
 
 @dataclass(frozen=True)
 class Order:
     """A bid (buy) or offer (sell) of energy for one delivery interval.
 
-    ``interval`` is the interval's start in seconds since the Unix epoch; ``price`` is the
+    ``interval`` is the interval's start in seconds since the Unix epoch; ``price_per_kwh`` is the
     limit price in the smallest currency unit per kWh.
     """
 
@@ -98,7 +99,7 @@ class Order:
     interval: int = u64()
     side: int = u8()
     energy_wh: int = u64()
-    price: int = u64()
+    price_per_kwh: int = u64()
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class Trade:
     bid: bytes = b32()
     offer: bytes = b32()
     energy_wh: int = u64()
-    price: int = u64()
+    price_per_kwh: int = u64()
     granted_wh: int = u64()
     constraint: Constraint = nested(Constraint)
 
@@ -140,7 +141,7 @@ class Clearing:
 
     TYPE: ClassVar[int] = 6
     interval: int = u64()
-    price: int = u64()
+    price_per_kwh: int = u64()
     trades: tuple[Trade, ...] = list_of(Trade, MAX_TRADES_PER_CLEARING)
 
 
@@ -148,7 +149,7 @@ class Clearing:
 class Payment:
     payer: bytes = b32()
     payee: bytes = b32()
-    amount: int = u64()
+    amount_units: int = u64()
     kind: int = u8()
 
 

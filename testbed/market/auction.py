@@ -13,7 +13,7 @@ Rules (the contract and the proposer both call `match`, so they cannot disagree)
   lo = max(last matched offer, best unfilled bid) and hi = min(last matched bid, best unfilled
   offer); the price is the midpoint, rounded down.
 * Pay-as-bid: every trade is priced at the midpoint of its own bid and offer (rounded down);
-  ``Matching.price`` still reports the uniform price as the interval's reference price.
+  ``Matching.price_per_kwh`` still reports the uniform price as the interval's reference price.
 * Trades: filled bids and filled offers, both in merit order, are paired front to front.
 """
 
@@ -36,9 +36,9 @@ class OpenOrder:
     interval: int = u64()
     side: int = u8()
     energy_wh: int = u64()
-    price: int = u64()
+    price_per_kwh: int = u64()
     seq: int = u64()  # arrival on the chain: the time-priority tie-break
-    locked: int = u64()  # money held in escrow for this order
+    locked_units: int = u64()  # money held in escrow for this order
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,12 @@ class Match:
     bid: bytes
     offer: bytes
     energy_wh: int
-    price: int
+    price_per_kwh: int
 
 
 @dataclass(frozen=True)
 class Matching:
-    price: int  # the uniform clearing price; 0 when nothing trades
+    price_per_kwh: int  # the uniform clearing price; 0 when nothing trades
     matches: tuple[Match, ...]
 
 
@@ -80,13 +80,14 @@ def pro_rata(capacity: int, demands: Sequence[int]) -> list[int]:
 def merit_order(orders: Sequence[OpenOrder], side: int) -> list[OpenOrder]:
     """Best first: bids by price descending, offers ascending, then by arrival."""
     sign = -1 if side == Side.BID else 1
-    return sorted((o for o in orders if o.side == side), key=lambda o: (sign * o.price, o.seq))
+    return sorted((o for o in orders if o.side == side),
+                  key=lambda o: (sign * o.price_per_kwh, o.seq))
 
 
 def _fills(book: list[OpenOrder], volume: int, marginal_price: int) -> list[int]:
     """Energy filled per order of one side's merit-ordered book, pro rata at the margin."""
     inside = [o.energy_wh if _better(o, marginal_price) else 0 for o in book]
-    margin = [i for i, o in enumerate(book) if o.price == marginal_price]
+    margin = [i for i, o in enumerate(book) if o.price_per_kwh == marginal_price]
     shares = pro_rata(volume - sum(inside), [book[i].energy_wh for i in margin])
     for i, share in zip(margin, shares):
         inside[i] = share
@@ -94,7 +95,7 @@ def _fills(book: list[OpenOrder], volume: int, marginal_price: int) -> list[int]
 
 
 def _better(order: OpenOrder, price: int) -> bool:
-    return order.price > price if order.side == Side.BID else order.price < price
+    return order.price_per_kwh > price if order.side == Side.BID else order.price_per_kwh < price
 
 
 def match(orders: Sequence[OpenOrder], mechanism: int) -> Matching:
@@ -104,12 +105,12 @@ def match(orders: Sequence[OpenOrder], mechanism: int) -> Matching:
     bid_left = bids[0].energy_wh if bids else 0
     offer_left = offers[0].energy_wh if offers else 0
     last_bid = last_offer = 0
-    while i < len(bids) and j < len(offers) and bids[i].price >= offers[j].price:
+    while i < len(bids) and j < len(offers) and bids[i].price_per_kwh >= offers[j].price_per_kwh:
         q = min(bid_left, offer_left)
         volume += q
         bid_left -= q
         offer_left -= q
-        last_bid, last_offer = bids[i].price, offers[j].price
+        last_bid, last_offer = bids[i].price_per_kwh, offers[j].price_per_kwh
         if bid_left == 0:
             i += 1
             bid_left = bids[i].energy_wh if i < len(bids) else 0
@@ -118,8 +119,8 @@ def match(orders: Sequence[OpenOrder], mechanism: int) -> Matching:
             offer_left = offers[j].energy_wh if j < len(offers) else 0
     if volume == 0:
         return Matching(0, ())
-    lo = max(last_offer, bids[i].price) if i < len(bids) else last_offer
-    hi = min(last_bid, offers[j].price) if j < len(offers) else last_bid
+    lo = max(last_offer, bids[i].price_per_kwh) if i < len(bids) else last_offer
+    hi = min(last_bid, offers[j].price_per_kwh) if j < len(offers) else last_bid
     price = (lo + hi) // 2
     bid_fill = _fills(bids, volume, last_bid)
     offer_fill = _fills(offers, volume, last_offer)
@@ -139,7 +140,7 @@ def _pair(
     while i < len(b) and j < len(s):
         q = min(bid_left, offer_left)
         bid, offer = b[i][0], s[j][0]
-        own = (bid.price + offer.price) // 2
+        own = (bid.price_per_kwh + offer.price_per_kwh) // 2
         out.append(Match(bid.order_id, offer.order_id, q,
                          price if mechanism == Mechanism.PAY_AS_CLEAR else own))
         bid_left -= q

@@ -67,13 +67,13 @@ class Participant:
     bus: int = u32()
     role: int = u8()
     meter_key: bytes = b32()
-    balance: int = u64()
+    balance_units: int = u64()
 
 
 @dataclass(frozen=True)
 class ClearedInterval:
     interval: int = u64()
-    price: int = u64()
+    price_per_kwh: int = u64()
     trades: tuple[Trade, ...] = enc.list_of(Trade, MAX_TRADES_PER_CLEARING)
 
 
@@ -166,12 +166,12 @@ class MarketContract:
         return settle_trades(cleared.trades, owners, readings, self._p)
 
     def escrow(self, account: bytes) -> int:
-        return sum(o.locked for o in self.orders.values() if o.owner == account)
+        return sum(o.locked_units for o in self.orders.values() if o.owner == account)
 
     def money_held(self) -> int:
         """All balances plus all escrow: must equal ``money_in - money_out``."""
-        return sum(p.balance for p in self.participants.values()) + sum(
-            o.locked for o in self.orders.values()
+        return sum(p.balance_units for p in self.participants.values()) + sum(
+            o.locked_units for o in self.orders.values()
         )
 
     @property
@@ -218,12 +218,12 @@ class MarketContract:
     def _deposit(self, tx: Transaction, body: Deposit, ctx: BlockContext) -> None:
         self._require_validator(tx, ctx, "deposits")
         p = self._participant(body.account)
-        if body.amount <= 0:
+        if body.amount_units <= 0:
             raise Rejected("a deposit must be positive")
-        if p.balance + body.amount > MAX_MONEY:
+        if p.balance_units + body.amount_units > MAX_MONEY:
             raise Rejected(f"deposit would take the balance above {MAX_MONEY}")
-        self.participants[p.account] = replace(p, balance=p.balance + body.amount)
-        self.money_in += body.amount
+        self.participants[p.account] = replace(p, balance_units=p.balance_units + body.amount_units)
+        self.money_in += body.amount_units
 
     def _order(self, tx: Transaction, body: Order, ctx: BlockContext) -> None:
         prm = self._p
@@ -240,18 +240,18 @@ class MarketContract:
         if body.energy_wh <= 0:
             raise Rejected("an order needs positive energy")
         self._energy(body.energy_wh, "order of")
-        if not prm.feed_in_price <= body.price <= prm.retail_price:
-            raise Rejected(f"price {body.price} outside [feed-in {prm.feed_in_price}, "
-                           f"retail {prm.retail_price}]")
+        if not prm.feed_in_price_per_kwh <= body.price_per_kwh <= prm.retail_price_per_kwh:
+            raise Rejected(f"price {body.price_per_kwh} outside [feed-in "
+                           f"{prm.feed_in_price_per_kwh}, retail {prm.retail_price_per_kwh}]")
         side = self.sides.get((body.interval, tx.sender))
         if side is not None and side != body.side:
             raise Rejected("a participant cannot both buy and sell in one interval")
         locked = escrow(prm, body.side, body.energy_wh)
-        if locked > p.balance:
-            raise Rejected(f"escrow of {locked} exceeds the balance of {p.balance}")
-        self.participants[p.account] = replace(p, balance=p.balance - locked)
+        if locked > p.balance_units:
+            raise Rejected(f"escrow of {locked} exceeds the balance of {p.balance_units}")
+        self.participants[p.account] = replace(p, balance_units=p.balance_units - locked)
         self.orders[tx.txid] = OpenOrder(
-            tx.txid, tx.sender, body.interval, body.side, body.energy_wh, body.price,
+            tx.txid, tx.sender, body.interval, body.side, body.energy_wh, body.price_per_kwh,
             self.seq, locked,
         )
         self.sides[(body.interval, tx.sender)] = body.side
@@ -267,21 +267,25 @@ class MarketContract:
         if ctx.timestamp < gate:
             raise Rejected(f"clearing of interval {body.interval} before gate closure at {gate}")
         expected = self.matching(body.interval)
-        if body.price != expected.price:
-            raise Rejected(f"clearing price {body.price}, the book clears at {expected.price}")
+        if body.price_per_kwh != expected.price_per_kwh:
+            raise Rejected(f"clearing price {body.price_per_kwh}, the book clears at "
+                           f"{expected.price_per_kwh}")
         if len(body.trades) != len(expected.matches):
             raise Rejected(f"{len(body.trades)} trades, the book gives {len(expected.matches)}")
         granted: dict[bytes, int] = defaultdict(int)
         for k, (t, m) in enumerate(zip(body.trades, expected.matches)):
-            if (t.bid, t.offer, t.energy_wh, t.price) != (m.bid, m.offer, m.energy_wh, m.price):
+            if ((t.bid, t.offer, t.energy_wh, t.price_per_kwh)
+                    != (m.bid, m.offer, m.energy_wh, m.price_per_kwh)):
                 raise Rejected(f"trade {k} differs from the book's matching")
             _check_grid_decision(k, t)
             granted[t.bid] += t.granted_wh
             granted[t.offer] += t.granted_wh
         for order in self.book(body.interval):
-            rate = prm.retail_price if order.side == Side.BID else prm.shortfall_penalty
+            rate = (prm.retail_price_per_kwh if order.side == Side.BID
+                    else prm.shortfall_penalty_per_kwh)
             self._relock(order, cost(granted[order.order_id], rate))
-        self.cleared[body.interval] = ClearedInterval(body.interval, body.price, body.trades)
+        self.cleared[body.interval] = ClearedInterval(body.interval, body.price_per_kwh,
+                                                      body.trades)
 
     def _reading(self, tx: Transaction, body: MeterReading, ctx: BlockContext) -> None:
         prm = self._p
@@ -330,13 +334,13 @@ class MarketContract:
             self.sides.pop((order.interval, order.owner), None)
         for payment in result.payments:
             if payment.payee == UTILITY:
-                self.money_out += payment.amount
+                self.money_out += payment.amount_units
             else:
                 if payment.kind == PaymentKind.FEED_IN:
-                    self.money_in += payment.amount
+                    self.money_in += payment.amount_units
                 payee = self.participants[payment.payee]
                 self.participants[payee.account] = replace(
-                    payee, balance=payee.balance + payment.amount)
+                    payee, balance_units=payee.balance_units + payment.amount_units)
         for key in [k for k in self.readings if k[0] == body.interval]:
             del self.readings[key]
         del self.cleared[body.interval]
@@ -347,11 +351,12 @@ class MarketContract:
     def _relock(self, order: OpenOrder, locked: int, charged: int = 0) -> None:
         """Set the order's escrow to ``locked`` after ``charged`` was paid out of it; the rest
         goes back to the owner's balance."""
-        released = order.locked - charged - locked
+        released = order.locked_units - charged - locked
         assert released >= 0, "escrow bound broken"  # guaranteed by the settlement rules
         owner = self.participants[order.owner]
-        self.participants[owner.account] = replace(owner, balance=owner.balance + released)
-        self.orders[order.order_id] = replace(order, locked=locked)
+        self.participants[owner.account] = replace(owner,
+                                                   balance_units=owner.balance_units + released)
+        self.orders[order.order_id] = replace(order, locked_units=locked)
 
     _HANDLERS: ClassVar[dict[type, Callable[..., None]]] = {
         RegisterParticipant: _register,

@@ -53,9 +53,9 @@ class MarketParams:
     interval_seconds: int = _param(U32, 900)
     gate_closure_seconds: int = _param(U32, 300)  # orders close this long before delivery
     mechanism: int = _param(U8, int(Mechanism.PAY_AS_CLEAR))
-    feed_in_price: int = _param(U64, 80)  # the utility buys at 8 ct/kWh: the price floor
-    retail_price: int = _param(U64, 300)  # the utility sells at 30 ct/kWh: the price ceiling
-    shortfall_penalty: int = _param(U64, 100)  # per kWh sold but not exported
+    feed_in_price_per_kwh: int = _param(U64, 80)  # the utility buys at 8 ct/kWh: the floor
+    retail_price_per_kwh: int = _param(U64, 300)  # the utility sells at 30 ct/kWh: the ceiling
+    shortfall_penalty_per_kwh: int = _param(U64, 100)  # per kWh sold but not exported
     reading_deadline_seconds: int = _param(U32, 900)  # after the interval's end
     order_horizon_seconds: int = _param(U32, 86_400)  # how far ahead an order may be placed
     max_energy_wh: int = _param(U64, 100_000)  # larger orders or readings are absurd
@@ -70,11 +70,11 @@ class MarketParams:
             raise Rejected("market parameters: gate closure beyond the order horizon")
         if self.mechanism not in set(Mechanism):
             raise Rejected(f"market parameters: unknown mechanism {self.mechanism}")
-        if not 0 < self.feed_in_price <= self.retail_price:
-            raise Rejected("market parameters: need 0 < feed_in_price <= retail_price")
+        if not 0 < self.feed_in_price_per_kwh <= self.retail_price_per_kwh:
+            raise Rejected("market parameters: need 0 < feed-in price <= retail price")
         if not 0 < self.max_energy_wh <= 10**9:
             raise Rejected("market parameters: max_energy_wh must be in 1..10^9")
-        if self.retail_price > 10**6 or self.shortfall_penalty > 10**6:
+        if self.retail_price_per_kwh > 10**6 or self.shortfall_penalty_per_kwh > 10**6:
             raise Rejected("market parameters: prices above 10^6 units per kWh")
         return self
 
@@ -100,7 +100,7 @@ def cost(energy_wh: int, price_per_kwh: int) -> int:
 
 
 def _escrow_rate(params: MarketParams, side: int) -> int:
-    return params.retail_price if side == Side.BID else params.shortfall_penalty
+    return params.retail_price_per_kwh if side == Side.BID else params.shortfall_penalty_per_kwh
 
 
 def escrow(params: MarketParams, side: int, energy_wh: int) -> int:

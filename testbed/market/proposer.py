@@ -22,7 +22,7 @@ from testbed.market.params import NO_CONSTRAINT
 @dataclass(frozen=True)
 class ClearingProposal:
     interval: int
-    price: int
+    price_per_kwh: int
     trades: tuple[Trade, ...]  # granted in full, before the grid gate
     grid_trades: tuple[GridTrade, ...]  # the same trades located on the feeder
 
@@ -38,14 +38,14 @@ def clear(contract: MarketContract, interval: int) -> ClearingProposal:
     matching = contract.matching(interval)
     owners = {o.order_id: contract.participants[o.owner] for o in contract.book(interval)}
     trades = tuple(
-        Trade(m.bid, m.offer, m.energy_wh, m.price, m.energy_wh, NO_CONSTRAINT)
+        Trade(m.bid, m.offer, m.energy_wh, m.price_per_kwh, m.energy_wh, NO_CONSTRAINT)
         for m in matching.matches
     )
     grid = tuple(
         GridTrade(k, owners[m.offer].bus, owners[m.bid].bus, m.energy_wh)
         for k, m in enumerate(matching.matches)
     )
-    return ClearingProposal(interval, matching.price, trades, grid)
+    return ClearingProposal(interval, matching.price_per_kwh, trades, grid)
 
 
 def clearing_body(proposal: ClearingProposal, decisions: Sequence[GateDecision]) -> Clearing:
@@ -54,10 +54,10 @@ def clearing_body(proposal: ClearingProposal, decisions: Sequence[GateDecision])
         raise LedgerError(f"interval {proposal.interval}: {len(decisions)} grid decisions for "
                           f"{len(proposal.trades)} trades")
     trades = tuple(
-        Trade(t.bid, t.offer, t.energy_wh, t.price, d.granted_wh, d.constraint)
+        Trade(t.bid, t.offer, t.energy_wh, t.price_per_kwh, d.granted_wh, d.constraint)
         for t, d in zip(proposal.trades, decisions)
     )
-    return Clearing(proposal.interval, proposal.price, trades)
+    return Clearing(proposal.interval, proposal.price_per_kwh, trades)
 
 
 def gated_clearing(

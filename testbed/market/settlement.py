@@ -88,10 +88,10 @@ def settle_trades(
         d = min(b, s)
         delivered.append(d)
         items = (
-            (buyer, seller, cost(d, t.price), PaymentKind.TRADE, t.bid),
-            (buyer, UTILITY, cost(b - d, params.retail_price), PaymentKind.RETAIL, t.bid),
-            (UTILITY, seller, cost(s - d, params.feed_in_price), PaymentKind.FEED_IN, None),
-            (seller, UTILITY, cost(t.granted_wh - s, params.shortfall_penalty),
+            (buyer, seller, cost(d, t.price_per_kwh), PaymentKind.TRADE, t.bid),
+            (buyer, UTILITY, cost(b - d, params.retail_price_per_kwh), PaymentKind.RETAIL, t.bid),
+            (UTILITY, seller, cost(s - d, params.feed_in_price_per_kwh), PaymentKind.FEED_IN, None),
+            (seller, UTILITY, cost(t.granted_wh - s, params.shortfall_penalty_per_kwh),
              PaymentKind.PENALTY, t.offer),
         )
         for payer, payee, amount, kind, from_order in items:

@@ -89,15 +89,15 @@ def _order(interval: int, side: Side, energy_wh: int, price: int, p: MarketParam
 
 
 def _mid(p: MarketParams) -> int:
-    return (p.feed_in_price + p.retail_price) // 2
+    return (p.feed_in_price_per_kwh + p.retail_price_per_kwh) // 2
 
 
 def _bid_price(p: MarketParams, rng: np.random.Generator) -> int:
-    return int(rng.integers(_mid(p), p.retail_price + 1))
+    return int(rng.integers(_mid(p), p.retail_price_per_kwh + 1))
 
 
 def _offer_price(p: MarketParams, rng: np.random.Generator) -> int:
-    return int(rng.integers(p.feed_in_price, _mid(p) + 1))
+    return int(rng.integers(p.feed_in_price_per_kwh, _mid(p) + 1))
 
 
 def _forecast_need(home: Home, step: int, p: MarketParams, rng: np.random.Generator) -> int:
@@ -140,7 +140,7 @@ def battery_owner(home: Home, step: int, interval: int, p: MarketParams,
     discharge = max(0, min(step_wh, soc_wh - battery.reserve_wh))
     position = need - discharge
     if position < 0:
-        high = typical + (p.retail_price - typical) // 3
+        high = typical + (p.retail_price_per_kwh - typical) // 3
         return Plan(_order(interval, Side.OFFER, -position, high, p), -discharge)
     return Plan(_order(interval, Side.BID, position, _bid_price(p, rng), p), -discharge)
 

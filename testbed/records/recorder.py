@@ -104,11 +104,11 @@ class Recorder:
             self.delivered_sold_wh[t.seller] += wh
             self.delivered_bought_wh[t.buyer] += wh
         for p in e.payments:
-            self.paid[p.kind] += p.amount
+            self.paid[p.kind] += p.amount_units
             if p.payer is not None:
-                self.net_payment[p.payer] -= p.amount
+                self.net_payment[p.payer] -= p.amount_units
             if p.payee is not None:
-                self.net_payment[p.payee] += p.amount
+                self.net_payment[p.payee] += p.amount_units
         self.pending[e.k]["settled"] = e
         self._write(e.k)
         for f in self._files.values():

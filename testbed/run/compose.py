@@ -71,8 +71,9 @@ def market_params(scenario: Scenario) -> MarketParams:
     mechanism = Mechanism.PAY_AS_CLEAR if m.mechanism == "pay_as_clear" else Mechanism.PAY_AS_BID
     return MarketParams(
         interval_seconds=m.interval_s, gate_closure_seconds=m.gate_closure_s,
-        mechanism=int(mechanism), feed_in_price=m.feed_in_price,
-        retail_price=m.retail_price, shortfall_penalty=m.shortfall_penalty,
+        mechanism=int(mechanism), feed_in_price_per_kwh=m.feed_in_price_per_kwh,
+        retail_price_per_kwh=m.retail_price_per_kwh,
+        shortfall_penalty_per_kwh=m.shortfall_penalty_per_kwh,
     ).check()
 
 

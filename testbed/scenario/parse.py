@@ -137,10 +137,12 @@ def _market(t: _Table) -> MarketSpec:
         gate_closure_s=t.take("gate_closure_s", int, MarketSpec.gate_closure_s,
                               check=_between(0, 86_400)),
         mechanism=t.take("mechanism", str, MarketSpec.mechanism, check=_one_of(MECHANISMS)),
-        feed_in_price=t.take("feed_in_price", int, MarketSpec.feed_in_price, check=price),
-        retail_price=t.take("retail_price", int, MarketSpec.retail_price, check=price),
-        shortfall_penalty=t.take("shortfall_penalty", int, MarketSpec.shortfall_penalty,
-                                 check=price),
+        feed_in_price_per_kwh=t.take("feed_in_price", int, MarketSpec.feed_in_price_per_kwh,
+                                     check=price),
+        retail_price_per_kwh=t.take("retail_price", int, MarketSpec.retail_price_per_kwh,
+                                    check=price),
+        shortfall_penalty_per_kwh=t.take("shortfall_penalty", int,
+                                         MarketSpec.shortfall_penalty_per_kwh, check=price),
     )
     t.done()
     return spec
@@ -217,8 +219,9 @@ def _cross_checks(s: Scenario, top: _Table) -> None:
     try:
         MarketParams(interval_seconds=s.market.interval_s,
                      gate_closure_seconds=s.market.gate_closure_s,
-                     feed_in_price=s.market.feed_in_price, retail_price=s.market.retail_price,
-                     shortfall_penalty=s.market.shortfall_penalty).check()
+                     feed_in_price_per_kwh=s.market.feed_in_price_per_kwh,
+                     retail_price_per_kwh=s.market.retail_price_per_kwh,
+                     shortfall_penalty_per_kwh=s.market.shortfall_penalty_per_kwh).check()
     except LedgerError as exc:
         problems.append(f"market: {exc}")
     h = s.households

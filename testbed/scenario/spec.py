@@ -36,9 +36,9 @@ class MarketSpec:
     interval_s: int = MarketParams.interval_seconds
     gate_closure_s: int = MarketParams.gate_closure_seconds
     mechanism: str = "pay_as_clear"
-    feed_in_price: int = MarketParams.feed_in_price
-    retail_price: int = MarketParams.retail_price
-    shortfall_penalty: int = MarketParams.shortfall_penalty
+    feed_in_price_per_kwh: int = MarketParams.feed_in_price_per_kwh  # TOML: feed_in_price
+    retail_price_per_kwh: int = MarketParams.retail_price_per_kwh  # TOML: retail_price
+    shortfall_penalty_per_kwh: int = MarketParams.shortfall_penalty_per_kwh  # shortfall_penalty
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 import pytest
 
+from testbed.demo import fill_demo_chain
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import fill_demo_chain
 from testbed.ledger.keys import KeyPair
 
 

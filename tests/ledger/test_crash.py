@@ -15,7 +15,7 @@ WRITER = r"""
 import sys
 from pathlib import Path
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import demo_orders
+from testbed.demo import demo_orders
 from testbed.ledger.keys import KeyPair
 
 path = Path(sys.argv[1])

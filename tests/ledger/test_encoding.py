@@ -20,17 +20,18 @@ b32 = st.binary(min_size=32, max_size=32)
 txt = st.text(max_size=40)
 
 constraint = st.builds(T.Constraint, kind=u8, element=txt, value_micro=i64, limit_micro=i64)
-trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price=u64, granted_wh=u64,
+trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price_per_kwh=u64, granted_wh=u64,
                   constraint=constraint)
-payment = st.builds(T.Payment, payer=b32, payee=b32, amount=u64, kind=u8)
+payment = st.builds(T.Payment, payer=b32, payee=b32, amount_units=u64, kind=u8)
 bodies = st.one_of(
     st.builds(T.Genesis, validators=st.lists(b32, max_size=4).map(tuple),
               contract_params=st.binary(max_size=64)),
     st.builds(T.RegisterParticipant, bus=u32, role=u8, meter_key=b32),
-    st.builds(T.Deposit, account=b32, amount=u64),
-    st.builds(T.Order, interval=u64, side=u8, energy_wh=u64, price=u64),
+    st.builds(T.Deposit, account=b32, amount_units=u64),
+    st.builds(T.Order, interval=u64, side=u8, energy_wh=u64, price_per_kwh=u64),
     st.builds(T.MeterReading, participant=b32, interval=u64, imported_wh=u64, exported_wh=u64),
-    st.builds(T.Clearing, interval=u64, price=u64, trades=st.lists(trade, max_size=3).map(tuple)),
+    st.builds(T.Clearing, interval=u64, price_per_kwh=u64,
+              trades=st.lists(trade, max_size=3).map(tuple)),
     st.builds(T.Settlement, interval=u64, payments=st.lists(payment, max_size=3).map(tuple)),
 )
 

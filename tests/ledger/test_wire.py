@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from testbed.demo import demo_orders
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import demo_orders
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.wire import (

@@ -107,7 +107,7 @@ class Market:
         return proposal
 
     def balance(self, name: str) -> int:
-        return self.contract.participants[self.accounts[name].public].balance
+        return self.contract.participants[self.accounts[name].public].balance_units
 
     def escrow(self, name: str) -> int:
         return self.contract.escrow(self.accounts[name].public)

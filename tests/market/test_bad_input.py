@@ -144,7 +144,8 @@ def test_clearing_refusals(m):
     trade = good.trades[0]
     refused(m, A(m), good, GATE, "only come from a validator")
     refused(m, VALIDATOR, good, BEFORE_GATE, "before gate closure")
-    refused(m, VALIDATOR, replace(good, price=good.price + 1), GATE, "the book clears at")
+    refused(m, VALIDATOR, replace(good, price_per_kwh=good.price_per_kwh + 1), GATE,
+            "the book clears at")
     refused(m, VALIDATOR, replace(good, trades=()), GATE, "0 trades")
     refused(m, VALIDATOR, replace(good, trades=(replace(trade, energy_wh=799),)), GATE,
             "differs from the book")
@@ -199,7 +200,7 @@ def test_settlement_refusals(read):
     refused(m, VALIDATOR, good, END - 1, "before its end")
     refused(m, VALIDATOR, replace(good, interval=T + 900), END, "not cleared")
     refused(m, VALIDATOR, replace(good, payments=good.payments[1:]), END, "differ")
-    more = replace(payment, amount=payment.amount + 1)
+    more = replace(payment, amount_units=payment.amount_units + 1)
     refused(m, VALIDATOR, replace(good, payments=(more, *good.payments[1:])), END, "differ")
     extra = Payment(A(m).public, m.accounts["C"].public, 1, 1)
     refused(m, VALIDATOR, replace(good, payments=(*good.payments, extra)), END, "differ")

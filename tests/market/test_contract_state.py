@@ -26,14 +26,14 @@ def test_every_part_of_the_state_moves_the_root():
     order_id = next(iter(c.orders))
     reading_key = next(iter(c.readings))
     mutations = [
-        lambda x: setattr(x, "params", MarketParams(retail_price=301)),
+        lambda x: setattr(x, "params", MarketParams(retail_price_per_kwh=301)),
         lambda x: setattr(x, "seq", x.seq + 1),
         lambda x: setattr(x, "money_in", x.money_in + 1),
         lambda x: setattr(x, "money_out", x.money_out + 1),
         lambda x: setattr(x, "settled_digest", bytes([1]) * 32),
-        lambda x: x.participants.__setitem__(a, replace(x.participants[a], balance=1)),
-        lambda x: x.orders.__setitem__(order_id, replace(x.orders[order_id], locked=1)),
-        lambda x: x.cleared.__setitem__(T, replace(x.cleared[T], price=1)),
+        lambda x: x.participants.__setitem__(a, replace(x.participants[a], balance_units=1)),
+        lambda x: x.orders.__setitem__(order_id, replace(x.orders[order_id], locked_units=1)),
+        lambda x: x.cleared.__setitem__(T, replace(x.cleared[T], price_per_kwh=1)),
         lambda x: x.readings.__setitem__(
             reading_key, replace(x.readings[reading_key], exported_wh=1)),
         lambda x: x.readings.pop(reading_key),

@@ -41,8 +41,8 @@ def test_pay_as_clear_price_where_curves_cross_and_full_settlement():
     # Curves: A@250 takes C@100 (800) and D@220 (200); B@200 < D@220 stops. Q = 1000.
     # lo = max(last offer 220, best unfilled bid 200) = 220; hi = min(last bid 250, D 220).
     body = m.clear()
-    assert body.price == 220
-    assert [(t.bid, t.offer, t.energy_wh, t.price) for t in body.trades] == [
+    assert body.price_per_kwh == 220
+    assert [(t.bid, t.offer, t.energy_wh, t.price_per_kwh) for t in body.trades] == [
         (a, c, 800, 220), (a, d, 200, 220)]
     # Escrow after clearing: A keeps 300, B released, C 80, D 200 Wh at penalty = 20.
     assert [m.escrow(n) for n in "ABCD"] == [300, 0, 80, 20]
@@ -53,7 +53,7 @@ def test_pay_as_clear_price_where_curves_cross_and_full_settlement():
     m.read("D", 0, 100)
     proposal = m.settle()
     assert proposal.delivered_wh == (720, 100)
-    pay = [(p.payer, p.payee, p.amount, p.kind) for p in proposal.body.payments]
+    pay = [(p.payer, p.payee, p.amount_units, p.kind) for p in proposal.body.payments]
     A, C, D = (m.accounts[n].public for n in "ACD")
     assert pay == [
         (A, C, 158, PaymentKind.TRADE),  # 720 Wh at 220
@@ -78,8 +78,8 @@ def test_pay_as_bid_with_pro_rata_at_the_margin():
     # Offers exhausted: lo = max(100, unfilled bid 200) = 200, hi = last bid 200.
     # Pay-as-bid: each trade at (200 + 100) // 2 = 150; the reference price stays 200.
     body = m.clear()
-    assert body.price == 200
-    assert [(t.bid, t.offer, t.energy_wh, t.price) for t in body.trades] == [
+    assert body.price_per_kwh == 200
+    assert [(t.bid, t.offer, t.energy_wh, t.price_per_kwh) for t in body.trades] == [
         (a, c, 300, 150), (b, c, 200, 150)]
     # Missing readings rule: only B's meter reports; after the deadline A counts as zero
     # import and C as zero export: C pays the penalty on all 500 Wh, B buys its 200 at retail.
@@ -87,7 +87,7 @@ def test_pay_as_bid_with_pro_rata_at_the_margin():
     proposal = m.settle(late=True)
     assert proposal.delivered_wh == (0, 0)
     B, C = m.accounts["B"].public, m.accounts["C"].public
-    assert [(p.payer, p.payee, p.amount, p.kind) for p in proposal.body.payments] == [
+    assert [(p.payer, p.payee, p.amount_units, p.kind) for p in proposal.body.payments] == [
         (C, UTILITY, 30, PaymentKind.PENALTY),  # 300 Wh at 100
         (B, UTILITY, 60, PaymentKind.RETAIL),  # 200 Wh at 300
         (C, UTILITY, 20, PaymentKind.PENALTY),  # 200 Wh at 100
@@ -101,8 +101,8 @@ def test_no_crossing_no_trade_and_price_zero():
         OpenOrder(b"o" * 32, b"y" * 32, 0, OFFER, 100, 120, 1, 0),
     ]
     assert match(orders, Mechanism.PAY_AS_CLEAR).matches == ()
-    assert match(orders, Mechanism.PAY_AS_CLEAR).price == 0
-    assert match([], Mechanism.PAY_AS_CLEAR).price == 0
+    assert match(orders, Mechanism.PAY_AS_CLEAR).price_per_kwh == 0
+    assert match([], Mechanism.PAY_AS_CLEAR).price_per_kwh == 0
 
 
 def test_excess_supply_prices_at_the_best_unfilled_offer_bound():
@@ -114,5 +114,5 @@ def test_excess_supply_prices_at_the_best_unfilled_offer_bound():
         OpenOrder(b"p" * 32, b"z" * 32, 0, OFFER, 100, 150, 2, 0),
     ]
     result = match(orders, Mechanism.PAY_AS_CLEAR)
-    assert result.price == 120
+    assert result.price_per_kwh == 120
     assert [(x.offer, x.energy_wh) for x in result.matches] == [(b"o" * 32, 100)]

@@ -44,7 +44,7 @@ def scenarios(draw) -> Scenario:
     n = draw(st.integers(2, 5))
     params = MarketParams(
         mechanism=draw(st.sampled_from([int(m) for m in Mechanism])),
-        shortfall_penalty=draw(st.integers(0, 400)),
+        shortfall_penalty_per_kwh=draw(st.integers(0, 400)),
     )
     # (interval no, who, Wh, price); the side alternates over participants and intervals,
     # prices mostly within the tariffs [80, 300] (refusals are checked as they come).
@@ -74,8 +74,8 @@ class Ledger:
 
     def check(self) -> None:
         c = self.m.contract
-        assert all(p.balance >= 0 for p in c.participants.values())
-        assert all(o.locked >= 0 for o in c.orders.values())
+        assert all(p.balance_units >= 0 for p in c.participants.values())
+        assert all(o.locked_units >= 0 for o in c.orders.values())
         assert c.money_held() == self.outside == c.money_in - c.money_out
 
     def apply(self, signer, body, ts, money: int = 0) -> bool:
@@ -97,19 +97,19 @@ def check_clearing(c: MarketContract, body: Clearing, interval: int) -> None:
     if not body.trades:
         return
     prm = c.params
-    assert prm.feed_in_price <= body.price <= prm.retail_price
+    assert prm.feed_in_price_per_kwh <= body.price_per_kwh <= prm.retail_price_per_kwh
     book = {o.order_id: o for o in c.book(interval)}
     q = sum(t.energy_wh for t in body.trades)
     bids = [o for o in book.values() if o.side == Side.BID]
     offers = [o for o in book.values() if o.side == Side.OFFER]
-    p = body.price
-    assert sum(o.energy_wh for o in bids if o.price > p) <= q
-    assert q <= sum(o.energy_wh for o in bids if o.price >= p)
-    assert sum(o.energy_wh for o in offers if o.price < p) <= q
-    assert q <= sum(o.energy_wh for o in offers if o.price <= p)
+    p = body.price_per_kwh
+    assert sum(o.energy_wh for o in bids if o.price_per_kwh > p) <= q
+    assert q <= sum(o.energy_wh for o in bids if o.price_per_kwh >= p)
+    assert sum(o.energy_wh for o in offers if o.price_per_kwh < p) <= q
+    assert q <= sum(o.energy_wh for o in offers if o.price_per_kwh <= p)
     filled: dict[bytes, int] = defaultdict(int)
     for t in body.trades:
-        assert book[t.offer].price <= t.price <= book[t.bid].price
+        assert book[t.offer].price_per_kwh <= t.price_per_kwh <= book[t.bid].price_per_kwh
         filled[t.bid] += t.energy_wh
         filled[t.offer] += t.energy_wh
     assert all(filled[i] <= book[i].energy_wh for i in filled)
@@ -162,7 +162,7 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
         proposal = settle(m.contract, interval)
         check_settlement(m.contract, interval, proposal.delivered_wh, trades[interval])
         money = sum(
-            p.amount if p.kind == PaymentKind.FEED_IN else -p.amount
+            p.amount_units if p.kind == PaymentKind.FEED_IN else -p.amount_units
             for p in proposal.body.payments if p.kind != PaymentKind.TRADE
         )
         late = end + IV  # past the reading deadline: missing readings count as zero
@@ -171,7 +171,7 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
             assert led.apply(VALIDATOR, proposal.body, late, money)
         assert interval in m.contract.settled
     assert not m.contract.orders and not m.contract.cleared
-    assert sum(p.balance for p in m.contract.participants.values()) == led.outside
+    assert sum(p.balance_units for p in m.contract.participants.values()) == led.outside
     return m
 
 

@@ -41,7 +41,8 @@ def test_household_bids_its_forecast_need_within_tariffs():
     for seed in range(50):
         order = orders_of(home(Kind.HOUSEHOLD), 10, seed).order
         assert order.side == Side.BID and order.interval == T
-        assert (P.feed_in_price + P.retail_price) // 2 <= order.price <= P.retail_price
+        mid = (P.feed_in_price_per_kwh + P.retail_price_per_kwh) // 2
+        assert mid <= order.price_per_kwh <= P.retail_price_per_kwh
         needs.append(order.energy_wh)
     assert 200 < np.mean(needs) < 300  # 250 Wh with a 15 % forecast error
     assert len(set(needs)) > 10
@@ -50,7 +51,8 @@ def test_household_bids_its_forecast_need_within_tariffs():
 def test_pv_owner_offers_surplus_at_noon_and_bids_at_night():
     h = home(Kind.PV_OWNER, pv=SUN)
     noon = orders_of(h, 50).order
-    assert noon.side == Side.OFFER and P.feed_in_price <= noon.price <= P.retail_price
+    assert noon.side == Side.OFFER
+    assert P.feed_in_price_per_kwh <= noon.price_per_kwh <= P.retail_price_per_kwh
     assert 500 < noon.energy_wh < 1600  # (5 - 1) kW for 15 minutes = 1000 Wh, with errors
     assert orders_of(h, 2).order.side == Side.BID
 
@@ -61,14 +63,14 @@ def test_battery_buys_low_sells_high_within_its_limits():
     cheap, dear = MarketView(150, 200), MarketView(250, 200)
     charge = orders_of(h, 0, soc_wh=5_000, market=cheap)
     assert charge.battery_wh == 750  # 3 kW for 15 minutes
-    assert charge.order.side == Side.BID and charge.order.price == 200
+    assert charge.order.side == Side.BID and charge.order.price_per_kwh == 200
     first = orders_of(h, 0, soc_wh=5_000)  # no price yet: charge, limit at the mid price
-    assert first.battery_wh == 750 and first.order.price == 190
+    assert first.battery_wh == 750 and first.order.price_per_kwh == 190
     full = orders_of(h, 0, soc_wh=10_000, market=cheap)
     assert full.battery_wh == 0 and full.order is None
     sell = orders_of(h, 0, soc_wh=5_000, market=dear)
     assert sell.battery_wh == -750 and sell.order.side == Side.OFFER
-    assert sell.order.price == 200 + (300 - 200) // 3
+    assert sell.order.price_per_kwh == 200 + (300 - 200) // 3
     assert orders_of(h, 0, soc_wh=1_000, market=dear).battery_wh == 0  # at the reserve
     soc = 5_000
     for step in range(STEPS_PER_DAY):

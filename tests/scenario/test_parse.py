@@ -72,7 +72,7 @@ def test_missing_and_broken_files(tmp_path):
     ("[households]\nhomes = 0\n", "households.homes: unknown key"),
     ("[ledger]\nvalidators = 0\n", "ledger.validators: must be in [1, 64]"),
     ("[ledger]\npath = '/etc/ledger.sqlite'\n", "ledger.path: a file name inside the run"),
-    ("[market]\nfeed_in_price = 400\n", "market: market parameters: need 0 < feed_in_price"),
+    ("[market]\nfeed_in_price = 400\n", "market: market parameters: need 0 < feed-in price <= retail"),
 ])
 def test_nonsense_is_refused(tmp_path, extra, message):
     text = BASE.replace("[time]\n", "[time]\n" + extra.split("\n", 1)[1]) if extra.startswith(

@@ -1,4 +1,4 @@
-"""Development chains: `testbed ledger init` and `testbed ledger demo`.
+"""Development chains: `testbed ledger init`, `testbed ledger demo` and the ledger bench.
 
 Demo chains hold what the market contract accepts (registrations, deposits, orders for future
 intervals within the tariffs), so they verify with or without the contract replayed.
@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from testbed.errors import InputError
+from testbed.events import EventStream
+from testbed.interval.block import EmbeddedLedger
+from testbed.interval.join import join
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair, passphrase
 from testbed.ledger.params import DEFAULT_CHAIN_ID
 from testbed.ledger.state import Contract
 from testbed.ledger.transactions import (
-    Deposit,
     Order,
     RegisterParticipant,
     Role,
@@ -72,28 +74,14 @@ def demo_orders(
     return txs
 
 
-def register_and_fund(
-    chain: Chain, validator: KeyPair,
-    registrations: Sequence[tuple[KeyPair, RegisterParticipant]], deposit: int,
-) -> None:
-    """One block of the homes' signed registrations, then one of the validator crediting each
-    with ``deposit``, both at the head's time."""
-    t = chain.head.timestamp
-    chain.produce([sign(body, home, chain.next_nonce(home.public), chain.chain_id)
-                   for home, body in registrations], t, validator)
-    first = chain.next_nonce(validator.public)
-    chain.produce([sign(Deposit(home.public, deposit), validator, first + i, chain.chain_id)
-                   for i, (home, _) in enumerate(registrations)], t, validator)
-
-
 def register_homes(chain: Chain, validator: KeyPair, homes: Sequence[KeyPair]) -> dict[bytes, int]:
     """Register ``homes`` (with development meter keys) and give each a development deposit;
     the homes' next nonces."""
-    register_and_fund(chain, validator, [
-        (home, RegisterParticipant(bus=i + 1, role=Role.PROSUMER,
-                                   meter_key=KeyPair.development(f"meter-of-{home.public.hex()}").public))
-        for i, home in enumerate(homes)
-    ], DEMO_DEPOSIT)
+    meters = [KeyPair.development(f"meter-of-{home.public.hex()}") for home in homes]
+    join(EmbeddedLedger(chain, [validator], EventStream()), [
+        (home, RegisterParticipant(bus=i + 1, role=Role.PROSUMER, meter_key=meter.public))
+        for i, (home, meter) in enumerate(zip(homes, meters))
+    ], DEMO_DEPOSIT, chain.head.timestamp)
     return {k.public: chain.next_nonce(k.public) for k in homes}
 
 
