@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.ids import BlockHash, PublicKey, Root, Signature
 from testbed.ledger.params import BLOCK_DOMAIN, BLOCK_VERSION
 from testbed.ledger.transactions import SIGNATURE_SIZE, Transaction
 
@@ -28,11 +29,11 @@ SIGNED_HEADER_SIZE = _HEADER.size + SIGNATURE_SIZE
 class BlockHeader:
     chain_id: int
     height: int
-    prev_hash: bytes
+    prev_hash: BlockHash
     timestamp: int
-    tx_root: bytes
-    state_root: bytes
-    proposer: bytes
+    tx_root: Root
+    state_root: Root
+    proposer: PublicKey
     tx_count: int
     version: int = BLOCK_VERSION
 
@@ -47,8 +48,8 @@ class BlockHeader:
             raise EncodingError(f"block header field out of range: {exc}") from None
 
     @cached_property
-    def hash(self) -> bytes:
-        return hashlib.sha256(self.encoded).digest()
+    def hash(self) -> BlockHash:
+        return BlockHash(hashlib.sha256(self.encoded).digest())
 
     def signing_message(self) -> bytes:
         return BLOCK_DOMAIN + self.encoded
@@ -57,7 +58,7 @@ class BlockHeader:
 @dataclass(frozen=True)
 class Block:
     header: BlockHeader
-    signature: bytes
+    signature: Signature
     transactions: tuple[Transaction, ...]
 
     @property

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from testbed.errors import InputError, KeyFileError
+from testbed.ledger.ids import PublicKey, Signature
 
 PASSPHRASE_ENV = "TESTBED_PASSPHRASE"
 DEV_PASSPHRASE = "testbed-development-only"
@@ -32,9 +33,9 @@ class KeyPair:
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
-        self.public: bytes = private.public_key().public_bytes(
+        self.public = PublicKey(private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        ))
 
     @classmethod
     def generate(cls) -> KeyPair:
@@ -51,8 +52,8 @@ class KeyPair:
         and demos (anyone can derive it from ``name``)."""
         return cls.from_seed(hashlib.sha256(b"testbed-dev-key/" + name.encode()).digest())
 
-    def sign(self, message: bytes) -> bytes:
-        return self._private.sign(message)
+    def sign(self, message: bytes) -> Signature:
+        return Signature(self._private.sign(message))
 
     def save(self, path: Path, passphrase: str) -> None:
         """Write the key encrypted under ``passphrase``; the file is readable by its owner only."""

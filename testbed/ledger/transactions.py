@@ -31,6 +31,7 @@ from testbed.ledger.encoding import (
     u32,
     u64,
 )
+from testbed.ledger.ids import PublicKey, Signature, TxId
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import (
     MAX_PARAMS_BYTES,
@@ -75,7 +76,7 @@ class RegisterParticipant:
     TYPE: ClassVar[int] = 2
     bus: int = u32()
     role: int = u8()
-    meter_key: bytes = b32()
+    meter_key: PublicKey = b32()
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Deposit:
     """The utility (a validator) credits an account: money entering the market."""
 
     TYPE: ClassVar[int] = 3
-    account: bytes = b32()
+    account: PublicKey = b32()
     amount_units: int = u64()
 
 
@@ -107,7 +108,7 @@ class MeterReading:
     """What a participant's meter measured over one interval, signed by the meter's key."""
 
     TYPE: ClassVar[int] = 5
-    participant: bytes = b32()
+    participant: PublicKey = b32()
     interval: int = u64()
     imported_wh: int = u64()
     exported_wh: int = u64()
@@ -127,8 +128,8 @@ class Constraint:
 class Trade:
     """One matched pair of orders (by transaction id) and what the grid let through."""
 
-    bid: bytes = b32()
-    offer: bytes = b32()
+    bid: TxId = b32()
+    offer: TxId = b32()
     energy_wh: int = u64()
     price_per_kwh: int = u64()
     granted_wh: int = u64()
@@ -147,8 +148,8 @@ class Clearing:
 
 @dataclass(frozen=True)
 class Payment:
-    payer: bytes = b32()
-    payee: bytes = b32()
+    payer: PublicKey = b32()
+    payee: PublicKey = b32()
     amount_units: int = u64()
     kind: int = u8()
 
@@ -179,10 +180,10 @@ class Transaction:
     """A signed transaction. Build with `sign`, read with `decode_transaction`."""
 
     chain_id: int
-    sender: bytes
+    sender: PublicKey
     nonce: int
     body: Any
-    signature: bytes
+    signature: Signature
 
     @cached_property
     def unsigned(self) -> bytes:
@@ -193,8 +194,8 @@ class Transaction:
         return self.unsigned + self.signature
 
     @cached_property
-    def txid(self) -> bytes:
-        return hashlib.sha256(self.encoded).digest()
+    def txid(self) -> TxId:
+        return TxId(hashlib.sha256(self.encoded).digest())
 
     @property
     def type(self) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from testbed.ledger.encoding import b32, u8, u64
+from testbed.ledger.ids import PublicKey, TxId
 from testbed.ledger.transactions import Side
 from testbed.market.params import Mechanism
 
@@ -31,8 +32,8 @@ from testbed.market.params import Mechanism
 class OpenOrder:
     """An order on the book (the contract's record of an accepted Order transaction)."""
 
-    order_id: bytes = b32()  # the Order transaction's id
-    owner: bytes = b32()
+    order_id: TxId = b32()  # the Order transaction's id
+    owner: PublicKey = b32()
     interval: int = u64()
     side: int = u8()
     energy_wh: int = u64()
@@ -43,8 +44,8 @@ class OpenOrder:
 
 @dataclass(frozen=True)
 class Match:
-    bid: bytes
-    offer: bytes
+    bid: TxId
+    offer: TxId
     energy_wh: int
     price_per_kwh: int
 

@@ -33,6 +33,7 @@ from typing import ClassVar
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import b32, u8, u32, u64
+from testbed.ledger.ids import PublicKey, Root
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
@@ -63,10 +64,10 @@ from testbed.market.settlement import Reading, SettlementResult, settle_trades
 
 @dataclass(frozen=True)
 class Participant:
-    account: bytes = b32()
+    account: PublicKey = b32()
     bus: int = u32()
     role: int = u8()
-    meter_key: bytes = b32()
+    meter_key: PublicKey = b32()
     balance_units: int = u64()
 
 
@@ -80,7 +81,7 @@ class ClearedInterval:
 @dataclass(frozen=True)
 class StoredReading:
     interval: int = u64()
-    participant: bytes = b32()
+    participant: PublicKey = b32()
     imported_wh: int = u64()
     exported_wh: int = u64()
 
@@ -130,7 +131,7 @@ class MarketContract:
             raise Rejected(f"{type(body).__name__} is not a market transaction")
         handler(self, tx, body, ctx)
 
-    def state_root(self) -> bytes:
+    def state_root(self) -> Root:
         """SHA-256 over every part of the state, each part's records sorted by key."""
         h = hashlib.sha256(b"market/v1")
         h.update(enc.encode(self.params) if self.params else b"")
