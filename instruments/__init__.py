@@ -7,13 +7,13 @@
 from instruments.bench import Bench, BenchConfig, load_bench, open_bench
 from instruments.commandlog import CommandLog
 from instruments.profiles import Profile, load_profile, profile_names
-from instruments.safety import Limits, Watchdog
+from instruments.safety import DeviceLimits, Watchdog
 
 __all__ = [
     "Bench",
     "BenchConfig",
     "CommandLog",
-    "Limits",
+    "DeviceLimits",
     "Profile",
     "Watchdog",
     "load_bench",

@@ -46,7 +46,7 @@ from instruments.drivers import ROLE_DRIVERS, OperationDriver, RoleDriver
 from instruments.errors import InstrumentError, ProfileError, ProfileMismatch
 from instruments.identity import DeviceIdentity
 from instruments.profiles import ROLES, Profile, load_profile, read_toml
-from instruments.safety import Clock, Limits, SafeDriver, Watchdog
+from instruments.safety import Clock, DeviceLimits, SafeDriver, Watchdog
 from instruments.scpi import ScpiDriver
 from instruments.sunspec.driver import SunSpecDriver, is_modbus_resource, parse_resource
 
@@ -61,7 +61,7 @@ class DeviceConfig:
     role: str
     resource: str
     profile: Profile
-    limits: Limits
+    limits: DeviceLimits
     timeout_ms: int | None = None
     calibration_date: date | None = None
 
@@ -139,7 +139,7 @@ def _device(entry: Any, where: str) -> DeviceConfig:
     limits_table = entry.get("limits", {})
     if not isinstance(limits_table, dict):
         raise ProfileError(f"{here}: limits must be a table")
-    limits = Limits.from_dict(limits_table, role, here)
+    limits = DeviceLimits.from_dict(limits_table, role, here)
     timeout = entry.get("timeout_ms")
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 600_000

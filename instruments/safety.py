@@ -26,7 +26,7 @@ Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
-class Limits:
+class DeviceLimits:
     """Per-device limits (kW, kW/s, kvar, V, Hz); zero power limits allow nothing."""
 
     max_export_kw: float = 0.0
@@ -40,7 +40,7 @@ class Limits:
     f_max: float = 52.5
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], role: str, where: str) -> Limits:
+    def from_dict(cls, data: dict[str, Any], role: str, where: str) -> DeviceLimits:
         """Validated limits; the ones a role's setpoints depend on must be given."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
@@ -94,7 +94,7 @@ class SafeDriver:
     act/set/read API."""
 
     def __init__(
-        self, driver: OperationDriver, limits: Limits, clock: Clock = time.monotonic
+        self, driver: OperationDriver, limits: DeviceLimits, clock: Clock = time.monotonic
     ) -> None:
         self.driver = driver
         self.name, self.profile, self.limits = driver.name, driver.profile, limits

@@ -13,7 +13,7 @@ from instruments.commandlog import CommandLog
 from instruments.emulator import Emulator
 from instruments.errors import BenchTripped, ProfileError, RangeError
 from instruments.profiles import load_profile
-from instruments.safety import Limits, SafeDriver
+from instruments.safety import DeviceLimits, SafeDriver
 from instruments.scpi import ScpiDriver
 
 #: Floating-point slack of comparing (last - sent) with ramp * dt, in kW: far below any
@@ -35,7 +35,7 @@ class FakeClock:
         return self.t
 
 
-def safe_driver(rm: pyvisa.ResourceManager, profile: str, limits: Limits, clock) -> SafeDriver:
+def safe_driver(rm: pyvisa.ResourceManager, profile: str, limits: DeviceLimits, clock) -> SafeDriver:
     driver = ScpiDriver(profile, SIM[profile], load_profile(profile), CommandLog(), rm)
     return SafeDriver(driver, limits, clock)
 
@@ -53,7 +53,7 @@ def sent_values(driver: SafeDriver, prefix: str) -> list[float]:
 requests = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e4, max_value=1e4)
 steps = st.lists(st.tuples(st.floats(0.0, 5.0), requests), min_size=1, max_size=25)
 power_limits = st.builds(
-    Limits,
+    DeviceLimits,
     max_export_kw=st.floats(0.0, 8.0),
     max_import_kw=st.floats(0.0, 8.0),
     ramp_kw_per_s=st.floats(0.0, 10.0),
@@ -75,7 +75,7 @@ def assert_within_limits_and_ramp(
 )
 @given(limits=power_limits, sequence=steps)
 def test_inverter_commands_stay_within_limits_and_ramp(
-    sim_rm: pyvisa.ResourceManager, limits: Limits, sequence: list[tuple[float, float]]
+    sim_rm: pyvisa.ResourceManager, limits: DeviceLimits, sequence: list[tuple[float, float]]
 ) -> None:
     clock = FakeClock()
     t0 = clock.t
@@ -105,7 +105,7 @@ def test_load_commands_stay_within_limits_and_ramp(
 ) -> None:
     clock = FakeClock()
     t0 = clock.t
-    limits = Limits(max_import_kw=max_import, ramp_kw_per_s=ramp)
+    limits = DeviceLimits(max_import_kw=max_import, ramp_kw_per_s=ramp)
     driver = safe_driver(sim_rm, "testbed-load", limits, clock)
     times = []
     for dt, kw in sequence:
@@ -128,7 +128,7 @@ def test_grid_voltage_commands_stay_in_band(
     sim_rm: pyvisa.ResourceManager, band: tuple[float, float], volts: list[float]
 ) -> None:
     v_min, width = band
-    limits = Limits(v_min=v_min, v_max=v_min + width)
+    limits = DeviceLimits(v_min=v_min, v_max=v_min + width)
     driver = safe_driver(sim_rm, "testbed-grid-simulator", limits, FakeClock())
     for v in volts:
         driver.set("set_voltage", v)
@@ -145,7 +145,7 @@ def test_grid_voltage_commands_stay_in_band(
     limits=power_limits, sequence=st.lists(st.tuples(st.floats(0.0, 3.0), requests), max_size=12)
 )
 def test_end_to_end_the_emulated_inverter_never_exceeds_limits(
-    limits: Limits, sequence: list[tuple[float, float]]
+    limits: DeviceLimits, sequence: list[tuple[float, float]]
 ) -> None:
     """Over real sockets, with the emulator's clock as the safety layer's clock."""
     with Emulator(clock="manual") as emu:
@@ -167,7 +167,7 @@ def test_end_to_end_the_emulated_inverter_never_exceeds_limits(
 
 def test_clamps_are_logged_and_power_factor_kept_above_minimum(sim_rm) -> None:
     clock = FakeClock()
-    limits = Limits(max_export_kw=2.0, ramp_kw_per_s=100.0, max_kvar=0.5, pf_min=0.9)
+    limits = DeviceLimits(max_export_kw=2.0, ramp_kw_per_s=100.0, max_kvar=0.5, pf_min=0.9)
     d = safe_driver(sim_rm, "testbed-pv-inverter", limits, clock)
     clock.t += 1.0
     d.set("set_active_power", 4.0)
@@ -179,7 +179,7 @@ def test_clamps_are_logged_and_power_factor_kept_above_minimum(sim_rm) -> None:
 
 
 def test_tripped_driver_refuses_setpoints_but_allows_disable(sim_rm) -> None:
-    d = safe_driver(sim_rm, "testbed-load", Limits(max_import_kw=1, ramp_kw_per_s=1), FakeClock())
+    d = safe_driver(sim_rm, "testbed-load", DeviceLimits(max_import_kw=1, ramp_kw_per_s=1), FakeClock())
     d.tripped = "test"
     with pytest.raises(BenchTripped, match="set_power refused, bench tripped \\(test\\)"):
         d.set("set_power", 0.5)
@@ -189,7 +189,7 @@ def test_tripped_driver_refuses_setpoints_but_allows_disable(sim_rm) -> None:
 
 
 def test_not_a_number_is_refused(sim_rm) -> None:
-    d = safe_driver(sim_rm, "testbed-load", Limits(max_import_kw=1, ramp_kw_per_s=1), FakeClock())
+    d = safe_driver(sim_rm, "testbed-load", DeviceLimits(max_import_kw=1, ramp_kw_per_s=1), FakeClock())
     with pytest.raises(RangeError, match="not a number"):
         d.set("set_power", math.nan)
 
@@ -206,4 +206,4 @@ def test_not_a_number_is_refused(sim_rm) -> None:
 )
 def test_bad_limits_are_one_clear_error(data: dict, role: str, message: str) -> None:
     with pytest.raises(ProfileError, match=message):
-        Limits.from_dict(data, role, "bench")
+        DeviceLimits.from_dict(data, role, "bench")
