@@ -19,11 +19,19 @@ app.add_typer(instruments_app, name="instruments")
 
 
 @app.command()
-def verify(ledger: Path) -> None:
-    """Re-validate a ledger from genesis: links, Merkle roots, signatures, nonces, state."""
+def verify(
+    ledger: Path,
+    head: str | None = typer.Option(
+        None, "--head", help="The last block's hash (a run's summary.json head_hash): a ledger "
+        "cut short or extended is invalid."),
+) -> None:
+    """Re-validate a ledger from genesis: links, Merkle roots, signatures, nonces, state.
+    Reads only: the file and its folder stay byte for byte as they were."""
     from testbed.market.ledger import verify_ledger
 
     report = verify_ledger(ledger)
+    if head is not None:
+        report = report.expecting_head(head)
     typer.echo(report.line())
     raise typer.Exit(0 if report.ok else 1)
 
@@ -86,31 +94,47 @@ def study(
     raise typer.Exit(study_main(grid, days, out))
 
 
+_DEV_KEYS = typer.Option(
+    False, "--dev-keys", help="Sign with the public development keys (reproducible ledger "
+    "bytes; anyone can re-sign them). Default: keys generated for the run, never written.")
+_KEYS = typer.Option(
+    None, "--keys", help="Folder of key files to sign with (created where missing), encrypted "
+    "under TESTBED_PASSPHRASE or a prompt.")
+
+
 def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None,
-         control_step: float | None, rtf: float | None) -> None:
+         control_step: float | None, rtf: float | None, dev_keys: bool,
+         key_folder: Path | None) -> None:
     from datetime import datetime
 
-    from rich.progress import Progress
+    from testbed.errors import InputError, Interrupted
+    from testbed.interrupts import signal_name
 
-    from instruments.errors import InstrumentError
-    from testbed.records.summary import print_summary
-    from testbed.run import run_scenario
-    from testbed.scenario import load_scenario
+    try:  # until the run starts, an interrupt has nothing to undo
+        from rich.progress import Progress
 
-    s = load_scenario(scenario, days=days, control_step_s=control_step, real_time_factor=rtf)
+        from testbed.records.summary import print_summary
+        from testbed.run import run_scenario
+        from testbed.run.keys import RunKeys
+        from testbed.scenario import load_scenario
+
+        s = load_scenario(scenario, days=days, control_step_s=control_step,
+                          real_time_factor=rtf)
+    except KeyboardInterrupt as exc:
+        raise Interrupted(f"interrupted by {signal_name(exc)} before the run started: nothing "
+                          "was written", signal_name(exc)) from None
     out = out or Path("runs") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    keys = RunKeys.generate
+    if dev_keys and key_folder is not None:
+        raise InputError("--dev-keys and --keys: choose one")
+    if dev_keys:
+        keys = RunKeys.development
+    elif key_folder is not None:
+        keys = RunKeys.in_folder(key_folder)
     with Progress(transient=True) as bar:
         task = bar.add_task("paced run" if paced else "simulating", total=s.intervals)
-        try:
-            summary = run_scenario(s, out, paced, lambda k: bar.update(task, completed=k))
-        except KeyboardInterrupt:
-            typer.echo(f"interrupted: devices safe, ledger consistent; partial run in {out}",
-                       err=True)
-            raise typer.Exit(130) from None
-        except InstrumentError as exc:
-            typer.echo(f"error: {exc}; devices safe, ledger consistent; partial run in {out}",
-                       err=True)
-            raise typer.Exit(2) from None
+        summary = run_scenario(s, out, paced, lambda k: bar.update(task, completed=k),
+                               keys=keys)
     print_summary(summary, out)
     if not summary["ledger_valid"] or summary["money_conservation_error"] != 0:
         raise typer.Exit(1)
@@ -123,9 +147,11 @@ def run(
     days: float | None = typer.Option(None, help="Run this many days."),
     control_step: float | None = typer.Option(None, help="Seconds per step."),
     rtf: float | None = typer.Option(None, help="Real-time factor."),
+    dev_keys: bool = _DEV_KEYS,
+    keys: Path | None = _KEYS,
 ) -> None:
     """Run a scenario paced in real time against the bench (or its emulation)."""
-    _run(scenario, out, True, days, control_step, rtf)
+    _run(scenario, out, True, days, control_step, rtf, dev_keys, keys)
 
 
 @app.command()
@@ -133,9 +159,11 @@ def simulate(
     scenario: str | None = typer.Argument(None, help="Scenario TOML (default: built in)."),
     days: float | None = typer.Option(None, help="Simulate this many days."),
     out: Path | None = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
+    dev_keys: bool = _DEV_KEYS,
+    keys: Path | None = _KEYS,
 ) -> None:
     """Run a scenario as fast as possible, with simulated instruments."""
-    _run(scenario, out, False, days, None, None)
+    _run(scenario, out, False, days, None, None, dev_keys, keys)
 
 
 @app.command()
@@ -180,12 +208,20 @@ def instruments_check(bench_file: Path) -> None:
 def main() -> None:
     """Console entry point: every error a user can cause or fix (`TestbedError`, and a path the
     system refuses) becomes one line on stderr and the error's exit code."""
+    import signal
+    import warnings
+
     from testbed.errors import TestbedError
 
+    def terminate(signum: int, frame: object) -> None:  # stop as Ctrl-C does, and say so
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, terminate)
+    warnings.showwarning = lambda message, *_, **__: typer.echo(f"warning: {message}", err=True)
     try:
         app()
     except TestbedError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"{'' if exc.exit_code != 2 else 'error: '}{exc}", err=True)
         sys.exit(exc.exit_code)
     except (FileNotFoundError, PermissionError) as exc:
         typer.echo(f"error: {exc}", err=True)

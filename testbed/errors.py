@@ -45,6 +45,19 @@ class LedgerError(TestbedError):
     """The ledger refused something or holds something wrong; the message names where."""
 
 
+class Interrupted(TestbedError):
+    """A run stopped by Ctrl-C (SIGINT) or SIGTERM; the message says what was kept."""
+
+    def __init__(self, message: str, signal_name: str = "SIGINT") -> None:
+        super().__init__(message)
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+
+
+class RunStopped(TestbedError):
+    """A run the bench stopped (a device tripped it into its safe state); the message says
+    why and what was kept."""
+
+
 class StoreError(LedgerError):
     """A ledger file that cannot be used: not a ledger, damaged, or in the way of a new one."""
 

@@ -22,6 +22,8 @@ from typing import Any
 
 from instruments import Bench, CommandLog, open_bench
 from instruments.emulator import Emulator
+from instruments.emulator.physics import simbench_profile
+from testbed.interrupts import interruptible
 from testbed.scenario import PhysicalSpec
 
 EMULATED = "emulated"
@@ -76,6 +78,9 @@ class PhysicalHomes:
                  real_time_factor: float, log_path: Path, watchdog_deadline_s: float,
                  physics_step_s: float = 1.0, handle_signals: bool = True) -> None:
         self.physics_step_s = physics_step_s
+        if any(home.spec.inverter.resource == EMULATED for home in homes):
+            # the emulated sun, read where an interrupt cannot be swallowed (`interrupts`)
+            interruptible(simbench_profile, PV_PROFILE.removeprefix("simbench:"))
         self.emulators: list[Emulator] = []
         self.homes: list[PhysicalHome] = []
         devices: list[dict[str, Any]] = []
@@ -139,6 +144,11 @@ class PhysicalHomes:
         self.emulators.append(emu)
         entries = emu.bench_config({"inverter": spec.inverter.limits})["device"]
         return [{**e, "name": prefix + e["name"]} for e in entries]
+
+    def interrupted_by(self) -> str | None:
+        """The signal that tripped the bench, if one did."""
+        reason = self.bench.tripped or ""
+        return reason.removeprefix("signal ") if reason.startswith("signal ") else None
 
     def identities(self) -> dict[str, dict[str, str | None]]:
         """Each device's identity, firmware and calibration date, for the run folder."""

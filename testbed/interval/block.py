@@ -39,6 +39,10 @@ class Ledger(Protocol):
     def height(self) -> int:
         """Height of the last committed block."""
 
+    @property
+    def head_hash(self) -> bytes:
+        """Hash of the last committed block."""
+
     def next_nonce(self, account: bytes) -> int:
         """The nonce of ``account``'s next transaction after the committed ones."""
 
@@ -74,6 +78,10 @@ class EmbeddedLedger:
     @property
     def height(self) -> int:
         return self.chain.height
+
+    @property
+    def head_hash(self) -> bytes:
+        return self.chain.head.hash
 
     def next_nonce(self, account: bytes) -> int:
         return self.chain.next_nonce(account)

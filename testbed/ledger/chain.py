@@ -135,9 +135,13 @@ class Chain:
             validators[0], nonce=0, chain_id=chain_id,
         )
         store = create_store(path)
-        block, state = _build(ChainState(contract), None, [genesis], timestamp, validators[0],
-                              chain_id)
-        store.append([block])
+        try:
+            block, state = _build(ChainState(contract), None, [genesis], timestamp,
+                                  validators[0], chain_id)
+            store.append([block])
+        except BaseException:  # a ledger without its genesis is no ledger: leave none
+            store.discard()
+            raise
         return cls(store, state, block.header)
 
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from testbed.errors import StoreError
@@ -19,12 +19,22 @@ class VerifyReport:
     transactions: int
     state_root: bytes
     problem: str = ""
+    head_hash: bytes = b""
 
     def line(self) -> str:
         if self.ok:
             return (f"valid: {self.blocks} blocks, {self.transactions} transactions, "
-                    f"state root {self.state_root.hex()}")
+                    f"head {self.head_hash.hex()}, state root {self.state_root.hex()}")
         return f"invalid: {self.problem}"
+
+    def expecting_head(self, head_hash: str) -> VerifyReport:
+        """This report, invalid unless the last block is ``head_hash`` (hex): a ledger cut
+        short or extended since its head was recorded is caught."""
+        if not self.ok or self.head_hash.hex() == head_hash.lower():
+            return self
+        return replace(self, ok=False, problem=(
+            f"height {self.blocks - 1}: the head is {self.head_hash.hex()}, expected "
+            f"{head_hash.lower()} (a ledger cut short or extended)"))
 
 
 def verify_file(path: Path, contract: Contract | None = None) -> VerifyReport:
@@ -41,4 +51,4 @@ def verify_file(path: Path, contract: Contract | None = None) -> VerifyReport:
         return VerifyReport(False, 0, 0, b"", f"unreadable ledger: {exc}")
     finally:
         store.close()
-    return VerifyReport(True, head.height + 1, txs, head.state_root)
+    return VerifyReport(True, head.height + 1, txs, head.state_root, head_hash=head.hash)

@@ -42,6 +42,8 @@ FIELDS = (
     Field("money_conservation_error", "Money conservation error"),
     Field("blocks", "Blocks"),
     Field("ledger_valid", "Ledger valid"),
+    Field("head_height", "Head height", printed=False),
+    Field("head_hash", "Head hash (testbed verify --head)", printed=False),
     Field("step_jitter_p50_ms", "Step jitter p50 (ms)"),
     Field("step_jitter_p99_ms", "Step jitter p99 (ms)"),
     Field("deadline_misses", "Deadline misses"),

@@ -11,31 +11,43 @@ from pathlib import Path
 from typing import Any
 
 from instruments.errors import InstrumentError
+from testbed.errors import Interrupted, RunStopped
 from testbed.events import RunFinished
+from testbed.interrupts import signal_name
 from testbed.interval.join import join
 from testbed.ledger.transactions import RegisterParticipant
 from testbed.market.ledger import verify_ledger
 from testbed.records.summary import write_summary
-from testbed.run.compose import GENESIS_LEAD_S, Run, assemble
+from testbed.run.compose import GENESIS_LEAD_S, KeySource, Run, assemble
+from testbed.run.keys import RunKeys
 from testbed.run.loop import Loop
 from testbed.scenario import Scenario
 
 
 def run_scenario(scenario: Scenario, out: Path, paced: bool,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[int], None] | None = None, *,
+                 keys: KeySource = RunKeys.generate) -> dict[str, Any]:
     """Run ``scenario`` into ``out``: the ledger, the records, summary.json and the report.
 
     The ledger is verified from genesis at the end, by the same rules as `testbed verify`. A
-    run stopped early (Ctrl-C, or the bench tripped: devices are then in their safe state)
-    still writes what it has, and says why in ``stopped``, before the stop propagates.
+    run stopped early (Ctrl-C or SIGTERM: `Interrupted`; the bench tripped: `InstrumentError`;
+    the devices are then in their safe state) still writes what it has, and says why in
+    ``stopped``, before the stop propagates. Interrupted during start-up, it leaves no ledger
+    without its genesis, and says what it left.
     """
     from testbed.report import build_report
 
-    run = assemble(scenario, out, paced=paced)
-    _record_setup(out, scenario, run)
+    try:
+        run = assemble(scenario, out, paced=paced, keys=keys)
+    except KeyboardInterrupt as exc:
+        ledger = out / scenario.ledger.path
+        left = "a ledger with its genesis" if ledger.exists() else "no ledger"
+        raise Interrupted(f"interrupted by {signal_name(exc)} during start-up: devices safe, "
+                          f"{left} in {out}", signal_name(exc)) from None
     loop = Loop(run, paced)
     stopped: BaseException | None = None
     try:
+        _record_setup(out, scenario, run)
         run.events.publish(run.started)
         join(run.ledger, [
             (account, RegisterParticipant(h.bus, h.kind.value, meter.public))
@@ -46,25 +58,54 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         stopped = exc  # every committed block is whole; the devices are safe
     finally:
         run.close()
-    reason = None if stopped is None else (str(stopped) or "interrupted")
-    run.events.publish(RunFinished(reason))
-    report = verify_ledger(out / scenario.ledger.path)
+    signal = (signal_name(stopped) if isinstance(stopped, KeyboardInterrupt)
+              else run.bench.interrupted_by() if stopped is not None else None)
+    reason = f"interrupted by {signal}" if signal else (str(stopped) if stopped else None)
+    try:
+        run.events.publish(RunFinished(reason))
+        summary = _summarise(run, loop, out / scenario.ledger.path, paced, reason,
+                             verified=signal is None)
+        if signal is None:
+            build_report(out)
+    except KeyboardInterrupt as exc:
+        raise Interrupted(f"interrupted by {signal_name(exc)} while writing the summary: "
+                          f"devices safe, ledger complete in {out} (check it with testbed "
+                          f"verify)", signal_name(exc)) from None
+    if signal is not None:  # stopped on request: finish at once, the checks can follow
+        raise Interrupted(
+            f"interrupted: devices safe, ledger consistent up to height "
+            f"{summary['head_height']}; partial run in {out} (testbed verify and testbed "
+            f"report check and draw it)", signal)
+    if stopped is not None:
+        valid = "ledger consistent" if summary["ledger_valid"] else "ledger INVALID"
+        raise RunStopped(f"{stopped}; devices safe, {valid} ({summary['blocks']} blocks); "
+                         f"partial run in {out}") from stopped
+    return summary
+
+
+def _summarise(run: Run, loop: Loop, ledger: Path, paced: bool, stopped: str | None, *,
+               verified: bool) -> dict[str, Any]:
+    """summary.json: the records' figures and the run's own; the ledger replayed from genesis
+    when ``verified`` (else its head as committed: every committed block is whole)."""
+    if verified:
+        report = verify_ledger(ledger)
+        blocks, valid, head = report.blocks, report.ok, report.head_hash.hex()
+    else:
+        blocks, valid, head = run.ledger.height + 1, None, run.ledger.head_hash.hex()
     p50, p99 = loop.pacer.jitter_ms() if paced else (None, None)
-    summary = write_summary(out, {
+    return write_summary(ledger.parent, {
         **run.recorder.figures(),
         "money_conservation_error": _conservation_error(run),
-        "blocks": report.blocks,
-        "ledger_valid": report.ok,
+        "blocks": blocks,
+        "ledger_valid": valid,
+        "head_height": blocks - 1 if valid is not False else None,
+        "head_hash": head if valid is not False else None,
         "step_jitter_p50_ms": None if p50 is None else round(p50, 3),
         "step_jitter_p99_ms": None if p99 is None else round(p99, 3),
         "deadline_misses": loop.pacer.misses if paced else 0,
         "control_steps": len(loop.pacer.lateness_s) if paced else None,
-        "stopped": reason,
+        "stopped": stopped,
     })
-    build_report(out)
-    if stopped is not None:
-        raise stopped
-    return summary
 
 
 def _record_setup(out: Path, scenario: Scenario, run: Run) -> None:

@@ -3,6 +3,7 @@ settings. Nothing below this module reads the scenario."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from grid_models import load_feeder
 from grid_models.feasibility import Limits
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
+from testbed.interrupts import interruptible
 from testbed.interval.bench import BenchHome, PhysicalHomes
 from testbed.interval.block import EmbeddedLedger, Ledger
 from testbed.interval.grid import Grid
@@ -99,19 +101,24 @@ def timing(scenario: Scenario, paced: bool) -> Timing:
                   scenario.market.gate_closure_s, steps, t.control_step_s)
 
 
-def assemble(scenario: Scenario, out: Path, *, paced: bool, handle_signals: bool = True) -> Run:
+KeySource = Callable[[int, int], RunKeys]
+"""(homes, validators) -> the run's keys: `RunKeys.generate` unless the user says otherwise."""
+
+
+def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = RunKeys.generate,
+             handle_signals: bool = True) -> Run:
     """Build every part of a run into ``out``; nothing is left running if a part fails."""
     clock = timing(scenario, paced)
     params = market_params(scenario)
-    feeder = load_feeder(scenario.grid.feeder)
+    feeder = interruptible(load_feeder, scenario.grid.feeder)
     hood = build(scenario.households, [p.home for p in scenario.physical], feeder,
                  clock.start_s, clock.interval_s, clock.intervals, scenario.source)
-    keys = RunKeys.development(len(hood.homes), scenario.ledger.validators)
+    run_keys = keys(len(hood.homes), scenario.ledger.validators)
     out.mkdir(parents=True, exist_ok=True)
     events = EventStream()
     recorder = Recorder(out)
     events.subscribe(recorder)
-    ledger = EmbeddedLedger.create(out / scenario.ledger.path, keys.validators, params,
+    ledger = EmbeddedLedger.create(out / scenario.ledger.path, run_keys.validators, params,
                                    clock.start_s - GENESIS_LEAD_S, events)
     try:
         bench = PhysicalHomes(
@@ -136,10 +143,10 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, handle_signals: bool
         g.vm_min_pu, g.vm_max_pu, g.max_line_loading_percent, g.max_trafo_loading_percent,
     )
     return Run(
-        timing=clock, params=params, hood=hood, keys=keys,
-        home_of={a.public: i for i, a in enumerate(keys.accounts)},
+        timing=clock, params=params, hood=hood, keys=run_keys,
+        home_of={a.public: i for i, a in enumerate(run_keys.accounts)},
         deposit_units=scenario.households.deposit, events=events, recorder=recorder,
-        ledger=ledger, trading=Trading(hood.homes, keys.accounts, params,
+        ledger=ledger, trading=Trading(hood.homes, run_keys.accounts, params,
                                        scenario.households.seed),
         grid=Grid(feeder, hood, FeederGate(feeder, grid_limits(scenario)), clock.interval_s),
         bench=bench, started=started,

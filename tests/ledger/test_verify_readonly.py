@@ -63,3 +63,20 @@ def test_files_that_are_not_ledgers(tmp_path, content):
     path.write_bytes(content)
     report = _verified_unchanged(path)
     assert isinstance(report, StoreError) and "not a ledger" in str(report)
+
+
+def test_a_ledger_cut_short_or_extended_fails_against_its_recorded_head(small_chain, validator):
+    head = verify_file(small_chain).head_hash.hex()
+    assert verify_file(small_chain).expecting_head(head).ok
+    chain = Chain.open(small_chain)
+    chain.produce([], chain.head.timestamp + 1, validator)  # extended
+    chain.close()
+    report = verify_file(small_chain).expecting_head(head)
+    assert report.ok is False and "cut short or extended" in report.problem
+    db = sqlite3.connect(small_chain)
+    with db:  # cut short: the last two blocks deleted
+        db.execute("DELETE FROM transactions WHERE height >= 5")
+        db.execute("DELETE FROM blocks WHERE height >= 5")
+    db.close()
+    assert verify_file(small_chain).ok  # still a valid chain on its own
+    assert not verify_file(small_chain).expecting_head(head).ok

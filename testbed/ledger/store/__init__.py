@@ -58,6 +58,9 @@ class Store(Protocol):
     def close(self) -> None:
         """Release the storage; a read-only store leaves every byte as it found it."""
 
+    def discard(self) -> None:
+        """Close and remove a store just created, that never got its first block."""
+
 
 def create_store(location: Path | str) -> Store:
     """A new, empty store; an existing one is never overwritten (`StoreError`)."""

@@ -51,9 +51,11 @@ CREATE INDEX transactions_by_sender ON transactions(sender);
 class SqliteStore:
     """Append-only block storage in one SQLite file; reads stream block by block."""
 
-    def __init__(self, db: sqlite3.Connection, scratch: Path | None = None) -> None:
+    def __init__(self, db: sqlite3.Connection, scratch: Path | None = None,
+                 path: Path | None = None) -> None:
         self.db = db
         self._scratch = scratch  # the temporary copy read in place of the file, if any
+        self._path = path  # the file, for a store this process created
 
     def append(self, blocks: Sequence[Block]) -> None:
         with self.db:
@@ -95,6 +97,12 @@ class SqliteStore:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
+    def discard(self) -> None:
+        self.close()
+        if self._path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                self._path.with_name(self._path.name + suffix).unlink(missing_ok=True)
+
 
 def create(path: Path | str) -> SqliteStore:
     """A new, empty ledger file (``":memory:"``: in memory); an existing file is never
@@ -105,9 +113,14 @@ def create(path: Path | str) -> SqliteStore:
             raise StoreError(f"{path} already exists; not overwriting a ledger")
         path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(path), isolation_level=None)
-    _writable(db)
-    db.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID}; COMMIT;")
-    return SqliteStore(db)
+    store = SqliteStore(db, path=None if str(path) == ":memory:" else Path(path))
+    try:
+        _writable(db)
+        db.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID}; COMMIT;")
+    except BaseException:
+        store.discard()
+        raise
+    return store
 
 
 def open_file(path: Path | str, *, readonly: bool = False) -> SqliteStore:
