@@ -255,6 +255,8 @@ class _Table:
         self.seen: set[str] = set()
 
     def problem(self, key: str, why: str) -> None:
+        if not (key.isprintable() and key.strip() == key and key):
+            key = repr(key)  # a key that would break the one-line message, shown as data
         path = self.prefix + key
         option = self.options.get(path)
         self.problems.append(f"{option[0] if option else path}: {why}")
