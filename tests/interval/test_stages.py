@@ -41,7 +41,7 @@ def _homes(s, feeder, intervals):
 
 
 def _ledger(path, s, hood, deposit):
-    keys = RunKeys.development(len(hood.homes), 1)
+    keys = RunKeys.generate(len(hood.homes), 1)
     params = market_params(s)
     ledger = EmbeddedLedger.create(path, keys.validators, params, s.start_s - 3600,
                                    EventStream())
