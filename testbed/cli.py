@@ -66,12 +66,14 @@ def ledger_demo(
 
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="ledger, kernels, grid or instruments"),
+    name: str = typer.Argument(..., help="ledger, kernels, grid, instruments or year"),
     json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
     quick: bool = typer.Option(False, "--quick", help="Smaller inputs, for a smoke test."),
+    days: float | None = typer.Option(None, help="bench year: simulate this many days."),
 ) -> None:
     """Measure ours beside a named baseline, side by side in one run."""
     from testbed.bench import render
+    from testbed.errors import InputError
 
     try:
         module = importlib.import_module(f"testbed.bench.{name}")
@@ -79,7 +81,10 @@ def bench(
         if exc.name != f"testbed.bench.{name}":
             raise
         raise typer.BadParameter(f"unknown benchmark {name!r}") from None
-    typer.echo(render(module.run(quick=quick), as_json=json))
+    if days is not None and name != "year":
+        raise InputError("--days: only for testbed bench year")
+    options = {} if days is None else {"days": days}
+    typer.echo(render(module.run(quick=quick, **options), as_json=json))
 
 
 @app.command()

@@ -1,0 +1,172 @@
+"""`testbed bench year [--days N]`: the default scenario simulated for N days (default a year),
+where its time goes, and how far the loop is from its signature floor.
+
+- ``seconds_per_year``: start-up once, plus the loop and the finish (final replay, summary,
+  report) scaled from N days to a year when N is shorter.
+- Where the time goes, after start-up: a sampler reads the main thread's stack every few
+  milliseconds and charges each sample to the innermost part it is inside (signing, signature
+  verification, contract, state root, store, power flow, instruments, ...).
+- ``loop_vs_signature_floor``: the time `cryptography` needs to sign and verify as many
+  transactions as the run's ledger holds, on every core (one process per core), measured in
+  this run on a sample, divided by the run's own time. 1 would be a loop that costs nothing
+  but its signatures; the goal is at least 0.5.
+- ``ledger_bytes_per_day``: the ledger file's size over the simulated days.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Self
+
+from testbed.bench import BenchResult
+
+DAYS_PER_YEAR = 366  # the profiles' year, 2016
+SAMPLE_S = 0.005
+FLOOR_SAMPLE_TX = 4000
+PARTS = (  # (path fragment, function or "", part): the innermost frame that matches decides
+    ("testbed/ledger/keys.py", "sign", "signing"),
+    ("kernels/", "ed25519_verify_batch", "signature verification"),
+    ("kernels/ed25519", "", "signature verification"),
+    ("kernels/", "merkle_root", "hashing, Merkle roots"),
+    ("kernels/", "sha256_batch", "hashing, Merkle roots"),
+    ("testbed/ledger/state.py", "root", "state root"),
+    ("testbed/market/contract.py", "state_root", "state root"),
+    ("testbed/ledger/chain.py", "_execute", "contract execution"),
+    ("testbed/ledger/store/", "", "store (SQLite)"),
+    ("grid_models/", "", "grid check and power flow"),
+    ("kernels/powerflow", "", "grid check and power flow"),
+    ("instruments/", "", "instruments"),
+    ("pyvisa", "", "instruments"),
+    ("pymodbus", "", "instruments"),
+    ("testbed/market/strategies.py", "", "strategies"),
+    ("testbed/records/", "", "records"),
+    ("testbed/report", "", "report"),
+    ("testbed/ledger/chain.py", "replay", "final replay (other)"),
+    ("testbed/ledger/chain.py", "", "ledger (other)"),
+    ("testbed/ledger/", "", "ledger (other)"),
+)
+
+
+class _Sampler:
+    """Charges the main thread's samples to parts, from a daemon thread."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.sampling = False  # set once the first interval starts: start-up is not charged
+        self._stop = threading.Event()
+        self._main = threading.main_thread().ident
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_S):
+            if self.sampling:
+                self.counts[_part(sys._current_frames().get(self._main))] += 1
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.counts.values()) or 1
+        return {part: n / total for part, n in self.counts.most_common()}
+
+
+def _part(frame: object) -> str:
+    while frame is not None:
+        code = frame.f_code  # type: ignore[attr-defined]
+        path = code.co_filename.replace(os.sep, "/")
+        for fragment, function, part in PARTS:
+            if fragment in path and (not function or code.co_name == function):
+                return part
+        frame = frame.f_back  # type: ignore[attr-defined]
+    return "other"
+
+
+def _sign_and_verify(count: int) -> float:
+    """Seconds `cryptography` takes to sign and verify ``count`` ledger-sized messages with
+    41 keys, in this process."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    keys = [Ed25519PrivateKey.generate() for _ in range(41)]
+    publics = [k.public_key() for k in keys]
+    messages = [os.urandom(150) for _ in range(count)]
+    start = time.perf_counter()
+    for i, message in enumerate(messages):
+        publics[i % 41].verify(keys[i % 41].sign(message), message)
+    return time.perf_counter() - start
+
+
+def _floor_tx_per_s() -> float:
+    """Transactions per second `cryptography` signs and verifies on all cores at once."""
+    cores = os.cpu_count() or 1
+    with ProcessPoolExecutor(cores) as pool:
+        pool.submit(_sign_and_verify, 100).result()  # the workers up and warm
+        start = time.perf_counter()
+        list(pool.map(_sign_and_verify, [FLOOR_SAMPLE_TX // cores] * cores))
+        elapsed = time.perf_counter() - start
+    return (FLOOR_SAMPLE_TX // cores) * cores / elapsed
+
+
+def run(quick: bool = False, days: float | None = None) -> BenchResult:
+    from testbed.run import run_scenario
+    from testbed.scenario import load_scenario
+
+    days = days if days is not None else (1.0 if quick else float(DAYS_PER_YEAR))
+    scenario = load_scenario(days=days)
+    marks: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
+        out = Path(tmp) / "run"
+        start = time.perf_counter()
+        def progress(k: int) -> None:
+            marks.append(time.perf_counter())
+            sampler.sampling = True
+
+        summary = run_scenario(scenario, out, paced=False, progress=progress)
+        end = time.perf_counter()
+        ledger = out / scenario.ledger.path
+        ledger_bytes = ledger.stat().st_size
+        with sqlite3.connect(ledger) as db:
+            (transactions,) = db.execute("SELECT COUNT(*) FROM transactions").fetchone()
+    floor_rate = _floor_tx_per_s()
+    startup_s = marks[0] - start
+    scale = DAYS_PER_YEAR / days
+    seconds_per_year = startup_s + (end - marks[0]) * scale
+    floor_s = transactions * scale / floor_rate
+    results: dict[str, float] = {
+        "days": days,
+        "intervals": summary["intervals"],
+        "transactions": transactions,
+        "wall_s": end - start,
+        "startup_s": startup_s,
+        "seconds_per_year": seconds_per_year,
+        "signature_floor_s_per_year": floor_s,
+        "cryptography_sign_verify_tx_per_s": floor_rate,
+        "ledger_bytes_per_day": ledger_bytes / days,
+        "ledger_valid": float(summary["ledger_valid"] is True),
+        "money_conservation_error": summary["money_conservation_error"],
+    }
+    results.update({f"share_{part}": share for part, share in sampler.shares().items()})
+    return BenchResult(
+        benchmark="year",
+        results=results,
+        ratios={"loop_vs_signature_floor": floor_s / seconds_per_year},
+        notes=[
+            ("default scenario, testbed simulate, embedded ledger, every order and reading "
+            "signed, every block validated; start-up counted once, the rest scaled to a year"),
+            "share_*: sampled shares of the main thread's time",
+            ("signature floor: cryptography signing and verifying the ledger's transactions "
+            "on every core, one process each"),
+        ],
+    )
