@@ -17,7 +17,7 @@ from testbed.interval.block import Ledger, signed
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Order, Side, Transaction
 from testbed.market.params import MarketParams, affordable_wh
-from testbed.market.strategies import MIN_ORDER_WH, Home, MarketView, plan
+from testbed.market.strategies import MIN_ORDER_WH, Home, MarketView, Plan, plan
 
 ORDER_LEAD_S = 60
 """Orders go on the ledger this long before gate closure."""
@@ -32,13 +32,32 @@ class Orders:
     battery_wh: tuple[int, ...]
 
 
+def starting_charge_wh(homes: Sequence[Home]) -> list[int]:
+    """Each home's battery charge at the run's start: half full (0 without a battery)."""
+    return [h.battery.capacity_wh // 2 if h.battery else 0 for h in homes]
+
+
+def plans(homes: Sequence[Home], k: int, interval: int, params: MarketParams, seed: int,
+          soc_wh: list[int], view: MarketView) -> tuple[Plan, ...]:
+    """Every home's strategy for interval ``k`` (starting at ``interval``), from the prices in
+    ``view``, with the interval's seeded draws; each battery follows the schedule it chose
+    (``soc_wh``, each battery's charge, is moved by it)."""
+    rng = np.random.default_rng([seed, k])
+    decisions = []
+    for i, home in enumerate(homes):
+        decision = plan(home, k, interval, params, rng, soc_wh[i], view)
+        soc_wh[i] += decision.battery_wh
+        decisions.append(decision)
+    return tuple(decisions)
+
+
 class Trading:
     """The homes as traders: strategies, batteries' charge and the prices seen so far."""
 
     def __init__(self, homes: Sequence[Home], accounts: Sequence[KeyPair], params: MarketParams,
                  seed: int) -> None:
         self.homes, self.accounts, self.params, self.seed = homes, accounts, params, seed
-        self.soc_wh = [h.battery.capacity_wh // 2 if h.battery else 0 for h in homes]
+        self.soc_wh = starting_charge_wh(homes)
         self.prices: list[int] = []  # clearing prices of the intervals that traded
 
     def view(self) -> MarketView:
@@ -48,19 +67,16 @@ class Trading:
 
     def orders(self, k: int, interval: int, ledger: Ledger) -> Orders:
         """Interval ``k`` (starting at ``interval``): every home's plan, its order signed."""
-        rng = np.random.default_rng([self.seed, k])
-        view = self.view()
-        txs, placed, battery = [], [], []
-        for i, (home, key) in enumerate(zip(self.homes, self.accounts)):
-            decision = plan(home, k, interval, self.params, rng, self.soc_wh[i], view)
-            battery.append(decision.battery_wh)
-            self.soc_wh[i] += decision.battery_wh  # the battery follows its schedule
+        decisions = plans(self.homes, k, interval, self.params, self.seed, self.soc_wh,
+                          self.view())
+        txs, placed = [], []
+        for i, (decision, key) in enumerate(zip(decisions, self.accounts)):
             order = self._within_budget(ledger, key.public, decision.order)
             if order is not None:
                 txs.append(signed(ledger, key, order))
                 placed.append(PlacedOrder(i, "bid" if order.side == Side.BID else "offer",
                                           order.energy_wh, order.price_per_kwh))
-        return Orders(tuple(txs), tuple(placed), tuple(battery))
+        return Orders(tuple(txs), tuple(placed), tuple(d.battery_wh for d in decisions))
 
     def cleared(self, price_per_kwh: int | None) -> None:
         """What the homes learn at gate closure: the clearing price, if anything traded."""
