@@ -63,6 +63,7 @@ class OrdersPlaced:
     k: int
     interval: int
     orders: tuple[PlacedOrder, ...]
+    battery_wh: tuple[int, ...]  # each home's battery schedule for the interval, + charging
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,20 @@ class IntervalSettled:
     payments: tuple[Payment, ...]
 
 
+@dataclass(frozen=True)
+class IntervalOutcome:
+    """A settled interval against its market-off baseline (`testbed.outcomes`): the power the
+    feeder drew through its transformer (kW, + from upstream; None when there is no power flow)
+    and each home's bill (units, + paid), with the market and without it."""
+
+    k: int
+    interval: int
+    upstream_kw: float | None
+    baseline_upstream_kw: float | None
+    bill_units: tuple[int, ...]
+    baseline_bill_units: tuple[int, ...]
+
+
 # -- the grid -----------------------------------------------------------------------------------
 
 
@@ -139,6 +154,7 @@ class BlockCommitted:
     hash: str  # hex
     timestamp: int  # block time, Unix seconds (scenario time)
     transactions: int
+    size_bytes: int  # the block's canonical bytes (signed header and transactions)
     commit_ms: float  # wall time from submission to commit
 
 
@@ -197,13 +213,17 @@ class Alarm:
 
 
 Event = (RunStarted | RunFinished | OrdersPlaced | IntervalCleared | IntervalSettled
-         | GridSolved | BlockCommitted | Measured | SetpointsSent | MeterRead | StepPaced
-         | Alarm)
+         | IntervalOutcome | GridSolved | BlockCommitted | Measured | SetpointsSent | MeterRead
+         | StepPaced | Alarm)
 Subscriber = Callable[[Event], None]
 
 
 class EventStream:
-    """One stream per run: subscribers in order, each event to each of them."""
+    """One stream per run: subscribers in order, each event to each of them.
+
+    A subscriber may publish in turn: its event reaches every subscriber before the event it
+    answers reaches the subscribers after it (an interval's outcome, published as the interval
+    settles, reaches the recorder before the settlement that closes the interval's rows)."""
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []

@@ -20,6 +20,7 @@ from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Transaction, sign
+from testbed.ledger.wire import encode_block
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
 
@@ -92,6 +93,7 @@ class EmbeddedLedger:
         block = self.chain.produce(txs, timestamp, proposer)
         h = block.header
         self.events.publish(BlockCommitted(h.height, h.hash.hex(), h.timestamp, len(txs),
+                                           len(encode_block(block)),
                                            (time.perf_counter() - started) * 1e3))
         return block
 

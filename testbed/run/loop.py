@@ -150,7 +150,7 @@ class Loop:
         iv.battery_wh = placed.battery_wh
         run.ledger.commit(placed.transactions,
                           iv.start - self.timing.gate_closure_s - ORDER_LEAD_S)
-        run.events.publish(OrdersPlaced(k, iv.start, placed.placed))
+        run.events.publish(OrdersPlaced(k, iv.start, placed.placed, placed.battery_wh))
 
     def _clear(self, k: int) -> None:
         run, iv = self.run, self.interval(k)
