@@ -41,6 +41,12 @@ INTERVALS = CsvFile("intervals.csv", (
     Column("vm_min_pu", "number", "lowest bus voltage (pu)"),
     Column("vm_max_pu", "number", "highest bus voltage (pu)"),
     Column("max_line_loading_percent", "number", "highest line loading (%)"),
+    Column("upstream_import_kwh", "number", "imported from upstream at the transformer (kWh)"),
+    Column("upstream_export_kwh", "number", "exported upstream at the transformer (kWh)"),
+    Column("baseline_upstream_import_kwh", "number",
+           "imported from upstream without the market (kWh)"),
+    Column("baseline_upstream_export_kwh", "number",
+           "exported upstream without the market (kWh)"),
 ))
 TRADES = CsvFile("trades.csv", (
     Column("interval_start", "time", "interval start (UTC)"),
@@ -68,6 +74,8 @@ HOMES = CsvFile("homes.csv", (
     Column("delivered_sold_kwh", "number", "sold, delivered (kWh)"),
     Column("delivered_bought_kwh", "number", "bought, delivered (kWh)"),
     Column("net_payment", "number", "net payment received (currency units)"),
+    Column("bill_units", "number", "bill with the market (currency units)"),
+    Column("baseline_bill_units", "number", "bill without the market (currency units)"),
 ))
 MEASUREMENTS = CsvFile("measurements.csv", (
     Column("time_s", "number", "time since start (s)"),

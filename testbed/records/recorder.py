@@ -23,12 +23,14 @@ from testbed.events import (
     Event,
     GridSolved,
     IntervalCleared,
+    IntervalOutcome,
     IntervalSettled,
     Measured,
     OrdersPlaced,
     RunFinished,
     RunStarted,
 )
+from testbed.outcomes.figures import BASELINE, upstream_kwh
 from testbed.records.columns import HOMES, INTERVALS, MEASUREMENTS, TRADES, CsvFile
 
 HOMES_EVERY_INTERVALS = 96  # homes.csv is rewritten this often (a day of 15-minute intervals)
@@ -84,6 +86,7 @@ class Recorder:
         self.delivered_sold_wh = np.zeros(n, np.int64)
         self.delivered_bought_wh = np.zeros(n, np.int64)
         self.net_payment = np.zeros(n, np.int64)
+        self.bill_units, self.baseline_bill_units = np.zeros(n, np.int64), np.zeros(n, np.int64)
 
     def _orders(self, e: OrdersPlaced) -> None:
         self.pending[e.k]["orders"] = e
@@ -116,6 +119,11 @@ class Recorder:
         if self.n_intervals % HOMES_EVERY_INTERVALS == 0:
             self._write_homes()
 
+    def _outcome(self, e: IntervalOutcome) -> None:
+        self.pending[e.k]["outcome"] = e
+        self.bill_units += e.bill_units
+        self.baseline_bill_units += e.baseline_bill_units
+
     def _measured(self, e: Measured) -> None:
         assert self.run is not None
         self._files[MEASUREMENTS.name].write([{
@@ -134,8 +142,8 @@ class Recorder:
 
     _HANDLERS: ClassVar[dict[type, Any]] = {
         RunStarted: _started, OrdersPlaced: _orders, IntervalCleared: _cleared,
-        GridSolved: _grid, IntervalSettled: _settled, Measured: _measured,
-        RunFinished: _finished,
+        GridSolved: _grid, IntervalSettled: _settled, IntervalOutcome: _outcome,
+        Measured: _measured, RunFinished: _finished,
     }
 
     # -- rows -----------------------------------------------------------------------------------
@@ -149,6 +157,7 @@ class Recorder:
         cleared: IntervalCleared | None = got.get("cleared")
         grid: GridSolved | None = got.get("grid")
         settled: IntervalSettled | None = got.get("settled")
+        outcome: IntervalOutcome | None = got.get("outcome")
         trades = cleared.trades if cleared else ()
         traded = sum(t.energy_wh for t in trades)
         granted = sum(t.granted_wh for t in trades)
@@ -177,6 +186,7 @@ class Recorder:
             "vm_min_pu": grid.vm_min_pu if grid else "",
             "vm_max_pu": grid.vm_max_pu if grid else "",
             "max_line_loading_percent": grid.max_line_loading_percent if grid else "",
+            **self._upstream(outcome),
         }])
         names = [h.name for h in self.run.homes]
         delivered_wh = settled.delivered_wh if settled else ()
@@ -194,6 +204,18 @@ class Recorder:
             for i, t in enumerate(trades)
         ])
 
+    def _upstream(self, outcome: IntervalOutcome | None) -> dict[str, float | str]:
+        """An interval's energy through the transformer, with the market and without it."""
+        assert self.run is not None
+        kws = ((None, None) if outcome is None
+               else (outcome.upstream_kw, outcome.baseline_upstream_kw))
+        cells: dict[str, float | str] = {}
+        for prefix, kw in zip(("", BASELINE), kws):
+            energy = ("", "") if kw is None else (
+                round(kwh, 4) for kwh in upstream_kwh(kw, self.run.interval_s))
+            cells[prefix + "upstream_import_kwh"], cells[prefix + "upstream_export_kwh"] = energy
+        return cells
+
     def _write_homes(self) -> None:
         assert self.run is not None
         rows = [
@@ -204,6 +226,8 @@ class Recorder:
                 "delivered_sold_kwh": self.delivered_sold_wh[i] / 1000,
                 "delivered_bought_kwh": self.delivered_bought_wh[i] / 1000,
                 "net_payment": int(self.net_payment[i]),
+                "bill_units": int(self.bill_units[i]),
+                "baseline_bill_units": int(self.baseline_bill_units[i]),
             }
             for i, h in enumerate(self.run.homes)
         ]

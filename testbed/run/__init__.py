@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,8 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
                  keys: KeySource = RunKeys.generate) -> dict[str, Any]:
     """Run ``scenario`` into ``out``: the ledger, the records, summary.json and the report.
 
-    The ledger is verified from genesis at the end, by the same rules as `testbed verify`. A
-    run stopped early (Ctrl-C or SIGTERM: `Interrupted`; the bench tripped: `InstrumentError`;
+    The ledger is verified from genesis at the end, by the same rules as `testbed verify`;
+    the CPU time that takes is the summary's validation cost. A run stopped early (Ctrl-C or SIGTERM: `Interrupted`; the bench tripped: `InstrumentError`;
     the devices are then in their safe state) still writes what it has, and says why in
     ``stopped``, before the stop propagates. Interrupted during start-up, it leaves no ledger
     without its genesis, and says what it left.
@@ -87,14 +88,19 @@ def _summarise(run: Run, loop: Loop, ledger: Path, paced: bool, stopped: str | N
                verified: bool) -> dict[str, Any]:
     """summary.json: the records' figures and the run's own; the ledger replayed from genesis
     when ``verified`` (else its head as committed: every committed block is whole)."""
+    cpu_s = None
     if verified:
+        cpu_s = time.process_time()  # the devices are closed: only the verification runs now
         report = verify_ledger(ledger)
+        cpu_s = time.process_time() - cpu_s
         blocks, valid, head = report.blocks, report.ok, report.head_hash.hex()
     else:
         blocks, valid, head = run.ledger.height + 1, None, run.ledger.head_hash.hex()
     p50, p99 = loop.pacer.jitter_ms() if paced else (None, None)
+    records = run.recorder.figures()
     return write_summary(ledger.parent, {
-        **run.recorder.figures(),
+        **records,
+        **run.outcomes.figures(records["energy_traded_kwh"], records["trades"], cpu_s),
         "money_conservation_error": _conservation_error(run),
         "blocks": blocks,
         "ledger_valid": valid,

@@ -19,6 +19,7 @@ from testbed.interval.orders import Trading
 from testbed.market.grid_gate import FeederGate
 from testbed.market.params import MarketParams, Mechanism
 from testbed.neighbourhood import Neighbourhood, build
+from testbed.outcomes.observer import Outcomes
 from testbed.records.recorder import Recorder
 from testbed.run.keys import RunKeys
 from testbed.scenario import Scenario
@@ -54,6 +55,7 @@ class Run:
     deposit_units: int
     events: EventStream
     recorder: Recorder
+    outcomes: Outcomes
     ledger: Ledger
     trading: Trading
     grid: Grid
@@ -115,8 +117,11 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
                  clock.start_s, clock.interval_s, clock.intervals, scenario.source)
     run_keys = keys(len(hood.homes), scenario.ledger.validators)
     out.mkdir(parents=True, exist_ok=True)
+    grid = Grid(feeder, hood, FeederGate(feeder, grid_limits(scenario)), clock.interval_s)
     events = EventStream()
+    outcomes = Outcomes(hood, params, scenario.households.seed, clock.start_s, grid, events)
     recorder = Recorder(out)
+    events.subscribe(outcomes)  # first: an interval's outcome reaches the recorder with its rows
     events.subscribe(recorder)
     ledger = EmbeddedLedger.create(out / scenario.ledger.path, run_keys.validators, params,
                                    clock.start_s - GENESIS_LEAD_S, events)
@@ -146,8 +151,7 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         timing=clock, params=params, hood=hood, keys=run_keys,
         home_of={a.public: i for i, a in enumerate(run_keys.accounts)},
         deposit_units=scenario.households.deposit, events=events, recorder=recorder,
-        ledger=ledger, trading=Trading(hood.homes, run_keys.accounts, params,
-                                       scenario.households.seed),
-        grid=Grid(feeder, hood, FeederGate(feeder, grid_limits(scenario)), clock.interval_s),
-        bench=bench, started=started,
+        outcomes=outcomes, ledger=ledger,
+        trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed),
+        grid=grid, bench=bench, started=started,
     )
