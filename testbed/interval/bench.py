@@ -95,9 +95,11 @@ class PhysicalHomes:
             # emulated: a real device next to them must never ramp at simulated speed.
             all_emulated = all(home.emulated for home in self.homes)
             clock = self.emulators[0].now if self.emulators and all_emulated else time.monotonic
-            self.log = CommandLog(log_path)
-            self.bench: Bench = open_bench(config, log=self.log, clock=clock,
-                                           handle_signals=handle_signals)
+            self.bench: Bench | None = None  # a simulation without physical homes opens none
+            if devices:
+                self.log = CommandLog(log_path)
+                self.bench = open_bench(config, log=self.log, clock=clock,
+                                        handle_signals=handle_signals)
         except BaseException:
             for emu in self.emulators:
                 emu.stop()
@@ -152,6 +154,8 @@ class PhysicalHomes:
 
     def identities(self) -> dict[str, dict[str, str | None]]:
         """Each device's identity, firmware and calibration date, for the run folder."""
+        if self.bench is None:
+            return {}
         return {name: ident.as_record() for name, ident in self.bench.identities().items()}
 
     def set_time(self, t: float) -> None:
@@ -181,12 +185,14 @@ class PhysicalHomes:
         return max(0, round(imported)), max(0, round(exported))
 
     def kick(self) -> None:
-        self.bench.watchdog.kick()
+        if self.bench is not None:
+            self.bench.watchdog.kick()
 
     def close(self) -> None:
         """Safe state for every device, then stop the emulators."""
         try:
-            self.bench.close()
+            if self.bench is not None:
+                self.bench.close()
         finally:
             for emu in self.emulators:
                 emu.stop()
