@@ -13,10 +13,13 @@ settled intervals by the same rules:
   feed-in.
 - **Net import** of the neighbourhood in an interval: its meters' imports less their exports,
   when positive (a neighbour's export in the same interval is used inside the neighbourhood).
-- **Self-sufficiency**: the share of the homes' demand (their loads) not met by net import.
+- **Self-sufficiency**: the share of the homes' demand (their loads) met inside the
+  neighbourhood, by its PV and its batteries: in each interval, demand less net import (none
+  when batteries charging from upstream make net import exceed demand).
 - **Self-consumption**: the share of the PV the panels could produce (their profiles) used
-  inside the neighbourhood, i.e. demand plus the batteries' net charging less net import
-  (equally: PV generated less net export; PV that curtailment held back is not used).
+  inside the neighbourhood: in each interval, demand plus the batteries' net charging less net
+  import (that is PV generated less net export, exports counted as PV first; none below
+  zero). PV that curtailment held back is not used.
 - **Upstream import and export**: the power the feeder draws through its transformer (the
   power flow of the homes' metered net consumption, so the feeder's losses are included),
   over each interval; the peaks are the largest interval averages.
@@ -65,7 +68,7 @@ class Tally:
 
     def __init__(self, homes: int, interval_s: int) -> None:
         self.interval_s = interval_s
-        self.demand_wh = self.pv_wh = self.battery_wh = self.net_import_wh = 0
+        self.demand_wh = self.pv_wh = self.met_inside_wh = self.pv_used_wh = 0
         self.import_kwh = self.export_kwh = self.peak_import = self.peak_export = 0.0
         self.unsolved = 0  # intervals without a power flow at the transformer
         self.bill_units = np.zeros(homes, np.int64)
@@ -76,10 +79,11 @@ class Tally:
         """One interval: the homes' demand and PV potential (Wh), and per home its meter's
         import and export, its battery's schedule (Wh) and its bill; the transformer's power
         (kW, None when its power flow did not converge)."""
+        net_import = max(int(imported_wh.sum() - exported_wh.sum()), 0)
         self.demand_wh += demand_wh
         self.pv_wh += pv_wh
-        self.battery_wh += int(battery_wh.sum())
-        self.net_import_wh += max(int(imported_wh.sum() - exported_wh.sum()), 0)
+        self.met_inside_wh += max(demand_wh - net_import, 0)
+        self.pv_used_wh += max(demand_wh + int(battery_wh.sum()) - net_import, 0)
         self.bill_units += bill_units
         if upstream_kw is None:
             self.unsolved += 1
@@ -92,16 +96,11 @@ class Tally:
 
     @property
     def self_sufficiency_percent(self) -> float | None:
-        if not self.demand_wh:
-            return None
-        return round(100 * (self.demand_wh - self.net_import_wh) / self.demand_wh, 3)
+        return round(100 * self.met_inside_wh / self.demand_wh, 3) if self.demand_wh else None
 
     @property
     def self_consumption_percent(self) -> float | None:
-        if not self.pv_wh:
-            return None
-        used = self.demand_wh + self.battery_wh - self.net_import_wh
-        return round(100 * used / self.pv_wh, 3)
+        return round(100 * self.pv_used_wh / self.pv_wh, 3) if self.pv_wh else None
 
     def _upstream(self, value: float) -> float | None:
         return None if self.unsolved else round(value, 3)

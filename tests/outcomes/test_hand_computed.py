@@ -123,7 +123,7 @@ def test_two_homes_noon_and_evening():
         assert e.baseline_upstream_kw == pytest.approx(expected, abs=1e-3)
     f = case.outcomes.figures(traded_kwh=0.8, trades=1, validation_cpu_s=0.25)
     # Demand 2 x (500 + 1000) = 3000 Wh, PV 1500 (all used: A's export goes to B at noon);
-    # net import 0 at noon and 1500 in the evening: self-sufficiency 1500 / 3000.
+    # net import 0 at noon and 1500 in the evening: demand met inside 1500 of 3000.
     assert (f["demand_kwh"], f["pv_potential_kwh"]) == (3.0, 1.5)
     assert (f["self_sufficiency_percent"], f["baseline_self_sufficiency_percent"]) == (50, 50)
     assert (f["self_consumption_percent"], f["baseline_self_consumption_percent"]) == (100, 100)
@@ -176,13 +176,14 @@ def test_three_homes_curtailment_battery_and_a_shortfall():
         case.events.publish(BlockCommitted(1, "00", START, 3, size, 1.0))
     f = case.outcomes.figures(traded_kwh=2.5, trades=3, validation_cpu_s=0.3)
     # Demand 2 x (100 + 1000 + 500) = 3200 Wh; PV potential 2000 + 100 = 2100.
-    # With the market: net import 2000 - 1600 = 400, then 1000; batteries net 0:
-    # self-sufficiency (3200 - 1400) / 3200, self-consumption (3200 + 0 - 1400) / 2100 (the
-    # 300 Wh held back were not used). Without: net import 100, then 2000; batteries +1000:
-    # (3200 - 2100) / 3200 and (3200 + 1000 - 2100) / 2100 (every Wh of PV used).
+    # With the market: net import 2000 - 1600 = 400, then 1000; batteries +500, then -500.
+    # Demand met inside: 1600 - 400, then 1600 - 1000; PV used: 1600 + 500 - 400 (the 300 Wh
+    # held back were not used), then 1600 - 500 - 1000 (A's own 100 Wh; C's battery covered
+    # 500). Without: net import 100, then 2000 (C's battery charging from upstream); batteries
+    # +500 twice. Met inside: 1500, then none; PV used: 2000, then 100: all of it.
     assert (f["demand_kwh"], f["pv_potential_kwh"]) == (3.2, 2.1)
     assert (f["self_sufficiency_percent"], f["baseline_self_sufficiency_percent"]) == (
-        56.25, 34.375)
+        56.25, 46.875)
     assert (f["self_consumption_percent"], f["baseline_self_consumption_percent"]) == (
         85.714, 100)
     # A: -140 against -152, 12 worse; B 450 against 600; C 210 against 600.
