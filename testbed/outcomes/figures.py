@@ -20,6 +20,8 @@ settled intervals by the same rules:
   inside the neighbourhood: in each interval, demand plus the batteries' net charging less net
   import (that is PV generated less net export, exports counted as PV first; none below
   zero). PV that curtailment held back is not used.
+- **Batteries' net charge**: the energy the batteries' schedules put in, less what they took
+  out, over the run: stored energy a side ends with (or drew from the starting charge).
 - **Upstream import and export**: the power the feeder draws through its transformer (the
   power flow of the homes' metered net consumption, so the feeder's losses are included),
   over each interval; the peaks are the largest interval averages.
@@ -39,8 +41,9 @@ BASELINE = "baseline_"
 without it."""
 
 SIDE_FIGURES = (
-    "self_sufficiency_percent", "self_consumption_percent", "upstream_import_kwh",
-    "upstream_export_kwh", "peak_import_kw", "peak_export_kw", "bills_total",
+    "self_sufficiency_percent", "self_consumption_percent", "battery_net_charge_kwh",
+    "upstream_import_kwh", "upstream_export_kwh", "peak_import_kw", "peak_export_kw",
+    "bills_total",
 )
 """The figures reported for both sides."""
 
@@ -68,7 +71,7 @@ class Tally:
 
     def __init__(self, homes: int, interval_s: int) -> None:
         self.interval_s = interval_s
-        self.demand_wh = self.pv_wh = self.met_inside_wh = self.pv_used_wh = 0
+        self.demand_wh = self.pv_wh = self.battery_wh = self.met_inside_wh = self.pv_used_wh = 0
         self.import_kwh = self.export_kwh = self.peak_import = self.peak_export = 0.0
         self.unsolved = 0  # intervals without a power flow at the transformer
         self.bill_units = np.zeros(homes, np.int64)
@@ -80,10 +83,12 @@ class Tally:
         import and export, its battery's schedule (Wh) and its bill; the transformer's power
         (kW, None when its power flow did not converge)."""
         net_import = max(int(imported_wh.sum() - exported_wh.sum()), 0)
+        battery = int(battery_wh.sum())
         self.demand_wh += demand_wh
         self.pv_wh += pv_wh
+        self.battery_wh += battery
         self.met_inside_wh += max(demand_wh - net_import, 0)
-        self.pv_used_wh += max(demand_wh + int(battery_wh.sum()) - net_import, 0)
+        self.pv_used_wh += max(demand_wh + battery - net_import, 0)
         self.bill_units += bill_units
         if upstream_kw is None:
             self.unsolved += 1
@@ -101,6 +106,10 @@ class Tally:
     @property
     def self_consumption_percent(self) -> float | None:
         return round(100 * self.pv_used_wh / self.pv_wh, 3) if self.pv_wh else None
+
+    @property
+    def battery_net_charge_kwh(self) -> float:
+        return round(self.battery_wh / 1000, 3)
 
     def _upstream(self, value: float) -> float | None:
         return None if self.unsolved else round(value, 3)

@@ -45,6 +45,8 @@ FIELDS = (
     Field("baseline_self_sufficiency_percent", "Self-sufficiency without the market (%)"),
     Field("self_consumption_percent", "Self-consumption of PV (%)"),
     Field("baseline_self_consumption_percent", "Self-consumption without the market (%)"),
+    Field("battery_net_charge_kwh", "Batteries' net charge (kWh)"),
+    Field("baseline_battery_net_charge_kwh", "Batteries' net charge without the market (kWh)"),
     Field("upstream_import_kwh", "Imported from upstream (kWh)"),
     Field("baseline_upstream_import_kwh", "Imported from upstream without the market (kWh)"),
     Field("upstream_export_kwh", "Exported upstream (kWh)"),

@@ -186,6 +186,7 @@ def test_three_homes_curtailment_battery_and_a_shortfall():
         56.25, 46.875)
     assert (f["self_consumption_percent"], f["baseline_self_consumption_percent"]) == (
         85.714, 100)
+    assert (f["battery_net_charge_kwh"], f["baseline_battery_net_charge_kwh"]) == (0, 1.0)
     # A: -140 against -152, 12 worse; B 450 against 600; C 210 against 600.
     assert (f["bills_total"], f["baseline_bills_total"]) == (520, 1048)
     assert (f["homes_better_off"], f["homes_worse_off"]) == (2, 1)
