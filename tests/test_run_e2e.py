@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
+
 SIMULATED_DAY_HEAD = (386, "b1326bcccd4f53e7726bc64e6dd996ec04fbb13275ea0fadc0f55cbc378b5b17")
 """Height and hash of the default scenario's simulated day's last block. The ledger's bytes are
 a format: this may change only in a commit that changes the format on purpose and says so."""
@@ -91,6 +93,13 @@ def test_simulated_day(tmp_path):
         physical = [r for r in csv.DictReader(f) if r["physical"] == "true"]
     assert len(physical) == 2
     assert all(float(r["delivered_sold_kwh"]) > 0.6 * float(r["sold_kwh"]) > 0 for r in physical)
+    for name in SIDE_FIGURES:  # every key figure beside its market-off baseline
+        assert None not in (summary[name], summary[BASELINE + name]), name
+    for name in ("self_sufficiency_percent", "self_consumption_percent"):
+        assert 0 < summary[name] <= 100 and 0 < summary[BASELINE + name] <= 100
+    assert summary["homes_better_off"] + summary["homes_worse_off"] <= 41
+    assert summary["ledger_bytes_per_kwh_traded"] > 0
+    assert summary["validation_cpu_s_per_1000_trades"] > 0
     with sqlite3.connect(out / "ledger.sqlite") as db:
         height, head = db.execute(
             "SELECT height, hash FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
