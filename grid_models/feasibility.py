@@ -252,7 +252,7 @@ def _relief_per_watt(model, solve, granted, violation: _Violation, seller, buyer
     same buses get the very same value.
     """
     buses = np.unique(np.concatenate([seller, buyer]))
-    extra = np.zeros((len(buses) + 1, model.n_pq), dtype=np.complex128)
+    extra = np.zeros((len(buses) + 1, model.n_nodes), dtype=np.complex128)
     extra[np.arange(1, len(buses) + 1), buses] = _per_unit(model, _PROBE_W)
     result = solve(granted, extra)
     excess = violation.excess(result)

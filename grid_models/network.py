@@ -2,8 +2,9 @@
 
 The admittances are pandapower's own: the net is run once through `runpp` with every load and
 static generator set to zero, and its internal bus admittance matrix (transformer taps and phase
-shifts, shunts, line charging, switches all included), branch admittances and slack voltages are
-kept. Options are runpp's defaults, so results match a plain ``pp.runpp(net)``.
+shifts, three-winding transformers, shunts, line charging, switches all included), branch
+admittances, slack voltages and voltage-controlled buses are kept. Options are runpp's defaults
+(reactive limits of generators not enforced), so results match a plain ``pp.runpp(net)``.
 """
 
 from __future__ import annotations
@@ -17,41 +18,57 @@ from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from pandapower.pypower.idx_bus import BASE_KV
 
 from grid_models.errors import GridModelError
+from kernels.powerflow import PVNodes, ZbusFactor, factorize
 
 _SQRT3 = np.sqrt(3.0)
 
 
 @dataclass(frozen=True, eq=False)
 class GridModel:
-    """A net reduced to its PQ buses (ppc order): ``V_pq = v0 + conj(S_pq / V_pq) @ z.T``.
+    """A net reduced to its non-slack nodes (ppc order): ``V = v0 + Z conj(S / V)``.
 
-    Branch end currents come from the two end voltages: ``i_from = y_ff v_f + y_ft v_t`` and
-    ``i_to = y_tf v_f + y_tt v_t`` (``branch_adm``), nodes indexing [PQ buses, slack buses].
+    ``Z``, the inverse of the non-slack block of ``Ybus``, is applied through ``factor``.
+    Nodes index [non-slack nodes, slack nodes]; branch end currents come from the two end
+    voltages: ``i_from = y_ff v_f + y_ft v_t`` and ``i_to = y_tf v_f + y_tt v_t``
+    (``branch_adm``). Branches are the lines, then the transformers, then three per
+    three-winding transformer (HV, MV, LV windings, through pandapower's star-point node).
     """
 
     base_mva: float
-    z: np.ndarray  # (n_pq, n_pq) complex: inverse of Ybus restricted to the PQ buses
-    v0: np.ndarray  # (n_pq,) complex: PQ voltages with no injections
-    s_const: np.ndarray  # (n_pq,) complex per-unit injections of elements other than load/sgen
-    load_pos: np.ndarray  # (n_load,) PQ position of each load's bus, -1 if none (slack, isolated)
+    factor: ZbusFactor
+    v0: np.ndarray  # (n_nodes,) complex: voltages with no injections
+    s_const: np.ndarray  # (n_nodes,) complex per-unit injections of elements other than load/sgen
+    pv: PVNodes  # voltage-controlled nodes (net.gen, and pandapower's own, e.g. of an xward)
+    load_pos: np.ndarray  # (n_load,) node of each load's bus, -1 if none (slack, isolated)
     load_factor: np.ndarray  # (n_load,) scaling * in_service
     sgen_pos: np.ndarray
     sgen_factor: np.ndarray
-    bus_node: np.ndarray  # (n_bus,) position in [PQ buses, slack buses], -1 if not energised
-    bus_pos: dict[int, int]  # pandapower bus index -> PQ position (energised PQ buses only)
+    bus_node: np.ndarray  # (n_bus,) position in [non-slack, slack], -1 if not energised
+    bus_pos: dict[int, int]  # pandapower bus index -> node (energised non-slack buses only)
     bus_index: np.ndarray  # (n_bus,) pandapower bus indices, net.bus order
     v_slack: np.ndarray  # (n_slack,) complex
-    branch_nodes: np.ndarray  # (n_branch, 2) from/to node in [PQ buses, slack buses]
+    branch_nodes: np.ndarray  # (n_branch, 2) from/to node in [non-slack, slack]
     branch_adm: np.ndarray  # (n_branch, 4) complex: y_ff, y_ft, y_tf, y_tt (zero: not in service)
     branch_k: np.ndarray  # (2 * n_branch,) per-unit current -> loading percent
-    n_line: int
-    n_trafo: int
     line_index: np.ndarray
     trafo_index: np.ndarray
+    trafo3w_index: np.ndarray
 
     @property
-    def n_pq(self) -> int:
+    def n_nodes(self) -> int:
         return len(self.v0)
+
+    @property
+    def n_line(self) -> int:
+        return len(self.line_index)
+
+    @property
+    def n_trafo(self) -> int:
+        return len(self.trafo_index)
+
+    @property
+    def n_trafo3w(self) -> int:
+        return len(self.trafo3w_index)
 
 
 def compile_net(net: pp.pandapowerNet) -> GridModel:
@@ -67,21 +84,23 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
         raise GridModelError(f"pandapower cannot run the no-load power flow: {exc}") from None
     ppci = work._ppc
     internal = ppci["internal"]
-    if len(internal["pv"]):
-        raise GridModelError("voltage-controlled generators (net.gen) are not supported")
     ybus = internal["Ybus"].tocsr()
-    ref, pq = np.asarray(internal["ref"]), np.asarray(internal["pq"])
+    ref = np.asarray(internal["ref"])
+    pv_buses = np.asarray(internal["pv"])
+    nodes = np.sort(np.concatenate([pv_buses, np.asarray(internal["pq"])])).astype(np.int64)
     v_all = np.asarray(internal["V"], dtype=np.complex128)
     v_slack = v_all[ref]
-    y_pq = ybus[pq][:, pq].toarray()
-    z = np.linalg.inv(y_pq)
-    v0 = -z @ (ybus[pq][:, ref] @ v_slack)
+    try:
+        factor = factorize(ybus[nodes][:, nodes])
+    except ValueError as exc:
+        raise GridModelError(f"cannot factorise the admittance matrix: {exc}") from None
+    v0 = -factor.solve(ybus[nodes][:, ref] @ v_slack)[0]
     n_ppci = ybus.shape[0]
     pos = np.full(n_ppci, -1, dtype=np.int64)
-    pos[pq] = np.arange(len(pq))
-    node = np.full(n_ppci, -1, dtype=np.int64)
-    node[pq] = np.arange(len(pq))
-    node[ref] = len(pq) + np.arange(len(ref))
+    pos[nodes] = np.arange(len(nodes))
+    node = pos.copy()
+    node[ref] = len(nodes) + np.arange(len(ref))
+    pv = PVNodes.of(factor, pos[pv_buses], np.abs(v_all[pv_buses]))
 
     lookup = np.asarray(work._pd2ppc_lookups["bus"])
 
@@ -107,9 +126,10 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
     branch_nodes, branch_adm, branch_k = _branch_arrays(net, work, internal, node)
     return GridModel(
         base_mva=float(ppci["baseMVA"]),
-        z=z,
+        factor=factor,
         v0=v0,
-        s_const=np.asarray(internal["Sbus"], dtype=np.complex128)[pq],
+        s_const=np.asarray(internal["Sbus"], dtype=np.complex128)[nodes],
+        pv=pv,
         load_pos=load_pos,
         load_factor=load_factor,
         sgen_pos=sgen_pos,
@@ -121,10 +141,9 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
         branch_nodes=branch_nodes,
         branch_adm=branch_adm,
         branch_k=branch_k,
-        n_line=len(net.line),
-        n_trafo=len(net.trafo),
         line_index=net.line.index.values.copy(),
         trafo_index=net.trafo.index.values.copy(),
+        trafo3w_index=net.trafo3w.index.values.copy(),
     )
 
 
@@ -135,19 +154,22 @@ def _check_supported(net: pp.pandapowerNet) -> None:
     dependent = [c for c in loads.columns if c.startswith("const_")]
     if dependent and (loads[dependent].fillna(0).values != 0).any():
         raise GridModelError("voltage-dependent loads (const_z/const_i) are not supported")
-    if len(net.gen) and net.gen["in_service"].any():
-        raise GridModelError("voltage-controlled generators (net.gen) are not supported")
+    gens = net.gen[net.gen["in_service"]]
+    if "slack" in gens and gens["slack"].fillna(False).astype(bool).any():
+        raise GridModelError("a generator as slack (net.gen slack=True) is not supported")
 
 
 def _branch_arrays(net, work, internal, node):
-    """End nodes and admittances of each line and transformer, and their loading factors.
+    """End nodes and admittances of each branch, and their loading factors.
 
     Like pandapower, a branch out of the power flow reports 0 % when both its buses are
     energised and NaN otherwise.
 
     pandapower's loading: lines ``max(i_from, i_to) / (max_i_ka * df * parallel)``; transformers
-    ``max(i_hv * vn_hv, i_lv * vn_lv) * sqrt3 / sn_mva / parallel / df`` (trafo_loading="current"),
-    with ``i`` in kA from the per-unit current and the bus base voltage.
+    ``max(i_hv * vn_hv, i_lv * vn_lv) * sqrt3 / sn_mva / parallel / df`` (trafo_loading="current");
+    a three-winding transformer's windings ``i * vn * sqrt3 / sn`` of their own side, the HV
+    current at the HV end of the HV branch, the MV and LV currents at the far ends of theirs;
+    ``i`` in kA from the per-unit current and the bus base voltage.
     """
     ppci = work._ppc
     in_service = np.asarray(internal["branch_is"], dtype=bool)
@@ -158,45 +180,48 @@ def _branch_arrays(net, work, internal, node):
     lookups = work._pd2ppc_lookups["branch"]
     base_i = ppci["baseMVA"] / _SQRT3  # per-unit current * base_i / base_kv = kA
 
-    n_line, n_trafo = len(net.line), len(net.trafo)
-    n_branch = n_line + n_trafo
-    rows = np.full(n_branch, -1, dtype=np.int64)
-    k_from = np.zeros(n_branch)
-    k_to = np.zeros(n_branch)
-    dead = np.zeros(n_branch, dtype=bool)  # not carrying current and an end not energised: NaN
-    n_ppci = len(internal["bus"])
-    for offset, table in ((0, "line"), (n_line, "trafo")):
+    # per branch: (pandapower table, ppc row, rating of the from end, of the to end) where a
+    # rating is kA * kV: loading = i_kA * kv_rated / rating * 100, None: that end not counted
+    ends: list[tuple[int, float, float, float, float]] = []  # ppc row, kv_f, rate_f, kv_t, rate_t
+    for table in ("line", "trafo", "trafo3w"):
+        df = net[table]
         if table not in lookups:
+            ends += [(-1, 0.0, 0.0, 0.0, 0.0)] * (len(df) * (3 if table == "trafo3w" else 1))
             continue
-        f, t = lookups[table]
-        ppc_rows = np.arange(f, t)
-        ok = in_service[ppc_rows]
-        rows[offset : offset + t - f] = np.where(ok, ppci_row[ppc_rows], -1)
-        ends = ppci["branch"][ppc_rows][:, [F_BUS, T_BUS]].real.astype(np.int64)
-        dead[offset : offset + t - f] = ~ok & (ends >= n_ppci).any(axis=1)
-    for j in range(n_branch):
-        r = rows[j]
-        if r < 0:
-            continue
-        kv_f = base_kv[int(ppci_branch[r, F_BUS].real)]
-        kv_t = base_kv[int(ppci_branch[r, T_BUS].real)]
-        if j < n_line:
-            line = net.line.iloc[j]
-            rating = line["max_i_ka"] * line["df"] * line["parallel"]
-            k_from[j] = base_i / kv_f / rating * 100.0
-            k_to[j] = base_i / kv_t / rating * 100.0
+        first = lookups[table][0]
+        if table == "line":
+            rating = (df["max_i_ka"] * df["df"] * df["parallel"]).to_numpy(float)
+            ends += [(first + j, 1.0, rating[j], 1.0, rating[j]) for j in range(len(df))]
+        elif table == "trafo":
+            rating = (df["sn_mva"] * df["parallel"] * df["df"]).to_numpy(float) / _SQRT3
+            hv, lv = df["vn_hv_kv"].to_numpy(float), df["vn_lv_kv"].to_numpy(float)
+            ends += [(first + j, hv[j], rating[j], lv[j], rating[j]) for j in range(len(df))]
         else:
-            trafo = net.trafo.iloc[j - n_line]
-            rating = trafo["sn_mva"] * trafo["parallel"] * trafo["df"] / _SQRT3
-            k_from[j] = base_i / kv_f * trafo["vn_hv_kv"] / rating * 100.0
-            k_to[j] = base_i / kv_t * trafo["vn_lv_kv"] / rating * 100.0
-
+            n = len(df)
+            for w, side in enumerate(("hv", "mv", "lv")):
+                kv = df[f"vn_{side}_kv"].to_numpy(float)
+                rating = df[f"sn_{side}_mva"].to_numpy(float) / _SQRT3
+                for j in range(n):
+                    row = first + w * n + j
+                    ends.append((row, kv[j], rating[j], 0.0, np.inf) if side == "hv"
+                                else (row, 0.0, np.inf, kv[j], rating[j]))  # fmt: skip
+    n_branch = len(ends)
+    n_ppci = len(internal["bus"])
     branch_nodes = np.zeros((n_branch, 2), dtype=np.int64)
     branch_adm = np.zeros((n_branch, 4), dtype=np.complex128)
-    for j in np.flatnonzero(rows >= 0):
-        r = rows[j]
+    k = np.zeros((2, n_branch))
+    for j, (row, kv_f, rate_f, kv_t, rate_t) in enumerate(ends):
+        if row < 0:
+            continue
+        f_bus, t_bus = ppci["branch"][row, [F_BUS, T_BUS]].real.astype(np.int64)
+        if not in_service[row]:
+            if f_bus >= n_ppci or t_bus >= n_ppci:  # an end not energised: NaN, as pandapower
+                k[:, j] = np.nan
+            continue
+        r = ppci_row[row]
         f, t = int(ppci_branch[r, F_BUS].real), int(ppci_branch[r, T_BUS].real)
+        k[0, j] = base_i / base_kv[f] * kv_f / rate_f * 100.0
+        k[1, j] = base_i / base_kv[t] * kv_t / rate_t * 100.0
         branch_nodes[j] = node[f], node[t]
         branch_adm[j] = yf[r, f], yf[r, t], yt[r, f], yt[r, t]
-    k_from[dead] = k_to[dead] = np.nan
-    return branch_nodes, branch_adm, np.concatenate([k_from, k_to])
+    return branch_nodes, branch_adm, np.concatenate([k[0], k[1]])

@@ -29,8 +29,17 @@ class SnapshotResult:
     va_degree: np.ndarray  # (T, buses)
     line_loading_percent: np.ndarray  # (T, lines)
     trafo_loading_percent: np.ndarray  # (T, transformers)
+    trafo3w_loading_percent: np.ndarray  # (T, three-winding transformers): the largest winding
     converged: np.ndarray  # (T,) bool
     iterations: int
+    node_voltages: np.ndarray  # (T, non-slack nodes) complex, as solved (warm starts)
+
+    def rows(self, rows) -> SnapshotResult:
+        """The result of some snapshots only (an index, a slice or a mask)."""
+        return SnapshotResult(
+            *(getattr(self, f)[rows] if f != "iterations" else self.iterations
+              for f in self.__dataclass_fields__)
+        )  # fmt: skip
 
 
 def model_of(net: NetLike) -> GridModel:
@@ -76,8 +85,8 @@ def element_injections(
     sgen_p_mw: np.ndarray,
     sgen_q_mvar: np.ndarray,
 ) -> np.ndarray:
-    """Per-unit PQ-bus injections (T, n_pq) from element powers in MW/Mvar (T, elements)."""
-    s = np.empty((load_p_mw.shape[0], model.n_pq), dtype=np.complex128)
+    """Per-unit node injections (T, n_nodes) from element powers in MW/Mvar (T, elements)."""
+    s = np.empty((load_p_mw.shape[0], model.n_nodes), dtype=np.complex128)
     s[:] = model.s_const
     add_injections(s, load_p_mw, load_q_mvar, model.load_pos, -model.load_factor / model.base_mva)
     add_injections(s, sgen_p_mw, sgen_q_mvar, model.sgen_pos, model.sgen_factor / model.base_mva)
@@ -86,26 +95,26 @@ def element_injections(
 
 def solve_injections(
     model: GridModel,
-    s_pq: np.ndarray,
+    s: np.ndarray,
     *,
+    v_start: np.ndarray | None = None,
     backend: str = "cpu",
     tol: float = DEFAULT_TOL,
     max_iter: int = DEFAULT_MAX_ITER,
 ) -> SnapshotResult:
-    """Solve per-unit PQ-bus injections (T, n_pq); only buses with an injection iterate."""
-    injected = np.flatnonzero(np.any(s_pq != 0, axis=0))
+    """Solve per-unit node injections (T, n_nodes), from ``v_start`` (node voltages) if given."""
     fixed = zbus_fixed_point(
-        model.z[np.ix_(injected, injected)],
-        model.v0[injected],
-        s_pq[:, injected],
+        model.factor,
+        model.v0,
+        s,
+        pv=model.pv,
+        v_start=v_start,
         tol=tol,
         max_iter=max_iter,
         backend=backend,
     )
     vm, va, loading = snapshot_outputs(
-        fixed.currents,
-        model.z[:, injected],
-        model.v0,
+        fixed.voltages,
         model.v_slack,
         model.bus_node,
         model.branch_nodes,
@@ -113,13 +122,17 @@ def solve_injections(
         model.branch_k,
         fixed.converged,
     )
+    lines, trafos = model.n_line, model.n_line + model.n_trafo
+    windings = loading[:, trafos:].reshape(len(vm), 3, model.n_trafo3w)
     return SnapshotResult(
         vm_pu=vm,
         va_degree=va,
-        line_loading_percent=loading[:, : model.n_line],
-        trafo_loading_percent=loading[:, model.n_line :],
+        line_loading_percent=loading[:, :lines],
+        trafo_loading_percent=loading[:, lines:trafos],
+        trafo3w_loading_percent=windings.max(axis=1),
         converged=fixed.converged,
         iterations=fixed.iterations,
+        node_voltages=fixed.voltages,
     )
 
 

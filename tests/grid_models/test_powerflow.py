@@ -6,7 +6,10 @@ import copy
 
 import numpy as np
 import pandapower as pp
+import pandapower.networks as pn
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grid_models import GridModelError, SnapshotResult, solve_snapshots
 
@@ -62,10 +65,17 @@ def assert_matches_runpp(net, result: SnapshotResult, arrays) -> list[bool]:
             rtol=0,
             atol=LOADING_TOL,
         )
+        np.testing.assert_allclose(
+            result.trafo3w_loading_percent[t],
+            net.res_trafo3w["loading_percent"],
+            rtol=0,
+            atol=LOADING_TOL,
+        )
         vm = net.res_bus["vm_pu"].to_numpy()
         loading = np.concatenate(
-            [net.res_line["loading_percent"], net.res_trafo["loading_percent"]]
-        )
+            [net.res_line["loading_percent"], net.res_trafo["loading_percent"],
+             net.res_trafo3w["loading_percent"]]
+        )  # fmt: skip
         violated.append(bool((vm > 1.1).any() or (vm < 0.9).any() or (loading > 100).any()))
     return violated
 
@@ -103,7 +113,7 @@ def test_profiles_of_a_simbench_day(semiurb):
     result = solve_snapshots(semiurb, *arrays)
     assert result.converged.all()
     sample = [0, 47, 95]
-    assert_matches_runpp(semiurb.net, _rows(result, sample), tuple(a[sample] for a in arrays))
+    assert_matches_runpp(semiurb.net, result.rows(sample), tuple(a[sample] for a in arrays))
 
 
 def test_shape_and_value_errors_are_one_line(kerber):
@@ -118,10 +128,58 @@ def test_shape_and_value_errors_are_one_line(kerber):
         solve_snapshots(kerber, good[0], good, none, none)
 
 
+def test_generators_hold_their_set_points_as_in_runpp(kerber):
+    """PV buses: two generators on the feeder, one with a load at its bus."""
+    net = copy.deepcopy(kerber.net)
+    buses = net.load["bus"].to_numpy()
+    pp.create_gen(net, buses[2], p_mw=0.02, vm_pu=1.01)
+    pp.create_gen(net, buses[-1], p_mw=0.005, vm_pu=0.99)
+    pp.create_sgen(net, buses[4], p_mw=0.01)
+    arrays = random_injections(net, steps=6, seed=5, peak_multiplier=4.0)
+    result = solve_snapshots(net, *arrays)
+    assert result.converged[:-1].all()
+    assert_matches_runpp(net, result, arrays)
+    rows = np.flatnonzero(result.converged)
+    at = net.bus.index.get_indexer(net.gen["bus"])
+    np.testing.assert_allclose(result.vm_pu[np.ix_(rows, at)], [[1.01, 0.99]] * len(rows),
+                               atol=1e-8)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def multivoltage():
+    """pandapower's multi-voltage example: 110/20/0.4 kV, a three-winding transformer, a
+    generator, extended wards (their own PV buses), an impedance, a shunt and switches."""
+    return pn.example_multivoltage()
+
+
+def _scaled_injections(net, rng, steps: int):
+    load_p = net.load["p_mw"].to_numpy() * rng.uniform(0.0, 2.0, (steps, len(net.load)))
+    load_q = net.load["q_mvar"].to_numpy() * rng.uniform(0.0, 2.0, load_p.shape)
+    sgen_p = net.sgen["p_mw"].to_numpy() * rng.uniform(0.0, 1.5, (steps, len(net.sgen)))
+    sgen_q = sgen_p * rng.uniform(-0.3, 0.3, sgen_p.shape)
+    return load_p, load_q, sgen_p, sgen_q
+
+
+def test_three_winding_transformers_and_wards_as_in_runpp(multivoltage):
+    arrays = _scaled_injections(multivoltage, np.random.default_rng(3), steps=6)
+    result = solve_snapshots(multivoltage, *arrays)
+    assert result.converged.all()
+    assert result.trafo3w_loading_percent.shape == (6, 1)
+    assert assert_matches_runpp(multivoltage, result, arrays).count(True) >= 1
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_any_loading_of_the_multivoltage_net_matches_runpp(multivoltage, seed):
+    arrays = _scaled_injections(multivoltage, np.random.default_rng(seed), steps=1)
+    result = solve_snapshots(multivoltage, *arrays)
+    assert_matches_runpp(multivoltage, result, arrays)
+
+
 def test_unsupported_elements_are_refused(kerber):
     net = copy.deepcopy(kerber.net)
-    pp.create_gen(net, net.load["bus"].iloc[0], p_mw=0.01, vm_pu=1.0)
-    with pytest.raises(GridModelError, match="voltage-controlled"):
+    pp.create_gen(net, net.load["bus"].iloc[0], p_mw=0.01, vm_pu=1.0, slack=True)
+    with pytest.raises(GridModelError, match="slack"):
         solve_snapshots(
             net,
             np.zeros((1, len(net.load))),
@@ -129,14 +187,3 @@ def test_unsupported_elements_are_refused(kerber):
             np.zeros((1, 0)),
             np.zeros((1, 0)),
         )
-
-
-def _rows(result: SnapshotResult, rows: list[int]) -> SnapshotResult:
-    return SnapshotResult(
-        result.vm_pu[rows],
-        result.va_degree[rows],
-        result.line_loading_percent[rows],
-        result.trafo_loading_percent[rows],
-        result.converged[rows],
-        result.iterations,
-    )

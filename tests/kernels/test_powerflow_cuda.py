@@ -11,7 +11,8 @@ import textwrap
 CHECK = textwrap.dedent(
     """
     import numpy as np
-    from kernels.powerflow import zbus_fixed_point
+    import scipy.sparse as sparse
+    from kernels.powerflow import PVNodes, factorize, zbus_fixed_point
 
     rng = np.random.default_rng(0)
     n = 5
@@ -22,15 +23,23 @@ CHECK = textwrap.dedent(
         y[[k, parent], [k, parent]] += b
         y[k, parent] -= b
         y[parent, k] -= b
-    z = np.linalg.inv(y[:n, :n])
-    v0 = -z @ y[:n, n] * 1.0
+    factor = factorize(sparse.csc_matrix(y[:n, :n]))
+    v0 = -np.linalg.solve(y[:n, :n], y[:n, n] * 1.0)
     s = -(rng.uniform(0, 0.1, (3, n)) + 0.02j)
     s[2] *= 1000  # cannot converge
-    cpu = zbus_fixed_point(z, v0, s)
-    gpu = zbus_fixed_point(z, v0, s, backend="cuda")
-    assert gpu.converged.tolist() == cpu.converged.tolist() == [True, True, False], gpu.converged
-    assert np.abs(gpu.voltages[:2] - cpu.voltages[:2]).max() < 1e-12
-    assert np.abs(gpu.currents[:2] - cpu.currents[:2]).max() < 1e-12
+    pv = PVNodes.of(factor, np.array([2]), np.array([1.0]))
+    for nodes in (PVNodes.of(factor, np.array([], dtype=int), np.array([])), pv):
+        cpu = zbus_fixed_point(factor, v0, s, pv=nodes)
+        gpu = zbus_fixed_point(factor, v0, s, pv=nodes, backend="cuda")
+        assert gpu.converged.tolist() == cpu.converged.tolist() == [True, True, False]
+        assert gpu.iterations == cpu.iterations
+        assert np.array_equal(gpu.voltages[:2], cpu.voltages[:2])  # the same arithmetic
+        assert np.array_equal(gpu.pv_q[:2], cpu.pv_q[:2])
+    solved = s[:2].copy()  # a warm start: the solution's voltages and PV reactive powers
+    solved[:, 2] = solved[:, 2].real + 1j * cpu.pv_q[:2, 0]
+    start = cpu.voltages[:2]
+    warm = zbus_fixed_point(factor, v0, solved, pv=pv, v_start=start, backend="cuda")
+    assert warm.converged.all() and warm.iterations <= 2
     print("ok", gpu.iterations)
     """
 )
