@@ -1,4 +1,5 @@
-"""Grid models: pandapower feeders, a batch power flow over many snapshots, trade feasibility.
+"""Grid models: pandapower feeders, a batch power flow over many snapshots, trade feasibility,
+the inverters' IEEE 1547 functions, export limits and violation accounting.
 
 Names are imported on first use, so that ``grid_models.errors`` stays cheap to import.
 """
@@ -18,12 +19,25 @@ _EXPORTS = {
     "compile_net": "grid_models.network",
     "SnapshotResult": "grid_models.powerflow",
     "solve_snapshots": "grid_models.powerflow",
+    "Limits": "grid_models.violations",
+    "Constraint": "grid_models.violations",
+    "Violation": "grid_models.violations",
+    "ViolationReport": "grid_models.violations",
+    "ELEMENT_KINDS": "grid_models.violations",
+    "count_violations": "grid_models.violations",
+    "find_violations": "grid_models.violations",
     "TradeRequest": "grid_models.feasibility",
-    "Limits": "grid_models.feasibility",
-    "Constraint": "grid_models.feasibility",
     "TradeDecision": "grid_models.feasibility",
     "FeasibilityResult": "grid_models.feasibility",
     "check_trades": "grid_models.feasibility",
+    "Inverters": "grid_models.inverters",
+    "InverterSettings": "grid_models.inverters",
+    "VoltVar": "grid_models.inverters",
+    "VoltWatt": "grid_models.inverters",
+    "CATEGORY_B": "grid_models.inverters",
+    "ExportLimits": "grid_models.envelopes",
+    "export_limits": "grid_models.envelopes",
+    "export_limits_batch": "grid_models.envelopes",
     "GridModelError": "grid_models.errors",
 }
 

@@ -1,52 +1,75 @@
 """Which trades of one interval the feeder can carry, and the limit that binds each one.
 
 Trades are active power only: the seller's bus injects ``kw`` more, the buyer's bus draws ``kw``
-more, on top of the interval's base injections. Powers are handled in whole watts (requests are
-rounded to the nearest watt, grants are whole watts), so the result is a plain integer decision.
+more, on top of the interval's base injections (the interval without its trades). Powers are
+handled in whole watts (requests are rounded to the nearest watt, grants are whole watts), so the
+result is a plain integer decision.
 
-Curtailment is greedy and deterministic. While the power flow of the granted set violates a limit
-(the violation largest relative to its limit; ties go to transformers, then lines, then buses, in
-table order), the sensitivity of that element to each bus a granted trade touches is measured by
-the batch power flow (1 kW more export at each such bus, all in one batch); a trade's sensitivity
-is its seller bus's minus its buyer bus's, rounded to 6 significant digits so that trades between
-equivalent buses tie and the lowest trade id decides. The trade that loads the binding element
-most per kW is cut to the largest whole-watt grant that keeps that element within its limit (a
-batched search over candidate grants, each batch narrowing the bracket 32-fold), and the power
-flow runs again for the next violation. A set that does not converge is infeasible: the largest
-granted trade (ties: lowest id) is rejected and the loop goes on. If no trade loads the violated
-element, the base interval itself violates the limit and every remaining trade is rejected: the
-grid cannot certify any of them (``FeasibilityResult.base_violation`` names the limit).
+The rule. A trade is accepted when it neither makes a violated element worse nor creates a new
+violation; a trade that loads a violated element (its relief, below, is positive) is curtailed
+to the largest grant that keeps the element within its limit, and to zero when the element is
+violated without it too. Trades that relieve an element, or do not touch it, are never cut for
+it: when the base interval itself violates a limit, the trades that reduce the violation are
+kept, and so are the ones elsewhere on the feeder. Such a base violation is reported in
+``FeasibilityResult.violations`` with its cause.
 
-Same inputs, same machine: the same result bit for bit (no randomness, no threads in the order
-of floating-point sums). Across machines, BLAS rounding differs in the last bits, which can only
-change a decision that sits within that rounding of a watt or of a 6-digit boundary.
+With ``uncontracted_first``, the homes' uncontracted export (the export left in the base: loads
+whose power is negative) is curtailable too, and is cut before any trade, as the grid operator's
+export limits will (`grid_models.envelopes`): a trade is then only curtailed when curtailing
+every uncontracted export that loads the element is not enough.
+
+How, precisely: the greedy rule of `grid_models.curtailment`, with the trades as units (class 1;
+the uncontracted exports, one per exporting load, class 0). A trade's relief is measured by
+1 kW less of it, so trades between the same two buses tie exactly and the lowest trade id goes
+first. A set that does not converge is infeasible: the largest granted trade (ties: lowest id)
+is rejected and the rule goes on.
+
+Same inputs, same machine: the same result bit for bit (no randomness; each snapshot's power flow
+is independent of the others in its batch). Across machines, floating-point differences in the
+last bits could only change a decision that sits within that rounding of a watt or of a 6-digit
+boundary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
+from grid_models.curtailment import (
+    Rows,
+    Units,
+    curtail,
+    injection_arrays,
+    reference_injections,
+)
 from grid_models.errors import GridModelError
 from grid_models.feeders import Injections
+from grid_models.inverters import InverterPlan
 from grid_models.network import GridModel
-from grid_models.powerflow import (
-    NetLike,
-    SnapshotResult,
-    element_injections,
-    model_of,
-    solve_injections,
+from grid_models.powerflow import NetLike, element_injections, model_of
+from grid_models.violations import (
+    DEFAULT_LIMITS,
+    Constraint,
+    Kind,
+    Limits,
+    ViolationReport,
 )
 
-Kind = Literal["voltage_high", "voltage_low", "line_loading", "trafo_loading", "not_converged"]
-Status = Literal["accepted", "curtailed", "rejected"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Constraint",
+    "FeasibilityResult",
+    "Kind",
+    "Limits",
+    "TradeDecision",
+    "TradeRequest",
+    "check_trades",
+]
 
-_PROBE_W = 1000.0  # sensitivity probe: this much more export at one bus
-_SEARCH_POINTS = 33  # grants tried per batch when searching a trade's largest feasible grant
-_RELIEF_DIGITS = 6  # significant digits kept, so near-equal sensitivities tie and ids decide
+Status = Literal["accepted", "curtailed", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -60,29 +83,6 @@ class TradeRequest:
 
 
 @dataclass(frozen=True)
-class Limits:
-    """Operating limits: voltage band (EN 50160 by default) and loading ceilings."""
-
-    vm_min_pu: float = 0.90
-    vm_max_pu: float = 1.10
-    max_line_loading_percent: float = 100.0
-    max_trafo_loading_percent: float = 100.0
-
-
-DEFAULT_LIMITS = Limits()
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """A violated limit: element ("line 12", "trafo 0", "bus 7", "grid"), kind, value, limit."""
-
-    element: str
-    kind: Kind
-    value: float
-    limit: float
-
-
-@dataclass(frozen=True)
 class TradeDecision:
     trade_id: int
     status: Status
@@ -92,11 +92,12 @@ class TradeDecision:
 
 @dataclass(frozen=True)
 class FeasibilityResult:
-    """One decision per trade, in request order; ``base_violation`` is set when even the base
-    interval violates a limit (then no trade is granted)."""
+    """One decision per trade, in request order, and the violations left with the granted
+    trades: none that any trade (or, with ``uncontracted_first``, uncontracted export) could
+    relieve, each with its cause."""
 
     decisions: tuple[TradeDecision, ...]
-    base_violation: Constraint | None = None
+    violations: ViolationReport = field(default_factory=ViolationReport)
 
     def decision(self, trade_id: int) -> TradeDecision:
         return next(d for d in self.decisions if d.trade_id == trade_id)
@@ -107,48 +108,18 @@ def check_trades(
     base: Injections,
     trades: Sequence[TradeRequest],
     limits: Limits = DEFAULT_LIMITS,
+    *,
+    uncontracted_first: bool = False,
 ) -> FeasibilityResult:
-    """Accept, curtail or reject each trade so that the interval's power flow is within limits."""
+    """Accept, curtail or reject each trade so that the interval's power flow is within limits
+    (see the module docstring for the rule)."""
     model = model_of(net_or_feeder)
-    s_base = _base_injections(model, base)
-    seller, buyer = _trade_buses(model, trades)
-    requested = np.array([_watts(t) for t in trades], dtype=np.int64)
-    granted = requested.copy()
-    binding: list[Constraint | None] = [None] * len(trades)
-    ids = np.array([t.trade_id for t in trades], dtype=np.int64)
-    if len(set(ids.tolist())) != len(ids):
-        raise GridModelError("trade ids must be unique")
-
-    def solve(grants: np.ndarray, extra: np.ndarray | None = None) -> SnapshotResult:
-        """Power flow of grant vectors (K, n_trades), or one vector plus extra injections."""
-        grants = np.atleast_2d(grants)
-        s = np.repeat(s_base[None], grants.shape[0], axis=0)
-        np.add.at(s, (slice(None), seller), _per_unit(model, grants))
-        np.add.at(s, (slice(None), buyer), -_per_unit(model, grants))
-        return solve_injections(model, s if extra is None else s + extra)
-
-    violation = _worst_violation(model, solve(granted), limits)
-    for _ in range(2 * len(trades) + 2):  # each round cuts one trade to its limit or to zero
-        active = np.flatnonzero(granted > 0)
-        if violation is None or not active.size:
-            break
-        if violation.constraint.kind == "not_converged":
-            pick = active[np.lexsort((ids[active], -granted[active]))[0]]
-            granted[pick] = 0
-        else:
-            relief = _relief_per_watt(
-                model, solve, granted, violation, seller[active], buyer[active]
-            )
-            if not (relief > 0).any():  # no trade loads the element: the base violates it
-                break
-            pick = active[np.lexsort((ids[active], -relief))[0]]
-            granted[pick] = _largest_grant_within(solve, granted, pick, violation)
-        binding[pick] = violation.constraint
-        violation = _worst_violation(model, solve(granted), limits)
-    if violation is not None:  # the base itself is infeasible: the grid certifies no trade
-        for j in np.flatnonzero(granted > 0):
-            binding[j] = violation.constraint
-        granted[:] = 0
+    case = _TradeCase(model, base, trades, uncontracted_first)
+    plan = InverterPlan.none(model)
+    outcome = curtail(plan, [case], limits)[0]
+    n = len(trades)
+    requested, granted = case.units.requested[-n:], outcome.granted[-n:]
+    binding = outcome.binding[-n:]
     decisions = tuple(
         TradeDecision(
             trade_id=t.trade_id,
@@ -158,140 +129,61 @@ def check_trades(
         )
         for j, t in enumerate(trades)
     )
-    base_violation = None if violation is None else violation.constraint
-    return FeasibilityResult(decisions, base_violation)
+    return FeasibilityResult(decisions, outcome.report)
 
 
-@dataclass(frozen=True)
-class _Violation:
-    constraint: Constraint
-    column: str  # "vm" | "line" | "trafo"
-    position: int
-    sign: float  # +1: the value must stay below the limit; -1: above
+class _TradeCase:
+    """Trades (and uncontracted exports) as additive injections on the base."""
 
-    def excess(self, result: SnapshotResult) -> np.ndarray:
-        """How far past the limit, per snapshot (NaN where not converged)."""
-        values = {
-            "vm": result.vm_pu,
-            "line": result.line_loading_percent,
-            "trafo": result.trafo_loading_percent,
-        }[self.column][:, self.position]
-        return self.sign * (values - self.constraint.limit)
-
-
-def _worst_violation(model: GridModel, result: SnapshotResult, limits: Limits) -> _Violation | None:
-    """The violation largest relative to its limit in a one-snapshot result, if any."""
-    if not result.converged[0]:
-        nan = float("nan")
-        return _Violation(Constraint("grid", "not_converged", nan, nan), "", -1, 0.0)
-    vm = result.vm_pu[0]
-    candidates = [
-        (
-            "trafo",
-            "trafo_loading",
-            result.trafo_loading_percent[0],
-            limits.max_trafo_loading_percent,
-            1.0,
-        ),
-        (
-            "line",
-            "line_loading",
-            result.line_loading_percent[0],
-            limits.max_line_loading_percent,
-            1.0,
-        ),
-        ("vm", "voltage_high", vm, limits.vm_max_pu, 1.0),
-        ("vm", "voltage_low", vm, limits.vm_min_pu, -1.0),
-    ]
-    best: _Violation | None = None
-    best_ratio = 0.0
-    for column, kind, values, limit, sign in candidates:
-        if not values.size:
-            continue
-        excess = np.nan_to_num(sign * (values - limit), nan=-np.inf)
-        j = int(np.argmax(excess))
-        ratio = excess[j] / abs(limit)
-        if excess[j] > 0 and ratio > best_ratio:
-            best_ratio = ratio
-            constraint = Constraint(_element_name(model, column, j), kind, float(values[j]), limit)
-            best = _Violation(constraint, column, j, sign)
-    return best
-
-
-def _largest_grant_within(solve, granted: np.ndarray, pick: int, violation: _Violation) -> int:
-    """The largest whole-watt grant of trade ``pick`` (others fixed) that keeps the violated
-    element within its limit: batched search, each batch narrowing the bracket 32-fold."""
-    low, high = 0, int(granted[pick])  # high is known to violate
-    while high - low > 1:
-        candidates = np.unique(np.linspace(low, high, _SEARCH_POINTS).round().astype(np.int64))
-        grants = np.repeat(granted[None], len(candidates), axis=0)
-        grants[:, pick] = candidates
-        result = solve(grants)
-        within = result.converged & (np.nan_to_num(violation.excess(result), nan=np.inf) <= 0)
-        if not within.any():
-            return 0
-        k = int(np.flatnonzero(within)[-1])
-        if k == len(candidates) - 1:  # not monotonic at the top: stay on the safe side
-            k -= 1
-        low, high = int(candidates[k]), int(candidates[k + 1])
-    return low
-
-
-def _element_name(model: GridModel, column: str, j: int) -> str:
-    if column == "vm":
-        return f"bus {int(model.bus_index[j])}"
-    index = model.line_index if column == "line" else model.trafo_index
-    return f"{column} {int(index[j])}"
-
-
-def _relief_per_watt(model, solve, granted, violation: _Violation, seller, buyer) -> np.ndarray:
-    """How much the violation shrinks per watt cut from each trade (seller -> buyer).
-
-    One batch: the granted set, then the same with 1 kW more export at each bus a trade touches.
-    A trade's relief is the difference of its two buses' sensitivities, so trades between the
-    same buses get the very same value.
-    """
-    buses = np.unique(np.concatenate([seller, buyer]))
-    extra = np.zeros((len(buses) + 1, model.n_nodes), dtype=np.complex128)
-    extra[np.arange(1, len(buses) + 1), buses] = _per_unit(model, _PROBE_W)
-    result = solve(granted, extra)
-    excess = violation.excess(result)
-    per_bus = np.where(result.converged[1:], (excess[1:] - excess[0]) / _PROBE_W, 0.0)
-    at = {int(b): k for k, b in enumerate(buses)}
-    relief = np.array([per_bus[at[int(s)]] - per_bus[at[int(b)]] for s, b in zip(seller, buyer)])
-    return _significant(relief, _RELIEF_DIGITS)
-
-
-def _significant(values: np.ndarray, digits: int) -> np.ndarray:
-    """Round to ``digits`` significant digits (zeros stay zero)."""
-    out = np.zeros_like(values)
-    nonzero = values != 0
-    scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(values[nonzero]))))
-    out[nonzero] = np.round(values[nonzero] * scale) / scale
-    return out
-
-
-def _per_unit(model: GridModel, watts):
-    """Watts (a number or an array) as per-unit power on the model's base."""
-    return np.asarray(watts, dtype=float) * (1e-6 / model.base_mva)
-
-
-def _base_injections(model: GridModel, base: Injections) -> np.ndarray:
-    arrays = [
-        np.atleast_1d(np.asarray(a, dtype=float))
-        for a in (base.load_p_mw, base.load_q_mvar, base.sgen_p_mw, base.sgen_q_mvar)
-    ]
-    n_load, n_sgen = len(model.load_pos), len(model.sgen_pos)
-    shapes = [(n_load,), (n_load,), (n_sgen,), (n_sgen,)]
-    if [a.shape for a in arrays] != shapes or not all(np.isfinite(a).all() for a in arrays):
-        raise GridModelError(
-            f"base injections must be finite arrays of {n_load} loads and {n_sgen} sgens"
+    def __init__(self, model: GridModel, base: Injections, trades, uncontracted_first: bool):
+        self.model = model
+        arrays = injection_arrays(model, base)
+        ids = np.array([t.trade_id for t in trades], dtype=np.int64)
+        if len(set(ids.tolist())) != len(ids):
+            raise GridModelError("trade ids must be unique")
+        seller, buyer = _trade_buses(model, trades)
+        exporting = (
+            np.flatnonzero((arrays[0] * model.load_factor < 0) & (model.load_pos >= 0))
+            if uncontracted_first
+            else np.zeros(0, np.int64)
         )
-    return element_injections(model, *(a[None] for a in arrays))[0]
+        export_w = np.round(-arrays[0][exporting] * model.load_factor[exporting] * 1e6)
+        load_p = arrays[0].copy()
+        load_p[exporting] = 0.0  # the base without the exports the units stand for
+        self.s_base = element_injections(model, load_p[None], *(a[None] for a in arrays[1:]))[0]
+        # unit u adds its grant (per unit of power) at node into[u] and draws it at out_of[u]
+        self.into = np.concatenate([model.load_pos[exporting], seller])
+        self.out_of = np.concatenate([np.full(len(exporting), -1), buyer])
+        self.per_watt = 1e-6 / model.base_mva
+        node = model.load_pos[exporting]
+        self.units = Units(
+            requested=np.concatenate([export_w, [_watts(t) for t in trades]]).astype(np.int64),
+            priority=np.concatenate([np.zeros(len(exporting)), np.ones(len(trades))]).astype(int),
+            ids=np.concatenate([exporting, ids]).astype(np.int64),
+            signature=tuple(("export", int(b)) for b in node)
+            + tuple(("trade", int(a), int(b)) for a, b in zip(seller, buyer)),
+        )
+        self.references_s = reference_injections(model, arrays)
+
+    def rows(self, grants: np.ndarray) -> Rows:
+        s = np.repeat(self.s_base[None], len(grants), axis=0)
+        power = grants * self.per_watt
+        np.add.at(s, (slice(None), self.into), power)
+        drawn = self.out_of >= 0
+        np.add.at(s, (slice(None), self.out_of[drawn]), -power[:, drawn])
+        return Rows(s, np.zeros((len(s), 0)), np.zeros((len(s), 0)))
+
+    def references(self) -> Rows:
+        return Rows(self.references_s, np.zeros((2, 0)), np.zeros((2, 0)))
+
+    def probes(self, granted, solved, units, watts) -> np.ndarray:
+        grants = np.repeat(granted[None], len(units), axis=0)
+        grants[np.arange(len(units)), units] -= watts  # a trade delivers its grant
+        return grants
 
 
-def _trade_buses(model: GridModel, trades: Sequence[TradeRequest]) -> tuple[np.ndarray, np.ndarray]:
-    """PQ positions of each trade's seller and buyer bus."""
+def _trade_buses(model: GridModel, trades: Sequence[TradeRequest]) -> tuple[np.ndarray, ...]:
+    """Node of each trade's seller and buyer bus."""
     positions = []
     for trade in trades:
         for bus in (trade.seller_bus, trade.buyer_bus):

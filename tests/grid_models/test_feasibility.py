@@ -77,7 +77,7 @@ def test_small_trade_is_accepted(chain):
     assert result.decisions == (dataclasses.replace(result.decisions[0], status="accepted"),)
     assert result.decision(1).granted_kw == 20.0
     assert result.decision(1).binding is None
-    assert result.base_violation is None
+    assert result.violations.violations == ()
 
 
 def test_export_at_the_far_end_binds_its_voltage(chain):
@@ -155,14 +155,97 @@ def test_a_set_that_does_not_converge_is_never_accepted(chain):
     assert huge.binding.kind == "not_converged" and huge.binding.element == "grid"
 
 
-def test_infeasible_base_rejects_every_trade(chain):
+def test_a_trade_that_deepens_an_undervoltage_is_rejected_and_it_is_reported(chain):
     model, base, bus = chain
     heavy = dataclasses.replace(base, load_p_mw=np.full_like(base.load_p_mw, 0.08))
-    result = check_trades(model, heavy, [TradeRequest(1, bus[1], bus[2], 1.0)])
-    assert result.base_violation is not None and result.base_violation.kind == "voltage_low"
-    assert result.decision(1).status == "rejected"
-    binding = result.decision(1).binding
-    assert (binding.element, binding.kind) == (result.base_violation.element, "voltage_low")
+    result = check_trades(model, heavy, [TradeRequest(1, bus[1], bus[3], 1.0)])
+    left = result.violations.violations
+    assert {(v.kind, v.cause) for v in left} == {("voltage_low", "demand")}
+    assert f"bus {bus[4]}" in {v.element for v in left}
+    decision = result.decision(1)  # drawing further out lowers the far end's voltage
+    assert decision.status == "rejected"
+    assert (decision.binding.element, decision.binding.kind) == (f"bus {bus[4]}", "voltage_low")
+
+
+@pytest.fixture(scope="module")
+def two_branches():
+    """Branch A: four 150 m sections whose far home exports 80 kW (voltage_high at a 1.05 pu
+    limit); branch B: two sections of quiet homes, beside it under the same transformer."""
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, 20.0)
+    pp.create_ext_grid(net, mv, vm_pu=1.0)
+    lv = pp.create_bus(net, 0.4)
+    pp.create_transformer(net, mv, lv, std_type="0.4 MVA 20/0.4 kV")
+    branch = {}
+    for name, sections in (("a", 4), ("b", 2)):
+        buses = [lv]
+        for _ in range(sections):
+            buses.append(pp.create_bus(net, 0.4))
+            pp.create_line(net, buses[-2], buses[-1], 0.15, "NAYY 4x150 SE")
+            pp.create_load(net, buses[-1], p_mw=0.002)
+        branch[name] = buses
+    net.load.loc[3, "p_mw"] = -0.080  # the home at A's far end exports
+    return compile_net(net), Injections.from_net(net), branch
+
+
+PLANNING = Limits(vm_max_pu=1.05)
+
+
+def test_base_voltage_high_keeps_relieving_and_unrelated_trades(two_branches):
+    model, base, branch = two_branches
+    a, b = branch["a"], branch["b"]
+    plain = check_trades(model, base, [], PLANNING)
+    (excess,) = plain.violations.violations
+    assert (excess.element, excess.kind) == (f"bus {a[4]}", "voltage_high")
+    assert excess.cause == "uncontrolled_export"  # the gate does not limit the home's export
+    trades = [
+        TradeRequest(1, a[4], a[1], 5.0),  # downstream seller: raises the far end further
+        TradeRequest(2, a[1], a[4], 5.0),  # upstream seller, downstream buyer: relieves it
+        TradeRequest(3, b[2], b[1], 5.0),  # within branch B: barely touches branch A
+    ]
+    result = check_trades(model, base, trades, PLANNING)
+    worse = result.decision(1)
+    assert worse.status == "rejected"
+    assert (worse.binding.element, worse.binding.kind) == (excess.element, "voltage_high")
+    assert worse.binding.value > PLANNING.vm_max_pu
+    assert result.decision(2).status == "accepted"
+    assert result.decision(3).status == "accepted"
+    (left,) = result.violations.violations
+    assert left.element == excess.element and left.value < excess.value  # relieved, not cured
+
+
+def test_relief_is_lent_to_a_worsening_trade_only_below_the_limit(two_branches):
+    """A relieving trade and a worsening one between the same places. While the element stays
+    violated the worsening one gets nothing; once the relief brings it within the limit, the
+    worsening one may use the headroom up to the limit."""
+    model, base, branch = two_branches
+    a = branch["a"]
+
+    def pair(kw: float):
+        trades = [TradeRequest(1, a[1], a[4], kw), TradeRequest(2, a[4], a[1], kw)]
+        return check_trades(model, base, trades, PLANNING)
+
+    small = pair(5.0)  # 5 kW of relief leaves the far end above 1.05 pu
+    assert small.decision(1).status == "accepted" and small.decision(2).status == "rejected"
+    large = pair(20.0)  # 20 kW of relief brings it below
+    assert large.decision(1).status == "accepted"
+    assert 0 < large.decision(2).granted_kw < 20.0
+    assert large.violations.violations == ()
+
+
+def test_uncontracted_export_is_curtailed_before_any_trade(two_branches):
+    model, base, branch = two_branches
+    a = branch["a"]
+    trade = TradeRequest(1, a[4], a[1], 5.0)
+    gated = check_trades(model, base, [trade], PLANNING, uncontracted_first=True)
+    assert gated.decision(1).status == "accepted"  # the home's uncontracted export gives way
+    assert gated.violations.violations == ()
+    huge = TradeRequest(1, a[4], a[1], 200.0)  # more than all the export there is to give up
+    capped = check_trades(model, base, [huge], PLANNING, uncontracted_first=True).decision(1)
+    assert capped.status == "curtailed" and capped.binding.kind == "voltage_high"
+    alone = check_trades(model, dataclasses.replace(base, load_p_mw=np.maximum(base.load_p_mw, 0)),
+                         [huge], PLANNING).decision(1)  # fmt: skip
+    assert capped.granted_kw == pytest.approx(alone.granted_kw, abs=0.002)
 
 
 def test_bad_requests_are_one_line_errors(chain):

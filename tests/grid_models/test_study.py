@@ -57,7 +57,7 @@ def test_hosting_capacity_is_the_first_violation(semiurb):
     column = model.bus_pos[int(weakest["bus"])]
 
     def violated(extra_mw: float) -> bool:
-        result = solve_injections(model, s + np.eye(model.n_pq)[column] * extra_mw / model.base_mva)
+        result = solve_injections(model, s + np.eye(model.n_nodes)[column] * extra_mw / model.base_mva)
         limits = Limits()
         return bool(
             (~result.converged).any()

@@ -1,0 +1,329 @@
+"""Curtailment: cut what the operator controls until a snapshot is within its limits.
+
+The one mechanism behind `check_trades` (the units are trades, and optionally the homes'
+uncontracted export) and `export_limits` (the units are each home's uncontracted and contracted
+export). A *unit* has a requested amount in whole watts, a priority class (class 0 is cut
+before class 1) and an id; a *case* turns whole-watt grants into snapshots to solve.
+
+The rule, for one snapshot, deterministic and in whole watts:
+
+1. Solve with every unit at its grant (at first, its request). The worst violation is the one
+   largest relative to its limit; ties go to transformers, three-winding transformers, lines,
+   then bus voltages (high, then low), and within a kind to the lowest position.
+2. A power flow that does not converge: the largest granted unit of the lowest class is
+   rejected (ties: lowest id).
+3. Otherwise each granted unit's *relief* is measured: how much the element's excess shrinks per
+   watt when the unit gives up 1 kW of what it delivers (one batch; units with the same effect on
+   the grid share one probe, so they tie exactly), rounded to 6 significant digits. A relief below 1e-10 of the
+   limit per watt is none: a unit that barely touches the element neither loads nor relieves it.
+4. If no unit relieves the element, nothing the operator controls can: its limit is relaxed to
+   its present value, so that from then on no grant may make it worse, and it is reported at the
+   end with its cause (`grid_models.violations`). Otherwise, among the units that relieve it,
+   from the lowest class, the one relieving most per watt (ties: lowest id) is cut to the
+   largest whole-watt grant that keeps the element within its limit (a batched search, each
+   batch narrowing the bracket 32-fold; 0 if there is none), and that element is recorded as
+   the unit's binding constraint. Units that do not load the element are never cut for it.
+5. Repeat from 1 until no limit is violated.
+
+Many snapshots are curtailed in lockstep: each snapshot's rule runs as a generator that yields
+the grants it needs solved, and every round's requests of all snapshots go to the power flow as
+one batch. A snapshot's power flow does not depend on its batch, so neither does its answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from grid_models.errors import GridModelError
+from grid_models.feeders import Injections
+from grid_models.inverters import InverterPlan, InverterSolution, solve_with_inverters
+from grid_models.network import GridModel
+from grid_models.powerflow import element_injections
+from grid_models.violations import (
+    Constraint,
+    Limits,
+    Violation,
+    ViolationReport,
+    checks,
+    element_name,
+    find_violations,
+    values_of,
+)
+
+PROBE_W = 1000  # a unit's relief is measured by cutting this much from it
+_SEARCH_POINTS = 33  # grants tried per batch when searching a unit's largest feasible grant
+_RELIEF_DIGITS = 6  # significant digits kept, so near-equal reliefs tie and ids decide
+_NEGLIGIBLE = 1e-10  # relief per watt, relative to the limit, below which a unit is neutral
+
+
+@dataclass(frozen=True)
+class Units:
+    """The controllable injections of one snapshot."""
+
+    requested: np.ndarray  # (n,) int64 whole watts
+    priority: np.ndarray  # (n,) int: class 0 is cut first
+    ids: np.ndarray  # (n,) int: lower wins ties
+    signature: tuple  # (n,) hashable: units with equal signatures affect the grid alike
+
+    def __len__(self) -> int:
+        return len(self.requested)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Snapshots to solve: node injections (K, n_nodes), and the inverters' available power
+    and export ceiling (K, m), all per unit."""
+
+    s: np.ndarray
+    available: np.ndarray
+    cap: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.s)
+
+
+class Case(Protocol):
+    units: Units
+
+    def rows(self, grants: np.ndarray) -> Rows:
+        """Snapshots for grant vectors (K, n units), whole watts (probes may go below 0)."""
+
+    def references(self) -> Rows:
+        """Two snapshots: nothing on the feeder injecting or drawing; every export at zero."""
+
+    def probes(self, granted: np.ndarray, solved, units: np.ndarray, watts: int) -> np.ndarray:
+        """Grant vectors (len(units), n) in which each unit gives up ``watts`` of what it
+        actually delivers in ``solved`` (a unit may deliver less than its grant)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    granted: np.ndarray  # (n,) whole watts
+    binding: tuple[Constraint | None, ...]  # (n,) the element each cut unit was cut for
+    solved: InverterSolution  # the snapshot with the final grants (one row)
+    report: ViolationReport  # violations left, each with its cause
+
+
+def curtail(plan: InverterPlan, cases: Sequence[Case], limits: Limits) -> list[Outcome]:
+    """Apply the rule to every case, all cases' power flows batched together."""
+    steps = [_curtail(plan, case, limits) for case in cases]
+    outcomes: list[Outcome | None] = [None] * len(cases)
+    pending: dict[int, Rows] = {}
+    for i, step in enumerate(steps):
+        _advance(i, step, None, pending, outcomes)
+    while pending:
+        order = list(pending)
+        batch = [pending.pop(i) for i in order]
+        solved = solve_with_inverters(
+            plan,
+            *(np.concatenate([getattr(r, f) for r in batch]) for f in ("s", "available", "cap")),
+        )
+        start = 0
+        for i, rows in zip(order, batch):
+            part = solved.rows(slice(start, start + len(rows)))
+            start += len(rows)
+            _advance(i, steps[i], part, pending, outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def _advance(i, step, answer, pending, outcomes) -> None:
+    try:
+        pending[i] = step.send(answer)
+    except StopIteration as stop:
+        outcomes[i] = stop.value
+
+
+@dataclass
+class _Bounds:
+    """Per-element limits, nominal at first, relaxed where nothing controllable helps."""
+
+    limits: Limits
+    relaxed: dict[tuple[str, int], float] = field(default_factory=dict)
+
+    def worst(self, plan: InverterPlan, result) -> _Worst | None:
+        if not result.converged[0]:
+            nan = float("nan")
+            return _Worst(Constraint("grid", "not_converged", nan, nan), "not_converged", -1, 0.0, nan)
+        best, best_ratio = None, 0.0
+        for check in checks(result, self.limits):
+            values = check.values[0]
+            if not values.size:
+                continue
+            bound = np.full(values.shape, check.limit)
+            for (kind, j), value in self.relaxed.items():
+                if kind == check.kind:
+                    bound[j] = value
+            excess = np.nan_to_num(check.sign * (values - bound), nan=-np.inf)
+            j = int(np.argmax(excess))
+            ratio = excess[j] / abs(check.limit)
+            if excess[j] > 0 and ratio > best_ratio:
+                best_ratio = ratio
+                name = element_name(plan.model, check.table, j)
+                constraint = Constraint(name, check.kind, float(values[j]), check.limit)
+                best = _Worst(constraint, check.kind, j, check.sign, float(bound[j]))
+        return best
+
+    def relax(self, worst: _Worst) -> None:
+        self.relaxed[(worst.kind, worst.position)] = worst.constraint.value
+
+
+@dataclass(frozen=True)
+class _Worst:
+    constraint: Constraint
+    kind: str
+    position: int
+    sign: float
+    bound: float  # the limit in force for the element (relaxed or nominal)
+
+    def excess(self, result) -> np.ndarray:
+        """How far past its limit in force the element is, per snapshot (NaN: not converged)."""
+        return self.sign * (values_of(result, self.kind)[:, self.position] - self.bound)
+
+
+def _curtail(
+    plan: InverterPlan, case: Case, limits: Limits
+) -> Generator[Rows, InverterSolution, Outcome]:
+    units = case.units
+    granted = units.requested.astype(np.int64).copy()
+    binding: list[Constraint | None] = [None] * len(units)
+    bounds = _Bounds(limits)
+    solved = yield case.rows(granted[None])
+    n_elements = sum(c.values.shape[1] for c in checks(solved.result, limits))
+    for _ in range(4 * len(units) + n_elements + 4):  # each round cuts a unit or relaxes a limit
+        worst = bounds.worst(plan, solved.result)
+        if worst is None:
+            break
+        active = np.flatnonzero(granted > 0)
+        if worst.kind == "not_converged":
+            if not active.size:
+                break
+            pick = active[
+                np.lexsort((units.ids[active], -granted[active], units.priority[active]))[0]
+            ]
+            granted[pick] = 0
+        else:
+            relief = yield from _relief(case, solved, granted, active, worst)
+            helps = active[relief > 0]
+            if not helps.size:
+                bounds.relax(worst)
+                continue
+            pick = helps[
+                np.lexsort((units.ids[helps], -relief[relief > 0], units.priority[helps]))[0]
+            ]
+            granted[pick] = yield from _largest_within(case, granted, pick, worst)
+        binding[pick] = worst.constraint
+        solved = yield case.rows(granted[None])
+    report = find_violations(plan.model, solved.result, limits)
+    if report.violations:
+        report = yield from _causes(plan, case, report, limits)
+    return Outcome(granted, tuple(binding), solved, report)
+
+
+def _relief(case: Case, solved, granted, active, worst: _Worst):
+    """Relief per watt of each active unit (see the module docstring, step 3)."""
+    if not active.size:
+        return np.zeros(0)
+    groups: dict[object, int] = {}
+    for u in active:
+        groups.setdefault(case.units.signature[u], len(groups))
+    probe_of = np.array([groups[case.units.signature[u]] for u in active])
+    first = np.array([active[probe_of == g][0] for g in range(len(groups))])
+    probes = yield case.rows(case.probes(granted, solved, first, PROBE_W))
+    excess = worst.excess(probes.result)
+    before = worst.excess(solved.result)[0]
+    per_group = np.where(probes.result.converged, (before - excess) / PROBE_W, 0.0)
+    relief = _significant(per_group[probe_of], _RELIEF_DIGITS)
+    return np.where(relief > _NEGLIGIBLE * abs(worst.constraint.limit), relief, 0.0)
+
+
+def _largest_within(case: Case, granted, pick: int, worst: _Worst):
+    """The largest whole-watt grant of unit ``pick`` (others fixed) that keeps the violated
+    element within its limit in force: batched search, each batch narrowing 32-fold."""
+    low, high = 0, int(granted[pick])  # high is known to violate
+    while high - low > 1:
+        candidates = np.unique(np.linspace(low, high, _SEARCH_POINTS).round().astype(np.int64))
+        grants = np.repeat(granted[None], len(candidates), axis=0)
+        grants[:, pick] = candidates
+        solved = yield case.rows(grants)
+        excess = np.nan_to_num(worst.excess(solved.result), nan=np.inf)
+        within = solved.result.converged & (excess <= 0)
+        if not within.any():
+            return 0
+        k = int(np.flatnonzero(within)[-1])
+        if k == len(candidates) - 1:  # not monotonic at the top: stay on the safe side
+            k -= 1
+        low, high = int(candidates[k]), int(candidates[k + 1])
+    return low
+
+
+def _causes(plan: InverterPlan, case: Case, report: ViolationReport, limits: Limits):
+    """Each violation left with its cause (see `grid_models.violations`)."""
+    references = yield case.references()
+    no_load, no_export = (references.result.rows([k]) for k in (0, 1))
+    found = []
+    for violation in report.violations:
+        if violation.kind == "not_converged":
+            cause = "demand" if not no_export.converged[0] else "uncontrolled_export"
+        elif _still(plan, no_load, violation, limits):
+            cause = "substation_voltage"
+        elif _still(plan, no_export, violation, limits):
+            cause = "demand"
+        else:
+            cause = "uncontrolled_export"
+        found.append(
+            Violation(violation.element, violation.kind, violation.value, violation.limit, cause)
+        )
+    return ViolationReport(tuple(found))
+
+
+def _still(plan: InverterPlan, result, violation: Violation, limits: Limits) -> bool:
+    """Whether a reference snapshot violates the same element the same way."""
+    if not result.converged[0]:
+        return True
+    return any(
+        v.element == violation.element and v.kind == violation.kind
+        for v in find_violations(plan.model, result, limits).violations
+    )
+
+
+def _significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """Round to ``digits`` significant digits (zeros stay zero)."""
+    out = np.zeros_like(values)
+    nonzero = values != 0
+    scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(values[nonzero]))))
+    out[nonzero] = np.round(values[nonzero] * scale) / scale
+    return out
+
+
+def reference_injections(model: GridModel, arrays) -> np.ndarray:
+    """Node injections of the two reference snapshots: nothing injecting or drawing; every
+    load's export at zero and every generator off."""
+    load_p, load_q, sgen_p, sgen_q = arrays
+    none = element_injections(model, *(np.zeros((1, len(a))) for a in arrays))
+    demand = element_injections(
+        model,
+        np.maximum(load_p, 0.0)[None],
+        load_q[None],
+        np.zeros((1, len(sgen_p))),
+        np.zeros((1, len(sgen_q))),
+    )
+    return np.concatenate([none, demand])
+
+
+def injection_arrays(model: GridModel, base: Injections) -> tuple[np.ndarray, ...]:
+    """The four arrays of one interval's injections, checked against the model."""
+    arrays = tuple(
+        np.atleast_1d(np.asarray(a, dtype=float))
+        for a in (base.load_p_mw, base.load_q_mvar, base.sgen_p_mw, base.sgen_q_mvar)
+    )
+    n_load, n_sgen = len(model.load_pos), len(model.sgen_pos)
+    shapes = [(n_load,), (n_load,), (n_sgen,), (n_sgen,)]
+    if [a.shape for a in arrays] != shapes or not all(np.isfinite(a).all() for a in arrays):
+        raise GridModelError(
+            f"base injections must be finite arrays of {n_load} loads and {n_sgen} sgens"
+        )
+    return arrays

@@ -1,0 +1,347 @@
+"""IEEE 1547-2018 volt-var and volt-watt of the homes' inverters, solved with the power flow.
+
+A home is a load of the net whose power is the home's net consumption with its PV at the power
+available; its inverter (``Inverters``, one entry per load) may then inject less active power
+and inject or absorb reactive power, as its autonomous functions and the grid operator's export
+limit decide:
+
+- **volt-var** (reactive power priority is not needed: Category B requires the 44 % reactive
+  capability at full active power, so the inverter is assumed sized for it and Q never displaces
+  P): ``Q = q(V) * rated`` with ``q`` piecewise linear through (V1, Q1) .. (V4, Q4), flat outside.
+  Category B defaults: V = 0.92 / 0.98 / 1.02 / 1.08 pu, Q = +0.44 / 0 / 0 / -0.44 of rated
+  (positive: injected, over-excited). The inverter provides it while at least 5 % of its rated
+  power is available (1547: reactive capability from that output up), and not at night;
+- **volt-watt**: active power at most ``p(V) * rated``, ``p`` = 1 up to V1, linear down to P2 at
+  V2, P2 above. Defaults V1 = 1.06 pu, V2 = 1.10 pu, P2 = 0.2 (0 for a device that can absorb
+  active power, such as a battery: set ``p2_fraction``);
+- the **export limit** (see `grid_models.envelopes`): active power at most the home's own
+  consumption plus the limit, so that what crosses the meter stays within it.
+
+So ``P = clip(min(available, p(V) rated, consumption + limit), 0, available)``. Each function's
+curve points are configurable. The standard's adjustable ranges (volt-watt V1 from 1.05 pu)
+cannot enforce a planning band as tight as 1.03 pu: the export limits are what keep the feeder
+inside such a band; volt-var and volt-watt act beside them, as the inverters do on their own.
+The response is steady state: the functions' open-loop response times are not modelled, as an
+interval is 15 minutes.
+
+The voltages depend on the inverters' P and Q and those on the voltages: for every snapshot the
+pair is solved as a fixed point, by Newton steps on the inverters' powers. The power flow (warm
+started) gives the voltages; the curves give the targets and their slopes; the sensitivities of
+the inverters' voltage magnitudes to their powers come from the factorised Z-bus. A step that
+does not reduce the largest mismatch is halved. Each snapshot stops on its own when every
+inverter's P and Q are within ``_TOL_W`` watts of their targets, so a snapshot's answer does not
+depend on its batch. The curves are monotone (more voltage, less export and more absorption),
+which is what makes the fixed point unique.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import numpy as np
+
+from grid_models.errors import GridModelError
+from grid_models.network import GridModel
+from grid_models.powerflow import SnapshotResult, solve_injections
+
+_TOL_W = 0.01  # a snapshot has converged when every P and Q is this close to its target
+_MAX_STEPS = 60
+_MAX_HALVINGS = 8
+
+
+@dataclass(frozen=True)
+class VoltVar:
+    """Volt-var curve: reactive power (share of rated, + injects) at four voltages (pu)."""
+
+    v_pu: tuple[float, float, float, float] = (0.92, 0.98, 1.02, 1.08)
+    q_fraction: tuple[float, float, float, float] = (0.44, 0.0, 0.0, -0.44)
+
+
+@dataclass(frozen=True)
+class VoltWatt:
+    """Volt-watt curve: the active power ceiling (share of rated) falls from 1 at ``v_pu[0]``
+    to ``p2_fraction`` at ``v_pu[1]``."""
+
+    v_pu: tuple[float, float] = (1.06, 1.10)
+    p2_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class InverterSettings:
+    """Which autonomous functions the inverters run (None: off), and from which share of rated
+    power available they provide reactive power."""
+
+    volt_var: VoltVar | None = field(default_factory=VoltVar)
+    volt_watt: VoltWatt | None = field(default_factory=VoltWatt)
+    min_active_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        errors = []
+        if self.volt_var is not None:
+            v, q = self.volt_var.v_pu, self.volt_var.q_fraction
+            if len(v) != 4 or len(q) != 4 or not all(a < b for a, b in pairwise(v)):
+                errors.append("volt_var: four strictly increasing voltages and four Q values")
+            elif not all(abs(x) <= 1 for x in q) or not all(a >= b for a, b in pairwise(q)):
+                errors.append("volt_var: Q within +-1 of rated and not increasing with voltage")
+        if self.volt_watt is not None:
+            v, p2 = self.volt_watt.v_pu, self.volt_watt.p2_fraction
+            if len(v) != 2 or not v[0] < v[1]:
+                errors.append("volt_watt: two strictly increasing voltages")
+            if not 0 <= p2 <= 1:
+                errors.append("volt_watt: p2_fraction within 0..1")
+        if not 0 <= self.min_active_fraction <= 1:
+            errors.append("min_active_fraction within 0..1")
+        if errors:
+            raise GridModelError("inverter settings: " + "; ".join(errors))
+
+
+CATEGORY_B = InverterSettings()  # IEEE 1547-2018 Category B defaults
+
+
+@dataclass(frozen=True)
+class Inverters:
+    """The homes' inverters, one entry per load of the net (0 kW rated: no inverter).
+
+    ``available_kw``: active power the inverter could deliver in the interval (the PV), already
+    counted in the load's net power. ``functions``: whether the power flow runs volt-var and
+    volt-watt for that inverter (False for a physical inverter on a bench, whose measured P and
+    Q already hold them); default: every inverter.
+    """
+
+    rated_kw: np.ndarray
+    available_kw: np.ndarray
+    functions: np.ndarray | None = None
+    settings: InverterSettings = CATEGORY_B
+
+    def checked(self, n_load: int) -> Inverters:
+        """These inverters as arrays of ``n_load`` entries, or a one-line error."""
+        rated = np.asarray(self.rated_kw, dtype=float)
+        available = np.asarray(self.available_kw, dtype=float)
+        functions = rated > 0 if self.functions is None else np.asarray(self.functions, dtype=bool)
+        for name, array in (
+            ("rated_kw", rated),
+            ("available_kw", available),
+            ("functions", functions),
+        ):
+            if array.shape != (n_load,):
+                raise GridModelError(f"inverters: {name} needs {n_load} entries, one per load")
+        for name, array in (("rated_kw", rated), ("available_kw", available)):
+            if not np.isfinite(array).all() or (array < 0).any():
+                raise GridModelError(f"inverters: {name} must be finite and >= 0")
+        return Inverters(rated, available, functions & (rated > 0), self.settings)
+
+
+@dataclass(frozen=True, eq=False)
+class InverterPlan:
+    """Inverters placed on a model: those with a rating at an energised non-slack bus."""
+
+    model: GridModel
+    loads: np.ndarray  # (m,) load position of each placed inverter
+    node: np.ndarray  # (m,) its node
+    factor: np.ndarray  # (m,) the load's scaling * in_service
+    rated: np.ndarray  # (m,) per-unit
+    functions: np.ndarray  # (m,) bool
+    settings: InverterSettings
+    z: np.ndarray  # (m, m) complex: Z between the inverters' nodes
+
+    @classmethod
+    def of(cls, model: GridModel, inverters: Inverters) -> InverterPlan:
+        inverters = inverters.checked(len(model.load_pos))
+        loads = np.flatnonzero((inverters.rated_kw > 0) & (model.load_pos >= 0))
+        node = model.load_pos[loads]
+        unit = np.zeros((len(node), model.n_nodes), dtype=np.complex128)
+        unit[np.arange(len(node)), node] = 1.0
+        z = model.factor.solve(unit)[:, node].T if len(node) else np.zeros((0, 0), complex)
+        return cls(
+            model=model,
+            loads=loads,
+            node=node,
+            factor=model.load_factor[loads],
+            rated=inverters.rated_kw[loads] * 1e-3 / model.base_mva,
+            functions=inverters.functions[loads],
+            settings=inverters.settings,
+            z=z,
+        )
+
+    @classmethod
+    def none(cls, model: GridModel) -> InverterPlan:
+        """No inverter responds: the plain power flow."""
+        n_load = len(model.load_pos)
+        return cls.of(model, Inverters(np.zeros(n_load), np.zeros(n_load)))
+
+    @property
+    def m(self) -> int:
+        return len(self.loads)
+
+
+@dataclass(frozen=True)
+class InverterSolution:
+    """The power flow with the inverters' response, and that response (per unit, (K, m))."""
+
+    result: SnapshotResult
+    p: np.ndarray  # active power delivered
+    q: np.ndarray  # reactive power injected
+    p_ceiling: np.ndarray  # min(available, volt-watt ceiling): what the export limit cut from
+
+    def rows(self, rows) -> InverterSolution:
+        return InverterSolution(
+            self.result.rows(rows), self.p[rows], self.q[rows], self.p_ceiling[rows]
+        )
+
+
+def solve_with_inverters(
+    plan: InverterPlan, s: np.ndarray, available: np.ndarray, cap: np.ndarray
+) -> InverterSolution:
+    """Node injections ``s`` (K, n_nodes) with every inverter at its available power and no
+    reactive power, solved with the inverters' response; ``available`` and ``cap`` (K, m) are
+    per-unit, ``cap`` the export limit's ceiling on P (inf: none)."""
+    n_rows, m = s.shape[0], plan.m
+    p = np.clip(np.minimum(available, cap), 0.0, available)
+    q = np.zeros((n_rows, m))
+    if m == 0 or n_rows == 0:
+        result = solve_injections(plan.model, s)
+        return InverterSolution(result, p, q, available.copy())
+    tol = _TOL_W * 1e-6 / plan.model.base_mva
+    out_p, out_q, out_ceiling = p.copy(), q.copy(), available.copy()
+    results: list[SnapshotResult | None] = [None] * n_rows
+    rows = np.arange(n_rows)  # rows still iterating
+    v_start = None
+    step = np.zeros((n_rows, 2 * m))
+    last_norm = np.full(n_rows, np.inf)
+    halvings = np.zeros(n_rows, dtype=np.int64)
+    for _ in range(_MAX_STEPS + _MAX_HALVINGS):
+        result = solve_injections(
+            plan.model, _with(plan, s[rows], available[rows], p[rows], q[rows]), v_start=v_start
+        )
+        voltage = result.node_voltages[:, plan.node]
+        target_p, slope_p, ceiling = _p_targets(plan, np.abs(voltage), available[rows], cap[rows])
+        target_q, slope_q = _q_targets(plan, np.abs(voltage), available[rows])
+        residual = np.concatenate([p[rows] - target_p, q[rows] - target_q], axis=1)
+        norm = np.abs(residual).max(axis=1)
+        finished = ~result.converged | (norm < tol)
+        worse = ~finished & (norm >= last_norm[rows]) & (halvings[rows] < _MAX_HALVINGS)
+        finished |= ~worse & (halvings[rows] >= _MAX_HALVINGS)
+        for k in np.flatnonzero(finished):
+            row = rows[k]
+            results[row] = result.rows([k])
+            out_p[row], out_q[row], out_ceiling[row] = p[row], q[row], ceiling[k]
+            if norm[k] >= tol:  # the fixed point was not found: the snapshot has failed
+                results[row] = _failed(results[row])
+        back = rows[worse]  # halve the last step
+        step[back] /= 2
+        halvings[back] += 1
+        p[back] -= step[back, :m]
+        q[back] -= step[back, m:]
+        ahead = ~finished & ~worse
+        forward = rows[ahead]
+        if forward.size:
+            delta = _newton_step(
+                plan, voltage[ahead], slope_p[ahead], slope_q[ahead], residual[ahead]
+            )
+            step[forward] = delta
+            last_norm[forward] = norm[ahead]
+            halvings[forward] = 0
+            p[forward] += delta[:, :m]
+            q[forward] += delta[:, m:]
+        keep = ~finished
+        rows, v_start = rows[keep], result.node_voltages[keep]
+        if not rows.size:
+            break
+    for row in rows:  # out of steps: not converged
+        results[row] = _failed(solve_injections(plan.model, s[[row]]))
+    return InverterSolution(_stack(results), out_p, out_q, out_ceiling)
+
+
+def _with(plan: InverterPlan, s, available, p, q) -> np.ndarray:
+    """Node injections with the inverters' deviation from (available, 0) added."""
+    out = s.copy()
+    delta = plan.factor * ((p - available) + 1j * q)
+    for k in range(plan.m):  # inverters may share a node: add one at a time
+        out[:, plan.node[k]] += delta[:, k]
+    return out
+
+
+def _p_targets(plan: InverterPlan, vm, available, cap):
+    """Active power each inverter settles at for these voltages, the slope dP/dV of that
+    target, and the ceiling before the export limit (min of available and volt-watt)."""
+    ceiling = available.copy()
+    slope = np.zeros_like(vm)
+    vw = plan.settings.volt_watt
+    if vw is not None:
+        v1, v2 = vw.v_pu
+        share = np.interp(vm, [v1, v2], [1.0, vw.p2_fraction])
+        on_slope = (vm > v1) & (vm < v2)
+        limit = np.where(plan.functions, share * plan.rated, np.inf)
+        binds = limit < ceiling
+        ceiling = np.where(binds, limit, ceiling)
+        slope = np.where(
+            binds & on_slope & plan.functions, (vw.p2_fraction - 1.0) / (v2 - v1) * plan.rated, 0.0
+        )
+    target = np.minimum(ceiling, cap)
+    slope = np.where(cap < ceiling, 0.0, slope)
+    return np.clip(target, 0.0, available), np.where(target > 0, slope, 0.0), ceiling
+
+
+def _q_targets(plan: InverterPlan, vm, available):
+    """Reactive power each inverter settles at for these voltages, and the slope dQ/dV."""
+    vv = plan.settings.volt_var
+    if vv is None:
+        zero = np.zeros_like(vm)
+        return zero, zero
+    v, share = np.asarray(vv.v_pu), np.asarray(vv.q_fraction)
+    on = plan.functions & (available >= plan.settings.min_active_fraction * plan.rated)
+    target = np.where(on, np.interp(vm, v, share) * plan.rated, 0.0)
+    segment = np.clip(np.searchsorted(v, vm) - 1, 0, 2)
+    inside = (vm > v[0]) & (vm < v[-1])
+    slopes = np.diff(share) / np.diff(v)
+    slope = np.where(on & inside, slopes[segment] * plan.rated, 0.0)
+    return target, slope
+
+
+def _newton_step(plan: InverterPlan, voltage, slope_p, slope_q, residual) -> np.ndarray:
+    """Solve ``(I - diag(slopes) S) step = -residual`` per row, S the voltage-magnitude
+    sensitivities to the inverters' P and Q: ``d|V_i| = Re(conj(V_i) Z_ij dI_j) / |V_i|`` with
+    ``dI_j = (dP_j - 1j dQ_j) / conj(V_j)``."""
+    n_rows, m = voltage.shape
+    ratio = (np.conj(voltage)[:, :, None] * plan.z[None]) / (
+        np.abs(voltage)[:, :, None] * np.conj(voltage)[:, None, :]
+    )
+    ratio *= plan.factor[None, None, :]
+    sens = np.concatenate([ratio.real, ratio.imag], axis=2)  # (K, m, 2m): d|V_i|/d(P_j, Q_j)
+    slopes = np.concatenate([slope_p, slope_q], axis=1)  # (K, 2m)
+    jacobian = np.repeat(np.eye(2 * m)[None], n_rows, axis=0)
+    jacobian -= slopes[:, :, None] * np.concatenate([sens, sens], axis=1)
+    return np.linalg.solve(jacobian, -residual[:, :, None])[:, :, 0]
+
+
+def _failed(result: SnapshotResult) -> SnapshotResult:
+    """The same snapshot reported as not converged (NaN), as the power flow does."""
+    nan = {
+        f: np.full_like(getattr(result, f), np.nan)
+        for f in (
+            "vm_pu",
+            "va_degree",
+            "line_loading_percent",
+            "trafo_loading_percent",
+            "trafo3w_loading_percent",
+        )
+    }
+    return SnapshotResult(
+        **nan,
+        converged=np.zeros(1, bool),
+        iterations=result.iterations,
+        node_voltages=result.node_voltages,
+    )
+
+
+def _stack(results: list[SnapshotResult]) -> SnapshotResult:
+    fields = SnapshotResult.__dataclass_fields__
+    return SnapshotResult(
+        **{
+            f: max(r.iterations for r in results)
+            if f == "iterations"
+            else np.concatenate([getattr(r, f) for r in results])
+            for f in fields
+        }
+    )

@@ -1,0 +1,213 @@
+"""Export limits on hand-built feeders where the binding limit and the order of cuts are known."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pandapower as pp
+import pytest
+
+from grid_models import (
+    GridModelError,
+    Injections,
+    Inverters,
+    InverterSettings,
+    Limits,
+    Profiles,
+    compile_net,
+    export_limits,
+    export_limits_batch,
+    load_feeder,
+    solve_snapshots,
+)
+
+PLANNING = Limits(vm_max_pu=1.05)
+NO_FUNCTIONS = InverterSettings(volt_var=None, volt_watt=None)
+CONSUMPTION_KW = 1.0
+
+
+def chain(slack_pu: float = 1.0):
+    """Four 150 m sections of NAYY 4x150 below a 0.4 MVA transformer, a home at each bus."""
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, 20.0)
+    pp.create_ext_grid(net, mv, vm_pu=slack_pu)
+    buses = [pp.create_bus(net, 0.4)]
+    pp.create_transformer(net, mv, buses[0], std_type="0.4 MVA 20/0.4 kV")
+    for _ in range(4):
+        buses.append(pp.create_bus(net, 0.4))
+        pp.create_line(net, buses[-2], buses[-1], 0.15, "NAYY 4x150 SE")
+        pp.create_load(net, buses[-1], p_mw=0.0)
+    return net, compile_net(net)
+
+
+@pytest.fixture(scope="module")
+def feeder():
+    return chain()
+
+
+def interval(pv_kw, q_kvar=0.0) -> Injections:
+    """Each home consumes 1 kW; its PV at ``pv_kw`` is in its net power."""
+    pv = np.asarray(pv_kw, dtype=float)
+    return Injections((CONSUMPTION_KW - pv) / 1000.0, np.full(len(pv), q_kvar / 1000.0),
+                      np.zeros(0), np.zeros(0))  # fmt: skip
+
+
+def limit(model, pv_kw, contracted=None, settings=NO_FUNCTIONS, rated=100.0, limits=PLANNING):
+    pv = np.asarray(pv_kw, dtype=float)
+    inverters = Inverters(np.full(len(pv), rated), pv, settings=settings)
+    return export_limits(model, interval(pv), inverters, contracted, limits)
+
+
+def vm_with_export(net, home: int, export_kw: float, pv_kw) -> float:
+    """Highest voltage when home ``home`` exports ``export_kw`` and the others as given."""
+    net = copy.deepcopy(net)
+    net.load["p_mw"] = (CONSUMPTION_KW - np.asarray(pv_kw, dtype=float)) / 1000.0
+    net.load.loc[home, "p_mw"] = -export_kw / 1000.0
+    pp.runpp(net)
+    return float(net.res_bus["vm_pu"].max())
+
+
+def test_nothing_to_do_within_limits(feeder):
+    _, model = feeder
+    result = limit(model, [0, 0, 5, 5])
+    assert np.isinf(result.limit_kw).all()
+    assert (result.export_limited_kw == 0).all() and result.violations.violations == ()
+
+
+def test_the_far_end_is_limited_first_to_the_watt(feeder):
+    net, model = feeder
+    pv = [0.0, 0.0, 41.0, 41.0]  # two homes export 40 kW each: far end about 1.065 pu
+    result = limit(model, pv)
+    assert np.isinf(result.limit_kw[:3]).all()  # the nearer home keeps its export
+    far = result.limit_kw[3]
+    assert 0 < far < 40 and far * 1000 == round(far * 1000)  # whole watts
+    binding = result.binding[3]
+    assert (binding.element, binding.kind, binding.limit) == ("bus 5", "voltage_high", 1.05)
+    assert result.result.vm_pu.max() <= 1.05
+    assert vm_with_export(net, 3, far + 0.002, pv) > 1.05  # two watts more would violate
+    assert result.export_limited_kw[3] == pytest.approx(40.0 - far, abs=1e-6)
+    assert result.violations.violations == ()
+
+
+def test_contracted_export_is_cut_only_after_every_uncontracted_export(feeder):
+    _, model = feeder
+    pv = [0.0, 0.0, 41.0, 41.0]
+    near_sold = limit(model, pv, contracted=[0, 0, 40.0, 0])  # the near home's export is sold
+    assert near_sold.limit_kw[2] == np.inf and near_sold.contracted_shortfall_kw.sum() == 0
+    far_sold = limit(model, pv, contracted=[0, 0, 0, 40.0])  # now the far home's is
+    assert far_sold.limit_kw[3] == np.inf  # the far home is not limited ...
+    assert far_sold.limit_kw[2] < 40.0  # ... as long as the near one's uncontracted can go
+    both_sold = limit(model, pv, contracted=[0, 0, 40.0, 40.0])
+    assert both_sold.contracted_shortfall_kw[3] > 0  # contracted export, sensitivity-ordered
+    assert both_sold.contracted_shortfall_kw[2] == 0
+    assert both_sold.result.vm_pu.max() <= 1.05
+
+
+def test_uncontracted_is_limited_before_a_partly_sold_home_loses_its_sales(feeder):
+    _, model = feeder
+    pv = [0.0, 0.0, 0.0, 81.0]  # 80 kW of export, 50 kW of it sold
+    result = limit(model, pv, contracted=[0, 0, 0, 50.0])
+    allowed = result.limit_kw[3]
+    assert 50.0 < allowed < 80.0  # the uncontracted 30 kW gave way first
+    assert result.contracted_shortfall_kw[3] == 0 and result.binding[3].kind == "voltage_high"
+
+
+def test_the_substation_voltage_is_named_when_nothing_helps():
+    _, model = chain(slack_pu=1.06)
+    result = limit(model, [0.0, 0.0, 21.0, 21.0])
+    assert (result.limit_kw[2:] == 0).all()  # every export that raised it was cut
+    causes = {(v.kind, v.cause) for v in result.violations.violations}
+    assert causes == {("voltage_high", "substation_voltage")}
+    assert result.violations.counts()["voltage_high"] == 6  # all buses: the slack too
+    assert result.violations.unavoidable == result.violations.violations
+
+
+def test_export_without_an_inverter_is_uncontrolled(feeder):
+    _, model = feeder
+    pv = np.array([0.0, 0.0, 41.0, 81.0])
+    inverters = Inverters(np.array([100.0, 100.0, 100.0, 0.0]), pv, settings=NO_FUNCTIONS)
+    result = export_limits(model, interval(pv), inverters, None, PLANNING)
+    assert result.limit_kw[2] == 0  # the only export the operator controls
+    assert np.isinf(result.limit_kw[3])
+    (left,) = result.violations.violations
+    assert (left.element, left.cause) == ("bus 5", "uncontrolled_export")
+
+
+def test_an_undervoltage_is_demand_and_costs_no_export(feeder):
+    _, model = feeder
+    heavy = Injections(np.array([0.08, 0.08, 0.06, 0.07]), np.zeros(4), np.zeros(0), np.zeros(0))
+    pv = np.array([0.0, 0.0, 5.0, 0.0])
+    inverters = Inverters(np.full(4, 10.0), pv, settings=NO_FUNCTIONS)
+    result = export_limits(model, heavy, inverters)
+    assert np.isinf(result.limit_kw).all()  # cutting PV would only deepen it
+    left = result.violations.violations
+    assert {v.cause for v in left} == {"demand"}  # an undervoltage, and an overload by imports
+    assert {v.kind for v in left} == {"voltage_low", "line_loading"}
+
+
+def test_volt_var_and_volt_watt_are_attributed():
+    _, model = chain(slack_pu=1.05)
+    pv = np.array([0.0, 20.0, 41.0, 41.0])
+    band = Limits(vm_max_pu=1.07)
+    result = limit(model, pv, settings=InverterSettings(), rated=45.0, limits=band)
+    assert (result.q_kvar[1:] < 0).all()  # volt-var absorbs above 1.02 pu
+    assert result.volt_watt_kw[3] > 0  # the far end is past 1.06 pu
+    assert (result.volt_watt_kw >= 0).all() and (result.export_limited_kw >= 0).all()
+    assert (result.volt_watt_kw + result.export_limited_kw <= pv + 1e-9).all()
+    assert np.nanmax(result.result.vm_pu) <= 1.07
+    off = limit(model, pv, settings=NO_FUNCTIONS, rated=45.0, limits=band)
+    assert off.volt_watt_kw.sum() == 0 and (off.q_kvar == 0).all()
+    given_up = result.export_limited_kw.sum() + result.volt_watt_kw.sum()
+    assert given_up < off.export_limited_kw.sum()  # volt-var lowers what must be given up
+
+
+def test_a_batch_answers_as_each_interval_alone(feeder):
+    _, model = feeder
+    pv = np.array([[0.0, 0.0, 41.0, 41.0], [0.0, 30.0, 30.0, 30.0], [0.0, 0.0, 0.0, 5.0]])
+    contracted = np.array([[0, 0, 0, 10.0], [0, 0, 0, 0], [0, 0, 0, 4.0]])
+    intervals = Profiles((CONSUMPTION_KW - pv) / 1000, np.zeros((3, 4)), np.zeros((3, 0)),
+                         np.zeros((3, 0)))  # fmt: skip
+    batch = export_limits_batch(model, intervals, Inverters(np.full(4, 100.0), pv), contracted,
+                                PLANNING)  # fmt: skip
+    for t in range(3):
+        alone = limit(model, pv[t], contracted[t], settings=InverterSettings())
+        assert np.array_equal(alone.limit_kw, batch[t].limit_kw)
+        assert np.array_equal(alone.q_kvar, batch[t].q_kvar)
+        assert alone.binding == batch[t].binding
+
+
+def test_bad_inputs_are_one_line_errors(feeder):
+    _, model = feeder
+    pv = np.array([0.0, 0.0, 5.0, 5.0])
+    good = Inverters(np.full(4, 10.0), pv)
+    with pytest.raises(GridModelError, match="contracted_kw"):
+        export_limits(model, interval(pv), good, np.array([0, 0, -1.0, 0]))
+    with pytest.raises(GridModelError, match="available_kw"):
+        export_limits(model, interval(pv), dataclasses.replace(good, available_kw=pv[:3]))
+    with pytest.raises(GridModelError, match="base injections"):
+        export_limits(model, dataclasses.replace(interval(pv), load_p_mw=np.zeros(3)), good)
+
+
+def test_the_default_neighbourhood_keeps_its_planning_band():
+    """41 homes on semiurb4, 40 % with 6-16 kWp, a 1.03 pu band: the year's intervals that
+    would exceed the band (with the PV doubled, so that there are many) end within it."""
+    feeder = load_feeder("1-LV-semiurb4--0-sw")
+    n = len(feeder.net.load)
+    rng = np.random.default_rng(1)
+    kwp = np.where(rng.permutation(n) < round(0.4 * n), rng.uniform(6, 16, n), 0.0) * 2
+    per_kwp = feeder.profiles.sgen_p_mw[:, 0] / feeder.net.sgen["p_mw"].iloc[0]
+    pv = per_kwp[:, None] * kwp[None]
+    load = feeder.profiles.load_p_mw * 1000 - pv
+    none = np.zeros((len(load), len(feeder.net.sgen)))
+    uncontrolled = solve_snapshots(feeder, load / 1000, feeder.profiles.load_q_mvar, none, none)
+    worst = np.argsort(-np.nanmax(uncontrolled.vm_pu, axis=1))[:60]
+    assert np.nanmax(uncontrolled.vm_pu[worst], axis=1).min() > 1.03
+    intervals = Profiles(load[worst] / 1000, feeder.profiles.load_q_mvar[worst],
+                         none[worst], none[worst])  # fmt: skip
+    band = Limits(vm_max_pu=1.03)
+    results = export_limits_batch(feeder, intervals, Inverters(kwp, pv[worst]), None, band)
+    assert all(r.violations.violations == () for r in results)
+    assert max(np.nanmax(r.result.vm_pu) for r in results) <= 1.03
+    assert sum(r.export_limited_kw.sum() for r in results) > 0

@@ -1,0 +1,181 @@
+"""IEEE 1547 volt-var and volt-watt solved with the power flow, checked against runpp."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandapower as pp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from grid_models import (
+    CATEGORY_B,
+    GridModelError,
+    Inverters,
+    InverterSettings,
+    VoltVar,
+    VoltWatt,
+    compile_net,
+)
+from grid_models.inverters import InverterPlan, solve_with_inverters
+from grid_models.powerflow import element_injections
+
+CONSUMPTION_KW = 1.0
+
+
+@pytest.fixture(scope="module")
+def weak_chain():
+    """Eight homes on 50 mm2 cable below a slack held at 1.05 pu: export lifts the far end
+    well into volt-watt."""
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, 20.0)
+    pp.create_ext_grid(net, mv, vm_pu=1.05)
+    buses = [pp.create_bus(net, 0.4)]
+    pp.create_transformer(net, mv, buses[0], std_type="0.4 MVA 20/0.4 kV")
+    for _ in range(8):
+        buses.append(pp.create_bus(net, 0.4))
+        pp.create_line(net, buses[-2], buses[-1], 0.1, "NAYY 4x50 SE")
+        pp.create_load(net, buses[-1], p_mw=0.0)
+    return net, compile_net(net)
+
+
+def solve(model, rated_kw, available_kw, settings_=CATEGORY_B, cap_kw=None):
+    """Every home consumes 1 kW and has its PV at ``available_kw`` in its net power."""
+    n = len(rated_kw)
+    load_p = (CONSUMPTION_KW - np.asarray(available_kw, float)) / 1000.0
+    s = element_injections(model, load_p[None], np.zeros((1, n)), np.zeros((1, 0)),
+                           np.zeros((1, 0)))  # fmt: skip
+    plan = InverterPlan.of(
+        model,
+        Inverters(np.asarray(rated_kw, float), np.asarray(available_kw, float), settings=settings_),
+    )
+    to_pu = 1e-3 / model.base_mva
+    placed = plan.loads
+    cap = (
+        np.full((1, plan.m), np.inf) if cap_kw is None else np.asarray(cap_kw)[None, placed] * to_pu
+    )
+    available = np.asarray(available_kw, float)[None, placed] * to_pu
+    return plan, solve_with_inverters(plan, s, available, cap)
+
+
+def runpp_with(net, model, solution):
+    """runpp of the net with each home's load set to what the inverters settled at."""
+    net = copy.deepcopy(net)  # every home has an inverter here
+    net.load["p_mw"] = CONSUMPTION_KW / 1000.0 - solution.p[0] * model.base_mva
+    net.load["q_mvar"] = -solution.q[0] * model.base_mva
+    pp.runpp(net)
+    return net.res_bus["vm_pu"].to_numpy()
+
+
+def curves(vm, rated, available, settings_=CATEGORY_B):
+    """The standard's curves, written out independently of the module."""
+    vv, vw = settings_.volt_var, settings_.volt_watt
+    q = np.interp(vm, vv.v_pu, vv.q_fraction) * rated
+    ceiling = np.interp(vm, vw.v_pu, [1.0, vw.p2_fraction]) * rated
+    return np.minimum(available, ceiling), q
+
+
+@pytest.mark.parametrize("available", [5.0, 15.0, 25.0])
+def test_the_fixed_point_sits_on_the_curves_and_matches_runpp(weak_chain, available):
+    net, model = weak_chain
+    rated, avail = np.full(8, 30.0), np.full(8, available)
+    _, solution = solve(model, rated, avail)
+    assert solution.result.converged.all()
+    vm = solution.result.vm_pu[0, net.load["bus"].to_numpy()]
+    p, q = curves(vm, rated, avail)
+    np.testing.assert_allclose(solution.p[0] * 1000, p, atol=1e-4)  # kW: 0.1 W
+    np.testing.assert_allclose(solution.q[0] * 1000, q, atol=1e-4)
+    np.testing.assert_allclose(runpp_with(net, model, solution), solution.result.vm_pu[0],
+                               atol=1e-6)  # fmt: skip
+    if available > 10:
+        assert (solution.p[0] * 1000 < avail - 1).any(), "volt-watt should act at the far end"
+
+
+def test_functions_can_be_switched_off_and_moved(weak_chain):
+    _, model = weak_chain
+    rated, avail = np.full(8, 30.0), np.full(8, 20.0)
+    _, off = solve(model, rated, avail, InverterSettings(volt_var=None, volt_watt=None))
+    assert (off.q == 0).all() and np.allclose(off.p[0] * 1000, 20.0)
+    custom = InverterSettings(volt_var=VoltVar((0.95, 0.99, 1.01, 1.05), (0.3, 0, 0, -0.3)),
+                              volt_watt=VoltWatt((1.07, 1.09), 0.0))  # fmt: skip
+    _, moved = solve(model, rated, avail, custom)
+    vm = moved.result.vm_pu[0, 2:]
+    p, q = curves(vm, rated, avail, custom)
+    np.testing.assert_allclose(moved.q[0] * 1000, q, atol=1e-4)
+    np.testing.assert_allclose(moved.p[0] * 1000, p, atol=1e-4)
+
+
+def test_no_reactive_power_below_five_percent_available(weak_chain):
+    _, model = weak_chain
+    _, solution = solve(model, np.full(8, 30.0), np.full(8, 1.0))  # 3 % of rated
+    assert (solution.q == 0).all()
+
+
+def test_an_export_cap_bounds_active_power(weak_chain):
+    net, model = weak_chain
+    rated, avail = np.full(8, 30.0), np.full(8, 10.0)
+    _, solution = solve(model, rated, avail, cap_kw=np.full(8, 4.0))
+    np.testing.assert_allclose(solution.p[0] * 1000, 4.0, atol=1e-9)
+    np.testing.assert_allclose(runpp_with(net, model, solution), solution.result.vm_pu[0],
+                               atol=1e-6)  # fmt: skip
+
+
+def test_a_snapshot_answers_the_same_alone_or_in_a_batch(weak_chain):
+    _, model = weak_chain
+    rng = np.random.default_rng(4)
+    avail = rng.uniform(0, 30, (5, 8))
+    n = 8
+    s = element_injections(model, (CONSUMPTION_KW - avail) / 1000, np.zeros((5, n)),
+                           np.zeros((5, 0)), np.zeros((5, 0)))  # fmt: skip
+    plan = InverterPlan.of(model, Inverters(np.full(n, 30.0), avail[0]))
+    a = avail * 1e-3 / model.base_mva
+    batch = solve_with_inverters(plan, s, a, np.full_like(a, np.inf))
+    for t in (0, 3):
+        one = solve_with_inverters(plan, s[[t]], a[[t]], np.full((1, n), np.inf))
+        assert np.array_equal(one.p[0], batch.p[t]) and np.array_equal(one.q[0], batch.q[t])
+        assert np.array_equal(one.result.vm_pu[0], batch.result.vm_pu[t])
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rated=st.lists(st.floats(0.0, 40.0), min_size=8, max_size=8),
+    share=st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8),
+)
+def test_any_fleet_converges_onto_its_curves(weak_chain, rated, share):
+    net, model = weak_chain
+    rated = np.array(rated)
+    avail = rated * np.array(share)
+    plan, solution = solve(model, rated, avail)
+    assert solution.result.converged.all()
+    live = plan.loads
+    vm = solution.result.vm_pu[0, net.load["bus"].to_numpy()[live]]
+    p, q = curves(vm, rated[live], avail[live])
+    q = np.where(avail[live] >= 0.05 * rated[live], q, 0.0)
+    np.testing.assert_allclose(solution.p[0] * 1000, p, atol=1e-3)
+    np.testing.assert_allclose(solution.q[0] * 1000, q, atol=1e-3)
+
+
+def test_defaults_are_category_b_and_bad_settings_are_refused():
+    assert CATEGORY_B.volt_var.v_pu == (0.92, 0.98, 1.02, 1.08)
+    assert CATEGORY_B.volt_var.q_fraction == (0.44, 0.0, 0.0, -0.44)
+    assert CATEGORY_B.volt_watt.v_pu == (1.06, 1.10) and CATEGORY_B.volt_watt.p2_fraction == 0.2
+    with pytest.raises(GridModelError, match="volt_var"):
+        InverterSettings(volt_var=VoltVar((1.0, 0.98, 1.02, 1.08)))
+    with pytest.raises(GridModelError, match="volt_var"):
+        InverterSettings(volt_var=VoltVar(q_fraction=(-0.44, 0, 0, 0.44)))  # rising: unstable
+    with pytest.raises(GridModelError, match="volt_watt"):
+        InverterSettings(volt_watt=VoltWatt((1.10, 1.06)))
+    with pytest.raises(GridModelError, match="p2_fraction"):
+        InverterSettings(volt_watt=VoltWatt(p2_fraction=1.5))
+
+
+def test_bad_inverter_arrays_are_one_line_errors(weak_chain):
+    _, model = weak_chain
+    with pytest.raises(GridModelError, match="8 entries"):
+        InverterPlan.of(model, Inverters(np.zeros(3), np.zeros(3)))
+    with pytest.raises(GridModelError, match="finite"):
+        InverterPlan.of(model, Inverters(np.full(8, -1.0), np.zeros(8)))
