@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from grid_models.errors import GridModelError
 from grid_models.feeders import Injections
@@ -58,6 +59,7 @@ PROBE_W = 1000  # a unit's relief is measured by cutting this much from it
 _SEARCH_POINTS = 33  # grants tried per batch when searching a unit's largest feasible grant
 _RELIEF_DIGITS = 6  # significant digits kept, so near-equal reliefs tie and ids decide
 _NEGLIGIBLE = 1e-10  # relief per watt, relative to the limit, below which a unit is neutral
+_BLAS = ThreadpoolController()
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,15 @@ class Outcome:
 
 
 def curtail(plan: InverterPlan, cases: Sequence[Case], limits: Limits) -> list[Outcome]:
-    """Apply the rule to every case, all cases' power flows batched together."""
+    """Apply the rule to every case, all cases' power flows batched together.
+
+    BLAS is held to one thread meanwhile: its small products here gain nothing from threads,
+    and OpenBLAS threads left spinning after a call slow every Python step that follows."""
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return _curtail_all(plan, cases, limits)
+
+
+def _curtail_all(plan: InverterPlan, cases: Sequence[Case], limits: Limits) -> list[Outcome]:
     steps = [_curtail(plan, case, limits) for case in cases]
     outcomes: list[Outcome | None] = [None] * len(cases)
     pending: dict[int, Rows] = {}
