@@ -1,7 +1,17 @@
-"""Feeders: a pandapower net with its households and, for SimBench, a year of 15-minute profiles.
+"""Feeders: a pandapower net with its households and a year of 15-minute profiles.
 
 ``load_feeder(spec)`` accepts a SimBench code (data shipped inside the ``simbench`` package, works
 offline), the name of a pandapower built-in (see ``BUILTINS``) or a path to a pandapower JSON file.
+
+Every feeder has profiles for the SimBench year (2016, 35,136 quarter-hours), so that any feeder
+can run a market. A SimBench feeder has its own. A built-in or JSON net gets SimBench's standard
+ones, read offline from the package's data set, as SimBench itself scales them: each load the
+household profiles ``HOUSEHOLD_PROFILES`` in turn, in table order (active power = profile x the
+load's ``p_mw``, reactive = the reactive profile x its ``q_mvar``), and each static generator the
+PV profile ``PV_PROFILE`` times its rating (``sn_mva``, else ``p_mw``), at unity power factor.
+
+``Profiles.pv_per_kw`` is the feeder's PV profile per kW of rating, for the PV a scenario adds to
+its homes: the profile of the feeder's first PV generator (SimBench), else ``PV_PROFILE``.
 """
 
 from __future__ import annotations
@@ -23,6 +33,9 @@ STEP_MINUTES = 15
 PROFILE_STEP_S = STEP_MINUTES * 60
 PROFILE_START_S = 1_451_606_400
 """2016-01-01T00:00:00Z: SimBench profiles are the year 2016 in 15-minute steps."""
+HOUSEHOLD_PROFILES = ("H0-A", "H0-B", "H0-C")  # SimBench's standard household load profiles
+PV_PROFILE = "PV5"  # the PV profile of the default feeder, 1-LV-semiurb4--0-sw
+_SIMBENCH_DATA = "1-complete_data-mixed-all-0-sw"  # the package's complete data set: profiles
 
 BUILTINS: dict[str, Callable[[], pp.pandapowerNet]] = {
     "cigre_lv": pn.create_cigre_network_lv,
@@ -59,12 +72,14 @@ class Injections:
 
 @dataclass(frozen=True)
 class Profiles:
-    """Absolute 15-minute profiles (T, elements), columns in the net's table order."""
+    """Absolute 15-minute profiles (T, elements), columns in the net's table order, and the
+    feeder's PV profile per kW of rating (T,), where known."""
 
     load_p_mw: np.ndarray
     load_q_mvar: np.ndarray
     sgen_p_mw: np.ndarray
     sgen_q_mvar: np.ndarray
+    pv_per_kw: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
@@ -81,7 +96,8 @@ class Profiles:
 
     def head(self, steps: int) -> Profiles:
         """The first ``steps`` intervals."""
-        return Profiles(*(a[:steps] for a in self._arrays()))
+        pv = None if self.pv_per_kw is None else self.pv_per_kw[:steps]
+        return Profiles(*(a[:steps] for a in self._arrays()), pv_per_kw=pv)
 
     def _arrays(self) -> tuple[np.ndarray, ...]:
         return (self.load_p_mw, self.load_q_mvar, self.sgen_p_mw, self.sgen_q_mvar)
@@ -89,13 +105,13 @@ class Profiles:
 
 @dataclass(frozen=True, eq=False)
 class Feeder:
-    """A net, the bus of each household load and generator, and (SimBench only) its profiles."""
+    """A net, the bus of each household load and generator, and its profiles."""
 
     name: str
     net: pp.pandapowerNet
     load_bus: dict[int, int]
     sgen_bus: dict[int, int]
-    profiles: Profiles | None
+    profiles: Profiles
 
     @functools.cached_property
     def model(self) -> GridModel:
@@ -107,19 +123,21 @@ def load_feeder(spec: str) -> Feeder:
     """A feeder from a SimBench code, a built-in name or a pandapower JSON file."""
     spec = str(spec).strip()
     if spec in BUILTINS:
-        return _feeder(spec, BUILTINS[spec](), None)
+        net = BUILTINS[spec]()
+        return _feeder(spec, net, standard_profiles(net))
     if spec in _simbench_codes():
         return _simbench_feeder(spec)
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".json" or path.exists():
-        return _feeder(path.name, _read_json(path), None)
+        net = _read_json(path)
+        return _feeder(path.name, net, standard_profiles(net))
     raise GridModelError(
         f"unknown feeder {spec!r}: give a SimBench code (e.g. 1-LV-semiurb4--0-sw), "
         f"a pandapower JSON file or one of: {', '.join(BUILTINS)}"
     )
 
 
-def _feeder(name: str, net: pp.pandapowerNet, profiles: Profiles | None) -> Feeder:
+def _feeder(name: str, net: pp.pandapowerNet, profiles: Profiles) -> Feeder:
     return Feeder(
         name=name,
         net=net,
@@ -161,13 +179,65 @@ def _simbench_data(code: str) -> tuple[pp.pandapowerNet, Profiles]:
         array.flags.writeable = False
         return array
 
+    pv = net.sgen["profile"].astype(str).str.startswith("PV") if len(net.sgen) else []
+    renewables = net.profiles["renewables"]
+    name = net.sgen["profile"][pv].iloc[0] if np.any(pv) else PV_PROFILE
+    pv_per_kw = (
+        renewables[name].to_numpy(float).copy()
+        if name in renewables
+        else _standard_data()[1][PV_PROFILE]
+    )
+    pv_per_kw.flags.writeable = False
     profiles = Profiles(
         load_p_mw=table("load", "p_mw"),
         load_q_mvar=table("load", "q_mvar"),
         sgen_p_mw=table("sgen", "p_mw"),
         sgen_q_mvar=table("sgen", "q_mvar"),
+        pv_per_kw=pv_per_kw,
     )
     return net, profiles
+
+
+def standard_profiles(net: pp.pandapowerNet) -> Profiles:
+    """SimBench's standard household and PV profiles for a net without its own (see the module
+    docstring for how they are assigned and scaled)."""
+    households, pv = _standard_data()
+    kinds = [HOUSEHOLD_PROFILES[j % len(HOUSEHOLD_PROFILES)] for j in range(len(net.load))]
+    p = np.column_stack([households[f"{k}_pload"] for k in kinds]) if kinds else None
+    q = np.column_stack([households[f"{k}_qload"] for k in kinds]) if kinds else None
+    steps = len(pv[PV_PROFILE])
+    rating = net.sgen["sn_mva"].to_numpy(float) if "sn_mva" in net.sgen else np.full(
+        len(net.sgen), np.nan)  # fmt: skip
+    rating = np.where(np.isfinite(rating) & (rating > 0), rating, net.sgen["p_mw"].to_numpy(float))
+    arrays = (
+        np.zeros((steps, 0)) if p is None else p * net.load["p_mw"].to_numpy(float),
+        np.zeros((steps, 0)) if q is None else q * net.load["q_mvar"].to_numpy(float),
+        pv[PV_PROFILE][:, None] * rating[None, :],
+        np.zeros((steps, len(net.sgen))),
+    )
+    for array in arrays:
+        array.flags.writeable = False
+    return Profiles(*arrays, pv_per_kw=pv[PV_PROFILE])
+
+
+@functools.lru_cache(maxsize=1)
+def _standard_data() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """SimBench's household load profiles and its PV profile, relative, read once per process
+    from the package's data set (a quarter of a second)."""
+    import pandas as pd
+    import simbench
+
+    folder = Path(simbench.__file__).parent / "networks" / _SIMBENCH_DATA
+    columns = [f"{k}_{x}load" for k in HOUSEHOLD_PROFILES for x in "pq"]
+
+    def read(name: str, usecols: list[str]) -> dict[str, np.ndarray]:
+        frame = pd.read_csv(folder / name, sep=";", usecols=usecols, dtype="float64")
+        out = {c: frame[c].to_numpy() for c in usecols}
+        for array in out.values():
+            array.flags.writeable = False
+        return out
+
+    return read("LoadProfile.csv", columns), read("RESProfile.csv", [PV_PROFILE])
 
 
 def _read_json(path: Path) -> pp.pandapowerNet:

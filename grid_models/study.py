@@ -21,10 +21,17 @@ from rich.console import Console
 from rich.table import Table
 
 from grid_models.errors import GridModelError
-from grid_models.feasibility import DEFAULT_LIMITS, Limits
 from grid_models.feeders import PROFILE_START_S, STEP_MINUTES, Feeder, Profiles, load_feeder
 from grid_models.network import GridModel
 from grid_models.powerflow import SnapshotResult, element_injections, solve_injections
+from grid_models.violations import (
+    DEFAULT_LIMITS,
+    ELEMENT_KINDS,
+    Limits,
+    checks,
+    count_violations,
+    element_name,
+)
 
 PROFILE_START = pd.Timestamp(PROFILE_START_S, unit="s")
 STEPS_PER_DAY = 24 * 60 // STEP_MINUTES
@@ -56,10 +63,6 @@ def run_study(
     feeder: Feeder, days: int | None = None, limits: Limits = DEFAULT_LIMITS
 ) -> StudyReport:
     """Solve the first ``days`` days of the feeder's profiles (all of them when None)."""
-    if feeder.profiles is None:
-        raise GridModelError(
-            f"{feeder.name} has no load/PV profiles: a study needs a SimBench feeder"
-        )
     if days is not None and days < 1:
         raise GridModelError(f"days must be at least 1, got {days}")
     steps = (
@@ -81,7 +84,8 @@ def run_study(
 
 def _intervals(result: SnapshotResult, limits: Limits) -> pd.DataFrame:
     steps = np.arange(len(result.converged))
-    vm, line, trafo = result.vm_pu, result.line_loading_percent, result.trafo_loading_percent
+    vm = result.vm_pu
+    counts = count_violations(result, limits)
     with np.errstate(invalid="ignore"):
         return pd.DataFrame(
             {
@@ -90,11 +94,12 @@ def _intervals(result: SnapshotResult, limits: Limits) -> pd.DataFrame:
                 "converged": result.converged,
                 "vm_min_pu": _nan_reduce(np.nanmin, vm),
                 "vm_max_pu": _nan_reduce(np.nanmax, vm),
-                "max_line_loading_percent": _nan_reduce(np.nanmax, line),
-                "max_trafo_loading_percent": _nan_reduce(np.nanmax, trafo),
-                "voltage_violations": ((vm < limits.vm_min_pu) | (vm > limits.vm_max_pu)).sum(1),
-                "line_overloads": (line > limits.max_line_loading_percent).sum(1),
-                "trafo_overloads": (trafo > limits.max_trafo_loading_percent).sum(1),
+                "max_line_loading_percent": _nan_reduce(np.nanmax, result.line_loading_percent),
+                "max_trafo_loading_percent": _nan_reduce(np.nanmax, result.trafo_loading_percent),
+                "max_trafo3w_loading_percent": _nan_reduce(
+                    np.nanmax, result.trafo3w_loading_percent
+                ),
+                **{kind: counts[kind] for kind in ELEMENT_KINDS},
             }
         )
 
@@ -110,38 +115,18 @@ def _nan_reduce(reduce, values: np.ndarray) -> np.ndarray:
 
 
 def _elements(model: GridModel, result: SnapshotResult, limits: Limits) -> pd.DataFrame:
-    checks = [
-        ("bus", model.bus_index, "voltage_high", result.vm_pu, limits.vm_max_pu, 1.0),
-        ("bus", model.bus_index, "voltage_low", result.vm_pu, limits.vm_min_pu, -1.0),
-        (
-            "line",
-            model.line_index,
-            "line_loading",
-            result.line_loading_percent,
-            limits.max_line_loading_percent,
-            1.0,
-        ),
-        (
-            "trafo",
-            model.trafo_index,
-            "trafo_loading",
-            result.trafo_loading_percent,
-            limits.max_trafo_loading_percent,
-            1.0,
-        ),
-    ]
     rows = []
-    for table, index, kind, values, limit, sign in checks:
-        excess = np.nan_to_num(sign * (values - limit), nan=-np.inf)
+    for check in checks(result, limits):
+        excess = np.nan_to_num(check.sign * (check.values - check.limit), nan=-np.inf)
         for j in np.flatnonzero((excess > 0).any(axis=0)):
             worst = int(np.argmax(excess[:, j]))
             rows.append(
                 {
-                    "element": f"{table} {int(index[j])}",
-                    "kind": kind,
+                    "element": element_name(model, check.table, j),
+                    "kind": check.kind,
                     "intervals": int((excess[:, j] > 0).sum()),
-                    "worst_value": float(values[worst, j]),
-                    "limit": limit,
+                    "worst_value": float(check.values[worst, j]),
+                    "limit": check.limit,
                     "worst_step": worst,
                 }
             )
@@ -167,14 +152,7 @@ def _hosting(model: GridModel, s_worst: np.ndarray, limits: Limits) -> pd.DataFr
         rows = np.arange(len(buses) * n_int)
         s[rows, np.repeat(positions, n_int)] += np.repeat(extra_mw, n_int) / model.base_mva
         result = solve_injections(model, s)
-        with np.errstate(invalid="ignore"):
-            bad = (
-                ~result.converged
-                | (result.vm_pu > limits.vm_max_pu).any(1)
-                | (result.vm_pu < limits.vm_min_pu).any(1)
-                | (result.line_loading_percent > limits.max_line_loading_percent).any(1)
-                | (result.trafo_loading_percent > limits.max_trafo_loading_percent).any(1)
-            )
+        bad = sum(count_violations(result, limits).values()) > 0
         return bad.reshape(len(buses), n_int).any(axis=1)
 
     low = np.zeros(len(buses))
@@ -204,9 +182,10 @@ def print_report(report: StudyReport, console: Console) -> None:
     summary.add_column("value", justify="right")
     rows = [
         ("not converged", int((~iv["converged"]).sum())),
-        ("intervals with a voltage violation", int((iv["voltage_violations"] > 0).sum())),
-        ("intervals with a line overload", int((iv["line_overloads"] > 0).sum())),
-        ("intervals with a transformer overload", int((iv["trafo_overloads"] > 0).sum())),
+        *(
+            (f"intervals with {kind.replace('_', ' ')} violations", int((iv[kind] > 0).sum()))
+            for kind in ELEMENT_KINDS
+        ),
         ("lowest voltage (pu)", f"{iv['vm_min_pu'].min():.4f}"),
         ("highest voltage (pu)", f"{iv['vm_max_pu'].max():.4f}"),
         ("highest line loading (%)", f"{iv['max_line_loading_percent'].max():.1f}"),

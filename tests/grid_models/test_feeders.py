@@ -12,7 +12,6 @@ from grid_models import BUILTINS, GridModelError, load_feeder
 
 def test_builtin_feeder_knows_its_households(cigre):
     assert cigre.name == "cigre_lv"
-    assert cigre.profiles is None
     assert cigre.load_bus == dict(zip(cigre.net.load.index, cigre.net.load["bus"]))
     assert set(BUILTINS) >= {"cigre_lv", "kerber_landnetz_kabel_1", "kerber_dorfnetz"}
 
@@ -61,3 +60,29 @@ def test_bad_specs_give_one_line_errors(tmp_path, make_spec, message):
 def _write(path, text: str) -> str:
     path.write_text(text)
     return str(path)
+
+
+def test_a_builtin_feeder_gets_simbench_standard_profiles(cigre, semiurb):
+    profiles, net = cigre.profiles, cigre.net
+    assert profiles.steps == semiurb.profiles.steps == 35_136
+    assert profiles.load_p_mw.shape == (35_136, len(net.load))
+    assert profiles.sgen_p_mw.shape == (35_136, len(net.sgen))
+    # SimBench's own scaling: a relative household profile times the load's p_mw (q: q_mvar)
+    own = semiurb.net.load.reset_index(drop=True)
+    h0a = np.flatnonzero(own["profile"] == "H0-A")[0]
+    relative = semiurb.profiles.load_p_mw[:, h0a] / own.at[h0a, "p_mw"]
+    np.testing.assert_allclose(profiles.load_p_mw[:, 0], relative * net.load["p_mw"].iloc[0])
+    assert not np.allclose(profiles.load_p_mw[:, 1] / net.load["p_mw"].iloc[1], relative)  # H0-B
+    # the default feeder's PV profile, per kW of rating: its generator's over its rating
+    pv = semiurb.profiles.sgen_p_mw[:, 0] / semiurb.net.sgen["p_mw"].iloc[0]
+    np.testing.assert_allclose(semiurb.profiles.pv_per_kw, pv)
+    np.testing.assert_allclose(profiles.pv_per_kw, pv)
+    rating = net.sgen["sn_mva"].to_numpy()
+    np.testing.assert_allclose(profiles.sgen_p_mw, pv[:, None] * rating[None, :])
+    assert not profiles.load_p_mw.flags.writeable
+
+
+def test_a_feeder_without_generators_still_has_a_pv_profile(kerber):
+    assert len(kerber.net.sgen) == 0
+    assert kerber.profiles.sgen_p_mw.shape == (35_136, 0)
+    assert kerber.profiles.pv_per_kw.max() > 0.5

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
 import pandas as pd
-import pytest
 
-from grid_models import GridModelError, Limits, study
+from grid_models import Limits, study
+from grid_models.feeders import load_feeder
 from grid_models.powerflow import element_injections, solve_injections
 from grid_models.study import STEPS_PER_DAY, main, run_study
 
@@ -28,10 +30,9 @@ def test_violations_are_counted_per_interval_and_element(semiurb):
     tight = Limits(vm_min_pu=1.01, vm_max_pu=1.02)  # the profiles live around 1.005-1.025 pu
     report = run_study(semiurb, days=2, limits=tight)
     iv = report.intervals
-    assert (iv["voltage_violations"] > 0).any()
-    assert (
-        ((iv["vm_max_pu"] > 1.02) | (iv["vm_min_pu"] < 1.01)).eq(iv["voltage_violations"] > 0).all()
-    )
+    assert (iv["voltage_high"] > 0).any()
+    assert (iv["vm_max_pu"] > 1.02).eq(iv["voltage_high"] > 0).all()
+    assert (iv["vm_min_pu"] < 1.01).eq(iv["voltage_low"] > 0).all()
     worst = report.elements.iloc[0]
     assert worst["kind"] in {"voltage_high", "voltage_low"}
     assert worst["intervals"] == report.elements["intervals"].max()
@@ -57,7 +58,9 @@ def test_hosting_capacity_is_the_first_violation(semiurb):
     column = model.bus_pos[int(weakest["bus"])]
 
     def violated(extra_mw: float) -> bool:
-        result = solve_injections(model, s + np.eye(model.n_nodes)[column] * extra_mw / model.base_mva)
+        result = solve_injections(
+            model, s + np.eye(model.n_nodes)[column] * extra_mw / model.base_mva
+        )
         limits = Limits()
         return bool(
             (~result.converged).any()
@@ -70,6 +73,15 @@ def test_hosting_capacity_is_the_first_violation(semiurb):
     assert violated(capacity_mw * 1.01)
 
 
-def test_feeder_without_profiles_is_refused():
-    with pytest.raises(GridModelError, match="no load/PV profiles"):
-        main("kerber_landnetz_kabel_1", 1, None)
+def test_a_builtin_feeder_is_studied_with_standard_profiles(capsys):
+    assert main("kerber_landnetz_kabel_1", 1, None) == 0
+    assert "study of kerber_landnetz_kabel_1" in capsys.readouterr().out
+
+
+def test_three_winding_transformers_are_counted(tmp_path):
+    path = tmp_path / "multivoltage.json"
+    pp.to_json(pn.example_multivoltage(), str(path))
+    tight = Limits(max_trafo3w_loading_percent=1.0)
+    report = run_study(load_feeder(str(path)), days=1, limits=tight)
+    assert (report.intervals["trafo3w_loading"] == 1).all()
+    assert "trafo3w 0" in set(report.elements["element"])
