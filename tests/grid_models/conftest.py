@@ -31,21 +31,31 @@ def make_radial():
     return radial_feeder
 
 
-def radial_feeder(n_lv: int = 4, km_per_line: float = 0.1, max_i_ka: float = 10.0):
-    """MV slack, a 0.4 MVA transformer and a chain of ``n_lv`` cable sections.
+def radial_feeder(
+    n_lv: int = 4,
+    km_per_line: float = 0.1,
+    max_i_ka: float | None = 10.0,
+    *,
+    slack_pu: float = 1.0,
+    cable: str = "NAYY 4x150 SE",
+    load_mw: float = 0.002,
+):
+    """MV slack, a 0.4 MVA transformer and a chain of ``n_lv`` cable sections, a home (a load
+    of ``load_mw``, a quarter of it reactive) at each bus past the transformer.
 
     Returns the net and its LV bus indices (the transformer's LV bus first). Cable ratings are
-    generous (10 kA) so that tests can pick which limit binds.
+    generous (10 kA) by default so that tests can pick which limit binds; None keeps the cable's.
     """
     net = pp.create_empty_network()
     mv = pp.create_bus(net, 20.0, name="mv")
-    pp.create_ext_grid(net, mv, vm_pu=1.0)
+    pp.create_ext_grid(net, mv, vm_pu=slack_pu)
     buses = [pp.create_bus(net, 0.4, name="lv0")]
     pp.create_transformer(net, mv, buses[0], std_type="0.4 MVA 20/0.4 kV")
     for k in range(1, n_lv + 1):
         buses.append(pp.create_bus(net, 0.4, name=f"lv{k}"))
-        pp.create_line(net, buses[-2], buses[-1], km_per_line, "NAYY 4x150 SE")
-    net.line["max_i_ka"] = max_i_ka
+        pp.create_line(net, buses[-2], buses[-1], km_per_line, cable)
+    if max_i_ka is not None:
+        net.line["max_i_ka"] = max_i_ka
     for b in buses[1:]:
-        pp.create_load(net, b, p_mw=0.002, q_mvar=0.0005)
+        pp.create_load(net, b, p_mw=load_mw, q_mvar=load_mw / 4)
     return net, buses

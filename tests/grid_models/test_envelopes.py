@@ -22,6 +22,7 @@ from grid_models import (
     load_feeder,
     solve_snapshots,
 )
+from tests.grid_models.conftest import radial_feeder
 
 PLANNING = Limits(vm_max_pu=1.05)
 NO_FUNCTIONS = InverterSettings(volt_var=None, volt_watt=None)
@@ -30,15 +31,7 @@ CONSUMPTION_KW = 1.0
 
 def chain(slack_pu: float = 1.0):
     """Four 150 m sections of NAYY 4x150 below a 0.4 MVA transformer, a home at each bus."""
-    net = pp.create_empty_network()
-    mv = pp.create_bus(net, 20.0)
-    pp.create_ext_grid(net, mv, vm_pu=slack_pu)
-    buses = [pp.create_bus(net, 0.4)]
-    pp.create_transformer(net, mv, buses[0], std_type="0.4 MVA 20/0.4 kV")
-    for _ in range(4):
-        buses.append(pp.create_bus(net, 0.4))
-        pp.create_line(net, buses[-2], buses[-1], 0.15, "NAYY 4x150 SE")
-        pp.create_load(net, buses[-1], p_mw=0.0)
+    net, _ = radial_feeder(4, 0.15, None, slack_pu=slack_pu, load_mw=0.0)
     return net, compile_net(net)
 
 

@@ -21,6 +21,7 @@ from grid_models import (
 )
 from grid_models.inverters import InverterPlan, solve_with_inverters
 from grid_models.powerflow import element_injections
+from tests.grid_models.conftest import radial_feeder
 
 CONSUMPTION_KW = 1.0
 
@@ -29,15 +30,7 @@ CONSUMPTION_KW = 1.0
 def weak_chain():
     """Eight homes on 50 mm2 cable below a slack held at 1.05 pu: export lifts the far end
     well into volt-watt."""
-    net = pp.create_empty_network()
-    mv = pp.create_bus(net, 20.0)
-    pp.create_ext_grid(net, mv, vm_pu=1.05)
-    buses = [pp.create_bus(net, 0.4)]
-    pp.create_transformer(net, mv, buses[0], std_type="0.4 MVA 20/0.4 kV")
-    for _ in range(8):
-        buses.append(pp.create_bus(net, 0.4))
-        pp.create_line(net, buses[-2], buses[-1], 0.1, "NAYY 4x50 SE")
-        pp.create_load(net, buses[-1], p_mw=0.0)
+    net, _ = radial_feeder(8, 0.1, None, slack_pu=1.05, cable="NAYY 4x50 SE", load_mw=0.0)
     return net, compile_net(net)
 
 
