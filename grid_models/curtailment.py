@@ -14,8 +14,9 @@ The rule, for one snapshot, deterministic and in whole watts:
    rejected (ties: lowest id).
 3. Otherwise each granted unit's *relief* is measured: how much the element's excess shrinks per
    watt when the unit gives up 1 kW of what it delivers (one batch; units with the same effect on
-   the grid share one probe, so they tie exactly), rounded to 6 significant digits. A relief below 1e-10 of the
-   limit per watt is none: a unit that barely touches the element neither loads nor relieves it.
+   the grid share one probe, so they tie exactly), rounded to 6 significant digits. A relief
+   below 1e-10 of the limit per watt is none: a unit that barely touches the element neither
+   loads nor relieves it.
 4. If no unit relieves the element, nothing the operator controls can: its limit is relaxed to
    its present value, so that from then on no grant may make it worse, and it is reported at the
    end with its cause (`grid_models.violations`). Otherwise, among the units that relieve it,
@@ -157,7 +158,8 @@ class _Bounds:
     def worst(self, plan: InverterPlan, result) -> _Worst | None:
         if not result.converged[0]:
             nan = float("nan")
-            return _Worst(Constraint("grid", "not_converged", nan, nan), "not_converged", -1, 0.0, nan)
+            failed = Constraint("grid", "not_converged", nan, nan)
+            return _Worst(failed, "not_converged", -1, 0.0, nan)
         best, best_ratio = None, 0.0
         for check in checks(result, self.limits):
             values = check.values[0]

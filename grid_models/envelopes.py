@@ -154,14 +154,15 @@ class _ExportCase:
         self.references_s = reference_injections(model, arrays)
 
     def rows(self, grants: np.ndarray) -> Rows:
+        """Each home's limit is the sum of its units' grants; a home granted its whole export
+        is not limited at all (its whole-watt rounding must not cut it)."""
         n_rows = len(grants)
         allowance = np.zeros((n_rows, self.plan.m))
-        np.add.at(allowance.T, self.home, grants.T.astype(float) * (1e-6 / self.model.base_mva))
-        full = np.zeros(self.plan.m)
-        np.add.at(full, self.home, self.units.requested.astype(float) * (1e-6 / self.model.base_mva))
-        cap = np.where(
-            allowance < full, self.consumption + allowance, np.inf
-        )  # a home limited below its whole export
+        np.add.at(allowance.T, self.home, grants.T.astype(float))
+        whole = np.zeros(self.plan.m)
+        np.add.at(whole, self.home, self.units.requested.astype(float))
+        per_watt = 1e-6 / self.model.base_mva
+        cap = np.where(allowance < whole, self.consumption + allowance * per_watt, np.inf)
         available = np.repeat(self.available[None], n_rows, axis=0)
         return Rows(np.repeat(self.s[None], n_rows, axis=0), available, cap)
 

@@ -25,13 +25,17 @@ The response is steady state: the functions' open-loop response times are not mo
 interval is 15 minutes.
 
 The voltages depend on the inverters' P and Q and those on the voltages: for every snapshot the
-pair is solved as a fixed point, by Newton steps on the inverters' powers. The power flow (warm
+pair is solved as a fixed point, by Newton steps on the inverters' powers, kept within what each
+inverter can do (0 to the power available, the curve's reactive range). The power flow (warm
 started) gives the voltages; the curves give the targets and their slopes; the sensitivities of
 the inverters' voltage magnitudes to their powers come from the factorised Z-bus. A step that
-does not reduce the largest mismatch is halved. Each snapshot stops on its own when every
-inverter's P and Q are within ``_TOL_W`` watts of their targets, so a snapshot's answer does not
-depend on its batch. The curves are monotone (more voltage, less export and more absorption),
-which is what makes the fixed point unique.
+does not reduce the mismatch (its Euclidean norm), or whose power flow fails, is halved. Each
+snapshot stops on its own when every inverter's P and Q are within ``_TOL_W`` watts of their
+targets, so a snapshot's answer does not depend on its batch. The curves are monotone (more
+voltage, less export and more absorption), which is what makes the fixed point unique. A
+snapshot whose fixed point is not found within the steps allowed is reported as not converged;
+seen only far beyond any planning band (30 homes of 10-20 kW on 1.5 km of 50 mm2 cable, 1.6 pu
+without the functions).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from grid_models.powerflow import SnapshotResult, solve_injections
 
 _TOL_W = 0.01  # a snapshot has converged when every P and Q is this close to its target
 _MAX_STEPS = 60
-_MAX_HALVINGS = 8
+_MAX_HALVINGS = 20
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,8 @@ def solve_with_inverters(
         result = solve_injections(plan.model, s)
         return InverterSolution(result, p, q, available.copy())
     tol = _TOL_W * 1e-6 / plan.model.base_mva
+    vv = plan.settings.volt_var
+    q_max = plan.rated * (max(abs(x) for x in vv.q_fraction) if vv is not None else 0.0)
     out_p, out_q, out_ceiling = p.copy(), q.copy(), available.copy()
     results: list[SnapshotResult | None] = [None] * n_rows
     rows = np.arange(n_rows)  # rows still iterating
@@ -218,15 +224,18 @@ def solve_with_inverters(
         target_p, slope_p, ceiling = _p_targets(plan, np.abs(voltage), available[rows], cap[rows])
         target_q, slope_q = _q_targets(plan, np.abs(voltage), available[rows])
         residual = np.concatenate([p[rows] - target_p, q[rows] - target_q], axis=1)
-        norm = np.abs(residual).max(axis=1)
-        finished = ~result.converged | (norm < tol)
-        worse = ~finished & (norm >= last_norm[rows]) & (halvings[rows] < _MAX_HALVINGS)
-        finished |= ~worse & (halvings[rows] >= _MAX_HALVINGS)
+        size = np.abs(residual).max(axis=1)
+        norm = np.where(result.converged, np.sqrt((residual**2).sum(axis=1)), np.inf)
+        finished = size < tol
+        worse = ~finished & ~(norm < last_norm[rows])  # the last step did not help
+        give_up = worse & ((halvings[rows] >= _MAX_HALVINGS) | np.isinf(last_norm[rows]))
+        finished |= give_up
+        worse &= ~give_up
         for k in np.flatnonzero(finished):
             row = rows[k]
             results[row] = result.rows([k])
             out_p[row], out_q[row], out_ceiling[row] = p[row], q[row], ceiling[k]
-            if norm[k] >= tol:  # the fixed point was not found: the snapshot has failed
+            if not size[k] < tol:  # the fixed point was not found: the snapshot has failed
                 results[row] = _failed(results[row])
         back = rows[worse]  # halve the last step
         step[back] /= 2
@@ -239,11 +248,12 @@ def solve_with_inverters(
             delta = _newton_step(
                 plan, voltage[ahead], slope_p[ahead], slope_q[ahead], residual[ahead]
             )
-            step[forward] = delta
             last_norm[forward] = norm[ahead]
             halvings[forward] = 0
-            p[forward] += delta[:, :m]
-            q[forward] += delta[:, m:]
+            before = np.concatenate([p[forward], q[forward]], axis=1)
+            p[forward] = np.clip(p[forward] + delta[:, :m], 0.0, available[forward])
+            q[forward] = np.clip(q[forward] + delta[:, m:], -q_max, q_max)
+            step[forward] = np.concatenate([p[forward], q[forward]], axis=1) - before
         keep = ~finished
         rows, v_start = rows[keep], result.node_voltages[keep]
         if not rows.size:
