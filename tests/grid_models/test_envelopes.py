@@ -8,6 +8,8 @@ import dataclasses
 import numpy as np
 import pandapower as pp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grid_models import (
     GridModelError,
@@ -204,3 +206,28 @@ def test_the_default_neighbourhood_keeps_its_planning_band():
     assert all(r.violations.violations == () for r in results)
     assert max(np.nanmax(r.result.vm_pu) for r in results) <= 1.03
     assert sum(r.export_limited_kw.sum() for r in results) > 0
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    pv=st.lists(st.floats(0.0, 60.0), min_size=4, max_size=4),
+    sold=st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4),
+)
+def test_any_interval_ends_within_limits_uncontracted_first(feeder, pv, sold):
+    """On a chain every export raises the far end, so contracted export is only short once
+    every home's uncontracted export is gone."""
+    _, model = feeder
+    pv = np.array(pv)
+    export = np.maximum(pv - CONSUMPTION_KW, 0.0)
+    contracted = np.round(export * np.array(sold), 3)
+    result = limit(model, pv, contracted=contracted)
+    assert all(v.cause is not None for v in result.violations.violations)
+    if not result.violations.violations:
+        assert np.nanmax(result.result.vm_pu) <= PLANNING.vm_max_pu
+    finite = np.isfinite(result.limit_kw)
+    assert (result.limit_kw[finite] * 1000 == np.round(result.limit_kw[finite] * 1000)).all()
+    assert (result.limit_kw[finite] <= export[finite] + 1e-9).all()
+    if (result.contracted_shortfall_kw > 1e-6).any():
+        assert (result.limit_kw <= contracted + 1e-9).all()

@@ -306,3 +306,29 @@ def _assert_granted_set_is_feasible(net, base, trades, result):
     granted = [dataclasses.replace(t, kw=d.granted_kw) for t, d in zip(trades, result.decisions)]
     again = check_trades(net, base, granted)
     assert all(d.status == "accepted" for d in again.decisions)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 5), st.floats(0.0, 60.0)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_with_a_violated_base_no_trade_set_makes_anything_worse(two_branches, raw):
+    model, base, branch = two_branches
+    homes = branch["a"][1:] + branch["b"][1:]  # six household buses over both branches
+    before = {
+        v.element: v.value for v in check_trades(model, base, [], PLANNING).violations.violations
+    }
+    trades = [TradeRequest(i, homes[s], homes[b], kw) for i, (s, b, kw) in enumerate(raw)]
+    result = check_trades(model, base, trades, PLANNING)
+    granted = [dataclasses.replace(t, kw=d.granted_kw) for t, d in zip(trades, result.decisions)]
+    again = check_trades(model, base, granted, PLANNING)
+    assert all(d.status == "accepted" for d in again.decisions)
+    for violation in again.violations.violations:
+        assert violation.element in before  # nothing newly violated
+        assert violation.value <= before[violation.element] + 1e-5  # nothing made worse
