@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pandapower as pp
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from grid_models import (
@@ -135,13 +135,14 @@ def test_a_snapshot_answers_the_same_alone_or_in_a_batch(weak_chain):
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    rated=st.lists(st.floats(0.0, 40.0), min_size=8, max_size=8),
+    rated=st.lists(st.one_of(st.just(0.0), st.floats(1.0, 40.0)), min_size=8, max_size=8),
     share=st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8),
 )
 def test_any_fleet_converges_onto_its_curves(weak_chain, rated, share):
     net, model = weak_chain
     rated = np.array(rated)
     avail = rated * np.array(share)
+    assume(all(abs(x - 0.05) > 1e-9 for x in share))  # at 5 % available, rounding decides
     plan, solution = solve(model, rated, avail)
     assert solution.result.converged.all()
     live = plan.loads
