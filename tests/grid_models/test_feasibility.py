@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pandapower as pp
+import pandapower.networks as pn
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -332,3 +333,19 @@ def test_with_a_violated_base_no_trade_set_makes_anything_worse(two_branches, ra
     for violation in again.violations.violations:
         assert violation.element in before  # nothing newly violated
         assert violation.value <= before[violation.element] + 1e-5  # nothing made worse
+
+
+def test_a_three_winding_transformer_limits_a_trade_through_it():
+    """pandapower's multi-voltage example: a trade from the transformer's 0.4 kV side to its
+    10 kV side runs through two of its windings."""
+    net = pn.example_multivoltage()
+    trafo = net.trafo3w.iloc[0]
+    lenient = Limits(vm_min_pu=0.8, max_line_loading_percent=200.0,
+                     max_trafo_loading_percent=200.0, max_trafo3w_loading_percent=30.0)  # fmt: skip
+    trade = TradeRequest(1, int(trafo["lv_bus"]), int(trafo["mv_bus"]), 10_000.0)
+    result = check_trades(compile_net(net), Injections.from_net(net), [trade], lenient)
+    decision = result.decision(1)
+    assert decision.status == "curtailed" and 0 < decision.granted_kw < 10_000.0
+    binding = decision.binding
+    assert (binding.element, binding.kind, binding.limit) == ("trafo3w 0", "trafo3w_loading", 30.0)
+    assert result.violations.violations == ()
