@@ -173,3 +173,17 @@ def test_bad_inverter_arrays_are_one_line_errors(weak_chain):
         InverterPlan.of(model, Inverters(np.zeros(3), np.zeros(3)))
     with pytest.raises(GridModelError, match="finite"):
         InverterPlan.of(model, Inverters(np.full(8, -1.0), np.zeros(8)))
+
+
+def test_a_physical_inverter_is_left_to_its_own_functions(weak_chain):
+    """``functions=False``: its measured power already holds them; it only takes a cap."""
+    _, model = weak_chain
+    rated, avail = np.full(8, 30.0), np.full(8, 25.0)
+    own = np.array([True] * 7 + [False])
+    plan = InverterPlan.of(model, Inverters(rated, avail, functions=own))
+    s = element_injections(model, (CONSUMPTION_KW - avail)[None] / 1000, np.zeros((1, 8)),
+                           np.zeros((1, 0)), np.zeros((1, 0)))  # fmt: skip
+    a = avail[None] * 1e-3 / model.base_mva
+    solution = solve_with_inverters(plan, s, a, np.full_like(a, np.inf))
+    assert solution.q[0, -1] == 0 and solution.p[0, -1] == a[0, -1]
+    assert (solution.q[0, :-1] < 0).all() and (solution.p[0, :-1] < a[0, :-1]).any()
