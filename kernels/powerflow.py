@@ -22,7 +22,8 @@ not converged by ``max_iter``, or turns non-finite, is reported as not converged
 
 The CPU backend works on blocks of snapshots laid out node-major (each node's values for the
 block's snapshots side by side, real and imaginary parts apart) so that every step of the
-substitutions is a vector operation, and runs the blocks on all cores, BLAS held to one thread.
+substitutions is a vector operation, and spreads the tasks of blocks over all cores (Numba,
+without the GIL).
 """
 
 from __future__ import annotations
