@@ -112,7 +112,7 @@ def factorize(y: sparse.spmatrix) -> ZbusFactor:
     )
     natural = np.arange(n)
     if not (np.array_equal(lu.perm_r, natural) and np.array_equal(lu.perm_c, natural)):
-        raise ValueError("the admittance matrix needs pivoting (a zero on its diagonal)")
+        raise KernelError("the admittance matrix needs pivoting (a zero on its diagonal)")
     lower = sparse.tril(lu.L, -1, format="csr")
     upper = sparse.triu(lu.U, 1, format="csr")
     diagonal = 1.0 / lu.U.diagonal()
@@ -215,7 +215,7 @@ def zbus_fixed_point(
     s = np.ascontiguousarray(s, dtype=np.complex128)
     start = s[:0] if v_start is None else np.ascontiguousarray(v_start, dtype=np.complex128)
     if v_start is not None and start.shape != s.shape:
-        raise ValueError(f"v_start must have the shape of s {s.shape}, got {start.shape}")
+        raise KernelError(f"v_start must have the shape of s {s.shape}, got {start.shape}")
     if backend == "cuda":
         from kernels.powerflow_cuda import zbus_fixed_point_cuda
 
@@ -224,7 +224,7 @@ def zbus_fixed_point(
         raise KernelError(f"unknown power-flow backend {backend!r} (choose from {BACKENDS})")
     n_snap, n = s.shape
     if n != factor.n:
-        raise ValueError(f"s has {n} columns, the network {factor.n} non-slack nodes")
+        raise KernelError(f"s has {n} columns, the network {factor.n} non-slack nodes")
     voltages = np.empty((n_snap, n), dtype=np.complex128)
     pv_q = np.empty((n_snap, len(pv.positions)))
     converged = np.zeros(n_snap, dtype=bool)
