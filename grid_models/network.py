@@ -4,7 +4,9 @@ The admittances are pandapower's own: the net is run once through `runpp` with e
 static generator set to zero, and its internal bus admittance matrix (transformer taps and phase
 shifts, three-winding transformers, shunts, line charging, switches all included), branch
 admittances, slack voltages and voltage-controlled buses are kept. Options are runpp's defaults
-(reactive limits of generators not enforced), so results match a plain ``pp.runpp(net)``.
+(reactive limits of generators not enforced), so results match a plain ``pp.runpp(net)``. The
+run uses pandapower's plain-Python code: its Numba code would be compiled first, seconds of
+start-up in every process, for a one-off power flow at no load.
 """
 
 from __future__ import annotations
@@ -78,8 +80,8 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
     for table in ("load", "sgen"):
         work[table]["p_mw"] = 0.0
         work[table]["q_mvar"] = 0.0
-    try:
-        pp.runpp(work)
+    try:  # without pandapower's Numba code: compiling it costs seconds, the one run milliseconds
+        pp.runpp(work, numba=False)
     except Exception as exc:  # noqa: BLE001 - pandapower fails in many ways on a bad net
         raise GridModelError(f"pandapower cannot run the no-load power flow: {exc}") from None
     ppci = work._ppc

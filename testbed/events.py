@@ -134,8 +134,23 @@ class IntervalOutcome:
 
 
 @dataclass(frozen=True)
+class GridViolation:
+    """A limit the interval still breaks under control; ``cause`` says why no device on the
+    feeder could have prevented it (substation_voltage, demand, uncontrolled_export), None when
+    one could have."""
+
+    kind: str
+    element: str
+    value: float
+    limit: float
+    cause: str | None
+
+
+@dataclass(frozen=True)
 class GridSolved:
-    """The interval's power flow: bus voltages (in the feeder's bus order) and the extremes."""
+    """The interval's power flow under the operator's control: bus voltages (the feeder's bus
+    order; empty and the extremes NaN when it does not converge), the power each cause
+    curtailed (summed over the homes), and the violations left."""
 
     k: int
     interval: int
@@ -143,6 +158,9 @@ class GridSolved:
     vm_min_pu: float
     vm_max_pu: float
     max_line_loading_percent: float
+    export_limited_kw: float = 0.0
+    volt_watt_kw: float = 0.0
+    violations: tuple[GridViolation, ...] = ()
 
 
 # -- the ledger ---------------------------------------------------------------------------------

@@ -45,15 +45,11 @@ def build(households: HouseholdSpec, physical: Sequence[str], feeder: Feeder, st
     """The homes on ``feeder`` for the ``steps`` intervals from ``start_s``; a problem with the
     scenario (``source``) raises `ScenarioError` listing every one."""
     problems = []
-    if feeder.profiles is None:
-        problems.append(f"grid.feeder: {feeder.name} has no load profiles (use a SimBench code)")
-    elif feeder.profiles.sgen_p_mw.shape[1] == 0:
-        problems.append(f"grid.feeder: {feeder.name} has no PV profile to size rooftop PV from")
     if interval_s != PROFILE_STEP_S:
         problems.append(f"market.interval_s: the feeder's profiles are {PROFILE_STEP_S} s steps")
     first = (start_s - PROFILE_START_S) // PROFILE_STEP_S
     rows = slice(first, first + steps)
-    if feeder.profiles is not None and (rows.start < 0 or rows.stop > feeder.profiles.steps):
+    if rows.start < 0 or rows.stop > feeder.profiles.steps:
         problems.append("time: the run lies outside the feeder's profile year (2016)")
     net, h = feeder.net, households
     loads = net.load.index.to_list()
@@ -94,7 +90,7 @@ def build(households: HouseholdSpec, physical: Sequence[str], feeder: Feeder, st
         raise ScenarioError(source, conflicts)
     kwp = np.where(has_pv, kwp, 0.0)
 
-    pv_unit = _pv_per_kwp(feeder)[rows]
+    pv_unit = feeder.profiles.pv_per_kw[rows]
     load_kw = feeder.profiles.load_p_mw[rows] * 1000.0
     def battery(i: int) -> Battery | None:
         if not has_battery[i] or has_pv[i]:  # a home with PV trades as a PV owner
@@ -118,8 +114,3 @@ def build(households: HouseholdSpec, physical: Sequence[str], feeder: Feeder, st
     )
     return Neighbourhood(homes, feeder.profiles.load_q_mvar[rows] * 1000.0,
                          tuple(float(k) for k in kwp), frozenset(physical))
-
-
-def _pv_per_kwp(feeder: Feeder) -> np.ndarray:
-    """The feeder's PV profile per kWp: SimBench's PV generator scaled to its rating."""
-    return feeder.profiles.sgen_p_mw[:, 0] / float(feeder.net.sgen.p_mw.iloc[0])

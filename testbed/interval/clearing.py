@@ -54,11 +54,6 @@ def sold_wh(trades: Sequence[ClearedTrade]) -> dict[int, int]:
     return sold
 
 
-def curtailed_sellers(trades: Sequence[ClearedTrade]) -> set[int]:
-    """Sellers with a trade the grid did not grant in full: their inverters must hold back."""
-    return {t.seller for t in trades if t.granted_wh < t.energy_wh}
-
-
 def _binding(c: Constraint) -> Binding | None:
     if not c.kind:
         return None

@@ -1,37 +1,54 @@
-"""Grid check: the interval on the feeder. Each home's load carries its net consumption (the
-profiles; a physical home's last measurement at its meter); the gate decides what the feeder
-lets through of the matched trades; then the interval's power flow as it will run, with the
-curtailed sellers' inverters holding back what the grid refused."""
+"""Grid check: the interval on the feeder.
+
+Each home's load carries its net consumption (the profiles; a physical home's last measurement
+at its meter). The gate decides what the feeder lets through of the matched trades. Then the
+grid operator's control of the interval as it will run (`control`): each home exports its PV
+surplus, a physical home exactly what it sold (its inverter is held there), and the operator's
+export limits (dynamic operating envelopes, `grid_models.envelopes`) curtail uncontracted export
+first, contracted export only when that is not enough, while the modelled homes' inverters run
+IEEE 1547-2018 volt-var and volt-watt (a physical inverter runs its own). The result is the
+interval's power flow, what each cause curtailed, and the violations no device on the feeder
+could have prevented, each with its cause.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from grid_models import Feeder, Injections, solve_snapshots
-from testbed.events import GridSolved
+from grid_models import Feeder, Injections
+from grid_models.envelopes import export_limits
+from grid_models.inverters import Inverters
+from grid_models.violations import Limits
+from testbed.events import GridSolved, GridViolation
 from testbed.interval.bench import Measurement
 from testbed.interval.clearing import Matched
 from testbed.market.grid_gate import GateDecision, GridGate
-from testbed.market.params import wh_to_kw
+from testbed.market.params import kw_to_wh, wh_to_kw
 from testbed.neighbourhood import Neighbourhood
 
 
 @dataclass(frozen=True)
 class GridState:
-    """The interval's power flow: bus voltages in the feeder's bus order, and the event."""
+    """The interval under the operator's control: bus voltages (the feeder's bus order; None
+    when the power flow does not converge), each home's export limit at its meter (kW, inf: no
+    limit), each home's PV energy curtailed (Wh, export limit and volt-watt), and the event."""
 
-    vm_pu: np.ndarray
+    vm_pu: np.ndarray | None
+    limit_kw: np.ndarray
+    curtailed_wh: tuple[int, ...]
     solved: GridSolved
 
 
 class Grid:
-    def __init__(self, feeder: Feeder, hood: Neighbourhood, gate: GridGate,
+    def __init__(self, feeder: Feeder, hood: Neighbourhood, gate: GridGate, limits: Limits,
                  interval_s: int) -> None:
         self.feeder, self.hood, self.gate, self.interval_s = feeder, hood, gate, interval_s
+        self.limits = limits
         self._bus_rows = {bus: i for i, bus in enumerate(feeder.net.bus.index)}
+        self._rated_kw = np.array(hood.pv_kwp)
 
     def bus_row(self, bus: int) -> int:
         return self._bus_rows[bus]
@@ -47,22 +64,43 @@ class Grid:
         return self.gate.decide(matched.proposal.grid_trades, self.injections(p, q),
                                 self.interval_s)
 
-    def solve(self, k: int, interval: int, measured: Mapping[int, Measurement],
-              export_caps_wh: Mapping[int, int]) -> GridState | None:
-        """Interval ``k``'s power flow with each capped home exporting at most its cap (Wh
-        over the interval); None when it does not converge."""
+    def control(self, k: int, interval: int, measured: Mapping[int, Measurement],
+                sold_wh: Mapping[int, int], physical: Iterable[int]) -> GridState:
+        """Interval ``k`` as it will run: ``sold_wh`` each home's granted sales, ``physical``
+        the homes on the bench (their inverters held at their load plus what they sold)."""
         p, q = self._net_kw(k, measured)
-        for home, wh in export_caps_wh.items():
-            p[home] = max(p[home], -wh_to_kw(wh, self.interval_s))
-        i = self.injections(p, q)
-        result = solve_snapshots(self.feeder, i.load_p_mw[None], i.load_q_mvar[None],
-                                 i.sgen_p_mw[None], i.sgen_q_mvar[None])
-        if not result.converged[0]:
-            return None
-        vm, lines = result.vm_pu[0], result.line_loading_percent[0]
-        return GridState(vm, GridSolved(k, interval, tuple(vm.tolist()), float(vm.min()),
-                                        float(vm.max()),
-                                        float(lines.max()) if lines.size else 0.0))
+        contracted = np.zeros(len(p))
+        for home, wh in sold_wh.items():
+            contracted[home] = wh_to_kw(wh, self.interval_s)
+        bench = np.zeros(len(p), bool)
+        for home in physical:
+            bench[home], p[home] = True, -contracted[home]
+        available = np.array([h.pv_kw[k] for h in self.hood.homes])
+        inverters = Inverters(self._rated_kw, available, functions=~bench)
+        control = export_limits(self.feeder, self.injections(p, q), inverters, contracted,
+                                self.limits)
+        result = control.result
+        converged = bool(result.converged[0])
+        vm = result.vm_pu[0] if converged else None
+        lines = result.line_loading_percent[0]
+        lost = control.export_limited_kw + control.volt_watt_kw
+        violations = tuple(
+            GridViolation(v.kind, v.element, v.value, v.limit, v.cause)
+            for v in control.violations.violations)
+        solved = GridSolved(
+            k, interval,
+            vm_pu=tuple(vm.tolist()) if vm is not None else (),
+            vm_min_pu=float(vm.min()) if vm is not None else float("nan"),
+            vm_max_pu=float(vm.max()) if vm is not None else float("nan"),
+            max_line_loading_percent=(float(lines.max()) if converged and lines.size
+                                      else 0.0 if converged else float("nan")),
+            export_limited_kw=float(control.export_limited_kw.sum()),
+            volt_watt_kw=float(control.volt_watt_kw.sum()),
+            violations=violations,
+        )
+        return GridState(vm, control.limit_kw,
+                         tuple(0 if bench[i] else kw_to_wh(kw, self.interval_s)
+                               for i, kw in enumerate(lost)), solved)
 
     def injections(self, home_net_kw: np.ndarray, home_q_kvar: np.ndarray) -> Injections:
         """Feeder injections where each home's load carries its net consumption (PV

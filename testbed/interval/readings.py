@@ -1,7 +1,7 @@
 """Readings: at an interval's end, every home's meter signs what it measured. A physical home's
 meter is an instrument (its counters over the interval); a modelled home's is its actual
-profiles plus its battery's schedule, and a seller the grid curtailed exports no more than it
-was granted (its inverter held the rest back)."""
+profiles plus its battery's schedule, less the PV its inverter gave up to the operator's export
+limit and to volt-watt (taken from its export first, then from what it covered of its load)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,16 @@ from testbed.market.strategies import Home, metered
 
 def readings(k: int, interval: int, homes: Sequence[Home], accounts: Sequence[KeyPair],
              meters: Sequence[KeyPair], battery_wh: Sequence[int],
-             measured_wh: Mapping[int, tuple[int, int]], export_caps_wh: Mapping[int, int],
+             measured_wh: Mapping[int, tuple[int, int]], curtailed_wh: Sequence[int],
              interval_s: int, ledger: Ledger) -> tuple[list[Transaction], list[MeterRead]]:
     """Each home's signed reading of interval ``k``; ``measured_wh``: (imported, exported) of
-    the physical homes, ``export_caps_wh``: the granted export of curtailed sellers."""
+    the physical homes, ``curtailed_wh``: the PV each modelled home gave up (empty: none)."""
     txs, read = [], []
     for i, (home, account, meter) in enumerate(zip(homes, accounts, meters)):
         imported, exported = measured_wh.get(i) or metered(home, k, battery_wh[i], interval_s)
-        if i in export_caps_wh:
-            exported = min(exported, export_caps_wh[i])
+        if curtailed_wh and curtailed_wh[i]:
+            net = imported - exported + curtailed_wh[i]
+            imported, exported = max(net, 0), max(-net, 0)
         txs.append(signed(ledger, meter, MeterReading(account.public, interval, imported,
                                                        exported)))
         read.append(MeterRead(k, interval, i, imported, exported))

@@ -17,6 +17,7 @@ code  grid_models kind       unit of value / limit
 4     voltage_low            per unit
 5     not_converged          - (no values: 0, 0)
 6     off_feeder             - a bus the model cannot place (unknown, isolated, the slack)
+7     trafo3w_loading        percent
 255   anything else          as reported; the kind's name is kept in ``element``
 ====  =====================  =====================
 """
@@ -39,6 +40,7 @@ CONSTRAINT_KINDS: dict[str, int] = {
     "voltage_low": 4,
     "not_converged": 5,
     "off_feeder": 6,
+    "trafo3w_loading": 7,
 }
 OTHER_KIND = 255
 
@@ -93,8 +95,11 @@ def _micro(value: float) -> int:
 
 class FeederGate:
     """Trades checked by a power flow of the feeder (``grid_models.check_trades``) on top of
-    the interval's base injections. A trade touching a bus the feeder model cannot place is
-    rejected on its own (kind ``off_feeder``) rather than failing the whole interval."""
+    the interval's base injections; the homes' uncontracted export (their surplus sold outside
+    the market) is curtailable and goes first, as the operator's export limits will take it
+    (`testbed.interval.grid`), so a trade is cut only when that is not enough. A trade touching a
+    bus the feeder model cannot place is rejected on its own (kind ``off_feeder``) rather than
+    failing the whole interval."""
 
     def __init__(self, feeder: Any, limits: Any = None) -> None:
         self.feeder = feeder
@@ -117,7 +122,8 @@ class FeederGate:
                              wh_to_kw(t.energy_wh, interval_seconds))
                 for t in placed
             ]
-            result = check_trades(self._model, base, requests, self.limits or Limits())
+            result = check_trades(self._model, base, requests, self.limits or Limits(),
+                                  uncontracted_first=True)
             by_id = {d.trade_id: d for d in result.decisions}
         return [
             _decision(t, by_id[t.trade_id], interval_seconds) if t.trade_id in by_id

@@ -11,14 +11,16 @@ the intervals that never settled (a stopped run) are written as far as they got.
 from __future__ import annotations
 
 import csv
+import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
 import numpy as np
 
+from grid_models.violations import ELEMENT_KINDS
 from testbed.events import (
     Event,
     GridSolved,
@@ -33,6 +35,8 @@ from testbed.events import (
 from testbed.outcomes.figures import BASELINE, upstream_kwh
 from testbed.records.columns import HOMES, INTERVALS, MEASUREMENTS, TRADES, CsvFile
 
+UNAVOIDABLE_LISTED = 50  # violations named one by one in the summary; all are counted
+VIOLATION_KINDS = (*ELEMENT_KINDS, "not_converged")
 HOMES_EVERY_INTERVALS = 96  # homes.csv is rewritten this often (a day of 15-minute intervals)
 
 
@@ -66,6 +70,11 @@ class Recorder:
         self.traded_wh = self.granted_wh = self.delivered_wh = 0
         self.prices: list[int] = []
         self.vm_min_pu = self.vm_max_pu = self.max_line_loading_percent = None
+        self.curtailed_kwh: Counter[str] = Counter()  # cause -> energy the operator curtailed
+        self.violation_intervals: Counter[str] = Counter()  # kind -> intervals with one
+        self.avoidable_violations = 0
+        self.unavoidable: list[dict[str, Any]] = []  # the first few, named, with their cause
+        self.unavoidable_by_cause: Counter[str] = Counter()
         self.paid: dict[str, int] = defaultdict(int)  # payment kind -> total
         self._files: dict[str, _Csv] = {}
 
@@ -170,10 +179,7 @@ class Recorder:
         if cleared is not None and cleared.price_per_kwh is not None:
             self.prices.append(cleared.price_per_kwh)
         if grid is not None:
-            self.vm_min_pu = _extreme(min, self.vm_min_pu, grid.vm_min_pu)
-            self.vm_max_pu = _extreme(max, self.vm_max_pu, grid.vm_max_pu)
-            self.max_line_loading_percent = _extreme(max, self.max_line_loading_percent,
-                                                     grid.max_line_loading_percent)
+            self._grid_figures(grid, start)
         self._files[INTERVALS.name].write([{
             "interval_start": start,
             "clearing_price": (cleared.price_per_kwh if cleared and cleared.price_per_kwh
@@ -186,6 +192,10 @@ class Recorder:
             "vm_min_pu": grid.vm_min_pu if grid else "",
             "vm_max_pu": grid.vm_max_pu if grid else "",
             "max_line_loading_percent": grid.max_line_loading_percent if grid else "",
+            "export_limited_kwh": grid.export_limited_kw * self._hours if grid else "",
+            "volt_watt_kwh": grid.volt_watt_kw * self._hours if grid else "",
+            "violations": "; ".join(f"{v.kind} {v.element}" + (f" ({v.cause})" if v.cause else "")
+                                    for v in grid.violations) if grid else "",
             **self._upstream(outcome),
         }])
         names = [h.name for h in self.run.homes]
@@ -238,6 +248,31 @@ class Recorder:
             writer.writerows(rows)
         os.replace(tmp, self.out / HOMES.name)
 
+    @property
+    def _hours(self) -> float:
+        assert self.run is not None
+        return self.run.interval_s / 3600
+
+    def _grid_figures(self, grid: GridSolved, start: str) -> None:
+        self.vm_min_pu = _extreme(min, self.vm_min_pu, grid.vm_min_pu)
+        self.vm_max_pu = _extreme(max, self.vm_max_pu, grid.vm_max_pu)
+        self.max_line_loading_percent = _extreme(max, self.max_line_loading_percent,
+                                                 grid.max_line_loading_percent)
+        for cause, kw in (("export_limit", grid.export_limited_kw),
+                          ("volt_watt", grid.volt_watt_kw)):
+            self.curtailed_kwh[cause] += kw * self._hours
+        for kind in {v.kind for v in grid.violations}:
+            self.violation_intervals[kind] += 1
+        for v in grid.violations:
+            if v.cause is None:
+                self.avoidable_violations += 1
+                continue
+            self.unavoidable_by_cause[v.cause] += 1
+            if len(self.unavoidable) < UNAVOIDABLE_LISTED:
+                self.unavoidable.append({"interval_start": start, "kind": v.kind,
+                                         "element": v.element, "value": v.value,
+                                         "limit": v.limit, "cause": v.cause})
+
     # -- the summary ----------------------------------------------------------------------------
 
     def figures(self) -> dict[str, Any]:
@@ -255,6 +290,13 @@ class Recorder:
             "energy_traded_kwh": round(self.traded_wh / 1000, 3),
             "energy_delivered_kwh": round(self.delivered_wh / 1000, 3),
             "energy_curtailed_kwh": round((self.traded_wh - self.granted_wh) / 1000, 3),
+            "energy_curtailed_export_limit_kwh": round(self.curtailed_kwh["export_limit"], 3),
+            "energy_curtailed_volt_watt_kwh": round(self.curtailed_kwh["volt_watt"], 3),
+            "intervals_with_violations": {kind: self.violation_intervals[kind]
+                                          for kind in VIOLATION_KINDS},
+            "avoidable_violations": self.avoidable_violations,
+            "unavoidable_violations_by_cause": dict(sorted(self.unavoidable_by_cause.items())),
+            "unavoidable_violations": self.unavoidable,
             "price_min": min(self.prices, default=None),
             "price_mean": round(float(np.mean(self.prices)), 2) if self.prices else None,
             "price_max": max(self.prices, default=None),
@@ -271,7 +313,10 @@ def _side_wh(orders: OrdersPlaced | None, side: str) -> int:
     return sum(o.energy_wh for o in orders.orders if o.side == side) if orders else 0
 
 
-def _extreme(pick: Any, so_far: float | None, value: float) -> float:
+def _extreme(pick: Any, so_far: float | None, value: float) -> float | None:
+    """The running extreme; a NaN (a power flow that did not converge) leaves it as it is."""
+    if math.isnan(value):
+        return so_far
     return value if so_far is None else pick(so_far, value)
 
 

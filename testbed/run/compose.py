@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grid_models import load_feeder
-from grid_models.feasibility import Limits
+from grid_models.violations import Limits
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
 from testbed.interrupts import interruptible
@@ -84,7 +84,7 @@ def market_params(scenario: Scenario) -> MarketParams:
 def grid_limits(scenario: Scenario) -> Limits:
     g = scenario.grid
     return Limits(g.vm_min_pu, g.vm_max_pu, g.max_line_loading_percent,
-                  g.max_trafo_loading_percent)
+                  g.max_trafo_loading_percent, g.max_trafo3w_loading_percent)
 
 
 def timing(scenario: Scenario, paced: bool) -> Timing:
@@ -117,7 +117,8 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
                  clock.start_s, clock.interval_s, clock.intervals, scenario.source)
     run_keys = keys(len(hood.homes), scenario.ledger.validators)
     out.mkdir(parents=True, exist_ok=True)
-    grid = Grid(feeder, hood, FeederGate(feeder, grid_limits(scenario)), clock.interval_s)
+    limits = grid_limits(scenario)
+    grid = Grid(feeder, hood, FeederGate(feeder, limits), limits, clock.interval_s)
     events = EventStream()
     outcomes = Outcomes(hood, params, scenario.households.seed, clock.start_s, grid, events)
     recorder = Recorder(out)

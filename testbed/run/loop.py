@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,7 +48,8 @@ class Interval:
     start: int  # Unix seconds
     battery_wh: tuple[int, ...] = ()  # orders -> readings: each home's battery schedule
     sold_kw: dict[int, float] = field(default_factory=dict)  # clear -> setpoints (physical)
-    export_caps_wh: dict[int, int] = field(default_factory=dict)  # clear -> readings
+    limit_kw: np.ndarray | None = None  # grid -> setpoints: each home's export limit
+    curtailed_wh: tuple[int, ...] = ()  # grid -> readings: PV each modelled home gave up
     vm_pu: np.ndarray | None = None  # grid -> setpoints: bus voltages of the power flow
     metered_wh: dict[int, tuple[int, int]] = field(default_factory=dict)  # bench -> readings
 
@@ -137,7 +139,8 @@ class Loop:
             h = self.run.hood.homes[home.index]
             v_pu = (float(iv.vm_pu[self.run.grid.bus_row(h.bus)]) if iv.vm_pu is not None
                     else None)
-            s = setpoints(h, k, iv.sold_kw.get(home.index, 0.0), v_pu)
+            limit = float(iv.limit_kw[home.index]) if iv.limit_kw is not None else math.inf
+            s = setpoints(h, k, min(iv.sold_kw.get(home.index, 0.0), limit), v_pu)
             self.run.bench.apply(home, s.inverter_kw, s.load_kw, s.v_pu)
             self.run.events.publish(SetpointsSent(t, home.index, s.inverter_kw, s.load_kw,
                                                   s.v_pu))
@@ -165,17 +168,14 @@ class Loop:
         sold_wh = clearing.sold_wh(event.trades)
         iv.sold_kw = {home: wh_to_kw(wh, self.timing.interval_s)
                       for home, wh in sold_wh.items() if home in physical}
-        iv.export_caps_wh = {home: sold_wh[home]
-                             for home in clearing.curtailed_sellers(event.trades) - physical}
-        state = run.grid.solve(k, iv.start, self.measured, iv.export_caps_wh)
-        if state is not None:
-            iv.vm_pu = state.vm_pu
-            run.events.publish(state.solved)
+        state = run.grid.control(k, iv.start, self.measured, sold_wh, physical)
+        iv.vm_pu, iv.limit_kw, iv.curtailed_wh = state.vm_pu, state.limit_kw, state.curtailed_wh
+        run.events.publish(state.solved)
 
     def _settle(self, k: int) -> None:
         run, iv = self.run, self.intervals.pop(k)
         txs, read = readings(k, iv.start, run.hood.homes, run.keys.accounts, run.keys.meters,
-                             iv.battery_wh, iv.metered_wh, iv.export_caps_wh,
+                             iv.battery_wh, iv.metered_wh, iv.curtailed_wh,
                              self.timing.interval_s, run.ledger)
         end = iv.start + self.timing.interval_s
         run.ledger.commit(txs, end)

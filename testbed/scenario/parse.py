@@ -106,6 +106,9 @@ def _grid(t: _Table) -> GridSpec:
         max_trafo_loading_percent=t.take("max_trafo_loading_percent", float,
                                          GridSpec.max_trafo_loading_percent,
                                          check=_between(0, 1000, above=True)),
+        max_trafo3w_loading_percent=t.take("max_trafo3w_loading_percent", float,
+                                           GridSpec.max_trafo3w_loading_percent,
+                                           check=_between(0, 1000, above=True)),
     )
     t.done()
     return spec

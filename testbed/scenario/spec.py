@@ -19,6 +19,7 @@ class GridSpec:
     vm_max_pu: float = 1.10
     max_line_loading_percent: float = 100.0
     max_trafo_loading_percent: float = 100.0
+    max_trafo3w_loading_percent: float = 100.0
 
 
 @dataclass(frozen=True)

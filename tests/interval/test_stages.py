@@ -57,14 +57,14 @@ def test_noon_through_every_stage_conserves_money_and_replays(noon, tmp_path):
     ledger, keys, params = _ledger(path, s, hood, s.households.deposit)
     home_of = {a.public: i for i, a in enumerate(keys.accounts)}
     trading = Trading(hood.homes, keys.accounts, params, s.households.seed)
-    grid = Grid(feeder, hood, FeederGate(feeder, grid_limits(s)), 900)
+    grid = Grid(feeder, hood, FeederGate(feeder, grid_limits(s)), grid_limits(s), 900)
     traded = granted = delivered = 0
     open_intervals = {}
 
     def settle(k):
-        start, battery_wh, caps = open_intervals.pop(k)
+        start, battery_wh, curtailed_wh = open_intervals.pop(k)
         txs, _ = readings(k, start, hood.homes, keys.accounts, keys.meters, battery_wh, {},
-                          caps, 900, ledger)
+                          curtailed_wh, 900, ledger)
         ledger.commit(txs, start + 900)
         proposal = settlement.settle(ledger.contract, start)
         ledger.commit([signed(ledger, ledger.operator, proposal.body)], start + 900)
@@ -77,10 +77,10 @@ def test_noon_through_every_stage_conserves_money_and_replays(noon, tmp_path):
         matched = clearing.match(ledger.contract, start, home_of)
         body = clearing.decide(matched, grid.check(k, matched, {}))
         ledger.commit([signed(ledger, ledger.operator, body)], start - 300)
-        trades = clearing.cleared(k, matched, body).trades
-        sold = clearing.sold_wh(trades)
-        caps = {home: sold[home] for home in clearing.curtailed_sellers(trades)}
-        open_intervals[k] = (start, placed.battery_wh, caps)
+        sold = clearing.sold_wh(clearing.cleared(k, matched, body).trades)
+        state = grid.control(k, start, {}, sold, ())
+        assert not [v for v in state.solved.violations if v.cause is None]  # all prevented
+        open_intervals[k] = (start, placed.battery_wh, state.curtailed_wh)
         traded += sum(t.energy_wh for t in body.trades)
         granted += sum(t.granted_wh for t in body.trades)
         if k > 0:

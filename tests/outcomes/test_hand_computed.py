@@ -14,6 +14,7 @@ import pandapower as pp
 import pytest
 
 from grid_models.feeders import Feeder
+from grid_models.violations import DEFAULT_LIMITS
 from testbed.events import (
     BlockCommitted,
     ClearedTrade,
@@ -65,7 +66,8 @@ class Case:
                                   tuple(0.0 for _ in homes), frozenset())
         self.events = EventStream()
         self.outcomes = Outcomes(self.hood, MarketParams(), 0, START,
-                                 Grid(self.feeder, self.hood, AcceptAll(), S), self.events)
+                                 Grid(self.feeder, self.hood, AcceptAll(), DEFAULT_LIMITS, S),
+                                 self.events)
         self.events.subscribe(self.outcomes)
         self.published: list[IntervalOutcome] = []
         self.events.subscribe(lambda e: isinstance(e, IntervalOutcome) and
