@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -216,7 +217,7 @@ def main() -> None:
     import signal
     import warnings
 
-    from testbed.errors import TestbedError
+    from testbed.errors import Interrupted, TestbedError
 
     def terminate(signum: int, frame: object) -> None:  # stop as Ctrl-C does, and say so
         raise KeyboardInterrupt("SIGTERM")
@@ -225,8 +226,13 @@ def main() -> None:
     warnings.showwarning = lambda message, *_, **__: typer.echo(f"warning: {message}", err=True)
     try:
         app()
+    except Interrupted as exc:  # everything is written and closed: leave at once
+        typer.echo(str(exc), err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exc.exit_code)  # no interpreter teardown (seconds, with this many modules)
     except TestbedError as exc:
-        typer.echo(f"{'' if exc.exit_code != 2 else 'error: '}{exc}", err=True)
+        typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except (FileNotFoundError, PermissionError) as exc:
         typer.echo(f"error: {exc}", err=True)
