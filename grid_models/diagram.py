@@ -1,0 +1,95 @@
+"""A feeder's one-line diagram: where each bus is drawn and what connects them.
+
+Buses are placed at their geodata (SimBench feeders carry it, as pandapower's GeoJSON points);
+a net without complete geodata is laid out from its graph (pandapower's topology, networkx's
+Kamada-Kawai layout, or a seeded spring layout when parts are disconnected), so every feeder can be drawn. Rows follow the net's bus
+order, the order of the power flow's voltages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandapower as pp
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A line or a transformer between two buses (rows of `OneLine.bus`)."""
+
+    name: str
+    kind: str  # line | trafo
+    from_row: int
+    to_row: int
+
+
+@dataclass(frozen=True)
+class OneLine:
+    bus: tuple[int, ...]  # pandapower bus index, per row
+    name: tuple[str, ...]
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    branches: tuple[Branch, ...]  # the lines first, in the net's line order, then transformers
+    source_row: int | None  # the external grid's bus
+    geographic: bool  # True: x, y are longitude, latitude
+
+    def as_record(self) -> dict:
+        """JSON-ready, for the run folder's feeder.json and the page."""
+        return {
+            "bus": list(self.bus), "name": list(self.name), "x": list(self.x),
+            "y": list(self.y), "source_row": self.source_row, "geographic": self.geographic,
+            "branches": [[b.name, b.kind, b.from_row, b.to_row] for b in self.branches],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> OneLine:
+        return cls(tuple(record["bus"]), tuple(record["name"]), tuple(record["x"]),
+                   tuple(record["y"]), tuple(Branch(*b) for b in record["branches"]),
+                   record["source_row"], record["geographic"])
+
+
+def one_line(net: pp.pandapowerNet) -> OneLine:
+    """The diagram of ``net``: geodata where every bus has it, else a graph layout."""
+    rows = {int(b): i for i, b in enumerate(net.bus.index)}
+    points = [_point(g) for g in (net.bus["geo"] if "geo" in net.bus else [None] * len(rows))]
+    geographic = all(p is not None for p in points)
+    if not geographic:
+        points = _layout(net, list(rows))
+    branches = [Branch(str(r["name"]) if isinstance(r["name"], str) else f"line {i}", "line",
+                       rows[int(r["from_bus"])], rows[int(r["to_bus"])])
+                for i, r in net.line.iterrows()]
+    branches += [Branch(str(r["name"]) if isinstance(r["name"], str) else f"trafo {i}",
+                        "trafo", rows[int(r["hv_bus"])], rows[int(r["lv_bus"])])
+                 for i, r in net.trafo.iterrows()]
+    source = rows.get(int(net.ext_grid["bus"].iloc[0])) if len(net.ext_grid) else None
+    names = [str(n) if isinstance(n, str) else f"bus {b}" for b, n in zip(rows, net.bus["name"])]
+    return OneLine(tuple(rows), tuple(names), tuple(float(p[0]) for p in points),
+                   tuple(float(p[1]) for p in points), tuple(branches), source, geographic)
+
+
+def _point(geo: object) -> tuple[float, float] | None:
+    if not isinstance(geo, str):
+        return None
+    try:
+        shape = json.loads(geo)
+        x, y = shape["coordinates"][:2]
+        return float(x), float(y)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _layout(net: pp.pandapowerNet, buses: list[int]) -> list[tuple[float, float]]:
+    import networkx as nx
+    from pandapower.topology import create_nxgraph
+
+    graph = create_nxgraph(net, respect_switches=False, include_out_of_service=True)
+    if len(graph) < 2:
+        placed = {}
+    elif nx.is_connected(graph):
+        placed = nx.kamada_kawai_layout(graph, weight=None)  # hops: some branches have no length
+    else:  # Kamada-Kawai needs every distance finite
+        placed = nx.spring_layout(graph, seed=0)
+    return [tuple(placed.get(b, (0.0, 0.0))) for b in buses]
