@@ -275,7 +275,7 @@ class Bench:
 
     def trip(self, reason: str, skip_busy: bool = False) -> None:
         """Latch every device (setpoints refused) and put the bench into its safe state."""
-        self.log.record("bench", "event", f"trip: {reason}")
+        self.log.record("bench", "event", f"trip: {reason}", trip=reason)
         self.tripped = self.tripped or reason
         for driver in self._safe.values():
             driver.tripped = self.tripped

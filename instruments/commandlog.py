@@ -1,8 +1,10 @@
 """The instrument command log: every command, reply and safety event with a monotonic time.
 
 One JSON object per line: ``{"t": <time.monotonic()>, "device": ..., "kind": ..., "text": ...}``
-with kind one of ``write``, ``query``, ``reply``, ``event``. Lines are flushed as written so the
-log survives a crash; the caller chooses the file (the run folder keeps it).
+with kind one of ``write``, ``query``, ``reply``, ``event``; a safety event carries its values as
+further keys (a clamp: ``setpoint``, ``requested``, ``sent``; a trip: ``trip``). Lines are
+flushed as written so the log survives a crash; the caller chooses the file (the run folder
+keeps it), and a ``listener`` sees every entry as it is logged (it must return quickly).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -21,8 +24,10 @@ MEMORY_ENTRIES = 100_000
 class CommandLog:
     """Append-only, thread-safe JSON-lines log; ``path=None`` keeps entries in memory only."""
 
-    def __init__(self, path: Path | str | None = None, keep: bool = False) -> None:
+    def __init__(self, path: Path | str | None = None, keep: bool = False,
+                 listener: Callable[[dict[str, object]], None] | None = None) -> None:
         self.path = None if path is None else Path(path)
+        self.listener = listener
         self._file: IO[str] | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,14 +37,16 @@ class CommandLog:
         )
         self._lock = threading.Lock()
 
-    def record(self, device: str, kind: str, text: str) -> None:
-        """Log one entry stamped with ``time.monotonic()``."""
-        entry = {"t": time.monotonic(), "device": device, "kind": kind, "text": text}
+    def record(self, device: str, kind: str, text: str, **details: object) -> None:
+        """Log one entry stamped with ``time.monotonic()``; ``details``: an event's values."""
+        entry = {"t": time.monotonic(), "device": device, "kind": kind, "text": text, **details}
         with self._lock:
             if self.entries is not None:
                 self.entries.append(entry)
             if self._file is not None:
                 self._file.write(json.dumps(entry) + "\n")
+        if self.listener is not None:
+            self.listener(entry)
 
     def close(self) -> None:
         """Close the file; later entries stay in memory only if kept."""

@@ -132,13 +132,15 @@ class SafeDriver:
         self.driver.act(op_name)
 
     def set(self, op_name: str, value: float) -> None:
-        """Send ``value`` clamped into the limits (and ramp); the clamp is logged."""
+        """Send ``value`` clamped into the limits (and ramp); the clamp is logged (rounding to
+        the device's resolution alone is not a clamp)."""
         self._refuse_if_tripped(op_name)
         if not math.isfinite(value):
             raise RangeError(f"{self.name}: {op_name} {value!r} is not a number; nothing sent")
         sent = self.clamp(op_name, value)
-        if sent != value:
-            self.driver.log.record(self.name, "event", f"{op_name} {value:g} clamped to {sent:g}")
+        if sent != self.driver.wire_value(op_name, value):
+            self.driver.log.record(self.name, "event", f"{op_name} {value:g} clamped to {sent:g}",
+                                   setpoint=op_name, requested=value, sent=sent)
         self.driver.set(op_name, sent)
 
     def clamp(self, op_name: str, value: float) -> float:

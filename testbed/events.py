@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grid_models.diagram import OneLine
 
 # -- the run ------------------------------------------------------------------------------------
 
@@ -40,6 +44,7 @@ class RunStarted:
     vm_max_pu: float
     max_line_loading_percent: float
     max_trafo_loading_percent: float
+    feeder_map: OneLine  # the one-line diagram; rows in the order of GridSolved.vm_pu
 
 
 @dataclass(frozen=True)
@@ -149,8 +154,9 @@ class GridViolation:
 @dataclass(frozen=True)
 class GridSolved:
     """The interval's power flow under the operator's control: bus voltages (the feeder's bus
-    order; empty and the extremes NaN when it does not converge), the power each cause
-    curtailed (summed over the homes), and the violations left."""
+    order), line loadings (its line order), the extremes (the tuples empty and the extremes NaN
+    when it does not converge), the power each cause curtailed (summed over the homes), and the
+    violations left."""
 
     k: int
     interval: int
@@ -158,6 +164,7 @@ class GridSolved:
     vm_min_pu: float
     vm_max_pu: float
     max_line_loading_percent: float
+    line_loading_percent: tuple[float, ...]
     export_limited_kw: float = 0.0
     volt_watt_kw: float = 0.0
     violations: tuple[GridViolation, ...] = ()
@@ -174,6 +181,16 @@ class BlockCommitted:
     transactions: int
     size_bytes: int  # the block's canonical bytes (signed header and transactions)
     commit_ms: float  # wall time from submission to commit
+    node: str = ""  # the validator that committed it; "" for the ledger in this process
+
+
+@dataclass(frozen=True)
+class TransactionRefused:
+    """The ledger refused a batch: nothing of it was committed."""
+
+    timestamp: int  # the block's time, Unix seconds
+    height: int  # the height the block would have had
+    reason: str
 
 
 # -- the bench ----------------------------------------------------------------------------------
@@ -224,15 +241,70 @@ class StepPaced:
 
 
 @dataclass(frozen=True)
+class SetpointClamped:
+    """The safety layer sent less than was asked: a device's limit or its ramp."""
+
+    t_s: float
+    device: str
+    setpoint: str  # the operation, e.g. set_active_power
+    requested: float
+    sent: float
+
+
+@dataclass(frozen=True)
+class WatchdogKicked:
+    """A control step finished and fed the bench's watchdog."""
+
+    t_s: float
+    deadline_s: float
+    misses: int  # consecutive deadlines missed so far (it trips at max_misses)
+    max_misses: int
+    total_misses: int
+
+
+@dataclass(frozen=True)
+class CommandLogged:
+    """One line of the instrument command log (``t``: the log's monotonic clock, s)."""
+
+    t: float
+    device: str
+    kind: str  # write | query | reply | event
+    text: str
+
+
+@dataclass(frozen=True)
 class Alarm:
     t_s: float
-    source: str  # a device, a home, the ledger, the pacer
+    source: str  # a device, the bench, the ledger, the pacer
+    kind: str  # one of ALARM_KINDS
     message: str
 
 
+ALARM_KINDS = ("clamp", "trip", "deadline_miss", "refused")
+
+
+def alarm(event: Event, start_s: int) -> Alarm | None:
+    """The alarm an event raises, if any: every alarm of the run's one list comes from here
+    (``start_s``: the run's start, Unix seconds, to place ledger times on the run's clock)."""
+    match event:
+        case Alarm():
+            return event
+        case SetpointClamped():
+            return Alarm(event.t_s, event.device, "clamp",
+                         f"{event.setpoint} {event.requested:g} clamped to {event.sent:g}")
+        case StepPaced(missed=True):
+            return Alarm(event.t_s, "pacer", "deadline_miss",
+                         f"step {event.lateness_ms:.1f} ms late; its work overran the next step")
+        case TransactionRefused():
+            return Alarm(float(event.timestamp - start_s), "ledger", "refused",
+                         f"block {event.height}: {event.reason}")
+    return None
+
+
 Event = (RunStarted | RunFinished | OrdersPlaced | IntervalCleared | IntervalSettled
-         | IntervalOutcome | GridSolved | BlockCommitted | Measured | SetpointsSent | MeterRead
-         | StepPaced | Alarm)
+         | IntervalOutcome | GridSolved | BlockCommitted | TransactionRefused | Measured
+         | SetpointsSent | MeterRead | StepPaced | SetpointClamped | WatchdogKicked
+         | CommandLogged | Alarm)
 Subscriber = Callable[[Event], None]
 
 

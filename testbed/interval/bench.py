@@ -9,6 +9,9 @@ loopback port (one emulated point per home: grid simulator, PV inverter, househo
 meter) and reached through PyVISA like any LAN instrument; its clock is the scenario's
 simulated time, moved by the loop. Any other resource is a real instrument on wall-clock time,
 so its energies are scaled by the real-time factor to stand for the scenario's interval.
+
+The bench reports what its safety layer does as events: every command log line, every clamp,
+a trip (an alarm) and the watchdog at each control step.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from instruments import Bench, CommandLog, open_bench
 from instruments.emulator import Emulator
 from instruments.emulator.physics import simbench_profile
+from testbed.events import Alarm, CommandLogged, EventStream, SetpointClamped, WatchdogKicked
 from testbed.interrupts import interruptible
 from testbed.scenario import PhysicalSpec
 
@@ -76,8 +80,11 @@ class PhysicalHomes:
 
     def __init__(self, homes: Sequence[BenchHome], *, start: datetime, seed: int,
                  real_time_factor: float, log_path: Path, watchdog_deadline_s: float,
-                 physics_step_s: float = 1.0, handle_signals: bool = True) -> None:
+                 events: EventStream, physics_step_s: float = 1.0,
+                 handle_signals: bool = True) -> None:
         self.physics_step_s = physics_step_s
+        self.events = events
+        self.t_s = 0.0  # the run's clock at the last control step
         if any(home.spec.inverter.resource == EMULATED for home in homes):
             # the emulated sun, read where an interrupt cannot be swallowed (`interrupts`)
             interruptible(simbench_profile, PV_PROFILE.removeprefix("simbench:"))
@@ -97,7 +104,7 @@ class PhysicalHomes:
             clock = self.emulators[0].now if self.emulators and all_emulated else time.monotonic
             self.bench: Bench | None = None  # a simulation without physical homes opens none
             if devices:
-                self.log = CommandLog(log_path)
+                self.log = CommandLog(log_path, listener=self._logged)
                 self.bench = open_bench(config, log=self.log, clock=clock,
                                         handle_signals=handle_signals)
         except BaseException:
@@ -160,6 +167,7 @@ class PhysicalHomes:
 
     def set_time(self, t: float) -> None:
         """Move the emulated devices' simulated clock to ``t`` seconds since the run's start."""
+        self.t_s = t
         for emu in self.emulators:
             emu.set_time(t + PREROLL_S)
 
@@ -185,8 +193,22 @@ class PhysicalHomes:
         return max(0, round(imported)), max(0, round(exported))
 
     def kick(self) -> None:
-        if self.bench is not None:
-            self.bench.watchdog.kick()
+        if self.bench is None:
+            return
+        dog = self.bench.watchdog
+        dog.kick()
+        self.events.publish(WatchdogKicked(self.t_s, dog.deadline_s, dog.misses,
+                                           dog.max_misses, dog.total_misses))
+
+    def _logged(self, entry: dict[str, Any]) -> None:
+        """A command log line as events (from any thread: the watchdog's trips its own)."""
+        device, text = str(entry["device"]), str(entry["text"])
+        self.events.publish(CommandLogged(float(entry["t"]), device, str(entry["kind"]), text))
+        if "requested" in entry:
+            self.events.publish(SetpointClamped(self.t_s, device, str(entry["setpoint"]),
+                                                float(entry["requested"]), float(entry["sent"])))
+        elif "trip" in entry:
+            self.events.publish(Alarm(self.t_s, device, "trip", str(entry["trip"])))
 
     def close(self) -> None:
         """Safe state for every device, then stop the emulators."""

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from testbed.events import BlockCommitted, EventStream
+from testbed.errors import LedgerError
+from testbed.events import BlockCommitted, EventStream, TransactionRefused
 from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair
@@ -89,8 +90,13 @@ class EmbeddedLedger:
 
     def commit(self, txs: Sequence[Transaction], timestamp: int) -> Block:
         started = time.perf_counter()
-        proposer = self.validators[(self.chain.height + 1) % len(self.validators)]
-        block = self.chain.produce(txs, timestamp, proposer)
+        height = self.chain.height + 1
+        proposer = self.validators[height % len(self.validators)]
+        try:
+            block = self.chain.produce(txs, timestamp, proposer)
+        except LedgerError as exc:
+            self.events.publish(TransactionRefused(timestamp, height, str(exc)))
+            raise
         h = block.header
         self.events.publish(BlockCommitted(h.height, h.hash.hex(), h.timestamp, len(txs),
                                            len(encode_block(block)),

@@ -94,6 +94,7 @@ class Grid:
             vm_max_pu=float(vm.max()) if vm is not None else float("nan"),
             max_line_loading_percent=(float(lines.max()) if converged and lines.size
                                       else 0.0 if converged else float("nan")),
+            line_loading_percent=tuple(lines.tolist()) if converged else (),
             export_limited_kw=float(control.export_limited_kw.sum()),
             volt_watt_kw=float(control.volt_watt_kw.sum()),
             violations=violations,
