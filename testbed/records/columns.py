@@ -1,10 +1,16 @@
 """The run folder's CSV files, each column defined once: the recorder writes these, the report
-and the dashboard read them. Units are in the names (`_kwh`, `_pu`, `_percent`, `_s`)."""
+and the dashboard read them. Units are in the names (`_kwh`, `_pu`, `_percent`, `_s`).
+
+The page shows every column defined here. A number column named ``baseline_X`` is ``X`` with
+the market off (the counterfactual run), and the page draws the two side by side.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from testbed.outcomes.figures import BASELINE
 
 Kind = Literal["text", "number", "time", "flag"]
 
@@ -27,6 +33,12 @@ class CsvFile:
 
     def of_kind(self, kind: Kind) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.kind == kind)
+
+    def baseline_pairs(self) -> tuple[tuple[str, str], ...]:
+        """(X, baseline_X) for every X that has its market-off counterpart here."""
+        names = set(self.names)
+        return tuple((c.name, BASELINE + c.name) for c in self.columns
+                     if c.kind == "number" and BASELINE + c.name in names)
 
 
 INTERVALS = CsvFile("intervals.csv", (
@@ -89,3 +101,40 @@ MEASUREMENTS = CsvFile("measurements.csv", (
     Column("energy_import_kwh", "number", "imported energy counter (kWh)"),
     Column("energy_export_kwh", "number", "exported energy counter (kWh)"),
 ))
+SETPOINTS = CsvFile("setpoints.csv", (
+    Column("time_s", "number", "time since start (s)"),
+    Column("home", "text", "home"),
+    Column("inverter_kw", "number", "inverter setpoint, + exports (kW)"),
+    Column("load_kw", "number", "household load setpoint (kW)"),
+    Column("v_pu", "number", "grid simulator voltage setpoint (pu)"),
+))
+STEPS = CsvFile("steps.csv", (
+    Column("time_s", "number", "time since start (s)"),
+    Column("lateness_ms", "number", "step start lateness (ms)"),
+    Column("missed", "flag", "deadline missed"),
+))
+BLOCKS = CsvFile("blocks.csv", (
+    Column("height", "number", "height"),
+    Column("block_time", "time", "block time (UTC)"),
+    Column("transactions", "number", "transactions"),
+    Column("commit_ms", "number", "commit latency (ms)"),
+    Column("node", "text", "validator node"),
+))
+ALARMS = CsvFile("alarms.csv", (
+    Column("time_s", "number", "time since start (s)"),
+    Column("source", "text", "source"),
+    Column("kind", "text", "kind"),
+    Column("message", "text", "message"),
+))
+BUSES = CsvFile("buses.csv", (
+    Column("bus", "number", "feeder bus"),
+    Column("name", "text", "bus name"),
+    Column("vm_min_pu", "number", "lowest voltage of the run (pu)"),
+    Column("vm_max_pu", "number", "highest voltage of the run (pu)"),
+))
+LINES = CsvFile("lines.csv", (
+    Column("line", "text", "line"),
+    Column("max_loading_percent", "number", "highest loading of the run (%)"),
+))
+FILES = (INTERVALS, TRADES, HOMES, MEASUREMENTS, SETPOINTS, STEPS, BLOCKS, ALARMS, BUSES, LINES)
+"""Every CSV file of a run folder."""

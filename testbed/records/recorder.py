@@ -1,19 +1,27 @@
 """The run folder's records, written as the run's events arrive.
 
 An interval's rows (intervals.csv, trades.csv) are written and flushed when the interval is
-settled, its last event; measurements.csv gets each control step's readings as they come and
-is flushed with them; homes.csv (running totals per home) is rewritten whole, atomically, at
-every day's end and at the end of the run. A crash or a power cut so loses at most the rows of
-the intervals not yet settled, and a long run's files can be read while it runs. At the end,
-the intervals that never settled (a stopped run) are written as far as they got.
+settled, its last event; the bench's and the ledger's rows (measurements, setpoints, steps,
+blocks, alarms) as they come, flushed with the interval's; homes.csv (running totals per
+home), buses.csv and lines.csv (each bus's and line's extremes) are rewritten whole,
+atomically, at every day's end and at the end of the run. A crash or a power cut so loses at
+most the rows of the intervals not yet settled, and a long run's files can be read while it
+runs. At the end, the intervals that never settled (a stopped run) are written as far as they
+got. feeder.json, the feeder's one-line diagram, is written at the start.
+
+Row listeners (the dashboard) get every row as it is made, and the whole-file tables at every
+interval: the CSV files and the live page so show the same rows.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
+import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -22,6 +30,7 @@ import numpy as np
 
 from grid_models.violations import ELEMENT_KINDS
 from testbed.events import (
+    BlockCommitted,
     Event,
     GridSolved,
     IntervalCleared,
@@ -31,13 +40,32 @@ from testbed.events import (
     OrdersPlaced,
     RunFinished,
     RunStarted,
+    SetpointsSent,
+    StepPaced,
+    alarm,
 )
 from testbed.outcomes.figures import BASELINE, upstream_kwh
-from testbed.records.columns import HOMES, INTERVALS, MEASUREMENTS, TRADES, CsvFile
+from testbed.records.columns import (
+    ALARMS,
+    BLOCKS,
+    BUSES,
+    HOMES,
+    INTERVALS,
+    LINES,
+    MEASUREMENTS,
+    SETPOINTS,
+    STEPS,
+    TRADES,
+    CsvFile,
+)
 
 UNAVOIDABLE_LISTED = 50  # violations named one by one in the summary; all are counted
 VIOLATION_KINDS = (*ELEMENT_KINDS, "not_converged")
 HOMES_EVERY_INTERVALS = 96  # homes.csv is rewritten this often (a day of 15-minute intervals)
+FEEDER_FILE = "feeder.json"
+APPENDED = (INTERVALS, TRADES, MEASUREMENTS, SETPOINTS, STEPS, BLOCKS, ALARMS)
+RowListener = Callable[[CsvFile, list[dict[str, Any]], bool], None]
+"""Called with a file's new rows; True: they replace the file's rows (a whole-file table)."""
 
 
 def iso_utc(unix_s: int) -> str:
@@ -76,20 +104,36 @@ class Recorder:
         self.unavoidable: list[dict[str, Any]] = []  # the first few, named, with their cause
         self.unavoidable_by_cause: Counter[str] = Counter()
         self.paid: dict[str, int] = defaultdict(int)  # payment kind -> total
+        self.listeners: list[RowListener] = []
         self._files: dict[str, _Csv] = {}
+        self._lock = threading.Lock()  # alarms may come from the watchdog's thread
 
     def __call__(self, event: Event) -> None:
         handler = self._HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
+        if self.run is not None and (raised := alarm(event, self.run.start_s)) is not None:
+            self._append(ALARMS, [{"time_s": round(raised.t_s, 3), "source": raised.source,
+                                   "kind": raised.kind, "message": raised.message}])
+
+    def _append(self, spec: CsvFile, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if spec.name in self._files:
+                self._files[spec.name].write(rows)
+        for listener in self.listeners:
+            listener(spec, rows, False)
 
     # -- events -------------------------------------------------------------------------------
 
     def _started(self, e: RunStarted) -> None:
         self.run = e
         self.out.mkdir(parents=True, exist_ok=True)
-        self._files = {spec.name: _Csv(self.out, spec) for spec in (INTERVALS, TRADES,
-                                                                    MEASUREMENTS)}
+        self._files = {spec.name: _Csv(self.out, spec) for spec in APPENDED}
+        (self.out / FEEDER_FILE).write_text(json.dumps(e.feeder_map.as_record()) + "\n")
+        self.bus_vm_min = np.full(len(e.feeder_map.bus), np.nan)
+        self.bus_vm_max = np.full(len(e.feeder_map.bus), np.nan)
+        n_lines = sum(b.kind == "line" for b in e.feeder_map.branches)
+        self.line_max_loading = np.full(n_lines, np.nan)
         n = len(e.homes)
         self.sold_wh, self.bought_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
         self.delivered_sold_wh = np.zeros(n, np.int64)
@@ -109,6 +153,11 @@ class Recorder:
 
     def _grid(self, e: GridSolved) -> None:
         self.pending[e.k]["grid"] = e
+        if e.vm_pu:  # empty when the power flow did not converge
+            self.bus_vm_min = np.fmin(self.bus_vm_min, e.vm_pu)
+            self.bus_vm_max = np.fmax(self.bus_vm_max, e.vm_pu)
+        if e.line_loading_percent:
+            self.line_max_loading = np.fmax(self.line_max_loading, e.line_loading_percent)
 
     def _settled(self, e: IntervalSettled) -> None:
         cleared: IntervalCleared | None = self.pending[e.k].get("cleared")
@@ -123,10 +172,10 @@ class Recorder:
                 self.net_payment[p.payee] += p.amount_units
         self.pending[e.k]["settled"] = e
         self._write(e.k)
-        for f in self._files.values():
-            f.file.flush()
-        if self.n_intervals % HOMES_EVERY_INTERVALS == 0:
-            self._write_homes()
+        with self._lock:
+            for f in self._files.values():
+                f.file.flush()
+        self._write_tables(to_file=self.n_intervals % HOMES_EVERY_INTERVALS == 0)
 
     def _outcome(self, e: IntervalOutcome) -> None:
         self.pending[e.k]["outcome"] = e
@@ -135,24 +184,44 @@ class Recorder:
 
     def _measured(self, e: Measured) -> None:
         assert self.run is not None
-        self._files[MEASUREMENTS.name].write([{
+        self._append(MEASUREMENTS, [{
             "time_s": round(e.t_s, 3), "device": self.run.homes[e.home].name, "p_kw": e.p_kw,
             "q_kvar": e.q_kvar, "v_v": e.v_v, "energy_import_kwh": e.import_kwh,
             "energy_export_kwh": e.export_kwh,
         }])
 
+    def _setpoints(self, e: SetpointsSent) -> None:
+        assert self.run is not None
+        self._append(SETPOINTS, [{
+            "time_s": round(e.t_s, 3), "home": self.run.homes[e.home].name,
+            "inverter_kw": e.inverter_kw, "load_kw": e.load_kw,
+            "v_pu": "" if e.v_pu is None else e.v_pu,
+        }])
+
+    def _paced(self, e: StepPaced) -> None:
+        self._append(STEPS, [{"time_s": round(e.t_s, 3), "lateness_ms": round(e.lateness_ms, 4),
+                              "missed": str(e.missed).lower()}])
+
+    def _block(self, e: BlockCommitted) -> None:
+        self._append(BLOCKS, [{"height": e.height, "block_time": iso_utc(e.timestamp),
+                               "transactions": e.transactions,
+                               "commit_ms": round(e.commit_ms, 3), "node": e.node}])
+
     def _finished(self, e: RunFinished) -> None:
         for k in sorted(self.pending):
             self._write(k)
-        for f in self._files.values():
-            f.close()
+        with self._lock:
+            for f in self._files.values():
+                f.close()
+            self._files = {}
         if self.run is not None:
-            self._write_homes()
+            self._write_tables(to_file=True)
 
     _HANDLERS: ClassVar[dict[type, Any]] = {
         RunStarted: _started, OrdersPlaced: _orders, IntervalCleared: _cleared,
         GridSolved: _grid, IntervalSettled: _settled, IntervalOutcome: _outcome,
-        Measured: _measured, RunFinished: _finished,
+        Measured: _measured, SetpointsSent: _setpoints, StepPaced: _paced,
+        BlockCommitted: _block, RunFinished: _finished,
     }
 
     # -- rows -----------------------------------------------------------------------------------
@@ -180,7 +249,7 @@ class Recorder:
             self.prices.append(cleared.price_per_kwh)
         if grid is not None:
             self._grid_figures(grid, start)
-        self._files[INTERVALS.name].write([{
+        self._append(INTERVALS, [{
             "interval_start": start,
             "clearing_price": (cleared.price_per_kwh if cleared and cleared.price_per_kwh
                                is not None else ""),
@@ -200,7 +269,7 @@ class Recorder:
         }])
         names = [h.name for h in self.run.homes]
         delivered_wh = settled.delivered_wh if settled else ()
-        self._files[TRADES.name].write([
+        self._append(TRADES, [
             {
                 "interval_start": start, "seller": names[t.seller], "buyer": names[t.buyer],
                 "energy_kwh": t.energy_wh / 1000, "granted_kwh": t.granted_wh / 1000,
@@ -226,9 +295,26 @@ class Recorder:
             cells[prefix + "upstream_import_kwh"], cells[prefix + "upstream_export_kwh"] = energy
         return cells
 
-    def _write_homes(self) -> None:
+    def _write_tables(self, to_file: bool) -> None:
+        """The whole-file tables (homes, buses, lines) to the listeners; to their files when
+        ``to_file``."""
+        if not (to_file or self.listeners):
+            return
+        for spec, rows in ((HOMES, self._home_rows()), (BUSES, self._bus_rows()),
+                           (LINES, self._line_rows())):
+            if to_file:
+                tmp = self.out / (spec.name + ".tmp")
+                with tmp.open("w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=spec.names)
+                    writer.writeheader()
+                    writer.writerows(rows)
+                os.replace(tmp, self.out / spec.name)
+            for listener in self.listeners:
+                listener(spec, rows, True)
+
+    def _home_rows(self) -> list[dict[str, Any]]:
         assert self.run is not None
-        rows = [
+        return [
             {
                 "home": h.name, "bus": h.bus, "role": h.role, "pv_kwp": h.pv_kwp,
                 "battery_kwh": h.battery_kwh, "physical": str(h.physical).lower(),
@@ -241,12 +327,19 @@ class Recorder:
             }
             for i, h in enumerate(self.run.homes)
         ]
-        tmp = self.out / (HOMES.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=HOMES.names)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.out / HOMES.name)
+
+    def _bus_rows(self) -> list[dict[str, Any]]:
+        assert self.run is not None
+        m = self.run.feeder_map
+        return [{"bus": bus, "name": name, "vm_min_pu": _cell(low), "vm_max_pu": _cell(high)}
+                for bus, name, low, high in zip(m.bus, m.name, self.bus_vm_min,
+                                                self.bus_vm_max)]
+
+    def _line_rows(self) -> list[dict[str, Any]]:
+        assert self.run is not None
+        lines = [b.name for b in self.run.feeder_map.branches if b.kind == "line"]
+        return [{"line": name, "max_loading_percent": _cell(loading)}
+                for name, loading in zip(lines, self.line_max_loading)]
 
     @property
     def _hours(self) -> float:
@@ -318,6 +411,11 @@ def _extreme(pick: Any, so_far: float | None, value: float) -> float | None:
     if math.isnan(value):
         return so_far
     return value if so_far is None else pick(so_far, value)
+
+
+def _cell(value: float) -> float | str:
+    """A float for a CSV cell; empty when never set (NaN)."""
+    return "" if np.isnan(value) else round(float(value), 6)
 
 
 def _rounded(value: float | None, digits: int) -> float | None:

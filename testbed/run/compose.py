@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grid_models import load_feeder
+from grid_models.diagram import one_line
 from grid_models.violations import Limits
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
@@ -132,7 +133,7 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
              for p in scenario.physical],
             start=scenario.time.start, seed=scenario.households.seed,
             real_time_factor=scenario.time.real_time_factor,
-            log_path=out / "instruments.log",
+            log_path=out / "instruments.log", events=events,
             watchdog_deadline_s=2 * clock.control_step_s if paced else 30.0,
             physics_step_s=1.0 if paced else SIMULATED_PHYSICS_STEP_S,
             handle_signals=handle_signals,
@@ -147,6 +148,7 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
                        h.battery.capacity_wh / 1000 if h.battery else 0,
                        h.name in hood.physical) for i, h in enumerate(hood.homes)),
         g.vm_min_pu, g.vm_max_pu, g.max_line_loading_percent, g.max_trafo_loading_percent,
+        one_line(feeder.net),
     )
     return Run(
         timing=clock, params=params, hood=hood, keys=run_keys,
