@@ -113,6 +113,18 @@
     return Object.assign({ type: "scatter", mode: "lines", x: d.x, y: d.y }, style);
   }
 
+  /* A per-interval series: each value held over its interval, the last one to its end. */
+  function intervalSeries(chart, xs, ys, style) {
+    const trace = series(chart, xs, ys, Object.assign({ line: {} }, style));
+    const n = trace.x.length, step = 1000 * (page.model.run.interval_s || 900);
+    if (n && trace.x[n - 1] === xs[xs.length - 1]) {
+      trace.x = trace.x.concat([trace.x[n - 1] + step]);
+      trace.y = trace.y.concat([trace.y[n - 1]]);
+    }
+    trace.line = Object.assign({ shape: "hv" }, trace.line);
+    return trace;
+  }
+
   function limitLine(xs, value, name) {
     if (value === null || value === undefined || !xs || !xs.length) return null;
     return { type: "scatter", mode: "lines", x: [xs[0], xs[xs.length - 1]], y: [value, value],
@@ -250,7 +262,7 @@
     chart(p, "market-price", "Clearing price per interval", [INTERVALS], (c) => {
       const x = column(INTERVALS, "interval_start");
       if (!x) return null;
-      return { data: [series(c, x, column(INTERVALS, "clearing_price"),
+      return { data: [intervalSeries(c, x, column(INTERVALS, "clearing_price"),
         { name: label(INTERVALS, "clearing_price"), line: { color: COLORS.price, shape: "hv" } })],
         layout: { yaxis: { title: { text: "per kWh" } }, showlegend: false } };
     });
@@ -263,7 +275,7 @@
         ["granted_kwh", COLORS.granted], ["delivered_kwh", COLORS.delivered],
         ["curtailed_kwh", COLORS.curtailed]]) {
         const y = column(INTERVALS, col);
-        if (y) data.push(series(c, x, y, { name: label(INTERVALS, col), line: { color, dash, shape: "hv" } }));
+        if (y) data.push(intervalSeries(c, x, y, { name: label(INTERVALS, col), line: { color, dash, shape: "hv" } }));
       }
       return { data, layout: { yaxis: { title: { text: "kWh per interval" } } } };
     });
@@ -355,8 +367,8 @@
         const data = [];
         pairs.forEach(([col, base], i) => {
           const color = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"][i % 6];
-          if (column(INTERVALS, col)) data.push(series(c, x, column(INTERVALS, col), { name: label(INTERVALS, col), line: { color } }));
-          if (column(INTERVALS, base)) data.push(series(c, x, column(INTERVALS, base), { name: label(INTERVALS, base), line: { color, dash: "dot" } }));
+          if (column(INTERVALS, col)) data.push(intervalSeries(c, x, column(INTERVALS, col), { name: label(INTERVALS, col), line: { color } }));
+          if (column(INTERVALS, base)) data.push(intervalSeries(c, x, column(INTERVALS, base), { name: label(INTERVALS, base), line: { color, dash: "dot" } }));
         });
         return data.length ? { data } : null;
       }, { wide: true });
@@ -365,7 +377,7 @@
       chart(p, "balance-other", "Other per-interval figures", [INTERVALS], (c) => {
         const x = column(INTERVALS, "interval_start");
         if (!x) return null;
-        const data = others.filter((o) => column(INTERVALS, o[0])).map((o) => series(c, x, column(INTERVALS, o[0]), { name: o[2] }));
+        const data = others.filter((o) => column(INTERVALS, o[0])).map((o) => intervalSeries(c, x, column(INTERVALS, o[0]), { name: o[2] }));
         return data.length ? { data } : null;
       }, { wide: true });
     }
@@ -377,8 +389,8 @@
     chart(p, "feeder-envelope", "Bus voltage envelope (lowest to highest bus) against the band", [INTERVALS], (c) => {
       const x = column(INTERVALS, "interval_start");
       if (!x) return null;
-      const lo = series(c, x, column(INTERVALS, "vm_min_pu"), { name: label(INTERVALS, "vm_min_pu"), line: { color: COLORS.voltage, width: 1 } });
-      const hi = series(c, x, column(INTERVALS, "vm_max_pu"), { name: label(INTERVALS, "vm_max_pu"), line: { color: COLORS.voltage, width: 1 }, fill: "tonexty", fillcolor: "rgba(142,68,173,0.2)" });
+      const lo = intervalSeries(c, x, column(INTERVALS, "vm_min_pu"), { name: label(INTERVALS, "vm_min_pu"), line: { color: COLORS.voltage, width: 1 } });
+      const hi = intervalSeries(c, x, column(INTERVALS, "vm_max_pu"), { name: label(INTERVALS, "vm_max_pu"), line: { color: COLORS.voltage, width: 1 }, fill: "tonexty", fillcolor: "rgba(142,68,173,0.2)" });
       const [vmin, vmax] = limits();
       return { data: [lo, hi, limitLine(x, vmin, "voltage band"), limitLine(x, vmax, "voltage band")].filter(Boolean),
         layout: { yaxis: { title: { text: "pu" } } } };
@@ -386,7 +398,7 @@
     chart(p, "feeder-loading", "The most loaded line against its limit", [INTERVALS], (c) => {
       const x = column(INTERVALS, "interval_start");
       if (!x) return null;
-      return { data: [series(c, x, column(INTERVALS, "max_line_loading_percent"), { name: label(INTERVALS, "max_line_loading_percent"), line: { color: COLORS.loading, shape: "hv" } }),
+      return { data: [intervalSeries(c, x, column(INTERVALS, "max_line_loading_percent"), { name: label(INTERVALS, "max_line_loading_percent"), line: { color: COLORS.loading, shape: "hv" } }),
         limitLine(x, page.model.run.max_line_loading_percent, "loading limit")].filter(Boolean),
         layout: { yaxis: { title: { text: "%" }, rangemode: "tozero" } } };
     });
