@@ -106,11 +106,19 @@ _DEV_KEYS = typer.Option(
 _KEYS = typer.Option(
     None, "--keys", help="Folder of key files to sign with (created where missing), encrypted "
     "under TESTBED_PASSPHRASE or a prompt.")
+_DASHBOARD = typer.Option(
+    None, "--dashboard", is_flag=False, flag_value="8050", min=0, max=65535, metavar="[PORT]",
+    help="Serve the live page on this port (default 8050; 0: any free port).")
+_DASHBOARD_HOST = typer.Option(
+    None, help="Listen on this address instead of 127.0.0.1; every request then needs the "
+    "token printed with the URL (or TESTBED_DASHBOARD_TOKEN).")
 
 
 def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None,
          control_step: float | None, rtf: float | None, dev_keys: bool,
-         key_folder: Path | None) -> None:
+         key_folder: Path | None, dashboard_port: int | None,
+         dashboard_host: str | None) -> None:
+    import os
     from datetime import datetime
 
     from testbed.errors import InputError, Interrupted
@@ -137,10 +145,25 @@ def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None
         keys = RunKeys.development
     elif key_folder is not None:
         keys = RunKeys.in_folder(key_folder)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("paced run" if paced else "simulating", total=s.intervals)
-        summary = run_scenario(s, out, paced, lambda k: bar.update(task, completed=k),
-                               keys=keys)
+    if dashboard_host is not None and dashboard_port is None:
+        raise InputError("--dashboard-host needs --dashboard")
+    dashboard = None
+    if dashboard_port is not None:
+        from testbed.dashboard import Dashboard
+
+        dashboard = Dashboard(dashboard_port, dashboard_host,
+                              os.environ.get("TESTBED_DASHBOARD_TOKEN") or None)
+        typer.echo(f"dashboard: {dashboard.url}", err=True)
+    try:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("paced run" if paced else "simulating", total=s.intervals)
+            summary = run_scenario(s, out, paced, lambda k: bar.update(task, completed=k),
+                                   keys=keys, watch=dashboard.attach if dashboard else None)
+        if dashboard is not None:
+            dashboard.finished(summary)
+    finally:
+        if dashboard is not None:
+            dashboard.close()
     print_summary(summary, out)
     if not summary["ledger_valid"] or summary["money_conservation_error"] != 0:
         raise typer.Exit(1)
@@ -155,9 +178,12 @@ def run(
     rtf: float | None = typer.Option(None, help="Real-time factor."),
     dev_keys: bool = _DEV_KEYS,
     keys: Path | None = _KEYS,
+    dashboard: int | None = _DASHBOARD,
+    dashboard_host: str | None = _DASHBOARD_HOST,
 ) -> None:
     """Run a scenario paced in real time against the bench (or its emulation)."""
-    _run(scenario, out, True, days, control_step, rtf, dev_keys, keys)
+    _run(scenario, out, True, days, control_step, rtf, dev_keys, keys, dashboard,
+         dashboard_host)
 
 
 @app.command()
@@ -167,14 +193,17 @@ def simulate(
     out: Path | None = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
     dev_keys: bool = _DEV_KEYS,
     keys: Path | None = _KEYS,
+    dashboard: int | None = _DASHBOARD,
+    dashboard_host: str | None = _DASHBOARD_HOST,
 ) -> None:
     """Run a scenario as fast as possible, with simulated instruments."""
-    _run(scenario, out, False, days, None, None, dev_keys, keys)
+    _run(scenario, out, False, days, None, None, dev_keys, keys, dashboard, dashboard_host)
 
 
 @app.command()
 def report(run_dir: Path) -> None:
-    """Rebuild a run folder's report (PNG plots and an HTML page)."""
+    """Rebuild a run folder's report: the interactive page (the live dashboard's page, offline)
+    and the PNG figures."""
     from testbed.report import build_report
 
     typer.echo(build_report(run_dir))

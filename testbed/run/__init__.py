@@ -27,8 +27,10 @@ from testbed.scenario import Scenario
 
 def run_scenario(scenario: Scenario, out: Path, paced: bool,
                  progress: Callable[[int], None] | None = None, *,
-                 keys: KeySource = RunKeys.generate) -> dict[str, Any]:
+                 keys: KeySource = RunKeys.generate,
+                 watch: Callable[[Run], None] | None = None) -> dict[str, Any]:
     """Run ``scenario`` into ``out``: the ledger, the records, summary.json and the report.
+    ``watch`` sees the run's parts before it starts (the dashboard subscribes there).
 
     The ledger is verified from genesis at the end, by the same rules as `testbed verify`;
     the CPU time that takes is the summary's validation cost. A run stopped early (Ctrl-C or SIGTERM: `Interrupted`; the bench tripped: `InstrumentError`;
@@ -45,6 +47,8 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         left = "a ledger with its genesis" if ledger.exists() else "no ledger"
         raise Interrupted(f"interrupted by {signal_name(exc)} during start-up: devices safe, "
                           f"{left} in {out}", signal_name(exc)) from None
+    if watch is not None:
+        watch(run)
     loop = Loop(run, paced)
     stopped: BaseException | None = None
     try:
