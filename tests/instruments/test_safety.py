@@ -175,7 +175,22 @@ def test_clamps_are_logged_and_power_factor_kept_above_minimum(sim_rm) -> None:
     d.set("set_power_factor", -0.5)
     writes = [e["text"] for e in d.driver.log.entries if e["kind"] == "write"]
     assert writes[-3:] == ["SOUR:POW:ACT 2000.0", "SOUR:POW:REAC -500.0", "SOUR:PF -0.900"]
-    assert any("clamped to 2" in e["text"] for e in d.driver.log.entries if e["kind"] == "event")
+    events = [e for e in d.driver.log.entries if "clamped" in e["text"]]
+    assert events[0]["text"] == "set_active_power 4 clamped to 2"
+    assert (events[0]["setpoint"], events[0]["requested"], events[0]["sent"]) == (
+        "set_active_power", 4.0, 2.0)  # the values, for the bench's clamp events
+
+
+def test_rounding_to_the_wire_is_not_a_clamp_and_a_listener_sees_every_entry(sim_rm) -> None:
+    clock = FakeClock()
+    d = safe_driver(sim_rm, "testbed-pv-inverter", Limits(max_export_kw=2.0, ramp_kw_per_s=10),
+                    clock)
+    seen = []
+    d.driver.log.listener = seen.append
+    clock.t += 1.0
+    d.set("set_active_power", 1.23456789)  # sent at the profile's resolution, within limits
+    assert not [e for e in seen if "clamped" in e["text"]]
+    assert [e["text"] for e in seen if e["kind"] == "write"] == ["SOUR:POW:ACT 1234.6"]
 
 
 def test_tripped_driver_refuses_setpoints_but_allows_disable(sim_rm) -> None:

@@ -109,3 +109,19 @@ def test_orders_are_cut_to_what_a_home_can_escrow(noon):
     assert bids and all(wh <= cap for wh in bids)
     assert cap in bids  # some were cut
     ledger.close()
+
+
+def test_a_refused_batch_is_an_event_before_the_error(noon, tmp_path):
+    from testbed.errors import LedgerError
+    from testbed.events import TransactionRefused
+
+    s, _, hood = noon
+    ledger, keys, _ = _ledger(tmp_path / "refused.sqlite", s, hood, s.households.deposit)
+    seen = []
+    ledger.events.subscribe(seen.append)
+    height = ledger.height
+    order = signed(ledger, keys.accounts[0], RegisterParticipant(1, 0, keys.meters[0].public))
+    with pytest.raises(LedgerError) as refused:  # registered already: the contract refuses
+        ledger.commit([order], s.start_s)
+    assert seen == [TransactionRefused(s.start_s, height + 1, str(refused.value))]
+    assert ledger.height == height  # nothing committed
