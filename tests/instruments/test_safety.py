@@ -183,8 +183,8 @@ def test_clamps_are_logged_and_power_factor_kept_above_minimum(sim_rm) -> None:
 
 def test_rounding_to_the_wire_is_not_a_clamp_and_a_listener_sees_every_entry(sim_rm) -> None:
     clock = FakeClock()
-    d = safe_driver(sim_rm, "testbed-pv-inverter", Limits(max_export_kw=2.0, ramp_kw_per_s=10),
-                    clock)
+    d = safe_driver(sim_rm, "testbed-pv-inverter", DeviceLimits(max_export_kw=2.0,
+                                                                 ramp_kw_per_s=10), clock)
     seen = []
     d.driver.log.listener = seen.append
     clock.t += 1.0
