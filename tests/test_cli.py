@@ -64,3 +64,18 @@ def test_bench_ledger_json():
     assert out["benchmark"] == "ledger"
     assert set(out) == {"benchmark", "machine", "results", "ratios"}
     assert out["ratios"]["verify_vs_single_thread_cryptography"] > 0
+
+
+def test_dashboard_options_are_checked_before_a_run_starts(tmp_path):
+    import socket
+
+    out = tmp_path / "run"
+    alone = run("simulate", "--days", "0.02", "--out", str(out), "--dashboard-host", "0.0.0.0")
+    assert alone.returncode == 2 and alone.stderr == "error: --dashboard-host needs --dashboard\n"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run("simulate", "--days", "0.02", "--out", str(out), "--dashboard",
+                   str(taken.getsockname()[1]))
+    assert busy.returncode == 2 and busy.stderr.startswith("error: dashboard: cannot listen on")
+    assert len(busy.stderr.strip().splitlines()) == 1 and not out.exists()
