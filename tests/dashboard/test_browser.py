@@ -152,37 +152,41 @@ def test_a_year_of_intervals_is_drawn_as_envelopes_and_zooms_to_full_detail(
     assert not console_errors(browser)
 
 
-def test_the_outcome_charts_appear_when_their_columns_exist(
+def test_the_outcome_charts_and_any_new_column_appear(
         browser, tmp_path, monkeypatch, wait_for, console_errors, synthetic_run):
-    """Issue 18's bill per home and energy balance, with and without the market: drawn for
-    any X / baseline_X pair defined in records/columns.py."""
+    """Issue 18's bill per home and energy balance, with and without the market (any X and
+    baseline_X pair of records/columns.py), and a column records/columns.py gains later."""
     import dataclasses
 
     from testbed.records import columns
     from testbed.records.columns import Column
     from testbed.report import build_report
 
-    added = {
-        columns.HOMES.name: (Column("bill_units", "number", "bill (currency units)"),
-                             Column("baseline_bill_units", "number", "bill at retail")),
-        columns.INTERVALS.name: (
-            Column("upstream_import_kwh", "number", "import at the transformer (kWh)"),
-            Column("baseline_upstream_import_kwh", "number", "import, no market (kWh)"),
-            Column("self_sufficiency_percent", "number", "self-sufficiency (%)")),
-    }
-    files = tuple(dataclasses.replace(spec, columns=spec.columns + added.get(spec.name, ()))
-                  for spec in columns.FILES)
-    monkeypatch.setattr(columns, "FILES", files)
-    values = {name: {c.name: (lambda n, i=i: [100.0 * (i + 1) + j for j in range(n)])
-                     for i, c in enumerate(cols)} for name, cols in added.items()}
-    index = build_report(synthetic_run(tmp_path / "outcomes", 96, extra=values))
+    later = Column("spot_reference_price", "number", "a price added later (per kWh)")
+    monkeypatch.setattr(columns, "FILES", tuple(
+        dataclasses.replace(spec, columns=spec.columns + (later,))
+        if spec.name == columns.INTERVALS.name else spec for spec in columns.FILES))
+
+    def ramp(start):
+        return lambda n: [start + j for j in range(n)]
+
+    index = build_report(synthetic_run(tmp_path / "outcomes", 96, extra={
+        columns.HOMES.name: {"bill_units": ramp(100), "baseline_bill_units": ramp(150)},
+        columns.INTERVALS.name: {
+            "upstream_import_kwh": ramp(1), "upstream_export_kwh": ramp(2),
+            "baseline_upstream_import_kwh": ramp(3), "baseline_upstream_export_kwh": ramp(4),
+            later.name: ramp(5)}}))
     browser.get(index.as_uri())
     wait_for(browser, RENDERED, 60)
     shown = browser.execute_script("""
         return ['homes-bill_units', 'balance-pairs', 'balance-other'].map(id => {
             const d = document.getElementById(id);
             return d && d.data ? d.data.map(t => t.name) : null; });""")
-    assert shown[0] == ["with the market: bill (currency units)", "without: bill at retail"]
-    assert shown[1] == ["import at the transformer (kWh)", "import, no market (kWh)"]
-    assert shown[2] == ["self-sufficiency (%)"]
+    label = {c.name: c.label for spec in columns.FILES for c in spec.columns}
+    assert shown[0] == [f"with the market: {label['bill_units']}",
+                        f"without: {label['baseline_bill_units']}"]
+    assert shown[1] == [label[c] for c in (
+        "upstream_import_kwh", "baseline_upstream_import_kwh", "upstream_export_kwh",
+        "baseline_upstream_export_kwh")]
+    assert shown[2] == [later.label]
     assert not console_errors(browser)

@@ -45,10 +45,10 @@ def test_events_and_rows_fold_into_the_page_model():
     state = LiveState()
     state.apply(STARTED)
     state.apply(OrdersPlaced(0, 0, (PlacedOrder(0, "offer", 1500, 120),
-                                    PlacedOrder(1, "bid", 1000, 200))))
+                                    PlacedOrder(1, "bid", 1000, 200)), (0, 0)))
     state.apply(IntervalCleared(0, 0, 150, ()))
     state.apply(GridSolved(0, 0, (1.0, 0.99, 0.98), 0.98, 1.0, 20.0, (20.0, 10.0)))
-    state.apply(BlockCommitted(3, "ab", 0, 2, 4.5))
+    state.apply(BlockCommitted(3, "ab", 0, 2, 900, 4.5))
     state.apply(WatchdogKicked(0.0, 0.2, 0, 3, 0))
     state.apply(CommandLogged(12.5, "home-01.inverter", "write", "SOUR:POW:ACT 1.0"))
     state.apply(("rows", INTERVALS.name, [INTERVAL_ROW], False))

@@ -43,7 +43,7 @@ def test_bench_ledger_alarm_and_feeder_records(tmp_path):
         GridSolved(1, START_S + 900, (1.0, 0.99, 1.06), 0.99, 1.06, 20.0, (20.0, 25.0)),
         SetpointsSent(0.0, 0, 2.5, 0.4, None),
         StepPaced(0.0, 0.3, False), StepPaced(90.0, 140.0, True),
-        BlockCommitted(7, "ab", START_S + 60, 41, 12.3456),
+        BlockCommitted(7, "ab", START_S + 60, 41, 9000, 12.3456),
         SetpointClamped(0.0, "home-01.inverter", "set_active_power", 9.0, 5.0),
         TransactionRefused(START_S + 900, 8, "transaction 0: bad signature"),
         RunFinished(None),
