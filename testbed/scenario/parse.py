@@ -46,19 +46,7 @@ def load_scenario(spec: str | Path | None = None, *, days: float | None = None,
                   real_time_factor: float | None = None) -> Scenario:
     """The scenario at ``spec`` (a TOML path; None or "default": the shipped default), with
     the given options in place of its keys."""
-    if spec is None or str(spec) == DEFAULT:
-        text = resources.files("testbed.scenario").joinpath("default.toml").read_text()
-        data, source = tomllib.loads(text), "default scenario"
-    else:
-        path, source = Path(spec), str(spec)
-        if not path.is_file():
-            raise ScenarioError(source, ["no such scenario file"])
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise ScenarioError(source, ["not a text file (UTF-8 TOML expected)"]) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(source, [f"not valid TOML ({exc})"]) from None
+    data, source = read_document(spec)
     if days is not None and not 0 < days <= MAX_DURATION_HOURS / 24:  # NaN fails too
         raise ScenarioError(source, [
             f"--days: must be in (0, {MAX_DURATION_HOURS // 24}], got {days:g}"])
@@ -68,6 +56,23 @@ def load_scenario(spec: str | Path | None = None, *, days: float | None = None,
         "time.real_time_factor": ("--rtf", real_time_factor),
     }
     return parse_scenario(data, source, {k: v for k, v in options.items() if v[1] is not None})
+
+
+def read_document(spec: str | Path | None) -> tuple[dict[str, Any], str]:
+    """The TOML document at ``spec`` (None or "default": the shipped default) and the source
+    name its problems are reported under; unchecked (`parse_scenario` checks it)."""
+    if spec is None or str(spec) == DEFAULT:
+        text = resources.files("testbed.scenario").joinpath("default.toml").read_text()
+        return tomllib.loads(text), "default scenario"
+    path, source = Path(spec), str(spec)
+    if not path.is_file():
+        raise ScenarioError(source, ["no such scenario file"])
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")), source
+    except UnicodeDecodeError:
+        raise ScenarioError(source, ["not a text file (UTF-8 TOML expected)"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, [f"not valid TOML ({exc})"]) from None
 
 
 def parse_scenario(data: dict[str, Any], source: str,
@@ -116,7 +121,7 @@ def _grid(t: _Table) -> GridSpec:
 
 def _time(t: _Table) -> TimeSpec:
     start = t.data.get("start")  # TOML has its own date-times; a string must be ISO 8601
-    if not isinstance(start, datetime):
+    if not isinstance(start, datetime) or t.prefix + "start" in t.options:
         start = t.take("start", str, check=_iso_time)
         start = datetime.fromisoformat(start) if start is not None else None
     t.seen.add("start")
