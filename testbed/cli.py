@@ -201,6 +201,22 @@ def simulate(
 
 
 @app.command()
+def sweep(
+    spec: Path | None = typer.Argument(None, help="Sweep spec (TOML); see --example."),
+    scheduler: str | None = typer.Option(
+        None, help="Dask scheduler address (default: a local cluster of processes)."),
+    out: Path | None = typer.Option(None, help="Sweep folder (default: sweeps/NAME)."),
+    workers: int | None = typer.Option(None, min=1, help="Local cluster size (default: cores)."),
+    example: bool = typer.Option(False, "--example", help="Print a small spec to start from."),
+) -> None:
+    """Run a grid of scenarios on Dask; a row per cell in a Parquet table, and plots."""
+    from testbed.sweep.console import main as sweep_main
+
+    raise typer.Exit(sweep_main(spec, scheduler=scheduler, out=out, workers=workers,
+                                example=example))
+
+
+@app.command()
 def report(run_dir: Path) -> None:
     """Rebuild a run folder's report: the interactive page (the live dashboard's page, offline)
     and the PNG figures."""

@@ -1,0 +1,133 @@
+"""Sweeps on a real Dask cluster (two worker processes on loopback): cells run, a failed cell
+is reported in one line while the others finish, the table and plots are written, and a re-run
+skips the cells already done."""
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from testbed.errors import InputError
+from testbed.sweep import load_sweep, plan
+from testbed.sweep.cluster import check_shared_folder, connect
+from testbed.sweep.console import main
+
+SPEC = """
+name = "small"
+scenario = "base.toml"
+[axes]
+feeder = ["1-LV-rural1--0-sw", "broken.json"]   # a JSON file that holds no net: it fails
+pv_share = [0.3, 0.8]
+"""
+TIMEOUT_S = 300
+
+
+def sweep(folder, *args):
+    """`testbed sweep ARGS` run from ``folder``, as a user would."""
+    return subprocess.run([sys.executable, "-m", "testbed", "sweep", *map(str, args)],
+                          cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def swept(scheduler, base_scenario, tmp_path_factory):
+    """The small sweep, run once through the command line on the shared cluster."""
+    folder = tmp_path_factory.mktemp("sweep")
+    (folder / "base.toml").write_text(base_scenario)
+    (folder / "broken.json").write_text('{"not": "a net"}')
+    (folder / "sweep.toml").write_text(SPEC)
+    out = folder / "out"
+    return folder, out, sweep(folder, "sweep.toml", "--scheduler", scheduler, "--out", out)
+
+
+def test_cells_run_and_a_failed_cell_is_reported_in_one_line(swept):
+    _, out, r = swept
+    assert r.returncode == 1, r.stderr[-2000:]  # a cell failed
+    failed = [line for line in r.stdout.splitlines() if " failed: " in line]
+    assert len(failed) == 2 and all("broken.json is not a pandapower JSON net" in line
+                                     for line in failed), r.stdout
+    table = pd.read_parquet(out / "sweep.parquet")
+    assert len(table) == 4 and list(table.columns[:9]) == [
+        "cell", "feeder", "pv_share", "battery_share", "seed", "start", "days", "wall_s",
+        "error"]
+    ok = table[table["error"].isna()]
+    assert sorted(ok["pv_share"]) == [0.3, 0.8] and set(ok["feeder"]) == {"1-LV-rural1--0-sw"}
+    assert (ok["intervals"] == 2).all() and (ok["ledger_valid"]).all()
+    assert (ok["money_conservation_error"] == 0).all() and (ok["wall_s"] > 0).all()
+    assert ok["start"].tolist() == ["2016-07-21T11:00:00Z"] * 2  # from the base's date-time
+    # every summary field is a column, whatever the summary holds
+    summary = json.loads((out / "cells" / ok["cell"].iloc[0] / "summary.json").read_text())
+    assert set(summary) - {"start", "vm_limits"} <= set(table.columns)
+    for name in ("hosting_capacity.png", "market.png"):
+        assert (out / name).stat().st_size > 10_000, name
+    figures = json.loads((out / "sweep.json").read_text())
+    assert figures["cells"] == figures["ran"] == 4 and figures["failed"] == 2
+    assert figures["cells_wall_s"] == pytest.approx(table["wall_s"].sum(), abs=0.01)
+    assert "Speed-up (sum / wall)" in r.stdout
+    error = next((out / "cells").glob("broken*/error.txt")).read_text()
+    assert "Traceback" in error and "GridModelError" in error
+
+
+def test_a_rerun_skips_the_cells_done(swept, scheduler):
+    folder, out, _ = swept
+    done = out / "cells" / "1-LV-rural1--0-sw_pv0.3_bat0.15_seed7_20160721T1100_0.0208333d"
+    (done / "summary.json").unlink()  # as if killed before the end: run again
+    before = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*0.8*/summary.json")}
+    r = sweep(folder, "sweep.toml", "--scheduler", scheduler, "--out", out)
+    assert r.returncode == 1 and "1 of 4 cells done earlier: skipped" in r.stdout, r.stdout
+    figures = json.loads((out / "sweep.json").read_text())
+    assert (figures["ran"], figures["skipped"], figures["failed"]) == (3, 1, 2)
+    assert (done / "summary.json").is_file()
+    assert before == {p: p.stat().st_mtime_ns for p in before}  # the done cell untouched
+    assert len(pd.read_parquet(out / "sweep.parquet")) == 4
+
+
+def test_a_changed_base_scenario_runs_the_cells_again(swept):
+    folder, out, _ = swept
+    spec = load_sweep(folder / "sweep.toml")
+    assert len(plan(spec, out).done) == 2
+    changed = replace(spec, cells=tuple(
+        replace(c, scenario=replace(c.scenario, grid=replace(c.scenario.grid, vm_max_pu=1.05)))
+        for c in spec.cells))
+    assert plan(changed, out).done == ()
+
+
+def test_workers_use_one_thread_each(scheduler):
+    from distributed import Client
+
+    from testbed.sweep.cell import limit_threads
+
+    def threads():
+        import numba
+
+        limit_threads()
+        return numba.get_num_threads(), numba.config.NUMBA_NUM_THREADS
+
+    with Client(scheduler, timeout=30) as client:
+        results = [client.submit(threads, pure=False).result(timeout=60) for _ in range(2)]
+    assert results == [(1, 1), (1, 1)]
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line():
+    with (pytest.raises(InputError, match="no Dask scheduler answers at tcp://127.0.0.1:9"),
+          connect("tcp://127.0.0.1:9", timeout_s=1)):
+        pass
+
+
+def test_a_folder_the_workers_see(scheduler, tmp_path):
+    with connect(scheduler, timeout_s=30) as client:
+        check_shared_folder(client, tmp_path)  # local workers share this filesystem
+        assert not list(tmp_path.iterdir())
+
+
+def test_the_example_and_usage_errors(capsys):
+    assert main(None, scheduler=None, out=None, workers=None, example=True) == 0
+    assert "[axes]" in capsys.readouterr().out
+    with pytest.raises(InputError, match="give a sweep spec"):
+        main(None, scheduler=None, out=None, workers=None, example=False)
+    with pytest.raises(InputError, match="--workers sizes the local cluster"):
+        main(Path("x.toml"), scheduler="tcp://127.0.0.1:9", out=None, workers=2, example=False)
