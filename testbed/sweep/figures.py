@@ -25,43 +25,44 @@ PANEL_SIZE = (5.0, 3.4)  # inches
 
 def plot(table: pd.DataFrame, out: Path) -> list[Path]:
     """Write the plots the table's successful cells allow; returns their paths."""
-    ok = table[table["error"].isna()] if "error" in table else table
-    if ok.empty or "pv_share" not in ok:
-        return []
-    ok = ok.sort_values("pv_share")
-    return [p for p in (_hosting(ok, out), _market(ok, out)) if p is not None]
+    return [_save(fig, out / name) for name, fig in (
+        (HOSTING_PNG, hosting_figure(table)), (MARKET_PNG, market_figure(table)))
+        if fig is not None]
 
 
-def _hosting(table: pd.DataFrame, out: Path) -> Path | None:
+def hosting_figure(table: pd.DataFrame) -> Figure | None:
+    """A row of panels per feeder: violations, curtailed energy, highest voltage."""
+    table = _successful(table)
     violations = _numeric(table, lambda c: "violation" in c)
     curtailed = _numeric(table, lambda c: "curtailed" in c)
-    panels = [(cols, title) for cols, title in (
-        (violations, "Intervals with violations per day"),
-        (curtailed, "Curtailed energy (kWh per day)"),
-        (_numeric(table, lambda c: c == "vm_max_pu"), "Highest voltage (pu)"),
+    panels = [(cols, title, per_day) for cols, title, per_day in (
+        (violations, "Intervals with violations per day", True),
+        (curtailed, "Curtailed energy (kWh per day)", True),
+        (_numeric(table, lambda c: c == "vm_max_pu"), "Highest voltage (pu)", False),
     ) if cols]
-    if not panels:
+    if table.empty or not panels:
         return None
     feeders = list(dict.fromkeys(table["feeder"]))
     fig = Figure(figsize=(PANEL_SIZE[0] * len(panels), PANEL_SIZE[1] * len(feeders)))
     axes = fig.subplots(len(feeders), len(panels), squeeze=False)
     for row, feeder in zip(axes, feeders):
         cells = table[table["feeder"] == feeder]
-        for ax, (columns, title) in zip(row, panels):
-            per_day = columns != ["vm_max_pu"]
+        for ax, (columns, title, per_day) in zip(row, panels):
             for j, column in enumerate(columns):
                 _lines(ax, cells, column, per_day, label=column, color=f"C{j}")
             if not per_day:
                 _upper_limit(ax, cells)
             ax.set(title=f"{feeder}\n{title}", xlabel="PV share")
             ax.legend(fontsize="x-small")
-    return _save(fig, out / HOSTING_PNG)
+    return fig
 
 
-def _market(table: pd.DataFrame, out: Path) -> Path | None:
+def market_figure(table: pd.DataFrame) -> Figure | None:
+    """Traded and delivered energy, and the clearing price, a line per feeder."""
+    table = _successful(table)
     energy = [c for c in ("energy_traded_kwh", "energy_delivered_kwh") if c in table]
     price = "price_mean" in table
-    if not energy and not price:
+    if table.empty or not (energy or price):
         return None
     fig = Figure(figsize=(PANEL_SIZE[0] * 2, PANEL_SIZE[1]))
     ax_energy, ax_price = fig.subplots(1, 2)
@@ -82,7 +83,15 @@ def _market(table: pd.DataFrame, out: Path) -> Path | None:
     ax_price.set(title="Clearing price", xlabel="PV share", ylabel="per kWh")
     for ax in (ax_energy, ax_price):
         ax.legend(fontsize="x-small")
-    return _save(fig, out / MARKET_PNG)
+    return fig
+
+
+def _successful(table: pd.DataFrame) -> pd.DataFrame:
+    """The cells that ran, in PV share order (none: an empty table)."""
+    if "pv_share" not in table or "feeder" not in table:
+        return table.iloc[0:0]
+    ok = table[table["error"].isna()] if "error" in table else table
+    return ok.sort_values("pv_share")
 
 
 def _lines(ax: Axes, cells: pd.DataFrame, column: str, per_day: bool, label: str,
