@@ -64,15 +64,19 @@ def read_document(spec: str | Path | None) -> tuple[dict[str, Any], str]:
     if spec is None or str(spec) == DEFAULT:
         text = resources.files("testbed.scenario").joinpath("default.toml").read_text()
         return tomllib.loads(text), "default scenario"
-    path, source = Path(spec), str(spec)
+    return read_toml(Path(spec), "scenario file"), str(spec)
+
+
+def read_toml(path: Path, kind: str) -> dict[str, Any]:
+    """The TOML document at ``path``, a ``kind`` (named when there is no such file)."""
     if not path.is_file():
-        raise ScenarioError(source, ["no such scenario file"])
+        raise ScenarioError(str(path), [f"no such {kind}"])
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8")), source
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise ScenarioError(source, ["not a text file (UTF-8 TOML expected)"]) from None
+        raise ScenarioError(str(path), ["not a text file (UTF-8 TOML expected)"]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, [f"not valid TOML ({exc})"]) from None
+        raise ScenarioError(str(path), [f"not valid TOML ({exc})"]) from None
 
 
 def parse_scenario(data: dict[str, Any], source: str,

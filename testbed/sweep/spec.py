@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
@@ -19,7 +18,7 @@ from typing import Any
 from testbed.errors import ScenarioError
 from testbed.records.recorder import iso_utc
 from testbed.scenario import DEFAULT, Scenario, parse_scenario, read_document
-from testbed.scenario.parse import MAX_DURATION_HOURS
+from testbed.scenario.parse import MAX_DURATION_HOURS, read_toml
 
 EXAMPLE = "example.toml"
 
@@ -83,16 +82,8 @@ def example_text() -> str:
 def load_sweep(path: Path) -> SweepSpec:
     """The sweep at ``path``; every problem of the spec, its base scenario and its cells
     raises together as one `ScenarioError`."""
-    source = str(path)
-    if not path.is_file():
-        raise ScenarioError(source, ["no such sweep spec"])
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ScenarioError(source, ["not a text file (UTF-8 TOML expected)"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, [f"not valid TOML ({exc})"]) from None
-    return parse_sweep(data, source, path.parent, default_name=path.stem)
+    data = read_toml(path, "sweep spec")
+    return parse_sweep(data, str(path), path.parent, default_name=path.stem)
 
 
 def parse_sweep(data: dict[str, Any], source: str, folder: Path,
