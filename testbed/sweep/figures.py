@@ -9,7 +9,6 @@ the mean over the cells that share its x (seeds, start days), and each cell is a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -71,9 +70,9 @@ def market_figure(table: pd.DataFrame) -> Figure | None:
         color = f"C{i}"
         for column, style in zip(energy, ("-", "--")):
             _lines(ax_energy, cells, column, True, label=f"{feeder}: {column}", color=color,
-                   styles=(style,))
+                   style=style)
         if price:
-            _lines(ax_price, cells, "price_mean", False, label=feeder, color=color)
+            _lines(ax_price, cells, "price_mean", False, label=feeder, color=color, style="-")
             if {"price_min", "price_max"} <= set(cells):
                 band = cells.groupby("pv_share")[["price_min", "price_max"]].mean()
                 ax_price.fill_between(band.index, band["price_min"], band["price_max"],
@@ -95,17 +94,19 @@ def _successful(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _lines(ax: Axes, cells: pd.DataFrame, column: str, per_day: bool, label: str,
-           color: str | None = None, styles: Sequence[str] = STYLES) -> None:
-    """The mean of ``column`` against PV share, a line per battery share; each cell a dot."""
+           color: str | None = None, style: str | None = None) -> None:
+    """The mean of ``column`` against PV share, each cell a dot: one line in ``style``, or
+    without one, a line per battery share, each in its own style."""
     values = cells[column] / cells["days"] if per_day and "days" in cells else cells[column]
     frame = cells.assign(_y=values)
-    shares = list(dict.fromkeys(frame["battery_share"])) if "battery_share" in frame else [None]
+    by_battery = style is None and "battery_share" in frame
+    shares = list(dict.fromkeys(frame["battery_share"])) if by_battery else [None]
     for i, share in enumerate(shares):
         group = frame if share is None else frame[frame["battery_share"] == share]
         mean = group.groupby("pv_share")["_y"].mean()
         suffix = "" if share is None or len(shares) == 1 else f", battery share {share:g}"
-        line, = ax.plot(mean.index, mean.to_numpy(), styles[i % len(styles)], marker="o",
-                        color=color, label=label + suffix)
+        line, = ax.plot(mean.index, mean.to_numpy(), style or STYLES[i % len(STYLES)],
+                        marker="o", color=color, label=label + suffix)
         ax.scatter(group["pv_share"], group["_y"], color=line.get_color(), alpha=0.3, s=10)
 
 
