@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testbed.errors import InputError
+from testbed.errors import InputError, Interrupted
+from testbed.interrupts import signal_name
 from testbed.sweep.cell import CellResult
-from testbed.sweep.runner import CELLS_DIR, Outcome, plan, run
+from testbed.sweep.runner import CELLS_DIR, Outcome, Plan, plan, run
 from testbed.sweep.spec import example_text, load_sweep
 
 SWEEPS_DIR = Path("sweeps")
@@ -15,13 +16,9 @@ SWEEPS_DIR = Path("sweeps")
 
 def main(spec: Path | None, *, scheduler: str | None, out: Path | None, workers: int | None,
          example: bool) -> int:
-    """Exit code: 0 when every cell ran, 1 when one failed or broke an invariant, 130 when
-    interrupted (what finished is written; a re-run goes on from there)."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    console = Console()
+    """Exit code: 0 when every cell ran, 1 when one failed or broke an invariant. Interrupted
+    (Ctrl-C, SIGTERM), it raises `Interrupted` once what finished is written: a re-run goes
+    on from there."""
     if example:
         print(example_text(), end="")
         return 0
@@ -30,15 +27,29 @@ def main(spec: Path | None, *, scheduler: str | None, out: Path | None, workers:
     if scheduler and workers:
         raise InputError("--workers sizes the local cluster; with --scheduler the cluster's "
                          "workers are its own")
-    sweep = load_sweep(spec)
-    out = out or SWEEPS_DIR / sweep.name
-    todo = plan(sweep, out)
+    try:
+        sweep = load_sweep(spec)
+        out = out or SWEEPS_DIR / sweep.name
+        return _sweep(plan(sweep, out), scheduler, workers)
+    except KeyboardInterrupt as exc:
+        kept = f"finished cells are in {out}; run again to go on" if out else "nothing ran"
+        raise Interrupted(f"interrupted by {signal_name(exc)}: {kept}", signal_name(exc)
+                          ) from None
+
+
+def _sweep(todo: Plan, scheduler: str | None, workers: int | None) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    console = Console()
+    cells = len(todo.spec.cells)
     if todo.done:
-        console.print(f"{len(todo.done)} of {len(sweep.cells)} cells done earlier: skipped")
+        console.print(f"{len(todo.done)} of {cells} cells done earlier: skipped")
     columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(f"sweep {sweep.name}", total=len(todo.todo))
+        task = bar.add_task(f"sweep {todo.spec.name}", total=len(todo.todo))
 
         def on_result(result: CellResult) -> None:
             if result.error is not None:
@@ -46,12 +57,8 @@ def main(spec: Path | None, *, scheduler: str | None, out: Path | None, workers:
                                   highlight=False, soft_wrap=True)
             bar.advance(task)
 
-        try:
-            outcome = run(todo, scheduler=scheduler, workers=workers, on_result=on_result)
-        except KeyboardInterrupt:
-            console.print(f"interrupted: finished cells are in {out}; run again to go on")
-            return 130
-    _print(console, outcome, out)
+        outcome = run(todo, scheduler=scheduler, workers=workers, on_result=on_result)
+    _print(console, outcome, todo.out)
     broken = [r.cell for r in outcome.results if r.summary and (
         r.summary.get("ledger_valid") is False or r.summary.get("money_conservation_error"))]
     if broken:

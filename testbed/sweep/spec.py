@@ -91,11 +91,12 @@ def parse_sweep(data: dict[str, Any], source: str, folder: Path,
     """Check a parsed spec (a base scenario path is relative to ``folder``)."""
     problems = [f"{key}: unknown key" for key in data if key not in TOP_KEYS]
     name = data.get("name", default_name)
-    if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
-        problems.append(f"name: letters, digits, '.', '-' or '_' only, got {name!r}")
+    if not isinstance(name, str) or not re.fullmatch(r"\w[\w.-]*", name):  # a folder's name
+        problems.append(f"name: a letter or digit, then letters, digits, '.', '-' or '_', "
+                        f"got {name!r}")
     base = data.get("scenario", DEFAULT)
     document: dict[str, Any] | None = None
-    if not isinstance(base, str) or not base.strip():
+    if not isinstance(base, str) or not base.strip() or not base.isprintable():
         problems.append(f"scenario: expected {DEFAULT!r} or a scenario file, got {base!r}")
     else:
         base = base if base == DEFAULT else str(folder / base)
@@ -130,7 +131,7 @@ def _axes(table: Any, problems: list[str]) -> dict[str, list[Any]]:
         if any(isinstance(v, list | dict) for v in values):
             problems.append(f"axes.{key}: expected a value or a list of values")
             continue
-        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        twice = sorted({repr(v) for v in values if values.count(v) > 1})
         if twice:
             problems.append(f"axes.{key}: {', '.join(twice)} listed twice")
         if key == "days":  # checked in days here; the scenario parser would speak in hours

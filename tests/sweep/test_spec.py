@@ -2,9 +2,13 @@
 cells reported at once, before anything runs."""
 
 import re
+import tomllib
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from testbed.errors import ScenarioError
 from testbed.sweep import example_text, load_sweep, parse_sweep
@@ -41,7 +45,7 @@ def test_a_missing_axis_keeps_the_base_scenarios_value(spec_file):
 
 
 def test_the_example_is_a_few_cells_of_a_day_each():
-    spec = parse_sweep(__import__("tomllib").loads(example_text()), "example", Path("."))
+    spec = parse_sweep(tomllib.loads(example_text()), "example", Path("."))
     assert 2 <= len(spec.cells) <= 8
     assert {c.parameters["days"] for c in spec.cells} == {1.0}
 
@@ -63,7 +67,7 @@ def test_every_problem_is_reported_at_once(spec_file):
     problems = caught.value.problems
     expected = [
         "colour: unknown key",
-        "name: letters, digits",
+        "name: a letter or digit, then",
         "axes.pv_share: 0.2 listed twice",
         "axes.battery_share: an empty list holds no cell",
         "axes.days: must be in (0, 366], got 0",
@@ -89,6 +93,7 @@ def test_every_problem_is_reported_at_once(spec_file):
     ("[axes]\ndays = 0.001\n", "axes.days: 0.024 h hold no whole 900 s market interval"),
     ("[axes]\nfeeder = ['a/x.json', 'b/x.json']\n", "feeders that share the cell id"),
     ("name = ", "not valid TOML"),
+    ('name = ".."\n', "name: a letter or digit"),  # the output folder stays inside sweeps/
 ])
 def test_single_problems_name_their_key(spec_file, text, message):
     with pytest.raises(ScenarioError, match=message):
@@ -108,3 +113,32 @@ def test_a_bad_base_scenario_is_named(spec_file, tmp_path):
 def test_no_spec_file(tmp_path):
     with pytest.raises(ScenarioError, match="no such sweep spec"):
         load_sweep(tmp_path / "nope.toml")
+
+
+toml_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8),
+              st.dates(), st.datetimes(),
+              st.sampled_from(["1-LV-rural1--0-sw", "x.json", "..", "a\nb", " ", "default"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=8)
+axis_names = st.sampled_from(["feeder", "pv_share", "battery_share", "seed", "start", "days",
+                              "colour"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(top=st.dictionaries(st.sampled_from(["name", "scenario", "axes", "extra"]), toml_values,
+                           max_size=3),
+       axes=st.dictionaries(axis_names, toml_values, max_size=4))
+def test_any_spec_is_a_sweep_or_one_scenario_error(top, axes):
+    data = {**{k: v for k, v in top.items() if v is not None}, "axes": axes}
+    data["axes"] = {k: v for k, v in axes.items() if v is not None}
+    try:
+        spec = parse_sweep(data, "fuzz", Path("."))
+    except ScenarioError as exc:
+        assert exc.problems and all(p.isprintable() for p in exc.problems)
+        return
+    for cell in spec.cells:
+        assert isinstance(cell.scenario.households.pv_share, float)
+        assert isinstance(cell.scenario.time.start, datetime | date)
+        assert "/" not in cell.id and cell.id not in (".", "..")

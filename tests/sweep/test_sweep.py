@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from testbed.errors import InputError
-from testbed.sweep import load_sweep, plan
+from testbed.sweep import load_sweep, plan, run
 from testbed.sweep.cluster import check_shared_folder, connect
 from testbed.sweep.console import main
 
@@ -94,6 +94,23 @@ def test_a_changed_base_scenario_runs_the_cells_again(swept):
         replace(c, scenario=replace(c.scenario, grid=replace(c.scenario.grid, vm_max_pu=1.05)))
         for c in spec.cells))
     assert plan(changed, out).done == ()
+
+
+def test_an_interrupted_sweep_writes_what_finished(scheduler, base_scenario, tmp_path):
+    (tmp_path / "base.toml").write_text(base_scenario)
+    (tmp_path / "s.toml").write_text('scenario = "base.toml"\n[axes]\nseed = [1, 2, 3]\n')
+    todo = plan(load_sweep(tmp_path / "s.toml"), tmp_path / "out")
+
+    def interrupt(result):  # Ctrl-C as the first cell comes in
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(todo, scheduler=scheduler, on_result=interrupt)
+    figures = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert (figures["cells"], figures["ran"]) == (3, 1)
+    first = pd.read_parquet(tmp_path / "out" / "sweep.parquet")
+    assert len(first) == 1 and first["error"].isna().all()
+    assert first["cell"][0] in {r.cell for r in plan(todo.spec, todo.out).done}
 
 
 def test_workers_use_one_thread_each(scheduler):
