@@ -1,9 +1,11 @@
 """The sweep's results: one Parquet table, a row per cell (its id, its parameters, its wall time
 and failure reason, then whatever its summary holds, nested values flattened as
-``key.subkey``), and `sweep.json`, the sweep's own figures (cells, timing, speed-up)."""
+``key.subkey``, lists of records kept as JSON text), and `sweep.json`, the sweep's own figures (cells,
+timing, speed-up)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -43,10 +45,16 @@ def frame(results: Sequence[CellResult]) -> pd.DataFrame:
     """A row per cell, in the order given."""
     rows = []
     for r in results:
-        summary = {k: v for k, v in (r.summary or {}).items() if k not in r.parameters}
+        summary = {k: json.dumps(v) if _records(v) else v
+                   for k, v in (r.summary or {}).items() if k not in r.parameters}
         rows.append({"cell": r.cell, **r.parameters, "wall_s": r.wall_s, "error": r.error,
                      **summary})
     return pd.json_normalize(rows, sep=".") if rows else pd.DataFrame()
+
+
+def _records(value: object) -> bool:
+    """A list of records (e.g. the unavoidable violations): one JSON text in its cell."""
+    return isinstance(value, list) and any(isinstance(item, dict) for item in value)
 
 
 def write_results(out: Path, results: Sequence[CellResult], figures: SweepFigures) -> Path:
