@@ -16,11 +16,15 @@ import logging
 import os
 from collections.abc import Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kernels import reference
 from kernels.errors import KernelError
+
+if TYPE_CHECKING:
+    from kernels.ed25519_keys import KeyCache
 
 BACKENDS = ("reference", "cpu", "cuda")
 ENV_VAR = "TESTBED_KERNEL_BACKEND"
@@ -85,11 +89,18 @@ def ed25519_verify_batch(
     messages: Sequence[bytes],
     signatures: Sequence[bytes],
     backend: str | None = None,
+    *,
+    key_cache: KeyCache | None = None,
 ) -> np.ndarray:
     """Whether each signature is valid for its key and message: bool array of shape (n,).
 
-    The rule is OpenSSL's, documented in kernels.ed25519_core.
+    The rule is OpenSSL's, documented in kernels.ed25519_core. The cpu and cuda backends keep
+    a table for each key that signs often in ``key_cache`` (default: one shared per process,
+    kernels.ed25519_keys.DEFAULT_KEY_CACHE); the reference backend needs none.
     """
-    return _backend("ed25519_verify_batch", backend).ed25519_verify_batch(
-        public_keys, messages, signatures
+    implementation = _backend("ed25519_verify_batch", backend)
+    if implementation is reference:
+        return reference.ed25519_verify_batch(public_keys, messages, signatures)
+    return implementation.ed25519_verify_batch(
+        public_keys, messages, signatures, key_cache=key_cache
     )

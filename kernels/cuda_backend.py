@@ -2,8 +2,11 @@
 
 One thread per message (SHA-256), per node pair (Merkle level) and per signature (Ed25519),
 each thread calling the shared ``register_jitable`` code of kernels.sha256_core and
-kernels.ed25519_core with its scratch in thread-local arrays. Runs on a GPU, or in Numba's
-CUDA simulator when NUMBA_ENABLE_CUDASIM=1 is set before numba is imported (tests).
+kernels.ed25519_tables (``verify_one``, with np.uint64 limbs) with its scratch in thread-local
+arrays. Ed25519 uses the same tables as the CPU: B's comb and the combs of the KeyCache's keys,
+built on the host and copied to the device for each call (only the slots the batch uses).
+Runs on a GPU, or in Numba's CUDA simulator when NUMBA_ENABLE_CUDASIM=1 is set before numba is
+imported (tests).
 """
 
 from __future__ import annotations
@@ -11,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import cuda, int8, int64, uint8, uint32, uint64
-from numba.cuda import libdevice
-from numba.extending import overload
+from numba import cuda, int64, uint8, uint32, uint64
 
-from kernels.ed25519_core import TABLE_SIZE, verify_one
-from kernels.ed25519_field import FE_LIMBS, umulhi
+from kernels.ed25519_field import FE_LIMBS
 from kernels.ed25519_inputs import pack_batch
+from kernels.ed25519_keys import DEFAULT_KEY_CACHE, KeyCache
+from kernels.ed25519_tables import B_COMB, CACHED, DIGITS, ENTRIES, verify_one
 from kernels.merkle_rule import EMPTY_ROOT
 from kernels.packing import pack
 from kernels.sha256_core import (
@@ -31,12 +33,6 @@ from kernels.sha256_core import (
 from kernels.sha256_cpu import _words_to_bytes
 
 THREADS_PER_BLOCK = 128
-
-
-@overload(umulhi, target="cuda")
-def _umulhi_cuda(a, b):
-    """The field's 64x64 -> high-64 product on the GPU: one __umul64hi."""
-    return lambda a, b: np.uint64(libdevice.umul64hi(a, b))
 
 
 def is_usable() -> bool:
@@ -89,28 +85,31 @@ def _merkle_level_kernel(level, out):
 
 
 @cuda.jit
-def _verify_kernel(keys, sigs, data, starts, lengths, well_formed, out):
+def _verify_kernel(keys, sigs, data, starts, lengths, usable, slots, combs, b_comb, out):
     i = cuda.grid(1)
     if i >= keys.shape[0]:
         return
-    if not well_formed[i]:
+    if not usable[i]:
         out[i] = False
         return
-    scratch_u64 = cuda.local.array(88, uint64)
-    scratch_u8 = cuda.local.array(64, uint8)
+    window = cuda.local.array((ENTRIES, CACHED, FE_LIMBS), uint64)
+    sha_u64 = cuda.local.array(88, uint64)
+    sha_u8 = cuda.local.array(64, uint8)
     limbs = cuda.local.array(25, int64)
-    k_digits = cuda.local.array(256, int8)
-    s_digits = cuda.local.array(256, int8)
-    a_table = cuda.local.array((TABLE_SIZE, 4, FE_LIMBS), uint64)
+    k_digits = cuda.local.array(DIGITS, int64)
+    s_digits = cuda.local.array(DIGITS, int64)
     out[i] = verify_one(
         keys[i],
         sigs[i],
         data,
         starts[i],
         lengths[i],
-        a_table,
-        scratch_u64,
-        scratch_u8,
+        slots[i],
+        combs,
+        b_comb,
+        window,
+        sha_u64,
+        sha_u8,
         limbs,
         k_digits,
         s_digits,
@@ -152,20 +151,34 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
 
 
 def ed25519_verify_batch(
-    public_keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
+    public_keys: Sequence[bytes],
+    messages: Sequence[bytes],
+    signatures: Sequence[bytes],
+    *,
+    key_cache: KeyCache | None = None,
 ) -> np.ndarray:
     keys, sigs, data, starts, lengths, well_formed = pack_batch(public_keys, messages, signatures)
     n = len(keys)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    out = cuda.device_array(n, dtype=np.bool_)
-    _verify_kernel[_blocks(n), THREADS_PER_BLOCK](
-        cuda.to_device(keys),
-        cuda.to_device(sigs),
-        cuda.to_device(_nonempty(data)),
-        cuda.to_device(starts),
-        cuda.to_device(lengths),
-        cuda.to_device(well_formed),
-        out,
-    )
-    return out.copy_to_host()
+    cache = DEFAULT_KEY_CACHE if key_cache is None else key_cache
+    with cache.lock:
+        slots, decodes = cache.lookup(keys, well_formed)
+        used, compact = np.unique(slots, return_inverse=True)  # -1 (no comb) sorts first
+        combed = used >= 0
+        combs = cache.combs[used[combed]] if combed.any() else B_COMB
+        compact_slots = np.where(slots >= 0, compact - (~combed).sum(), -1)
+        out = cuda.device_array(n, dtype=np.bool_)
+        _verify_kernel[_blocks(n), THREADS_PER_BLOCK](
+            cuda.to_device(keys),
+            cuda.to_device(sigs),
+            cuda.to_device(_nonempty(data)),
+            cuda.to_device(starts),
+            cuda.to_device(lengths),
+            cuda.to_device(well_formed & decodes),
+            cuda.to_device(compact_slots),
+            cuda.to_device(np.ascontiguousarray(combs)),
+            cuda.to_device(B_COMB),
+            out,
+        )
+        return out.copy_to_host()

@@ -21,8 +21,10 @@ tests pin each point below on `cryptography` itself (checked with 50.0.2 / OpenS
 
 Points use extended coordinates (X : Y : Z : T) with the complete twisted Edwards formulas of
 RFC 8032, valid for every pair of curve points, so small-order inputs need no special case.
-The double-scalar multiplication is ref10's: signed sliding windows (width 5) over both
-scalars, a per-signature table of odd multiples of A and a constant table for B.
+R' is computed as [S]B + [k](-A) from signed radix-16 digits of both scalars (ref10's
+recoding: 64 digits in [-8, 8]) and tables of the multiples 0..8 (kernels.ed25519_tables).
+Every function here is generic over the limb type (see kernels.ed25519_field): one signature
+with ``np.uint64`` limbs, or eight with ``u64x8`` limbs; per-lane decisions are masks.
 """
 
 from __future__ import annotations
@@ -33,35 +35,38 @@ from numba.extending import register_jitable
 from kernels.ed25519_field import (
     FE_D,
     FE_D2,
-    FE_LIMBS,
     FE_ONE,
     FE_SQRTM1,
-    FE_ZERO,
     P,
     fe_add,
+    fe_broadcast,
     fe_canonical,
     fe_const,
-    fe_equal_limbs,
-    fe_from_bytes,
-    fe_invert,
-    fe_is_negative,
-    fe_is_zero,
     fe_mul,
     fe_neg,
+    fe_parity,
     fe_pow22523,
+    fe_select,
     fe_sq,
     fe_sub,
+    fe_zero_mask,
+    mask_if_zero,
 )
-from kernels.sha512_core import sha512_ram
 
 L = 2**252 + 27742317777372353535851937790883648493
-_D = -121665 * pow(121666, -1, P) % P
-TABLE_SIZE = 8  # odd multiples 1, 3, ..., 15 (signed window width 5)
+L_BYTES = np.frombuffer(L.to_bytes(32, "little"), dtype=np.uint8).copy()
+L_LIMBS = np.array([(L >> (21 * i)) & 0x1FFFFF for i in range(13)], dtype=np.int64)
+# 2^252 = -(L - 2^252) mod L: the folding constant of the scalar reduction, in 21-bit limbs.
+C_LIMBS = np.array([((L - 2**252) >> (21 * i)) & 0x1FFFFF for i in range(6)], dtype=np.int64)
+DIGITS = 64  # signed radix-16 digits of a scalar below 2^253
+D = -121665 * pow(121666, -1, P) % P
+_ZERO = np.uint64(0)
 
 
-def _affine_add(p1: tuple[int, int], p2: tuple[int, int]) -> tuple[int, int]:
+def affine_add(p1: tuple[int, int], p2: tuple[int, int]) -> tuple[int, int]:
+    """The sum of two affine points, in plain integers (for constants and tests)."""
     (x1, y1), (x2, y2) = p1, p2
-    t = _D * x1 * x2 * y1 * y2 % P
+    t = D * x1 * x2 * y1 * y2 % P
     return (
         (x1 * y2 + x2 * y1) * pow(1 + t, -1, P) % P,
         (y1 * y2 + x1 * x2) * pow(1 - t, -1, P) % P,
@@ -70,32 +75,20 @@ def _affine_add(p1: tuple[int, int], p2: tuple[int, int]) -> tuple[int, int]:
 
 def _base_point() -> tuple[int, int]:
     y = 4 * pow(5, -1, P) % P
-    xx = (y * y - 1) * pow(_D * y * y + 1, -1, P) % P
+    xx = (y * y - 1) * pow(D * y * y + 1, -1, P) % P
     x = pow(xx, (P + 3) // 8, P)
     if (x * x - xx) % P:
         x = x * pow(2, (P - 1) // 4, P) % P
     return (P - x if x & 1 else x), y
 
 
-def _base_table() -> np.ndarray:
-    """[1, 3, ..., 15]B as (y + x, y - x, 2 d x y) limbs: shape (8, 3, FE_LIMBS)."""
-    base = _base_point()
-    twice = _affine_add(base, base)
-    table = np.empty((TABLE_SIZE, 3, FE_LIMBS), dtype=np.uint64)
-    point = base
-    for j in range(TABLE_SIZE):
-        x, y = point
-        table[j] = [fe_const(y + x), fe_const(y - x), fe_const(2 * _D * x * y)]
-        point = _affine_add(point, twice)
-    return table
-
-
-BASE_TABLE = _base_table()
-L_BYTES = np.frombuffer(L.to_bytes(32, "little"), dtype=np.uint8).copy()
-L_LIMBS = np.array([(L >> (21 * i)) & 0x1FFFFF for i in range(13)], dtype=np.int64)
-# 2^252 = -(L - 2^252) mod L: the folding constant of the scalar reduction, in 21-bit limbs.
-C_LIMBS = np.array([((L - 2**252) >> (21 * i)) & 0x1FFFFF for i in range(6)], dtype=np.int64)
-IDENTITY = (FE_ZERO, FE_ONE, FE_ONE, FE_ZERO)
+BASE_AFFINE = _base_point()
+BASE = (  # B in extended coordinates: what a lane whose key does not decode computes with
+    fe_const(BASE_AFFINE[0]),
+    fe_const(BASE_AFFINE[1]),
+    FE_ONE,
+    fe_const(BASE_AFFINE[0] * BASE_AFFINE[1]),
+)
 
 
 # --- scalars ---------------------------------------------------------------------------------
@@ -163,69 +156,87 @@ def reduce_digest(digest, limbs):
 
 
 @register_jitable
-def bits_from_limbs(limbs, r):
-    for i in range(256):
-        r[i] = (limbs[i // 21] >> (i % 21)) & 1
+def _limb_nibble(limbs, i):
+    """Bits 4i .. 4i+3 of the scalar held in 21-bit limbs."""
+    bit = 4 * i
+    j = bit // 21
+    offset = bit - 21 * j
+    value = limbs[j] >> offset
+    if offset > 17 and j + 1 < 13:
+        value |= limbs[j + 1] << (21 - offset)
+    return value & 15
 
 
 @register_jitable
-def bits_from_bytes(s, r):
-    for i in range(256):
-        r[i] = (s[i >> 3] >> (i & 7)) & 1
+def _signed_radix16(digits):
+    """Turn digits from nibbles (0..15) into ref10's signed digits (-8..8), in place."""
+    carry = 0
+    for i in range(DIGITS - 1):
+        d = digits[i] + carry
+        carry = (d + 8) >> 4
+        digits[i] = d - (carry << 4)
+    digits[DIGITS - 1] += carry
 
 
 @register_jitable
-def slide(r):
-    """ref10's signed sliding-window recoding, in place: digits odd, in [-15, 15]."""
-    for i in range(256):
-        if r[i] == 0:
-            continue
-        for b in range(1, 7):
-            if i + b >= 256:
-                break
-            if r[i + b] == 0:
-                continue
-            shifted = np.int64(r[i + b]) << b
-            if r[i] + shifted <= 15:
-                r[i] = r[i] + shifted
-                r[i + b] = 0
-            elif r[i] - shifted >= -15:
-                r[i] = r[i] - shifted
-                for k in range(i + b, 256):
-                    if r[k] == 0:
-                        r[k] = 1
-                        break
-                    r[k] = 0
-            else:
-                break
+def recode_bytes(s, digits):
+    """digits[0:64] = signed radix-16 digits of the 32-byte little-endian scalar s < 2^253."""
+    for i in range(32):
+        digits[2 * i] = s[i] & 15
+        digits[2 * i + 1] = s[i] >> 4
+    _signed_radix16(digits)
+
+
+@register_jitable
+def recode_limbs(limbs, digits):
+    """digits[0:64] = signed radix-16 digits of the scalar in 21-bit limbs (below L)."""
+    for i in range(DIGITS):
+        digits[i] = _limb_nibble(limbs, i)
+    _signed_radix16(digits)
 
 
 # --- points ----------------------------------------------------------------------------------
 
 
 @register_jitable
-def decompress(key):
-    """(ok, point) for a 32-byte public key, under the rule in the module docstring."""
-    y = fe_from_bytes(key)
-    u = fe_sub(fe_sq(y), FE_ONE)
-    v = fe_add(fe_mul(fe_sq(y), FE_D), FE_ONE)
+def decompress(y, sign):
+    """(ok mask, extended point) from a key's y limbs and sign bit, under the module's rule.
+
+    ok is all ones where the key decodes; elsewhere the point is not on the curve.
+    """
+    y2 = fe_sq(y)
+    u = fe_sub(y2, FE_ONE)
+    v = fe_add(fe_mul(y2, FE_D), FE_ONE)
     v3 = fe_mul(fe_sq(v), v)
     x = fe_mul(fe_mul(fe_sq(v3), v), u)  # u v^7
     x = fe_mul(fe_mul(fe_pow22523(x), v3), u)  # u v^3 (u v^7)^((p-5)/8)
     vxx = fe_mul(fe_sq(x), v)
-    ok = True
-    if not fe_is_zero(fe_sub(vxx, u)):
-        if fe_is_zero(fe_add(vxx, u)):
-            x = fe_mul(x, FE_SQRTM1)
-        else:
-            ok = False
-    if fe_is_negative(x) != (key[31] >> 7):
-        x = fe_neg(x)
-    return ok, (x, y, FE_ONE, fe_mul(x, y))
+    root = fe_zero_mask(fe_sub(vxx, u))
+    root_of_minus = fe_zero_mask(fe_add(vxx, u))
+    x = fe_select(root, x, fe_mul(x, FE_SQRTM1))
+    x = fe_select(_ZERO - (fe_parity(x) ^ sign), fe_neg(x), x)
+    return root | root_of_minus, (x, y, fe_broadcast(FE_ONE, x[0]), fe_mul(x, y))
+
+
+@register_jitable
+def point_select(mask, p, q):
+    """p where mask is all ones, q where it is zero (per lane)."""
+    return (
+        fe_select(mask, p[0], q[0]),
+        fe_select(mask, p[1], q[1]),
+        fe_select(mask, p[2], q[2]),
+        fe_select(mask, p[3], q[3]),
+    )
+
+
+@register_jitable
+def negate(p):
+    return (fe_neg(p[0]), p[1], p[2], fe_neg(p[3]))
 
 
 @register_jitable
 def to_cached(p):
+    """Extended point -> (Y+X, Y-X, 2Z, 2dT), the addend form of add_cached."""
     x, y, z, t = p
     return (fe_add(y, x), fe_sub(y, x), fe_add(z, z), fe_mul(t, FE_D2))
 
@@ -237,24 +248,20 @@ def _completed(a, b, c, d):
 
 
 @register_jitable
-def add_cached(p, q, negate):
-    """p + q (or p - q), q in cached form (Y+X, Y-X, 2Z, 2dT); result in completed form."""
+def add_cached(p, q):
+    """p + q, q in cached form (Y+X, Y-X, 2Z, 2dT); result in completed form."""
     x, y, z, t = p
     ypx, ymx, z2, t2d = q
-    if negate:
-        ypx, ymx, t2d = ymx, ypx, fe_neg(t2d)
     return _completed(
         fe_mul(fe_sub(y, x), ymx), fe_mul(fe_add(y, x), ypx), fe_mul(t, t2d), fe_mul(z, z2)
     )
 
 
 @register_jitable
-def add_affine(p, q, negate):
-    """p + q (or p - q), q an affine precomputed point (y+x, y-x, 2dxy); completed form."""
+def add_niels(p, q):
+    """p + q, q affine in niels form (y+x, y-x, 2dxy); result in completed form."""
     x, y, z, t = p
     ypx, ymx, xy2d = q
-    if negate:
-        ypx, ymx, xy2d = ymx, ypx, fe_neg(xy2d)
     return _completed(
         fe_mul(fe_sub(y, x), ymx), fe_mul(fe_add(y, x), ypx), fe_mul(t, xy2d), fe_add(z, z)
     )
@@ -282,139 +289,45 @@ def completed_to_extended(c):
 
 @register_jitable
 def completed_to_projective(c):
-    """(X, Y, Z) only, with T left as zero: enough for a following doubling."""
+    """(X, Y, Z) only, T is left as Z (unused): enough for a following doubling."""
     e, f, g, h = c
-    return (fe_mul(e, f), fe_mul(g, h), fe_mul(f, g), FE_ZERO)
+    z = fe_mul(f, g)
+    return (fe_mul(e, f), fe_mul(g, h), z, z)
 
 
 @register_jitable
-def load_fe(table, j, c):
-    return (table[j, c, 0], table[j, c, 1], table[j, c, 2], table[j, c, 3], table[j, c, 4])
+def double_times(p, n):
+    """[2^n]p in extended coordinates, n >= 1 (only the last doubling computes T)."""
+    for _ in range(n - 1):
+        p = completed_to_projective(double(p))
+    return completed_to_extended(double(p))
 
 
 @register_jitable
-def store_fe(table, j, c, f):
-    for i in range(FE_LIMBS):
-        table[j, c, i] = f[i]
-
-
-@register_jitable
-def fill_odd_multiples(a, table):
-    """table[j] = cached (2j+1)A for j < TABLE_SIZE; table: (TABLE_SIZE, 4, FE_LIMBS) uint64."""
-    twice = completed_to_extended(double(a))
-    q = to_cached(a)
-    for j in range(TABLE_SIZE):
-        for c in range(4):
-            store_fe(table, j, c, q[c])
-        if j + 1 < TABLE_SIZE:
-            q = to_cached(completed_to_extended(add_cached(twice, q, False)))
-
-
-@register_jitable
-def _cached_entry(table, j):
-    return (load_fe(table, j, 0), load_fe(table, j, 1), load_fe(table, j, 2), load_fe(table, j, 3))
-
-
-@register_jitable
-def _base_entry(j):
-    return (load_fe(BASE_TABLE, j, 0), load_fe(BASE_TABLE, j, 1), load_fe(BASE_TABLE, j, 2))
-
-
-@register_jitable
-def s_b_minus_k_a(a_table, k_digits, s_digits):
-    """[s]B - [k]A from recoded scalars and A's table of odd multiples; (X, Y, Z, 0)."""
-    top = 255
-    while top >= 0 and k_digits[top] == 0 and s_digits[top] == 0:
-        top -= 1
-    r = IDENTITY
-    for i in range(top, -1, -1):
-        c = double(r)
-        dk = k_digits[i]
-        ds = s_digits[i]
-        if dk != 0:
-            c = add_cached(completed_to_extended(c), _cached_entry(a_table, abs(dk) >> 1), dk > 0)
-        if ds != 0:
-            c = add_affine(completed_to_extended(c), _base_entry(abs(ds) >> 1), ds < 0)
-        r = completed_to_projective(c)
-    return r
-
-
-@register_jitable
-def encodes_to(p, z_inverse, r_bytes):
-    """Whether the canonical encoding of projective point p (given 1/Z) equals r_bytes."""
-    x = fe_canonical(fe_mul(p[0], z_inverse))
-    y = fe_canonical(fe_mul(p[1], z_inverse))
-    return fe_equal_limbs(y, fe_from_bytes(r_bytes)) and fe_is_negative(x) == (r_bytes[31] >> 7)
-
-
-@register_jitable
-def store_point(points, j, p):
-    """points[j] = (X, Y, Z) of p; points: (m, 3, FE_LIMBS) uint64."""
-    for c in range(3):
-        store_fe(points, j, c, p[c])
-
-
-@register_jitable
-def load_point(points, j):
-    return (load_fe(points, j, 0), load_fe(points, j, 1), load_fe(points, j, 2), FE_ZERO)
-
-
-@register_jitable
-def invert_z_batch(points, live, count, inverses):
-    """inverses[j] = 1/Z of points[j] for the live j < count, with one field inversion
-    (Montgomery's trick: 3 multiplications per element instead of ~265)."""
-    acc = FE_ONE
-    for j in range(count):
-        if live[j]:
-            store_fe(inverses, j, 0, acc)  # product of the Zs before j
-            acc = fe_mul(acc, load_fe(points, j, 2))
-    acc = fe_invert(acc)
-    for j in range(count - 1, -1, -1):
-        if live[j]:
-            z = load_fe(points, j, 2)
-            store_fe(inverses, j, 0, fe_mul(acc, load_fe(inverses, j, 0)))
-            acc = fe_mul(acc, z)
-
-
-@register_jitable
-def prepare_key(key, a_table):
-    """Decode the public key and fill a_table with its odd multiples; False if undecodable.
-
-    Split from the signature check so a caller can do it once per distinct key.
-    """
-    ok, a = decompress(key)
-    if ok:
-        fill_odd_multiples(a, a_table)
-    return ok
-
-
-@register_jitable
-def candidate_r(
-    key, sig, data, start, length, a_table, scratch_u64, scratch_u8, limbs, k_digits, s_digits
-):
-    """(ok, [S]B - [k]A) for a key already through prepare_key; ok is False when S >= L.
-
-    Scratch: uint64 (88), uint8 (64), int64 (25), int8 (256) twice.
-    """
-    if not scalar_below_order(sig[32:64]):
-        return False, IDENTITY
-    sha512_ram(sig, key, data, start, length, scratch_u64[0:8], scratch_u64[8:88], scratch_u8)
-    reduce_digest(scratch_u8, limbs)
-    bits_from_limbs(limbs, k_digits)
-    slide(k_digits)
-    bits_from_bytes(sig[32:64], s_digits)
-    slide(s_digits)
-    return True, s_b_minus_k_a(a_table, k_digits, s_digits)
-
-
-@register_jitable
-def verify_one(
-    key, sig, data, start, length, a_table, scratch_u64, scratch_u8, limbs, k_digits, s_digits
-):
-    """One signature under the module's rule; a_table (TABLE_SIZE, 4, FE_LIMBS) uint64 is scratch."""
-    if not prepare_key(key, a_table):
-        return False
-    ok, r = candidate_r(
-        key, sig, data, start, length, a_table, scratch_u64, scratch_u8, limbs, k_digits, s_digits
+def multiples(p):
+    """([1]p, [2]p, ..., [8]p) in extended coordinates: 4 doublings and 3 additions."""
+    one = to_cached(p)
+    p2 = completed_to_extended(double(p))
+    p3 = completed_to_extended(add_cached(p2, one))
+    p4 = completed_to_extended(double(p2))
+    p6 = completed_to_extended(double(p3))
+    return (
+        p,
+        p2,
+        p3,
+        p4,
+        completed_to_extended(add_cached(p4, one)),
+        p6,
+        completed_to_extended(add_cached(p6, one)),
+        completed_to_extended(double(p4)),
     )
-    return ok and encodes_to(r, fe_invert(r[2]), sig[0:32])
+
+
+@register_jitable
+def encoding_matches(x, y, r_y, r_sign):
+    """Mask of the lanes where the affine point (x, y) encodes to R (r_y: R's exact y limbs)."""
+    cy = fe_canonical(y)
+    differ = (fe_parity(x) ^ r_sign) | (cy[0] ^ r_y[0]) | (cy[1] ^ r_y[1]) | (cy[2] ^ r_y[2])
+    differ = differ | (cy[3] ^ r_y[3]) | (cy[4] ^ r_y[4]) | (cy[5] ^ r_y[5]) | (cy[6] ^ r_y[6])
+    differ = differ | (cy[7] ^ r_y[7]) | (cy[8] ^ r_y[8]) | (cy[9] ^ r_y[9])
+    return mask_if_zero(differ)

@@ -1,132 +1,220 @@
-"""Ed25519 batch verification on the CPU: kernels.ed25519_core compiled with Numba.
+"""Ed25519 batch verification on the CPU: eight signatures per SIMD instruction stream.
 
-Each distinct public key of a batch is decoded, and its table of odd multiples built, once
-(households sign many transactions with one key); then every signature is checked against
-its key's table, and the final 1/Z is one inversion per task (Montgomery's trick). Large batches run in parallel over cores; small ones (a typical block) on
-the calling thread, which avoids the thread pool's wake-up cost on a busy machine.
+The shared code of kernels.ed25519_core and kernels.ed25519_tables, compiled with u64x8 limbs
+(kernels.lanes): each group of eight signatures runs one double-scalar multiplication, lane by
+lane in the vector registers. Signatures whose key has a comb in the KeyCache take the comb
+path (128 additions, 12 doublings); the others decode their key here and take the window path
+(252 doublings). A task is up to 64 signatures of one path, whose final 1/Z share one field
+inversion (Montgomery's trick); tasks spread over the cores with the GIL released, and small
+batches stay on the calling thread, which avoids the thread pool's wake-up cost.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
 from kernels.ed25519_core import (
-    TABLE_SIZE,
-    candidate_r,
-    encodes_to,
-    invert_z_batch,
-    load_fe,
-    load_point,
-    prepare_key,
-    store_point,
+    BASE,
+    DIGITS,
+    decompress,
+    encoding_matches,
+    negate,
+    point_select,
+    recode_bytes,
+    recode_limbs,
+    reduce_digest,
+    scalar_below_order,
 )
-from kernels.ed25519_field import FE_LIMBS
+from kernels.ed25519_field import FE_LIMBS, FE_ONE, fe_broadcast, fe_from_bytes, fe_invert, fe_mul
 from kernels.ed25519_inputs import pack_batch
+from kernels.ed25519_keys import DEFAULT_KEY_CACHE, KeyCache
+from kernels.ed25519_tables import (
+    B_COMB,
+    CACHED,
+    ENTRIES,
+    comb_multiply,
+    fill_window,
+    load_fe_lanes,
+    store_fe_lanes,
+    window_multiply,
+)
+from kernels.lanes import LANES, lanes_load, lanes_store
+from kernels.sha512_core import sha512_ram
 
-CHUNK = 32  # signatures per task (scratch is allocated once per task)
-PARALLEL_FROM = 128  # signatures per call from which the thread pool pays off
-SEGMENT = 1 << 14  # signatures whose distinct keys' tables are held at once (2.5 KiB per key)
+GROUPS = 8  # lane groups per task: 64 signatures share one inversion
+PARALLEL_FROM = 2 * GROUPS * LANES  # signatures per call from which the thread pool pays off
+_FE = FE_LIMBS * LANES  # words of one field element of eight lanes
+_POINT = 3 * _FE  # X, Y, Z
 
 
 @register_jitable
-def _prepare_chunk(keys, tables, key_ok, chunk):
-    for u in range(chunk * CHUNK, min(keys.shape[0], (chunk + 1) * CHUNK)):
-        key_ok[u] = prepare_key(keys[u], tables[u])
+def _load_lane_inputs(i, lane, keys, sigs, data, starts, lengths, scratch, k_digits, s_digits):
+    """Hash and recode signature i into column ``lane``; False where S >= L."""
+    sig = sigs[i]
+    if not scalar_below_order(sig[32:64]):
+        return False
+    sha_u64, sha_u8, limbs, digits = scratch
+    sha512_ram(sig, keys[i], data, starts[i], lengths[i], sha_u64[0:8], sha_u64[8:88], sha_u8)
+    reduce_digest(sha_u8, limbs)
+    recode_limbs(limbs, digits)
+    k_digits[:, lane] = digits
+    recode_bytes(sig[32:64], digits)
+    s_digits[:, lane] = digits
+    return True
 
 
 @register_jitable
-def _verify_chunk(keys, sigs, data, starts, lengths, usable, key_index, tables, out, chunk):
-    scratch_u64 = np.empty(88, np.uint64)
-    scratch_u8 = np.empty(64, np.uint8)
-    limbs = np.empty(25, np.int64)
-    k_digits = np.empty(256, np.int8)
-    s_digits = np.empty(256, np.int8)
-    points = np.empty((CHUNK, 3, FE_LIMBS), np.uint64)
-    inverses = np.empty((CHUNK, 1, FE_LIMBS), np.uint64)
-    live = np.zeros(CHUNK, np.bool_)
-    lo = chunk * CHUNK
-    count = min(keys.shape[0], lo + CHUNK) - lo
-    for j in range(count):
-        i = lo + j
-        if usable[i]:
-            ok, r = candidate_r(
-                keys[i],
-                sigs[i],
-                data,
-                starts[i],
-                lengths[i],
-                tables[key_index[i]],
-                scratch_u64,
-                scratch_u8,
-                limbs,
-                k_digits,
-                s_digits,
-            )
-            live[j] = ok
-            if ok:
-                store_point(points, j, r)
-    invert_z_batch(points, live, count, inverses)
-    for j in range(count):
-        if live[j]:
-            z_inverse = load_fe(inverses, j, 0)
-            out[lo + j] = encodes_to(load_point(points, j), z_inverse, sigs[lo + j, 0:32])
+def _verify_task(order, lo, hi, combed, keys, sigs, data, starts, lengths, slots, combs, out):
+    """Verify signatures order[lo:hi], all of one path (combed or not), eight per group."""
+    groups = (hi - lo + LANES - 1) // LANES
+    scratch = (
+        np.empty(88, np.uint64),
+        np.empty(64, np.uint8),
+        np.empty(25, np.int64),
+        np.empty(DIGITS, np.int64),
+    )
+    k_digits = np.empty((DIGITS, LANES), np.int64)
+    s_digits = np.empty((DIGITS, LANES), np.int64)
+    gather = np.empty(CACHED * _FE, np.uint64)
+    window = np.empty((ENTRIES, CACHED, FE_LIMBS, LANES), np.uint64)
+    lane_slots = np.zeros(LANES, np.int64)
+    b_slots = np.zeros(LANES, np.int64)
+    key_y = np.zeros((FE_LIMBS, LANES), np.uint64)
+    key_sign = np.zeros(LANES, np.uint64)
+    points = np.empty(groups * _POINT, np.uint64)
+    r_y = np.zeros((groups, FE_LIMBS, LANES), np.uint64)
+    r_sign = np.zeros((groups, LANES), np.uint64)
+    live = np.zeros((groups, LANES), np.uint64)
+    for g in range(groups):
+        k_digits[:] = 0
+        s_digits[:] = 0
+        for lane in range(LANES):
+            j = lo + g * LANES + lane
+            if j >= hi:
+                lane_slots[lane] = lane_slots[0]
+                continue
+            i = order[j]
+            if _load_lane_inputs(
+                i, lane, keys, sigs, data, starts, lengths, scratch, k_digits, s_digits
+            ):
+                live[g, lane] = 1
+            lane_slots[lane] = slots[i] if combed else 0
+            y = fe_from_bytes(keys[i])
+            r_limbs = fe_from_bytes(sigs[i, 0:32])
+            for k in range(FE_LIMBS):
+                key_y[k, lane] = y[k]
+                r_y[g, k, lane] = r_limbs[k]
+            key_sign[lane] = keys[i, 31] >> 7
+            r_sign[g, lane] = sigs[i, 31] >> 7
+        if combed:
+            r = comb_multiply(combs, lane_slots, k_digits, B_COMB, b_slots, s_digits, gather)
+        else:
+            ok, a = decompress(load_fe_lanes(key_y, 0), lanes_load(key_sign, 0))
+            lanes_store(live[g], 0, lanes_load(live[g], 0) & ok)
+            fill_window(point_select(ok, negate(a), BASE), window)
+            r = window_multiply(window, k_digits, B_COMB, b_slots, s_digits, gather)
+        for c in range(3):
+            store_fe_lanes(points, g * _POINT + c * _FE, r[c])
+    # Montgomery's trick: one inversion for every group's Z.
+    prefix = np.empty(groups * _FE, np.uint64)
+    acc = fe_broadcast(FE_ONE, lanes_load(live, 0))
+    for g in range(groups):
+        store_fe_lanes(prefix, g * _FE, acc)
+        acc = fe_mul(acc, load_fe_lanes(points, g * _POINT + 2 * _FE))
+    inverse = fe_invert(acc)
+    verdict = np.empty(LANES, np.uint64)
+    for g in range(groups - 1, -1, -1):
+        z_inverse = fe_mul(inverse, load_fe_lanes(prefix, g * _FE))
+        inverse = fe_mul(inverse, load_fe_lanes(points, g * _POINT + 2 * _FE))
+        x = fe_mul(load_fe_lanes(points, g * _POINT), z_inverse)
+        y = fe_mul(load_fe_lanes(points, g * _POINT + _FE), z_inverse)
+        match = encoding_matches(x, y, load_fe_lanes(r_y[g], 0), lanes_load(r_sign[g], 0))
+        lanes_store(verdict, 0, match & lanes_load(live[g], 0))
+        for lane in range(min(LANES, hi - lo - g * LANES)):
+            out[order[lo + g * LANES + lane]] = verdict[lane] != 0
 
 
-@njit(cache=True, parallel=True)
-def _prepare_parallel(keys, tables, key_ok):
-    for chunk in prange((keys.shape[0] + CHUNK - 1) // CHUNK):
-        _prepare_chunk(keys, tables, key_ok, chunk)
+@njit(cache=True, parallel=True, nogil=True)
+def _verify_tasks(order, bounds, combed, keys, sigs, data, starts, lengths, slots, combs, out):
+    for task in prange(bounds.shape[0] - 1):
+        _verify_task(
+            order,
+            bounds[task],
+            bounds[task + 1],
+            combed[task],
+            keys,
+            sigs,
+            data,
+            starts,
+            lengths,
+            slots,
+            combs,
+            out,
+        )
 
 
-@njit(cache=True)
-def _prepare_serial(keys, tables, key_ok):
-    for chunk in range((keys.shape[0] + CHUNK - 1) // CHUNK):
-        _prepare_chunk(keys, tables, key_ok, chunk)
+@contextlib.contextmanager
+def _threads(count: int):
+    """Run Numba's parallel loops of this thread on ``count`` threads (1: the caller only)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(count)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
-@njit(cache=True, parallel=True)
-def _verify_parallel(keys, sigs, data, starts, lengths, usable, key_index, tables, out):
-    for chunk in prange((keys.shape[0] + CHUNK - 1) // CHUNK):
-        _verify_chunk(keys, sigs, data, starts, lengths, usable, key_index, tables, out, chunk)
-
-
-@njit(cache=True)
-def _verify_serial(keys, sigs, data, starts, lengths, usable, key_index, tables, out):
-    for chunk in range((keys.shape[0] + CHUNK - 1) // CHUNK):
-        _verify_chunk(keys, sigs, data, starts, lengths, usable, key_index, tables, out, chunk)
+def _tasks(combed_rows: np.ndarray, window_rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(order, task bounds into order, whether each task is combed): tasks of GROUPS * LANES."""
+    size = GROUPS * LANES
+    order = np.concatenate([combed_rows, window_rows])
+    split = len(combed_rows)
+    bounds = np.unique(
+        np.concatenate(
+            [np.arange(0, split, size), np.arange(split, len(order), size), [len(order)]]
+        )
+    )
+    return order, bounds, bounds[:-1] < split
 
 
 def ed25519_verify_batch(
-    public_keys: Sequence[bytes], messages: Sequence[bytes], signatures: Sequence[bytes]
+    public_keys: Sequence[bytes],
+    messages: Sequence[bytes],
+    signatures: Sequence[bytes],
+    *,
+    key_cache: KeyCache | None = None,
 ) -> np.ndarray:
     keys, sigs, data, starts, lengths, well_formed = pack_batch(public_keys, messages, signatures)
-    out = np.zeros(len(keys), dtype=bool)
-    parallel = len(keys) >= PARALLEL_FROM
-    for lo in range(0, len(keys), SEGMENT):
-        part = slice(lo, lo + SEGMENT)
-        _, first, key_index = np.unique(
-            keys[part].view(np.dtype((np.void, keys.shape[1]))).ravel(),
-            return_index=True,
-            return_inverse=True,
-        )
-        distinct = np.ascontiguousarray(keys[part][first])
-        tables = np.empty((len(distinct), TABLE_SIZE, 4, FE_LIMBS), dtype=np.uint64)
-        key_ok = np.zeros(len(distinct), dtype=bool)
-        (_prepare_parallel if parallel else _prepare_serial)(distinct, tables, key_ok)
-        usable = well_formed[part] & key_ok[key_index]
-        (_verify_parallel if parallel else _verify_serial)(
-            keys[part],
-            sigs[part],
-            data,
-            starts[part],
-            lengths[part],
-            usable,
-            key_index.astype(np.int64),
-            tables,
-            out[part],
-        )
+    n = len(keys)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    cache = DEFAULT_KEY_CACHE if key_cache is None else key_cache
+    with cache.lock:
+        slots, decodes = cache.lookup(keys, well_formed)
+        usable = well_formed & decodes
+        rows = np.flatnonzero(usable)
+        combed = slots[rows] >= 0
+        order, bounds, task_combed = _tasks(rows[combed], rows[~combed])
+        threads = numba.get_num_threads() if len(rows) >= PARALLEL_FROM else 1
+        with _threads(threads):
+            _verify_tasks(
+                order,
+                bounds,
+                task_combed,
+                keys,
+                sigs,
+                data,
+                starts,
+                lengths,
+                slots,
+                cache.combs,
+                out,
+            )
     return out

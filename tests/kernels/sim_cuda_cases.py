@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 
-import numpy as np
+import pytest
 
 import kernels
+from kernels.ed25519_keys import KeyCache
 
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run through test_cuda_simulator.py"
 
@@ -30,20 +31,40 @@ def test_merkle_roots():
         )
 
 
-def test_ed25519_hard_cases(ed_hard_cases):
-    labels, keys, msgs, sigs = map(list, zip(*ed_hard_cases))
-    ref = kernels.ed25519_verify_batch(keys, msgs, sigs, backend="reference")
-    got = kernels.ed25519_verify_batch(keys, msgs, sigs, backend="cuda")
-    assert [lab for lab, r, g in zip(labels, ref, got) if r != g] == []
+# One case of each kind (the CPU tests run every case through the same per-thread code).
+SIMULATED = [
+    "rfc8032-1",
+    "plain",
+    "S+L",
+    "S=L-1",
+    "R=identity",
+    "R=identity sign",
+    "A=small order 3",
+    "A=mixed order 5",
+    "R=mixed order 2",
+    "A=non-canonical y=1 sign=0",
+    "A=identity with sign bit",
+    "A=not on curve",
+    "key 31 bytes",
+    "sig 65 bytes",
+]
 
 
-def test_ed25519_random_and_flipped(make_random_batch, make_bit_flips):
-    keys, msgs, sigs = make_random_batch(6, seed=3)
-    flips = make_bit_flips(keys[0], msgs[0], sigs[0])
-    picked = [flips[i] for i in range(0, len(flips), max(1, len(flips) // 24))]
-    keys += [f[0] for f in picked]
-    msgs += [f[1] for f in picked]
-    sigs += [f[2] for f in picked]
+@pytest.mark.parametrize("admit_after", [1, 10**9], ids=["comb", "window"])
+def test_ed25519_cases_agree_with_cpu_and_reference(ed_hard_cases, make_random_batch, admit_after):
+    cases = [c for c in ed_hard_cases if c[0] in SIMULATED]
+    assert len(cases) == len(SIMULATED)
+    labels, keys, msgs, sigs = map(list, zip(*cases))
+    more = make_random_batch(6, seed=3, keys=2)  # keys that repeat, with one forged signature
+    more[2][4] = more[2][5]
+    labels += ["random"] * 6
+    keys, msgs, sigs = keys + more[0], msgs + more[1], sigs + more[2]
     ref = kernels.ed25519_verify_batch(keys, msgs, sigs, backend="reference")
-    got = kernels.ed25519_verify_batch(keys, msgs, sigs, backend="cuda")
-    assert ref[:6].all() and np.array_equal(ref, got)
+    cpu = kernels.ed25519_verify_batch(
+        keys, msgs, sigs, backend="cpu", key_cache=KeyCache(admit_after=admit_after)
+    )
+    cuda = kernels.ed25519_verify_batch(
+        keys, msgs, sigs, backend="cuda", key_cache=KeyCache(admit_after=admit_after)
+    )
+    assert [lab for lab, r, c, g in zip(labels, ref, cpu, cuda) if not r == c == g] == []
+    assert ref.any() and not ref.all()
