@@ -5,18 +5,16 @@ The shared code of kernels.ed25519_core and kernels.ed25519_tables, compiled wit
 lane in the vector registers. Signatures whose key has a comb in the KeyCache take the comb
 path (128 additions, 12 doublings); the others decode their key here and take the window path
 (252 doublings). A task is up to 64 signatures of one path, whose final 1/Z share one field
-inversion (Montgomery's trick); tasks spread over the cores with the GIL released, and small
-batches stay on the calling thread, which avoids the thread pool's wake-up cost.
+inversion (Montgomery's trick); tasks spread over the cores with the GIL released
+(kernels.threads), and small batches stay on the calling thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.extending import register_jitable
 
 from kernels.ed25519_core import (
@@ -46,6 +44,7 @@ from kernels.ed25519_tables import (
 )
 from kernels.lanes import LANES, lanes_load, lanes_store
 from kernels.sha512_core import sha512_ram
+from kernels.threads import run_tasks
 
 GROUPS = 8  # lane groups per task: 64 signatures share one inversion
 PARALLEL_FROM = 2 * GROUPS * LANES  # signatures per call from which the thread pool pays off
@@ -140,9 +139,11 @@ def _verify_task(order, lo, hi, combed, keys, sigs, data, starts, lengths, slots
             out[order[lo + g * LANES + lane]] = verdict[lane] != 0
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def _verify_tasks(order, bounds, combed, keys, sigs, data, starts, lengths, slots, combs, out):
-    for task in prange(bounds.shape[0] - 1):
+@njit(cache=True, nogil=True)
+def _verify_tasks(
+    task_ids, order, bounds, combed, keys, sigs, data, starts, lengths, slots, combs, out
+):
+    for task in task_ids:
         _verify_task(
             order,
             bounds[task],
@@ -157,17 +158,6 @@ def _verify_tasks(order, bounds, combed, keys, sigs, data, starts, lengths, slot
             combs,
             out,
         )
-
-
-@contextlib.contextmanager
-def _threads(count: int):
-    """Run Numba's parallel loops of this thread on ``count`` threads (1: the caller only)."""
-    previous = numba.get_num_threads()
-    numba.set_num_threads(count)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 def _tasks(combed_rows: np.ndarray, window_rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -202,9 +192,9 @@ def ed25519_verify_batch(
         rows = np.flatnonzero(usable)
         combed = slots[rows] >= 0
         order, bounds, task_combed = _tasks(rows[combed], rows[~combed])
-        threads = numba.get_num_threads() if len(rows) >= PARALLEL_FROM else 1
-        with _threads(threads):
-            _verify_tasks(
+        run_tasks(
+            lambda task_ids: _verify_tasks(
+                task_ids,
                 order,
                 bounds,
                 task_combed,
@@ -216,5 +206,8 @@ def ed25519_verify_batch(
                 slots,
                 cache.combs,
                 out,
-            )
+            ),
+            len(bounds) - 1,
+            parallel=len(rows) >= PARALLEL_FROM,
+        )
     return out
