@@ -10,6 +10,7 @@ def test_quick_run_reports_both_ratios():
     assert result.benchmark == "kernels"
     for name in (
         "ed25519_cpu_vs_reference",
+        "ed25519_cpu_vs_reference_41_keys",
         "sha256_cpu_vs_hashlib_loop",
         "merkle_cpu_vs_hashlib_loop",
     ):
