@@ -30,7 +30,6 @@ from kernels.sha256_core import (
     load_node_blocks,
     padded_blocks,
 )
-from kernels.sha256_cpu import _words_to_bytes
 
 THREADS_PER_BLOCK = 128
 
@@ -114,6 +113,11 @@ def _verify_kernel(keys, sigs, data, starts, lengths, usable, slots, combs, b_co
         k_digits,
         s_digits,
     )
+
+
+def _words_to_bytes(words: np.ndarray) -> np.ndarray:
+    """(n, 8) big-endian 32-bit words -> (n, 32) uint8 digests."""
+    return words.astype(">u4").view(np.uint8).reshape(len(words), 32)
 
 
 def _nonempty(data: np.ndarray) -> np.ndarray:

@@ -1,212 +1,174 @@
-"""SHA-256 batches and Merkle roots on the CPU: Numba, parallel over cores, vectorised across lanes.
+"""SHA-256 batches and Merkle roots on the CPU: Numba, spread over cores, vectorised across lanes.
 
-On CPUs with the SHA extensions each block is one SHA-NI sequence (kernels.sha256_ni);
-elsewhere each task hashes LANES messages side by side (see kernels.sha256_core), so one core
-runs 8-16 SHA-256 computations per instruction stream. Large batches spread the tasks over cores
-with prange; small ones stay on the calling thread, because waking the thread pool costs more
-than it saves on a busy machine (milliseconds measured on the 2-core CI box).
+On CPUs with the SHA extensions each block is one SHA-NI sequence (kernels.sha256_ni), read
+straight from the message bytes and padded in registers; elsewhere LANES messages are hashed
+side by side (see kernels.sha256_core), so one core runs 16 SHA-256 computations per
+instruction stream. A prefix byte (the Merkle rule's) is laid down by the packing, so the
+kernels only ever hash plain byte ranges. Large batches spread their tasks over the cores
+(kernels.threads) while the calling thread packs the next chunk of messages; small ones stay on
+the calling thread. A Merkle level is the same kernel again, over NODE_PREFIX || left || right.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.extending import register_jitable
 
-from kernels.merkle_rule import EMPTY_ROOT
+from kernels.merkle_rule import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX
 from kernels.packing import pack
-from kernels.sha256_core import (
-    H0,
-    NO_PREFIX,
-    compress,
-    init_state,
-    load_block,
-    load_node_blocks,
-    padded_blocks,
-)
+from kernels.sha256_core import H0, NO_PREFIX, compress, init_state, load_block, padded_blocks
 from kernels.sha256_ni import HAS_SHA_NI, compress_ni
+from kernels.threads import run_tasks, start_tasks
 
 LANES = 16  # uint32 words: one AVX-512 register
+TASK = 1024  # messages per task
 PARALLEL_FROM = 1 << 14  # hashes per call from which the thread pool pays off
-PACK_CHUNK = 1 << 16  # messages packed at a time: small buffers are reused, not page-faulted
+PACK_CHUNK = 1 << 12  # messages packed at a time: their objects are still cached when joined
+_MARKER = 1  # compress_ni flags: the 0x80 after the message falls in this block,
+_LENGTH = 2  # and the message's bit length ends it
 
 
 @register_jitable
-def _hash_chunk(data, starts, lengths, prefix, out, chunk):
-    n = starts.shape[0]
+def _big_endian(word):
+    """The uint32 whose bytes in memory are word's, most significant first (a BSWAP)."""
+    w = np.uint32(word)
+    return np.uint32(
+        (w >> np.uint32(24))
+        | ((w >> np.uint32(8)) & np.uint32(0xFF00))
+        | ((w << np.uint32(8)) & np.uint32(0xFF0000))
+        | (w << np.uint32(24))
+    )
+
+
+@register_jitable
+def _hash_range_ni(data, starts, lengths, out, lo, hi):
+    state = np.empty(8, np.uint32)
+    for m in range(lo, hi):
+        start = starts[m]
+        length = lengths[m]
+        bits = np.uint64(length) * np.uint64(8)
+        full = length // 64
+        rest = length - 64 * full
+        state[:] = H0
+        for block in range(full):
+            compress_ni(state, data, start + 64 * block, 64, 0, bits)
+        if rest < 56:  # the 0x80 and the length fit after the last bytes
+            compress_ni(state, data, start + 64 * full, rest, _MARKER | _LENGTH, bits)
+        else:
+            compress_ni(state, data, start + 64 * full, rest, _MARKER, bits)
+            compress_ni(state, data, start, 0, _LENGTH, bits)
+        for k in range(8):
+            out[m, k] = _big_endian(state[k])
+
+
+@register_jitable
+def _hash_range_lanes(data, starts, lengths, out, lo, hi):
     state = np.empty((8, LANES), np.uint32)
     keep = np.empty((8, LANES), np.uint32)
     work = np.empty((8, LANES), np.uint32)
     w = np.zeros((64, LANES), np.uint32)
     nblocks = np.zeros(LANES, np.int64)
-    lo = chunk * LANES
-    hi = min(n, lo + LANES)
-    for lane in range(hi - lo):
-        nblocks[lane] = padded_blocks(lengths[lo + lane], prefix)
-    most = nblocks.max()
-    ragged = nblocks.min() != most
-    init_state(state)
-    for block in range(most):
-        for lane in range(hi - lo):
-            if block < nblocks[lane]:
-                m = lo + lane
-                load_block(w, lane, data, starts[m], lengths[m], prefix, nblocks[lane], block)
-        if ragged:
-            keep[:] = state
-        compress(state, w, work)
-        if ragged:
-            for lane in range(LANES):
-                if block >= nblocks[lane]:
-                    state[:, lane] = keep[:, lane]
-    for lane in range(hi - lo):
-        out[lo + lane] = state[:, lane]
-
-
-@register_jitable
-def _hash_chunk_ni(data, starts, lengths, prefix, out, chunk):
-    state = np.empty(8, np.uint32)
-    w = np.empty((16, 1), np.uint32)
-    lo = chunk * LANES
-    for m in range(lo, min(starts.shape[0], lo + LANES)):
-        nblocks = padded_blocks(lengths[m], prefix)
-        state[:] = H0
-        for block in range(nblocks):
-            load_block(w, 0, data, starts[m], lengths[m], prefix, nblocks, block)
-            compress_ni(state, w, 0)
-        out[m] = state
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def _hash_parallel_ni(data, starts, lengths, prefix, out):
-    for chunk in prange((starts.shape[0] + LANES - 1) // LANES):
-        _hash_chunk_ni(data, starts, lengths, prefix, out, chunk)
+    for first in range(lo, hi, LANES):
+        count = min(LANES, hi - first)
+        nblocks[:] = 0
+        for lane in range(count):
+            nblocks[lane] = padded_blocks(lengths[first + lane], NO_PREFIX)
+        most = nblocks.max()
+        ragged = nblocks[:count].min() != most
+        init_state(state)
+        for block in range(most):
+            for lane in range(count):
+                if block < nblocks[lane]:
+                    m = first + lane
+                    load_block(
+                        w, lane, data, starts[m], lengths[m], NO_PREFIX, nblocks[lane], block
+                    )
+            if ragged:
+                keep[:] = state
+            compress(state, w, work)
+            if ragged:
+                for lane in range(count):
+                    if block >= nblocks[lane]:
+                        state[:, lane] = keep[:, lane]
+        for lane in range(count):
+            for k in range(8):
+                out[first + lane, k] = _big_endian(state[k, lane])
 
 
 @njit(cache=True, nogil=True)
-def _hash_serial_ni(data, starts, lengths, prefix, out):
-    for chunk in range((starts.shape[0] + LANES - 1) // LANES):
-        _hash_chunk_ni(data, starts, lengths, prefix, out, chunk)
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def _hash_parallel(data, starts, lengths, prefix, out):
-    for chunk in prange((starts.shape[0] + LANES - 1) // LANES):
-        _hash_chunk(data, starts, lengths, prefix, out, chunk)
+def _hash_tasks_ni(task_ids, data, starts, lengths, out):
+    for task in task_ids:
+        _hash_range_ni(data, starts, lengths, out, task * TASK, min(len(out), (task + 1) * TASK))
 
 
 @njit(cache=True, nogil=True)
-def _hash_serial(data, starts, lengths, prefix, out):
-    for chunk in range((starts.shape[0] + LANES - 1) // LANES):
-        _hash_chunk(data, starts, lengths, prefix, out, chunk)
+def _hash_tasks_lanes(task_ids, data, starts, lengths, out):
+    for task in task_ids:
+        _hash_range_lanes(data, starts, lengths, out, task * TASK, min(len(out), (task + 1) * TASK))
 
 
-def hash_messages(messages: Sequence[bytes], prefix: int) -> np.ndarray:
-    """Digest words (n, 8) of prefix || message for every message (prefix -1: none)."""
-    out = np.empty((len(messages), 8), np.uint32)
-    if HAS_SHA_NI:
-        hash_fn = _hash_parallel_ni if len(messages) >= PARALLEL_FROM else _hash_serial_ni
-    else:
-        hash_fn = _hash_parallel if len(messages) >= PARALLEL_FROM else _hash_serial
-    if len(messages) <= PACK_CHUNK:
-        hash_fn(*pack(messages), prefix, out)
-        return out
-    # Pipeline: the GIL-free kernel hashes one chunk while this thread packs the next.
-    with ThreadPoolExecutor(1) as worker:
-        pending = None
-        for lo in range(0, len(messages), PACK_CHUNK):
-            packed = pack(messages[lo : lo + PACK_CHUNK])
-            if pending is not None:
-                pending.result()
-            pending = worker.submit(hash_fn, *packed, prefix, out[lo : lo + PACK_CHUNK])
-        pending.result()
-    return out
+def _hasher(data, starts, lengths, out: np.ndarray):
+    """kernel(task_ids) hashing those tasks of one packed chunk into out, (n, 8) uint32 words
+    laid out as the digests' bytes."""
+    kernel = _hash_tasks_ni if HAS_SHA_NI else _hash_tasks_lanes
+    return lambda task_ids: kernel(task_ids, data, starts, lengths, out)
 
 
-@register_jitable
-def _pair_chunk(level, out, chunk):
-    pairs = level.shape[0] // 2
-    state = np.empty((8, LANES), np.uint32)
-    work = np.empty((8, LANES), np.uint32)
-    w = np.zeros((64, LANES), np.uint32)
-    lo = chunk * LANES
-    hi = min(pairs, lo + LANES)
-    init_state(state)
-    for block in range(2):
-        for lane in range(hi - lo):
-            p = lo + lane
-            load_node_blocks(w, lane, level[2 * p], level[2 * p + 1], block)
-        compress(state, w, work)
-    for lane in range(hi - lo):
-        out[lo + lane] = state[:, lane]
+def _tasks(n: int) -> int:
+    return (n + TASK - 1) // TASK
 
 
-@register_jitable
-def _pair_chunk_ni(level, out, chunk):
-    state = np.empty(8, np.uint32)
-    w = np.empty((16, 1), np.uint32)
-    lo = chunk * LANES
-    for p in range(lo, min(level.shape[0] // 2, lo + LANES)):
-        state[:] = H0
-        for block in range(2):
-            load_node_blocks(w, 0, level[2 * p], level[2 * p + 1], block)
-            compress_ni(state, w, 0)
-        out[p] = state
+def hash_messages(messages: Sequence[bytes], prefix: bytes = b"") -> np.ndarray:
+    """Digests (n, 32) uint8 of prefix || message for every message."""
+    n = len(messages)
+    digests = np.empty((n, 32), np.uint8)
+    out = digests.view(np.uint32)
+    if n < PARALLEL_FROM:
+        run_tasks(_hasher(*pack(messages, prefix), out), _tasks(n), parallel=False)
+        return digests
+    # Pipeline: the pool hashes one chunk while this thread packs the next.
+    pending = []
+    for lo in range(0, n, PACK_CHUNK):
+        part = out[lo : lo + PACK_CHUNK]
+        packed = pack(messages[lo : lo + PACK_CHUNK], prefix)
+        pending += start_tasks(_hasher(*packed, part), _tasks(len(part)))
+    for future in pending:
+        future.result()
+    return digests
 
 
-@njit(cache=True, parallel=True)
-def _pairs_parallel(level, out):
-    for chunk in prange((level.shape[0] // 2 + LANES - 1) // LANES):
-        _pair_chunk(level, out, chunk)
-
-
-@njit(cache=True, parallel=True)
-def _pairs_parallel_ni(level, out):
-    for chunk in prange((level.shape[0] // 2 + LANES - 1) // LANES):
-        _pair_chunk_ni(level, out, chunk)
-
-
-@njit(cache=True)
-def _pairs_serial(level, out):
-    for chunk in range((level.shape[0] // 2 + LANES - 1) // LANES):
-        _pair_chunk(level, out, chunk)
-
-
-@njit(cache=True)
-def _pairs_serial_ni(level, out):
-    for chunk in range((level.shape[0] // 2 + LANES - 1) // LANES):
-        _pair_chunk_ni(level, out, chunk)
-
-
-def _root_of_leaf_digests(level: np.ndarray) -> np.ndarray:
-    """Apply the node rule level by level (odd last node promoted) down to one digest."""
-    while len(level) > 1:
-        n = len(level)
-        out = np.empty(((n + 1) // 2, 8), np.uint32)
-        parallel = n // 2 >= PARALLEL_FROM
-        if HAS_SHA_NI:
-            (_pairs_parallel_ni if parallel else _pairs_serial_ni)(level, out)
-        else:
-            (_pairs_parallel if parallel else _pairs_serial)(level, out)
-        if n % 2:
-            out[n // 2] = level[n - 1]
-        level = out
-    return level[0]
-
-
-def _words_to_bytes(words: np.ndarray) -> np.ndarray:
-    """(n, 8) big-endian 32-bit words -> (n, 32) uint8 digests."""
-    return words.astype(">u4").view(np.uint8).reshape(len(words), 32)
+def hash_pairs(level: np.ndarray) -> np.ndarray:
+    """The Merkle level above ``level`` ((n, 32) digests, n >= 2): pairs hashed, odd promoted."""
+    n = len(level)
+    pairs = n // 2
+    nodes = np.empty((pairs, 65), np.uint8)  # NODE_PREFIX || left || right
+    nodes[:, 0] = NODE_PREFIX[0]
+    nodes[:, 1:] = level[: 2 * pairs].reshape(pairs, 64)
+    above = np.empty(((n + 1) // 2, 32), np.uint8)
+    out = above.view(np.uint32)
+    hasher = _hasher(
+        nodes.reshape(-1),
+        np.arange(0, 65 * pairs, 65, dtype=np.int64),
+        np.full(pairs, 65, dtype=np.int64),
+        out[:pairs],
+    )
+    run_tasks(hasher, _tasks(pairs), parallel=pairs >= PARALLEL_FROM)
+    if n % 2:
+        above[pairs] = level[n - 1]
+    return above
 
 
 def sha256_batch(messages: Sequence[bytes]) -> np.ndarray:
-    return _words_to_bytes(hash_messages(messages, NO_PREFIX))
+    return hash_messages(messages)
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
     if not leaves:
         return EMPTY_ROOT
-    leaf_words = hash_messages(leaves, 0)
-    return _words_to_bytes(_root_of_leaf_digests(leaf_words).reshape(1, 8)).tobytes()
+    level = hash_messages(leaves, LEAF_PREFIX)
+    while len(level) > 1:
+        level = hash_pairs(level)
+    return level[0].tobytes()

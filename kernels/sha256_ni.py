@@ -1,9 +1,11 @@
 """SHA-256 block compression with the x86 SHA extensions (SHA-NI), for Numba CPU code.
 
-``compress_ni(state, words, offset)`` folds the 16 big-endian words at words.flat[offset:]
-into the 8-word state, with the same instruction sequence as Intel's reference code (one
-SHA256RNDS2 per two rounds). It lowers straight to LLVM's x86 SHA intrinsics, so it may only
-be compiled where HAS_SHA_NI is true; kernels.sha256_cpu checks that before calling it.
+``compress_ni(state, block, offset)`` folds the 64-byte block at block.flat[offset:] (a uint8
+array, read as 16 big-endian words) into the 8-word state, with the same instruction sequence
+as Intel's reference code (one SHA256RNDS2 per two rounds; PSHUFB turns bytes into words);
+``compress_ni_pair`` does two messages at once. They lower straight to LLVM's x86 SHA
+intrinsics, so they may only be compiled where HAS_SHA_NI is true; kernels.sha256_cpu checks
+that before calling them.
 A VZEROUPPER first avoids the AVX-to-SSE transition stall, which costs ~100x here.
 """
 
@@ -18,6 +20,11 @@ from kernels.sha256_core import K
 HAS_SHA_NI = bool(binding.get_host_cpu_features().get("sha", False))
 
 _I32X4 = ir.VectorType(ir.IntType(32), 4)
+_I8X16 = ir.VectorType(ir.IntType(8), 16)
+# PSHUFB's mask: the bytes of each 32-bit word in reverse order (big-endian words).
+_BIG_ENDIAN = ir.Constant(
+    ir.VectorType(ir.IntType(32), 16), [4 * (i // 4) + 3 - i % 4 for i in range(16)]
+)
 
 
 def _declare(module: ir.Module, name: str, ftype: ir.FunctionType) -> ir.Function:
@@ -29,21 +36,97 @@ def _shuffle(builder: ir.IRBuilder, a, b, lanes: list[int]):
     return builder.shuffle_vector(a, b, ir.Constant(_I32X4, lanes))
 
 
+def _message_block(builder, pointer, count, flags, bits):
+    """The 64 bytes of a block: ``count`` message bytes from pointer (a masked load, so no
+    byte past them is read), then 0x80 if flags & 1, and the bit length at the end if flags & 2.
+    Built in registers: a block stored byte by byte and reloaded would stall the loads."""
+    module = builder.module
+    i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+    bytes64 = ir.VectorType(i8, 64)
+    lanes = ir.Constant(ir.VectorType(i64, 64), list(range(64)))
+
+    def splat(value, vector_type):
+        undefined = ir.Constant(vector_type, ir.Undefined)
+        first = builder.insert_element(undefined, value, ir.Constant(i32, 0))
+        return builder.shuffle_vector(
+            first, undefined, ir.Constant(ir.VectorType(i32, 64), [0] * 64)
+        )
+
+    masked_load = _declare(
+        module,
+        "llvm.masked.load.v64i8.p0",
+        ir.FunctionType(bytes64, [pointer.type, i32, ir.VectorType(i1, 64), bytes64]),
+    )
+    count64 = splat(count, ir.VectorType(i64, 64))
+    block = builder.call(
+        masked_load,
+        [
+            pointer,
+            ir.Constant(i32, 1),
+            builder.icmp_unsigned("<", lanes, count64),
+            ir.Constant(bytes64, None),
+        ],
+    )
+    marker = builder.and_(
+        builder.icmp_unsigned("==", lanes, count64),
+        splat(
+            builder.icmp_unsigned(
+                "!=", builder.and_(flags, ir.Constant(i64, 1)), ir.Constant(i64, 0)
+            ),
+            ir.VectorType(i1, 64),
+        ),
+    )
+    block = builder.select(marker, ir.Constant(bytes64, [0x80] * 64), block)
+    bswap = _declare(module, "llvm.bswap.i64", ir.FunctionType(i64, [i64]))
+    length = builder.bitcast(builder.call(bswap, [bits]), ir.VectorType(i8, 8))
+    length = builder.shuffle_vector(
+        length,
+        ir.Constant(ir.VectorType(i8, 8), ir.Undefined),
+        ir.Constant(ir.VectorType(i32, 64), [0] * 56 + list(range(8))),
+    )
+    last = builder.icmp_unsigned(
+        "!=", builder.and_(flags, ir.Constant(i64, 2)), ir.Constant(i64, 0)
+    )
+    in_tail = builder.icmp_unsigned(">=", lanes, ir.Constant(ir.VectorType(i64, 64), [56] * 64))
+    block = builder.select(builder.and_(in_tail, splat(last, ir.VectorType(i1, 64))), length, block)
+    return [
+        builder.bitcast(
+            builder.shuffle_vector(
+                block,
+                block,
+                ir.Constant(
+                    ir.VectorType(i32, 16), [16 * q + 4 * (i // 4) + 3 - i % 4 for i in range(16)]
+                ),
+            ),
+            _I32X4,
+        )
+        for q in range(4)
+    ]
+
+
 @intrinsic
-def compress_ni(typingctx, state, words, offset):
+def compress_ni(typingctx, state, data, offset, count, flags, bits):
+    """Fold one block into state: count (0..64) bytes of data from offset, padded per flags
+    (1: the 0x80 after the message, 2: the bit length ``bits`` at the end; see _message_block)."""
+
     def codegen(context, builder, signature, args):
         module = builder.module
+        i64 = ir.IntType(64)
         rnds2 = _declare(module, "llvm.x86.sha256rnds2", ir.FunctionType(_I32X4, [_I32X4] * 3))
         msg1 = _declare(module, "llvm.x86.sha256msg1", ir.FunctionType(_I32X4, [_I32X4] * 2))
         msg2 = _declare(module, "llvm.x86.sha256msg2", ir.FunctionType(_I32X4, [_I32X4] * 2))
         vzeroupper = _declare(module, "llvm.x86.avx.vzeroupper", ir.FunctionType(ir.VoidType(), []))
         st = context.make_array(signature.args[0])(context, builder, args[0]).data
-        wd = context.make_array(signature.args[1])(context, builder, args[1]).data
-        block = builder.gep(wd, [args[2]])
+        first = builder.gep(
+            context.make_array(signature.args[1])(context, builder, args[1]).data, [args[2]]
+        )
+        words = _message_block(
+            builder, first, *(builder.zext(a, i64) if a.type.width < 64 else a for a in args[3:6])
+        )
 
-        def at(ptr, index):
+        def at(pointer, index):
             return builder.bitcast(
-                builder.gep(ptr, [ir.Constant(ir.IntType(64), index)]), _I32X4.as_pointer()
+                builder.gep(pointer, [ir.Constant(i64, index)]), _I32X4.as_pointer()
             )
 
         builder.call(vzeroupper, [])
@@ -55,7 +138,7 @@ def compress_ni(typingctx, state, words, offset):
         w: list = []
         for i in range(16):  # four rounds per step
             if i < 4:
-                wi = builder.load(at(block, 4 * i), align=4)
+                wi = words[i]
             else:
                 t = builder.call(msg1, [w[i - 4], w[i - 3]])
                 t = builder.add(t, _shuffle(builder, w[i - 2], w[i - 1], [1, 2, 3, 4]))
@@ -70,4 +153,4 @@ def compress_ni(typingctx, state, words, offset):
         builder.store(_shuffle(builder, s0, s1, [1, 0, 5, 4]), at(st, 4), align=4)
         return context.get_dummy_value()
 
-    return types.void(state, words, offset), codegen
+    return types.void(state, data, offset, count, flags, bits), codegen

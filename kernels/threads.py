@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -28,15 +28,24 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def run_tasks(kernel: Callable[[np.ndarray], object], tasks: int, parallel: bool) -> None:
-    """Call ``kernel(task_ids)`` so that every task in range(tasks) runs exactly once.
+def start_tasks(kernel: Callable[[np.ndarray], object], tasks: int) -> list[Future]:
+    """Submit ``kernel(task_ids)`` on the pool, in strided shares of range(tasks).
 
-    The kernel must release the GIL (njit(nogil=True)) and write disjoint outputs per task.
-    With ``parallel`` false, or one worker, or one task, it runs once on the calling thread.
+    The kernel must release the GIL (njit(nogil=True)) and write disjoint outputs per task;
+    the caller waits on the returned futures.
     """
     ids = np.arange(tasks, dtype=np.int64)
-    shares = min(tasks, WORKERS * SHARES_PER_WORKER)
-    if not parallel or WORKERS == 1 or shares <= 1:
-        kernel(ids)
+    shares = max(1, min(tasks, WORKERS * SHARES_PER_WORKER))
+    return [_executor().submit(kernel, ids[k::shares]) for k in range(shares)]
+
+
+def run_tasks(kernel: Callable[[np.ndarray], object], tasks: int, parallel: bool) -> None:
+    """Run ``kernel(task_ids)`` on every task in range(tasks) and wait for it.
+
+    With ``parallel`` false, or one worker, or one task, it runs once on the calling thread.
+    """
+    if not parallel or WORKERS == 1 or tasks <= 1:
+        kernel(np.arange(tasks, dtype=np.int64))
         return
-    list(_executor().map(kernel, [ids[k::shares] for k in range(shares)]))
+    for future in start_tasks(kernel, tasks):
+        future.result()
