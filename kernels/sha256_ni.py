@@ -1,12 +1,12 @@
 """SHA-256 block compression with the x86 SHA extensions (SHA-NI), for Numba CPU code.
 
-``compress_ni(state, block, offset)`` folds the 64-byte block at block.flat[offset:] (a uint8
-array, read as 16 big-endian words) into the 8-word state, with the same instruction sequence
-as Intel's reference code (one SHA256RNDS2 per two rounds; PSHUFB turns bytes into words);
-``compress_ni_pair`` does two messages at once. They lower straight to LLVM's x86 SHA
-intrinsics, so they may only be compiled where HAS_SHA_NI is true; kernels.sha256_cpu checks
-that before calling them.
-A VZEROUPPER first avoids the AVX-to-SSE transition stall, which costs ~100x here.
+``compress_ni(state, data, offset, count, flags, bits)`` folds one 64-byte block into the
+8-word state: ``count`` bytes of a uint8 array from ``offset``, padded in registers as flags
+say, then read as 16 big-endian words (PSHUFB), with the same instruction sequence as Intel's
+reference code (one SHA256RNDS2 per two rounds). It lowers straight to LLVM's x86 SHA
+intrinsics, so it may only be compiled where HAS_SHA_NI is true; kernels.sha256_cpu checks
+that before calling it. A VZEROUPPER between the (AVX) block assembly and the (SSE) rounds
+avoids the AVX-to-SSE transition stall, which costs ~100x here.
 """
 
 from __future__ import annotations
@@ -20,11 +20,7 @@ from kernels.sha256_core import K
 HAS_SHA_NI = bool(binding.get_host_cpu_features().get("sha", False))
 
 _I32X4 = ir.VectorType(ir.IntType(32), 4)
-_I8X16 = ir.VectorType(ir.IntType(8), 16)
-# PSHUFB's mask: the bytes of each 32-bit word in reverse order (big-endian words).
-_BIG_ENDIAN = ir.Constant(
-    ir.VectorType(ir.IntType(32), 16), [4 * (i // 4) + 3 - i % 4 for i in range(16)]
-)
+_BIG_ENDIAN = [4 * (i // 4) + 3 - i % 4 for i in range(16)]  # each word's bytes reversed
 
 
 def _declare(module: ir.Module, name: str, ftype: ir.FunctionType) -> ir.Function:
@@ -36,72 +32,46 @@ def _shuffle(builder: ir.IRBuilder, a, b, lanes: list[int]):
     return builder.shuffle_vector(a, b, ir.Constant(_I32X4, lanes))
 
 
-def _message_block(builder, pointer, count, flags, bits):
-    """The 64 bytes of a block: ``count`` message bytes from pointer (a masked load, so no
-    byte past them is read), then 0x80 if flags & 1, and the bit length at the end if flags & 2.
-    Built in registers: a block stored byte by byte and reloaded would stall the loads."""
-    module = builder.module
+def _message_block(builder: ir.IRBuilder, pointer, count, flags, bits) -> list:
+    """The block's four message words: ``count`` bytes from pointer (a masked load: no byte
+    past them is read), then 0x80 if flags & 1 and the bit length at the end if flags & 2.
+    Built in registers, because a block stored byte by byte and reloaded stalls the loads."""
     i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
     bytes64 = ir.VectorType(i8, 64)
-    lanes = ir.Constant(ir.VectorType(i64, 64), list(range(64)))
+    lanes = ir.Constant(bytes64, list(range(64)))
 
-    def splat(value, vector_type):
-        undefined = ir.Constant(vector_type, ir.Undefined)
+    def splat(value):
+        undefined = ir.Constant(ir.VectorType(value.type, 64), ir.Undefined)
         first = builder.insert_element(undefined, value, ir.Constant(i32, 0))
-        return builder.shuffle_vector(
-            first, undefined, ir.Constant(ir.VectorType(i32, 64), [0] * 64)
+        return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(i32, 64), None))
+
+    def flag(bit):
+        return splat(
+            builder.icmp_unsigned(
+                "!=", builder.and_(flags, ir.Constant(i64, bit)), ir.Constant(i64, 0)
+            )
         )
 
-    masked_load = _declare(
-        module,
-        "llvm.masked.load.v64i8.p0",
-        ir.FunctionType(bytes64, [pointer.type, i32, ir.VectorType(i1, 64), bytes64]),
-    )
-    count64 = splat(count, ir.VectorType(i64, 64))
+    load_type = ir.FunctionType(bytes64, [pointer.type, i32, ir.VectorType(i1, 64), bytes64])
+    masked_load = _declare(builder.module, "llvm.masked.load.v64i8.p0", load_type)
+    bswap = _declare(builder.module, "llvm.bswap.i64", ir.FunctionType(i64, [i64]))
+    count = splat(builder.trunc(count, i8))
+    zero = ir.Constant(bytes64, None)
     block = builder.call(
-        masked_load,
-        [
-            pointer,
-            ir.Constant(i32, 1),
-            builder.icmp_unsigned("<", lanes, count64),
-            ir.Constant(bytes64, None),
-        ],
+        masked_load, [pointer, ir.Constant(i32, 1), builder.icmp_unsigned("<", lanes, count), zero]
     )
-    marker = builder.and_(
-        builder.icmp_unsigned("==", lanes, count64),
-        splat(
-            builder.icmp_unsigned(
-                "!=", builder.and_(flags, ir.Constant(i64, 1)), ir.Constant(i64, 0)
-            ),
-            ir.VectorType(i1, 64),
-        ),
-    )
+    marker = builder.and_(builder.icmp_unsigned("==", lanes, count), flag(1))
     block = builder.select(marker, ir.Constant(bytes64, [0x80] * 64), block)
-    bswap = _declare(module, "llvm.bswap.i64", ir.FunctionType(i64, [i64]))
     length = builder.bitcast(builder.call(bswap, [bits]), ir.VectorType(i8, 8))
-    length = builder.shuffle_vector(
-        length,
-        ir.Constant(ir.VectorType(i8, 8), ir.Undefined),
-        ir.Constant(ir.VectorType(i32, 64), [0] * 56 + list(range(8))),
-    )
-    last = builder.icmp_unsigned(
-        "!=", builder.and_(flags, ir.Constant(i64, 2)), ir.Constant(i64, 0)
-    )
-    in_tail = builder.icmp_unsigned(">=", lanes, ir.Constant(ir.VectorType(i64, 64), [56] * 64))
-    block = builder.select(builder.and_(in_tail, splat(last, ir.VectorType(i1, 64))), length, block)
-    return [
-        builder.bitcast(
-            builder.shuffle_vector(
-                block,
-                block,
-                ir.Constant(
-                    ir.VectorType(i32, 16), [16 * q + 4 * (i // 4) + 3 - i % 4 for i in range(16)]
-                ),
-            ),
-            _I32X4,
-        )
-        for q in range(4)
-    ]
+    at_end = ir.Constant(ir.VectorType(i32, 64), [0] * 56 + list(range(8)))
+    length = builder.shuffle_vector(length, ir.Constant(length.type, ir.Undefined), at_end)
+    tail = builder.icmp_unsigned(">=", lanes, ir.Constant(bytes64, [56] * 64))
+    block = builder.select(builder.and_(tail, flag(2)), length, block)
+    words = []
+    for q in range(4):
+        order = ir.Constant(ir.VectorType(i32, 16), [16 * q + i for i in _BIG_ENDIAN])
+        words.append(builder.bitcast(builder.shuffle_vector(block, block, order), _I32X4))
+    return words
 
 
 @intrinsic
