@@ -21,7 +21,7 @@ from kernels.merkle_rule import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX
 from kernels.packing import pack
 from kernels.sha256_core import H0, NO_PREFIX, compress, init_state, load_block, padded_blocks
 from kernels.sha256_ni import HAS_SHA_NI, compress_ni
-from kernels.threads import run_tasks, start_tasks
+from kernels.threads import Tasks, run_tasks
 
 LANES = 16  # uint32 words: one AVX-512 register
 TASK = 1024  # messages per task
@@ -134,9 +134,9 @@ def hash_messages(messages: Sequence[bytes], prefix: bytes = b"") -> np.ndarray:
     for lo in range(0, n, PACK_CHUNK):
         part = out[lo : lo + PACK_CHUNK]
         packed = pack(messages[lo : lo + PACK_CHUNK], prefix)
-        pending += start_tasks(_hasher(*packed, part), _tasks(len(part)))
-    for future in pending:
-        future.result()
+        pending.append(Tasks(_hasher(*packed, part), _tasks(len(part))).start())
+    for tasks in pending:
+        tasks.wait()
     return digests
 
 

@@ -2,17 +2,18 @@
 
 Numba's own thread pool (prange on the OpenMP layer) spins at every barrier: on a shared
 machine, where the other core is often busy, a verification call burnt nearly twice the CPU
-time it used and ran slower on two threads than on one. Threads that block instead of spinning
-keep both cores' worth of speed-up when the cores are free and lose little when they are not.
-Each call is split into a few strided shares of its tasks (so tasks of different cost mix),
-which the pool's threads take in turn.
+time it used and ran slower on two threads than on one. Here the tasks are cut into a few
+strided shares (so tasks of different cost mix) that the pool's threads and the calling thread
+take in turn: the caller works too and never waits for a helper that has not been scheduled
+yet, so a busy machine costs at most the help it could not give.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -28,24 +29,49 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def start_tasks(kernel: Callable[[np.ndarray], object], tasks: int) -> list[Future]:
-    """Submit ``kernel(task_ids)`` on the pool, in strided shares of range(tasks).
+class Tasks:
+    """``kernel(task_ids)`` over range(tasks), started on the pool; ``wait()`` joins in."""
 
-    The kernel must release the GIL (njit(nogil=True)) and write disjoint outputs per task;
-    the caller waits on the returned futures.
-    """
-    ids = np.arange(tasks, dtype=np.int64)
-    shares = max(1, min(tasks, WORKERS * SHARES_PER_WORKER))
-    return [_executor().submit(kernel, ids[k::shares]) for k in range(shares)]
+    def __init__(self, kernel: Callable[[np.ndarray], object], tasks: int) -> None:
+        ids = np.arange(tasks, dtype=np.int64)
+        count = max(1, min(tasks, WORKERS * SHARES_PER_WORKER))
+        self._kernel = kernel
+        self._shares = iter([ids[k::count] for k in range(count)])  # next() is atomic
+        self._left = count
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._error: Exception | None = None
+
+    def start(self) -> Tasks:
+        for _ in range(WORKERS - 1):
+            _executor().submit(self._work)
+        return self
+
+    def wait(self) -> None:
+        self._work()
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _work(self) -> None:
+        for ids in self._shares:
+            try:
+                self._kernel(ids)
+            except Exception as error:  # noqa: BLE001 - re-raised by wait(), on the caller's thread
+                self._error = error
+            with self._lock:
+                self._left -= 1
+                if self._left == 0:
+                    self._done.set()
 
 
 def run_tasks(kernel: Callable[[np.ndarray], object], tasks: int, parallel: bool) -> None:
     """Run ``kernel(task_ids)`` on every task in range(tasks) and wait for it.
 
-    With ``parallel`` false, or one worker, or one task, it runs once on the calling thread.
+    The kernel must release the GIL (njit(nogil=True)) and write disjoint outputs per task.
+    With ``parallel`` false, or one worker, it runs once on the calling thread.
     """
     if not parallel or WORKERS == 1 or tasks <= 1:
         kernel(np.arange(tasks, dtype=np.int64))
         return
-    for future in start_tasks(kernel, tasks):
-        future.result()
+    Tasks(kernel, tasks).start().wait()
