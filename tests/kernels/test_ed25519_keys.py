@@ -49,6 +49,14 @@ def test_combs_equal_exact_arithmetic_for_minus_a():
         assert np.array_equal(cache.combs[slot], comb_table(((-x) % P, y % P)))
 
 
+def test_many_keys_admitted_at_once_are_built_across_threads(make_random_batch):
+    keys, msgs, sigs = make_random_batch(60, seed=9, keys=20)  # 3 lane groups of new keys
+    cache = KeyCache(admit_after=3)
+    assert _cpu(keys, msgs, sigs, cache).all() and len(cache) == 20
+    bad = sigs[:-1] + [sigs[0]]
+    assert _cpu(keys, msgs, bad, cache).tolist() == [True] * 59 + [False]
+
+
 def test_admission_after_enough_signatures_in_one_call_or_across_calls():
     cache = KeyCache(admit_after=3)
     rows = _rows(PUBLIC[:2])
