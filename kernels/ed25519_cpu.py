@@ -29,7 +29,7 @@ from kernels.ed25519_core import (
     reduce_digest,
     scalar_below_order,
 )
-from kernels.ed25519_field import FE_LIMBS, FE_ONE, fe_broadcast, fe_from_bytes, fe_invert, fe_mul
+from kernels.ed25519_field import FE_LIMBS, fe_from_bytes
 from kernels.ed25519_inputs import pack_batch
 from kernels.ed25519_keys import DEFAULT_KEY_CACHE, KeyCache
 from kernels.ed25519_tables import (
@@ -39,6 +39,7 @@ from kernels.ed25519_tables import (
     comb_multiply,
     fill_window,
     load_fe_lanes,
+    normalise_lanes,
     store_fe_lanes,
     window_multiply,
 )
@@ -49,7 +50,6 @@ from kernels.threads import run_tasks
 GROUPS = 8  # lane groups per task: 64 signatures share one inversion
 PARALLEL_FROM = 2 * GROUPS * LANES  # signatures per call from which the thread pool pays off
 _FE = FE_LIMBS * LANES  # words of one field element of eight lanes
-_POINT = 3 * _FE  # X, Y, Z
 
 
 @register_jitable
@@ -86,7 +86,7 @@ def _verify_task(order, lo, hi, combed, keys, sigs, data, starts, lengths, slots
     b_slots = np.zeros(LANES, np.int64)
     key_y = np.zeros((FE_LIMBS, LANES), np.uint64)
     key_sign = np.zeros(LANES, np.uint64)
-    points = np.empty(groups * _POINT, np.uint64)
+    points = np.empty((groups, 3, FE_LIMBS, LANES), np.uint64)  # X, Y, Z of each group
     r_y = np.zeros((groups, FE_LIMBS, LANES), np.uint64)
     r_sign = np.zeros((groups, LANES), np.uint64)
     live = np.zeros((groups, LANES), np.uint64)
@@ -119,20 +119,12 @@ def _verify_task(order, lo, hi, combed, keys, sigs, data, starts, lengths, slots
             fill_window(point_select(ok, negate(a), BASE), window)
             r = window_multiply(window, k_digits, B_COMB, b_slots, s_digits, gather)
         for c in range(3):
-            store_fe_lanes(points, g * _POINT + c * _FE, r[c])
-    # Montgomery's trick: one inversion for every group's Z.
-    prefix = np.empty(groups * _FE, np.uint64)
-    acc = fe_broadcast(FE_ONE, lanes_load(live, 0))
-    for g in range(groups):
-        store_fe_lanes(prefix, g * _FE, acc)
-        acc = fe_mul(acc, load_fe_lanes(points, g * _POINT + 2 * _FE))
-    inverse = fe_invert(acc)
+            store_fe_lanes(points, (3 * g + c) * _FE, r[c])
+    normalise_lanes(points, groups)  # one inversion for every group's Z
     verdict = np.empty(LANES, np.uint64)
-    for g in range(groups - 1, -1, -1):
-        z_inverse = fe_mul(inverse, load_fe_lanes(prefix, g * _FE))
-        inverse = fe_mul(inverse, load_fe_lanes(points, g * _POINT + 2 * _FE))
-        x = fe_mul(load_fe_lanes(points, g * _POINT), z_inverse)
-        y = fe_mul(load_fe_lanes(points, g * _POINT + _FE), z_inverse)
+    for g in range(groups):
+        x = load_fe_lanes(points, 3 * g * _FE)
+        y = load_fe_lanes(points, (3 * g + 1) * _FE)
         match = encoding_matches(x, y, load_fe_lanes(r_y[g], 0), lanes_load(r_sign[g], 0))
         lanes_store(verdict, 0, match & lanes_load(live[g], 0))
         for lane in range(min(LANES, hi - lo - g * LANES)):

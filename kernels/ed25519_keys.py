@@ -35,12 +35,9 @@ from kernels.ed25519_core import (
 from kernels.ed25519_field import (
     FE_D2,
     FE_LIMBS,
-    FE_ONE,
     fe_add,
-    fe_broadcast,
     fe_canonical,
     fe_from_bytes,
-    fe_invert,
     fe_mul,
     fe_sub,
 )
@@ -49,6 +46,7 @@ from kernels.ed25519_tables import (
     NIELS,
     TEETH,
     load_fe_lanes,
+    normalise_lanes,
     store_fe_lanes,
 )
 from kernels.lanes import LANES, lanes_load, lanes_store
@@ -97,27 +95,15 @@ def _build_group(keys, slots, lo, combs, decodes):
         if t:
             tooth = double_times(tooth, 16)
         _store_multiples(tooth, projective, t)
-    # Affine niels form, with one inversion for all 128 points (Montgomery's trick).
-    prefix = np.empty((MULTIPLES, FE_LIMBS, LANES), np.uint64)
+    normalise_lanes(projective, MULTIPLES)  # affine: one inversion for all 128 points
     niels = np.empty((MULTIPLES, NIELS, FE_LIMBS, LANES), np.uint64)
-    acc = fe_broadcast(FE_ONE, ok)
+    size = FE_LIMBS * LANES
     for e in range(MULTIPLES):
-        store_fe_lanes(prefix, e * FE_LIMBS * LANES, acc)
-        acc = fe_mul(acc, load_fe_lanes(projective, (e * _PROJECTIVE + 2) * FE_LIMBS * LANES))
-    inverse = fe_invert(acc)
-    for e in range(MULTIPLES - 1, -1, -1):
-        z_inverse = fe_mul(inverse, load_fe_lanes(prefix, e * FE_LIMBS * LANES))
-        inverse = fe_mul(
-            inverse, load_fe_lanes(projective, (e * _PROJECTIVE + 2) * FE_LIMBS * LANES)
-        )
-        x = fe_mul(load_fe_lanes(projective, e * _PROJECTIVE * FE_LIMBS * LANES), z_inverse)
-        y_ = fe_mul(load_fe_lanes(projective, (e * _PROJECTIVE + 1) * FE_LIMBS * LANES), z_inverse)
-        base = e * NIELS * FE_LIMBS * LANES
-        store_fe_lanes(niels, base, fe_canonical(fe_add(y_, x)))
-        store_fe_lanes(niels, base + FE_LIMBS * LANES, fe_canonical(fe_sub(y_, x)))
-        store_fe_lanes(
-            niels, base + 2 * FE_LIMBS * LANES, fe_canonical(fe_mul(fe_mul(x, y_), FE_D2))
-        )
+        x = load_fe_lanes(projective, 3 * e * size)
+        y_ = load_fe_lanes(projective, (3 * e + 1) * size)
+        store_fe_lanes(niels, 3 * e * size, fe_canonical(fe_add(y_, x)))
+        store_fe_lanes(niels, (3 * e + 1) * size, fe_canonical(fe_sub(y_, x)))
+        store_fe_lanes(niels, (3 * e + 2) * size, fe_canonical(fe_mul(fe_mul(x, y_), FE_D2)))
     decoded = np.empty(LANES, np.uint64)
     lanes_store(decoded, 0, ok)
     for lane in range(count):

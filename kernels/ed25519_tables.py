@@ -278,6 +278,27 @@ _with_lanes(store_cached, _store_cached_lanes, argument=0, lanes_ndim=4)
 _with_lanes(identity, _identity_lanes, argument=0, lanes_ndim=2)
 
 
+@register_jitable
+def normalise_lanes(points, count):
+    """points[e] = (x, y, 1) for the first ``count`` projective (X, Y, Z) points of eight lanes
+    each (points: (m, 3, FE_LIMBS, LANES) uint64), with one inversion for them all
+    (Montgomery's trick: three multiplications a point instead of an inversion)."""
+    size = FE_LIMBS * LANES
+    prefix = np.empty((count, FE_LIMBS, LANES), np.uint64)
+    acc = fe_broadcast(FE_ONE, lanes_load(points, 0))
+    for e in range(count):
+        store_fe_lanes(prefix, e * size, acc)
+        acc = fe_mul(acc, load_fe_lanes(points, (3 * e + 2) * size))
+    inverse = fe_invert(acc)
+    for e in range(count - 1, -1, -1):
+        z = load_fe_lanes(points, (3 * e + 2) * size)
+        z_inverse = fe_mul(inverse, load_fe_lanes(prefix, e * size))
+        inverse = fe_mul(inverse, z)
+        store_fe_lanes(points, 3 * e * size, fe_mul(load_fe_lanes(points, 3 * e * size), z_inverse))
+        y = fe_mul(load_fe_lanes(points, (3 * e + 1) * size), z_inverse)
+        store_fe_lanes(points, (3 * e + 1) * size, y)
+
+
 # --- a key's window, shared by every kernel ---------------------------------------------------
 
 
