@@ -20,7 +20,7 @@ from numba.extending import register_jitable
 from kernels.merkle_rule import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX
 from kernels.packing import pack
 from kernels.sha256_core import H0, NO_PREFIX, compress, init_state, load_block, padded_blocks
-from kernels.sha256_ni import HAS_SHA_NI, compress_ni
+from kernels.sha256_ni import HAS_SHA_NI, compress_ni, compress_ni_pair
 from kernels.threads import Tasks, run_tasks
 
 LANES = 16  # uint32 words: one AVX-512 register
@@ -44,24 +44,55 @@ def _big_endian(word):
 
 
 @register_jitable
+def _blocks(length):
+    """Blocks of a message: its full 64-byte blocks, then one or two that end it."""
+    return length // 64 + (1 if length % 64 < 56 else 2)
+
+
+@register_jitable
+def _block(start, length, j):
+    """(offset, byte count, flags) of block j of the message at data[start:][:length]."""
+    full = length // 64
+    if j < full:
+        return start + 64 * j, 64, 0
+    rest = length - 64 * full
+    if j == full:
+        return start + 64 * full, rest, _MARKER | (_LENGTH if rest < 56 else 0)
+    return start, 0, _LENGTH  # the 0x80 did not leave room for the length
+
+
+@register_jitable
 def _hash_range_ni(data, starts, lengths, out, lo, hi):
-    state = np.empty(8, np.uint32)
-    for m in range(lo, hi):
-        start = starts[m]
-        length = lengths[m]
-        bits = np.uint64(length) * np.uint64(8)
-        full = length // 64
-        rest = length - 64 * full
-        state[:] = H0
-        for block in range(full):
-            compress_ni(state, data, start + 64 * block, 64, 0, bits)
-        if rest < 56:  # the 0x80 and the length fit after the last bytes
-            compress_ni(state, data, start + 64 * full, rest, _MARKER | _LENGTH, bits)
+    """Messages two at a time (compress_ni_pair) wherever neighbours have as many blocks."""
+    state_a = np.empty(8, np.uint32)
+    state_b = np.empty(8, np.uint32)
+    m = lo
+    while m < hi:
+        a_start, a_length = starts[m], lengths[m]
+        a_bits = np.uint64(a_length) * np.uint64(8)
+        blocks = _blocks(a_length)
+        pair = m + 1 < hi and _blocks(lengths[m + 1]) == blocks
+        state_a[:] = H0
+        if pair:
+            b_start, b_length = starts[m + 1], lengths[m + 1]
+            b_bits = np.uint64(b_length) * np.uint64(8)
+            state_b[:] = H0
+            for j in range(blocks):
+                a_at, a_count, a_flags = _block(a_start, a_length, j)
+                b_at, b_count, b_flags = _block(b_start, b_length, j)
+                compress_ni_pair(
+                    state_a, data, a_at, a_count, a_flags, a_bits,
+                    state_b, data, b_at, b_count, b_flags, b_bits,
+                )  # fmt: skip
+            for k in range(8):
+                out[m + 1, k] = _big_endian(state_b[k])
         else:
-            compress_ni(state, data, start + 64 * full, rest, _MARKER, bits)
-            compress_ni(state, data, start, 0, _LENGTH, bits)
+            for j in range(blocks):
+                a_at, a_count, a_flags = _block(a_start, a_length, j)
+                compress_ni(state_a, data, a_at, a_count, a_flags, a_bits)
         for k in range(8):
-            out[m, k] = _big_endian(state[k])
+            out[m, k] = _big_endian(state_a[k])
+        m += 2 if pair else 1
 
 
 @register_jitable

@@ -3,10 +3,11 @@
 ``compress_ni(state, data, offset, count, flags, bits)`` folds one 64-byte block into the
 8-word state: ``count`` bytes of a uint8 array from ``offset``, padded in registers as flags
 say, then read as 16 big-endian words (PSHUFB), with the same instruction sequence as Intel's
-reference code (one SHA256RNDS2 per two rounds). It lowers straight to LLVM's x86 SHA
-intrinsics, so it may only be compiled where HAS_SHA_NI is true; kernels.sha256_cpu checks
-that before calling it. A VZEROUPPER between the (AVX) block assembly and the (SSE) rounds
-avoids the AVX-to-SSE transition stall, which costs ~100x here.
+reference code (one SHA256RNDS2 per two rounds); ``compress_ni_pair`` folds two messages'
+blocks at once, interleaved. They lower straight to LLVM's x86 SHA intrinsics, so they may
+only be compiled where HAS_SHA_NI is true; kernels.sha256_cpu checks that before calling them.
+A VZEROUPPER between the (AVX) block assembly and the (SSE) rounds avoids the AVX-to-SSE
+transition stall, which costs ~100x here.
 """
 
 from __future__ import annotations
@@ -74,53 +75,81 @@ def _message_block(builder: ir.IRBuilder, pointer, count, flags, bits) -> list:
     return words
 
 
+def _codegen(context, builder, signature, args):
+    """Compress each (state, data, offset, count, flags, bits) group of the arguments, all
+    messages in lockstep (four rounds of each in turn): one message's SHA256RNDS2 chain is
+    bound by its latency, and a second one fills the gaps."""
+    module = builder.module
+    i64 = ir.IntType(64)
+    rnds2 = _declare(module, "llvm.x86.sha256rnds2", ir.FunctionType(_I32X4, [_I32X4] * 3))
+    msg1 = _declare(module, "llvm.x86.sha256msg1", ir.FunctionType(_I32X4, [_I32X4] * 2))
+    msg2 = _declare(module, "llvm.x86.sha256msg2", ir.FunctionType(_I32X4, [_I32X4] * 2))
+    vzeroupper = _declare(module, "llvm.x86.avx.vzeroupper", ir.FunctionType(ir.VoidType(), []))
+
+    def at(pointer, index):
+        return builder.bitcast(builder.gep(pointer, [ir.Constant(i64, index)]), _I32X4.as_pointer())
+
+    streams = []
+    for k in range(0, len(args), 6):
+        state = context.make_array(signature.args[k])(context, builder, args[k]).data
+        data = context.make_array(signature.args[k + 1])(context, builder, args[k + 1]).data
+        padding = (builder.zext(a, i64) if a.type.width < 64 else a for a in args[k + 3 : k + 6])
+        words = _message_block(builder, builder.gep(data, [args[k + 2]]), *padding)
+        streams.append((state, words))
+    builder.call(vzeroupper, [])
+    runs = []
+    for state, words in streams:
+        abcd = builder.load(at(state, 0), align=4)  # lanes A B C D
+        efgh = builder.load(at(state, 4), align=4)  # lanes E F G H
+        abef = _shuffle(builder, efgh, abcd, [1, 0, 5, 4])  # lanes F E B A
+        cdgh = _shuffle(builder, efgh, abcd, [3, 2, 7, 6])  # lanes H G D C
+        runs.append({"state": state, "words": words, "first": (abef, cdgh), "s": (abef, cdgh)})
+    for i in range(16):  # four rounds per step
+        for run in runs:
+            w = run["words"]
+            if i >= 4:
+                t = builder.call(msg1, [w[i - 4], w[i - 3]])
+                t = builder.add(t, _shuffle(builder, w[i - 2], w[i - 1], [1, 2, 3, 4]))
+                w.append(builder.call(msg2, [t, w[i - 1]]))
+            kw = builder.add(w[i], ir.Constant(_I32X4, [int(k) for k in K[4 * i : 4 * i + 4]]))
+            s0, s1 = run["s"]
+            s1 = builder.call(rnds2, [s1, s0, kw])
+            s0 = builder.call(rnds2, [s0, s1, _shuffle(builder, kw, kw, [2, 3, 0, 0])])
+            run["s"] = (s0, s1)
+    for run in runs:
+        s0 = builder.add(run["s"][0], run["first"][0])
+        s1 = builder.add(run["s"][1], run["first"][1])
+        builder.store(_shuffle(builder, s0, s1, [3, 2, 7, 6]), at(run["state"], 0), align=4)
+        builder.store(_shuffle(builder, s0, s1, [1, 0, 5, 4]), at(run["state"], 4), align=4)
+    return context.get_dummy_value()
+
+
 @intrinsic
 def compress_ni(typingctx, state, data, offset, count, flags, bits):
     """Fold one block into state: count (0..64) bytes of data from offset, padded per flags
     (1: the 0x80 after the message, 2: the bit length ``bits`` at the end; see _message_block)."""
+    return types.void(state, data, offset, count, flags, bits), _codegen
 
-    def codegen(context, builder, signature, args):
-        module = builder.module
-        i64 = ir.IntType(64)
-        rnds2 = _declare(module, "llvm.x86.sha256rnds2", ir.FunctionType(_I32X4, [_I32X4] * 3))
-        msg1 = _declare(module, "llvm.x86.sha256msg1", ir.FunctionType(_I32X4, [_I32X4] * 2))
-        msg2 = _declare(module, "llvm.x86.sha256msg2", ir.FunctionType(_I32X4, [_I32X4] * 2))
-        vzeroupper = _declare(module, "llvm.x86.avx.vzeroupper", ir.FunctionType(ir.VoidType(), []))
-        st = context.make_array(signature.args[0])(context, builder, args[0]).data
-        first = builder.gep(
-            context.make_array(signature.args[1])(context, builder, args[1]).data, [args[2]]
-        )
-        words = _message_block(
-            builder, first, *(builder.zext(a, i64) if a.type.width < 64 else a for a in args[3:6])
-        )
 
-        def at(pointer, index):
-            return builder.bitcast(
-                builder.gep(pointer, [ir.Constant(i64, index)]), _I32X4.as_pointer()
-            )
-
-        builder.call(vzeroupper, [])
-        abcd = builder.load(at(st, 0), align=4)  # lanes A B C D
-        efgh = builder.load(at(st, 4), align=4)  # lanes E F G H
-        abef = _shuffle(builder, efgh, abcd, [1, 0, 5, 4])  # lanes F E B A
-        cdgh = _shuffle(builder, efgh, abcd, [3, 2, 7, 6])  # lanes H G D C
-        s0, s1 = abef, cdgh
-        w: list = []
-        for i in range(16):  # four rounds per step
-            if i < 4:
-                wi = words[i]
-            else:
-                t = builder.call(msg1, [w[i - 4], w[i - 3]])
-                t = builder.add(t, _shuffle(builder, w[i - 2], w[i - 1], [1, 2, 3, 4]))
-                wi = builder.call(msg2, [t, w[i - 1]])
-            w.append(wi)
-            kw = builder.add(wi, ir.Constant(_I32X4, [int(k) for k in K[4 * i : 4 * i + 4]]))
-            s1 = builder.call(rnds2, [s1, s0, kw])
-            s0 = builder.call(rnds2, [s0, s1, _shuffle(builder, kw, kw, [2, 3, 0, 0])])
-        s0 = builder.add(s0, abef)
-        s1 = builder.add(s1, cdgh)
-        builder.store(_shuffle(builder, s0, s1, [3, 2, 7, 6]), at(st, 0), align=4)
-        builder.store(_shuffle(builder, s0, s1, [1, 0, 5, 4]), at(st, 4), align=4)
-        return context.get_dummy_value()
-
-    return types.void(state, data, offset, count, flags, bits), codegen
+@intrinsic
+def compress_ni_pair(
+    typingctx,
+    state_a,
+    data,
+    offset_a,
+    count_a,
+    flags_a,
+    bits_a,
+    state_b,
+    data_b,
+    offset_b,
+    count_b,
+    flags_b,
+    bits_b,
+):
+    """compress_ni of two messages at once, interleaved."""
+    signature = types.void(
+        state_a, data, offset_a, count_a, flags_a, bits_a,
+        state_b, data_b, offset_b, count_b, flags_b, bits_b,
+    )  # fmt: skip
+    return signature, _codegen
