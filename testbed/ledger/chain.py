@@ -3,17 +3,29 @@
 One rule for every block, whether it is proposed here, received from another validator or
 replayed by `testbed verify` (`validate_block`): heights and hash links, the proposer in the
 genesis validator set, the Merkle root, every signature (one batch call into `kernels`), every
-nonce, and the state root after executing the transactions on a copy of the state.
+nonce, and the state root after executing the transactions on a copy of the state. A block is
+committed with its quorum certificate (`certificates`), checked by `check_certificate` when it
+is appended and when the chain is replayed. The embedded chain (one validator) certifies its
+own blocks with its own vote; on a network the votes come from the other validators
+(`testbed.network`), and `build_block` is how a proposer fills a block from a mempool.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import kernels
 from testbed.errors import InputError, LedgerError
 from testbed.ledger.blocks import Block, BlockHeader, decode_signed_header
+from testbed.ledger.certificates import (
+    Certificate,
+    CertifiedBlock,
+    decode_certificate,
+    quorum,
+    vote_message,
+)
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import DEFAULT_CHAIN_ID
@@ -31,10 +43,9 @@ class InvalidBlock(LedgerError):
         self.reason = reason
 
 
-def _context(header: BlockHeader, validators: frozenset[bytes]) -> BlockContext:
-    return BlockContext(
-        header.chain_id, header.height, header.timestamp, header.proposer, validators
-    )
+def _context(header: BlockHeader, state: ChainState) -> BlockContext:
+    return BlockContext(header.chain_id, header.height, header.timestamp, header.proposer,
+                        state.validators, state.operator)
 
 
 def _execute(
@@ -42,14 +53,14 @@ def _execute(
 ) -> ChainState:
     """The state after ``txs``, on a copy; the first refused transaction raises InvalidBlock."""
     new = state.copy()
-    ctx = _context(header, state.validators)
+    ctx = _context(header, state)
     for i, tx in enumerate(txs):
         try:
             new.apply(tx, ctx)
         except Rejected as exc:
             raise InvalidBlock(header.height, f"transaction {i}: {exc}") from None
         if i == 0 and header.height == 0:
-            ctx = _context(header, new.validators)
+            ctx = _context(header, new)
     return new
 
 
@@ -109,6 +120,72 @@ def validate_block(
     return new
 
 
+def check_certificate(
+    header: BlockHeader, certificate: Certificate | None, validators: frozenset[bytes]
+) -> None:
+    """Raise `InvalidBlock` unless ``certificate`` holds a quorum of ``validators``' votes on
+    ``header``. Genesis needs none (it names the validators); a block of a ledger written
+    before certificates has none, which only a one-validator chain can do without: there the
+    proposer's own signature on the header is the whole quorum."""
+    if header.height == 0:
+        if certificate is not None:
+            raise InvalidBlock(0, "the genesis block carries no certificate")
+        return
+    if certificate is None:
+        if len(validators) == 1:
+            return
+        raise InvalidBlock(header.height, "no quorum certificate")
+    problem = certificate.problem(header, validators)
+    if problem is not None:
+        raise InvalidBlock(header.height, problem)
+
+
+def own_certificate(block: Block, validator: KeyPair) -> Certificate:
+    """The certificate of a one-validator chain: its validator's vote."""
+    h = block.header
+    return Certificate(h.chain_id, h.height, h.hash,
+                       ((validator.public, validator.sign(vote_message(h.chain_id, h.height,
+                                                                       h.hash))),))
+
+
+@dataclass(frozen=True)
+class Built:
+    """A block a proposer filled: the state after it, and the candidates left out, each with
+    the reason (a bad signature, or the rule that refused it in this block)."""
+
+    block: Block
+    state: ChainState
+    refused: tuple[tuple[Transaction, str], ...]
+
+
+def build_block(
+    state: ChainState, previous: BlockHeader, candidates: Sequence[Transaction], timestamp: int,
+    proposer: KeyPair,
+) -> Built:
+    """Sign a block of the ``candidates`` that apply, in their order, on top of ``previous``;
+    the others are left out with their reason. What it returns passes `validate_block`."""
+    height = previous.height + 1
+    if timestamp < previous.timestamp:
+        raise InvalidBlock(height, "timestamp earlier than the previous block's")
+    ok = (kernels.ed25519_verify_batch(*zip(*_signed(candidates))) if candidates else [])
+    draft = BlockHeader(previous.chain_id, height, b"", timestamp, b"", b"", proposer.public, 0)
+    new = state.copy()
+    ctx = _context(draft, state)
+    txs, refused = [], []
+    for tx, signed_ok in zip(candidates, ok):
+        if not signed_ok:
+            refused.append((tx, "bad signature"))
+            continue
+        try:
+            new.apply(tx, ctx)
+        except Rejected as exc:
+            refused.append((tx, str(exc)))
+            continue
+        txs.append(tx)
+    block = _sign(previous.chain_id, height, previous.hash, timestamp, txs, new, proposer)
+    return Built(block, new, tuple(refused))
+
+
 class Chain:
     """A validator's view of the chain: the store, the head and the current state."""
 
@@ -126,23 +203,27 @@ class Chain:
         chain_id: int = DEFAULT_CHAIN_ID,
         contract_params: bytes = b"",
         timestamp: int = 0,
+        operator: KeyPair | None = None,
     ) -> Chain:
-        """A new ledger file holding the genesis block, proposed by the first validator."""
-        if not validators:
-            raise InputError("a chain needs at least one validator")
-        genesis = sign(
-            Genesis(tuple(v.public for v in validators), contract_params),
-            validators[0], nonce=0, chain_id=chain_id,
-        )
+        """A new ledger file holding the genesis block, proposed by the first validator and
+        its genesis transaction signed by the operator (default: that validator)."""
+        first = validators[0] if validators else None
+        genesis = genesis_block([v.public for v in validators], first, operator or first,
+                                contract, contract_params, timestamp, chain_id)
+        return cls.from_genesis(path, genesis, contract)
+
+    @classmethod
+    def from_genesis(cls, path: Path | str, genesis: Block,
+                     contract: Contract | None = None) -> Chain:
+        """A new ledger file holding ``genesis`` (a network's, made by `genesis_block`)."""
+        state = validate_block(genesis, ChainState(contract), None)
         store = create_store(path)
         try:
-            block, state = _build(ChainState(contract), None, [genesis], timestamp,
-                                  validators[0], chain_id)
-            store.append([block])
+            store.append([CertifiedBlock(genesis, None)])
         except BaseException:  # a ledger without its genesis is no ledger: leave none
             store.discard()
             raise
-        return cls(store, state, block.header)
+        return cls(store, state, genesis.header)
 
     @classmethod
     def open(cls, path: Path | str, contract: Contract | None = None) -> Chain:
@@ -167,57 +248,85 @@ class Chain:
         return self.state.nonces.get(account, 0)
 
     def produce(self, txs: Sequence[Transaction], timestamp: int, proposer: KeyPair) -> Block:
-        """Propose, sign and commit a block of ``txs``; a bad one raises and stores nothing."""
+        """Propose, sign, certify with the proposer's own vote and commit a block of ``txs``
+        (the embedded, one-validator chain); a bad one raises and stores nothing."""
+        height = self.height + 1
         if proposer.public not in self.state.validators:
-            raise InvalidBlock(self.height + 1, "proposer is not a validator")
+            raise InvalidBlock(height, "proposer is not a validator")
+        if quorum(len(self.state.validators)) > 1:
+            raise InvalidBlock(height, f"{len(self.state.validators)} validators: blocks need "
+                                       "their votes (run the chain on a network)")
         if timestamp < self.head.timestamp:
-            raise InvalidBlock(self.height + 1, "timestamp earlier than the previous block's")
+            raise InvalidBlock(height, "timestamp earlier than the previous block's")
         bad = _first_bad_signature(_signed(txs))
         if bad is not None:
-            raise InvalidBlock(self.height + 1, f"transaction {bad}: bad signature")
-        block, state = _build(self.state, self.head, txs, timestamp, proposer, self.chain_id)
-        self.store.append([block])
-        self.state, self.head = state, block.header
+            raise InvalidBlock(height, f"transaction {bad}: bad signature")
+        state = _execute(self.state, BlockHeader(self.chain_id, height, b"", timestamp, b"",
+                                                 b"", proposer.public, len(txs)), txs)
+        block = _sign(self.chain_id, height, self.head.hash, timestamp, txs, state, proposer)
+        self.commit(CertifiedBlock(block, own_certificate(block, proposer)), state)
         return block
 
-    def append(self, block: Block) -> None:
-        """Validate a block proposed elsewhere and commit it."""
-        state = validate_block(block, self.state, self.head)
-        self.store.append([block])
-        self.state, self.head = state, block.header
+    def append(self, certified: CertifiedBlock) -> None:
+        """Check a certified block from elsewhere (its certificate, then `validate_block`) and
+        commit it."""
+        check_certificate(certified.block.header, certified.certificate, self.state.validators)
+        self.commit(certified, validate_block(certified.block, self.state, self.head))
+
+    def commit(self, certified: CertifiedBlock, state: ChainState) -> None:
+        """Store a block already validated into ``state`` (by `validate_block` or
+        `build_block` on this chain's head) and make it the head."""
+        if certified.block.header.prev_hash != self.head.hash:
+            raise InvalidBlock(certified.block.header.height, "does not extend the head")
+        self.store.append([certified])
+        self.state, self.head = state, certified.block.header
 
     def close(self) -> None:
         self.store.close()
 
 
-def _build(
-    state: ChainState,
-    previous: BlockHeader | None,
-    txs: Sequence[Transaction],
-    timestamp: int,
-    proposer: KeyPair,
-    chain_id: int,
-) -> tuple[Block, ChainState]:
-    height = 0 if previous is None else previous.height + 1
-    draft = BlockHeader(chain_id, height, b"", timestamp, b"", b"", proposer.public, len(txs))
-    new = _execute(state, draft, txs)
+def genesis_block(
+    validators: Sequence[bytes], proposer: KeyPair | None, operator: KeyPair | None,
+    contract: Contract | None = None, contract_params: bytes = b"", timestamp: int = 0,
+    chain_id: int = DEFAULT_CHAIN_ID,
+) -> Block:
+    """The first block: the genesis transaction (the validator set and the contract's
+    parameters), signed by the operator, in a block signed by ``proposer``, one of
+    ``validators``."""
+    if not validators or proposer is None or operator is None:
+        raise InputError("a chain needs at least one validator")
+    genesis = sign(Genesis(tuple(validators), contract_params), operator, nonce=0,
+                   chain_id=chain_id)
+    draft = BlockHeader(chain_id, 0, b"", timestamp, b"", b"", proposer.public, 1)
+    state = _execute(ChainState(contract.copy() if contract else None), draft, [genesis])
+    return _sign(chain_id, 0, bytes(32), timestamp, [genesis], state, proposer)
+
+
+def _sign(
+    chain_id: int, height: int, prev_hash: bytes, timestamp: int, txs: Sequence[Transaction],
+    state: ChainState, proposer: KeyPair,
+) -> Block:
+    """The block of ``txs``, already executed into ``state``, signed by ``proposer``."""
     header = BlockHeader(
         chain_id=chain_id,
         height=height,
-        prev_hash=bytes(32) if previous is None else previous.hash,
+        prev_hash=prev_hash,
         timestamp=timestamp,
         tx_root=kernels.merkle_root([tx.txid for tx in txs]),
-        state_root=new.root(),
+        state_root=state.root(),
         proposer=proposer.public,
         tx_count=len(txs),
     )
-    return Block(header, proposer.sign(header.signing_message()), tuple(txs)), new
+    return Block(header, proposer.sign(header.signing_message()), tuple(txs))
 
 
 def replay(store: Store, contract: Contract | None) -> tuple[ChainState, BlockHeader, int]:
-    """Validate every stored block from genesis: the final state, head and transaction count."""
+    """Validate every stored block and its certificate from genesis: the final state, head and
+    transaction count."""
     state, head, count = ChainState(contract), None, 0
-    for block in stored_blocks(store):
+    for certified in stored_blocks(store):
+        block = certified.block
+        check_certificate(block.header, certified.certificate, state.validators)
         state = validate_block(block, state, head)
         head, count = block.header, count + len(block.transactions)
     if head is None:
@@ -225,7 +334,7 @@ def replay(store: Store, contract: Contract | None) -> tuple[ChainState, BlockHe
     return state, head, count
 
 
-def stored_blocks(store: Store) -> Iterator[Block]:
+def stored_blocks(store: Store) -> Iterator[CertifiedBlock]:
     """Decode stored blocks one at a time, checking each derived column against its bytes."""
     for stored in store.blocks():
         height = stored.height
@@ -248,4 +357,10 @@ def stored_blocks(store: Store) -> Iterator[Block]:
             if (row.txid, row.sender, row.type) != (tx.txid, tx.sender, tx.type):
                 raise InvalidBlock(height, f"transaction {row.idx}: derived keys do not match")
             txs.append(tx)
-        yield Block(header, signature, tuple(txs))
+        certificate = None
+        if stored.certificate is not None:
+            try:
+                certificate = decode_certificate(stored.certificate)
+            except EncodingError as exc:
+                raise InvalidBlock(height, f"certificate: {exc}") from None
+        yield CertifiedBlock(Block(header, signature, tuple(txs)), certificate)

@@ -29,6 +29,7 @@ class BlockContext:
     timestamp: int  # block time, seconds since the Unix epoch (scenario time in a simulation)
     proposer: bytes
     validators: frozenset[bytes]
+    operator: bytes  # the genesis transaction's signer: see `ChainState`
 
 
 class Contract(Protocol):
@@ -46,17 +47,26 @@ class Contract(Protocol):
 
 
 class ChainState:
-    """Nonces per account, the validator set and the contract's state."""
+    """Nonces per account, the validator set, the operator and the contract's state.
+
+    The operator is whoever signed the genesis transaction: the party that founded the chain
+    (the utility running the feeder model). Contracts may reserve transactions for it (the
+    market: deposits, clearings with the grid's decisions, settlements). It is fixed for life
+    by the genesis block, whose hash every later block chains to, so the state root does not
+    repeat it. In a one-validator ledger the validator signs genesis and is the operator.
+    """
 
     def __init__(self, contract: Contract | None = None) -> None:
         self.nonces: dict[bytes, int] = {}
         self.validators: frozenset[bytes] = frozenset()
+        self.operator: bytes = b""
         self.contract = contract
 
     def copy(self) -> ChainState:
         other = ChainState(self.contract.copy() if self.contract is not None else None)
         other.nonces = dict(self.nonces)
         other.validators = self.validators
+        other.operator = self.operator
         return other
 
     def apply(self, tx: Transaction, ctx: BlockContext) -> None:
@@ -74,6 +84,7 @@ class ChainState:
             if self.contract is not None:
                 self.contract.apply(tx, ctx)
             self.validators = validators
+            self.operator = tx.sender
         elif ctx.height == 0:
             raise Rejected("the genesis block holds only the genesis transaction")
         elif self.contract is not None:

@@ -61,7 +61,8 @@ class Side(IntEnum):
 @dataclass(frozen=True)
 class Genesis:
     """First transaction of a chain: the proof-of-authority validator set, fixed for life, and
-    the contract's parameters (opaque to the ledger), so the chain describes itself."""
+    the contract's parameters (opaque to the ledger), so the chain describes itself. Its
+    signer is the chain's operator (`state.ChainState`)."""
 
     TYPE: ClassVar[int] = 1
     validators: tuple[bytes, ...] = list_of(enc.B32, MAX_VALIDATORS)
@@ -81,7 +82,8 @@ class RegisterParticipant:
 
 @dataclass(frozen=True)
 class Deposit:
-    """The utility (a validator) credits an account: money entering the market."""
+    """The utility (the chain's operator, who signed genesis) credits an account: money
+    entering the market."""
 
     TYPE: ClassVar[int] = 3
     account: PublicKey = b32()

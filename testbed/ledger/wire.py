@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.blocks import SIGNED_HEADER_SIZE, Block, decode_signed_header
+from testbed.ledger.certificates import vote_message
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.ids import BlockHash, PublicKey, Signature
 from testbed.ledger.keys import KeyPair
-from testbed.ledger.params import MAX_TX_BYTES, MAX_TX_PER_BLOCK, VOTE_DOMAIN
+from testbed.ledger.params import MAX_TX_BYTES, MAX_TX_PER_BLOCK
 from testbed.ledger.transactions import Transaction, decode_transaction
 
 _TRANSACTIONS = enc.ListOf(enc.Blob(MAX_TX_BYTES), MAX_TX_PER_BLOCK)
@@ -56,9 +57,7 @@ class Vote:
     validator: PublicKey
     signature: Signature
 
-    @staticmethod
-    def signing_message(chain_id: int, height: int, block_hash: bytes) -> bytes:
-        return VOTE_DOMAIN + struct.pack(">IQ", chain_id, height) + block_hash
+    signing_message = staticmethod(vote_message)
 
     @classmethod
     def cast(cls, block: Block, key: KeyPair) -> Vote:

@@ -7,15 +7,20 @@ Life of a delivery interval ``[t, t + interval_seconds)``:
    bought from the grid at retail). An offer locks ``cost(energy, penalty)``: its worst-case
    shortfall penalty. A participant is buyer or seller in an interval, not both. Prices must
    lie within [feed-in, retail]: anyone can trade with the utility at those.
-2. Clearing (a validator, at or after gate closure): the trades must equal `auction.match` on
+2. Clearing (the operator, at or after gate closure): the trades must equal `auction.match` on
    the book exactly; the grid's decision per trade (granted energy, binding constraint) is
    accepted if 0 <= granted <= energy with a constraint exactly when granted < energy.
    Escrow drops to what the granted energy can still cost; the rest returns to balances.
 3. Meter readings (signed by the participant's registered meter key) after the interval's end
    and before the reading deadline, one per participant and interval.
-4. Settlement (a validator, after the end, once every trading participant's reading is in or
+4. Settlement (the operator, after the end, once every trading participant's reading is in or
    the deadline has passed): the payments must equal `settlement.settle_trades` exactly.
    Charges come out of escrow, the rest of escrow returns, and the interval is closed.
+
+Deposits (money entering the market), clearings (the grid's decisions) and settlements come
+from the chain's operator (`ChainState`: the utility that signed genesis and runs the feeder
+model), never from any validator: on a network, a lying validator can neither mint money nor
+curtail trades; it can only refuse to vote.
 
 Every check happens before any change, so a `Rejected` transaction leaves no trace.
 Money accounting: ``sum(balances) + sum(escrow) == money_in - money_out`` where money_in is
@@ -188,9 +193,9 @@ class MarketContract:
             raise Rejected(f"unknown participant {_short(account)}")
         return p
 
-    def _require_validator(self, tx: Transaction, ctx: BlockContext, what: str) -> None:
-        if tx.sender not in ctx.validators:
-            raise Rejected(f"{what} may only come from a validator")
+    def _require_operator(self, tx: Transaction, ctx: BlockContext, what: str) -> None:
+        if tx.sender != ctx.operator:
+            raise Rejected(f"{what} may only come from the operator")
 
     def _aligned(self, interval: int) -> None:
         if interval % self._p.interval_seconds:
@@ -217,7 +222,7 @@ class MarketContract:
         self.meters[body.meter_key] = tx.sender
 
     def _deposit(self, tx: Transaction, body: Deposit, ctx: BlockContext) -> None:
-        self._require_validator(tx, ctx, "deposits")
+        self._require_operator(tx, ctx, "deposits")
         p = self._participant(body.account)
         if body.amount_units <= 0:
             raise Rejected("a deposit must be positive")
@@ -260,7 +265,7 @@ class MarketContract:
 
     def _clearing(self, tx: Transaction, body: Clearing, ctx: BlockContext) -> None:
         prm = self._p
-        self._require_validator(tx, ctx, "clearings")
+        self._require_operator(tx, ctx, "clearings")
         self._aligned(body.interval)
         if body.interval in self.cleared or body.interval in self.settled:
             raise Rejected(f"interval {body.interval} is already cleared")
@@ -310,7 +315,7 @@ class MarketContract:
 
     def _settlement(self, tx: Transaction, body: Settlement, ctx: BlockContext) -> None:
         prm = self._p
-        self._require_validator(tx, ctx, "settlements")
+        self._require_operator(tx, ctx, "settlements")
         cleared = self.cleared.get(body.interval)
         if cleared is None:
             raise Rejected(f"interval {body.interval} is not cleared (or already settled)")

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from kernels import ed25519_verify_batch
 from testbed.ledger.blocks import Block
-from testbed.ledger.chain import Chain, InvalidBlock
+from testbed.ledger.certificates import CertifiedBlock
+from testbed.ledger.chain import Chain, InvalidBlock, own_certificate
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Order, Side, Transaction, decode_transaction, sign
@@ -84,13 +85,17 @@ def test_blocks_out_of_order_and_from_a_non_validator(tmp_path, validator):
     shutil.copy(tmp_path / "a.sqlite", tmp_path / "b.sqlite")  # a second validator's copy
     a, b = Chain.open(tmp_path / "a.sqlite"), Chain.open(tmp_path / "b.sqlite")
     blocks = [a.produce([_order(i, a.chain_id)], 200 + i, validator) for i in range(3)]
+
+    def certified(block):
+        return CertifiedBlock(block, own_certificate(block, validator))
+
     with pytest.raises(InvalidBlock, match="out of order"):
-        b.append(blocks[1])
-    b.append(blocks[0])
+        b.append(certified(blocks[1]))
+    b.append(certified(blocks[0]))
     forged = Block(blocks[1].header, ALICE.sign(blocks[1].header.signing_message()),
                    blocks[1].transactions)
     with pytest.raises(InvalidBlock, match="bad block signature"):
-        b.append(forged)
+        b.append(certified(forged))
     assert b.height == 1
 
 

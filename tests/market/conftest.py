@@ -73,7 +73,7 @@ class Market:
         tx = sign(body, signer, self.nonces[signer.public], CHAIN_ID)
         if self.chain is None:
             ctx = BlockContext(CHAIN_ID, 1, timestamp, VALIDATOR.public,
-                               frozenset({VALIDATOR.public}))
+                               frozenset({VALIDATOR.public}), VALIDATOR.public)
             self.contract.apply(tx, ctx)
         else:
             try:

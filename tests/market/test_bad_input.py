@@ -113,7 +113,7 @@ def test_registration_and_deposit_refusals(m):
     refused(m, STRANGER, RegisterParticipant(9, Role.CONSUMER, meter_b), 0, "is taken")
     refused(m, STRANGER, RegisterParticipant(9, 9, key("new").public), 0, "unknown role")
     refused(m, STRANGER, RegisterParticipant(9, Role.CONSUMER, bytes(32)), 0, "invalid")
-    refused(m, A(m), Deposit(A(m).public, 10), 0, "only come from a validator")
+    refused(m, A(m), Deposit(A(m).public, 10), 0, "only come from the operator")
     refused(m, VALIDATOR, Deposit(STRANGER.public, 10), 0, "unknown participant")
     refused(m, VALIDATOR, Deposit(A(m).public, 0), 0, "must be positive")
     refused(m, VALIDATOR, Deposit(A(m).public, 2**62), 0, "above")
@@ -142,7 +142,7 @@ def test_bad_genesis_parameters():
 def test_clearing_refusals(m):
     good = gated_clearing(m.contract, T)
     trade = good.trades[0]
-    refused(m, A(m), good, GATE, "only come from a validator")
+    refused(m, A(m), good, GATE, "only come from the operator")
     refused(m, VALIDATOR, good, BEFORE_GATE, "before gate closure")
     refused(m, VALIDATOR, replace(good, price_per_kwh=good.price_per_kwh + 1), GATE,
             "the book clears at")
@@ -196,7 +196,7 @@ def test_settlement_refusals(read):
     m = read
     good = settle(m.contract, T).body
     payment = good.payments[0]
-    refused(m, A(m), good, END, "only come from a validator")
+    refused(m, A(m), good, END, "only come from the operator")
     refused(m, VALIDATOR, good, END - 1, "before its end")
     refused(m, VALIDATOR, replace(good, interval=T + 900), END, "not cleared")
     refused(m, VALIDATOR, replace(good, payments=good.payments[1:]), END, "differ")

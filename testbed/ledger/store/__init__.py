@@ -1,6 +1,7 @@
 """Where a chain keeps its blocks: a small interface, with the backends beside it.
 
-A backend stores the canonical bytes of signed headers and transactions and may index them by
+A backend stores the canonical bytes of signed headers, transactions and quorum certificates
+(`certificates`) and may index them by
 derived keys (block hash, transaction id, sender, type); it returns every record with the keys
 it holds, so `chain.stored_blocks` can check each key against the bytes it derives from.
 Appends are atomic: a killed process leaves every block appended before the kill, and no part
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from testbed.ledger.blocks import Block
+    from testbed.ledger.certificates import CertifiedBlock
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,23 @@ class StoredTransaction:
 
 @dataclass(frozen=True)
 class StoredBlock:
-    """A block record as stored: the signed header, its derived hash and its transactions."""
+    """A block record as stored: the signed header, its derived hash, its transactions and its
+    certificate (None for genesis, and for every block of a ledger written before
+    certificates)."""
 
     height: int
     signed_header: bytes
     hash: bytes
     transactions: tuple[StoredTransaction, ...]
+    certificate: bytes | None
 
 
 class Store(Protocol):
     """Append-only block storage."""
 
-    def append(self, blocks: Sequence[Block]) -> None:
-        """Store ``blocks`` (consecutive heights) and their transactions in one atomic commit."""
+    def append(self, blocks: Sequence[CertifiedBlock]) -> None:
+        """Store ``blocks`` (consecutive heights), their transactions and certificates in one
+        atomic commit."""
 
     def height(self) -> int:
         """Height of the last stored block, -1 when empty."""

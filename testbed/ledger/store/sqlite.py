@@ -1,6 +1,7 @@
 """The SQLite store: one ledger file, WAL mode, synchronous=FULL.
 
-The stored bytes are the canonical encodings (signed block headers, signed transactions); the
+The stored bytes are the canonical encodings (signed block headers, signed transactions,
+quorum certificates); the
 other columns (hashes, sender, type) are derived keys for lookups, returned with every record
 so that `verify` checks them. Each append commits in one database transaction, so a process
 killed at any moment leaves every block committed before the kill, and no partial one.
@@ -9,6 +10,10 @@ Opened read-only (`verify`), the file and its folder are left exactly as found: 
 pending journal is opened immutable (SQLite then takes no locks and writes nothing); one with
 a write-ahead log or rollback journal beside it (a writer killed or still running) is copied
 with it into a temporary folder, and the copy is read.
+
+Format 2 (``PRAGMA user_version = 2``) added the certificates table. A file of format 1 (written
+before it) is read as having no certificates, which `chain.replay` accepts only on a
+one-validator chain; it is never written to.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from testbed.errors import StoreError
 from testbed.ledger.store import StoredBlock, StoredTransaction
 
 if TYPE_CHECKING:
-    from testbed.ledger.blocks import Block
+    from testbed.ledger.certificates import CertifiedBlock
 
 APPLICATION_ID = 0x50325045  # marks a file as a ledger of this project
+FORMAT = 2  # PRAGMA user_version: 2 added certificates (files of format 1 have user_version 0)
 _JOURNALS = ("-wal", "-journal")  # files SQLite keeps beside a database with pending writes
 _SCHEMA = """
 CREATE TABLE blocks (
@@ -45,6 +51,10 @@ CREATE TABLE transactions (
 );
 CREATE INDEX transactions_by_txid ON transactions(txid);
 CREATE INDEX transactions_by_sender ON transactions(sender);
+CREATE TABLE certificates (
+    height INTEGER PRIMARY KEY REFERENCES blocks(height),
+    certificate BLOB NOT NULL  -- canonical quorum certificate of the block at this height
+);
 """
 
 
@@ -56,19 +66,29 @@ class SqliteStore:
         self.db = db
         self._scratch = scratch  # the temporary copy read in place of the file, if any
         self._path = path  # the file, for a store this process created
+        self.format = FORMAT  # of a file opened: read by `open_file`
 
-    def append(self, blocks: Sequence[Block]) -> None:
+    def append(self, blocks: Sequence[CertifiedBlock]) -> None:
+        if self.format != FORMAT:
+            raise StoreError("this ledger was written before quorum certificates: it can be "
+                             "verified, not extended")
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 "INSERT INTO blocks (height, header, hash) VALUES (?, ?, ?)",
-                [(b.header.height, b.signed_header, b.header.hash) for b in blocks],
+                [(c.block.header.height, c.block.signed_header, c.block.header.hash)
+                 for c in blocks],
             )
             self.db.executemany(
                 "INSERT INTO transactions (height, idx, raw, txid, sender, type)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [(b.header.height, i, tx.encoded, tx.txid, tx.sender, tx.type)
-                 for b in blocks for i, tx in enumerate(b.transactions)],
+                [(c.block.header.height, i, tx.encoded, tx.txid, tx.sender, tx.type)
+                 for c in blocks for i, tx in enumerate(c.block.transactions)],
+            )
+            self.db.executemany(
+                "INSERT INTO certificates (height, certificate) VALUES (?, ?)",
+                [(c.block.header.height, c.certificate.encoded)
+                 for c in blocks if c.certificate is not None],
             )
 
     def height(self) -> int:
@@ -76,19 +96,23 @@ class SqliteStore:
         return h
 
     def blocks(self) -> Iterator[StoredBlock]:
-        cur = self.db.execute("SELECT height, header, hash FROM blocks ORDER BY height")
+        cur = self.db.execute(
+            "SELECT height, header, hash, certificate FROM blocks"
+            " LEFT JOIN certificates USING (height) ORDER BY height"
+            if self.format >= FORMAT else
+            "SELECT height, header, hash, NULL FROM blocks ORDER BY height")
         tx_cur = self.db.execute(
             "SELECT height, idx, raw, txid, sender, type FROM transactions ORDER BY height, idx"
         )
         pending = tx_cur.fetchone()
-        for height, header, stored_hash in cur:
+        for height, header, stored_hash, certificate in cur:
             txs = []
             while pending is not None and pending[0] <= height:
                 if pending[0] < height:
                     raise StoreError(f"height {pending[0]}: transactions of a missing block")
                 txs.append(StoredTransaction(*pending[1:]))
                 pending = tx_cur.fetchone()
-            yield StoredBlock(height, header, stored_hash, tuple(txs))
+            yield StoredBlock(height, header, stored_hash, tuple(txs), certificate)
         if pending is not None:
             raise StoreError(f"height {pending[0]}: transactions of a missing block")
 
@@ -116,7 +140,8 @@ def create(path: Path | str) -> SqliteStore:
     store = SqliteStore(db, path=None if str(path) == ":memory:" else Path(path))
     try:
         _writable(db)
-        db.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID}; COMMIT;")
+        db.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID}; "
+                         f"PRAGMA user_version = {FORMAT}; COMMIT;")
     except BaseException:
         store.discard()
         raise
@@ -132,6 +157,9 @@ def open_file(path: Path | str, *, readonly: bool = False) -> SqliteStore:
         (app_id,) = store.db.execute("PRAGMA application_id").fetchone()
         if app_id != APPLICATION_ID:
             raise StoreError(f"{path}: not a ledger of this testbed")
+        (store.format,) = store.db.execute("PRAGMA user_version").fetchone()
+        if store.format > FORMAT:
+            raise StoreError(f"{path}: ledger format {store.format} is newer than this testbed's")
         if not readonly:
             _writable(store.db)
     except sqlite3.DatabaseError as exc:
