@@ -15,8 +15,10 @@ app = typer.Typer(
 ledger_app = typer.Typer(no_args_is_help=True, help="Create and fill ledgers.")
 instruments_app = typer.Typer(no_args_is_help=True,
                               help="Find and check instruments (SCPI over VISA, SunSpec).")
+network_app = typer.Typer(no_args_is_help=True, help="A local network of validator nodes.")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(instruments_app, name="instruments")
+app.add_typer(network_app, name="network")
 
 
 @app.command()
@@ -234,6 +236,48 @@ def emulate(
     from instruments.emulator import main as emulate_main
 
     raise typer.Exit(emulate_main(config, port_base))
+
+
+@app.command()
+def node(config: Path) -> None:
+    """Run a validator node (its key, store and servers in CONFIG) until terminated."""
+    from testbed.network.node import main as node_main
+
+    raise typer.Exit(node_main(config))
+
+
+@network_app.command("up")
+def network_up(
+    folder: Path,
+    validators: int = typer.Option(4, min=1, max=64, help="Validators (on first use)."),
+    servers: int = typer.Option(3, min=1, max=7, help="NATS servers (on first use)."),
+) -> None:
+    """Create a local network in FOLDER on first use; start whatever is down."""
+    from testbed.network.local import render_status, status, up
+
+    up(folder, validators, servers)
+    typer.echo(render_status(status(folder)))
+
+
+@network_app.command("status")
+def network_status(
+    folder: Path, json: bool = typer.Option(False, "--json", help="JSON instead of a table.")
+) -> None:
+    """Each node's pid, height, lag and head hash."""
+    import json as json_module
+
+    from testbed.network.local import render_status, status
+
+    rows = status(folder)
+    typer.echo(json_module.dumps(rows) if json else render_status(rows))
+
+
+@network_app.command("down")
+def network_down(folder: Path) -> None:
+    """Stop the network's nodes and servers."""
+    from testbed.network.local import down
+
+    typer.echo(f"stopped {down(folder)} processes")
 
 
 @instruments_app.command("scan")

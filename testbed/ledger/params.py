@@ -8,6 +8,7 @@ BLOCK_VERSION = 1
 TX_DOMAIN = b"p2p-energy-testbed/tx/v1"
 BLOCK_DOMAIN = b"p2p-energy-testbed/block/v1"
 VOTE_DOMAIN = b"p2p-energy-testbed/vote/v1"
+CLOCK_DOMAIN = b"p2p-energy-testbed/clock/v1"
 
 MAX_TX_PER_BLOCK = 100_000
 MAX_TX_BYTES = 1 << 26  # a clearing of MAX_TRADES_PER_CLEARING trades fits

@@ -1,0 +1,136 @@
+"""A validator node's configuration (TOML) and the subjects its network speaks on.
+
+```toml
+name = "validator-0"                  # unique among the nodes
+key = "keys/validator-0.key"          # its Ed25519 key, encrypted (TESTBED_PASSPHRASE)
+store = "stores/validator-0.sqlite"   # its own ledger file
+genesis = "genesis.block"             # the network's genesis block, the same for every node
+servers = ["nats://127.0.0.1:4222"]   # NATS servers of the ordering cluster
+round_timeout_s = 1.0                 # a proposer silent this long passes the turn on
+max_block_txs = 2000                  # transactions per block at most
+```
+Relative paths are relative to the file. Every bad key is reported at once.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from testbed.errors import InputError
+from testbed.ledger.params import MAX_TX_PER_BLOCK
+
+DEFAULT_ROUND_TIMEOUT_S = 1.0
+DEFAULT_MAX_BLOCK_TXS = 2000
+_KEYS = {"name", "key", "store", "genesis", "servers", "round_timeout_s", "max_block_txs"}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    key: Path
+    store: Path
+    genesis: Path
+    servers: tuple[str, ...]
+    round_timeout_s: float = DEFAULT_ROUND_TIMEOUT_S
+    max_block_txs: int = DEFAULT_MAX_BLOCK_TXS
+
+    def to_toml(self, base: Path) -> str:
+        """The file's text, paths relative to ``base`` (the file's folder) where they can be."""
+        def rel(p: Path) -> str:
+            return str(p.relative_to(base)) if p.is_relative_to(base) else str(p)
+
+        servers = ", ".join(f'"{s}"' for s in self.servers)
+        return (f'name = "{self.name}"\nkey = "{rel(self.key)}"\nstore = "{rel(self.store)}"\n'
+                f'genesis = "{rel(self.genesis)}"\nservers = [{servers}]\n'
+                f"round_timeout_s = {self.round_timeout_s}\n"
+                f"max_block_txs = {self.max_block_txs}\n")
+
+
+def load_config(path: Path) -> NodeConfig:
+    """The node configuration in ``path``; `InputError` listing every problem."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+    problems = [f"{k}: unknown key" for k in sorted(set(raw) - _KEYS)]
+    problems += [f"{k}: missing" for k in ("name", "key", "store", "genesis", "servers")
+                 if k not in raw]
+    for k in ("name", "key", "store", "genesis"):
+        if k in raw and not (isinstance(raw[k], str) and raw[k]):
+            problems.append(f"{k}: expected a non-empty string")
+    servers = raw.get("servers", [])
+    if not (isinstance(servers, list) and servers
+            and all(isinstance(s, str) and s.startswith("nats://") for s in servers)):
+        problems.append("servers: expected a list of nats:// URLs")
+    timeout = raw.get("round_timeout_s", DEFAULT_ROUND_TIMEOUT_S)
+    if not (isinstance(timeout, int | float) and 0.05 <= timeout <= 600):
+        problems.append("round_timeout_s: expected seconds in 0.05..600")
+    max_txs = raw.get("max_block_txs", DEFAULT_MAX_BLOCK_TXS)
+    if not (isinstance(max_txs, int) and 1 <= max_txs <= MAX_TX_PER_BLOCK):
+        problems.append(f"max_block_txs: expected an integer in 1..{MAX_TX_PER_BLOCK}")
+    if problems:
+        raise InputError(f"{path}: " + "; ".join(problems))
+    base = path.parent
+    return NodeConfig(raw["name"], base / raw["key"], base / raw["store"],
+                      base / raw["genesis"], tuple(servers), float(timeout), max_txs)
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """The NATS subjects and stream of one chain: everything is under ``p2pe.<chain id>``."""
+
+    chain_id: int
+
+    @property
+    def prefix(self) -> str:
+        return f"p2pe.{self.chain_id:08x}"
+
+    @property
+    def stream(self) -> str:
+        """The JetStream stream of certified blocks."""
+        return f"P2PE_{self.chain_id:08X}_BLOCKS"
+
+    @property
+    def blocks(self) -> str:
+        return f"{self.prefix}.blocks"
+
+    @property
+    def submit(self) -> str:
+        """Request/reply: any node answers (a queue group)."""
+        return f"{self.prefix}.submit"
+
+    def submit_to(self, node: str) -> str:
+        """Request/reply: this node answers."""
+        return f"{self.prefix}.submit.{node}"
+
+    @property
+    def mempool(self) -> str:
+        return f"{self.prefix}.mempool"
+
+    @property
+    def proposals(self) -> str:
+        return f"{self.prefix}.proposals"
+
+    @property
+    def votes(self) -> str:
+        return f"{self.prefix}.votes"
+
+    @property
+    def appended(self) -> str:
+        """Published by whoever appended a block: a hint to fetch it now."""
+        return f"{self.prefix}.appended"
+
+    @property
+    def applied(self) -> str:
+        """Published by each node after it applied a block: JSON {node, height, hash}."""
+        return f"{self.prefix}.applied"
+
+    @property
+    def refused(self) -> str:
+        """Published by a proposer for each transaction it dropped: JSON {txid, reason}."""
+        return f"{self.prefix}.refused"
+
+    def status(self, node: str) -> str:
+        return f"{self.prefix}.status.{node}"

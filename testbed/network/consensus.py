@@ -1,0 +1,421 @@
+"""A validator's rules, without I/O: what it does with each message, and what it sends.
+
+Heights are filled in rounds. The proposer of (height, round) is the validator at
+``(height + round) mod n`` of the genesis set in byte order; a round passes the turn on when
+``round_timeout_s`` goes by with transactions waiting and no new certified block.
+
+- **Propose** (`tick`): on its turn, a validator fills a block from its mempool (`build_block`:
+  the earliest time pending, refused transactions left out) on top of its *tip*, the highest
+  certified block it holds the state of, and sends it with the operator's clock for its time.
+  The tip may be certified and not yet in the stream: proposing on it overlaps one block's
+  ordering with the next one's validation.
+- **Vote** (`on_proposal`): the block must come from the proposer of its round, extend a
+  certified block, carry a time that equals its parent's or that the operator's signed clock
+  allows, and pass `validate_block` (every signature, the contract re-executed, the state
+  root). Then the validator votes, once per height and proposer: a proposer that signs two
+  blocks at one height cannot get both certified.
+- **Certify** (`on_vote`): votes go to everyone; 2f+1 for a block the validator has validated
+  make its certificate. The block's proposer appends it to the stream; any validator does if it
+  is still missing after half a round (`appends`).
+- **Apply** (`on_entry`): the stream's entries in order; the first validly certified child of
+  the head is applied (with the state computed when voting, or validated now when the node
+  missed the proposal or is catching up), anything else is skipped.
+
+Time: the operator (`ChainState.operator`) signs clocks (`wire.Clock`); a block may be later
+than its parent only to a time the operator has signed, so no proposer can move the market's
+time (gate closures, reading deadlines) on its own, and block times never go backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from testbed.ledger.blocks import Block, BlockHeader
+from testbed.ledger.certificates import Certificate, CertifiedBlock, quorum
+from testbed.ledger.chain import Chain, InvalidBlock, build_block, check_certificate, validate_block
+from testbed.ledger.keys import KeyPair
+from testbed.ledger.state import ChainState
+from testbed.ledger.transactions import Transaction
+from testbed.ledger.wire import Clock, Proposal, Submission, Vote
+from testbed.network.blocklog import Entry
+from testbed.network.mempool import Mempool
+
+log = logging.getLogger("testbed.network")
+
+
+def signed_by(key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A node's answer for one submitted transaction."""
+
+    txid: bytes
+    accepted: bool
+    reason: str = ""
+
+    def as_json(self) -> dict:
+        return {"txid": self.txid.hex(), "accepted": self.accepted, "reason": self.reason}
+
+
+@dataclass
+class Outbox:
+    """What the validator wants sent: (kind, payload) messages, kind one of mempool, proposal,
+    vote, refused (JSON), applied (JSON)."""
+
+    messages: list[tuple[str, bytes | dict]] = field(default_factory=list)
+
+    def drain(self) -> list[tuple[str, bytes | dict]]:
+        out, self.messages = self.messages, []
+        return out
+
+
+class Validator:
+    """One validator's view: the committed chain, its tip, mempool, votes and rounds."""
+
+    def __init__(self, chain: Chain, key: KeyPair, name: str, *, round_timeout_s: float,
+                 max_block_txs: int, now: Callable[[], float]) -> None:
+        self.chain, self.key, self.name = chain, key, name
+        self.validators = sorted(chain.state.validators)
+        self.quorum = quorum(len(self.validators))
+        self.round_timeout_s, self.max_block_txs, self.now = round_timeout_s, max_block_txs, now
+        self.mempool = Mempool()
+        self.clock: Clock | None = None  # the latest operator clock seen
+        self.clocks: dict[int, Clock] = {}  # operator clocks by time, for times pending
+        self.stream_seq = 1  # last stream entry applied or skipped (1: genesis)
+        self.pending: dict[bytes, tuple[Block, ChainState]] = {}  # validated, not committed
+        self.parked: dict[bytes, list[Proposal]] = defaultdict(list)  # by unknown parent
+        self.voted: set[tuple[int, bytes]] = set()  # (height, proposer)
+        self.votes: dict[bytes, dict[bytes, Vote]] = defaultdict(dict)
+        self.certified: dict[bytes, tuple[CertifiedBlock, float]] = {}  # and when
+        self.to_append: dict[bytes, CertifiedBlock] = {}
+        self.proposed: set[tuple[int, int]] = set()
+        self._nothing_to_propose_at = -1  # mempool version when the last try found nothing
+        self.tip: BlockHeader = chain.head
+        self.round, self.round_started = 0, now()
+        self.out = Outbox()
+
+    # --- who and what -------------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    @property
+    def operator(self) -> bytes:
+        return self.chain.state.operator
+
+    def proposer(self, height: int, round_: int) -> bytes:
+        return self.validators[(height + round_) % len(self.validators)]
+
+    def _state_of(self, block_hash: bytes) -> tuple[BlockHeader, ChainState] | None:
+        if block_hash == self.chain.head.hash:
+            return self.chain.head, self.chain.state
+        known = self.pending.get(block_hash)
+        return None if known is None else (known[0].header, known[1])
+
+    def _certified_or_committed(self, block_hash: bytes) -> bool:
+        return block_hash == self.chain.head.hash or block_hash in self.certified
+
+    def _extends_head(self, block_hash: bytes) -> bool:
+        """Whether ``block_hash`` is the head or a pending descendant of it."""
+        while block_hash != self.chain.head.hash:
+            known = self.pending.get(block_hash)
+            if known is None:
+                return False
+            block_hash = known[0].header.prev_hash
+        return True
+
+    def _inflight(self) -> set[bytes]:
+        """Transaction ids in the certified blocks between the head and the tip."""
+        ids: set[bytes] = set()
+        block_hash = self.tip.hash
+        while block_hash != self.chain.head.hash and block_hash in self.pending:
+            block = self.pending[block_hash][0]
+            ids.update(tx.txid for tx in block.transactions)
+            block_hash = block.header.prev_hash
+        return ids
+
+    # --- clients and mempools -----------------------------------------------------------------
+
+    def _clock_ok(self, clock: Clock | None) -> bool:
+        return clock is None or (clock.chain_id == self.chain_id
+                                 and signed_by(self.operator, clock.message(), clock.signature))
+
+    def _see_clock(self, clock: Clock | None) -> None:
+        if clock is None:
+            return
+        self.clocks.setdefault(clock.time, clock)
+        if self.clock is None or clock.time > self.clock.time:
+            self.clock = clock
+
+    def on_submission(self, sub: Submission, *, from_client: bool) -> list[Receipt]:
+        """Admit a client's transactions (or another node's, ``from_client`` False: the
+        signatures are then left to the proposer's batch check); a client's admitted ones are
+        passed on to every other node."""
+        if not self._clock_ok(sub.clock):
+            return [Receipt(tx.txid, False, "clock not signed by the operator")
+                    for tx in sub.transactions]
+        self._see_clock(sub.clock)
+        at = (sub.clock.time if sub.clock else
+              self.clock.time if self.clock else self.chain.head.timestamp)
+        signed_ok = [True] * len(sub.transactions)
+        if from_client and sub.transactions:
+            import kernels
+
+            signed_ok = kernels.ed25519_verify_batch(
+                [tx.sender for tx in sub.transactions],
+                [tx.signing_message() for tx in sub.transactions],
+                [tx.signature for tx in sub.transactions])
+        receipts, admitted = [], []
+        for tx, ok in zip(sub.transactions, signed_ok):
+            reason = self._refusal(tx, bool(ok))
+            if reason:
+                receipts.append(Receipt(tx.txid, False, reason))
+                continue
+            if self.mempool.add(tx, at):
+                admitted.append(tx)
+            receipts.append(Receipt(tx.txid, True, "in the mempool"))
+        if from_client and admitted:
+            self.out.messages.append(("mempool", Submission(sub.clock, tuple(admitted)).encoded))
+        return receipts
+
+    def _refusal(self, tx: Transaction, signed_ok: bool) -> str:
+        if tx.chain_id != self.chain_id:
+            return f"transaction for chain {tx.chain_id}, this is chain {self.chain_id}"
+        if not signed_ok:
+            return "bad signature"
+        if tx.nonce < self.chain.next_nonce(tx.sender):
+            return f"nonce {tx.nonce} already used (next is {self.chain.next_nonce(tx.sender)})"
+        return ""
+
+    # --- proposing ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Pass the turn on after a silent round, append certified blocks still missing from
+        the stream, and propose on this validator's turn."""
+        now = self.now()
+        if len(self.mempool) and now - self.round_started > self.round_timeout_s:
+            self.round += 1
+            self.round_started = now
+            log.info("%s: height %d round %d (turn passed on)", self.name, self.tip.height + 1,
+                     self.round)
+        for certified, since in self.certified.values():
+            h = certified.block.header
+            if h.height == self.chain.height + 1 and now - since > self.round_timeout_s / 2:
+                self.to_append.setdefault(h.hash, certified)  # its proposer has not
+        height = self.tip.height + 1
+        if (self.proposer(height, self.round) == self.key.public
+                and (height, self.round) not in self.proposed
+                and self.mempool.version != self._nothing_to_propose_at):
+            self._propose(height)
+
+    def due_appends(self) -> list[CertifiedBlock]:
+        """Certified blocks this validator is to append now: children of the head."""
+        return [c for c in self.to_append.values()
+                if c.block.header.prev_hash == self.chain.head.hash]
+
+    def candidates(self) -> tuple[int, list[Transaction]]:
+        """The next block's time and transactions from the mempool."""
+        return self.mempool.next_block(self.tip.timestamp, self._inflight(), self.max_block_txs)
+
+    def _propose(self, height: int) -> None:
+        at, txs = self.candidates()
+        clock = self.clocks.get(at) if at > self.tip.timestamp else None
+        if not txs or (at > self.tip.timestamp and clock is None):
+            self._nothing_to_propose_at = self.mempool.version
+            return
+        state = self._state_of(self.tip.hash)[1]
+        built = build_block(state, self.tip, txs, at, self.key)
+        self._sort_refused(built.refused, state)
+        if not built.block.transactions:
+            self._nothing_to_propose_at = self.mempool.version
+            return
+        self.proposed.add((height, self.round))
+        self.send_proposal(Proposal(self.round, clock, built.block), built.state)
+
+    def send_proposal(self, proposal: Proposal, state: ChainState) -> None:
+        """Send ``proposal`` (built by this validator into ``state``) and vote for it."""
+        block = proposal.block
+        self.pending[block.header.hash] = (block, state)
+        self.out.messages.append(("proposal", proposal.encoded))
+        self._vote(block)
+
+    def _sort_refused(self, refused: tuple[tuple[Transaction, str], ...],
+                      state: ChainState) -> None:
+        """Keep what may apply later (a nonce ahead, or one already in a pending block); drop
+        the rest and say why."""
+        for tx, reason in refused:
+            expected = state.nonces.get(tx.sender, 0)
+            if tx.nonce != expected and reason != "bad signature":
+                continue
+            self.mempool.remove([tx.txid])
+            self.out.messages.append(("refused", {"txid": tx.txid.hex(), "reason": reason,
+                                                  "node": self.name}))
+            log.info("%s: dropped %s: %s", self.name, tx.txid.hex()[:16], reason)
+
+    # --- voting -----------------------------------------------------------------------------
+
+    def clock_allows(self, proposal: Proposal, parent: BlockHeader) -> str:
+        """Why the block's time is not allowed after ``parent``'s, or ''."""
+        t = proposal.block.header.timestamp
+        if t == parent.timestamp:
+            return ""
+        if t < parent.timestamp:
+            return "timestamp earlier than the previous block's"
+        clock = proposal.clock
+        if clock is None or clock.time != t:
+            return f"timestamp {t} without the operator's clock for it"
+        if not self._clock_ok(clock):
+            return "clock not signed by the operator"
+        return ""
+
+    def on_proposal(self, proposal: Proposal) -> None:
+        block = proposal.block
+        h = block.header
+        if h.chain_id != self.chain_id or h.height <= self.chain.height:
+            return
+        if h.hash in self.pending or (h.height, h.proposer) in self.voted:
+            return  # one vote per height and proposer
+        if proposal.round > self.round + 1 and h.prev_hash == self.tip.hash:
+            return  # a turn that has not come
+        if h.proposer != self.proposer(h.height, proposal.round):
+            log.warning("%s: height %d: block from %s, not the proposer of round %d",
+                        self.name, h.height, h.proposer.hex()[:16], proposal.round)
+            return
+        parent = self._state_of(h.prev_hash)
+        if parent is None or not self._certified_or_committed(h.prev_hash):
+            self.parked[h.prev_hash].append(proposal)
+            return
+        parent_header, parent_state = parent
+        reason = self.clock_allows(proposal, parent_header)
+        try:
+            if reason:
+                raise InvalidBlock(h.height, reason)
+            state = validate_block(block, parent_state, parent_header)
+        except InvalidBlock as exc:
+            log.warning("%s: no vote for block %s: %s", self.name, h.hash.hex()[:16], exc)
+            return
+        self._see_clock(proposal.clock)
+        self.pending[h.hash] = (block, state)
+        self._vote(block)
+
+    def _vote(self, block: Block) -> None:
+        h = block.header
+        self.voted.add((h.height, h.proposer))
+        vote = self.cast(block)
+        self.out.messages.append(("vote", vote.encoded))
+        self._count(vote)
+
+    def cast(self, block: Block) -> Vote:
+        return Vote.cast(block, self.key)
+
+    def on_vote(self, vote: Vote) -> None:
+        if (vote.chain_id != self.chain_id or vote.height <= self.chain.height
+                or vote.validator not in self.chain.state.validators
+                or vote.validator in self.votes.get(vote.block_hash, {})):
+            return
+        if not signed_by(vote.validator, vote.message(), vote.signature):
+            log.warning("%s: forged vote from %s", self.name, vote.validator.hex()[:16])
+            return
+        self._count(vote)
+
+    def _count(self, vote: Vote) -> None:
+        votes = self.votes[vote.block_hash]
+        votes[vote.validator] = vote
+        known = self.pending.get(vote.block_hash)
+        if len(votes) < self.quorum or known is None or vote.block_hash in self.certified:
+            return
+        block = known[0]
+        certified = CertifiedBlock(block, Certificate.from_votes(block.header, votes.values()))
+        self.certified[block.header.hash] = (certified, self.now())
+        if block.header.proposer == self.key.public:
+            self.to_append[block.header.hash] = certified
+        self._advance_tip()
+
+    def _advance_tip(self) -> None:
+        """Move the tip up certified blocks whose state is known, and start their rounds."""
+        moved = True
+        while moved:
+            moved = False
+            for certified, _ in self.certified.values():
+                h = certified.block.header
+                if h.prev_hash == self.tip.hash and h.hash in self.pending:
+                    self.tip, moved = h, True
+                    self.round, self.round_started = 0, self.now()
+                    self._unpark(h.hash)
+                    break
+
+    def _unpark(self, parent_hash: bytes) -> None:
+        for proposal in self.parked.pop(parent_hash, []):
+            self.on_proposal(proposal)
+
+    # --- applying ---------------------------------------------------------------------------
+
+    def on_entry(self, entry: Entry) -> bool:
+        """Apply stream entry ``entry`` if it is a validly certified child of the head (True),
+        else skip it."""
+        self.stream_seq = entry.seq
+        certified = entry.certified
+        if certified is None:
+            log.warning("%s: stream entry %d skipped: %s", self.name, entry.seq, entry.problem)
+            return False
+        h = certified.block.header
+        if h.prev_hash != self.chain.head.hash or h.height != self.chain.height + 1:
+            return False  # a stale duplicate, or another branch's block: not ours to apply
+        try:
+            check_certificate(h, certified.certificate, self.chain.state.validators)
+            known = self.pending.get(h.hash)
+            if known is not None:
+                self.chain.commit(certified, known[1])
+            else:
+                self.chain.append(certified)
+        except InvalidBlock as exc:
+            log.warning("%s: stream entry %d skipped: %s", self.name, entry.seq, exc)
+            return False
+        self._committed(certified.block)
+        return True
+
+    def _committed(self, block: Block) -> None:
+        height = block.header.height
+        self.mempool.remove([tx.txid for tx in block.transactions])
+        self.mempool.evict_stale(self.chain.next_nonce)
+        self.pending = {k: v for k, v in self.pending.items() if v[0].header.height > height}
+        self.certified = {k: v for k, v in self.certified.items()
+                          if v[0].block.header.height > height}
+        self.to_append = {k: v for k, v in self.to_append.items()
+                          if v.block.header.height > height}
+        self.votes = defaultdict(dict, {k: v for k, v in self.votes.items()
+                                        if next(iter(v.values())).height > height})
+        self.clocks = {t: c for t, c in self.clocks.items() if t >= block.header.timestamp}
+        self.voted = {(hh, p) for hh, p in self.voted if hh > height}
+        self.proposed = {(hh, r) for hh, r in self.proposed if hh > height}
+        for parent in [p for p, props in self.parked.items()
+                       if all(pr.block.header.height <= height for pr in props)]:
+            del self.parked[parent]
+        if not self._extends_head(self.tip.hash):
+            if self.tip.hash != block.header.hash:
+                self.round, self.round_started = 0, self.now()
+            self.tip = self.chain.head
+        self._advance_tip()
+        self._unpark(block.header.hash)
+        self.out.messages.append(("applied", {"node": self.name, "height": height,
+                                              "hash": block.header.hash.hex(),
+                                              "transactions": len(block.transactions)}))
+
+    def status(self) -> dict:
+        return {"node": self.name, "height": self.chain.height,
+                "head": self.chain.head.hash.hex(), "tip": self.tip.height,
+                "round": self.round, "mempool": len(self.mempool),
+                "validator": self.key.public.hex()}

@@ -1,0 +1,259 @@
+"""A whole network on one machine: `testbed network up|status|down DIR`.
+
+On first use `up` writes into DIR: a key per validator and one for the operator
+(``keys/``, encrypted under TESTBED_PASSPHRASE or, with a warning, the development
+passphrase), the genesis block (``genesis.block``: the validators, the operator as its
+signer, the default market), a configuration per NATS server (``servers/``, ports chosen by
+the OS on loopback) and per node (``nodes/NAME.toml``, with its store ``nodes/NAME.sqlite``).
+Then, and on every later `up`, it starts whatever is not running (servers first; the stream
+is created R3, or R1 with one server, and given the genesis block), in the background, logs
+in ``logs/``, and returns once every node answers. ``DIR/network.json`` lists the servers
+(name, URL, pid) and the nodes (name, config, store, pid).
+
+The same files run on several hosts: copy DIR, give each server's configuration its host's
+address in ``listen`` and ``routes``, list those URLs in every node's ``servers``, and start
+``nats-server -c servers/sN.conf`` and ``testbed node nodes/NAME.toml`` where they belong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nats.errors
+
+from testbed.errors import InputError
+from testbed.ledger.blocks import Block
+from testbed.ledger.certificates import CertifiedBlock
+from testbed.ledger.chain import genesis_block
+from testbed.ledger.keys import KeyPair, passphrase
+from testbed.ledger.wire import decode_block, encode_block
+from testbed.market.contract import MarketContract
+from testbed.market.params import MarketParams
+from testbed.network import processes
+from testbed.network.blocklog import BlockLog
+from testbed.network.config import NodeConfig, Subjects
+from testbed.network.node import connect
+from testbed.network.servers import cluster_specs, nats_server_binary, write_config
+
+MANIFEST = "network.json"
+READY_TIMEOUT_S = 120.0
+
+
+@dataclass
+class ServerEntry:
+    name: str
+    url: str
+    config: str
+    pid: int | None = None
+
+
+@dataclass
+class NodeEntry:
+    name: str
+    config: str
+    store: str
+    log: str
+    pid: int | None = None
+
+
+@dataclass
+class Network:
+    """What DIR/network.json holds."""
+
+    folder: Path
+    chain_id: int
+    genesis_hash: str
+    servers: list[ServerEntry]
+    nodes: list[NodeEntry]
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.servers]
+
+    @property
+    def genesis(self) -> Block:
+        return decode_block((self.folder / "genesis.block").read_bytes())
+
+    @property
+    def operator_key(self) -> Path:
+        return self.folder / "keys" / "operator.key"
+
+    def save(self) -> None:
+        data = {"chain_id": self.chain_id, "genesis_hash": self.genesis_hash,
+                "servers": [asdict(s) for s in self.servers],
+                "nodes": [asdict(n) for n in self.nodes]}
+        path = self.folder / MANIFEST
+        path.with_suffix(".tmp").write_text(json.dumps(data, indent=2) + "\n")
+        path.with_suffix(".tmp").replace(path)
+
+
+def load(folder: Path) -> Network:
+    path = folder / MANIFEST
+    if not path.exists():
+        raise InputError(f"{folder}: no network here (run `testbed network up {folder}`)")
+    data = json.loads(path.read_text())
+    return Network(folder, data["chain_id"], data["genesis_hash"],
+                   [ServerEntry(**s) for s in data["servers"]],
+                   [NodeEntry(**n) for n in data["nodes"]])
+
+
+def create(folder: Path, validators: int = 4, servers: int = 3, *,
+           round_timeout_s: float = 1.0, max_block_txs: int = 2000,
+           params: MarketParams | None = None, genesis_time: int = 0) -> Network:
+    """Write a new network's keys, genesis and configurations into ``folder``."""
+    if (folder / MANIFEST).exists():
+        raise InputError(f"{folder} already holds a network")
+    if not 1 <= validators <= 64 or not 1 <= servers <= 7:
+        raise InputError("a network has 1..64 validators and 1..7 servers")
+    secret = passphrase(development=True)
+    keys = [KeyPair.generate() for _ in range(validators)]
+    operator = KeyPair.generate()
+    for i, key in enumerate(keys):
+        key.save(folder / "keys" / f"validator-{i}.key", secret)
+    operator.save(folder / "keys" / "operator.key", secret)
+    chain_id = secrets.randbits(31) | 1
+    genesis = genesis_block([k.public for k in keys], keys[0], operator, MarketContract(),
+                            (params or MarketParams()).encode(), genesis_time, chain_id)
+    (folder / "genesis.block").write_bytes(encode_block(genesis))
+    specs = cluster_specs(folder / "servers", servers)
+    for spec in specs:
+        write_config(spec, specs)
+    nodes = []
+    for i in range(validators):
+        name = f"validator-{i}"
+        config = NodeConfig(name, folder / "keys" / f"{name}.key",
+                            folder / "nodes" / f"{name}.sqlite", folder / "genesis.block",
+                            tuple(s.url for s in specs), round_timeout_s, max_block_txs)
+        path = folder / "nodes" / f"{name}.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config.to_toml(path.parent))
+        nodes.append(NodeEntry(name, str(path), str(config.store),
+                               str(folder / "logs" / f"{name}.log")))
+    network = Network(folder, chain_id, genesis.header.hash.hex(),
+                      [ServerEntry(s.name, s.url, str(s.config)) for s in specs], nodes)
+    network.save()
+    return network
+
+
+def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Network:
+    """Create the network on first use; start whatever is down; return once all answer."""
+    folder = folder.resolve()
+    network = load(folder) if (folder / MANIFEST).exists() else create(
+        folder, validators, servers, **options)
+    for server in network.servers:
+        if not processes.alive(server.pid, server.config):
+            server.pid = processes.spawn([nats_server_binary(), "-c", server.config],
+                                         Path(server.config).with_suffix(".log"))
+    network.save()
+    asyncio.run(_prepare_stream(network))
+    for node in network.nodes:
+        if not processes.alive(node.pid, node.config):
+            node.pid = processes.spawn([sys.executable, "-m", "testbed", "node", node.config],
+                                       Path(node.log))
+    network.save()
+    asyncio.run(_wait_for_nodes(network))
+    return network
+
+
+async def _prepare_stream(network: Network) -> None:
+    """Once the cluster has a JetStream leader: the stream exists and starts with genesis."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    nc = await connect(network.urls, "network-up")
+    try:
+        log = BlockLog(nc.jetstream(timeout=2.0), Subjects(network.chain_id))
+        while True:
+            try:
+                await log.ensure(replicas=min(3, len(network.servers)))
+                if await log.last_seq() == 0:
+                    await log.append(CertifiedBlock(network.genesis, None), 0)
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    raise InputError(f"the NATS cluster is not ready: {exc} (see "
+                                     f"{network.folder / 'servers'})") from None
+                await asyncio.sleep(0.25)
+    finally:
+        await nc.close()
+
+
+async def _wait_for_nodes(network: Network) -> None:
+    from testbed.network.client import NetworkClient
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    client = await NetworkClient.connect(network.urls, network.genesis, "network-up")
+    try:
+        waiting = list(network.nodes)
+        while waiting:
+            dead = [n.name for n in waiting if not processes.alive(n.pid, n.config)]
+            if dead:
+                raise InputError(f"node {dead[0]} exited; see {network.folder / 'logs'}")
+            answers = await asyncio.gather(*(client.status(n.name) for n in waiting))
+            waiting = [n for n, a in zip(waiting, answers) if a is None]
+            if waiting and time.monotonic() > deadline:
+                raise InputError(f"node {waiting[0].name} does not answer; see its log")
+            if waiting:
+                await asyncio.sleep(0.2)
+    finally:
+        await client.close()
+
+
+def status(folder: Path) -> list[dict]:
+    """Each node's name, pid (None when not running), height, head hash and lag."""
+    network = load(folder.resolve())
+    return asyncio.run(_status(network))
+
+
+async def _status(network: Network) -> list[dict]:
+    from testbed.network.client import NetworkClient
+
+    rows = [{"node": n.name, "pid": n.pid if processes.alive(n.pid, n.config) else None,
+             "store": n.store, "height": None, "head": None, "lag": None}
+            for n in network.nodes]
+    if not any(processes.alive(s.pid, s.config) for s in network.servers):
+        return rows
+    try:
+        client = await asyncio.wait_for(
+            NetworkClient.connect(network.urls, network.genesis, "network-status"), 5)
+    except (nats.errors.Error, TimeoutError):
+        return rows
+    try:
+        answers = await asyncio.gather(*(client.status(n.name) for n in network.nodes))
+    finally:
+        await client.close()
+    for row, answer in zip(rows, answers):
+        if answer is not None:
+            row["height"], row["head"] = answer["height"], answer["head"]
+    top = max((r["height"] for r in rows if r["height"] is not None), default=None)
+    for row in rows:
+        if row["height"] is not None:
+            row["lag"] = top - row["height"]
+    return rows
+
+
+def down(folder: Path) -> int:
+    """Stop every node, then every server; how many processes were stopped."""
+    network = load(folder.resolve())
+    nodes = [(n.pid, n.config) for n in network.nodes if processes.alive(n.pid, n.config)]
+    processes.stop(nodes)
+    servers = [(s.pid, s.config) for s in network.servers if processes.alive(s.pid, s.config)]
+    processes.stop(servers)
+    for entry in (*network.nodes, *network.servers):
+        entry.pid = None
+    network.save()
+    return len(nodes) + len(servers)
+
+
+def render_status(rows: list[dict]) -> str:
+    lines = [f"{'node':<14}{'pid':>8}{'height':>8}{'lag':>5}  head"]
+    for r in rows:
+        def cell(v: object) -> str:
+            return "-" if v is None else str(v)
+        lines.append(f"{r['node']:<14}{cell(r['pid']):>8}{cell(r['height']):>8}"
+                     f"{cell(r['lag']):>5}  {(r['head'] or '-')[:16]}")
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""Background processes of a local network: started detached, found again by pid, stopped.
+
+A process is started in its own session (so a terminal's Ctrl-C reaches only what the user
+runs) with its output in a log file. Whether a recorded pid is still ours is judged from
+/proc: alive, not a zombie, and running the command line we started (pids are reused).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> int:
+    """Start ``argv`` in the background, its output appended to ``log``; its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        child = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 env={**os.environ, **(env or {})})
+    return child.pid
+
+
+def alive(pid: int | None, marker: str = "") -> bool:
+    """Whether ``pid`` runs, is not a zombie, and has ``marker`` in its command line."""
+    if not pid:
+        return False
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child and has exited
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in ("Z", "X") and marker in cmdline
+
+
+def stop(pids: Sequence[tuple[int, str]], timeout_s: float = 10.0) -> None:
+    """SIGTERM each (pid, marker) still ours, then SIGKILL those alive after ``timeout_s``."""
+    mine = [(pid, marker) for pid, marker in pids if alive(pid, marker)]
+    for pid, _ in mine:
+        _signal(pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(p, m) for p, m in mine):
+        time.sleep(0.05)
+    for pid, marker in mine:
+        if alive(pid, marker):
+            _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(p, m) for p, m in mine):
+        time.sleep(0.05)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
