@@ -1,0 +1,215 @@
+"""The validators' rules in one process: four `Validator`s, an in-memory bus and stream with
+the same append rule as JetStream's expected last sequence; no NATS. The process tests
+(`test_faults`) run the same rules as real nodes."""
+
+from dataclasses import replace
+
+import pytest
+
+from testbed.bench.network import PARAMS, market_load
+from testbed.ledger.blocks import Block
+from testbed.ledger.certificates import CertifiedBlock
+from testbed.ledger.chain import Chain, build_block, genesis_block
+from testbed.ledger.demo import dev_key
+from testbed.ledger.transactions import Transaction
+from testbed.ledger.wire import (
+    Clock,
+    Proposal,
+    Submission,
+    decode_proposal,
+    decode_submission,
+    decode_vote,
+)
+from testbed.market.contract import MarketContract
+from testbed.network.blocklog import Entry
+from testbed.network.consensus import Validator
+
+KEYS = [dev_key(f"consensus/validator-{i}") for i in range(4)]
+OPERATOR = dev_key("consensus/operator")
+CHAIN_ID = 11
+
+
+class Net:
+    """Four validators; messages delivered to all others unless ``muted``."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        genesis = genesis_block([k.public for k in KEYS], KEYS[0], OPERATOR, MarketContract(),
+                                PARAMS.encode(), 0, CHAIN_ID)
+        self.stream: list[CertifiedBlock] = [CertifiedBlock(genesis, None)]
+        self.vs = [Validator(Chain.from_genesis(":memory:", genesis, MarketContract()), k,
+                             f"v{i}", round_timeout_s=1.0, max_block_txs=2000,
+                             now=lambda: self.t) for i, k in enumerate(KEYS)]
+        self.muted: set[int] = set()
+        self.load = market_load(OPERATOR, CHAIN_ID, 3)
+
+    def by_key(self, public: bytes) -> Validator:
+        return next(v for v in self.vs if v.key.public == public)
+
+    def submit(self, tick, to: int = 0) -> None:
+        sub = Submission(Clock.sign(CHAIN_ID, tick.time, OPERATOR), tick.txs)
+        assert all(r.accepted for r in self.vs[to].on_submission(sub, from_client=True))
+
+    def deliver(self, i: int, kind: str, payload) -> None:
+        for j, other in enumerate(self.vs):
+            if j == i or j in self.muted:
+                continue
+            if kind == "proposal":
+                other.on_proposal(decode_proposal(payload))
+            elif kind == "vote":
+                other.on_vote(decode_vote(payload))
+            elif kind == "mempool":
+                other.on_submission(decode_submission(payload), from_client=False)
+
+    def step(self) -> None:
+        for i, v in enumerate(self.vs):
+            if i not in self.muted:
+                v.tick()
+        for i, v in enumerate(self.vs):
+            for kind, payload in v.out.drain():
+                if i not in self.muted:
+                    self.deliver(i, kind, payload)
+        for i, v in enumerate(self.vs):
+            for certified in v.due_appends():
+                if i not in self.muted and v.stream_seq == len(self.stream):
+                    self.stream.append(certified)
+        for v in self.vs:
+            while v.stream_seq < len(self.stream):
+                v.on_entry(Entry(v.stream_seq + 1, self.stream[v.stream_seq]))
+        self.t += 0.01
+
+    def run(self, steps: int = 200) -> None:
+        for _ in range(steps):
+            self.step()
+            if all(len(v.mempool) == 0 for v in self.vs) and len(
+                    {v.chain.head.hash for v in self.vs}) == 1:
+                return
+
+
+@pytest.fixture
+def net():
+    return Net()
+
+
+def _committed_txs(v: Validator) -> int:
+    return sum(len(b.block.transactions) for b in _blocks(v))
+
+
+def _blocks(v: Validator):
+    from testbed.ledger.chain import stored_blocks
+
+    return list(stored_blocks(v.chain.store))
+
+
+def test_four_validators_commit_the_market_load_identically(net):
+    for tick in net.load:
+        net.submit(tick)
+    net.run(500)
+    heads = {v.chain.head.hash for v in net.vs}
+    assert len(heads) == 1 and net.vs[0].chain.height >= len(net.load)
+    assert _committed_txs(net.vs[2]) == 1 + sum(len(t.txs) for t in net.load)
+    for certified in _blocks(net.vs[3])[1:]:
+        assert len(certified.certificate.votes) >= 3
+        assert certified.block.header.timestamp in {t.time for t in net.load}
+    assert len(net.stream) == net.vs[0].chain.height + 1  # one entry per height
+
+
+def _proposal_to(net, v: Validator, block: Block, state, clock=None) -> list:
+    """Hand ``block`` to ``v`` and return the votes it sends."""
+    v.on_proposal(Proposal(0, clock, block))
+    return [decode_vote(p) for kind, p in v.out.drain() if kind == "vote"]
+
+
+def _next_block(net, txs: list[Transaction], proposer_index: int):
+    v = net.vs[proposer_index]
+    return build_block(v.chain.state, v.chain.head, txs, net.load[0].time,
+                       v.key)
+
+
+def _height_one(net):
+    """The proposer of height 1, round 0, and a fresh validator to show blocks to."""
+    proposer = net.vs[0].proposer(1, 0)
+    index = next(i for i, v in enumerate(net.vs) if v.key.public == proposer)
+    voter = net.vs[(index + 1) % 4]
+    return index, voter
+
+
+def test_invalid_proposals_get_no_honest_vote(net):
+    index, voter = _height_one(net)
+    txs = list(net.load[0].txs)
+    clock = Clock.sign(CHAIN_ID, net.load[0].time, OPERATOR)
+    good = _next_block(net, txs, index)
+    key = net.vs[index].key
+    h = good.block.header
+
+    def resigned(header, transactions=good.block.transactions):
+        return Block(header, key.sign(header.signing_message()), tuple(transactions))
+
+    forged_tx = replace(txs[0], signature=bytes(64))
+    import kernels
+
+    bad = {
+        "wrong state root": resigned(replace(h, state_root=bytes(32))),
+        "forged transaction": resigned(
+            replace(h, tx_root=kernels.merkle_root([forged_tx.txid, *(t.txid for t in txs[1:])])),
+            [forged_tx, *txs[1:]]),
+        "double spend": resigned(
+            replace(h, tx_count=len(txs) + 1,
+                    tx_root=kernels.merkle_root([t.txid for t in [*txs, txs[-1]]])),
+            [*txs, txs[-1]]),
+    }
+    for name, block in bad.items():
+        assert _proposal_to(net, voter, block, None, clock) == [], name
+    assert _proposal_to(net, voter, good.block, None, None) == [], "a time the operator did not sign"
+    clock_by_other = Clock.sign(CHAIN_ID, net.load[0].time, KEYS[index])
+    assert _proposal_to(net, voter, good.block, None, clock_by_other) == []
+    votes = _proposal_to(net, voter, good.block, None, clock)
+    assert [v.block_hash for v in votes] == [good.block.header.hash]
+
+
+def test_an_equivocating_proposer_gets_at_most_one_block_certified(net):
+    index, _ = _height_one(net)
+    liar = net.vs[index]
+    txs = list(net.load[0].txs)
+    clock = Clock.sign(CHAIN_ID, net.load[0].time, OPERATOR)
+    a = _next_block(net, txs[:41], index).block
+    b = _next_block(net, txs[:40], index).block
+    assert a.header.height == b.header.height and a.header.hash != b.header.hash
+    honest = [v for v in net.vs if v is not liar]
+    votes = {a.header.hash: [liar.cast(a)], b.header.hash: [liar.cast(b)]}
+    for v, first, second in ((honest[0], a, b), (honest[1], b, a), (honest[2], a, b)):
+        for block in (first, second):  # each sees both; votes only for the first
+            for vote in _proposal_to(net, v, block, None, clock):
+                votes[vote.block_hash].append(vote)
+    assert sorted(len(v) for v in votes.values()) == [2, 3]
+    for v in honest:  # all votes reach everyone: the other block is never certified
+        for vote in [*votes[a.header.hash], *votes[b.header.hash]]:
+            v.on_vote(vote)
+        assert b.header.hash not in v.certified
+        assert (a.header.hash in v.certified) == (a.header.hash in v.pending)
+    assert sum(a.header.hash in v.certified for v in honest) == 2
+
+
+def test_a_silent_proposer_passes_the_turn_on(net):
+    index, _ = _height_one(net)
+    net.muted = {index}
+    net.submit(net.load[0], to=(index + 1) % 4)
+    for _ in range(300):
+        net.step()
+        if net.vs[(index + 1) % 4].chain.height >= 1:
+            break
+    live = [v for i, v in enumerate(net.vs) if i != index]
+    assert all(v.chain.height == 1 for v in live)
+    assert _blocks(live[0])[1].block.header.proposer != KEYS[index].public
+    net.muted = set()
+    net.run(100)  # the silent one comes back and catches up from the stream
+    assert len({v.chain.head.hash for v in net.vs}) == 1
+
+
+def test_the_same_transaction_sent_to_two_nodes_is_committed_once(net):
+    tick = net.load[0]
+    net.submit(tick, to=0)
+    net.submit(tick, to=2)
+    net.run(300)
+    txids = [tx.txid for b in _blocks(net.vs[1]) for tx in b.block.transactions]
+    assert len(txids) == len(set(txids)) == 1 + len(tick.txs)
