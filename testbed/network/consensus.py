@@ -211,10 +211,11 @@ class Validator:
             self.round_started = now
             log.info("%s: height %d round %d (turn passed on)", self.name, self.tip.height + 1,
                      self.round)
-        for certified, since in self.certified.values():
+        for certified, since in list(self.certified.values()):
             h = certified.block.header
             if h.height == self.chain.height + 1 and now - since > self.round_timeout_s / 2:
                 self.to_append.setdefault(h.hash, certified)  # its proposer has not
+                self.certified[h.hash] = (certified, now)  # and again a half round later
         height = self.tip.height + 1
         if (self.proposer(height, self.round) == self.key.public
                 and (height, self.round) not in self.proposed
@@ -225,6 +226,10 @@ class Validator:
         """Certified blocks this validator is to append now: children of the head."""
         return [c for c in self.to_append.values()
                 if c.block.header.prev_hash == self.chain.head.hash]
+
+    def appended(self, block_hash: bytes) -> None:
+        """The stream acknowledged ``block_hash``: nothing more to do for it."""
+        self.to_append.pop(block_hash, None)
 
     def candidates(self) -> tuple[int, list[Transaction]]:
         """The next block's time and transactions from the mempool."""

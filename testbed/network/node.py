@@ -171,6 +171,7 @@ class Node:
             if seq is None:
                 self.wake.set()  # the stream moved on: read it first
                 break
+            self.validator.appended(certified.block.header.hash)
             await self.nc.publish(self.subjects.appended, str(seq).encode())
             self.wake.set()
             break  # the next one extends this one: append it once this is applied

@@ -1,0 +1,107 @@
+"""Faults on a real network (server and node processes on loopback): a validator killed, a
+NATS server killed, a node paused, a lying validator, a transaction sent to two nodes. After
+each the chain has gone on, every node ends on the same head and every store verifies."""
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from testbed.network import local, processes
+
+LIAR = Path(__file__).with_name("liar.py")
+
+
+def test_the_market_commits_on_every_node(healthy):
+    healthy.trade(3)
+    rows = healthy.converged()
+    assert {r["lag"] for r in rows} == {0}
+
+
+def test_a_killed_validator_catches_up(healthy):
+    healthy.trade(1)
+    os.kill(healthy.pid("validator-2"), signal.SIGKILL)
+    healthy.trade(4)  # three of four are a quorum: the chain goes on
+    healthy.converged([n for n in healthy.nodes if n != "validator-2"])
+    local.up(healthy.folder)  # restarts what is down
+    healthy.converged()
+    healthy.stores_verify()
+
+
+def test_a_killed_nats_server_loses_nothing(healthy):
+    healthy.trade(1)
+    before = healthy.head
+    os.kill(healthy.pid("s1"), signal.SIGKILL)
+    healthy.trade(4)  # two of three servers keep the stream
+    assert healthy.head.height > before.height
+    healthy.converged()
+    local.up(healthy.folder)
+    healthy.trade(1)
+    healthy.converged()
+    healthy.stores_verify()
+
+
+def test_a_paused_node_catches_up_without_a_fork(healthy):
+    healthy.trade(1)
+    pid = healthy.pid("validator-1")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = healthy.head.height
+        healthy.trade(5, via="validator-0")
+        assert healthy.head.height >= start + 5
+        time.sleep(1.0)  # longer than a round: its turns passed on
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    healthy.converged()
+    healthy.stores_verify()
+
+
+def test_the_same_transaction_to_two_nodes_commits_once(healthy):
+    healthy.trade(2, via=("validator-0", "validator-3"))  # each tick to both, back to back
+    healthy.converged()
+    assert healthy.duplicated_txids("validator-1") == 0
+
+
+def test_a_lying_validator_commits_nothing(healthy):
+    liar = next(n for n in healthy.network.nodes if n.name == "validator-3")
+    processes.stop([(liar.pid, liar.config)])
+    pid = processes.spawn([sys.executable, str(LIAR), liar.config],
+                          healthy.folder / "logs" / "liar.log")
+    try:
+        deadline = time.monotonic() + 60
+        while "at height" not in (healthy.folder / "logs" / "liar.log").read_text():
+            assert time.monotonic() < deadline and processes.alive(pid), "the liar did not start"
+            time.sleep(0.2)
+        healthy.trade(12)  # the liar's turn comes every fourth height at least
+        honest = ["validator-0", "validator-1", "validator-2"]
+        healthy.converged(honest)
+    finally:
+        processes.stop([(pid, str(LIAR))])
+    lies = (healthy.folder / "logs" / "liar.log").read_text()
+    assert all(f"liar: proposed {lie}" in lies for lie in ("wrong state root",
+               "forged transaction", "double spend")), lies[-2000:]
+    honest_logs = "".join((healthy.folder / "logs" / f"{n}.log").read_text() for n in honest)
+    assert "no vote for block" in honest_logs  # its invalid blocks were refused
+    assert "certificate vote" in honest_logs  # and its forged stream entries skipped
+    healthy.stores_verify()  # every block committed is valid and certified
+    local.up(healthy.folder)
+    healthy.converged()
+
+
+@pytest.mark.parametrize("command", [["status"], ["status", "--json"]])
+def test_network_status_from_the_command_line(healthy, command):
+    import json
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "testbed", "network", *command,
+                           str(healthy.folder)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    if "--json" in command:
+        rows = json.loads(done.stdout)
+        assert [r["node"] for r in rows] == healthy.nodes and all(r["pid"] for r in rows)
+    else:
+        assert "validator-3" in done.stdout and "lag" in done.stdout
