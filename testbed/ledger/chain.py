@@ -12,9 +12,11 @@ own blocks with its own vote; on a network the votes come from the other validat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 import kernels
 from testbed.errors import InputError, LedgerError
@@ -66,21 +68,38 @@ def _execute(
 
 def _first_bad_signature(signed: Sequence[tuple[bytes, bytes, bytes]]) -> int | None:
     """Index of the first invalid (key, message, signature), from one batch verification."""
-    if not signed:
-        return None
-    keys, messages, signatures = zip(*signed)
-    ok = kernels.ed25519_verify_batch(keys, messages, signatures)
+    ok = _signatures_ok(signed)
     return None if ok.all() else int((~ok).argmax())
 
 
-def _signed(txs: Sequence[Transaction]) -> list[tuple[bytes, bytes, bytes]]:
-    return [(tx.sender, tx.signing_message(), tx.signature) for tx in txs]
+def _signatures_ok(
+    signed: Sequence[tuple[bytes, bytes, bytes] | None],
+) -> np.ndarray:
+    """Whether each (key, message, signature) is valid, in one batch; None counts as valid
+    (a signature this validator has already checked)."""
+    ok = np.ones(len(signed), dtype=bool)
+    todo = [i for i, s in enumerate(signed) if s is not None]
+    if todo:
+        keys, messages, signatures = zip(*(signed[i] for i in todo))
+        ok[todo] = kernels.ed25519_verify_batch(keys, messages, signatures)
+    return ok
+
+
+def _signed(
+    txs: Sequence[Transaction], verified: Container[bytes] = (),
+) -> list[tuple[bytes, bytes, bytes] | None]:
+    return [None if tx.txid in verified else (tx.sender, tx.signing_message(), tx.signature)
+            for tx in txs]
 
 
 def validate_block(
-    block: Block, state: ChainState, previous: BlockHeader | None
+    block: Block, state: ChainState, previous: BlockHeader | None,
+    verified: Container[bytes] = (),
 ) -> ChainState:
-    """Check ``block`` against the chain so far and return the state after it."""
+    """Check ``block`` against the chain so far and return the state after it.
+
+    ``verified``: ids of transactions whose signatures the caller has itself checked already
+    (a node, when it admitted them to its mempool); every other signature is checked here."""
     h = block.header
     expected_height = 0 if previous is None else previous.height + 1
     if h.height != expected_height:
@@ -109,7 +128,8 @@ def validate_block(
     if h.proposer not in validators:
         raise InvalidBlock(h.height, "proposer is not a validator")
     bad = _first_bad_signature(
-        [(h.proposer, h.signing_message(), block.signature), *_signed(block.transactions)]
+        [(h.proposer, h.signing_message(), block.signature),
+         *_signed(block.transactions, verified)]
     )
     if bad is not None:
         raise InvalidBlock(h.height, "bad block signature" if bad == 0
@@ -160,14 +180,15 @@ class Built:
 
 def build_block(
     state: ChainState, previous: BlockHeader, candidates: Sequence[Transaction], timestamp: int,
-    proposer: KeyPair,
+    proposer: KeyPair, verified: Container[bytes] = (),
 ) -> Built:
     """Sign a block of the ``candidates`` that apply, in their order, on top of ``previous``;
-    the others are left out with their reason. What it returns passes `validate_block`."""
+    the others are left out with their reason. What it returns passes `validate_block`.
+    ``verified``: as for `validate_block`."""
     height = previous.height + 1
     if timestamp < previous.timestamp:
         raise InvalidBlock(height, "timestamp earlier than the previous block's")
-    ok = (kernels.ed25519_verify_batch(*zip(*_signed(candidates))) if candidates else [])
+    ok = _signatures_ok(_signed(candidates, verified))
     draft = BlockHeader(previous.chain_id, height, b"", timestamp, b"", b"", proposer.public, 0)
     new = state.copy()
     ctx = _context(draft, state)

@@ -24,7 +24,7 @@ decodes to exactly one value and re-encodes to the same bytes; anything else rai
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from testbed.ledger import encoding as enc
@@ -51,17 +51,24 @@ def encode_transactions(txs: Sequence[Transaction]) -> bytes:
     return enc.encode(tuple(tx.encoded for tx in txs), _TRANSACTIONS)
 
 
-def decode_transactions(data: bytes) -> tuple[Transaction, ...]:
-    return tuple(decode_transaction(raw) for raw in enc.decode_exact(data, _TRANSACTIONS))
+def decode_transactions(
+    data: bytes, known: Mapping[bytes, Transaction] | None = None,
+) -> tuple[Transaction, ...]:
+    """The transactions; ``known`` maps canonical bytes to transactions already decoded (a
+    node's mempool), which are reused instead of decoded again."""
+    raws = enc.decode_exact(data, _TRANSACTIONS)
+    if known is None:
+        return tuple(decode_transaction(raw) for raw in raws)
+    return tuple(known.get(raw) or decode_transaction(raw) for raw in raws)
 
 
 def encode_block(block: Block) -> bytes:
     return block.signed_header + encode_transactions(block.transactions)
 
 
-def decode_block(data: bytes) -> Block:
+def decode_block(data: bytes, known: Mapping[bytes, Transaction] | None = None) -> Block:
     header, signature = decode_signed_header(data[:SIGNED_HEADER_SIZE])
-    return Block(header, signature, decode_transactions(data[SIGNED_HEADER_SIZE:]))
+    return Block(header, signature, decode_transactions(data[SIGNED_HEADER_SIZE:], known))
 
 
 @dataclass(frozen=True)
@@ -185,12 +192,12 @@ class Proposal:
         return head + _encode_clock(self.clock) + encode_block(self.block)
 
 
-def decode_proposal(data: bytes) -> Proposal:
+def decode_proposal(data: bytes, known: Mapping[bytes, Transaction] | None = None) -> Proposal:
     if len(data) < _U32.size:
         raise EncodingError("truncated proposal")
     (round_,) = _U32.unpack_from(data)
     clock, used = _decode_clock(data[_U32.size:])
-    return Proposal(round_, clock, decode_block(data[_U32.size + used:]))
+    return Proposal(round_, clock, decode_block(data[_U32.size + used:], known))
 
 
 def encode_certified(certified: CertifiedBlock) -> bytes:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+import kernels
 from testbed.ledger.blocks import Block, BlockHeader
 from testbed.ledger.certificates import Certificate, CertifiedBlock, quorum
 from testbed.ledger.chain import Chain, InvalidBlock, build_block, check_certificate, validate_block
@@ -161,26 +162,22 @@ class Validator:
             self.clock = clock
 
     def on_submission(self, sub: Submission, *, from_client: bool) -> list[Receipt]:
-        """Admit a client's transactions (or another node's, ``from_client`` False: the
-        signatures are then left to the proposer's batch check); a client's admitted ones are
-        passed on to every other node."""
+        """Admit a client's transactions (or another node's, ``from_client`` False), checking
+        every signature once here, so that blocks holding them need not check them again;
+        a client's admitted ones are passed on to every other node."""
         if not self._clock_ok(sub.clock):
             return [Receipt(tx.txid, False, "clock not signed by the operator")
                     for tx in sub.transactions]
         self._see_clock(sub.clock)
         at = (sub.clock.time if sub.clock else
               self.clock.time if self.clock else self.chain.head.timestamp)
-        signed_ok = [True] * len(sub.transactions)
-        if from_client and sub.transactions:
-            import kernels
-
-            signed_ok = kernels.ed25519_verify_batch(
-                [tx.sender for tx in sub.transactions],
-                [tx.signing_message() for tx in sub.transactions],
-                [tx.signature for tx in sub.transactions])
+        fresh = [tx for tx in sub.transactions if tx.txid not in self.mempool]
+        signed_ok = dict(zip((tx.txid for tx in fresh), kernels.ed25519_verify_batch(
+            [tx.sender for tx in fresh], [tx.signing_message() for tx in fresh],
+            [tx.signature for tx in fresh]) if fresh else []))
         receipts, admitted = [], []
-        for tx, ok in zip(sub.transactions, signed_ok):
-            reason = self._refusal(tx, bool(ok))
+        for tx in sub.transactions:
+            reason = self._refusal(tx, bool(signed_ok.get(tx.txid, True)))
             if reason:
                 receipts.append(Receipt(tx.txid, False, reason))
                 continue
@@ -242,7 +239,7 @@ class Validator:
             self._nothing_to_propose_at = self.mempool.version
             return
         state = self._state_of(self.tip.hash)[1]
-        built = build_block(state, self.tip, txs, at, self.key)
+        built = build_block(state, self.tip, txs, at, self.key, verified=self.mempool)
         self._sort_refused(built.refused, state)
         if not built.block.transactions:
             self._nothing_to_propose_at = self.mempool.version
@@ -308,7 +305,7 @@ class Validator:
         try:
             if reason:
                 raise InvalidBlock(h.height, reason)
-            state = validate_block(block, parent_state, parent_header)
+            state = validate_block(block, parent_state, parent_header, verified=self.mempool)
         except InvalidBlock as exc:
             log.warning("%s: no vote for block %s: %s", self.name, h.hash.hex()[:16], exc)
             return

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import sys
 import time
@@ -43,6 +44,9 @@ from testbed.network.servers import cluster_specs, nats_server_binary, write_con
 
 MANIFEST = "network.json"
 READY_TIMEOUT_S = 120.0
+NODE_ENV = {"NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "1")}
+"""Nodes sharing one machine check signatures on one thread each: several nodes' thread pools
+on the same cores only wait on each other (measured by `testbed bench network`)."""
 
 
 @dataclass
@@ -155,7 +159,7 @@ def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Networ
     for node in network.nodes:
         if not processes.alive(node.pid, node.config):
             node.pid = processes.spawn([sys.executable, "-m", "testbed", "node", node.config],
-                                       Path(node.log))
+                                       Path(node.log), env=NODE_ENV)
     network.save()
     asyncio.run(_wait_for_nodes(network))
     return network

@@ -6,7 +6,7 @@ transactions for that time or before, in arrival order: so what a client sent fo
 minus a minute is executed before what it sent for gate closure, whichever node proposes
 (clients that pipeline submit through one node, whose messages every node receives in order).
 One entry per transaction id: the same transaction sent to two nodes is held, and committed,
-once.
+once. Every transaction held has had its signature checked by this node.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Pending:
 class Mempool:
     def __init__(self) -> None:
         self._entries: dict[bytes, Pending] = {}
+        self.by_bytes: dict[bytes, Transaction] = {}  # canonical bytes -> transaction held
         self._arrivals = itertools.count()
         self.version = 0  # changes whenever the contents do
 
@@ -42,6 +43,7 @@ class Mempool:
         if tx.txid in self._entries:
             return False
         self._entries[tx.txid] = Pending(tx, at, next(self._arrivals))
+        self.by_bytes[tx.encoded] = tx
         self.version += 1
         return True
 
@@ -59,7 +61,9 @@ class Mempool:
 
     def remove(self, txids: Collection[bytes]) -> None:
         for txid in txids:
-            if self._entries.pop(txid, None) is not None:
+            gone = self._entries.pop(txid, None)
+            if gone is not None:
+                del self.by_bytes[gone.tx.encoded]
                 self.version += 1
 
     def evict_stale(self, next_nonce: Callable[[bytes], int]) -> None:

@@ -137,7 +137,7 @@ class Node:
         self.validator.on_submission(decode_submission(data), from_client=False)
 
     def _on_proposal(self, data: bytes) -> None:
-        self.validator.on_proposal(decode_proposal(data))
+        self.validator.on_proposal(decode_proposal(data, self.validator.mempool.by_bytes))
 
     def _on_vote(self, data: bytes) -> None:
         self.validator.on_vote(decode_vote(data))
@@ -148,7 +148,9 @@ class Node:
     # --- outgoing -----------------------------------------------------------------------------
 
     async def _flush(self) -> None:
-        """Send what the validator queued, then append what is due to the stream."""
+        """Propose if it is this validator's turn, send what it queued, then append what is
+        due to the stream."""
+        self.validator.tick()
         s, nc = self.subjects, self.nc
         subject = {"mempool": s.mempool, "proposal": s.proposals, "vote": s.votes,
                    "refused": s.refused, "applied": s.applied}
@@ -204,7 +206,6 @@ class Node:
 
     async def _ticks(self) -> None:
         while True:
-            self.validator.tick()
             await self._flush()
             await asyncio.sleep(TICK_S)
 
