@@ -48,6 +48,8 @@ from testbed.network.blocklog import Entry
 from testbed.network.mempool import Mempool
 
 log = logging.getLogger("testbed.network")
+LOOKAHEAD = 8  # proposals and votes for heights further above the head are ignored: no one
+# honest can be that far ahead, and a liar could otherwise fill the memory with them
 
 
 def signed_by(key: bytes, message: bytes, signature: bytes) -> bool:
@@ -286,7 +288,7 @@ class Validator:
     def on_proposal(self, proposal: Proposal) -> None:
         block = proposal.block
         h = block.header
-        if h.chain_id != self.chain_id or h.height <= self.chain.height:
+        if h.chain_id != self.chain_id or not 0 < h.height - self.chain.height <= LOOKAHEAD:
             return
         if h.hash in self.pending or (h.height, h.proposer) in self.voted:
             return  # one vote per height and proposer
@@ -324,7 +326,8 @@ class Validator:
         return Vote.cast(block, self.key)
 
     def on_vote(self, vote: Vote) -> None:
-        if (vote.chain_id != self.chain_id or vote.height <= self.chain.height
+        if (vote.chain_id != self.chain_id
+                or not 0 < vote.height - self.chain.height <= LOOKAHEAD
                 or vote.validator not in self.chain.state.validators
                 or vote.validator in self.votes.get(vote.block_hash, {})):
             return
