@@ -33,7 +33,6 @@ import numpy as np
 
 from testbed.bench import BenchResult
 from testbed.ledger.chain import Chain
-from testbed.ledger.demo import dev_key
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, passphrase
 from testbed.ledger.transactions import (
     Deposit,
@@ -72,14 +71,14 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, homes: int = HOMES
     """A registration tick, then ``ticks`` ticks of the market, generated through an
     embedded chain in memory whose genesis the operator signed, like the network's."""
     rng = np.random.default_rng(seed)
-    accounts = [dev_key(f"bench-network/home-{i}") for i in range(homes)]
-    meters = [dev_key(f"bench-network/meter-{i}") for i in range(homes)]
-    shadow = Chain.create(":memory:", [dev_key("bench-network/shadow")], MarketContract(),
+    accounts = [KeyPair.development(f"bench-network/home-{i}") for i in range(homes)]
+    meters = [KeyPair.development(f"bench-network/meter-{i}") for i in range(homes)]
+    shadow = Chain.create(":memory:", [KeyPair.development("bench-network/shadow")], MarketContract(),
                           chain_id, PARAMS.encode(), 0, operator)
     out: list[Tick] = []
 
     def run(t: int, txs: list[Transaction]) -> list[Transaction]:
-        shadow.produce(txs, t, dev_key("bench-network/shadow"))
+        shadow.produce(txs, t, KeyPair.development("bench-network/shadow"))
         return txs
 
     def signed(body: object, key: KeyPair) -> Transaction:
@@ -130,7 +129,7 @@ def _metered(rng: np.random.Generator, shadow: Chain, account: KeyPair,
 def embedded(load: list[Tick], operator: KeyPair, chain_id: int, folder: Path) -> float:
     """Transactions per second of the load through the embedded ledger (a file), one block
     per tick."""
-    validator = dev_key("bench-network/embedded")
+    validator = KeyPair.development("bench-network/embedded")
     chain = Chain.create(folder / "embedded.sqlite", [validator], MarketContract(), chain_id,
                          PARAMS.encode(), 0, operator)
     chain.produce(load[0].txs, load[0].time, validator)
@@ -237,7 +236,7 @@ def on_network(validators: int, ticks: int, folder: Path, warmup: int = 3) -> di
 def run(quick: bool = False) -> BenchResult:
     ticks = 10 if quick else 60
     sizes = (4,) if quick else (4, 7)
-    operator = dev_key("bench-network/operator")
+    operator = KeyPair.development("bench-network/operator")
     results: dict[str, float] = {"homes": HOMES, "ticks": ticks, "window": WINDOW}
     with tempfile.TemporaryDirectory(prefix="testbed-bench-network-") as tmp:
         load = market_load(operator, 7, ticks)

@@ -14,15 +14,16 @@ from testbed.ledger.certificates import (
     quorum,
 )
 from testbed.ledger.chain import Chain, InvalidBlock, build_block
-from testbed.ledger.demo import demo_orders, dev_key
+from testbed.ledger.demo import demo_orders
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Deposit, sign
 from testbed.ledger.verify import verify_file
 from testbed.ledger.wire import Vote
 
-VALIDATORS = [dev_key(f"cert/validator-{i}") for i in range(4)]
-OPERATOR = dev_key("cert/operator")
-HOMES = [dev_key(f"cert/home-{i}") for i in range(3)]
+VALIDATORS = [KeyPair.development(f"cert/validator-{i}") for i in range(4)]
+OPERATOR = KeyPair.development("cert/operator")
+HOMES = [KeyPair.development(f"cert/home-{i}") for i in range(3)]
 T0 = 1_000_000
 
 
@@ -111,7 +112,7 @@ def test_embedded_chain_certifies_itself_and_old_ledgers_still_verify(tmp_path, 
     assert verify_file(small_chain).ok
     chain = Chain.open(small_chain)
     with pytest.raises(Exception, match="written before quorum certificates"):
-        chain.produce([], chain.head.timestamp, dev_key("validator-0"))
+        chain.produce([], chain.head.timestamp, KeyPair.development("validator-0"))
     chain.close()
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from testbed.bench.network import PARAMS, market_load
-from testbed.contract import verify_ledger
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair
 from testbed.ledger.wire import Clock
+from testbed.market.ledger import verify_ledger
 from testbed.network import local, processes
 from testbed.network.client import NetworkClient, NetworkError
 

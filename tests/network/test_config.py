@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from testbed.errors import InputError
-from testbed.ledger.demo import demo_orders, dev_key
+from testbed.ledger.demo import demo_orders
+from testbed.ledger.keys import KeyPair
 from testbed.network.config import NodeConfig, load_config
 from testbed.network.mempool import Mempool
 
@@ -43,7 +44,7 @@ def test_testbed_node_with_a_bad_config_says_why_in_one_line(tmp_path):
 
 
 def test_the_mempool_serves_the_earliest_time_first_once_per_transaction():
-    homes = [dev_key(f"mempool/{i}") for i in range(3)]
+    homes = [KeyPair.development(f"mempool/{i}") for i in range(3)]
     txs = demo_orders(homes, 6, 10_000, {k.public: 0 for k in homes}, 1)
     pool = Mempool()
     for i, tx in enumerate(txs):

@@ -10,7 +10,7 @@ from testbed.bench.network import PARAMS, market_load
 from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.chain import Chain, build_block, genesis_block
-from testbed.ledger.demo import dev_key
+from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import (
     Clock,
@@ -24,8 +24,8 @@ from testbed.market.contract import MarketContract
 from testbed.network.blocklog import Entry
 from testbed.network.consensus import Validator
 
-KEYS = [dev_key(f"consensus/validator-{i}") for i in range(4)]
-OPERATOR = dev_key("consensus/operator")
+KEYS = [KeyPair.development(f"consensus/validator-{i}") for i in range(4)]
+OPERATOR = KeyPair.development("consensus/operator")
 CHAIN_ID = 11
 
 
