@@ -109,8 +109,8 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, homes: int = HOMES
         for j in range(first, first + per_tick * INTERVAL_S, INTERVAL_S):
             txs += run(t, [signed(Order(j, Side.OFFER if i % 2 else Side.BID,
                                         int(rng.integers(200, 2000)),
-                                        int(rng.integers(PARAMS.feed_in_price,
-                                                         PARAMS.retail_price))), a)
+                                        int(rng.integers(PARAMS.feed_in_price_per_kwh,
+                                                         PARAMS.retail_price_per_kwh))), a)
                            for i, a in enumerate(accounts)])
             ordered.append(j)
         out.append(Tick(t, tuple(txs)))

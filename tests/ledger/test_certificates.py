@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from testbed.demo import demo_orders
 from testbed.ledger.certificates import (
     Certificate,
     CertifiedBlock,
@@ -14,7 +15,6 @@ from testbed.ledger.certificates import (
     quorum,
 )
 from testbed.ledger.chain import Chain, InvalidBlock, build_block
-from testbed.ledger.demo import demo_orders
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Deposit, sign

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
+from testbed.demo import demo_orders
 from testbed.errors import InputError
-from testbed.ledger.demo import demo_orders
 from testbed.ledger.keys import KeyPair
 from testbed.network.config import NodeConfig, load_config
 from testbed.network.mempool import Mempool
