@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -116,11 +117,25 @@ _DASHBOARD_HOST = typer.Option(
     "token printed with the URL (or TESTBED_DASHBOARD_TOKEN).")
 
 
+NETWORK_OPTION = typer.Option(
+    None, help="The ledger on a local validator network in this folder (created and started "
+               "if needed, stopped after if the run started it).")
+
+
+class LedgerKind(str, Enum):
+    embedded = "embedded"
+
+
+LEDGER_OPTION = typer.Option(
+    None, help="embedded: the ledger in this process, whatever the scenario says.")
+
+
 def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None,
          control_step: float | None, rtf: float | None, dev_keys: bool,
-         key_folder: Path | None, dashboard_port: int | None,
-         dashboard_host: str | None) -> None:
+         key_folder: Path | None, dashboard_port: int | None, dashboard_host: str | None,
+         network: Path | None, ledger: LedgerKind | None) -> None:
     import os
+    from dataclasses import replace
     from datetime import datetime
 
     from testbed.errors import InputError, Interrupted
@@ -135,10 +150,12 @@ def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None
         from testbed.scenario import load_scenario
 
         s = load_scenario(scenario, days=days, control_step_s=control_step,
-                          real_time_factor=rtf)
+                          real_time_factor=rtf, network=None if network is None else str(network))
     except KeyboardInterrupt as exc:
         raise Interrupted(f"interrupted by {signal_name(exc)} before the run started: nothing "
                           "was written", signal_name(exc)) from None
+    if ledger is LedgerKind.embedded:
+        s = replace(s, ledger=replace(s.ledger, network=None))
     out = out or Path("runs") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}"
     keys = RunKeys.generate
     if dev_keys and key_folder is not None:
@@ -171,6 +188,8 @@ def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None
         raise typer.Exit(1)
 
 
+
+
 @app.command()
 def run(
     scenario: str | None = typer.Argument(None, help="Scenario TOML (default: built in)."),
@@ -182,10 +201,12 @@ def run(
     keys: Path | None = _KEYS,
     dashboard: int | None = _DASHBOARD,
     dashboard_host: str | None = _DASHBOARD_HOST,
+    network: Path | None = NETWORK_OPTION,
+    ledger: LedgerKind | None = LEDGER_OPTION,
 ) -> None:
     """Run a scenario paced in real time against the bench (or its emulation)."""
     _run(scenario, out, True, days, control_step, rtf, dev_keys, keys, dashboard,
-         dashboard_host)
+         dashboard_host, network, ledger)
 
 
 @app.command()
@@ -197,9 +218,12 @@ def simulate(
     keys: Path | None = _KEYS,
     dashboard: int | None = _DASHBOARD,
     dashboard_host: str | None = _DASHBOARD_HOST,
+    network: Path | None = NETWORK_OPTION,
+    ledger: LedgerKind | None = LEDGER_OPTION,
 ) -> None:
     """Run a scenario as fast as possible, with simulated instruments."""
-    _run(scenario, out, False, days, None, None, dev_keys, keys, dashboard, dashboard_host)
+    _run(scenario, out, False, days, None, None, dev_keys, keys, dashboard, dashboard_host,
+         network, ledger)
 
 
 @app.command()

@@ -4,8 +4,9 @@ are committed.
 `Ledger` is what the other stages need of a ledger: the market's state after the last
 committed block, the signature of a transaction with its sender's next nonce, and the commit of
 a batch of transactions at a block time. `EmbeddedLedger` is the chain in this process (one
-SQLite file, the genesis validators' keys held here, proposing in turn); a ledger on a
-validator network implements the same protocol.
+SQLite file, the genesis validators' keys held here, proposing in turn and all voting); a
+ledger on a validator network (`testbed.network.ledger.NetworkLedger`) implements the same
+protocol.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class Ledger(Protocol):
     @property
     def head_hash(self) -> bytes:
         """Hash of the last committed block."""
+
+    @property
+    def validator_count(self) -> int:
+        """Validators named in genesis."""
 
     def next_nonce(self, account: bytes) -> int:
         """The nonce of ``account``'s next transaction after the committed ones."""
@@ -85,6 +90,10 @@ class EmbeddedLedger:
     def head_hash(self) -> bytes:
         return self.chain.head.hash
 
+    @property
+    def validator_count(self) -> int:
+        return len(self.validators)
+
     def next_nonce(self, account: bytes) -> int:
         return self.chain.next_nonce(account)
 
@@ -93,7 +102,7 @@ class EmbeddedLedger:
         height = self.chain.height + 1
         proposer = self.validators[height % len(self.validators)]
         try:
-            block = self.chain.produce(txs, timestamp, proposer)
+            block = self.chain.produce(txs, timestamp, proposer, voters=self.validators)
         except LedgerError as exc:
             self.events.publish(TransactionRefused(timestamp, height, str(exc)))
             raise

@@ -12,7 +12,7 @@ own blocks with its own vote; on a network the votes come from the other validat
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,12 +160,13 @@ def check_certificate(
         raise InvalidBlock(header.height, problem)
 
 
-def own_certificate(block: Block, validator: KeyPair) -> Certificate:
-    """The certificate of a one-validator chain: its validator's vote."""
+def local_certificate(block: Block, validators: Iterable[KeyPair]) -> Certificate:
+    """The certificate of ``validators``' votes, their keys held in this process (an embedded
+    chain; a one-validator chain: its own vote)."""
     h = block.header
+    message = vote_message(h.chain_id, h.height, h.hash)
     return Certificate(h.chain_id, h.height, h.hash,
-                       ((validator.public, validator.sign(vote_message(h.chain_id, h.height,
-                                                                       h.hash))),))
+                       tuple(sorted((v.public, v.sign(message)) for v in validators)))
 
 
 @dataclass(frozen=True)
@@ -268,15 +269,20 @@ class Chain:
     def next_nonce(self, account: bytes) -> int:
         return self.state.nonces.get(account, 0)
 
-    def produce(self, txs: Sequence[Transaction], timestamp: int, proposer: KeyPair) -> Block:
-        """Propose, sign, certify with the proposer's own vote and commit a block of ``txs``
-        (the embedded, one-validator chain); a bad one raises and stores nothing."""
+    def produce(self, txs: Sequence[Transaction], timestamp: int, proposer: KeyPair,
+                voters: Sequence[KeyPair] = ()) -> Block:
+        """Propose, sign, certify and commit a block of ``txs`` in this process (the embedded
+        chain): the certificate holds the votes of the proposer and of ``voters``, validators
+        whose keys this process holds, and must be a quorum. A bad block raises and stores
+        nothing."""
         height = self.height + 1
         if proposer.public not in self.state.validators:
             raise InvalidBlock(height, "proposer is not a validator")
-        if quorum(len(self.state.validators)) > 1:
-            raise InvalidBlock(height, f"{len(self.state.validators)} validators: blocks need "
-                                       "their votes (run the chain on a network)")
+        signers = {k.public: k for k in (proposer, *voters) if k.public in self.state.validators}
+        if len(signers) < quorum(len(self.state.validators)):
+            raise InvalidBlock(height, f"{len(self.state.validators)} validators: a block needs "
+                                       f"{quorum(len(self.state.validators))} votes, this "
+                                       f"process holds {len(signers)} of their keys")
         if timestamp < self.head.timestamp:
             raise InvalidBlock(height, "timestamp earlier than the previous block's")
         bad = _first_bad_signature(_signed(txs))
@@ -285,7 +291,7 @@ class Chain:
         state = _execute(self.state, BlockHeader(self.chain_id, height, b"", timestamp, b"",
                                                  b"", proposer.public, len(txs)), txs)
         block = _sign(self.chain_id, height, self.head.hash, timestamp, txs, state, proposer)
-        self.commit(CertifiedBlock(block, own_certificate(block, proposer)), state)
+        self.commit(CertifiedBlock(block, local_certificate(block, signers.values())), state)
         return block
 
     def append(self, certified: CertifiedBlock) -> None:

@@ -19,6 +19,7 @@ from nats.aio.client import Client
 
 from testbed.errors import LedgerError
 from testbed.ledger.blocks import Block, BlockHeader
+from testbed.ledger.certificates import Certificate
 from testbed.ledger.chain import InvalidBlock, check_certificate
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import Clock, Submission
@@ -39,6 +40,7 @@ class Committed:
     """A block as a client sees it committed: certified, and the child of the last one."""
 
     block: Block
+    certificate: Certificate
     seq: int  # its stream entry
 
 
@@ -86,21 +88,35 @@ class NetworkClient:
         them: each the first validly certified child of the one before, as nodes apply them."""
         head = after or self.genesis.header
         seq = head.height + 1
-        while True:
-            try:
-                entry = await self.blocklog.get(seq + 1)
-            except (nats.errors.Error, TimeoutError):
-                entry = None
-            if entry is None:
-                await asyncio.sleep(poll_s)
-                continue
-            seq = entry.seq
-            certified = entry.certified
-            if certified is None or certified.block.header.prev_hash != head.hash:
-                continue
-            try:
-                check_certificate(certified.block.header, certified.certificate, self.validators)
-            except InvalidBlock:
-                continue
-            head = certified.block.header
-            yield Committed(certified.block, seq)
+        appended = asyncio.Event()
+
+        async def wake(_msg: object) -> None:
+            appended.set()
+
+        hints = await self.nc.subscribe(self.subjects.appended, cb=wake)
+        try:
+            while True:
+                appended.clear()  # before reading: a hint from now on wakes the wait below
+                try:
+                    entry = await self.blocklog.get(seq + 1)
+                except (nats.errors.Error, TimeoutError):
+                    entry = None
+                if entry is None:
+                    try:
+                        await asyncio.wait_for(appended.wait(), poll_s)
+                    except TimeoutError:
+                        pass
+                    continue
+                seq = entry.seq
+                certified = entry.certified
+                if certified is None or certified.block.header.prev_hash != head.hash:
+                    continue
+                try:
+                    check_certificate(certified.block.header, certified.certificate,
+                                      self.validators)
+                except InvalidBlock:
+                    continue
+                head = certified.block.header
+                yield Committed(certified.block, certified.certificate, seq)
+        finally:
+            await hints.unsubscribe()

@@ -11,9 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from instruments.errors import InstrumentError
 from testbed.errors import Interrupted, RunStopped
-from testbed.events import RunFinished
+from testbed.events import BlockCommitted, RunFinished
 from testbed.interrupts import signal_name
 from testbed.interval.join import join
 from testbed.ledger.transactions import RegisterParticipant
@@ -49,6 +51,9 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
                           f"{left} in {out}", signal_name(exc)) from None
     if watch is not None:
         watch(run)
+    commit_ms: list[float] = []  # submission to commit, per block
+    run.events.subscribe(lambda e: commit_ms.append(e.commit_ms)
+                         if isinstance(e, BlockCommitted) else None)
     loop = Loop(run, paced)
     stopped: BaseException | None = None
     try:
@@ -68,7 +73,7 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     reason = f"interrupted by {signal}" if signal else (str(stopped) if stopped else None)
     try:
         run.events.publish(RunFinished(reason))
-        summary = _summarise(run, loop, out / scenario.ledger.path, paced, reason,
+        summary = _summarise(run, loop, out / scenario.ledger.path, paced, reason, commit_ms,
                              verified=signal is None)
         if signal is None:
             build_report(out)
@@ -88,8 +93,8 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     return summary
 
 
-def _summarise(run: Run, loop: Loop, ledger: Path, paced: bool, stopped: str | None, *,
-               verified: bool) -> dict[str, Any]:
+def _summarise(run: Run, loop: Loop, ledger: Path, paced: bool, stopped: str | None,
+               commit_ms: list[float], *, verified: bool) -> dict[str, Any]:
     """summary.json: the records' figures and the run's own; the ledger replayed from genesis
     when ``verified`` (else its head as committed: every committed block is whole)."""
     cpu_s = None
@@ -110,6 +115,9 @@ def _summarise(run: Run, loop: Loop, ledger: Path, paced: bool, stopped: str | N
         "ledger_valid": valid,
         "head_height": blocks - 1 if valid is not False else None,
         "head_hash": head if valid is not False else None,
+        "validators": run.ledger.validator_count,
+        "commit_latency_p50_ms": _percentile(commit_ms, 50),
+        "commit_latency_p99_ms": _percentile(commit_ms, 99),
         "step_jitter_p50_ms": None if p50 is None else round(p50, 3),
         "step_jitter_p99_ms": None if p99 is None else round(p99, 3),
         "deadline_misses": loop.pacer.misses if paced else 0,
@@ -124,6 +132,10 @@ def _record_setup(out: Path, scenario: Scenario, run: Run) -> None:
     for name, value in (("scenario.json", dataclasses.asdict(scenario)),
                         ("instruments.json", run.bench.identities())):
         (out / name).write_text(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
 
 
 def _conservation_error(run: Run) -> int:

@@ -108,6 +108,19 @@ KeySource = Callable[[int, int], RunKeys]
 """(homes, validators) -> the run's keys: `RunKeys.generate` unless the user says otherwise."""
 
 
+def open_ledger(scenario: Scenario, out: Path, keys: RunKeys, params: MarketParams,
+                genesis_s: int, events: EventStream) -> Ledger:
+    """The run's ledger: on the local network the scenario names (`[ledger] network`,
+    `--network`), else embedded in this process; either way its file is in the run folder."""
+    if scenario.ledger.network is not None:
+        from testbed.network.ledger import NetworkLedger
+
+        return NetworkLedger.open(Path(scenario.ledger.network), out / scenario.ledger.path,
+                                  params, genesis_s, events)
+    return EmbeddedLedger.create(out / scenario.ledger.path, keys.validators, params,
+                                 genesis_s, events)
+
+
 def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = RunKeys.generate,
              handle_signals: bool = True) -> Run:
     """Build every part of a run into ``out``; nothing is left running if a part fails."""
@@ -125,8 +138,8 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
     recorder = Recorder(out)
     events.subscribe(outcomes)  # first: an interval's outcome reaches the recorder with its rows
     events.subscribe(recorder)
-    ledger = EmbeddedLedger.create(out / scenario.ledger.path, run_keys.validators, params,
-                                   clock.start_s - GENESIS_LEAD_S, events)
+    ledger = open_ledger(scenario, out, run_keys, params, clock.start_s - GENESIS_LEAD_S,
+                         events)
     try:
         bench = PhysicalHomes(
             [BenchHome(hood.index(p.home), p, hood.pv_kwp[hood.index(p.home)])

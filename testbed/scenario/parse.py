@@ -43,7 +43,8 @@ Check = Callable[[Any], "str | None"]
 
 def load_scenario(spec: str | Path | None = None, *, days: float | None = None,
                   control_step_s: float | None = None,
-                  real_time_factor: float | None = None) -> Scenario:
+                  real_time_factor: float | None = None,
+                  network: str | None = None) -> Scenario:
     """The scenario at ``spec`` (a TOML path; None or "default": the shipped default), with
     the given options in place of its keys."""
     data, source = read_document(spec)
@@ -54,6 +55,7 @@ def load_scenario(spec: str | Path | None = None, *, days: float | None = None,
         "time.duration_hours": ("--days", None if days is None else days * 24),
         "time.control_step_s": ("--control-step", control_step_s),
         "time.real_time_factor": ("--rtf", real_time_factor),
+        "ledger.network": ("--network", network),
     }
     return parse_scenario(data, source, {k: v for k, v in options.items() if v[1] is not None})
 
@@ -215,6 +217,7 @@ def _ledger(t: _Table) -> LedgerSpec:
         path=t.take("path", str, LedgerSpec.path, check=_relative_path),
         validators=t.take("validators", int, LedgerSpec.validators,
                           check=_between(1, MAX_VALIDATORS)),
+        network=t.take("network", str, LedgerSpec.network, check=_non_empty),
     )
     t.done()
     return spec

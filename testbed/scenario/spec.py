@@ -92,7 +92,8 @@ class PhysicalSpec:
 @dataclass(frozen=True)
 class LedgerSpec:
     path: str = "ledger.sqlite"
-    validators: int = 1
+    validators: int = 1  # of the embedded ledger
+    network: str | None = None  # a local network's folder: the run's ledger is on it
 
 
 @dataclass(frozen=True)

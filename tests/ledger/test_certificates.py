@@ -116,11 +116,13 @@ def test_embedded_chain_certifies_itself_and_old_ledgers_still_verify(tmp_path, 
     chain.close()
 
 
-def test_an_embedded_chain_of_many_validators_cannot_certify_alone(tmp_path):
+def test_an_embedded_chain_of_many_validators_certifies_with_their_keys(tmp_path):
     chain = Chain.create(tmp_path / "c.sqlite", VALIDATORS, timestamp=T0)
-    with pytest.raises(InvalidBlock, match="need their votes"):
+    with pytest.raises(InvalidBlock, match="needs 3 votes, this process holds 1"):
         chain.produce([], T0, VALIDATORS[0])
+    chain.produce([], T0, VALIDATORS[1], voters=VALIDATORS[2:])
     chain.close()
+    assert verify_file(tmp_path / "c.sqlite").ok
 
 
 def test_build_block_leaves_out_what_is_refused(tmp_path):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from kernels import ed25519_verify_batch
 from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import CertifiedBlock
-from testbed.ledger.chain import Chain, InvalidBlock, own_certificate
+from testbed.ledger.chain import Chain, InvalidBlock, local_certificate
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Order, Side, Transaction, decode_transaction, sign
@@ -87,7 +87,7 @@ def test_blocks_out_of_order_and_from_a_non_validator(tmp_path, validator):
     blocks = [a.produce([_order(i, a.chain_id)], 200 + i, validator) for i in range(3)]
 
     def certified(block):
-        return CertifiedBlock(block, own_certificate(block, validator))
+        return CertifiedBlock(block, local_certificate(block, [validator]))
 
     with pytest.raises(InvalidBlock, match="out of order"):
         b.append(certified(blocks[1]))
