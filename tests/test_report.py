@@ -17,6 +17,7 @@ from testbed.report import PLOTS, build_report
 INTERVAL_COLUMNS = [
     "interval_start", "clearing_price", "bid_kwh", "offer_kwh", "traded_kwh", "granted_kwh",
     "curtailed_kwh", "delivered_kwh", "vm_min_pu", "vm_max_pu", "max_line_loading_percent",
+    "commit_latency_max_ms",
 ]
 TRADE_COLUMNS = [
     "interval_start", "seller", "buyer", "energy_kwh", "granted_kwh", "delivered_kwh", "price",
@@ -80,6 +81,7 @@ def make_run(folder, intervals=8, homes=6, interval_s=900):
             "delivered_kwh": round(sum(t["delivered_kwh"] for t in trades), 3),
             "vm_min_pu": round(0.97 - 0.01 * (1 - sun), 4), "vm_max_pu": round(vm_max, 4),
             "max_line_loading_percent": round(40 + 55 * sun, 2),
+            "commit_latency_max_ms": round(20 + 30 * sun, 3),
         })
         trade_rows += trades
     home_rows = [{
@@ -189,11 +191,22 @@ def test_missing_optional_data_leaves_notes_and_no_stale_plots(tmp_path):
 
     page = build_report(run).read_text()
     report = run / "report"
-    assert images(page) == {"market.png", "homes.png", "grid.png"}
+    assert images(page) == {"market.png", "homes.png", "grid.png", "ledger.png"}
     assert not (report / "measurements.png").exists()
     assert not (report / "curtailment.png").exists()
     assert "no measurements.csv in the run folder" in notes(page)
     assert f"none: all {len(rows)} trades were accepted in full" in notes(page)
+
+
+def test_a_run_from_before_commit_latencies_gets_a_note(tmp_path):
+    run = make_run(tmp_path / "run")
+    build_report(run)
+    lines = (run / "intervals.csv").read_text().splitlines()
+    (run / "intervals.csv").write_text(
+        "\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    page = build_report(run).read_text()
+    assert "ledger.png" not in images(page) and not (run / "report" / "ledger.png").exists()
+    assert "intervals.csv has no commit latencies" in page
 
 
 def test_summary_alone_is_enough(tmp_path):

@@ -25,7 +25,7 @@ SUMMARY_KEYS = {
     "energy_delivered_kwh", "energy_curtailed_kwh", "price_min", "price_mean", "price_max",
     "payments_total", "money_conservation_error", "blocks", "ledger_valid", "vm_min_pu",
     "vm_max_pu", "max_line_loading_percent", "step_jitter_p50_ms", "step_jitter_p99_ms",
-    "deadline_misses",
+    "deadline_misses", "validators", "commit_latency_p50_ms", "commit_latency_p99_ms",
 }
 
 

@@ -62,6 +62,7 @@ INTERVALS = CsvFile("intervals.csv", (
            "imported from upstream without the market (kWh)"),
     Column("baseline_upstream_export_kwh", "number",
            "exported upstream without the market (kWh)"),
+    Column("commit_latency_max_ms", "number", "slowest block commit in the interval (ms)"),
 ))
 TRADES = CsvFile("trades.csv", (
     Column("interval_start", "time", "interval start (UTC)"),

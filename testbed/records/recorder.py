@@ -105,6 +105,7 @@ class Recorder:
         self.unavoidable_by_cause: Counter[str] = Counter()
         self.paid: dict[str, int] = defaultdict(int)  # payment kind -> total
         self.listeners: list[RowListener] = []
+        self.commit_ms: dict[int, float] = {}  # k -> slowest commit of a block timed in it
         self._files: dict[str, _Csv] = {}
         self._lock = threading.Lock()  # alarms may come from the watchdog's thread
 
@@ -182,6 +183,16 @@ class Recorder:
         self.bill_units += e.bill_units
         self.baseline_bill_units += e.baseline_bill_units
 
+    def _committed(self, e: BlockCommitted) -> None:
+        """A block counts for the interval its block time falls in (during interval k: the
+        orders and clearing of k + 1, the readings and settlement of k - 1), so each row's
+        blocks are all in before it is written, at k's settlement."""
+        if self.run is None:
+            return
+        k = min(max((e.timestamp - self.run.start_s) // self.run.interval_s, 0),
+                self.run.intervals - 1)
+        self.commit_ms[k] = max(self.commit_ms.get(k, 0.0), e.commit_ms)
+
     def _measured(self, e: Measured) -> None:
         assert self.run is not None
         self._append(MEASUREMENTS, [{
@@ -203,6 +214,7 @@ class Recorder:
                               "missed": str(e.missed).lower()}])
 
     def _block(self, e: BlockCommitted) -> None:
+        self._committed(e)
         self._append(BLOCKS, [{"height": e.height, "block_time": iso_utc(e.timestamp),
                                "transactions": e.transactions,
                                "commit_ms": round(e.commit_ms, 3), "node": e.node}])
@@ -266,6 +278,8 @@ class Recorder:
             "violations": "; ".join(f"{v.kind} {v.element}" + (f" ({v.cause})" if v.cause else "")
                                     for v in grid.violations) if grid else "",
             **self._upstream(outcome),
+            "commit_latency_max_ms": (round(self.commit_ms.pop(k), 3) if k in self.commit_ms
+                                      else ""),
         }])
         names = [h.name for h in self.run.homes]
         delivered_wh = settled.delivered_wh if settled else ()
