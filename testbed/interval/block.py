@@ -29,7 +29,9 @@ from testbed.market.params import MarketParams
 
 class Ledger(Protocol):
     operator: KeyPair
-    """The validator key that signs the market's outcomes (deposits, clearings, settlements)."""
+    """The chain's operator, the signer of its genesis: signs the market's outcomes
+    (deposits, clearings with the grid's decisions, settlements) and, on a network, the
+    clock of each batch's block time."""
 
     @property
     def contract(self) -> MarketContract:

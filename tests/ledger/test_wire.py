@@ -14,6 +14,7 @@ from testbed.ledger.wire import (
     decode_transactions,
     decode_vote,
     encode_block,
+    encode_certified,
     encode_transactions,
 )
 
@@ -64,3 +65,40 @@ def test_vote_round_trip_and_signature(block):
     assert ed25519_verify_batch([vote.validator], [vote.message()], [vote.signature]).all()
     with pytest.raises(EncodingError, match="expected 140"):
         decode_vote(vote.encoded[:-1])
+
+
+def _messages(block):
+    from testbed.ledger.certificates import Certificate, CertifiedBlock
+    from testbed.ledger.wire import Clock, Proposal, Submission
+
+    clock = Clock.sign(block.header.chain_id, 1_000, VALIDATOR)
+    cert = Certificate.from_votes(block.header, [Vote.cast(block, VALIDATOR)])
+    return {
+        "submission": (Submission(clock, block.transactions).encoded,
+                       "decode_submission"),
+        "submission without clock": (Submission(None, block.transactions).encoded,
+                                     "decode_submission"),
+        "proposal": (Proposal(3, clock, block).encoded, "decode_proposal"),
+        "certified": (encode_certified(CertifiedBlock(block, cert)), "decode_certified"),
+    }
+
+
+def test_network_messages_round_trip(block):
+    from testbed.ledger import wire
+
+    for name, (data, decoder) in _messages(block).items():
+        value = getattr(wire, decoder)(data)
+        again = (value.encoded if hasattr(value, "encoded")
+                 else encode_certified(value))
+        assert again == data, name
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_truncated_network_messages_are_refused(block, data):
+    from testbed.ledger import wire
+
+    for data_bytes, decoder in _messages(block).values():
+        cut = data.draw(st.integers(0, len(data_bytes) - 1))
+        with pytest.raises(EncodingError):
+            getattr(wire, decoder)(data_bytes[:cut])
