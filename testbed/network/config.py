@@ -14,6 +14,7 @@ Relative paths are relative to the file. Every bad key is reported at once.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +38,10 @@ class NodeConfig:
     max_block_txs: int = DEFAULT_MAX_BLOCK_TXS
 
     def to_toml(self, base: Path) -> str:
-        """The file's text, paths relative to ``base`` (the file's folder) where they can be."""
+        """The file's text, paths relative to ``base`` (the file's folder), so a copied
+        folder works where it lands."""
         def rel(p: Path) -> str:
-            return str(p.relative_to(base)) if p.is_relative_to(base) else str(p)
+            return os.path.relpath(p, base)
 
         servers = ", ".join(f'"{s}"' for s in self.servers)
         return (f'name = "{self.name}"\nkey = "{rel(self.key)}"\nstore = "{rel(self.store)}"\n'

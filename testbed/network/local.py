@@ -98,6 +98,7 @@ class Network:
 
 
 def load(folder: Path) -> Network:
+    folder = folder.resolve()
     path = folder / MANIFEST
     if not path.exists():
         raise InputError(f"{folder}: no network here (run `testbed network up {folder}`)")
@@ -111,6 +112,7 @@ def create(folder: Path, validators: int = 4, servers: int = 3, *,
            round_timeout_s: float = 1.0, max_block_txs: int = 2000,
            params: MarketParams | None = None, genesis_time: int = 0) -> Network:
     """Write a new network's keys, genesis and configurations into ``folder``."""
+    folder = folder.resolve()
     if (folder / MANIFEST).exists():
         raise InputError(f"{folder} already holds a network")
     if not 1 <= validators <= 64 or not 1 <= servers <= 7:
