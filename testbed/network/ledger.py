@@ -76,8 +76,13 @@ class NetworkLedger:
         if genesis.contract_params != params.encode():
             raise InputError(f"{folder}: its chain runs another market than the scenario's")
         running = any(processes.alive(n.pid, n.config) for n in network.nodes)
-        network = local.up(folder)  # a network this run started, it stops when done
-        replica = Chain.from_genesis(path, network.genesis, MarketContract())
+        try:  # a network this run started, it stops when done (or failing to start)
+            network = local.up(folder)
+            replica = Chain.from_genesis(path, network.genesis, MarketContract())
+        except BaseException:
+            if not running:
+                local.down(folder)
+            raise
         try:
             operator = KeyPair.load(network.operator_key, passphrase(development=True))
             ledger = cls(folder, network, replica, operator, events, not running)

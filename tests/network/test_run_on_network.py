@@ -9,15 +9,17 @@ from testbed.market.ledger import verify_ledger
 from testbed.network import local, processes
 
 
-def cli(*args):
+def cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "testbed", *args], capture_output=True,
-                          text=True, timeout=600, check=False)
+                          text=True, timeout=600, check=False, cwd=cwd)
 
 
 def test_a_simulation_on_its_own_network(tmp_path):
     net, out = tmp_path / "net", tmp_path / "run"
     try:
-        done = cli("simulate", "--days", str(3 / 96), "--network", str(net), "--out", str(out))
+        # relative paths, as make run gives them
+        done = cli("simulate", "--days", str(3 / 96), "--network", "net", "--out", "run",
+                   cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
         summary = json.loads((out / "summary.json").read_text())
         assert summary["validators"] == 4 and summary["ledger_valid"] is True
@@ -30,7 +32,7 @@ def test_a_simulation_on_its_own_network(tmp_path):
         node = verify_ledger(net / "nodes" / "validator-2.sqlite")
         assert replica.ok and node.ok and node.state_root == replica.state_root
         again = cli("simulate", "--days", str(1 / 96), "--network", str(net), "--out",
-                    str(tmp_path / "again"))
+                    str(tmp_path / "again"), cwd=tmp_path)
         assert again.returncode == 2 and "not new" in again.stderr  # homes already joined
     finally:
         if (net / local.MANIFEST).exists():
