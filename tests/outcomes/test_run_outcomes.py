@@ -81,8 +81,8 @@ def ledger_records(path):
     paid = defaultdict(int)
     store = open_store(path, readonly=True)
     try:
-        for block in stored_blocks(store):
-            for tx in block.transactions:
+        for certified in stored_blocks(store):
+            for tx in certified.block.transactions:
                 body = tx.body
                 if isinstance(body, RegisterParticipant):
                     home[tx.sender] = len(home)

@@ -62,7 +62,7 @@ def test_a_ledger_interrupted_before_its_genesis_is_removed(tmp_path, monkeypatc
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(chain_module, "_build", interrupted)
+    monkeypatch.setattr(chain_module, "CertifiedBlock", interrupted)  # genesis being stored
     path = tmp_path / "ledger.sqlite"
     with pytest.raises(KeyboardInterrupt):
         Chain.create(path, [KeyPair.development("v")])
