@@ -21,7 +21,8 @@ HOMES_PNG = "homes.png"
 GRID_PNG = "grid.png"
 CURTAILMENT_PNG = "curtailment.png"
 MEASUREMENTS_PNG = "measurements.png"
-PLOTS = (MARKET_PNG, HOMES_PNG, GRID_PNG, CURTAILMENT_PNG, MEASUREMENTS_PNG)
+LEDGER_PNG = "ledger.png"
+PLOTS = (MARKET_PNG, HOMES_PNG, GRID_PNG, CURTAILMENT_PNG, MEASUREMENTS_PNG, LEDGER_PNG)
 
 DPI = 110
 DAILY_AFTER_DAYS = 3  # longer runs are plotted per day so a year stays readable
@@ -31,6 +32,7 @@ COLORS = {
     "price": "#1f4e79", "bid": "#2e86c1", "offer": "#e67e22", "traded": "#27ae60",
     "delivered": "#34495e", "sold": "#f1c40f", "bought": "#5dade2", "voltage": "#8e44ad",
     "loading": "#16a085", "limit": "#c0392b", "curtailed": "#e74c3c", "rejected": "#7f8c8d",
+    "commit": "#2c3e50",
 }
 HOME_DELIVERED = ("delivered_sold_kwh", "delivered_bought_kwh")
 
@@ -53,6 +55,7 @@ def draw(run: RunFolder, cut: Curtailment, out: Path) -> list[Drawn]:
         _grid_section(intervals, run.summary, out),
         _curtailment_section(run.tables[TRADES.name], cut, out),
         _measurements_section(run.tables[MEASUREMENTS.name], out),
+        _ledger_section(intervals, run.summary, out),
     ]
     for stale in set(PLOTS) - {d.image for d in drawn}:
         (out / stale).unlink(missing_ok=True)
@@ -85,6 +88,7 @@ def _per_period(intervals: pd.DataFrame, summary: dict) -> tuple[pd.DataFrame, p
         "vm_min_pu": days["vm_min_pu"].min(),
         "vm_max_pu": days["vm_max_pu"].max(),
         "max_line_loading_percent": days["max_line_loading_percent"].max(),
+        **{c: days[c].max() for c in ("commit_latency_max_ms",) if c in intervals.columns},
     })
     return frame, pd.Timedelta(days=1), "day"
 
@@ -244,6 +248,27 @@ def _grid_section(intervals: pd.DataFrame | str, summary: dict, out: Path) -> Dr
     _legend(l_ax)
     _time_axis(l_ax, frame, step)
     return Drawn(title, _save(fig, out, GRID_PNG))
+
+
+def _ledger_section(intervals: pd.DataFrame | str, summary: dict, out: Path) -> Drawn:
+    title = "Commit latency"
+    column = "commit_latency_max_ms"
+    if isinstance(intervals, str):
+        return Drawn(title, note=intervals)
+    if column not in intervals.columns or intervals[column].isna().all():
+        return Drawn(title, note="intervals.csv has no commit latencies (an older run)")
+    frame, step, period = _per_period(intervals, summary)
+    validators = summary.get("validators")
+    fig = Figure(figsize=(10, 3.5), layout="constrained")
+    ax = fig.subplots()
+    _steps(ax, frame, column, step, color=COLORS["commit"], label=f"slowest block per {period}")
+    ax.set_ylabel("submission to commit (ms)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Commit latency" + (f", {validators} validators" if validators else ""))
+    ax.grid(alpha=0.3)
+    _legend(ax)
+    _time_axis(ax, frame, step)
+    return Drawn(title, _save(fig, out, LEDGER_PNG))
 
 
 def voltage_limits(summary: dict) -> tuple[float, float] | None:
