@@ -5,6 +5,9 @@ import sqlite3
 import subprocess
 import sys
 
+from testbed.ledger.transactions import decode_transaction
+from testbed.ledger.wire import decode_transactions, encode_transactions
+
 BIN = [sys.executable, "-m", "testbed"]
 
 
@@ -20,14 +23,17 @@ def test_demo_then_verify_then_tamper(tmp_path):
     assert ok.returncode == 0 and ok.stdout.startswith("valid: 6 blocks, 141 transactions")
     assert len(ok.stdout.strip().splitlines()) == 1
     db = sqlite3.connect(path)
-    with db:
-        raw = db.execute("SELECT raw FROM transactions WHERE height = 4 AND idx = 4").fetchone()[0]
-        db.execute("UPDATE transactions SET raw = ? WHERE height = 4 AND idx = 4",
-                   (raw[:60] + bytes([raw[60] ^ 1]) + raw[61:],))
+    with db:  # one byte of transaction 4 of block 4
+        (blob,) = db.execute("SELECT transactions FROM blocks WHERE height = 4").fetchone()
+        txs = list(decode_transactions(blob))
+        raw = txs[4].encoded
+        txs[4] = decode_transaction(raw[:60] + bytes([raw[60] ^ 1]) + raw[61:])
+        db.execute("UPDATE blocks SET transactions = ? WHERE height = 4",
+                   (encode_transactions(txs),))
     db.close()
     bad = run("verify", str(path))
     assert bad.returncode == 1
-    assert bad.stdout.strip().startswith("invalid: height 4: transaction 4")
+    assert bad.stdout.strip().startswith("invalid: height 4: Merkle root")
     assert len(bad.stdout.strip().splitlines()) == 1
 
 

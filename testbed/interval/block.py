@@ -55,17 +55,26 @@ class Ledger(Protocol):
     def next_nonce(self, account: bytes) -> int:
         """The nonce of ``account``'s next transaction after the committed ones."""
 
+    def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:
+        """The market's state if ``txs`` were the next block at ``timestamp`` (a copy)."""
+
     def commit(self, txs: Sequence[Transaction], timestamp: int) -> Block:
         """Validate and commit ``txs`` as one block at ``timestamp`` (Unix seconds)."""
+
+    def flush(self) -> None:
+        """Store what was committed since the last flush (called once per interval)."""
 
     def close(self) -> None: ...
 
 
 class EmbeddedLedger:
-    """The chain in this process; its validators propose in turn (height modulo their number)."""
+    """The chain in this process; its validators propose in turn (height modulo their number).
+    Blocks are validated and applied as they are committed and stored an interval at a time
+    (`flush`): one database transaction per interval rather than per block."""
 
     def __init__(self, chain: Chain, validators: Sequence[KeyPair], events: EventStream) -> None:
         self.chain, self.validators, self.events = chain, tuple(validators), events
+        chain.holding = True  # an interval's blocks are stored together, at `flush`
         self.operator = self.validators[0]
 
     @classmethod
@@ -99,6 +108,9 @@ class EmbeddedLedger:
     def next_nonce(self, account: bytes) -> int:
         return self.chain.next_nonce(account)
 
+    def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:
+        return self.chain.preview(txs, timestamp).contract
+
     def commit(self, txs: Sequence[Transaction], timestamp: int) -> Block:
         started = time.perf_counter()
         height = self.chain.height + 1
@@ -113,6 +125,9 @@ class EmbeddedLedger:
                                            len(encode_block(block)),
                                            (time.perf_counter() - started) * 1e3))
         return block
+
+    def flush(self) -> None:
+        self.chain.flush()
 
     def close(self) -> None:
         self.chain.close()

@@ -33,7 +33,8 @@ from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import DEFAULT_CHAIN_ID
 from testbed.ledger.state import BlockContext, ChainState, Contract, Rejected
 from testbed.ledger.store import Store, create_store, open_store
-from testbed.ledger.transactions import Genesis, Transaction, decode_transaction, sign
+from testbed.ledger.transactions import Genesis, Transaction, sign
+from testbed.ledger.wire import decode_transactions
 
 
 class InvalidBlock(LedgerError):
@@ -209,12 +210,19 @@ def build_block(
 
 
 class Chain:
-    """A validator's view of the chain: the store, the head and the current state."""
+    """A validator's view of the chain: the store, the head and the current state.
+
+    Each block is stored as it is committed, unless ``holding``: then blocks wait in memory
+    until `flush` stores them in one database transaction (a run stores an interval's blocks
+    together). Either way the store holds a prefix of the chain: what a killed process had
+    flushed, whole, and nothing after it."""
 
     def __init__(self, store: Store, state: ChainState, head: BlockHeader) -> None:
         self.store = store
         self.state = state
         self.head = head
+        self.holding = False
+        self._held: list[CertifiedBlock] = []
 
     @classmethod
     def create(
@@ -269,6 +277,14 @@ class Chain:
     def next_nonce(self, account: bytes) -> int:
         return self.state.nonces.get(account, 0)
 
+    def preview(self, txs: Sequence[Transaction], timestamp: int) -> ChainState:
+        """The state after ``txs`` in the next block at ``timestamp``, on a copy: what a
+        proposer reads to write a transaction that must follow them in the same block.
+        Signatures are not checked here (the block's commit checks them)."""
+        draft = BlockHeader(self.chain_id, self.height + 1, b"", timestamp, b"", b"", b"",
+                            len(txs))
+        return _execute(self.state, draft, txs)
+
     def produce(self, txs: Sequence[Transaction], timestamp: int, proposer: KeyPair,
                 voters: Sequence[KeyPair] = ()) -> Block:
         """Propose, sign, certify and commit a block of ``txs`` in this process (the embedded
@@ -305,11 +321,23 @@ class Chain:
         `build_block` on this chain's head) and make it the head."""
         if certified.block.header.prev_hash != self.head.hash:
             raise InvalidBlock(certified.block.header.height, "does not extend the head")
-        self.store.append([certified])
+        if self.holding:
+            self._held.append(certified)
+        else:
+            self.store.append([certified])
         self.state, self.head = state, certified.block.header
 
+    def flush(self) -> None:
+        """Store the blocks committed since the last flush, in one database transaction."""
+        if self._held:
+            held, self._held = self._held, []
+            self.store.append(held)
+
     def close(self) -> None:
-        self.store.close()
+        try:
+            self.flush()
+        finally:
+            self.store.close()
 
 
 def genesis_block(
@@ -347,23 +375,43 @@ def _sign(
     return Block(header, proposer.sign(header.signing_message()), tuple(txs))
 
 
+class Replay:
+    """Stored blocks validated in order from genesis, each with its certificate: fed one at a
+    time (`follow` checks a file as it grows), or a whole store at once (`replay`)."""
+
+    def __init__(self, contract: Contract | None) -> None:
+        self.state = ChainState(contract)
+        self.head: BlockHeader | None = None
+        self.transactions = 0
+
+    @property
+    def height(self) -> int:
+        return -1 if self.head is None else self.head.height
+
+    def feed(self, certified: CertifiedBlock) -> None:
+        """Validate the next block (`InvalidBlock` when it breaks a rule)."""
+        block = certified.block
+        check_certificate(block.header, certified.certificate, self.state.validators)
+        self.state = validate_block(block, self.state, self.head)
+        self.head = block.header
+        self.transactions += len(block.transactions)
+
+
 def replay(store: Store, contract: Contract | None) -> tuple[ChainState, BlockHeader, int]:
     """Validate every stored block and its certificate from genesis: the final state, head and
     transaction count."""
-    state, head, count = ChainState(contract), None, 0
+    checked = Replay(contract)
     for certified in stored_blocks(store):
-        block = certified.block
-        check_certificate(block.header, certified.certificate, state.validators)
-        state = validate_block(block, state, head)
-        head, count = block.header, count + len(block.transactions)
-    if head is None:
+        checked.feed(certified)
+    if checked.head is None:
         raise InvalidBlock(0, "the ledger holds no genesis block")
-    return state, head, count
+    return checked.state, checked.head, checked.transactions
 
 
-def stored_blocks(store: Store) -> Iterator[CertifiedBlock]:
-    """Decode stored blocks one at a time, checking each derived column against its bytes."""
-    for stored in store.blocks():
+def stored_blocks(store: Store, after: int = -1) -> Iterator[CertifiedBlock]:
+    """Decode stored blocks above height ``after`` one at a time; bytes that are not exactly
+    canonical are refused."""
+    for stored in store.blocks(after):
         height = stored.height
         try:
             header, signature = decode_signed_header(stored.signed_header)
@@ -371,23 +419,14 @@ def stored_blocks(store: Store) -> Iterator[CertifiedBlock]:
             raise InvalidBlock(height, f"header: {exc}") from None
         if header.height != height:
             raise InvalidBlock(height, f"header says height {header.height}")
-        if stored.hash != header.hash:
-            raise InvalidBlock(height, "stored block hash does not match the header")
-        txs = []
-        for expected_idx, row in enumerate(stored.transactions):
-            if row.idx != expected_idx:
-                raise InvalidBlock(height, f"transaction index {row.idx}, expected {expected_idx}")
-            try:
-                tx = decode_transaction(row.raw)
-            except EncodingError as exc:
-                raise InvalidBlock(height, f"transaction {row.idx}: {exc}") from None
-            if (row.txid, row.sender, row.type) != (tx.txid, tx.sender, tx.type):
-                raise InvalidBlock(height, f"transaction {row.idx}: derived keys do not match")
-            txs.append(tx)
+        try:
+            txs = decode_transactions(stored.transactions)
+        except EncodingError as exc:
+            raise InvalidBlock(height, f"transactions: {exc}") from None
         certificate = None
         if stored.certificate is not None:
             try:
                 certificate = decode_certificate(stored.certificate)
             except EncodingError as exc:
                 raise InvalidBlock(height, f"certificate: {exc}") from None
-        yield CertifiedBlock(Block(header, signature, tuple(txs)), certificate)
+        yield CertifiedBlock(Block(header, signature, txs), certificate)

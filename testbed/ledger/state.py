@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from testbed.errors import LedgerError
+from testbed.ledger.tables import HashedTable
 from testbed.ledger.transactions import Genesis, Transaction
 
 
@@ -57,14 +58,14 @@ class ChainState:
     """
 
     def __init__(self, contract: Contract | None = None) -> None:
-        self.nonces: dict[bytes, int] = {}
+        self.nonces: HashedTable[bytes, int] = HashedTable()
         self.validators: frozenset[bytes] = frozenset()
         self.operator: bytes = b""
         self.contract = contract
 
     def copy(self) -> ChainState:
         other = ChainState(self.contract.copy() if self.contract is not None else None)
-        other.nonces = dict(self.nonces)
+        other.nonces = self.nonces.copy()
         other.validators = self.validators
         other.operator = self.operator
         return other
@@ -92,13 +93,12 @@ class ChainState:
         self.nonces[tx.sender] = expected + 1
 
     def root(self) -> bytes:
-        """SHA-256 over the sorted nonces, the sorted validators and the contract's root."""
-        h = hashlib.sha256(b"state/v1")
+        """SHA-256 over the sorted validators, the nonces' digest (`HashedTable`) and the
+        contract's root."""
+        h = hashlib.sha256(b"state/v2")
         h.update(struct.pack(">I", len(self.validators)))
         for key in sorted(self.validators):
             h.update(key)
-        h.update(struct.pack(">Q", len(self.nonces)))
-        for account in sorted(self.nonces):
-            h.update(account + struct.pack(">Q", self.nonces[account]))
+        h.update(self.nonces.digest())
         h.update(self.contract.state_root() if self.contract is not None else bytes(32))
         return h.digest()

@@ -41,6 +41,7 @@ from testbed.ledger.encoding import b32, u8, u32, u64
 from testbed.ledger.ids import PublicKey, Root
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
 from testbed.ledger.state import BlockContext, Rejected
+from testbed.ledger.tables import HashedTable
 from testbed.ledger.transactions import (
     Clearing,
     Deposit,
@@ -100,12 +101,13 @@ class MarketContract:
 
     def __init__(self) -> None:
         self.params: MarketParams | None = None
-        self.participants: dict[bytes, Participant] = {}
+        # the tables of the state root (hashed as they change), then indexes derived from them
+        self.participants: HashedTable[bytes, Participant] = HashedTable()
+        self.orders: HashedTable[bytes, OpenOrder] = HashedTable()  # of unsettled intervals
+        self.cleared: HashedTable[int, ClearedInterval] = HashedTable()  # not yet settled
+        self.readings: HashedTable[tuple[int, bytes], StoredReading] = HashedTable()
         self.meters: dict[bytes, bytes] = {}  # meter key -> participant
-        self.orders: dict[bytes, OpenOrder] = {}  # open orders of unsettled intervals
         self.sides: dict[tuple[int, bytes], int] = {}  # (interval, participant) -> side
-        self.cleared: dict[int, ClearedInterval] = {}  # cleared, not yet settled
-        self.readings: dict[tuple[int, bytes], StoredReading] = {}
         self.settled: set[int] = set()
         self.settled_digest = bytes(32)  # chains the settled intervals in settlement order
         self.seq = 0  # orders accepted so far: arrival order for time priority
@@ -118,7 +120,7 @@ class MarketContract:
         other = MarketContract.__new__(MarketContract)
         other.__dict__.update(self.__dict__)
         for name in ("participants", "meters", "orders", "sides", "cleared", "readings"):
-            setattr(other, name, dict(getattr(self, name)))
+            setattr(other, name, getattr(self, name).copy())
         other.settled = set(self.settled)
         return other
 
@@ -137,17 +139,15 @@ class MarketContract:
         handler(self, tx, body, ctx)
 
     def state_root(self) -> Root:
-        """SHA-256 over every part of the state, each part's records sorted by key."""
-        h = hashlib.sha256(b"market/v1")
+        """SHA-256 over the parameters, the counters, the settled intervals' digest and each
+        table's digest (`HashedTable`: only what changed since the last root is rehashed)."""
+        h = hashlib.sha256(b"market/v2")
         h.update(enc.encode(self.params) if self.params else b"")
         h.update(struct.pack(">QQQ", self.seq, self.money_in, self.money_out))
         h.update(self.settled_digest)
         for table in (self.participants, self.orders, self.cleared, self.readings):
-            h.update(struct.pack(">Q", len(table)))
-            for k in sorted(table):
-                data = enc.encode(table[k])
-                h.update(struct.pack(">I", len(data)) + data)
-        return h.digest()
+            h.update(table.digest())
+        return Root(h.digest())
 
     # --- queries (for the proposer, the loop and tests) --------------------------------------
 

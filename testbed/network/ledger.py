@@ -121,6 +121,9 @@ class NetworkLedger:
     def next_nonce(self, account: bytes) -> int:
         return self.replica.next_nonce(account)
 
+    def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:
+        return self.replica.preview(txs, timestamp).contract
+
     def commit(self, txs: Sequence[Transaction], timestamp: int) -> Block:
         """Submit ``txs`` for block time ``timestamp`` and return the last block holding them,
         once certified in the stream and checked into the replica. Nothing to commit: the
@@ -138,6 +141,9 @@ class NetworkLedger:
                                                (committed.at - started) * 1e3))
             self._last = block
         return self._last
+
+    def flush(self) -> None:
+        """Nothing to do: each block was stored by the nodes, and in the replica, as it came."""
 
     def close(self) -> None:
         try:

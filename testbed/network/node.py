@@ -22,7 +22,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from testbed.errors import InputError, LedgerError
-from testbed.ledger.chain import Chain
+from testbed.ledger.chain import Chain, stored_blocks
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair, passphrase
 from testbed.ledger.wire import decode_block, decode_proposal, decode_submission, decode_vote
@@ -46,7 +46,7 @@ def open_chain(config: NodeConfig) -> Chain:
         raise InputError(f"{config.genesis}: not a genesis block ({exc})") from None
     if config.store.exists():
         chain = Chain.open(config.store, MarketContract())
-        stored = next(iter(chain.store.blocks())).hash
+        stored = next(stored_blocks(chain.store)).block.header.hash
         if stored != genesis.header.hash:
             chain.close()
             raise InputError(f"{config.store} holds another chain than {config.genesis}")

@@ -73,6 +73,7 @@ FIELDS = (
     Field("validation_cpu_s_per_1000_trades", "Validation CPU per 1000 trades (s)"),
     Field("money_conservation_error", "Money conservation error"),
     Field("blocks", "Blocks"),
+    Field("transactions", "Ledger transactions", printed=False),
     Field("ledger_valid", "Ledger valid"),
     Field("head_height", "Head height", printed=False),
     Field("head_hash", "Head hash (testbed verify --head)", printed=False),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,10 @@ from testbed.errors import Interrupted, RunStopped
 from testbed.events import BlockCommitted, RunFinished
 from testbed.interrupts import signal_name
 from testbed.interval.join import join
+from testbed.ledger.follow import Follower
 from testbed.ledger.transactions import RegisterParticipant
+from testbed.ledger.verify import VerifyReport
+from testbed.market.contract import MarketContract
 from testbed.market.ledger import verify_ledger
 from testbed.records.summary import write_summary
 from testbed.run.compose import GENESIS_LEAD_S, KeySource, Run, assemble
@@ -56,16 +60,26 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
                          if isinstance(e, BlockCommitted) else None)
     loop = Loop(run, paced)
     stopped: BaseException | None = None
+    checker: Follower | None = None
     try:
+        # the ledger checked as it grows, on the other core; not in a sweep's worker, which
+        # has no core to spare (and, a daemonic process, may not start one)
+        if not multiprocessing.current_process().daemon:
+            checker = Follower(out / scenario.ledger.path, MarketContract)
         _record_setup(out, scenario, run)
         run.events.publish(run.started)
         join(run.ledger, [
             (account, RegisterParticipant(h.bus, h.kind.value, meter.public))
             for h, account, meter in zip(run.hood.homes, run.keys.accounts, run.keys.meters)
         ], run.deposit_units, run.timing.start_s - GENESIS_LEAD_S)
+        run.ledger.flush()
         loop.go(progress)
     except (KeyboardInterrupt, InstrumentError) as exc:
         stopped = exc  # every committed block is whole; the devices are safe
+    except BaseException:
+        if checker is not None:
+            checker.stop()
+        raise
     finally:
         run.close()
     signal = (signal_name(stopped) if isinstance(stopped, KeyboardInterrupt)
@@ -73,11 +87,13 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     reason = f"interrupted by {signal}" if signal else (str(stopped) if stopped else None)
     try:
         run.events.publish(RunFinished(reason))
-        summary = _summarise(run, loop, out / scenario.ledger.path, paced, reason, commit_ms,
-                             verified=signal is None)
+        summary = _summarise(run, loop, checker, out / scenario.ledger.path, paced, reason,
+                             commit_ms, verified=signal is None)
         if signal is None:
             build_report(out)
     except KeyboardInterrupt as exc:
+        if checker is not None:
+            checker.stop()
         raise Interrupted(f"interrupted by {signal_name(exc)} while writing the summary: "
                           f"devices safe, ledger complete in {out} (check it with testbed "
                           f"verify)", signal_name(exc)) from None
@@ -93,18 +109,21 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     return summary
 
 
-def _summarise(run: Run, loop: Loop, ledger: Path, paced: bool, stopped: str | None,
-               commit_ms: list[float], *, verified: bool) -> dict[str, Any]:
+def _summarise(run: Run, loop: Loop, checker: Follower | None, ledger: Path, paced: bool,
+               stopped: str | None, commit_ms: list[float], *, verified: bool
+               ) -> dict[str, Any]:
     """summary.json: the records' figures and the run's own; the ledger replayed from genesis
     when ``verified`` (else its head as committed: every committed block is whole)."""
     cpu_s = None
     if verified:
-        cpu_s = time.process_time()  # the devices are closed: only the verification runs now
-        report = verify_ledger(ledger)
-        cpu_s = time.process_time() - cpu_s
+        report, cpu_s = _checked(checker, ledger)
         blocks, valid, head = report.blocks, report.ok, report.head_hash.hex()
+        transactions = report.transactions if report.ok else None
     else:
+        if checker is not None:
+            checker.stop()
         blocks, valid, head = run.ledger.height + 1, None, run.ledger.head_hash.hex()
+        transactions = None
     p50, p99 = loop.pacer.jitter_ms() if paced else (None, None)
     records = run.recorder.figures()
     return write_summary(ledger.parent, {
@@ -112,6 +131,7 @@ def _summarise(run: Run, loop: Loop, ledger: Path, paced: bool, stopped: str | N
         **run.outcomes.figures(records["energy_traded_kwh"], records["trades"], cpu_s),
         "money_conservation_error": _conservation_error(run),
         "blocks": blocks,
+        "transactions": transactions,
         "ledger_valid": valid,
         "head_height": blocks - 1 if valid is not False else None,
         "head_hash": head if valid is not False else None,
@@ -124,6 +144,23 @@ def _summarise(run: Run, loop: Loop, ledger: Path, paced: bool, stopped: str | N
         "control_steps": len(loop.pacer.lateness_s) if paced else None,
         "stopped": stopped,
     })
+
+
+FOLLOWER_WAIT_S = 3600.0
+"""How long the end of a run waits for the follower to replay the last blocks (it replays as the
+run goes, so it is seconds behind; a year on a slow machine may leave it a minute to go)."""
+
+
+def _checked(checker: Follower | None, ledger: Path) -> tuple[VerifyReport, float]:
+    """The ledger replayed from genesis, by the rules of `testbed verify`: the follower's
+    report (it replayed the file as it grew), or, if it failed, a replay here; with the
+    processor seconds the replay took."""
+    answer = checker.finish(timeout_s=FOLLOWER_WAIT_S) if checker is not None else None
+    if answer is not None:
+        return answer
+    cpu_s = time.process_time()  # the devices are closed: only the verification runs now
+    report = verify_ledger(ledger)
+    return report, time.process_time() - cpu_s
 
 
 def _record_setup(out: Path, scenario: Scenario, run: Run) -> None:

@@ -178,9 +178,10 @@ class Loop:
                              iv.battery_wh, iv.metered_wh, iv.curtailed_wh,
                              self.timing.interval_s, run.ledger)
         end = iv.start + self.timing.interval_s
-        run.ledger.commit(txs, end)
+        # the readings and, after them in the same block, the settlement they make possible
+        proposal = settlement.settle(run.ledger.preview(txs, end), iv.start)
+        run.ledger.commit([*txs, signed(run.ledger, run.ledger.operator, proposal.body)], end)
+        run.ledger.flush()  # the interval's blocks stored together
         for event in read:
             run.events.publish(event)
-        proposal = settlement.settle(run.ledger.contract, iv.start)
-        run.ledger.commit([signed(run.ledger, run.ledger.operator, proposal.body)], end)
         run.events.publish(settlement.settled(k, proposal, run.home_of))

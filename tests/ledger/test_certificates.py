@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from testbed.demo import demo_orders
+from testbed.errors import StoreError
 from testbed.ledger.certificates import (
     Certificate,
     CertifiedBlock,
@@ -89,32 +90,27 @@ def test_verify_refuses_a_stripped_or_forged_certificate(tmp_path):
     path = tmp_path / "c.sqlite"
     _network_chain(path)[0].close()
     with sqlite3.connect(path) as db:
-        (raw,) = db.execute("SELECT certificate FROM certificates WHERE height = 1").fetchone()
+        (raw,) = db.execute("SELECT certificate FROM blocks WHERE height = 1").fetchone()
         cert = decode_certificate(raw)
         forged = Certificate(cert.chain_id, cert.height, cert.block_hash,
                              tuple((k, bytes(64)) for k, _ in cert.votes))
-        db.execute("UPDATE certificates SET certificate = ? WHERE height = 1", (forged.encoded,))
+        db.execute("UPDATE blocks SET certificate = ? WHERE height = 1", (forged.encoded,))
     report = verify_file(path)
     assert not report.ok and "height 1: certificate vote 0: bad signature" in report.problem
     with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM certificates")
+        db.execute("UPDATE blocks SET certificate = NULL")
     report = verify_file(path)
     assert not report.ok and "height 1: no quorum certificate" in report.problem
 
 
-def test_embedded_chain_certifies_itself_and_old_ledgers_still_verify(tmp_path, small_chain):
+def test_embedded_chain_certifies_itself_and_other_formats_are_refused(tmp_path, small_chain):
     with sqlite3.connect(small_chain) as db:
-        heights = [h for (h,) in db.execute("SELECT height FROM certificates")]
+        heights = [h for (h,) in db.execute(
+            "SELECT height FROM blocks WHERE certificate IS NOT NULL")]
         assert heights == list(range(1, 6))  # every block but genesis
-        # a ledger written before certificates: format 1, no certificates table
-        db.execute("DROP TABLE certificates")
-        db.execute("PRAGMA user_version = 0")
-    assert verify_file(small_chain).ok
-    chain = Chain.open(small_chain)
-    with pytest.raises(Exception, match="written before quorum certificates"):
-        chain.produce([], chain.head.timestamp, KeyPair.development("validator-0"))
-    chain.close()
-
+        db.execute("PRAGMA user_version = 2")  # as a ledger of an older testbed
+    with pytest.raises(StoreError, match="ledger format 2 is older than this testbed's"):
+        Chain.open(small_chain)
 
 def test_an_embedded_chain_of_many_validators_certifies_with_their_keys(tmp_path):
     chain = Chain.create(tmp_path / "c.sqlite", VALIDATORS, timestamp=T0)

@@ -9,14 +9,15 @@ before passing it on is submitted again: the same transactions, so nothing commi
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
 from testbed.bench.network import PARAMS, market_load
+from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair
+from testbed.ledger.store import open_store
 from testbed.ledger.wire import Clock
 from testbed.market.ledger import verify_ledger
 from testbed.network import local, processes
@@ -107,10 +108,13 @@ class Market:
 
     def duplicated_txids(self, node: str) -> int:
         store = next(n.store for n in self.network.nodes if n.name == node)
-        uri = Path(store).resolve().as_uri() + "?mode=ro"
-        with sqlite3.connect(uri, uri=True) as db:
-            return len(db.execute("SELECT txid FROM transactions GROUP BY txid "
-                                  "HAVING COUNT(*) > 1").fetchall())
+        opened = open_store(store, readonly=True)
+        try:
+            txids = [tx.txid for certified in stored_blocks(opened)
+                     for tx in certified.block.transactions]
+        finally:
+            opened.close()
+        return len(txids) - len(set(txids))
 
 
 @pytest.fixture(scope="session")

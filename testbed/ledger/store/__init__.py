@@ -1,11 +1,9 @@
 """Where a chain keeps its blocks: a small interface, with the backends beside it.
 
-A backend stores the canonical bytes of signed headers, transactions and quorum certificates
-(`certificates`) and may index them by
-derived keys (block hash, transaction id, sender, type); it returns every record with the keys
-it holds, so `chain.stored_blocks` can check each key against the bytes it derives from.
-Appends are atomic: a killed process leaves every block appended before the kill, and no part
-of the one it was appending.
+A backend stores each block as its canonical bytes: the signed header, its transactions (the
+wire encoding of the batch, `wire.encode_transactions`) and its quorum certificate
+(`certificates`); `chain.stored_blocks` decodes and checks them. Appends are atomic: a killed
+process leaves every block appended before the kill, and no part of the one it was appending.
 
 Backends: `sqlite` (a file, the default). Another backend (PostgreSQL, a remote store) is one
 more module with the same `create` and `open` functions, chosen here by its location.
@@ -23,26 +21,13 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class StoredTransaction:
-    """A transaction record as stored: its position, canonical bytes and derived keys."""
-
-    idx: int
-    raw: bytes
-    txid: bytes
-    sender: bytes
-    type: int
-
-
-@dataclass(frozen=True)
 class StoredBlock:
-    """A block record as stored: the signed header, its derived hash, its transactions and its
-    certificate (None for genesis, and for every block of a ledger written before
-    certificates)."""
+    """A block record as stored: the signed header, its transactions' bytes and its certificate
+    (None for genesis)."""
 
     height: int
     signed_header: bytes
-    hash: bytes
-    transactions: tuple[StoredTransaction, ...]
+    transactions: bytes
     certificate: bytes | None
 
 
@@ -56,9 +41,8 @@ class Store(Protocol):
     def height(self) -> int:
         """Height of the last stored block, -1 when empty."""
 
-    def blocks(self) -> Iterator[StoredBlock]:
-        """Every stored block in height order, as stored; raises `StoreError` on a record that
-        cannot be read at all (e.g. transactions without their block)."""
+    def blocks(self, after: int = -1) -> Iterator[StoredBlock]:
+        """Every stored block above height ``after``, in height order, as stored."""
 
     def close(self) -> None:
         """Release the storage; a read-only store leaves every byte as it found it."""
@@ -74,8 +58,9 @@ def create_store(location: Path | str) -> Store:
     return sqlite.create(location)
 
 
-def open_store(location: Path | str, *, readonly: bool = False) -> Store:
-    """An existing store; ``readonly`` changes nothing in it or beside it (for `verify`)."""
+def open_store(location: Path | str, *, readonly: bool = False, live: bool = False) -> Store:
+    """An existing store; ``readonly`` changes nothing in it or beside it (for `verify`);
+    ``live``: read while another process writes it, seeing each append as it commits."""
     from testbed.ledger.store import sqlite
 
-    return sqlite.open_file(location, readonly=readonly)
+    return sqlite.open_file(location, readonly=readonly, live=live)

@@ -1,19 +1,20 @@
-"""The SQLite store: one ledger file, WAL mode, synchronous=FULL.
+"""The SQLite store: one ledger file, WAL mode, synchronous=NORMAL.
 
 The stored bytes are the canonical encodings (signed block headers, signed transactions,
-quorum certificates); the
-other columns (hashes, sender, type) are derived keys for lookups, returned with every record
-so that `verify` checks them. Each append commits in one database transaction, so a process
-killed at any moment leaves every block committed before the kill, and no partial one.
+quorum certificates). Each append commits in one database transaction, so a process killed at any moment leaves every block committed before the kill,
+and no partial one. With WAL, synchronous=NORMAL keeps that for a killed process (a commit is
+in the log file before it returns) without an fsync per commit; a power cut may lose the last
+commits since the log was last checkpointed, never a part of one.
 
 Opened read-only (`verify`), the file and its folder are left exactly as found: a file with no
 pending journal is opened immutable (SQLite then takes no locks and writes nothing); one with
 a write-ahead log or rollback journal beside it (a writer killed or still running) is copied
 with it into a temporary folder, and the copy is read.
 
-Format 2 (``PRAGMA user_version = 2``) added the certificates table. A file of format 1 (written
-before it) is read as having no certificates, which `chain.replay` accepts only on a
-one-validator chain; it is never written to.
+Format 3 (``PRAGMA user_version``) stores a block per row: its signed header, its transactions
+as one blob and its certificate; a row per transaction with derived keys and their indexes
+(format 2) took twice the space for lookups nothing made. A file of another format is refused
+with the reason: its state roots follow other rules.
 """
 
 from __future__ import annotations
@@ -26,34 +27,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from testbed.errors import StoreError
-from testbed.ledger.store import StoredBlock, StoredTransaction
+from testbed.ledger.store import StoredBlock
+from testbed.ledger.wire import encode_transactions
 
 if TYPE_CHECKING:
     from testbed.ledger.certificates import CertifiedBlock
 
 APPLICATION_ID = 0x50325045  # marks a file as a ledger of this project
-FORMAT = 2  # PRAGMA user_version: 2 added certificates (files of format 1 have user_version 0)
+FORMAT = 3  # PRAGMA user_version: 3 stores a block per row (2 had a row per transaction)
 _JOURNALS = ("-wal", "-journal")  # files SQLite keeps beside a database with pending writes
 _SCHEMA = """
 CREATE TABLE blocks (
     height INTEGER PRIMARY KEY,
-    header BLOB NOT NULL,   -- canonical signed header
-    hash BLOB NOT NULL      -- derived: SHA-256 of the header
-);
-CREATE TABLE transactions (
-    height INTEGER NOT NULL REFERENCES blocks(height),
-    idx INTEGER NOT NULL,
-    raw BLOB NOT NULL,      -- canonical signed transaction
-    txid BLOB NOT NULL,     -- derived: SHA-256 of raw
-    sender BLOB NOT NULL,   -- derived
-    type INTEGER NOT NULL,  -- derived
-    PRIMARY KEY (height, idx)
-);
-CREATE INDEX transactions_by_txid ON transactions(txid);
-CREATE INDEX transactions_by_sender ON transactions(sender);
-CREATE TABLE certificates (
-    height INTEGER PRIMARY KEY REFERENCES blocks(height),
-    certificate BLOB NOT NULL  -- canonical quorum certificate of the block at this height
+    header BLOB NOT NULL,        -- canonical signed header
+    transactions BLOB NOT NULL,  -- the signed transactions: u32 n, n x (u32 length, bytes)
+    certificate BLOB             -- canonical quorum certificate (NULL: the genesis block)
 );
 """
 
@@ -66,55 +54,28 @@ class SqliteStore:
         self.db = db
         self._scratch = scratch  # the temporary copy read in place of the file, if any
         self._path = path  # the file, for a store this process created
-        self.format = FORMAT  # of a file opened: read by `open_file`
 
     def append(self, blocks: Sequence[CertifiedBlock]) -> None:
-        if self.format != FORMAT:
-            raise StoreError("this ledger was written before quorum certificates: it can be "
-                             "verified, not extended")
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                "INSERT INTO blocks (height, header, hash) VALUES (?, ?, ?)",
-                [(c.block.header.height, c.block.signed_header, c.block.header.hash)
-                 for c in blocks],
-            )
-            self.db.executemany(
-                "INSERT INTO transactions (height, idx, raw, txid, sender, type)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(c.block.header.height, i, tx.encoded, tx.txid, tx.sender, tx.type)
-                 for c in blocks for i, tx in enumerate(c.block.transactions)],
-            )
-            self.db.executemany(
-                "INSERT INTO certificates (height, certificate) VALUES (?, ?)",
-                [(c.block.header.height, c.certificate.encoded)
-                 for c in blocks if c.certificate is not None],
+                "INSERT INTO blocks (height, header, transactions, certificate)"
+                " VALUES (?, ?, ?, ?)",
+                [(c.block.header.height, c.block.signed_header,
+                  encode_transactions(c.block.transactions),
+                  None if c.certificate is None else c.certificate.encoded) for c in blocks],
             )
 
     def height(self) -> int:
         (h,) = self.db.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()
         return h
 
-    def blocks(self) -> Iterator[StoredBlock]:
-        cur = self.db.execute(
-            "SELECT height, header, hash, certificate FROM blocks"
-            " LEFT JOIN certificates USING (height) ORDER BY height"
-            if self.format >= FORMAT else
-            "SELECT height, header, hash, NULL FROM blocks ORDER BY height")
-        tx_cur = self.db.execute(
-            "SELECT height, idx, raw, txid, sender, type FROM transactions ORDER BY height, idx"
-        )
-        pending = tx_cur.fetchone()
-        for height, header, stored_hash, certificate in cur:
-            txs = []
-            while pending is not None and pending[0] <= height:
-                if pending[0] < height:
-                    raise StoreError(f"height {pending[0]}: transactions of a missing block")
-                txs.append(StoredTransaction(*pending[1:]))
-                pending = tx_cur.fetchone()
-            yield StoredBlock(height, header, stored_hash, tuple(txs), certificate)
-        if pending is not None:
-            raise StoreError(f"height {pending[0]}: transactions of a missing block")
+    def blocks(self, after: int = -1) -> Iterator[StoredBlock]:
+        rows = self.db.execute(
+            "SELECT height, header, transactions, certificate FROM blocks WHERE height > ?"
+            " ORDER BY height", (after,))
+        for row in rows:
+            yield StoredBlock(*row)
 
     def close(self) -> None:
         self.db.close()
@@ -148,19 +109,25 @@ def create(path: Path | str) -> SqliteStore:
     return store
 
 
-def open_file(path: Path | str, *, readonly: bool = False) -> SqliteStore:
+def open_file(path: Path | str, *, readonly: bool = False, live: bool = False) -> SqliteStore:
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{path}: no such ledger file")
-    store = SqliteStore(*_connect(path, readonly))
+    if live:  # a reader beside a running writer: the log's commits as they come, no copy
+        uri = path.resolve().as_uri() + "?mode=ro"
+        store = SqliteStore(sqlite3.connect(uri, uri=True, isolation_level=None))
+    else:
+        store = SqliteStore(*_connect(path, readonly))
     try:
         (app_id,) = store.db.execute("PRAGMA application_id").fetchone()
         if app_id != APPLICATION_ID:
             raise StoreError(f"{path}: not a ledger of this testbed")
-        (store.format,) = store.db.execute("PRAGMA user_version").fetchone()
-        if store.format > FORMAT:
-            raise StoreError(f"{path}: ledger format {store.format} is newer than this testbed's")
-        if not readonly:
+        (version,) = store.db.execute("PRAGMA user_version").fetchone()
+        if version != FORMAT:
+            age = "newer" if version > FORMAT else "older"
+            raise StoreError(f"{path}: ledger format {version} is {age} than this testbed's "
+                             f"({FORMAT}); verify it with the testbed that wrote it")
+        if not (readonly or live):
             _writable(store.db)
     except sqlite3.DatabaseError as exc:
         store.close()
@@ -188,5 +155,5 @@ def _connect(path: Path, readonly: bool) -> tuple[sqlite3.Connection, Path | Non
 
 def _writable(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = FULL")
+    db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
