@@ -58,6 +58,8 @@ L_BYTES = np.frombuffer(L.to_bytes(32, "little"), dtype=np.uint8).copy()
 L_LIMBS = np.array([(L >> (21 * i)) & 0x1FFFFF for i in range(13)], dtype=np.int64)
 # 2^252 = -(L - 2^252) mod L: the folding constant of the scalar reduction, in 21-bit limbs.
 C_LIMBS = np.array([((L - 2**252) >> (21 * i)) & 0x1FFFFF for i in range(6)], dtype=np.int64)
+SCALAR_LIMBS = 13  # 21-bit limbs of a scalar below 2^273
+WIDE_LIMBS = 25  # 21-bit limbs of a 64-byte digest or a product of two scalars
 DIGITS = 64  # signed radix-16 digits of a scalar below 2^253
 D = -121665 * pow(121666, -1, P) % P
 _ZERO = np.uint64(0)
@@ -115,44 +117,59 @@ def _carry21(limbs, lo, hi):
 
 
 @register_jitable
-def reduce_digest(digest, limbs):
-    """limbs[0:13] = the 64-byte little-endian digest mod L, in canonical 21-bit limbs."""
-    for i in range(25):
+def _load_limbs(b, nbytes, limbs, count):
+    """limbs[0:count] = the nbytes little-endian bytes of b, in 21-bit limbs."""
+    for i in range(count):
         shift = 21 * i
-        b = shift >> 3
+        first = shift >> 3
         word = np.int64(0)
         for j in range(4):
-            if b + j < 64:
-                word |= np.int64(digest[b + j]) << (8 * j)
+            if first + j < nbytes:
+                word |= np.int64(b[first + j]) << (8 * j)
         limbs[i] = (word >> (shift & 7)) & 0x1FFFFF
-    for i in range(24, 12, -1):  # fold limb i (weight 2^(21 i) = 2^(21 (i-12)) 2^252)
-        v = limbs[i]
-        limbs[i] = 0
-        for j in range(6):
-            limbs[i - 12 + j] -= v * C_LIMBS[j]
+
+
+@register_jitable
+def _fold(limbs, i):
+    """Move limb i >= 12 down by 2^252 = -(L - 2^252) mod L: the value mod L is unchanged."""
+    v = limbs[i]
+    limbs[i] = 0
+    for j in range(6):
+        limbs[i - 12 + j] -= v * C_LIMBS[j]
+
+
+@register_jitable
+def reduce_wide(limbs):
+    """limbs[0:13] = the value of limbs[0:25] mod L, canonical; each input limb in [0, 2^21).
+
+    No branch depends on the value (a signer's nonce and S are secret). Each fold leaves the
+    limb below it signed and small, and that limb is folded next; after limb 12's own fold the
+    value V lies in (-2^148, 2^252 + 2^148), so one masked addition of L and one masked
+    subtraction make it canonical.
+    """
+    for i in range(WIDE_LIMBS - 1, SCALAR_LIMBS - 1, -1):
+        _fold(limbs, i)
         _carry21(limbs, i - 12, i - 1)
-        _carry21(limbs, i - 1, i)
-    for _ in range(3):  # fold whatever sits at 2^252 and above (limb 12) until it is 0 or 1
-        _carry21(limbs, 0, 12)
-        v = limbs[12]
-        if v == 0 or v == 1:
-            break
-        limbs[12] = 0
-        for j in range(6):
-            limbs[j] -= v * C_LIMBS[j]
+    _fold(limbs, 12)
+    _carry21(limbs, 0, 12)  # limbs[12] is now -1, 0 or 1
+    negative = limbs[12] >> 63  # all ones where V < 0
+    for j in range(SCALAR_LIMBS):
+        limbs[j] += L_LIMBS[j] & negative
+    _carry21(limbs, 0, 12)  # 0 <= V < 2L
+    borrow = np.int64(0)
+    for j in range(SCALAR_LIMBS):
+        borrow = (limbs[j] - L_LIMBS[j] + borrow) >> 21
+    below = borrow >> 63  # all ones where V < L
+    for j in range(SCALAR_LIMBS):
+        limbs[j] -= L_LIMBS[j] & ~below
     _carry21(limbs, 0, 12)
-    if limbs[12] < 0:
-        for j in range(13):
-            limbs[j] += L_LIMBS[j]
-        _carry21(limbs, 0, 12)
-    for _ in range(2):  # now 0 <= value < 2L: subtract L when that stays non-negative
-        borrow = np.int64(0)
-        for j in range(13):
-            borrow = (limbs[j] - L_LIMBS[j] + borrow) >> 21
-        if borrow >= 0:
-            for j in range(13):
-                limbs[j] -= L_LIMBS[j]
-            _carry21(limbs, 0, 12)
+
+
+@register_jitable
+def reduce_digest(digest, limbs):
+    """limbs[0:13] = the 64-byte little-endian digest mod L, in canonical 21-bit limbs."""
+    _load_limbs(digest, 64, limbs, WIDE_LIMBS)
+    reduce_wide(limbs)
 
 
 @register_jitable

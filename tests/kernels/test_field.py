@@ -126,6 +126,8 @@ def _reduce(digest):
     st.one_of(
         st.integers(0, 2**512 - 1),
         st.sampled_from([0, 1, C.L - 1, C.L, C.L + 1, 2 * C.L - 1, 2**252, 2**253, 2**512 - 1]),
+        # a lone high bit: each fold's borrow runs up through zero limbs to the top
+        st.builds(lambda bit, low: (1 << bit) + low, st.integers(253, 511), st.integers(0, 3)),
     )
 )
 def test_scalar_reduction_mod_order(value):
