@@ -49,6 +49,7 @@ from kernels.ed25519_field import (
     fe_select,
     fe_sq,
     fe_sub,
+    fe_to_bytes,
     fe_zero_mask,
     mask_if_zero,
 )
@@ -173,15 +174,45 @@ def reduce_digest(digest, limbs):
 
 
 @register_jitable
-def _limb_nibble(limbs, i):
-    """Bits 4i .. 4i+3 of the scalar held in 21-bit limbs."""
-    bit = 4 * i
-    j = bit // 21
-    offset = bit - 21 * j
-    value = limbs[j] >> offset
-    if offset > 17 and j + 1 < 13:
-        value |= limbs[j + 1] << (21 - offset)
-    return value & 15
+def load_scalar(s, limbs):
+    """limbs[0:13] = the 32-byte little-endian scalar s, in 21-bit limbs (not reduced)."""
+    _load_limbs(s, 32, limbs, SCALAR_LIMBS)
+
+
+@register_jitable
+def scalar_muladd(k, a, r, limbs):
+    """limbs[0:13] = (r + k a) mod L, canonical: a signature's S. k, a and r are 21-bit limbs
+    of values below 2^253 (13 each); limbs has WIDE_LIMBS. Branch-free, like reduce_wide."""
+    for i in range(WIDE_LIMBS):
+        limbs[i] = 0
+    for i in range(SCALAR_LIMBS):
+        limbs[i] += r[i]
+        for j in range(SCALAR_LIMBS):
+            limbs[i + j] += k[i] * a[j]  # a column sums at most 13 products below 2^42
+    _carry21(limbs, 0, WIDE_LIMBS - 1)  # below 2^507: limb 24 is under 2^21
+    reduce_wide(limbs)
+
+
+@register_jitable
+def scalar_to_bytes(limbs, out):
+    """out[0:32] = the canonical scalar in limbs[0:13] (below 2^256), little-endian."""
+    _split_limbs(limbs, out, 32, 8)
+
+
+@register_jitable
+def _split_limbs(limbs, out, count, width):
+    """out[0:count] = the scalar in 21-bit limbs as consecutive width-bit chunks, low first."""
+    word = np.int64(0)
+    bits = 0
+    j = 0
+    for n in range(count):
+        if bits < width and j < SCALAR_LIMBS:
+            word |= limbs[j] << bits
+            bits += 21
+            j += 1
+        out[n] = word & ((1 << width) - 1)
+        word >>= width
+        bits -= width
 
 
 @register_jitable
@@ -207,8 +238,7 @@ def recode_bytes(s, digits):
 @register_jitable
 def recode_limbs(limbs, digits):
     """digits[0:64] = signed radix-16 digits of the scalar in 21-bit limbs (below L)."""
-    for i in range(DIGITS):
-        digits[i] = _limb_nibble(limbs, i)
+    _split_limbs(limbs, digits, DIGITS, 4)
     _signed_radix16(digits)
 
 
@@ -338,6 +368,13 @@ def multiples(p):
         completed_to_extended(add_cached(p6, one)),
         completed_to_extended(double(p4)),
     )
+
+
+@register_jitable
+def encode_point(y, x_parity, out):
+    """out[0:32] = a point's encoding from its canonical y (fe_canonical) and x's parity."""
+    fe_to_bytes(y, out)
+    out[31] |= np.uint8(x_parity << np.uint64(7))
 
 
 @register_jitable

@@ -59,7 +59,7 @@ def _load_lane_inputs(i, lane, keys, sigs, data, starts, lengths, scratch, k_dig
     if not scalar_below_order(sig[32:64]):
         return False
     sha_u64, sha_u8, limbs, digits = scratch
-    sha512_ram(sig, keys[i], data, starts[i], lengths[i], sha_u64[0:8], sha_u64[8:88], sha_u8)
+    sha512_ram(sig, keys[i], 64, data, starts[i], lengths[i], sha_u64[0:8], sha_u64[8:88], sha_u8)
     reduce_digest(sha_u8, limbs)
     recode_limbs(limbs, digits)
     k_digits[:, lane] = digits

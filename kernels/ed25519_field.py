@@ -382,3 +382,20 @@ def fe_from_bytes(b):
         _bits_at(b, 204, 26),
         _bits_at(b, 230, 25),
     )
+
+
+@register_jitable
+def fe_to_bytes(f, out):
+    """out[0:32] = the 255 bits of canonical limbs f (from fe_canonical), little-endian."""
+    word = _ZERO
+    bits = 0
+    n = 0
+    for i in range(FE_LIMBS):
+        word |= np.uint64(f[i]) << np.uint64(bits)
+        bits += 26 - (i & 1)
+        while bits >= 8:
+            out[n] = np.uint8(word & np.uint64(0xFF))
+            word >>= np.uint64(8)
+            bits -= 8
+            n += 1
+    out[31] = np.uint8(word)  # the last 7 bits; bit 255 is zero

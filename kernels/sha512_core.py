@@ -1,8 +1,9 @@
-"""SHA-512 of R || A || M for Ed25519, written once for Numba's CPU and CUDA targets.
+"""SHA-512 for Ed25519 (R || A || M, and a signer's prefix || M), written once for Numba's CPU
+and CUDA targets.
 
 One message per call (one thread per signature on the GPU); the message is read in place
-from the signature row, the public-key row and the packed message buffer, so no
-concatenation is ever built.
+from its 32-byte parts (a signature's R, a public key, a prefix) and the packed message
+buffer, so no concatenation is ever built.
 """
 
 from __future__ import annotations
@@ -86,15 +87,15 @@ def _compress(state, w):
 
 
 @register_jitable
-def _ram_byte(sig, key, data, start, length, nblocks, pos):
-    """Byte ``pos`` of the padded message sig[0:32] || key || data[start:start+length]."""
+def _ram_byte(first, second, head, data, start, length, nblocks, pos):
+    """Byte ``pos`` of the padded message first[0:32] || second[0:head-32] || the data part."""
     if pos < 32:
-        return np.uint64(sig[pos])
-    if pos < 64:
-        return np.uint64(key[pos - 32])
-    total = 64 + length
+        return np.uint64(first[pos])
+    if pos < head:
+        return np.uint64(second[pos - 32])
+    total = head + length
     if pos < total:
-        return np.uint64(data[start + pos - 64])
+        return np.uint64(data[start + pos - head])
     if pos == total:
         return np.uint64(0x80)
     last = nblocks * 128 - 1
@@ -104,19 +105,22 @@ def _ram_byte(sig, key, data, start, length, nblocks, pos):
 
 
 @register_jitable
-def sha512_ram(sig, key, data, start, length, state, w, digest):
-    """digest[0:64] = SHA-512(R || A || M) with R = sig[0:32], A = key, M = the packed message.
+def sha512_ram(first, second, head, data, start, length, state, w, digest):
+    """digest[0:64] = SHA-512(first[0:32] || second[0:head-32] || data[start:start+length]).
 
-    state (8 uint64) and w (80 uint64) are scratch.
+    head = 64: R || A || M, a signature's challenge (first = R, second = A); head = 32:
+    prefix || M, a signer's nonce (second unused). state (8 uint64) and w (80 uint64) are
+    scratch. Which byte comes from where depends on positions only, never on the bytes.
     """
-    nblocks = (64 + length + 17 + 127) // 128
+    nblocks = (head + length + 17 + 127) // 128
     for i in range(8):
         state[i] = H512[i]
     for block in range(nblocks):
         for i in range(16):
             word = np.uint64(0)
             for j in range(8):
-                byte = _ram_byte(sig, key, data, start, length, nblocks, block * 128 + 8 * i + j)
+                pos = block * 128 + 8 * i + j
+                byte = _ram_byte(first, second, head, data, start, length, nblocks, pos)
                 word = (word << np.uint64(8)) | byte
             w[i] = word
         _compress(state, w)

@@ -153,3 +153,51 @@ def test_signed_radix16_digits(value):
     for digits in _recode(limbs, s):
         assert all(-8 <= d <= 8 for d in digits)
         assert sum(int(d) * 16**i for i, d in enumerate(digits)) == value
+
+
+scalars = st.one_of(st.integers(0, C.L - 1), st.sampled_from([0, 1, 2**252, C.L - 1]))
+
+
+def _scalar_limbs(value: int) -> np.ndarray:
+    return np.array([(value >> (21 * i)) & 0x1FFFFF for i in range(C.SCALAR_LIMBS)], np.int64)
+
+
+@njit(cache=True)
+def _muladd(k, a, r):
+    wide = np.empty(C.WIDE_LIMBS, np.int64)
+    C.scalar_muladd(k, a, r, wide)
+    out = np.empty(32, np.uint8)
+    C.scalar_to_bytes(wide, out)
+    return wide[: C.SCALAR_LIMBS].copy(), out
+
+
+@settings(max_examples=150, deadline=None)
+@given(scalars, scalars, scalars)
+def test_scalar_multiply_add_mod_order(k, a, r):
+    limbs, encoded = _muladd(_scalar_limbs(k), _scalar_limbs(a), _scalar_limbs(r))
+    assert all(0 <= int(x) < 2**21 for x in limbs)
+    assert sum(int(x) << (21 * i) for i, x in enumerate(limbs)) == (r + k * a) % C.L
+    assert encoded.tobytes() == ((r + k * a) % C.L).to_bytes(32, "little")
+
+
+@njit(cache=True)
+def _load_scalar(s):
+    limbs = np.empty(C.SCALAR_LIMBS, np.int64)
+    C.load_scalar(s, limbs)
+    return limbs
+
+
+@njit(cache=True)
+def _encode(y, parity):
+    out = np.empty(32, np.uint8)
+    C.encode_point(F.fe_canonical(y), parity, out)
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**256 - 1), elements, st.sampled_from([0, 1]))
+def test_scalar_and_point_encodings(s, y, parity):
+    limbs = _load_scalar(np.frombuffer(s.to_bytes(32, "little"), np.uint8))
+    assert sum(int(x) << (21 * i) for i, x in enumerate(limbs)) == s
+    encoded = _encode(F.fe_const(y), np.uint64(parity)).tobytes()
+    assert encoded == (y | parity << 255).to_bytes(32, "little")
