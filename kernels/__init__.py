@@ -1,4 +1,4 @@
-"""Batch validation kernels: SHA-256, Merkle roots, Ed25519 verification.
+"""Batch kernels: SHA-256, Merkle roots, Ed25519 verification and signing.
 
 Each function takes ``backend`` = "auto" | "reference" | "cpu" | "cuda" (default from the
 environment variable TESTBED_KERNEL_BACKEND, else "auto"). Every backend gives the same answer
@@ -25,6 +25,7 @@ from kernels.errors import KernelError
 
 if TYPE_CHECKING:
     from kernels.ed25519_keys import KeyCache
+    from kernels.ed25519_signing_keys import SigningKeyCache
 
 BACKENDS = ("reference", "cpu", "cuda")
 ENV_VAR = "TESTBED_KERNEL_BACKEND"
@@ -34,6 +35,7 @@ AUTO_CPU_CHOICE = {
     "sha256_batch": "cpu",
     "merkle_root": "cpu",
     "ed25519_verify_batch": "cpu",
+    "ed25519_sign_batch": "cpu",
 }
 _log = logging.getLogger("kernels")
 
@@ -103,4 +105,42 @@ def ed25519_verify_batch(
         return reference.ed25519_verify_batch(public_keys, messages, signatures)
     return implementation.ed25519_verify_batch(
         public_keys, messages, signatures, key_cache=key_cache
+    )
+
+
+def ed25519_sign_batch(
+    seeds: Sequence[bytes],
+    messages: Sequence[bytes],
+    backend: str | None = None,
+    *,
+    key_cache: SigningKeyCache | None = None,
+) -> np.ndarray:
+    """The Ed25519 signature (RFC 8032) of each message by the key of each 32-byte seed:
+    uint8 array of shape (n, 64), bit for bit what `cryptography` signs.
+
+    The cpu and cuda backends keep each key's expansion (its secret scalar and prefix, and its
+    public key; never the seed) in ``key_cache`` (default: one shared per process,
+    kernels.ed25519_signing_keys.DEFAULT_SIGNING_KEY_CACHE); see that module for what it holds.
+    A seed that is not 32 bytes raises KernelError naming its row.
+    """
+    from kernels.ed25519_signing_keys import DEFAULT_SIGNING_KEY_CACHE, check_seeds
+
+    if len(messages) != len(seeds):
+        raise KernelError("seeds and messages must have the same length")
+    seeds = [bytes(seed) for seed in seeds]
+    check_seeds(seeds)
+    implementation = _backend("ed25519_sign_batch", backend)
+    if implementation is reference:
+        return reference.ed25519_sign_batch(seeds, messages)
+    cache = DEFAULT_SIGNING_KEY_CACHE if key_cache is None else key_cache
+    if len(set(seeds)) <= cache.capacity:
+        return implementation.ed25519_sign_batch(seeds, messages, key_cache=cache)
+    step = cache.capacity  # no more distinct keys per call than the cache holds
+    return np.concatenate(
+        [
+            implementation.ed25519_sign_batch(
+                seeds[i : i + step], messages[i : i + step], key_cache=cache
+            )
+            for i in range(0, len(seeds), step)
+        ]
     )

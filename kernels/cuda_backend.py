@@ -1,10 +1,13 @@
 """The CUDA backend: numba-cuda kernels over the same core functions the CPU backend compiles.
 
 One thread per message (SHA-256), per node pair (Merkle level) and per signature (Ed25519),
-each thread calling the shared ``register_jitable`` code of kernels.sha256_core and
-kernels.ed25519_tables (``verify_one``, with np.uint64 limbs) with its scratch in thread-local
-arrays. Ed25519 uses the same tables as the CPU: B's comb and the combs of the KeyCache's keys,
-built on the host and copied to the device for each call (only the slots the batch uses).
+each thread calling the shared ``register_jitable`` code of kernels.sha256_core,
+kernels.ed25519_tables (``verify_one``) and kernels.ed25519_sign_core (``sign_one``), with
+np.uint64 limbs and its scratch in thread-local arrays. Ed25519 uses the same tables as the CPU:
+B's comb and the combs of the KeyCache's keys, built on the host and copied to the device for
+each call (only the slots the batch uses). Signing copies the expanded keys of the batch's
+signers (kernels.ed25519_signing_keys) to the device for the call: device memory then holds
+those secrets until it is reused.
 Runs on a GPU, or in Numba's CUDA simulator when NUMBA_ENABLE_CUDASIM=1 is set before numba is
 imported (tests).
 """
@@ -16,9 +19,12 @@ from collections.abc import Sequence
 import numpy as np
 from numba import cuda, int64, uint8, uint32, uint64
 
+from kernels.ed25519_core import SCALAR_LIMBS, WIDE_LIMBS
 from kernels.ed25519_field import FE_LIMBS
 from kernels.ed25519_inputs import pack_batch
 from kernels.ed25519_keys import DEFAULT_KEY_CACHE, KeyCache
+from kernels.ed25519_sign_core import sign_one
+from kernels.ed25519_signing_keys import SigningKeyCache
 from kernels.ed25519_tables import B_COMB, CACHED, DIGITS, ENTRIES, verify_one
 from kernels.merkle_rule import EMPTY_ROOT
 from kernels.packing import pack
@@ -115,6 +121,23 @@ def _verify_kernel(keys, sigs, data, starts, lengths, usable, slots, combs, b_co
     )
 
 
+@cuda.jit
+def _sign_kernel(secrets, publics, slots, data, starts, lengths, b_comb, out):
+    i = cuda.grid(1)
+    if i >= slots.shape[0]:
+        return
+    sha_u64 = cuda.local.array(88, uint64)
+    sha_u8 = cuda.local.array(64, uint8)
+    wide = cuda.local.array(WIDE_LIMBS, int64)
+    scalars = cuda.local.array((3, SCALAR_LIMBS), int64)
+    digits = cuda.local.array(DIGITS, int64)
+    s = slots[i]
+    sign_one(
+        secrets[s], publics[s], data, starts[i], lengths[i], b_comb, out[i],
+        sha_u64, sha_u8, wide, scalars, digits,
+    )  # fmt: skip
+
+
 def _words_to_bytes(words: np.ndarray) -> np.ndarray:
     """(n, 8) big-endian 32-bit words -> (n, 32) uint8 digests."""
     return words.astype(">u4").view(np.uint8).reshape(len(words), 32)
@@ -182,6 +205,33 @@ def ed25519_verify_batch(
             cuda.to_device(well_formed & decodes),
             cuda.to_device(compact_slots),
             cuda.to_device(np.ascontiguousarray(combs)),
+            cuda.to_device(B_COMB),
+            out,
+        )
+        return out.copy_to_host()
+
+
+def ed25519_sign_batch(
+    seeds: Sequence[bytes], messages: Sequence[bytes], *, key_cache: SigningKeyCache
+) -> np.ndarray:
+    n = len(seeds)
+    if n == 0:
+        return np.zeros((0, 64), dtype=np.uint8)
+    data, starts, lengths = pack(messages)
+    with key_cache.lock:
+        slots = key_cache.lookup(seeds)
+        used, compact = np.unique(slots, return_inverse=True)
+        secrets = key_cache.secrets[used]
+        device_secrets = cuda.to_device(secrets)
+        secrets[:] = 0  # the host copy of the secrets lives no longer than it must
+        out = cuda.device_array((n, 64), dtype=np.uint8)
+        _sign_kernel[_blocks(n), THREADS_PER_BLOCK](
+            device_secrets,
+            cuda.to_device(key_cache.publics[used]),
+            cuda.to_device(compact.astype(np.int64)),
+            cuda.to_device(_nonempty(data)),
+            cuda.to_device(starts),
+            cuda.to_device(lengths),
             cuda.to_device(B_COMB),
             out,
         )

@@ -12,7 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from kernels.errors import KernelError
 from kernels.merkle_rule import EMPTY_ROOT, LEAF_PREFIX, NODE_PREFIX
@@ -85,3 +88,23 @@ def ed25519_verify_batch(
 
     _parallel(n, work)
     return out
+
+
+def ed25519_sign_with_keys(
+    private_keys: Sequence[Ed25519PrivateKey], messages: Sequence[bytes]
+) -> np.ndarray:
+    """Each message signed by its key object: (n, 64) uint8."""
+    out = np.empty((len(messages), 64), dtype=np.uint8)
+
+    def work(rows: range) -> None:
+        for i in rows:
+            out[i] = np.frombuffer(private_keys[i].sign(bytes(messages[i])), dtype=np.uint8)
+
+    _parallel(len(messages), work)
+    return out
+
+
+def ed25519_sign_batch(seeds: Sequence[bytes], messages: Sequence[bytes]) -> np.ndarray:
+    """Each message signed by the key of its seed (one key object per distinct seed)."""
+    keys = {seed: Ed25519PrivateKey.from_private_bytes(seed) for seed in set(seeds)}
+    return ed25519_sign_with_keys([keys[seed] for seed in seeds], messages)

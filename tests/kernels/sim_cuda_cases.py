@@ -68,3 +68,18 @@ def test_ed25519_cases_agree_with_cpu_and_reference(ed_hard_cases, make_random_b
     )
     assert [lab for lab, r, c, g in zip(labels, ref, cpu, cuda) if not r == c == g] == []
     assert ref.any() and not ref.all()
+
+
+def test_ed25519_signatures_agree_with_cpu_and_reference():
+    import random
+
+    from kernels.ed25519_signing_keys import SigningKeyCache
+
+    rng = random.Random(23)
+    keys = [rng.randbytes(32) for _ in range(2)]
+    seeds = [keys[0], keys[1], keys[0]]  # a key that signs twice
+    messages = [b"", rng.randbytes(150), rng.randbytes(129)]
+    ref = kernels.ed25519_sign_batch(seeds, messages, backend="reference")
+    cpu = kernels.ed25519_sign_batch(seeds, messages, backend="cpu", key_cache=SigningKeyCache())
+    cuda = kernels.ed25519_sign_batch(seeds, messages, backend="cuda", key_cache=SigningKeyCache())
+    assert ref.tobytes() == cpu.tobytes() == cuda.tobytes()
