@@ -11,6 +11,8 @@ def test_quick_run_reports_both_ratios():
     for name in (
         "ed25519_cpu_vs_reference",
         "ed25519_cpu_vs_reference_41_keys",
+        "ed25519_sign_cpu_vs_reference",
+        "ed25519_sign_cpu_vs_reference_batch_500",
         "sha256_cpu_vs_hashlib_loop",
         "merkle_cpu_vs_hashlib_loop",
     ):
