@@ -21,7 +21,7 @@ from testbed.events import BlockCommitted, EventStream, TransactionRefused
 from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair
-from testbed.ledger.transactions import Transaction, sign
+from testbed.ledger.transactions import Transaction, sign, sign_batch
 from testbed.ledger.wire import encode_block
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
@@ -137,3 +137,16 @@ def signed(ledger: Ledger, key: KeyPair, body: Any, later: int = 0) -> Transacti
     """``body`` signed by ``key`` with its next nonce (plus ``later``, for a key's further
     transactions in the same block)."""
     return sign(body, key, ledger.next_nonce(key.public) + later, ledger.chain_id)
+
+
+def signed_all(ledger: Ledger, signers: Sequence[tuple[KeyPair, Any]]) -> list[Transaction]:
+    """Each (key, body) signed with the key's next nonce (a key's later bodies take the
+    nonces after), in one batch: the same transactions as `signed` one by one."""
+    nonces: list[int] = []
+    seen: dict[bytes, int] = {}
+    for key, _ in signers:
+        later = seen.get(key.public, 0)
+        seen[key.public] = later + 1
+        nonces.append(ledger.next_nonce(key.public) + later)
+    return sign_batch([body for _, body in signers], [key for key, _ in signers], nonces,
+                      ledger.chain_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from testbed.events import PlacedOrder
-from testbed.interval.block import Ledger, signed
+from testbed.interval.block import Ledger, signed_all
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Order, Side, Transaction
 from testbed.market.params import MarketParams, affordable_wh
@@ -69,13 +69,14 @@ class Trading:
         """Interval ``k`` (starting at ``interval``): every home's plan, its order signed."""
         decisions = plans(self.homes, k, interval, self.params, self.seed, self.soc_wh,
                           self.view())
-        txs, placed = [], []
+        signers, placed = [], []
         for i, (decision, key) in enumerate(zip(decisions, self.accounts)):
             order = self._within_budget(ledger, key.public, decision.order)
             if order is not None:
-                txs.append(signed(ledger, key, order))
+                signers.append((key, order))
                 placed.append(PlacedOrder(i, "bid" if order.side == Side.BID else "offer",
                                           order.energy_wh, order.price_per_kwh))
+        txs = signed_all(ledger, signers)
         return Orders(tuple(txs), tuple(placed), tuple(d.battery_wh for d in decisions))
 
     def cleared(self, price_per_kwh: int | None) -> None:

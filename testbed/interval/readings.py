@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from testbed.events import MeterRead
-from testbed.interval.block import Ledger, signed
+from testbed.interval.block import Ledger, signed_all
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import MeterReading, Transaction
 from testbed.market.strategies import Home, metered
@@ -20,13 +20,12 @@ def readings(k: int, interval: int, homes: Sequence[Home], accounts: Sequence[Ke
              interval_s: int, ledger: Ledger) -> tuple[list[Transaction], list[MeterRead]]:
     """Each home's signed reading of interval ``k``; ``measured_wh``: (imported, exported) of
     the physical homes, ``curtailed_wh``: the PV each modelled home gave up (empty: none)."""
-    txs, read = [], []
+    signers, read = [], []
     for i, (home, account, meter) in enumerate(zip(homes, accounts, meters)):
         imported, exported = measured_wh.get(i) or metered(home, k, battery_wh[i], interval_s)
         if curtailed_wh and curtailed_wh[i]:
             net = imported - exported + curtailed_wh[i]
             imported, exported = max(net, 0), max(-net, 0)
-        txs.append(signed(ledger, meter, MeterReading(account.public, interval, imported,
-                                                       exported)))
+        signers.append((meter, MeterReading(account.public, interval, imported, exported)))
         read.append(MeterRead(k, interval, i, imported, exported))
-    return txs, read
+    return signed_all(ledger, signers), read

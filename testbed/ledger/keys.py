@@ -55,6 +55,11 @@ class KeyPair:
     def sign(self, message: bytes) -> Signature:
         return Signature(self._private.sign(message))
 
+    def secret_seed(self) -> bytes:
+        """The 32-byte private seed, for batch signing (`transactions.sign_batch`). Secret:
+        never print, log or store it; pass it to kernels.ed25519_sign_batch and drop it."""
+        return self._private.private_bytes_raw()
+
     def save(self, path: Path, passphrase: str) -> None:
         """Write the key encrypted under ``passphrase``; the file is readable by its owner only."""
         data = self._private.private_bytes(

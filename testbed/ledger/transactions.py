@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
 from typing import Any, ClassVar
 
+import kernels
 from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import (
     EncodingError,
@@ -228,6 +230,26 @@ def sign(body: Any, key: KeyPair, nonce: int, chain_id: int) -> Transaction:
     tx = Transaction(chain_id, key.public, nonce, body, signature)
     tx.__dict__["unsigned"] = unsigned
     return tx
+
+
+def sign_batch(
+    bodies: Sequence[Any], keys: Sequence[KeyPair], nonces: Sequence[int], chain_id: int
+) -> list[Transaction]:
+    """Transactions i from ``keys[i]`` with ``bodies[i]`` and ``nonces[i]``, signed in one
+    batch (kernels.ed25519_sign_batch): the very bytes that `sign` makes one at a time."""
+    unsigned = [
+        unsigned_bytes(chain_id, k.public, n, b) for b, k, n in zip(bodies, keys, nonces, strict=True)
+    ]
+    signatures = kernels.ed25519_sign_batch(
+        [key.secret_seed() for key in keys],
+        [signing_message(chain_id, b.TYPE, u) for b, u in zip(bodies, unsigned)],
+    )
+    txs = []
+    for body, key, nonce, u, signature in zip(bodies, keys, nonces, unsigned, signatures):
+        tx = Transaction(chain_id, key.public, nonce, body, Signature(signature.tobytes()))
+        tx.__dict__["unsigned"] = u
+        txs.append(tx)
+    return txs
 
 
 def decode_transaction(data: bytes) -> Transaction:

@@ -9,13 +9,13 @@ import pytest
 from grid_models import load_feeder
 from testbed.events import EventStream
 from testbed.interval import clearing, settlement
-from testbed.interval.block import EmbeddedLedger, signed
+from testbed.interval.block import EmbeddedLedger, signed, signed_all
 from testbed.interval.grid import Grid
 from testbed.interval.join import join
 from testbed.interval.orders import ORDER_LEAD_S, Trading
 from testbed.interval.readings import readings
 from testbed.ledger.chain import Chain
-from testbed.ledger.transactions import RegisterParticipant, Side
+from testbed.ledger.transactions import Order, RegisterParticipant, Side
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import FeederGate
 from testbed.market.params import affordable_wh
@@ -125,3 +125,15 @@ def test_a_refused_batch_is_an_event_before_the_error(noon, tmp_path):
         ledger.commit([order], s.start_s)
     assert seen == [TransactionRefused(s.start_s, height + 1, str(refused.value))]
     assert ledger.height == height  # nothing committed
+
+
+def test_a_batch_is_signed_as_one_by_one_with_a_keys_later_nonces(noon):
+    s, _, hood = noon
+    ledger, keys, _ = _ledger(":memory:", s, hood, 30)
+    a, b = keys.accounts[0], keys.accounts[1]
+    orders = [Order(s.start_s, Side.BID, 100 + i, 120) for i in range(3)]
+    batch = signed_all(ledger, [(a, orders[0]), (b, orders[1]), (a, orders[2])])
+    assert batch == [signed(ledger, a, orders[0]), signed(ledger, b, orders[1]),
+                     signed(ledger, a, orders[2], later=1)]
+    assert batch[2].nonce == batch[0].nonce + 1
+    ledger.close()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from testbed.ledger import transactions as T
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
-from testbed.ledger.transactions import decode_transaction, sign
+from testbed.ledger.transactions import decode_transaction, sign, sign_batch
 
 KEY = KeyPair.development("encoding")
 u8 = st.integers(0, 255)
@@ -51,6 +51,20 @@ def test_round_trip(body, nonce, chain_id):
     assert again == tx
     assert again.encoded == tx.encoded
     assert again.txid == tx.txid
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    signed=st.lists(st.tuples(bodies, st.integers(0, 3), u64), min_size=1, max_size=12),
+    chain_id=u32,
+)
+def test_batch_signing_makes_the_same_transactions(signed, chain_id):
+    keys = [KeyPair.development(f"batch-{i}") for i in range(4)]
+    bodies_, signers, nonces = zip(*signed)
+    batch = sign_batch(bodies_, [keys[i] for i in signers], nonces, chain_id)
+    one_by_one = [sign(b, keys[i], n, chain_id) for b, i, n in signed]
+    assert [tx.encoded for tx in batch] == [tx.encoded for tx in one_by_one]
+    assert batch == one_by_one
 
 
 def _order_tx():

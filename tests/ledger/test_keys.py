@@ -22,6 +22,14 @@ def test_repr_shows_only_the_public_key():
     assert bytes(range(32)).hex() not in repr(key)
 
 
+def test_secret_seed_is_the_keys_own():
+    seed = bytes(range(32))
+    key = KeyPair.from_seed(seed)
+    assert key.secret_seed() == seed
+    assert KeyPair.from_seed(key.secret_seed()).public == key.public
+    assert seed.hex() not in repr(key) and seed.hex() not in str(key)
+
+
 def test_passphrase_sources(monkeypatch):
     monkeypatch.setenv("TESTBED_PASSPHRASE", "from-env")
     assert passphrase() == "from-env"
