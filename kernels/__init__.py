@@ -127,7 +127,7 @@ def ed25519_sign_batch(
 
     if len(messages) != len(seeds):
         raise KernelError("seeds and messages must have the same length")
-    seeds = [bytes(seed) for seed in seeds]
+    seeds = [seed if type(seed) is bytes else bytes(memoryview(seed)) for seed in seeds]
     check_seeds(seeds)
     implementation = _backend("ed25519_sign_batch", backend)
     if implementation is reference:

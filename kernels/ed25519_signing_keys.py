@@ -11,8 +11,8 @@ What it holds in memory, per key:
 - ``publics[slot]``: the public key A (32 bytes).
 - a BLAKE2b fingerprint of the seed (32 bytes, one-way) that finds the slot.
 
-The seed itself is never kept: a call's seeds are fingerprinted, the new ones expanded, and
-dropped with the call. ``clear()`` zeroes every slot. Nothing here logs or prints a seed or a
+The seed itself is never kept: a call's seeds are fingerprinted, the new ones expanded (in
+Python, once per key), and dropped with the call. ``clear()`` zeroes every slot. Nothing here logs or prints a seed or a
 secret. Python may leave copies in freed memory: this bounds what the cache holds,
 it is no defence against someone who can read the process's memory. Calls are serialised by
 ``lock`` while their slots are in use.

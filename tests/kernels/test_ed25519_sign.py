@@ -170,6 +170,10 @@ def test_bad_seeds_are_named_by_row_and_never_shown():
         assert good[:31].hex() not in str(error.value)
         with pytest.raises(ValueError, match="same length"):
             kernels.ed25519_sign_batch([good], [], backend=backend)
+        with pytest.raises(TypeError):  # not bytes(32), the zero seed
+            kernels.ed25519_sign_batch([32], [b""], backend=backend)
+    signed = kernels.ed25519_sign_batch([bytearray(good), memoryview(good)], [b"m", b"m"])
+    assert _rows(signed) == [_cryptography(good, b"m")] * 2
 
 
 def test_empty_batch():
