@@ -3,7 +3,7 @@
 Each task signs a run of up to TASK signatures: every nonce r is hashed and reduced one
 signature at a time, the R = [r]B of eight signatures at once (kernels.ed25519_sign_core
 .base_encodings, u64x8 lanes, one inversion per task), then each S. Tasks spread over the cores
-with the GIL released (kernels.threads); a batch of one task stays on the calling thread.
+with the GIL released (kernels.threads) once a call has PARALLEL_FROM signatures.
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ from kernels.ed25519_tables import B_COMB
 from kernels.packing import pack
 from kernels.threads import run_tasks
 
-TASK = 24  # signatures per task (three lane groups): a block's 41 orders make two tasks
+TASK = 24  # signatures per task (three lane groups)
+# From here a call spreads over the cores. Below it (an interval's 41 orders or readings) the
+# calling thread signs alone: two threads gained 13 % on an idle machine and lost 25 % inside
+# a run, where the other core is busy with the loop's other work.
+PARALLEL_FROM = 64
 
 
 @njit(cache=True, nogil=True)
@@ -89,6 +93,6 @@ def ed25519_sign_batch(
                 out,
             ),
             tasks,
-            parallel=tasks > 1,
+            parallel=n >= PARALLEL_FROM,
         )
     return out
