@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from testbed.bench import names as bench_names
+
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
 )
@@ -70,21 +72,18 @@ def ledger_demo(
 
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="ledger, kernels, grid, instruments or year"),
+    name: str = typer.Argument(..., help="One of: " + ", ".join(bench_names())),
     json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
     quick: bool = typer.Option(False, "--quick", help="Smaller inputs, for a smoke test."),
     days: float | None = typer.Option(None, help="bench year: simulate this many days."),
 ) -> None:
     """Measure ours beside a named baseline, side by side in one run."""
-    from testbed.bench import render
+    from testbed.bench import names, render
     from testbed.errors import InputError
 
-    try:
-        module = importlib.import_module(f"testbed.bench.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"testbed.bench.{name}":
-            raise
-        raise typer.BadParameter(f"unknown benchmark {name!r}") from None
+    if name not in names():
+        raise typer.BadParameter(f"unknown benchmark {name!r}; one of: {', '.join(names())}")
+    module = importlib.import_module(f"testbed.bench.{name}")
     if days is not None and name != "year":
         raise InputError("--days: only for testbed bench year")
     options = {} if days is None else {"days": days}

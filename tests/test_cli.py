@@ -5,6 +5,8 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from testbed.ledger.transactions import decode_transaction
 from testbed.ledger.wire import decode_transactions, encode_transactions
 
@@ -70,6 +72,13 @@ def test_bench_ledger_json():
     assert out["benchmark"] == "ledger"
     assert set(out) == {"benchmark", "machine", "results", "ratios"}
     assert out["ratios"]["verify_vs_single_thread_cryptography"] > 0
+
+
+@pytest.mark.parametrize("name", ["nope", "0.0001", "__init__", "year.x"])
+def test_an_unknown_benchmark_is_named_with_the_known_ones(name):
+    r = run("bench", name)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"unknown benchmark {name!r}" in r.stderr and "kernels" in r.stderr
 
 
 def test_dashboard_options_are_checked_before_a_run_starts(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
 import platform
 import statistics
 import time
@@ -22,6 +23,11 @@ class BenchResult:
     results: dict[str, float]
     ratios: dict[str, float]
     notes: list[str] = field(default_factory=list)
+
+
+def names() -> list[str]:
+    """The benchmarks: the modules of this package."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def machine() -> dict[str, object]:
