@@ -49,12 +49,7 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     try:
         run = assemble(scenario, out, paced=paced, keys=keys)
     except KeyboardInterrupt as exc:
-        ledger = out / scenario.ledger.path
-        left = "a ledger with its genesis" if ledger.exists() else "no ledger"
-        raise Interrupted(f"interrupted by {signal_name(exc)} during start-up: devices safe, "
-                          f"{left} in {out}", signal_name(exc)) from None
-    if watch is not None:
-        watch(run)
+        raise _interrupted_in_start_up(exc, out / scenario.ledger.path) from None
     commit_ms: list[float] = []  # submission to commit, per block
     run.events.subscribe(lambda e: commit_ms.append(e.commit_ms)
                          if isinstance(e, BlockCommitted) else None)
@@ -62,12 +57,14 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     stopped: BaseException | None = None
     checker: Follower | None = None
     try:
+        if watch is not None:
+            watch(run)
+        run.events.publish(run.started)
         # the ledger checked as it grows, on the other core; not in a sweep's worker, which
         # has no core to spare (and, a daemonic process, may not start one)
         if not multiprocessing.current_process().daemon:
             checker = Follower(out / scenario.ledger.path, MarketContract)
         _record_setup(out, scenario, run)
-        run.events.publish(run.started)
         join(run.ledger, [
             (account, RegisterParticipant(h.bus, h.kind.value, meter.public))
             for h, account, meter in zip(run.hood.homes, run.keys.accounts, run.keys.meters)
@@ -82,6 +79,10 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         raise
     finally:
         run.close()
+    if isinstance(stopped, KeyboardInterrupt) and run.recorder.run is None:  # not yet started
+        if checker is not None:
+            checker.stop()
+        raise _interrupted_in_start_up(stopped, out / scenario.ledger.path) from None
     signal = (signal_name(stopped) if isinstance(stopped, KeyboardInterrupt)
               else run.bench.interrupted_by() if stopped is not None else None)
     reason = f"interrupted by {signal}" if signal else (str(stopped) if stopped else None)
@@ -107,6 +108,12 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         raise RunStopped(f"{stopped}; devices safe, {valid} ({summary['blocks']} blocks); "
                          f"partial run in {out}") from stopped
     return summary
+
+
+def _interrupted_in_start_up(exc: KeyboardInterrupt, ledger: Path) -> Interrupted:
+    left = "a ledger with its genesis" if ledger.exists() else "no ledger"
+    return Interrupted(f"interrupted by {signal_name(exc)} during start-up: devices safe, "
+                       f"{left} in {ledger.parent}", signal_name(exc))
 
 
 def _summarise(run: Run, loop: Loop, checker: Follower | None, ledger: Path, paced: bool,

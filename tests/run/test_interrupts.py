@@ -69,3 +69,28 @@ def test_a_ledger_interrupted_before_its_genesis_is_removed(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         Chain.create(path, [KeyPair.development("v")])
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("where", "said"), [
+    ("watch", "interrupted by SIGINT during start-up: devices safe, a ledger with its genesis"),
+    ("follower", "interrupted: devices safe, ledger consistent up to height 0;"),
+])
+def test_an_interrupt_between_the_parts_built_and_the_first_interval(tmp_path, monkeypatch,
+                                                                     where, said):
+    """Once a traceback (the summary had no run to describe, or the dashboard's start went
+    unguarded); now the start-up's one line before the run starts, and after, what it kept."""
+    import testbed.run as run_module
+    from testbed.errors import Interrupted
+    from testbed.scenario import load_scenario
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    if where == "follower":
+        monkeypatch.setattr(run_module, "Follower", interrupted)
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted) as raised:
+        run_module.run_scenario(load_scenario(days=0.05), out, paced=False,
+                                watch=interrupted if where == "watch" else None)
+    assert str(raised.value).startswith(said)
+    assert (out / "summary.json").exists() == (where == "follower")
+    assert verify_ledger(out / "ledger.sqlite").ok
