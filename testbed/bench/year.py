@@ -31,6 +31,7 @@ SAMPLE_S = 0.002
 FLOOR_SAMPLE_TX = 20_000  # about a second on this machine: enough to be steady
 PARTS = (  # (path fragment, function, part): the innermost frame that matches decides ...
     ("testbed/ledger/keys.py", "sign", "signing"),
+    ("kernels/", "ed25519_sign_batch", "signing"),
     ("kernels/", "ed25519_verify_batch", "signature verification"),
     ("kernels/", "merkle_root", "hashing, Merkle roots"),
     ("kernels/", "sha256_batch", "hashing, Merkle roots"),
@@ -155,6 +156,8 @@ def run(quick: bool = False, days: float | None = None) -> BenchResult:
         "ledger_bytes_per_day": ledger_bytes / days,
         "ledger_valid": float(summary["ledger_valid"] is True),
         "money_conservation_error": summary["money_conservation_error"],
+        "avoidable_violations": summary["avoidable_violations"],
+        "unavoidable_violations": sum(summary["unavoidable_violations_by_cause"].values()),
     }
     results.update({f"share_{part}": share for part, share in sampler.shares().items()})
     return BenchResult(

@@ -13,6 +13,7 @@ def test_a_few_intervals_give_every_figure_and_the_floor_ratio():
     r = result["results"]
     assert result["benchmark"] == "year" and r["intervals"] == 4
     assert r["ledger_valid"] == 1 and r["money_conservation_error"] == 0
+    assert r["avoidable_violations"] == 0 and r["unavoidable_violations"] >= 0
     assert r["seconds_per_year"] > r["startup_s"] > 0 and r["ledger_bytes_per_day"] > 0
     shares = [v for k, v in r.items() if k.startswith("share_")]
     assert shares and abs(sum(shares) - 1) < 1e-6
