@@ -5,6 +5,7 @@ there."""
 import csv
 import itertools
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,6 +104,10 @@ def test_simulated_day(tmp_path):
     assert summary["ledger_bytes_per_kwh_traded"] > 0
     assert summary["validation_cpu_s_per_1000_trades"] > 0
     assert (summary["head_height"], summary["head_hash"]) == SIMULATED_DAY_HEAD
+    alone = tmp_path / "copied.sqlite"  # the ledger file alone is the whole ledger
+    shutil.copyfile(out / "ledger.sqlite", alone)
+    assert not (out / "ledger.sqlite-wal").exists()
+    assert cli("verify", str(alone), "--head", summary["head_hash"]).returncode == 0
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -20,6 +20,7 @@ from testbed.events import BlockCommitted, RunFinished
 from testbed.interrupts import signal_name
 from testbed.interval.join import join
 from testbed.ledger.follow import Follower
+from testbed.ledger.store import settle
 from testbed.ledger.transactions import RegisterParticipant
 from testbed.ledger.verify import VerifyReport
 from testbed.market.contract import MarketContract
@@ -131,6 +132,7 @@ def _summarise(run: Run, loop: Loop, checker: Follower | None, ledger: Path, pac
             checker.stop()
         blocks, valid, head = run.ledger.height + 1, None, run.ledger.head_hash.hex()
         transactions = None
+    settle(ledger)  # the follower gone: the file alone now holds every block
     p50, p99 = loop.pacer.jitter_ms() if paced else (None, None)
     records = run.recorder.figures()
     return write_summary(ledger.parent, {

@@ -64,3 +64,9 @@ def open_store(location: Path | str, *, readonly: bool = False, live: bool = Fal
     from testbed.ledger.store import sqlite
 
     return sqlite.open_file(location, readonly=readonly, live=live)
+
+
+def settle(location: Path | str) -> None:
+    """Fold a finished ledger's pending writes into its file, so the file alone holds every
+    block (a copy of it is the whole ledger); call once no other process has it open."""
+    open_store(location).close()
