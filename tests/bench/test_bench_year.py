@@ -24,3 +24,16 @@ def test_days_belong_to_the_year_bench_only():
     done = subprocess.run([sys.executable, "-m", "testbed", "bench", "kernels", "--days", "2"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2 and "--days: only for testbed bench year" in done.stderr
+
+
+def test_a_year_starts_on_1_january_and_a_few_days_in_summer():
+    from datetime import UTC, datetime
+
+    from testbed.bench.year import DAYS_PER_YEAR, scenario_for
+
+    whole = scenario_for(DAYS_PER_YEAR)
+    assert whole.time.start == datetime(2016, 1, 1, tzinfo=UTC)
+    assert whole.intervals == DAYS_PER_YEAR * 96
+    assert scenario_for(3).time.start == datetime(2016, 7, 21, tzinfo=UTC)
+    late = scenario_for(200)  # from the default start it would run into 2017
+    assert late.start_s + late.intervals * 900 == datetime(2017, 1, 1, tzinfo=UTC).timestamp()
