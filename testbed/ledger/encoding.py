@@ -202,6 +202,10 @@ def text(limit: int) -> Any:
     return field(metadata={"codec": Text(limit)})
 
 
+def fixed(size: int) -> Any:
+    return field(metadata={"codec": Fixed(size)})
+
+
 def blob(limit: int) -> Any:
     return field(metadata={"codec": Blob(limit)})
 

@@ -17,3 +17,7 @@ BlockHash = NewType("BlockHash", bytes)
 
 Root = NewType("Root", bytes)
 """32-byte commitment: a Merkle root of transaction ids, or a state root."""
+
+ViewPublicKey = NewType("ViewPublicKey", bytes)
+"""32-byte X25519 public key that sealed records are encrypted to: a home's, the validators',
+an auditor's."""

@@ -1,4 +1,5 @@
-"""Ed25519 keys: participants, meters and validators are all keys.
+"""Keys: Ed25519 signing keys (participants, meters and validators are all keys) and X25519
+view keys (what sealed records are encrypted to: a home's, the validators', an auditor's).
 
 A key file holds the private key as PKCS#8, encrypted with a passphrase taken from
 ``TESTBED_PASSPHRASE`` or a prompt. Development keys (demo ledgers, the default scenario) use
@@ -17,9 +18,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from testbed.errors import InputError, KeyFileError
-from testbed.ledger.ids import PublicKey, Signature
+from testbed.ledger.ids import PublicKey, Signature, ViewPublicKey
 
 PASSPHRASE_ENV = "TESTBED_PASSPHRASE"
 DEV_PASSPHRASE = "testbed-development-only"
@@ -62,28 +64,70 @@ class KeyPair:
 
     def save(self, path: Path, passphrase: str) -> None:
         """Write the key encrypted under ``passphrase``; the file is readable by its owner only."""
-        data = self._private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(passphrase.encode()),
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        _save(self._private, path, passphrase)
 
     @classmethod
     def load(cls, path: Path, passphrase: str) -> KeyPair:
-        try:
-            private = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
-        except (ValueError, TypeError):
-            raise KeyFileError(f"{path}: not a key file, or wrong passphrase") from None
-        if not isinstance(private, Ed25519PrivateKey):
-            raise KeyFileError(f"{path}: not an Ed25519 key")
-        return cls(private)
+        return cls(_load(path, passphrase, Ed25519PrivateKey, "an Ed25519 key"))
 
     def __repr__(self) -> str:
         return f"KeyPair(public={self.public.hex()})"
+
+
+class ViewKey:
+    """An X25519 private key that opens sealed records (HPKE, `ledger.privacy`), and its
+    32-byte public key, which records are sealed to."""
+
+    __slots__ = ("private", "public")
+
+    def __init__(self, private: X25519PrivateKey) -> None:
+        self.private = private
+        self.public = ViewPublicKey(private.public_key().public_bytes_raw())
+
+    @classmethod
+    def generate(cls) -> ViewKey:
+        return cls(X25519PrivateKey.generate())
+
+    @classmethod
+    def development(cls, name: str) -> ViewKey:
+        """A view key from a public seed: anyone can derive it, so it hides nothing."""
+        return cls(X25519PrivateKey.from_private_bytes(
+            hashlib.sha256(b"testbed-dev-view-key/" + name.encode()).digest()))
+
+    def save(self, path: Path, passphrase: str) -> None:
+        """Write the key encrypted under ``passphrase``; the file is readable by its owner only."""
+        _save(self.private, path, passphrase)
+
+    @classmethod
+    def load(cls, path: Path, passphrase: str) -> ViewKey:
+        return cls(_load(path, passphrase, X25519PrivateKey, "an X25519 view key"))
+
+    def __repr__(self) -> str:
+        return f"ViewKey(public={self.public.hex()})"
+
+
+def _save(private: Ed25519PrivateKey | X25519PrivateKey, path: Path, passphrase: str) -> None:
+    data = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _load(path: Path, passphrase: str, kind: type, what: str):
+    try:
+        private = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
+    except OSError as exc:
+        raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
+    except (ValueError, TypeError):
+        raise KeyFileError(f"{path}: not a key file, or wrong passphrase") from None
+    if not isinstance(private, kind):
+        raise KeyFileError(f"{path}: not {what}")
+    return private
 
 
 def passphrase(development: bool = False) -> str:

@@ -9,6 +9,8 @@ TX_DOMAIN = b"p2p-energy-testbed/tx/v1"
 BLOCK_DOMAIN = b"p2p-energy-testbed/block/v1"
 VOTE_DOMAIN = b"p2p-energy-testbed/vote/v1"
 CLOCK_DOMAIN = b"p2p-energy-testbed/clock/v1"
+SEAL_DOMAIN = b"p2p-energy-testbed/seal/v1"  # HPKE info of a sealed record, and its AAD
+SEAL_KEY_DOMAIN = b"p2p-energy-testbed/seal-key/v1"  # the commitment to a record's content key
 
 MAX_TX_PER_BLOCK = 100_000
 MAX_TX_BYTES = 1 << 26  # a clearing of MAX_TRADES_PER_CLEARING trades fits
@@ -16,3 +18,5 @@ MAX_VALIDATORS = 64
 MAX_TRADES_PER_CLEARING = 100_000
 MAX_TEXT_BYTES = 256
 MAX_PARAMS_BYTES = 4096
+MAX_READERS = 16  # recipients of one sealed record: a home, the validators, the auditors
+MAX_SEALED_BYTES = 1 << 20  # plaintext of one sealed record
