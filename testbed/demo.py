@@ -1,7 +1,8 @@
 """Development chains: `testbed ledger init`, `testbed ledger demo` and the ledger bench.
 
 Demo chains hold what the market contract accepts (registrations, deposits, orders for future
-intervals within the tariffs), so they verify with or without the contract replayed.
+intervals within the tariffs) in a public market (plaintext orders: a demo of signed-order
+throughput), so they verify with or without the contract replayed.
 
 Development keys are derived from public seeds (so demos are reproducible) and written
 encrypted under the development passphrase unless TESTBED_PASSPHRASE is set.
@@ -17,7 +18,7 @@ from testbed.events import EventStream
 from testbed.interval.block import EmbeddedLedger
 from testbed.interval.join import join
 from testbed.ledger.chain import Chain
-from testbed.ledger.keys import KeyPair, passphrase
+from testbed.ledger.keys import KeyPair, ViewKey, passphrase
 from testbed.ledger.params import DEFAULT_CHAIN_ID
 from testbed.ledger.state import Contract
 from testbed.ledger.transactions import (
@@ -28,12 +29,12 @@ from testbed.ledger.transactions import (
     Transaction,
     sign,
 )
+from testbed.market.params import MarketParams, Privacy
 
 DEMO_START = 1_751_356_800  # 2025-07-01T08:00:00Z, a summer morning
 INTERVAL_S = 900
 DEMO_DEPOSIT = 10**12  # enough escrow for any demo: orders are never cleared in a demo
-
-
+DEMO_PARAMS = MarketParams(privacy=Privacy.PUBLIC).encode()
 
 
 def init_chain(path: Path, validator_keys: Sequence[Path], chain_id: int | None,
@@ -48,11 +49,12 @@ def init_chain(path: Path, validator_keys: Sequence[Path], chain_id: int | None,
         key_path = path.parent / f"{path.stem}.validator-0.key"
         if key_path.exists():
             raise InputError(f"{key_path} already exists; not overwriting a key")
-        chain = Chain.create(path, validators, contract, chain_id or DEFAULT_CHAIN_ID)
+        chain = Chain.create(path, validators, contract, chain_id or DEFAULT_CHAIN_ID,
+                             DEMO_PARAMS)
         validators[0].save(key_path, passphrase(development=True))
         chain.close()
         return f"created {path} (chain id {chain.chain_id}); validator key {key_path}"
-    chain = Chain.create(path, validators, contract, chain_id or DEFAULT_CHAIN_ID)
+    chain = Chain.create(path, validators, contract, chain_id or DEFAULT_CHAIN_ID, DEMO_PARAMS)
     chain.close()
     return f"created {path} (chain id {chain.chain_id}) with {len(validators)} validators"
 
@@ -75,12 +77,13 @@ def demo_orders(
 
 
 def register_homes(chain: Chain, validator: KeyPair, homes: Sequence[KeyPair]) -> dict[bytes, int]:
-    """Register ``homes`` (with development meter keys) and give each a development deposit;
-    the homes' next nonces."""
-    meters = [KeyPair.development(f"meter-of-{home.public.hex()}") for home in homes]
-    join(EmbeddedLedger(chain, [validator], EventStream()), [
-        (home, RegisterParticipant(bus=i + 1, role=Role.PROSUMER, meter_key=meter.public))
-        for i, (home, meter) in enumerate(zip(homes, meters))
+    """Register ``homes`` (with development meter and view keys) and give each a development
+    deposit; the homes' next nonces."""
+    join(EmbeddedLedger(chain, [validator], EventStream(), ViewKey.development("demo")), [
+        RegisterParticipant(home.public, i + 1, Role.PROSUMER,
+                            KeyPair.development(f"meter-of-{home.public.hex()}").public,
+                            ViewKey.development(f"view-of-{home.public.hex()}").public)
+        for i, home in enumerate(homes)
     ], DEMO_DEPOSIT, chain.head.timestamp)
     return {k.public: chain.next_nonce(k.public) for k in homes}
 
@@ -101,7 +104,8 @@ def fill_demo_chain(
 
 def demo_chain(path: Path, blocks: int, tx_per_block: int, contract: Contract | None = None) -> str:
     validator = KeyPair.development("validator-0")
-    chain = Chain.create(path, [validator], contract=contract, timestamp=DEMO_START)
+    chain = Chain.create(path, [validator], contract=contract, contract_params=DEMO_PARAMS,
+                         timestamp=DEMO_START)
     try:
         fill_demo_chain(chain, validator, blocks, tx_per_block)
     finally:

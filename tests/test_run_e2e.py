@@ -15,7 +15,7 @@ import pytest
 
 from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
 
-SIMULATED_DAY_HEAD = (290, "d699a4b502f50bf94a7206bc5cead24fa73fcc91861d6674506b4f8b489f3d64")
+SIMULATED_DAY_HEAD = (290, "6d2be78fedd53ea0d7460d585fc9f3e7f29ca9aae531b2eb8cf075d500219a25")
 """Height and hash of the default scenario's simulated day's last block. The ledger's bytes are
 a format: this may change only in a commit that changes the format on purpose and says so."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from testbed.bench import BenchResult, median_seconds
-from testbed.demo import DEMO_START, INTERVAL_S, demo_orders, register_homes
+from testbed.demo import DEMO_PARAMS, DEMO_START, INTERVAL_S, demo_orders, register_homes
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair
 from testbed.market.contract import MarketContract
@@ -26,7 +26,8 @@ def run(quick: bool = False) -> BenchResult:
     homes = [KeyPair.development(f"bench-{i}") for i in range(40)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.sqlite"
-        chain = Chain.create(path, [validator], MarketContract(), timestamp=DEMO_START)
+        chain = Chain.create(path, [validator], MarketContract(), contract_params=DEMO_PARAMS,
+                             timestamp=DEMO_START)
         nonces = register_homes(chain, validator, homes)
         blocks = [
             demo_orders(homes, TX_PER_BLOCK, DEMO_START + (b + 3) * INTERVAL_S, nonces,

@@ -33,7 +33,7 @@ import numpy as np
 
 from testbed.bench import BenchResult
 from testbed.ledger.chain import Chain
-from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, passphrase
+from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey, passphrase
 from testbed.ledger.transactions import (
     Deposit,
     MeterReading,
@@ -46,7 +46,7 @@ from testbed.ledger.transactions import (
 )
 from testbed.ledger.wire import Clock
 from testbed.market.contract import MarketContract
-from testbed.market.params import MarketParams
+from testbed.market.params import MarketParams, Privacy
 from testbed.market.proposer import gated_clearing, settle
 
 HOMES = 41  # the default feeder's
@@ -55,7 +55,8 @@ GROUP_S = 3600  # gate closure before delivery, and the market time between cloc
 WINDOW = 3  # ticks submitted and not yet applied everywhere, at most
 START = 1_466_467_200  # 2016-06-21T00:00:00Z, the profile year's summer day
 DEPOSIT = 10**12
-PARAMS = MarketParams(gate_closure_seconds=GROUP_S, reading_deadline_seconds=GROUP_S)
+PARAMS = MarketParams(gate_closure_seconds=GROUP_S, reading_deadline_seconds=GROUP_S,
+                      privacy=Privacy.PUBLIC)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, homes: int = HOMES
         return sign(body, key, shadow.next_nonce(key.public), chain_id)
 
     t = START
-    setup = run(t, [signed(RegisterParticipant(i + 1, Role.PROSUMER, m.public), a)
+    setup = run(t, [sign(RegisterParticipant(a.public, i + 1, Role.PROSUMER, m.public,
+                                             ViewKey.development(f"bench-network/view-{i}").public),
+                         operator, shadow.next_nonce(operator.public) + i, chain_id)
                     for i, (a, m) in enumerate(zip(accounts, meters))])
     setup += run(t, [sign(Deposit(a.public, DEPOSIT), operator, shadow.next_nonce(
         operator.public) + i, chain_id) for i, a in enumerate(accounts)])

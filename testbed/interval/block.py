@@ -20,7 +20,8 @@ from testbed.errors import LedgerError
 from testbed.events import BlockCommitted, EventStream, TransactionRefused
 from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
-from testbed.ledger.keys import KeyPair
+from testbed.ledger.keys import KeyPair, ViewKey
+from testbed.ledger.sealing import keyring
 from testbed.ledger.transactions import Transaction, sign, sign_batch
 from testbed.ledger.wire import encode_block
 from testbed.market.contract import MarketContract
@@ -52,6 +53,11 @@ class Ledger(Protocol):
     def validator_count(self) -> int:
         """Validators named in genesis."""
 
+    @property
+    def validators_view_key(self) -> bytes:
+        """The view key the validators hold (and the operator: it settles), which every
+        sealed record of a private market is sealed to."""
+
     def next_nonce(self, account: bytes) -> int:
         """The nonce of ``account``'s next transaction after the committed ones."""
 
@@ -68,22 +74,27 @@ class Ledger(Protocol):
 
 
 class EmbeddedLedger:
-    """The chain in this process; its validators propose in turn (height modulo their number).
-    Blocks are validated and applied as they are committed and stored an interval at a time
-    (`flush`): one database transaction per interval rather than per block."""
+    """The chain in this process; its validators propose in turn (height modulo their number)
+    and hold the validators' view key. Blocks are validated and applied as they are committed
+    and stored an interval at a time (`flush`): one database transaction per interval rather
+    than per block."""
 
-    def __init__(self, chain: Chain, validators: Sequence[KeyPair], events: EventStream) -> None:
+    def __init__(self, chain: Chain, validators: Sequence[KeyPair], events: EventStream,
+                 validators_view: ViewKey) -> None:
         self.chain, self.validators, self.events = chain, tuple(validators), events
         chain.holding = True  # an interval's blocks are stored together, at `flush`
+        self.validators_view = validators_view
         self.operator = self.validators[0]
 
     @classmethod
     def create(cls, path: Path | str, validators: Sequence[KeyPair], params: MarketParams,
-               timestamp: int, events: EventStream) -> EmbeddedLedger:
+               timestamp: int, events: EventStream, validators_view: ViewKey
+               ) -> EmbeddedLedger:
         """A new ledger file whose genesis names ``validators`` and the market's parameters."""
-        chain = Chain.create(path, validators, contract=MarketContract(),
+        chain = Chain.create(path, validators,
+                             contract=MarketContract(keyring([validators_view])),
                              contract_params=params.encode(), timestamp=timestamp)
-        return cls(chain, validators, events)
+        return cls(chain, validators, events, validators_view)
 
     @property
     def contract(self) -> MarketContract:
@@ -104,6 +115,10 @@ class EmbeddedLedger:
     @property
     def validator_count(self) -> int:
         return len(self.validators)
+
+    @property
+    def validators_view_key(self) -> bytes:
+        return self.validators_view.public
 
     def next_nonce(self, account: bytes) -> int:
         return self.chain.next_nonce(account)

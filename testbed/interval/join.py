@@ -1,18 +1,22 @@
-"""Join: before the first interval, the homes register (bus, role, meter key), each signing
-its own registration, and the operator deposits every home's starting balance."""
+"""Join: before the first interval, the operator enrols the homes (each with the meter it
+installed and the home's view key) and, in a private market, first names the validators' view
+key and appoints the run's auditor; then it deposits every home's starting balance."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from testbed.interval.block import Ledger, signed
-from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Deposit, RegisterParticipant
 
 
-def join(ledger: Ledger, registrations: Sequence[tuple[KeyPair, RegisterParticipant]],
-         deposit_units: int, timestamp: int) -> None:
-    """One block of the homes' registrations, then one of the operator's deposits."""
-    ledger.commit([signed(ledger, home, body) for home, body in registrations], timestamp)
-    ledger.commit([signed(ledger, ledger.operator, Deposit(home.public, deposit_units), i)
-                   for i, (home, _) in enumerate(registrations)], timestamp)
+def join(ledger: Ledger, registrations: Sequence[RegisterParticipant], deposit_units: int,
+         timestamp: int, appointments: Sequence[Any] = ()) -> None:
+    """One block of the operator's ``appointments`` and registrations, then one of its
+    deposits."""
+    op = ledger.operator
+    ledger.commit([signed(ledger, op, body, i)
+                   for i, body in enumerate((*appointments, *registrations))], timestamp)
+    ledger.commit([signed(ledger, op, Deposit(r.account, deposit_units), i)
+                   for i, r in enumerate(registrations)], timestamp)

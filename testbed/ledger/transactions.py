@@ -33,7 +33,7 @@ from testbed.ledger.encoding import (
     u32,
     u64,
 )
-from testbed.ledger.ids import PublicKey, Signature, TxId
+from testbed.ledger.ids import PublicKey, Signature, TxId, ViewPublicKey
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import (
     MAX_PARAMS_BYTES,
@@ -43,6 +43,7 @@ from testbed.ledger.params import (
     TX_DOMAIN,
     TX_VERSION,
 )
+from testbed.ledger.sealing import Sealed
 
 
 class Role(IntEnum):
@@ -73,13 +74,35 @@ class Genesis:
 
 @dataclass(frozen=True)
 class RegisterParticipant:
-    """A household joins: where it sits on the feeder, what it does, which key its meter signs
-    with."""
+    """The operator enrols a household: its account, where it sits on the feeder, what it
+    does, the key of the meter it installed there (bound to this home alone) and the view key
+    the home's sealed records are sealed to."""
 
     TYPE: ClassVar[int] = 2
+    account: PublicKey = b32()
     bus: int = u32()
     role: int = u8()
     meter_key: PublicKey = b32()
+    view_key: ViewPublicKey = b32()
+
+
+@dataclass(frozen=True)
+class RegisterAuditor:
+    """The operator appoints an auditor: every sealed record is also sealed to its view key;
+    its account may sign nothing."""
+
+    TYPE: ClassVar[int] = 8
+    account: PublicKey = b32()
+    view_key: ViewPublicKey = b32()
+
+
+@dataclass(frozen=True)
+class SetValidatorsViewKey:
+    """The operator names the view key every validator holds, once for the chain's life: every
+    sealed record is sealed to it, so every validator re-executes everything."""
+
+    TYPE: ClassVar[int] = 9
+    view_key: ViewPublicKey = b32()
 
 
 @dataclass(frozen=True)
@@ -108,6 +131,29 @@ class Order:
 
 
 @dataclass(frozen=True)
+class OrderCommitment:
+    """A sealed order (`market.sealed`): the hash of an order and a salt, before gate closure.
+    ``escrow_units`` is locked now and must cover the order's escrow when it is revealed."""
+
+    TYPE: ClassVar[int] = 10
+    interval: int = u64()
+    commitment: bytes = b32()
+    escrow_units: int = u64()
+
+
+@dataclass(frozen=True)
+class OrderReveal:
+    """The order behind a commitment (by the commitment's transaction id), after gate closure."""
+
+    TYPE: ClassVar[int] = 11
+    order: TxId = b32()
+    side: int = u8()
+    energy_wh: int = u64()
+    price_per_kwh: int = u64()
+    salt: bytes = b32()
+
+
+@dataclass(frozen=True)
 class MeterReading:
     """What a participant's meter measured over one interval, signed by the meter's key."""
 
@@ -116,6 +162,17 @@ class MeterReading:
     interval: int = u64()
     imported_wh: int = u64()
     exported_wh: int = u64()
+
+
+@dataclass(frozen=True)
+class SealedReading:
+    """A meter reading sealed to its home, the validators and the auditors (`market.private`):
+    whose and when are public, how much is not."""
+
+    TYPE: ClassVar[int] = 12
+    participant: PublicKey = b32()
+    interval: int = u64()
+    reading: Sealed = nested(Sealed)
 
 
 @dataclass(frozen=True)
@@ -159,17 +216,29 @@ class Payment:
 
 
 @dataclass(frozen=True)
+class SealedDetail:
+    """One home's settlement detail (`market.private`), sealed like its readings."""
+
+    participant: PublicKey = b32()
+    detail: Sealed = nested(Sealed)
+
+
+@dataclass(frozen=True)
 class Settlement:
-    """The contract's payments for one delivered interval, replayable by all."""
+    """The contract's payments for one delivered interval, public and replayable by all, and
+    in a private market each trading home's detail, sealed."""
 
     TYPE: ClassVar[int] = 7
     interval: int = u64()
     payments: tuple[Payment, ...] = list_of(Payment, MAX_TRADES_PER_CLEARING)
+    details: tuple[SealedDetail, ...] = list_of(SealedDetail, MAX_TRADES_PER_CLEARING)
 
 
 BODY_TYPES: dict[int, type] = {
     cls.TYPE: cls
-    for cls in (Genesis, RegisterParticipant, Deposit, Order, MeterReading, Clearing, Settlement)
+    for cls in (Genesis, RegisterParticipant, Deposit, Order, MeterReading, Clearing, Settlement,
+                RegisterAuditor, SetValidatorsViewKey, OrderCommitment, OrderReveal,
+                SealedReading)
 }
 
 # --- envelope -------------------------------------------------------------------------------

@@ -2,20 +2,30 @@
 
 Life of a delivery interval ``[t, t + interval_seconds)``:
 
-1. Orders (from registered participants) until gate closure ``t - gate_closure_seconds``.
+1. Orders (from registered homes) until gate closure ``t - gate_closure_seconds``.
    A bid locks ``cost(energy, retail)`` in escrow: its worst case at settlement (everything
    bought from the grid at retail). An offer locks ``cost(energy, penalty)``: its worst-case
    shortfall penalty. A participant is buyer or seller in an interval, not both. Prices must
-   lie within [feed-in, retail]: anyone can trade with the utility at those.
-2. Clearing (the operator, at or after gate closure): the trades must equal `auction.match` on
-   the book exactly; the grid's decision per trade (granted energy, binding constraint) is
+   lie within [feed-in, retail]: anyone can trade with the utility at those. In a private
+   market (`MarketParams.privacy`) orders are sealed: committed before gate closure and
+   revealed after it (`sealed`), and the rules above apply at the reveal.
+2. Clearing (the operator, at or after gate closure; in a private market once every sealed
+   order is revealed or the reveal window has closed): the trades must equal `auction.match`
+   on the book exactly; the grid's decision per trade (granted energy, binding constraint) is
    accepted if 0 <= granted <= energy with a constraint exactly when granted < energy.
    Escrow drops to what the granted energy can still cost; the rest returns to balances.
 3. Meter readings (signed by the participant's registered meter key) after the interval's end
-   and before the reading deadline, one per participant and interval.
+   and before the reading deadline, one per participant and interval; in a private market
+   sealed to the home, the validators and the auditors (`private`).
 4. Settlement (the operator, after the end, once every trading participant's reading is in or
-   the deadline has passed): the payments must equal `settlement.settle_trades` exactly.
-   Charges come out of escrow, the rest of escrow returns, and the interval is closed.
+   the deadline has passed): the payments must equal `settlement.settle_trades` exactly (and
+   the forfeits of sealed orders never revealed); in a private market each trading home's
+   detail comes sealed and must open to the contract's own. Charges come out of escrow, the
+   rest of escrow returns, and the interval is closed.
+
+Who may send what is `roles` (checked first): the operator registers homes (each with the
+meter it installed), the validators' view key and auditors; homes trade; meters read;
+auditors and validators sign nothing.
 
 Deposits (money entering the market), clearings (the grid's decisions) and settlements come
 from the chain's operator (`ChainState`: the utility that signed genesis and runs the feeder
@@ -24,7 +34,8 @@ curtail trades; it can only refuse to vote.
 
 Every check happens before any change, so a `Rejected` transaction leaves no trace.
 Money accounting: ``sum(balances) + sum(escrow) == money_in - money_out`` where money_in is
-deposits and feed-in payments and money_out retail and penalty payments (the utility's flows).
+deposits and feed-in payments and money_out retail, penalty and forfeit payments (the
+utility's flows); escrow includes what sealed orders lock.
 """
 
 from __future__ import annotations
@@ -32,13 +43,14 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import b32, u8, u32, u64
-from testbed.ledger.ids import PublicKey, Root
+from testbed.ledger.ids import PublicKey, Root, ViewPublicKey
+from testbed.ledger.keys import ViewKey
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.tables import HashedTable
@@ -48,13 +60,19 @@ from testbed.ledger.transactions import (
     Genesis,
     MeterReading,
     Order,
+    OrderCommitment,
+    OrderReveal,
+    RegisterAuditor,
     RegisterParticipant,
     Role,
+    SealedReading,
     Settlement,
+    SetValidatorsViewKey,
     Side,
     Trade,
     Transaction,
 )
+from testbed.market import private, roles, sealed
 from testbed.market.auction import Matching, OpenOrder, match
 from testbed.market.params import (
     MAX_MONEY,
@@ -62,6 +80,7 @@ from testbed.market.params import (
     UTILITY,
     MarketParams,
     PaymentKind,
+    Privacy,
     cost,
     escrow,
 )
@@ -75,6 +94,13 @@ class Participant:
     role: int = u8()
     meter_key: PublicKey = b32()
     balance_units: int = u64()
+    view_key: ViewPublicKey = b32()
+
+
+@dataclass(frozen=True)
+class Auditor:
+    account: PublicKey = b32()
+    view_key: ViewPublicKey = b32()
 
 
 @dataclass(frozen=True)
@@ -97,15 +123,23 @@ def _short(key: bytes) -> str:
 
 
 class MarketContract:
-    """Balances, escrow, the order book, trades and meter data of the energy market."""
+    """Balances, escrow, the order book, trades and meter data of the energy market.
 
-    def __init__(self) -> None:
+    ``view_keys``: the view keys this executor holds, by public key (a validator: the
+    validators'; an auditor: its own), to open sealed records; not part of the state."""
+
+    def __init__(self, view_keys: Mapping[bytes, ViewKey] | None = None) -> None:
+        self.view_keys: Mapping[bytes, ViewKey] = dict(view_keys or {})
+        self.chain_id = 0  # from genesis: sealed records are bound to it
         self.params: MarketParams | None = None
         # the tables of the state root (hashed as they change), then indexes derived from them
         self.participants: HashedTable[bytes, Participant] = HashedTable()
         self.orders: HashedTable[bytes, OpenOrder] = HashedTable()  # of unsettled intervals
         self.cleared: HashedTable[int, ClearedInterval] = HashedTable()  # not yet settled
         self.readings: HashedTable[tuple[int, bytes], StoredReading] = HashedTable()
+        self.auditors: HashedTable[bytes, Auditor] = HashedTable()
+        self.commitments: HashedTable[bytes, sealed.Commitment] = HashedTable()  # not revealed
+        self.validators_view_key = b""  # set once by the operator (private markets)
         self.meters: dict[bytes, bytes] = {}  # meter key -> participant
         self.sides: dict[tuple[int, bytes], int] = {}  # (interval, participant) -> side
         self.settled: set[int] = set()
@@ -119,7 +153,8 @@ class MarketContract:
     def copy(self) -> MarketContract:
         other = MarketContract.__new__(MarketContract)
         other.__dict__.update(self.__dict__)
-        for name in ("participants", "meters", "orders", "sides", "cleared", "readings"):
+        for name in ("participants", "meters", "auditors", "orders", "commitments", "sides",
+                     "cleared", "readings"):
             setattr(other, name, getattr(self, name).copy())
         other.settled = set(self.settled)
         return other
@@ -130,12 +165,14 @@ class MarketContract:
             if self.params is not None:
                 raise Rejected("the market is already initialised")
             self.params = MarketParams.decode(body.contract_params)
+            self.chain_id = ctx.chain_id
             return
         if self.params is None:
             raise Rejected("the market has no genesis")
         handler = self._HANDLERS.get(type(body))
         if handler is None:
             raise Rejected(f"{type(body).__name__} is not a market transaction")
+        roles.check_sender(self, tx, ctx)
         handler(self, tx, body, ctx)
 
     def state_root(self) -> Root:
@@ -145,7 +182,9 @@ class MarketContract:
         h.update(enc.encode(self.params) if self.params else b"")
         h.update(struct.pack(">QQQ", self.seq, self.money_in, self.money_out))
         h.update(self.settled_digest)
-        for table in (self.participants, self.orders, self.cleared, self.readings):
+        h.update(self.validators_view_key)
+        for table in (self.participants, self.orders, self.cleared, self.readings,
+                      self.auditors, self.commitments):
             h.update(table.digest())
         return Root(h.digest())
 
@@ -169,16 +208,22 @@ class MarketContract:
             r.participant: Reading(r.imported_wh, r.exported_wh)
             for r in self.readings.values() if r.interval == interval
         }
-        return settle_trades(cleared.trades, owners, readings, self._p)
+        result = settle_trades(cleared.trades, owners, readings, self._p)
+        return replace(result, payments=result.payments + sealed.forfeits(self, interval))
 
     def escrow(self, account: bytes) -> int:
-        return sum(o.locked_units for o in self.orders.values() if o.owner == account)
+        return sum(o.locked_units for o in (*self.orders.values(), *self.commitments.values())
+                   if o.owner == account)
 
     def money_held(self) -> int:
         """All balances plus all escrow: must equal ``money_in - money_out``."""
         return sum(p.balance_units for p in self.participants.values()) + sum(
-            o.locked_units for o in self.orders.values()
+            o.locked_units for o in (*self.orders.values(), *self.commitments.values())
         )
+
+    @property
+    def is_private(self) -> bool:
+        return self._p.privacy == Privacy.PRIVATE
 
     @property
     def _p(self) -> MarketParams:
@@ -193,9 +238,11 @@ class MarketContract:
             raise Rejected(f"unknown participant {_short(account)}")
         return p
 
-    def _require_operator(self, tx: Transaction, ctx: BlockContext, what: str) -> None:
-        if tx.sender != ctx.operator:
-            raise Rejected(f"{what} may only come from the operator")
+    def _require_privacy(self, privacy: Privacy, what: str) -> None:
+        if self._p.privacy != privacy:
+            raise Rejected(f"{what} in a {Privacy(self._p.privacy).name.lower()} market: "
+                           + ("orders are sealed and readings sealed (commit, reveal, seal)"
+                              if self.is_private else "orders and readings are in plaintext"))
 
     def _aligned(self, interval: int) -> None:
         if interval % self._p.interval_seconds:
@@ -210,19 +257,36 @@ class MarketContract:
     # --- handlers ----------------------------------------------------------------------------
 
     def _register(self, tx: Transaction, body: RegisterParticipant, ctx: BlockContext) -> None:
-        if tx.sender in self.participants:
-            raise Rejected(f"participant {_short(tx.sender)} is already registered")
+        if body.account in self.participants:
+            raise Rejected(f"participant {_short(body.account)} is already registered")
+        roles.check_new_key(self, ctx, body.account, "account")
         if body.role not in set(Role):
             raise Rejected(f"unknown role {body.role}")
-        if body.meter_key == UTILITY or body.meter_key in self.meters:
+        if body.meter_key in (UTILITY, body.account):
             raise Rejected(f"meter key {_short(body.meter_key)} is taken or invalid")
-        self.participants[tx.sender] = Participant(
-            tx.sender, body.bus, body.role, body.meter_key, 0
+        roles.check_new_key(self, ctx, body.meter_key, "meter key")
+        if body.view_key == bytes(32):
+            raise Rejected("a home needs a view key")
+        self.participants[body.account] = Participant(
+            body.account, body.bus, body.role, body.meter_key, 0, body.view_key
         )
-        self.meters[body.meter_key] = tx.sender
+        self.meters[body.meter_key] = body.account
+
+    def _auditor(self, tx: Transaction, body: RegisterAuditor, ctx: BlockContext) -> None:
+        roles.check_new_key(self, ctx, body.account, "auditor account")
+        if body.view_key == bytes(32):
+            raise Rejected("an auditor needs a view key")
+        self.auditors[body.account] = Auditor(body.account, body.view_key)
+
+    def _validators_view_key(self, tx: Transaction, body: SetValidatorsViewKey,
+                             ctx: BlockContext) -> None:
+        if self.validators_view_key:
+            raise Rejected("the validators' view key is set for the chain's life")
+        if body.view_key == bytes(32):
+            raise Rejected("the validators' view key cannot be zero")
+        self.validators_view_key = body.view_key
 
     def _deposit(self, tx: Transaction, body: Deposit, ctx: BlockContext) -> None:
-        self._require_operator(tx, ctx, "deposits")
         p = self._participant(body.account)
         if body.amount_units <= 0:
             raise Rejected("a deposit must be positive")
@@ -232,46 +296,60 @@ class MarketContract:
         self.money_in += body.amount_units
 
     def _order(self, tx: Transaction, body: Order, ctx: BlockContext) -> None:
-        prm = self._p
+        self._require_privacy(Privacy.PUBLIC, "a plaintext order")
         p = self._participant(tx.sender)
-        self._aligned(body.interval)
-        gate = body.interval - prm.gate_closure_seconds
-        if ctx.timestamp >= gate or body.interval in self.cleared or body.interval in self.settled:
-            raise Rejected(f"order for interval {body.interval} after gate closure at {gate}")
-        if body.interval - ctx.timestamp > prm.order_horizon_seconds:
-            raise Rejected(f"order for interval {body.interval} beyond the "
-                           f"{prm.order_horizon_seconds} s horizon")
-        if body.side not in (Side.BID, Side.OFFER):
-            raise Rejected(f"unknown order side {body.side}")
-        if body.energy_wh <= 0:
-            raise Rejected("an order needs positive energy")
-        self._energy(body.energy_wh, "order of")
-        if not prm.feed_in_price_per_kwh <= body.price_per_kwh <= prm.retail_price_per_kwh:
-            raise Rejected(f"price {body.price_per_kwh} outside [feed-in "
-                           f"{prm.feed_in_price_per_kwh}, retail {prm.retail_price_per_kwh}]")
-        side = self.sides.get((body.interval, tx.sender))
-        if side is not None and side != body.side:
-            raise Rejected("a participant cannot both buy and sell in one interval")
-        locked = escrow(prm, body.side, body.energy_wh)
+        self._before_gate(body.interval, ctx, "order")
+        self._order_rules(tx.sender, body.interval, body.side, body.energy_wh,
+                          body.price_per_kwh)
+        locked = escrow(self._p, body.side, body.energy_wh)
         if locked > p.balance_units:
             raise Rejected(f"escrow of {locked} exceeds the balance of {p.balance_units}")
         self.participants[p.account] = replace(p, balance_units=p.balance_units - locked)
-        self.orders[tx.txid] = OpenOrder(
-            tx.txid, tx.sender, body.interval, body.side, body.energy_wh, body.price_per_kwh,
-            self.seq, locked,
-        )
-        self.sides[(body.interval, tx.sender)] = body.side
+        self._place(OpenOrder(tx.txid, tx.sender, body.interval, body.side, body.energy_wh,
+                              body.price_per_kwh, self.seq, locked))
         self.seq += 1
+
+    def _before_gate(self, interval: int, ctx: BlockContext, what: str) -> None:
+        """An order (or a sealed one) for ``interval`` may still be placed now."""
+        prm = self._p
+        self._aligned(interval)
+        gate = interval - prm.gate_closure_seconds
+        if ctx.timestamp >= gate or interval in self.cleared or interval in self.settled:
+            raise Rejected(f"{what} for interval {interval} after gate closure at {gate}")
+        if interval - ctx.timestamp > prm.order_horizon_seconds:
+            raise Rejected(f"{what} for interval {interval} beyond the "
+                           f"{prm.order_horizon_seconds} s horizon")
+
+    def _order_rules(self, owner: bytes, interval: int, side: int, energy_wh: int,
+                     price_per_kwh: int) -> None:
+        """What makes an order valid whenever it is placed or revealed."""
+        prm = self._p
+        if side not in (Side.BID, Side.OFFER):
+            raise Rejected(f"unknown order side {side}")
+        if energy_wh <= 0:
+            raise Rejected("an order needs positive energy")
+        self._energy(energy_wh, "order of")
+        if not prm.feed_in_price_per_kwh <= price_per_kwh <= prm.retail_price_per_kwh:
+            raise Rejected(f"price {price_per_kwh} outside [feed-in "
+                           f"{prm.feed_in_price_per_kwh}, retail {prm.retail_price_per_kwh}]")
+        known = self.sides.get((interval, owner))
+        if known is not None and known != side:
+            raise Rejected("a participant cannot both buy and sell in one interval")
+
+    def _place(self, order: OpenOrder) -> None:
+        """Put a checked order, its escrow already taken from its owner, on the book."""
+        self.orders[order.order_id] = order
+        self.sides[(order.interval, order.owner)] = order.side
 
     def _clearing(self, tx: Transaction, body: Clearing, ctx: BlockContext) -> None:
         prm = self._p
-        self._require_operator(tx, ctx, "clearings")
         self._aligned(body.interval)
         if body.interval in self.cleared or body.interval in self.settled:
             raise Rejected(f"interval {body.interval} is already cleared")
         gate = body.interval - prm.gate_closure_seconds
         if ctx.timestamp < gate:
             raise Rejected(f"clearing of interval {body.interval} before gate closure at {gate}")
+        sealed.check_reveals_over(self, body.interval, ctx)
         expected = self.matching(body.interval)
         if body.price_per_kwh != expected.price_per_kwh:
             raise Rejected(f"clearing price {body.price_per_kwh}, the book clears at "
@@ -290,32 +368,43 @@ class MarketContract:
             rate = (prm.retail_price_per_kwh if order.side == Side.BID
                     else prm.shortfall_penalty_per_kwh)
             self._relock(order, cost(granted[order.order_id], rate))
+        sealed.forfeit_unrevealed(self, body.interval)
         self.cleared[body.interval] = ClearedInterval(body.interval, body.price_per_kwh,
                                                       body.trades)
 
     def _reading(self, tx: Transaction, body: MeterReading, ctx: BlockContext) -> None:
+        self._require_privacy(Privacy.PUBLIC, "a plaintext meter reading")
+        self._reading_slot(tx, body.participant, body.interval, ctx)
+        self._store_reading(body.participant, body.interval, body.imported_wh, body.exported_wh)
+
+    def _reading_slot(self, tx: Transaction, participant: bytes, interval: int,
+                      ctx: BlockContext) -> None:
+        """A reading of ``participant`` for ``interval`` may come from ``tx``'s sender now."""
         prm = self._p
-        p = self._participant(body.participant)
+        p = self._participant(participant)
         if tx.sender != p.meter_key:
-            raise Rejected(f"key {_short(tx.sender)} is not the meter of {_short(p.account)}")
-        self._aligned(body.interval)
-        end = body.interval + prm.interval_seconds
+            home = self.meters[tx.sender]
+            raise Rejected(f"meter {_short(tx.sender)} is bound to home {_short(home)}, not "
+                           f"to {_short(p.account)}")
+        self._aligned(interval)
+        end = interval + prm.interval_seconds
         if ctx.timestamp < end:
-            raise Rejected(f"reading for interval {body.interval}, which ends at {end}")
-        if ctx.timestamp >= end + prm.reading_deadline_seconds or body.interval in self.settled:
-            raise Rejected(f"reading for interval {body.interval} after its deadline "
+            raise Rejected(f"reading for interval {interval}, which ends at {end}")
+        if ctx.timestamp >= end + prm.reading_deadline_seconds or interval in self.settled:
+            raise Rejected(f"reading for interval {interval} after its deadline "
                            "(or settlement)")
-        if (body.interval, p.account) in self.readings:
-            raise Rejected(f"second reading of {_short(p.account)} for interval {body.interval}")
-        self._energy(body.imported_wh, "reading of")
-        self._energy(body.exported_wh, "reading of")
-        self.readings[(body.interval, p.account)] = StoredReading(
-            body.interval, p.account, body.imported_wh, body.exported_wh
-        )
+        if (interval, p.account) in self.readings:
+            raise Rejected(f"second reading of {_short(p.account)} for interval {interval}")
+
+    def _store_reading(self, participant: bytes, interval: int, imported_wh: int,
+                       exported_wh: int) -> None:
+        self._energy(imported_wh, "reading of")
+        self._energy(exported_wh, "reading of")
+        self.readings[(interval, participant)] = StoredReading(
+            interval, participant, imported_wh, exported_wh)
 
     def _settlement(self, tx: Transaction, body: Settlement, ctx: BlockContext) -> None:
         prm = self._p
-        self._require_operator(tx, ctx, "settlements")
         cleared = self.cleared.get(body.interval)
         if cleared is None:
             raise Rejected(f"interval {body.interval} is not cleared (or already settled)")
@@ -334,10 +423,12 @@ class MarketContract:
         result = self.settlement(body.interval)
         if body.payments != result.payments:
             raise Rejected(f"payments of interval {body.interval} differ from the contract's")
+        private.check_details(self, body, result)
         for order in book:
             self._relock(order, 0, charged=result.charged.get(order.order_id, 0))
             del self.orders[order.order_id]
             self.sides.pop((order.interval, order.owner), None)
+        sealed.settle_forfeits(self, body.interval)
         for payment in result.payments:
             if payment.payee == UTILITY:
                 self.money_out += payment.amount_units
@@ -366,10 +457,15 @@ class MarketContract:
 
     _HANDLERS: ClassVar[dict[type, Callable[..., None]]] = {
         RegisterParticipant: _register,
+        RegisterAuditor: _auditor,
+        SetValidatorsViewKey: _validators_view_key,
         Deposit: _deposit,
         Order: _order,
+        OrderCommitment: sealed.commit,
+        OrderReveal: sealed.reveal,
         Clearing: _clearing,
         MeterReading: _reading,
+        SealedReading: private.reading,
         Settlement: _settlement,
     }
 

@@ -43,6 +43,12 @@ class PaymentKind(IntEnum):
     RETAIL = 2  # buyer -> utility, energy the buyer imported but the seller did not deliver
     PENALTY = 3  # seller -> utility, energy the seller sold but did not export
     FEED_IN = 4  # utility -> seller, energy the seller exported but the buyer did not take
+    FORFEIT = 5  # owner -> utility, a sealed order never revealed (`sealed`)
+
+
+class Privacy(IntEnum):
+    PUBLIC = 0  # orders and meter readings in plaintext on the ledger
+    PRIVATE = 1  # sealed bids (`sealed`); readings and settlement detail sealed (`private`)
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class MarketParams:
     reading_deadline_seconds: int = _param(U32, 900)  # after the interval's end
     order_horizon_seconds: int = _param(U32, 86_400)  # how far ahead an order may be placed
     max_energy_wh: int = _param(U64, 100_000)  # larger orders or readings are absurd
+    privacy: int = _param(U8, int(Privacy.PRIVATE))
+    reveal_seconds: int = _param(U32, 60)  # sealed orders are revealed this long after the gate
+    unrevealed_penalty_units: int = _param(U64, 1000)  # forfeited by an order never revealed
 
     def check(self) -> MarketParams:
         """Self, or `Rejected` naming the first inconsistent parameter."""
@@ -76,6 +85,14 @@ class MarketParams:
             raise Rejected("market parameters: max_energy_wh must be in 1..10^9")
         if self.retail_price_per_kwh > 10**6 or self.shortfall_penalty_per_kwh > 10**6:
             raise Rejected("market parameters: prices above 10^6 units per kWh")
+        if self.privacy not in set(Privacy):
+            raise Rejected(f"market parameters: unknown privacy {self.privacy}")
+        if self.privacy == Privacy.PRIVATE and not 0 < self.reveal_seconds < (
+                self.gate_closure_seconds):
+            raise Rejected("market parameters: sealed orders need reveal_seconds > 0 and "
+                           "shorter than gate_closure_seconds (revealed before delivery)")
+        if self.unrevealed_penalty_units > MAX_MONEY:
+            raise Rejected("market parameters: unrevealed_penalty_units too large")
         return self
 
     def encode(self) -> bytes:

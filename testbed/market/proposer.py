@@ -14,6 +14,7 @@ from typing import Any
 
 from testbed.errors import LedgerError
 from testbed.ledger.transactions import Clearing, Settlement, Trade
+from testbed.market import private
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import AcceptAll, GateDecision, GridGate, GridTrade
 from testbed.market.params import NO_CONSTRAINT
@@ -72,6 +73,10 @@ def gated_clearing(
 
 
 def settle(contract: MarketContract, interval: int) -> SettlementProposal:
-    """The `Settlement` of a cleared interval from the readings on the chain so far."""
+    """The `Settlement` of a cleared interval from the readings on the chain so far (in a
+    private market, each trading home's detail sealed: the proposer must read the readings,
+    so it holds the validators' view key)."""
     result = contract.settlement(interval)
-    return SettlementProposal(Settlement(interval, result.payments), result.delivered_wh)
+    return SettlementProposal(
+        Settlement(interval, result.payments, private.seal_details(contract, interval, result)),
+        result.delivered_wh)

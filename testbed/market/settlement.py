@@ -47,6 +47,8 @@ class SettlementResult:
     delivered_wh: tuple[int, ...]  # per trade, in clearing order
     payments: tuple[Payment, ...]
     charged: dict[bytes, int]  # order id -> money drawn from that order's escrow
+    took_wh: tuple[int, ...] = ()  # per trade: the buyer's share of its imported energy
+    gave_wh: tuple[int, ...] = ()  # per trade: the seller's share of its exported energy
 
 
 def _shares(
@@ -99,4 +101,5 @@ def settle_trades(
                 payments.append(Payment(payer, payee, amount, int(kind)))
                 if from_order is not None:
                     charged[from_order] += amount
-    return SettlementResult(tuple(delivered), tuple(payments), dict(charged))
+    return SettlementResult(tuple(delivered), tuple(payments), dict(charged), tuple(took),
+                            tuple(gave))

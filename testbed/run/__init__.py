@@ -8,7 +8,7 @@ import dataclasses
 import json
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,16 @@ from instruments.errors import InstrumentError
 from testbed.errors import Interrupted, RunStopped
 from testbed.events import BlockCommitted, RunFinished
 from testbed.interrupts import signal_name
+from testbed.interval.block import Ledger
 from testbed.interval.join import join
 from testbed.ledger.follow import Follower
 from testbed.ledger.store import settle
-from testbed.ledger.transactions import RegisterParticipant
+from testbed.ledger.transactions import RegisterAuditor, RegisterParticipant, SetValidatorsViewKey
 from testbed.ledger.verify import VerifyReport
 from testbed.market.contract import MarketContract
 from testbed.market.ledger import verify_ledger
+from testbed.market.params import MarketParams, Privacy
+from testbed.market.strategies import Home
 from testbed.records.summary import write_summary
 from testbed.run.compose import GENESIS_LEAD_S, KeySource, Run, assemble
 from testbed.run.keys import RunKeys
@@ -66,10 +69,9 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         if not multiprocessing.current_process().daemon:
             checker = Follower(out / scenario.ledger.path, MarketContract)
         _record_setup(out, scenario, run)
-        join(run.ledger, [
-            (account, RegisterParticipant(h.bus, h.kind.value, meter.public))
-            for h, account, meter in zip(run.hood.homes, run.keys.accounts, run.keys.meters)
-        ], run.deposit_units, run.timing.start_s - GENESIS_LEAD_S)
+        join(run.ledger, registrations(run.hood.homes, run.keys), run.deposit_units,
+             run.timing.start_s - GENESIS_LEAD_S,
+             appointments(run.params, run.ledger, run.keys))
         run.ledger.flush()
         loop.go(progress)
     except (KeyboardInterrupt, InstrumentError) as exc:
@@ -115,6 +117,21 @@ def _interrupted_in_start_up(exc: KeyboardInterrupt, ledger: Path) -> Interrupte
     left = "a ledger with its genesis" if ledger.exists() else "no ledger"
     return Interrupted(f"interrupted by {signal_name(exc)} during start-up: devices safe, "
                        f"{left} in {ledger.parent}", signal_name(exc))
+
+
+def registrations(homes: Sequence[Home], keys: RunKeys) -> list[RegisterParticipant]:
+    """Every home as the operator enrols it: account, bus, kind, meter and view key."""
+    return [RegisterParticipant(a.public, h.bus, h.kind.value, m.public, v.public)
+            for h, a, m, v in zip(homes, keys.accounts, keys.meters, keys.views)]
+
+
+def appointments(params: MarketParams, ledger: Ledger, keys: RunKeys
+                 ) -> list[SetValidatorsViewKey | RegisterAuditor]:
+    """A private market's readers besides the homes: the validators' view key, the auditor."""
+    if params.privacy != Privacy.PRIVATE:
+        return []
+    return [SetValidatorsViewKey(ledger.validators_view_key),
+            RegisterAuditor(keys.auditor.public, keys.auditor_view.public)]
 
 
 def _summarise(run: Run, loop: Loop, checker: Follower | None, ledger: Path, paced: bool,

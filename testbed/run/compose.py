@@ -18,7 +18,7 @@ from testbed.interval.block import EmbeddedLedger, Ledger
 from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
 from testbed.market.grid_gate import FeederGate
-from testbed.market.params import MarketParams, Mechanism
+from testbed.market.params import MarketParams, Mechanism, Privacy
 from testbed.neighbourhood import Neighbourhood, build
 from testbed.outcomes.observer import Outcomes
 from testbed.records.recorder import Recorder
@@ -79,6 +79,7 @@ def market_params(scenario: Scenario) -> MarketParams:
         mechanism=int(mechanism), feed_in_price_per_kwh=m.feed_in_price_per_kwh,
         retail_price_per_kwh=m.retail_price_per_kwh,
         shortfall_penalty_per_kwh=m.shortfall_penalty_per_kwh,
+        privacy=int(Privacy[m.privacy.upper()]),
     ).check()
 
 
@@ -118,7 +119,7 @@ def open_ledger(scenario: Scenario, out: Path, keys: RunKeys, params: MarketPara
         return NetworkLedger.open(Path(scenario.ledger.network), out / scenario.ledger.path,
                                   params, genesis_s, events)
     return EmbeddedLedger.create(out / scenario.ledger.path, keys.validators, params,
-                                 genesis_s, events)
+                                 genesis_s, events, keys.validators_view)
 
 
 def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = RunKeys.generate,

@@ -1,4 +1,5 @@
-"""The keys of a run: the validators', and each home's account and meter keys.
+"""The keys of a run: the validators' signing keys and view key, each home's account, meter and
+view keys, and the run's auditor (an account that signs nothing, and its view key).
 
 By default a run signs with keys generated for it and never written anywhere: once the run
 ends nobody, its operator included, can sign another block or transaction as any of its
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.errors import InputError
-from testbed.ledger.keys import KeyPair, passphrase
+from testbed.ledger.keys import KeyPair, ViewKey, passphrase
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,24 @@ class RunKeys:
     validators: tuple[KeyPair, ...]
     accounts: tuple[KeyPair, ...]  # home i's account
     meters: tuple[KeyPair, ...]  # home i's meter
+    views: tuple[ViewKey, ...]  # home i's view key: its sealed records open with it
+    validators_view: ViewKey  # every validator's (an embedded ledger's)
+    auditor: KeyPair
+    auditor_view: ViewKey
 
     @classmethod
     def generate(cls, homes: int, validators: int) -> RunKeys:
         """Fresh keys that live only in this process."""
-        return cls._from(lambda name: KeyPair.generate(), homes, validators)
+        return cls._from(lambda name: KeyPair.generate(), lambda name: ViewKey.generate(),
+                         homes, validators)
 
     @classmethod
     def development(cls, homes: int, validators: int) -> RunKeys:
         """Keys from public seeds: reproducible, and never for anything of value."""
         warnings.warn("signing with development keys: anyone can re-sign this run's ledger",
                       stacklevel=2)
-        return cls._from(lambda name: KeyPair.development(f"market-day/{name}"), homes,
+        return cls._from(lambda name: KeyPair.development(f"market-day/{name}"),
+                         lambda name: ViewKey.development(f"market-day/{name}"), homes,
                          validators)
 
     @classmethod
@@ -47,19 +54,25 @@ class RunKeys:
                 raise InputError(f"--keys {folder}: not a folder")
             secret = passphrase()
 
-            def key(name: str) -> KeyPair:
-                path = folder / f"{name}.key"
-                if path.exists():
-                    return KeyPair.load(path, secret)
-                pair = KeyPair.generate()
-                pair.save(path, secret)
-                return pair
+            def kept(kind: type[KeyPair | ViewKey], suffix: str
+                     ) -> Callable[[str], KeyPair | ViewKey]:
+                def key(name: str) -> KeyPair | ViewKey:
+                    path = folder / f"{name}{suffix}"
+                    if path.exists():
+                        return kind.load(path, secret)
+                    made = kind.generate()
+                    made.save(path, secret)
+                    return made
+                return key
 
-            return cls._from(key, homes, validators)
+            return cls._from(kept(KeyPair, ".key"), kept(ViewKey, ".view"), homes, validators)
         return keys
 
     @classmethod
-    def _from(cls, key: Callable[[str], KeyPair], homes: int, validators: int) -> RunKeys:
-        return cls(tuple(key(f"validator-{i}") for i in range(validators)),
-                   tuple(key(f"home-{i}") for i in range(homes)),
-                   tuple(key(f"meter-{i}") for i in range(homes)))
+    def _from(cls, signing: Callable[[str], KeyPair], viewing: Callable[[str], ViewKey],
+              homes: int, validators: int) -> RunKeys:
+        return cls(tuple(signing(f"validator-{i}") for i in range(validators)),
+                   tuple(signing(f"home-{i}") for i in range(homes)),
+                   tuple(signing(f"meter-{i}") for i in range(homes)),
+                   tuple(viewing(f"home-{i}") for i in range(homes)),
+                   viewing("validators"), signing("auditor"), viewing("auditor"))

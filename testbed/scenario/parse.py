@@ -36,6 +36,7 @@ DEFAULT = "default"
 LIMIT_KEYS = ("max_export_kw", "max_import_kw", "ramp_kw_per_s", "v_min", "v_max")
 """A physical device's limits a scenario may set (the safety layer enforces them)."""
 MECHANISMS = ("pay_as_clear", "pay_as_bid")
+PRIVACY = ("private", "public")
 MAX_DURATION_HOURS = 366 * 24  # the profiles cover one year
 _REQUIRED = object()
 Check = Callable[[Any], "str | None"]
@@ -157,6 +158,7 @@ def _market(t: _Table) -> MarketSpec:
                                     check=price),
         shortfall_penalty_per_kwh=t.take("shortfall_penalty", int,
                                          MarketSpec.shortfall_penalty_per_kwh, check=price),
+        privacy=t.take("privacy", str, MarketSpec.privacy, check=_one_of(PRIVACY)),
     )
     t.done()
     return spec

@@ -47,7 +47,7 @@ def test_export_limits_hold_the_band_and_the_meters_miss_the_curtailed_energy(su
 
     keys = RunKeys.generate(len(hood.homes), 1)
     ledger = EmbeddedLedger.create(":memory:", keys.validators, market_params(s),
-                                   s.start_s - 3600, EventStream())
+                                   s.start_s - 3600, EventStream(), keys.validators_view)
     battery = [0] * len(hood.homes)
     _, read = readings(0, s.start_s, hood.homes, keys.accounts, keys.meters, battery, {},
                        uncontrolled.curtailed_wh, 900, ledger)

@@ -15,11 +15,13 @@ from testbed.interval.join import join
 from testbed.interval.orders import ORDER_LEAD_S, Trading
 from testbed.interval.readings import readings
 from testbed.ledger.chain import Chain
-from testbed.ledger.transactions import Order, RegisterParticipant, Side
+from testbed.ledger.sealing import keyring
+from testbed.ledger.transactions import Order, Side
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import FeederGate
 from testbed.market.params import affordable_wh
 from testbed.neighbourhood import build
+from testbed.run import appointments, registrations
 from testbed.run.compose import grid_limits, market_params
 from testbed.run.keys import RunKeys
 from testbed.scenario import load_scenario
@@ -44,10 +46,9 @@ def _ledger(path, s, hood, deposit):
     keys = RunKeys.generate(len(hood.homes), 1)
     params = market_params(s)
     ledger = EmbeddedLedger.create(path, keys.validators, params, s.start_s - 3600,
-                                   EventStream())
-    join(ledger, [(a, RegisterParticipant(h.bus, h.kind.value, m.public))
-                  for h, a, m in zip(hood.homes, keys.accounts, keys.meters)],
-         deposit, s.start_s - 3600)
+                                   EventStream(), keys.validators_view)
+    join(ledger, registrations(hood.homes, keys), deposit, s.start_s - 3600,
+         appointments(params, ledger, keys))
     return ledger, keys, params
 
 
@@ -91,7 +92,7 @@ def test_noon_through_every_stage_conserves_money_and_replays(noon, tmp_path):
     assert c.money_held() == c.money_in - c.money_out
     held, height = c.money_held(), ledger.height
     ledger.close()
-    chain = Chain.open(path, contract=MarketContract())  # replays every block and state root
+    chain = Chain.open(path, contract=MarketContract(keyring([keys.validators_view])))
     try:
         assert chain.height == height and chain.state.contract.money_held() == held
     finally:
@@ -120,7 +121,7 @@ def test_a_refused_batch_is_an_event_before_the_error(noon, tmp_path):
     seen = []
     ledger.events.subscribe(seen.append)
     height = ledger.height
-    order = signed(ledger, keys.accounts[0], RegisterParticipant(1, 0, keys.meters[0].public))
+    order = signed(ledger, ledger.operator, registrations(hood.homes, keys)[0])
     with pytest.raises(LedgerError) as refused:  # registered already: the contract refuses
         ledger.commit([order], s.start_s)
     assert seen == [TransactionRefused(s.start_s, height + 1, str(refused.value))]

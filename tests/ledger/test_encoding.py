@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from testbed.ledger import transactions as T
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
+from testbed.ledger.sealing import WRAP_BYTES, Sealed, Wrap
 from testbed.ledger.transactions import decode_transaction, sign, sign_batch
 
 KEY = KeyPair.development("encoding")
@@ -23,23 +24,35 @@ constraint = st.builds(T.Constraint, kind=u8, element=txt, value_micro=i64, limi
 trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price_per_kwh=u64, granted_wh=u64,
                   constraint=constraint)
 payment = st.builds(T.Payment, payer=b32, payee=b32, amount_units=u64, kind=u8)
+wrap = st.builds(Wrap, reader=b32, wrap=st.binary(min_size=WRAP_BYTES, max_size=WRAP_BYTES))
+sealed = st.builds(Sealed, wraps=st.lists(wrap, max_size=3).map(tuple), key_commitment=b32,
+                   ciphertext=st.binary(max_size=64))
 bodies = st.one_of(
     st.builds(T.Genesis, validators=st.lists(b32, max_size=4).map(tuple),
               contract_params=st.binary(max_size=64)),
-    st.builds(T.RegisterParticipant, bus=u32, role=u8, meter_key=b32),
+    st.builds(T.RegisterParticipant, account=b32, bus=u32, role=u8, meter_key=b32,
+              view_key=b32),
+    st.builds(T.RegisterAuditor, account=b32, view_key=b32),
+    st.builds(T.SetValidatorsViewKey, view_key=b32),
+    st.builds(T.OrderCommitment, interval=u64, commitment=b32, escrow_units=u64),
+    st.builds(T.OrderReveal, order=b32, side=u8, energy_wh=u64, price_per_kwh=u64, salt=b32),
+    st.builds(T.SealedReading, participant=b32, interval=u64, reading=sealed),
     st.builds(T.Deposit, account=b32, amount_units=u64),
     st.builds(T.Order, interval=u64, side=u8, energy_wh=u64, price_per_kwh=u64),
     st.builds(T.MeterReading, participant=b32, interval=u64, imported_wh=u64, exported_wh=u64),
     st.builds(T.Clearing, interval=u64, price_per_kwh=u64,
               trades=st.lists(trade, max_size=3).map(tuple)),
-    st.builds(T.Settlement, interval=u64, payments=st.lists(payment, max_size=3).map(tuple)),
+    st.builds(T.Settlement, interval=u64, payments=st.lists(payment, max_size=3).map(tuple),
+              details=st.lists(st.builds(T.SealedDetail, participant=b32, detail=sealed),
+                               max_size=2).map(tuple)),
 )
 
 
 def test_every_body_type_is_covered():
     assert set(T.BODY_TYPES.values()) == {
         T.Genesis, T.RegisterParticipant, T.Deposit, T.Order, T.MeterReading, T.Clearing,
-        T.Settlement,
+        T.Settlement, T.RegisterAuditor, T.SetValidatorsViewKey, T.OrderCommitment,
+        T.OrderReveal, T.SealedReading,
     }
 
 

@@ -1,27 +1,35 @@
 """A tiny market driven straight through the contract (no blocks): signed transactions, a block
-context per call, and helpers for the usual steps."""
+context per call, and helpers for the usual steps, in a public market (plaintext orders and
+readings) or a private one (sealed orders, revealed at gate closure; sealed readings)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 
 from testbed.ledger.chain import Chain, InvalidBlock
-from testbed.ledger.keys import KeyPair
+from testbed.ledger.keys import KeyPair, ViewKey
+from testbed.ledger.sealing import keyring
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
     Deposit,
     Genesis,
     MeterReading,
     Order,
+    OrderCommitment,
+    OrderReveal,
     RegisterParticipant,
     Role,
+    SetValidatorsViewKey,
     Transaction,
     sign,
 )
+from testbed.market import private, sealed
 from testbed.market.contract import MarketContract
-from testbed.market.params import MarketParams
+from testbed.market.params import MarketParams, Privacy, escrow
 from testbed.market.proposer import gated_clearing, settle
 
 CHAIN_ID = 7
@@ -32,33 +40,49 @@ def key(name: str) -> KeyPair:
     return KeyPair.development("market-test/" + name)
 
 
-VALIDATOR = key("validator")
+VALIDATOR = key("validator")  # also the operator: it signs genesis
+VALIDATORS_VIEW = ViewKey.development("market-test/validators")
+
+
+def view(name: str) -> ViewKey:
+    return ViewKey.development("market-test/view/" + name)
 
 
 class Market:
-    """Participants by name, each with an account key and a meter key. Transactions go
-    straight into the contract, or, given a ledger path, one block each through a `Chain`."""
+    """Participants by name, each with an account key, a meter key and a view key.
+    Transactions go straight into the contract, or, given a ledger path, one block each
+    through a `Chain`. ``private``: the market's privacy (``params`` give the rest)."""
 
     def __init__(self, names: list[str], params: MarketParams | None = None,
                  deposit: int = 1000, chain_path: str | None = None,
-                 buses: list[int] | None = None) -> None:
-        self.params = params or MarketParams()
+                 buses: list[int] | None = None, *, private: bool = False) -> None:
+        self.params = replace(params or MarketParams(),
+                              privacy=Privacy.PRIVATE if private else Privacy.PUBLIC)
+        self.private = private
         self.nonces: dict[bytes, int] = defaultdict(int)
         self.accounts = {n: key("home/" + n) for n in names}
         self.meters = {n: key("meter/" + n) for n in names}
+        self.views = {n: view(n) for n in names}
+        self.reveals: dict[bytes, tuple[str, int, OrderReveal]] = {}  # sealed, unrevealed
         self.chain: Chain | None = None
+        contract = MarketContract(keyring([VALIDATORS_VIEW]))
         if chain_path is None:
-            self._contract = MarketContract()
+            self._contract = contract
             self.apply(VALIDATOR, Genesis((VALIDATOR.public,), self.params.encode()), 0)
         else:
-            self.chain = Chain.create(chain_path, [VALIDATOR], contract=MarketContract(),
+            self.chain = Chain.create(chain_path, [VALIDATOR], contract=contract,
                                       chain_id=CHAIN_ID, contract_params=self.params.encode())
             self.nonces[VALIDATOR.public] = 1
+        if private:
+            self.apply(VALIDATOR, SetValidatorsViewKey(VALIDATORS_VIEW.public), 0)
         for bus, n in zip(buses or range(1, len(names) + 1), names):
-            body = RegisterParticipant(bus, Role.PROSUMER, self.meters[n].public)
-            self.apply(self.accounts[n], body, 0)
+            self.apply(VALIDATOR, self.registration(n, bus), 0)
             if deposit:
                 self.apply(VALIDATOR, Deposit(self.accounts[n].public, deposit), 0)
+
+    def registration(self, name: str, bus: int = 1) -> RegisterParticipant:
+        return RegisterParticipant(self.accounts[name].public, bus, Role.PROSUMER,
+                                   self.meters[name].public, self.views[name].public)
 
     @property
     def contract(self) -> MarketContract:
@@ -86,18 +110,49 @@ class Market:
     # --- the usual steps ---
 
     def order(self, name: str, side: int, energy_wh: int, price: int,
-              interval: int = T) -> bytes:
+              interval: int = T, lock: int | None = None) -> bytes:
+        """Place an order (private: commit to it, locking ``lock`` or just enough; `clear`
+        reveals it); its id."""
         ts = interval - self.params.gate_closure_seconds - 60
-        return self.apply(self.accounts[name], Order(interval, side, energy_wh, price), ts).txid
+        account = self.accounts[name]
+        if not self.private:
+            return self.apply(account, Order(interval, side, energy_wh, price), ts).txid
+        salt = hashlib.sha256(b"salt/%s/%d" % (name.encode(), self.nonces[account.public])
+                              ).digest()
+        digest = sealed.commitment(CHAIN_ID, account.public, interval, side, energy_wh, price,
+                                   salt)
+        if lock is None:
+            lock = max(escrow(self.params, side, energy_wh),
+                       self.params.unrevealed_penalty_units, 1)
+        txid = self.apply(account, OrderCommitment(interval, digest, lock), ts).txid
+        self.reveals[txid] = (name, interval, OrderReveal(txid, side, energy_wh, price, salt))
+        return txid
 
-    def clear(self, interval: int = T):
+    def reveal(self, interval: int = T, skip: tuple[bytes, ...] = ()) -> None:
+        """Reveal every sealed order of ``interval`` at gate closure, but those in ``skip``."""
+        gate = interval - self.params.gate_closure_seconds
+        for txid, (name, iv, body) in list(self.reveals.items()):
+            if iv == interval and txid not in skip:
+                self.apply(self.accounts[name], body, gate)
+                del self.reveals[txid]
+
+    def clear(self, interval: int = T, at: int | None = None):
+        """Clear at gate closure (or ``at``), every sealed order revealed first."""
+        self.reveal(interval)
         body = gated_clearing(self.contract, interval)
-        self.apply(VALIDATOR, body, interval - self.params.gate_closure_seconds)
+        self.apply(VALIDATOR, body, interval - self.params.gate_closure_seconds if at is None
+                   else at)
         return body
 
+    def reading(self, name: str, imported: int, exported: int, interval: int = T):
+        account = self.accounts[name].public
+        if self.private:
+            return private.seal_reading(self.contract, account, interval, imported, exported)
+        return MeterReading(account, interval, imported, exported)
+
     def read(self, name: str, imported: int, exported: int, interval: int = T) -> None:
-        body = MeterReading(self.accounts[name].public, interval, imported, exported)
-        self.apply(self.meters[name], body, interval + self.params.interval_seconds)
+        self.apply(self.meters[name], self.reading(name, imported, exported, interval),
+                   interval + self.params.interval_seconds)
 
     def settle(self, interval: int = T, late: bool = False):
         proposal = settle(self.contract, interval)

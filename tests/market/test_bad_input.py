@@ -90,7 +90,8 @@ def test_bad_orders(m, body, ts, reason):
 
 
 def test_order_from_unknown_participant(m):
-    refused(m, STRANGER, Order(T, BID, 100, 200), BEFORE_GATE, "unknown participant")
+    refused(m, STRANGER, Order(T, BID, 100, 200), BEFORE_GATE,
+            "Order from an unregistered key")
 
 
 def test_order_after_clearing(cleared):
@@ -109,23 +110,41 @@ def test_negative_quantities_cannot_even_be_signed(m):
 
 def test_registration_and_deposit_refusals(m):
     meter_b = m.meters["B"].public
-    refused(m, A(m), RegisterParticipant(9, Role.CONSUMER, key("new").public), 0, "already")
-    refused(m, STRANGER, RegisterParticipant(9, Role.CONSUMER, meter_b), 0, "is taken")
-    refused(m, STRANGER, RegisterParticipant(9, 9, key("new").public), 0, "unknown role")
-    refused(m, STRANGER, RegisterParticipant(9, Role.CONSUMER, bytes(32)), 0, "invalid")
-    refused(m, A(m), Deposit(A(m).public, 10), 0, "only come from the operator")
+    new, view = STRANGER.public, m.views["A"].public
+
+    def register(account, meter, role=Role.CONSUMER, view_key=view):
+        return RegisterParticipant(account, 9, role, meter, view_key)
+
+    refused(m, A(m), register(new, key("new").public), 0,
+            "RegisterParticipant from a home")  # only the operator registers
+    refused(m, m.meters["A"], register(new, key("new").public), 0,
+            "only the operator may send it")
+    refused(m, VALIDATOR, register(A(m).public, key("new").public), 0, "already registered")
+    refused(m, VALIDATOR, register(meter_b, key("new").public), 0, "is already a meter")
+    refused(m, VALIDATOR, register(new, meter_b), 0, "is already a meter")
+    refused(m, VALIDATOR, register(new, A(m).public), 0, "is already a home")
+    refused(m, VALIDATOR, register(new, new), 0, "is taken or invalid")
+    refused(m, VALIDATOR, register(new, key("new").public, role=9), 0, "unknown role")
+    refused(m, VALIDATOR, register(new, bytes(32)), 0, "invalid")
+    refused(m, VALIDATOR, register(new, key("new").public, view_key=bytes(32)), 0,
+            "needs a view key")
+    refused(m, A(m), Deposit(A(m).public, 10), 0, "Deposit from a home")
     refused(m, VALIDATOR, Deposit(STRANGER.public, 10), 0, "unknown participant")
     refused(m, VALIDATOR, Deposit(A(m).public, 0), 0, "must be positive")
     refused(m, VALIDATOR, Deposit(A(m).public, 2**62), 0, "above")
     refused(m, VALIDATOR, Genesis((VALIDATOR.public,), b""), 0, "already initialised")
 
 
+def market_registration() -> RegisterParticipant:
+    return RegisterParticipant(STRANGER.public, 1, Role.CONSUMER, key("x").public,
+                               key("x").public)
+
+
 def test_nothing_before_genesis():
     contract = MarketContract()
     market = Market.__new__(Market)
     market.chain, market.contract, market.nonces = None, contract, {STRANGER.public: 0}
-    refused(market, STRANGER, RegisterParticipant(1, Role.CONSUMER, key("x").public), 0,
-            "no genesis")
+    refused(market, STRANGER, market_registration(), 0, "no genesis")
 
 
 def test_bad_genesis_parameters():
@@ -142,7 +161,7 @@ def test_bad_genesis_parameters():
 def test_clearing_refusals(m):
     good = gated_clearing(m.contract, T)
     trade = good.trades[0]
-    refused(m, A(m), good, GATE, "only come from the operator")
+    refused(m, A(m), good, GATE, "Clearing from a home")
     refused(m, VALIDATOR, good, BEFORE_GATE, "before gate closure")
     refused(m, VALIDATOR, replace(good, price_per_kwh=good.price_per_kwh + 1), GATE,
             "the book clears at")
@@ -172,8 +191,8 @@ def test_reading_refusals(cleared):
     body = MeterReading(A(m).public, T, 500, 0)
     meter = m.meters["A"]
     refused(m, meter, MeterReading(STRANGER.public, T, 1, 0), END, "unknown participant")
-    refused(m, m.meters["B"], body, END, "is not the meter of")
-    refused(m, A(m), body, END, "is not the meter of")
+    refused(m, m.meters["B"], body, END, "is bound to home")  # a reading for another home
+    refused(m, A(m), body, END, "MeterReading from a home")
     refused(m, meter, body, END - 1, "which ends at")
     refused(m, meter, body, END + 900, "after its deadline")
     refused(m, meter, replace(body, interval=T + 5), END, "not a multiple")
@@ -196,7 +215,7 @@ def test_settlement_refusals(read):
     m = read
     good = settle(m.contract, T).body
     payment = good.payments[0]
-    refused(m, A(m), good, END, "only come from the operator")
+    refused(m, A(m), good, END, "Settlement from a home")
     refused(m, VALIDATOR, good, END - 1, "before its end")
     refused(m, VALIDATOR, replace(good, interval=T + 900), END, "not cleared")
     refused(m, VALIDATOR, replace(good, payments=good.payments[1:]), END, "differ")

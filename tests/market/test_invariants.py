@@ -1,5 +1,6 @@
-"""Invariants over random markets (Hypothesis): money conservation, no negative balance,
-delivery bounds, a clearing price within the tariffs that clears, and replay of every root."""
+"""Invariants over random markets (Hypothesis), public and private (sealed orders, some never
+revealed; sealed readings): money conservation, no negative balance, delivery bounds, a
+clearing price within the tariffs that clears, and replay of every root."""
 
 from __future__ import annotations
 
@@ -14,14 +15,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from testbed.ledger.chain import Chain
+from testbed.ledger.sealing import keyring
 from testbed.ledger.state import Rejected
-from testbed.ledger.transactions import Clearing, Constraint, Deposit, MeterReading, Order, Side
+from testbed.ledger.transactions import (
+    Clearing,
+    Constraint,
+    Deposit,
+    Order,
+    OrderCommitment,
+    OrderReveal,
+    Side,
+)
+from testbed.market import sealed
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import GateDecision
-from testbed.market.params import MarketParams, Mechanism, PaymentKind
+from testbed.market.params import MarketParams, Mechanism, PaymentKind, escrow
 from testbed.market.proposer import clear, clearing_body, settle
 
-from .conftest import VALIDATOR, Market, T
+from .conftest import CHAIN_ID, VALIDATOR, VALIDATORS_VIEW, Market, T
 
 NAMES = [f"p{i}" for i in range(6)]
 IV = 900
@@ -37,6 +48,9 @@ class Scenario:
     grants: tuple[int, ...]  # percent granted per trade, in clearing order (cycled)
     readings: tuple[tuple[int, int, int, int] | None, ...]  # (interval no, who, imp, exp)
     late: tuple[bool, bool]
+    private: bool = False
+    unrevealed: frozenset[int] = frozenset()  # private: orders (by index) never revealed
+    locks: tuple[int, ...] = (0,)  # private: what each commitment locks beyond the order's
 
 
 @st.composite
@@ -45,6 +59,7 @@ def scenarios(draw) -> Scenario:
     params = MarketParams(
         mechanism=draw(st.sampled_from([int(m) for m in Mechanism])),
         shortfall_penalty_per_kwh=draw(st.integers(0, 400)),
+        unrevealed_penalty_units=draw(st.integers(0, 400)),
     )
     # (interval no, who, Wh, price); the side alternates over participants and intervals,
     # prices mostly within the tariffs [80, 300] (refusals are checked as they come).
@@ -61,6 +76,9 @@ def scenarios(draw) -> Scenario:
                                    min_size=1, max_size=8))),
         readings=tuple((k // n, k % n, *r) for k, r in enumerate(readings) if r is not None),
         late=(draw(st.booleans()), draw(st.booleans())),
+        private=draw(st.booleans()),
+        unrevealed=frozenset(draw(st.sets(st.integers(0, 19), max_size=4))),
+        locks=tuple(draw(st.lists(st.integers(-50, 500), min_size=1, max_size=6))),
     )
 
 
@@ -132,17 +150,35 @@ def check_settlement(c: MarketContract, interval: int, delivered, trades) -> Non
 
 def run(s: Scenario, chain_path: str | None = None) -> Market:
     names = NAMES[: len(s.deposits)]
-    m = Market(names, s.params, deposit=0, chain_path=chain_path)
+    m = Market(names, s.params, deposit=0, chain_path=chain_path, private=s.private)
     led = Ledger(m)
     for name, amount in zip(names, s.deposits):
         if amount:
             assert led.apply(VALIDATOR, Deposit(m.accounts[name].public, amount), 0, amount)
     intervals = (T, T + IV)
-    for k, who, wh, price in s.orders:
+    reveals: dict[int, list[tuple[str, OrderReveal]]] = defaultdict(list)
+    for i, (k, who, wh, price) in enumerate(s.orders):
         side = Side.BID if (who + k) % 2 else Side.OFFER
-        led.apply(m.accounts[names[who]], Order(intervals[k], side, wh, price), T - 360)
+        account = m.accounts[names[who]]
+        if not s.private:
+            led.apply(account, Order(intervals[k], side, wh, price), T - 360)
+            continue
+        salt = bytes([i]) * 32
+        digest = sealed.commitment(CHAIN_ID, account.public, intervals[k], side, wh, price, salt)
+        lock = max(1, escrow(m.params, side, wh) + s.locks[i % len(s.locks)])
+        tx = m.contract.seq  # the commitment's id is its transaction's: known once applied
+        if led.apply(account, OrderCommitment(intervals[k], digest, lock), T - 360):
+            order_id = next(c.order_id for c in m.contract.commitments.values() if c.seq == tx)
+            if i not in s.unrevealed:
+                reveals[intervals[k]].append(
+                    (names[who], OrderReveal(order_id, side, wh, price, salt)))
     trades = {}
     for interval in intervals:
+        gate = interval - m.params.gate_closure_seconds
+        for name, body in reveals[interval]:  # a refused reveal is an order never revealed
+            led.apply(m.accounts[name], body, gate)
+        if sealed.unrevealed(m.contract, interval):
+            gate += m.params.reveal_seconds  # the operator waits for the window to close
         proposal = clear(m.contract, interval)
         decisions = []
         for i, t in enumerate(proposal.trades):
@@ -151,14 +187,13 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
                              else GateDecision(granted))
         body = clearing_body(proposal, decisions)
         check_clearing(m.contract, body, interval)
-        assert led.apply(VALIDATOR, body, interval - 300)
+        assert led.apply(VALIDATOR, body, gate)
         trades[interval] = body.trades
     for k, interval in enumerate(intervals):
         end = interval + IV
         for kk, who, imp, exp in s.readings:
             if kk == k:
-                led.apply(m.meters[names[who]],
-                          MeterReading(m.accounts[names[who]].public, interval, imp, exp), end)
+                led.apply(m.meters[names[who]], m.reading(names[who], imp, exp, interval), end)
         proposal = settle(m.contract, interval)
         check_settlement(m.contract, interval, proposal.delivered_wh, trades[interval])
         money = sum(
@@ -170,7 +205,7 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
             assert not s.late[k]
             assert led.apply(VALIDATOR, proposal.body, late, money)
         assert interval in m.contract.settled
-    assert not m.contract.orders and not m.contract.cleared
+    assert not m.contract.orders and not m.contract.cleared and not m.contract.commitments
     assert sum(p.balance_units for p in m.contract.participants.values()) == led.outside
     return m
 
@@ -191,7 +226,7 @@ def test_replay_reproduces_every_state_root(tmp_path, s):
     path = tmp_path / f"ledger-{next(LEDGER_NUMBERS)}.sqlite"
     m = run(s, chain_path=str(path))
     m.chain.close()
-    replayed = Chain.open(path, contract=MarketContract())  # re-validates every block's root
+    replayed = Chain.open(path, contract=MarketContract(keyring([VALIDATORS_VIEW])))
     try:
         assert replayed.head == m.chain.head
         assert replayed.state.contract.state_root() == m.contract.state_root()

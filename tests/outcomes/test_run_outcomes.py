@@ -85,7 +85,7 @@ def ledger_records(path):
             for tx in certified.block.transactions:
                 body = tx.body
                 if isinstance(body, RegisterParticipant):
-                    home[tx.sender] = len(home)
+                    home[body.account] = len(home)
                 elif isinstance(body, Order):
                     owner[tx.txid] = tx.sender
                 elif isinstance(body, Clearing):

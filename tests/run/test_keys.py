@@ -22,7 +22,8 @@ def test_a_key_folder_is_created_encrypted_and_reused(tmp_path, monkeypatch):
     folder = tmp_path / "keys"
     first = RunKeys.in_folder(folder)(2, 1)
     assert sorted(p.name for p in folder.iterdir()) == [
-        "home-0.key", "home-1.key", "meter-0.key", "meter-1.key", "validator-0.key"]
+        "auditor.key", "auditor.view", "home-0.key", "home-0.view", "home-1.key", "home-1.view",
+        "meter-0.key", "meter-1.key", "validator-0.key", "validators.view"]
     assert b"ENCRYPTED PRIVATE KEY" in (folder / "home-0.key").read_bytes()
     again = RunKeys.in_folder(folder)(2, 1)
     assert [k.public for k in again.accounts] == [k.public for k in first.accounts]

@@ -1,0 +1,168 @@
+"""Sealed bids: committed before gate closure, revealed after it; a mismatch, an early or late
+reveal refused; an order never revealed forfeits its penalty, money conserved to the unit."""
+
+from dataclasses import replace
+
+import pytest
+
+from testbed.ledger import encoding as enc
+from testbed.ledger.transactions import OrderCommitment, OrderReveal, Side
+from testbed.market.params import UTILITY, MarketParams, PaymentKind
+from testbed.market.proposer import gated_clearing, settle
+from testbed.market.sealed import bond_units, commitment
+
+from .conftest import CHAIN_ID, VALIDATOR, Market, T
+from .test_bad_input import BEFORE_GATE, END, GATE, refused
+
+BID, OFFER = Side.BID, Side.OFFER
+PARAMS = MarketParams(unrevealed_penalty_units=50)
+DEPOSIT = 10_000
+
+
+@pytest.fixture
+def m() -> Market:
+    return Market(["A", "B", "C"], PARAMS, deposit=DEPOSIT, private=True)
+
+
+def conserved(m: Market) -> None:
+    c = m.contract
+    assert c.money_held() == c.money_in - c.money_out
+
+
+def test_a_sealed_order_trades_like_a_plain_one(m):
+    a = m.order("A", BID, 1000, 250, lock=2000)
+    c = m.order("C", OFFER, 800, 100, lock=2000)
+    assert m.escrow("A") == 2000 and m.balance("A") == DEPOSIT - 2000  # the lock, not the order
+    assert m.contract.book(T) == []  # nothing on the book before the reveals
+    body = m.clear()
+    assert m.escrow("A") == 240 and m.escrow("C") == 80  # each order's own escrow after clearing
+    assert [(t.bid, t.offer, t.energy_wh) for t in body.trades] == [(a, c, 800)]
+    m.read("A", 800, 0)
+    m.read("C", 0, 800)
+    m.settle()
+    assert m.escrow("A") == m.escrow("C") == 0
+    conserved(m)
+
+
+def test_time_priority_is_the_commitment_arrival(m):
+    first = m.order("A", BID, 500, 200, lock=2000)
+    second = m.order("B", BID, 500, 200, lock=2000)
+    m.order("C", OFFER, 500, 100, lock=2000)
+    m.reveal()  # revealed in this order, but committed in the other
+    seqs = {o.order_id: o.seq for o in m.contract.book(T)}
+    assert seqs[first] < seqs[second]
+
+
+def test_the_commitment_shows_neither_side_energy_nor_price(m):
+    m.order("A", BID, 1234, 271, lock=2000)
+    raw = next(iter(m.contract.commitments.values()))
+    committed = enc.encode(raw)
+    for field in (enc.encode(1234, enc.U64), enc.encode(271, enc.U64)):
+        assert field not in committed
+
+
+def test_a_reveal_that_does_not_match_is_refused(m):
+    txid = m.order("A", BID, 1000, 250, lock=2000)
+    good = m.reveals[txid][2]
+    for wrong in (replace(good, price_per_kwh=251), replace(good, energy_wh=999),
+                  replace(good, side=OFFER), replace(good, salt=bytes(32))):
+        refused(m, m.accounts["A"], wrong, GATE, "does not match the commitment")
+    refused(m, m.accounts["B"], good, GATE, "is not")  # someone else's
+    m.apply(m.accounts["A"], good, GATE)
+    refused(m, m.accounts["A"], good, GATE, "already revealed")
+
+
+def test_a_copied_commitment_cannot_be_revealed_by_the_copier(m):
+    txid = m.order("A", BID, 1000, 250, lock=2000)
+    good = m.reveals[txid][2]
+    copy = m.apply(m.accounts["B"], OrderCommitment(T, commitment(
+        CHAIN_ID, m.accounts["A"].public, T, BID, 1000, 250, good.salt), 2000), BEFORE_GATE)
+    refused(m, m.accounts["B"], replace(good, order=copy.txid), GATE,
+            "does not match")  # the hash binds the owner
+
+
+def test_reveal_timing(m):
+    txid = m.order("A", BID, 1000, 250, lock=2000)
+    body = m.reveals[txid][2]
+    refused(m, m.accounts["A"], body, GATE - 1, "before gate closure")
+    refused(m, m.accounts["A"], body, GATE + PARAMS.reveal_seconds, "reveal window closed")
+    m.apply(m.accounts["A"], body, GATE + PARAMS.reveal_seconds - 1)  # the window's last second
+
+
+def test_a_late_reveal_after_the_clearing_is_refused(m):
+    txid = m.order("A", BID, 1000, 250, lock=2000)
+    body = m.reveals.pop(txid)[2]
+    m.clear(at=GATE + PARAMS.reveal_seconds)
+    refused(m, m.accounts["A"], body, GATE + PARAMS.reveal_seconds, "after its reveal window")
+
+
+def test_clearing_waits_for_the_reveals(m):
+    txid = m.order("A", BID, 1000, 250, lock=2000)
+    m.reveals.pop(txid)
+    body = gated_clearing(m.contract, T)
+    refused(m, VALIDATOR, body, GATE, "1 sealed orders may still be revealed")
+    refused(m, VALIDATOR, body, GATE + PARAMS.reveal_seconds - 1, "may still be revealed")
+    m.apply(VALIDATOR, body, GATE + PARAMS.reveal_seconds)
+
+
+def test_a_missing_reveal_forfeits_its_penalty_and_money_is_conserved(m):
+    m.order("A", BID, 1000, 250, lock=2000)
+    lost = m.order("B", BID, 600, 260, lock=3000)
+    m.order("C", OFFER, 800, 100, lock=2000)
+    m.reveals.pop(lost)  # B never reveals
+    m.reveal()
+    m.clear(at=GATE + PARAMS.reveal_seconds)
+    assert m.escrow("B") == PARAMS.unrevealed_penalty_units  # the rest returned at clearing
+    assert m.balance("B") == DEPOSIT - PARAMS.unrevealed_penalty_units
+    m.read("A", 800, 0)
+    m.read("C", 0, 800)
+    proposal = m.settle()
+    forfeits = [p for p in proposal.body.payments if p.kind == PaymentKind.FORFEIT]
+    assert [(p.payer, p.payee, p.amount_units) for p in forfeits] == [
+        (m.accounts["B"].public, UTILITY, PARAMS.unrevealed_penalty_units)]
+    assert m.escrow("B") == 0 and not m.contract.commitments
+    assert m.balance("B") == DEPOSIT - PARAMS.unrevealed_penalty_units
+    conserved(m)
+    assert m.contract.money_out >= PARAMS.unrevealed_penalty_units
+
+
+def test_a_reveal_whose_lock_is_too_small_is_refused_and_forfeits(m):
+    txid = m.order("A", BID, 1000, 250, lock=100)  # the bid's escrow is 300
+    refused(m, m.accounts["A"], m.reveals[txid][2], GATE, "needs an escrow of 300")
+
+
+def test_a_reveal_breaking_an_order_rule_is_refused(m):
+    txid = m.order("A", BID, 1000, 350, lock=2000)  # above the retail price
+    refused(m, m.accounts["A"], m.reveals[txid][2], GATE, "outside [feed-in 80, retail 300]")
+
+
+@pytest.mark.parametrize(("lock", "reason"), [(49, "at least 50"), (DEPOSIT + 1, "exceeds")])
+def test_commitment_refusals(m, lock, reason):
+    refused(m, m.accounts["A"], OrderCommitment(T, bytes(32), lock), BEFORE_GATE, reason)
+
+
+def test_commitment_after_gate_closure(m):
+    refused(m, m.accounts["A"], OrderCommitment(T, bytes(32), 2000), GATE,
+            "sealed order for interval")
+
+
+def test_a_sealed_order_locks_the_standard_bond():
+    params = MarketParams()
+    assert bond_units(params) == 100_000 * 300 // 1000  # the largest bid at retail
+    assert bond_units(replace(params, max_energy_wh=1, unrevealed_penalty_units=7)) == 7
+
+
+def test_reveal_of_an_unknown_order(m):
+    refused(m, m.accounts["A"], OrderReveal(bytes(32), BID, 1, 100, bytes(32)), GATE,
+            "unknown")
+
+
+def test_settles_after_the_deadline_with_a_reading_missing(m):
+    m.order("A", BID, 1000, 250, lock=2000)
+    m.order("C", OFFER, 800, 100, lock=2000)
+    m.clear()
+    m.read("A", 700, 0)
+    refused(m, VALIDATOR, settle(m.contract, T).body, END,
+            "1 readings missing")
+    m.settle(late=True)  # C never read: its share counts as zero
+    conserved(m)
