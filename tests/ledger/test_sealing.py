@@ -16,9 +16,11 @@ from testbed.ledger.sealing import (
     NotAddressed,
     Sealed,
     context,
+    hpke_seal,
     keyring,
     open_sealed,
     seal,
+    seeded_entropy,
 )
 
 READERS = [ViewKey.development(f"sealing/{n}") for n in ("home", "validators", "auditor")]
@@ -37,10 +39,35 @@ def test_every_reader_opens_the_same_plaintext(plain):
     assert again == sealed
 
 
-def test_each_wrap_is_rfc9180_hpke_to_its_reader():
-    sealed = seal(b"x", [READERS[0].public], INFO)
-    key = SUITE.decrypt(sealed.wraps[0].wrap, READERS[0].private, INFO)  # base mode, as is
-    assert len(key) == 32
+def test_hpke_seal_is_rfc9180_a21():
+    """RFC 9180 Appendix A.2.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305,
+    base mode, the first encryption (its associated data "Count-0")."""
+    h = bytes.fromhex
+    out = hpke_seal(h("4310ee97d88cc1f088a5576c77ab0cf5c3ac797f3d95139c6c84b5429c59662a"),
+                    h("909a9b35d3dc4713a5e72a4da274b55d3d3821a37e5d099e74a647db583a904b"),
+                    h("4f6465206f6e2061204772656369616e2055726e"),
+                    h("4265617574792069732074727574682c20747275746820626561757479"),
+                    aad=b"Count-0")
+    assert out.hex() == (
+        "1afa08d3dec047a643885163f1180476fa7ddb54c6a8029ea33f95796bf2ac4a"  # enc
+        "1c5250d8034ec2b784ba2cfd69dbdb8af406cfe3ff938e131f0def8c8b60b4db"
+        "21993c62ce81883d2dd1b51a28")
+
+
+@settings(max_examples=20, deadline=None)
+@given(ikm=st.binary(min_size=32, max_size=32), info=st.binary(max_size=80),
+       plain=st.binary(max_size=64))
+def test_every_wrap_opens_with_cryptographys_hpke(ikm, info, plain):
+    key = READERS[0]
+    assert SUITE.decrypt(hpke_seal(key.public, ikm, info, plain), key.private, info) == plain
+
+
+def test_seeded_entropy_reproduces_a_record_and_fresh_entropy_never_does():
+    readers = [k.public for k in READERS]
+    dev = seeded_entropy(b"development")
+    assert seal(b"700", readers, INFO, dev) == seal(b"700", readers, INFO, dev)
+    assert seal(b"700", readers, INFO, dev) != seal(b"700", readers, INFO + b"!", dev)
+    assert seal(b"700", readers, INFO) != seal(b"700", readers, INFO)
 
 
 def test_a_record_does_not_open_for_anyone_else_or_anywhere_else():
