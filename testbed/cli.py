@@ -30,12 +30,19 @@ def verify(
     head: str | None = typer.Option(
         None, "--head", help="The last block's hash (a run's summary.json head_hash): a ledger "
         "cut short or extended is invalid."),
+    view_key: list[Path] = typer.Option(
+        [], "--view-key", help="A view key file (a run's auditor.view; the validators'): opens "
+        "a private market's sealed records so the contract is re-executed (repeatable)."),
 ) -> None:
-    """Re-validate a ledger from genesis: links, Merkle roots, signatures, nonces, state.
+    """Re-validate a ledger from genesis: links, Merkle roots, signatures, certificates,
+    nonces, the contract and every state root; a private market's contract and state roots
+    only with --view-key, and without one the line says what was not checked.
     Reads only: the file and its folder stay byte for byte as they were."""
+    from testbed.ledger.keys import ViewKey, passphrase
     from testbed.market.ledger import verify_ledger
 
-    report = verify_ledger(ledger)
+    keys = [ViewKey.load(p, passphrase(development=True)) for p in view_key]
+    report = verify_ledger(ledger, keys)
     if head is not None:
         report = report.expecting_head(head)
     typer.echo(report.line())

@@ -1,14 +1,55 @@
 """The market's ledger: a chain with the market contract plugged in, as `testbed verify` and
-the run check it."""
+the run check it.
+
+A private market's sealed records open only with a view key, so its contract is re-executed
+only with one (the validators' or an auditor's). Without one, every rule that needs no
+plaintext is checked (links, Merkle roots, signatures, certificates, nonces) and the report
+says plainly that the contract and the state roots were not.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
+from testbed.errors import LedgerError
+from testbed.ledger.chain import stored_blocks
+from testbed.ledger.keys import ViewKey
+from testbed.ledger.sealing import NotAddressed, keyring
+from testbed.ledger.store import open_store
+from testbed.ledger.transactions import Genesis
 from testbed.ledger.verify import VerifyReport, verify_file
 from testbed.market.contract import MarketContract
+from testbed.market.params import MarketParams, Privacy
+
+NEEDS_A_KEY = ("the contract's re-execution (orders, clearings, sealed readings, settlements) "
+               "and every block's state root: they need the plaintext of sealed records")
 
 
-def verify_ledger(path: Path) -> VerifyReport:
-    """Re-validate a ledger from genesis, the market contract replayed on every block."""
-    return verify_file(path, MarketContract())
+def verify_ledger(path: Path, view_keys: Sequence[ViewKey] = ()) -> VerifyReport:
+    """Re-validate a ledger from genesis, the market contract replayed on every block, its
+    sealed records opened with ``view_keys``; a private ledger without a key that opens
+    every record is checked as far as it can be, and the report says what was not."""
+    if not view_keys and _private(path):
+        return verify_file(path, None, f"{NEEDS_A_KEY} (give --view-key FILE: the "
+                                       "validators' or an auditor's view key)")
+    try:
+        return verify_file(path, MarketContract(keyring(view_keys)))
+    except NotAddressed:
+        return verify_file(path, None, f"{NEEDS_A_KEY}, and the view key given does not open "
+                                       "every sealed record (a home's opens only its own)")
+
+
+def _private(path: Path) -> bool:
+    """Whether the ledger's genesis sets up a private market (unreadable genesis: the replay
+    names the problem)."""
+    store = open_store(path, readonly=True)
+    try:
+        genesis = next(stored_blocks(store)).block.transactions[0].body
+        return (isinstance(genesis, Genesis) and MarketParams.decode(
+            genesis.contract_params).privacy == Privacy.PRIVATE)
+    except (StopIteration, IndexError, LedgerError, sqlite3.DatabaseError):
+        return False
+    finally:
+        store.close()

@@ -1,0 +1,86 @@
+"""`testbed verify` on a private market: with the validators' or an auditor's view key it
+re-executes everything; without one it checks every rule that needs no plaintext and says
+what it did not; a key that opens only some records (a home's) is not enough, and says so."""
+
+import shutil
+import sqlite3
+from dataclasses import replace
+
+import pytest
+
+from testbed.ledger.keys import ViewKey
+from testbed.ledger.transactions import RegisterAuditor, Side
+from testbed.market.ledger import verify_ledger
+
+from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key
+
+AUDITOR_VIEW = ViewKey.development("verify-test/auditor")
+
+
+def private_ledger(path, auditor_wrap_broken: bool = False):
+    m = Market(["A", "C"], deposit=5000, chain_path=str(path), private=True)
+    m.apply(VALIDATOR, RegisterAuditor(key("auditor").public, AUDITOR_VIEW.public), 0)
+    m.order("A", Side.BID, 1000, 250)
+    m.order("C", Side.OFFER, 800, 100)
+    m.clear()
+    body = m.reading("A", 700, 0)
+    if auditor_wrap_broken:  # a meter that cheats the auditor alone: the validators accept it
+        body = replace(body, reading=replace(body.reading, wraps=tuple(
+            replace(w, wrap=bytes(len(w.wrap))) if w.reader == AUDITOR_VIEW.public else w
+            for w in body.reading.wraps)))
+    m.apply(m.meters["A"], body, 1_751_356_800 + 900)
+    m.read("C", 0, 800)
+    m.settle()
+    m.chain.close()
+    return m
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory):
+    path = tmp_path_factory.mktemp("verify") / "private.sqlite"
+    return path, private_ledger(path)
+
+
+@pytest.mark.parametrize("view", [VALIDATORS_VIEW, AUDITOR_VIEW])
+def test_a_readers_key_re_executes_everything(ledger, view):
+    path, m = ledger
+    report = verify_ledger(path, [view])
+    assert report.ok and not report.unchecked
+    assert report.line().startswith("valid: ") and report.head_hash == m.chain.head.hash
+
+
+def test_without_a_key_every_rule_but_the_contract_is_checked_and_it_says_so(ledger):
+    path, _ = ledger
+    report = verify_ledger(path)
+    assert report.ok and "the contract's re-execution" in report.unchecked
+    line = report.line()
+    assert line.startswith("valid as far as checked: ")
+    assert "signatures, certificates and nonces checked; NOT checked:" in line
+    assert "--view-key" in line
+
+
+def test_a_homes_key_does_not_open_every_record(ledger):
+    path, m = ledger
+    report = verify_ledger(path, [m.views["A"]])
+    assert report.ok and "does not open every sealed record" in report.unchecked
+
+
+def test_a_keyless_verification_still_catches_a_changed_byte(ledger, tmp_path):
+    path, _ = ledger
+    copy = tmp_path / "changed.sqlite"
+    shutil.copy(path, copy)
+    with sqlite3.connect(copy) as db:
+        txid, raw = db.execute("SELECT txid, raw FROM transactions WHERE type = 12").fetchone()
+        changed = bytearray(raw)
+        changed[-64 - 10] ^= 1  # in the sealed reading's ciphertext
+        db.execute("UPDATE transactions SET raw = ? WHERE txid = ?", (bytes(changed), txid))
+    report = verify_ledger(copy)
+    assert not report.ok and report.problem.startswith("height ")
+
+
+def test_the_auditor_finds_a_record_sealed_to_it_that_does_not_open(tmp_path):
+    path = tmp_path / "cheated.sqlite"
+    private_ledger(path, auditor_wrap_broken=True)
+    assert verify_ledger(path, [VALIDATORS_VIEW]).ok  # the validators' copy is fine
+    report = verify_ledger(path, [AUDITOR_VIEW])
+    assert not report.ok and "sealed reading does not open" in report.problem
