@@ -2,20 +2,29 @@
 ports, and `testbed simulate` for a day; the ledger verifies, money is conserved, the report is
 there."""
 
+import bisect
+import collections
 import csv
 import itertools
 import json
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
 
 import pytest
 
+from testbed.ledger.chain import stored_blocks
+from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
+from testbed.ledger.sealing import keyring, open_sealed
+from testbed.ledger.store import open_store
+from testbed.ledger.transactions import Clearing, MeterReading, Order, OrderReveal, SealedReading
+from testbed.market import private
 from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
 
-SIMULATED_DAY_HEAD = (290, "6d2be78fedd53ea0d7460d585fc9f3e7f29ca9aae531b2eb8cf075d500219a25")
+SIMULATED_DAY_HEAD = (386, "9d843e2385cf24edb3755a716147ee066daf2ace518c5b7b77f8fc435186098a")
 """Height and hash of the default scenario's simulated day's last block. The ledger's bytes are
 a format: this may change only in a commit that changes the format on purpose and says so."""
 
@@ -27,6 +36,14 @@ SUMMARY_KEYS = {
     "vm_max_pu", "max_line_loading_percent", "step_jitter_p50_ms", "step_jitter_p99_ms",
     "deadline_misses", "validators", "commit_latency_p50_ms", "commit_latency_p99_ms",
 }
+
+
+def ledger_blocks(path):
+    store = open_store(path, readonly=True)
+    try:
+        yield from (certified.block for certified in stored_blocks(store))
+    finally:
+        store.close()
 
 
 def cli(*args):
@@ -46,8 +63,12 @@ def _check_run_folder(out):
         assert (out / name).stat().st_size > 0, name
     identities = json.loads((out / "instruments.json").read_text())
     assert identities and all(i["manufacturer"] and i["model"] for i in identities.values())
-    verified = cli("verify", str(out / "ledger.sqlite"))
-    assert verified.returncode == 0 and verified.stdout.startswith("valid: ")
+    ledger = str(out / "ledger.sqlite")  # a private market: sealed to the run's auditor too
+    verified = cli("verify", ledger, "--view-key", str(out / "auditor.view"))
+    assert verified.returncode == 0 and verified.stdout.startswith("valid: "), verified.stdout
+    blind = cli("verify", ledger)  # without a key: all but the contract, and it says so
+    assert blind.returncode == 0 and blind.stdout.startswith("valid as far as checked: ")
+    assert "NOT checked: the contract's re-execution" in blind.stdout
     return summary
 
 
@@ -81,10 +102,16 @@ def test_paced_run_against_emulated_instruments(tmp_path):
     assert {"ES=0", "WMaxLimPct=0"} <= {w.split()[-1] for w in closing("home-11.inverter")}
 
 
-def test_simulated_day(tmp_path):
-    out = tmp_path / "day"
+@pytest.fixture(scope="module")
+def simulated_day(tmp_path_factory):
+    out = tmp_path_factory.mktemp("day") / "day"
     r = cli("simulate", "--days", "1", "--dev-keys", "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+def test_simulated_day(simulated_day, tmp_path):
+    out = simulated_day
     summary = _check_run_folder(out)
     assert summary["intervals"] == 96 and summary["participants"] == 41
     assert summary["energy_traded_kwh"] > 0 and summary["energy_delivered_kwh"] > 0
@@ -107,7 +134,9 @@ def test_simulated_day(tmp_path):
     alone = tmp_path / "copied.sqlite"  # the ledger file alone is the whole ledger
     shutil.copyfile(out / "ledger.sqlite", alone)
     assert not (out / "ledger.sqlite-wal").exists()
-    assert cli("verify", str(alone), "--head", summary["head_hash"]).returncode == 0
+    copied = cli("verify", str(alone), "--head", summary["head_hash"],
+                 "--view-key", str(out / "auditor.view"))
+    assert copied.returncode == 0 and copied.stdout.startswith("valid: "), copied.stdout
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -184,3 +213,44 @@ meter = {{ resource = "emulated", profile = "testbed-meter" }}
     assert len(kw) >= 3 and max(p for _, p in kw) > 0
     assert all(abs(p2 - p1) <= 0.2 * (t2 - t1) + 1e-3
                for (t1, p1), (t2, p2) in itertools.pairwise(kw))
+
+
+def test_a_simulated_days_ledger_holds_no_reading_and_no_order_before_its_reveal(
+        simulated_day):
+    """Every byte of the ledger file is scanned for every meter reading in plaintext (its
+    interval followed by what was read, as a plaintext reading or settlement would hold it);
+    every transaction before an order's reveal, for the order's side, energy and price
+    (earlier reveals and clearings aside: they publish other orders, which may be equal)."""
+    blocks = list(ledger_blocks(simulated_day / "ledger.sqlite"))
+    auditor = keyring([ViewKey.load(simulated_day / "auditor.view", DEV_PASSPHRASE)])
+    read: dict[bytes, set[bytes]] = collections.defaultdict(set)  # interval -> plaintexts
+    starts, heights, scanned = [], [], []  # every transaction but reveals and clearings
+    reveals, readings = [], 0
+    for block in blocks:
+        for tx in block.transactions:
+            body = tx.body
+            assert not isinstance(body, MeterReading | Order)  # nothing plain on a private day
+            if isinstance(body, SealedReading):
+                info = private.reading_context(tx.chain_id, body.participant, body.interval)
+                plain = open_sealed(body.reading, auditor, info)  # what the meter read
+                assert plain not in tx.encoded
+                read[struct.pack(">Q", body.interval)].add(plain)
+                readings += 1
+            if isinstance(body, OrderReveal):
+                reveals.append((block.header.height, body))
+            elif not isinstance(body, Clearing):
+                starts.append(sum(map(len, scanned)))
+                heights.append(block.header.height)
+                scanned.append(tx.encoded)
+    raw = b"".join(p.read_bytes() for p in simulated_day.glob("ledger.sqlite*"))
+    for interval, plains in read.items():
+        at = raw.find(interval)
+        while at >= 0:
+            assert raw[at + 8:at + 24] not in plains, f"a reading in plaintext at byte {at}"
+            at = raw.find(interval, at + 1)
+    scanned = b"".join(scanned)
+    for height, body in reveals:
+        order = struct.pack(">BQQ", body.side, body.energy_wh, body.price_per_kwh)
+        first = scanned.find(order)  # its first place in chain order, if any
+        assert first < 0 or heights[bisect.bisect_right(starts, first) - 1] >= height, body
+    assert readings == 96 * 41 and len(reveals) > 2000

@@ -15,6 +15,7 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,10 @@ _DONE = "done"
 
 
 class Follower:
-    """Replays ``path`` in a child process as it grows (``contract``: a class, made there)."""
+    """Replays ``path`` in a child process as it grows (``contract``: what makes the contract
+    there, sent to it: a class, or a picklable recipe such as `market.ledger.Executor`)."""
 
-    def __init__(self, path: Path, contract: type[Contract] | None) -> None:
+    def __init__(self, path: Path, contract: Callable[[], Contract] | None) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited
         self._conn, child = context.Pipe()              # threads, sockets or devices
         self._process = context.Process(target=_follow, args=(str(path), contract, child),
@@ -59,7 +61,7 @@ class Follower:
         self._conn.close()
 
 
-def _follow(path: str, contract: type[Contract] | None, conn: Any) -> None:
+def _follow(path: str, contract: Callable[[], Contract] | None, conn: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     _yield_to_the_writer()
     from testbed.errors import StoreError

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from testbed.errors import LedgerError
 from testbed.ledger.chain import stored_blocks
@@ -25,6 +28,22 @@ from testbed.market.params import MarketParams, Privacy
 
 NEEDS_A_KEY = ("the contract's re-execution (orders, clearings, sealed readings, settlements) "
                "and every block's state root: they need the plaintext of sealed records")
+
+
+@dataclass(frozen=True)
+class Executor:
+    """The market contract, holding ``view_keys`` (X25519 private keys, raw), as a recipe a
+    replay in another process (`ledger.follow`) can be sent and call there."""
+
+    view_keys: tuple[bytes, ...] = ()
+
+    @classmethod
+    def holding(cls, view_keys: Sequence[ViewKey]) -> Executor:
+        return cls(tuple(k.private.private_bytes_raw() for k in view_keys))
+
+    def __call__(self) -> MarketContract:
+        return MarketContract(keyring([ViewKey(X25519PrivateKey.from_private_bytes(k))
+                                       for k in self.view_keys]))
 
 
 def verify_ledger(path: Path, view_keys: Sequence[ViewKey] = ()) -> VerifyReport:

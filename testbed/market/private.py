@@ -27,7 +27,15 @@ from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import EncodingError, b32, list_of, u32, u64
 from testbed.ledger.ids import PublicKey
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
-from testbed.ledger.sealing import BrokenSeal, Sealed, context, open_sealed, seal
+from testbed.ledger.sealing import (
+    BrokenSeal,
+    Entropy,
+    Sealed,
+    context,
+    fresh_entropy,
+    open_sealed,
+    seal,
+)
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import SealedDetail, SealedReading, Settlement, Transaction
 from testbed.market.params import Privacy
@@ -87,12 +95,13 @@ def readers(contract: MarketContract, home: bytes) -> tuple[bytes, ...]:
 
 
 def seal_reading(contract: MarketContract, participant: bytes, interval: int,
-                 imported_wh: int, exported_wh: int) -> SealedReading:
+                 imported_wh: int, exported_wh: int,
+                 entropy: Entropy = fresh_entropy) -> SealedReading:
     """A meter's `SealedReading` body."""
     plain = enc.encode(ReadingPlain(imported_wh, exported_wh))
     return SealedReading(participant, interval, seal(
         plain, readers(contract, participant),
-        reading_context(contract.chain_id, participant, interval)))
+        reading_context(contract.chain_id, participant, interval), entropy))
 
 
 def _open(contract: MarketContract, sealed: Sealed, info: bytes, what: str) -> bytes:
@@ -144,14 +153,14 @@ def home_settlements(contract: MarketContract, interval: int,
     return out
 
 
-def seal_details(contract: MarketContract, interval: int,
-                 result: SettlementResult) -> tuple[SealedDetail, ...]:
+def seal_details(contract: MarketContract, interval: int, result: SettlementResult,
+                 entropy: Entropy = fresh_entropy) -> tuple[SealedDetail, ...]:
     """The settlement's sealed details (none in a public market)."""
     if not contract.is_private:
         return ()
     return tuple(
         SealedDetail(home, seal(enc.encode(detail), readers(contract, home),
-                                detail_context(contract.chain_id, home, interval)))
+                                detail_context(contract.chain_id, home, interval), entropy))
         for home, detail in home_settlements(contract, interval, result).items())
 
 

@@ -21,11 +21,11 @@ from testbed.interrupts import signal_name
 from testbed.interval.block import Ledger
 from testbed.interval.join import join
 from testbed.ledger.follow import Follower
+from testbed.ledger.keys import ViewKey
 from testbed.ledger.store import settle
 from testbed.ledger.transactions import RegisterAuditor, RegisterParticipant, SetValidatorsViewKey
 from testbed.ledger.verify import VerifyReport
-from testbed.market.contract import MarketContract
-from testbed.market.ledger import verify_ledger
+from testbed.market.ledger import Executor, verify_ledger
 from testbed.market.params import MarketParams, Privacy
 from testbed.market.strategies import Home
 from testbed.records.summary import write_summary
@@ -67,7 +67,8 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         # the ledger checked as it grows, on the other core; not in a sweep's worker, which
         # has no core to spare (and, a daemonic process, may not start one)
         if not multiprocessing.current_process().daemon:
-            checker = Follower(out / scenario.ledger.path, MarketContract)
+            checker = Follower(out / scenario.ledger.path,  # as the run's auditor would
+                               Executor.holding([run.keys.auditor_view]))
         _record_setup(out, scenario, run)
         join(run.ledger, registrations(run.hood.homes, run.keys), run.deposit_units,
              run.timing.start_s - GENESIS_LEAD_S,
@@ -141,7 +142,7 @@ def _summarise(run: Run, loop: Loop, checker: Follower | None, ledger: Path, pac
     when ``verified`` (else its head as committed: every committed block is whole)."""
     cpu_s = None
     if verified:
-        report, cpu_s = _checked(checker, ledger)
+        report, cpu_s = _checked(checker, ledger, run.keys.auditor_view)
         blocks, valid, head = report.blocks, report.ok, report.head_hash.hex()
         transactions = report.transactions if report.ok else None
     else:
@@ -177,7 +178,8 @@ FOLLOWER_WAIT_S = 3600.0
 run goes, so it is seconds behind; a year on a slow machine may leave it a minute to go)."""
 
 
-def _checked(checker: Follower | None, ledger: Path) -> tuple[VerifyReport, float]:
+def _checked(checker: Follower | None, ledger: Path, view_key: ViewKey
+             ) -> tuple[VerifyReport, float]:
     """The ledger replayed from genesis, by the rules of `testbed verify`: the follower's
     report (it replayed the file as it grew), or, if it failed, a replay here; with the
     processor seconds the replay took."""
@@ -185,7 +187,7 @@ def _checked(checker: Follower | None, ledger: Path) -> tuple[VerifyReport, floa
     if answer is not None:
         return answer
     cpu_s = time.process_time()  # the devices are closed: only the verification runs now
-    report = verify_ledger(ledger)
+    report = verify_ledger(ledger, [view_key])  # as the run's auditor would
     return report, time.process_time() - cpu_s
 
 

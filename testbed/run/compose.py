@@ -17,6 +17,7 @@ from testbed.interval.bench import BenchHome, PhysicalHomes
 from testbed.interval.block import EmbeddedLedger, Ledger
 from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
+from testbed.ledger.keys import passphrase
 from testbed.market.grid_gate import FeederGate
 from testbed.market.params import MarketParams, Mechanism, Privacy
 from testbed.neighbourhood import Neighbourhood, build
@@ -25,6 +26,8 @@ from testbed.records.recorder import Recorder
 from testbed.run.keys import RunKeys
 from testbed.scenario import Scenario
 
+AUDITOR_VIEW_KEY = "auditor.view"
+"""The run's auditor view key, in the run folder (`testbed verify LEDGER --view-key`)."""
 GENESIS_LEAD_S = 3600
 """The ledger starts (genesis, registrations, deposits) this long before the first interval."""
 SIMULATED_PHYSICS_STEP_S = 15.0
@@ -132,6 +135,8 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
                  clock.start_s, clock.interval_s, clock.intervals, scenario.source)
     run_keys = keys(len(hood.homes), scenario.ledger.validators)
     out.mkdir(parents=True, exist_ok=True)
+    if params.privacy == Privacy.PRIVATE:  # so the sealed records can be audited after the run
+        run_keys.auditor_view.save(out / AUDITOR_VIEW_KEY, passphrase(development=True))
     limits = grid_limits(scenario)
     grid = Grid(feeder, hood, FeederGate(feeder, limits), limits, clock.interval_s)
     events = EventStream()
@@ -169,6 +174,7 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         home_of={a.public: i for i, a in enumerate(run_keys.accounts)},
         deposit_units=scenario.households.deposit, events=events, recorder=recorder,
         outcomes=outcomes, ledger=ledger,
-        trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed),
+        trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed,
+                        run_keys.entropy),
         grid=grid, bench=bench, started=started,
     )

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from testbed.errors import InputError
 from testbed.ledger.keys import KeyPair, ViewKey, passphrase
+from testbed.ledger.sealing import Entropy, fresh_entropy, seeded_entropy
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class RunKeys:
     validators_view: ViewKey  # every validator's (an embedded ledger's)
     auditor: KeyPair
     auditor_view: ViewKey
+    entropy: Entropy = fresh_entropy  # the randomness of salts and sealed records
 
     @classmethod
     def generate(cls, homes: int, validators: int) -> RunKeys:
@@ -42,9 +44,10 @@ class RunKeys:
         """Keys from public seeds: reproducible, and never for anything of value."""
         warnings.warn("signing with development keys: anyone can re-sign this run's ledger",
                       stacklevel=2)
-        return cls._from(lambda name: KeyPair.development(f"market-day/{name}"),
+        keys = cls._from(lambda name: KeyPair.development(f"market-day/{name}"),
                          lambda name: ViewKey.development(f"market-day/{name}"), homes,
                          validators)
+        return replace(keys, entropy=seeded_entropy(b"market-day"))
 
     @classmethod
     def in_folder(cls, folder: Path) -> Callable[[int, int], RunKeys]:

@@ -3,7 +3,8 @@
 Per interval k, starting at T (scenario time), each stage hands its values to the next:
 
     orders      T - gate closure - 60 s   each home's strategy, signed          -> block
-    clear       T - gate closure          match; grid check; Clearing           -> block
+    clear       T - gate closure          (private: reveals ->) match; grid check;
+                                          Clearing                              -> block
     setpoints   T                         inverters, loads, grid simulators  (physical homes)
     readings    T + interval              every meter's signed reading          -> block
     settle      T + interval              the contract's payments               -> block
@@ -35,6 +36,8 @@ from testbed.interval.block import signed
 from testbed.interval.orders import ORDER_LEAD_S
 from testbed.interval.readings import readings
 from testbed.interval.setpoints import setpoints
+from testbed.ledger.keys import KeyPair
+from testbed.ledger.transactions import OrderReveal
 from testbed.market.params import wh_to_kw
 from testbed.run.compose import Run
 from testbed.run.pacing import Pacer
@@ -47,6 +50,7 @@ class Interval:
     k: int
     start: int  # Unix seconds
     battery_wh: tuple[int, ...] = ()  # orders -> readings: each home's battery schedule
+    reveals: tuple[tuple[KeyPair, OrderReveal], ...] = ()  # orders -> clear: sealed orders
     sold_kw: dict[int, float] = field(default_factory=dict)  # clear -> setpoints (physical)
     limit_kw: np.ndarray | None = None  # grid -> setpoints: each home's export limit
     curtailed_wh: tuple[int, ...] = ()  # grid -> readings: PV each modelled home gave up
@@ -150,17 +154,19 @@ class Loop:
     def _orders(self, k: int) -> None:
         run, iv = self.run, self.interval(k)
         placed = run.trading.orders(k, iv.start, run.ledger)
-        iv.battery_wh = placed.battery_wh
+        iv.battery_wh, iv.reveals = placed.battery_wh, placed.reveals
         run.ledger.commit(placed.transactions,
                           iv.start - self.timing.gate_closure_s - ORDER_LEAD_S)
         run.events.publish(OrdersPlaced(k, iv.start, placed.placed, placed.battery_wh))
 
     def _clear(self, k: int) -> None:
         run, iv = self.run, self.interval(k)
+        gate = iv.start - self.timing.gate_closure_s
+        if iv.reveals:  # a private market: the sealed orders revealed, then cleared
+            run.ledger.commit(run.trading.revealed(run.ledger, iv.reveals), gate)
         matched = clearing.match(run.ledger.contract, iv.start, run.home_of)
         body = clearing.decide(matched, run.grid.check(k, matched, self.measured))
-        run.ledger.commit([signed(run.ledger, run.ledger.operator, body)],
-                          iv.start - self.timing.gate_closure_s)
+        run.ledger.commit([signed(run.ledger, run.ledger.operator, body)], gate)
         event = clearing.cleared(k, matched, body)
         run.events.publish(event)
         run.trading.cleared(event.price_per_kwh)
@@ -176,10 +182,10 @@ class Loop:
         run, iv = self.run, self.intervals.pop(k)
         txs, read = readings(k, iv.start, run.hood.homes, run.keys.accounts, run.keys.meters,
                              iv.battery_wh, iv.metered_wh, iv.curtailed_wh,
-                             self.timing.interval_s, run.ledger)
+                             self.timing.interval_s, run.ledger, run.keys.entropy)
         end = iv.start + self.timing.interval_s
         # the readings and, after them in the same block, the settlement they make possible
-        proposal = settlement.settle(run.ledger.preview(txs, end), iv.start)
+        proposal = settlement.settle(run.ledger.preview(txs, end), iv.start, run.keys.entropy)
         run.ledger.commit([*txs, signed(run.ledger, run.ledger.operator, proposal.body)], end)
         run.ledger.flush()  # the interval's blocks stored together
         for event in read:

@@ -40,7 +40,7 @@ class MarketSpec:
     feed_in_price_per_kwh: int = MarketParams.feed_in_price_per_kwh  # TOML: feed_in_price
     retail_price_per_kwh: int = MarketParams.retail_price_per_kwh  # TOML: retail_price
     shortfall_penalty_per_kwh: int = MarketParams.shortfall_penalty_per_kwh  # shortfall_penalty
-    privacy: str = "public"  # "private": sealed bids, sealed readings and settlement detail
+    privacy: str = "private"  # sealed bids, sealed readings and settlement detail; "public"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from testbed.interval.block import EmbeddedLedger
 from testbed.interval.grid import Grid
 from testbed.interval.readings import readings
 from testbed.market.grid_gate import FeederGate
+from testbed.market.params import Privacy
 from testbed.market.strategies import metered
 from testbed.neighbourhood import build
 from testbed.run.compose import grid_limits, market_params
@@ -46,8 +47,9 @@ def test_export_limits_hold_the_band_and_the_meters_miss_the_curtailed_energy(su
     assert curtailed.sum() > 0 and (curtailed >= 0).all()
 
     keys = RunKeys.generate(len(hood.homes), 1)
-    ledger = EmbeddedLedger.create(":memory:", keys.validators, market_params(s),
-                                   s.start_s - 3600, EventStream(), keys.validators_view)
+    public = replace(market_params(s), privacy=Privacy.PUBLIC)  # no homes joined: no readers
+    ledger = EmbeddedLedger.create(":memory:", keys.validators, public, s.start_s - 3600,
+                                   EventStream(), keys.validators_view)
     battery = [0] * len(hood.homes)
     _, read = readings(0, s.start_s, hood.homes, keys.accounts, keys.meters, battery, {},
                        uncontrolled.curtailed_wh, 900, ledger)

@@ -74,7 +74,8 @@ def test_noon_through_every_stage_conserves_money_and_replays(noon, tmp_path):
     for k in range(INTERVALS):  # as the loop orders them: interval k - 1 settles after k clears
         start = s.start_s + 900 * k
         placed = trading.orders(k, start, ledger)
-        ledger.commit(placed.transactions, start - 300 - ORDER_LEAD_S)
+        ledger.commit(placed.transactions, start - 300 - ORDER_LEAD_S)  # sealed orders
+        ledger.commit(trading.revealed(ledger, placed.reveals), start - 300)
         matched = clearing.match(ledger.contract, start, home_of)
         body = clearing.decide(matched, grid.check(k, matched, {}))
         ledger.commit([signed(ledger, ledger.operator, body)], start - 300)
@@ -99,16 +100,35 @@ def test_noon_through_every_stage_conserves_money_and_replays(noon, tmp_path):
         chain.close()
 
 
-def test_orders_are_cut_to_what_a_home_can_escrow(noon):
+def _evening(noon, privacy, deposit):
     s, feeder, _ = noon
-    s = replace(s, time=replace(s.time, start=datetime(2016, 7, 21, 19, 0, tzinfo=UTC)))
+    s = replace(s, time=replace(s.time, start=datetime(2016, 7, 21, 19, 0, tzinfo=UTC)),
+                market=replace(s.market, privacy=privacy))
     hood = _homes(s, feeder, 1)  # evening: everyone bids
-    ledger, keys, params = _ledger(":memory:", s, hood, 30)
+    ledger, keys, params = _ledger(":memory:", s, hood, deposit)
     placed = Trading(hood.homes, keys.accounts, params, 0).orders(0, s.start_s, ledger)
+    ledger.commit(placed.transactions, s.start_s - 360)  # the contract takes them all
+    return ledger, params, placed
+
+
+def test_orders_are_cut_to_what_a_home_can_escrow(noon):
+    ledger, params, placed = _evening(noon, "public", 30)
     cap = affordable_wh(params, Side.BID, 30)  # 30 units escrow about 100 Wh at retail
-    bids = [tx.body.energy_wh for tx in placed.transactions if tx.body.side == Side.BID]
+    bids = [o.energy_wh for o in placed.placed if o.side == "bid"]
     assert bids and all(wh <= cap for wh in bids)
     assert cap in bids  # some were cut
+    ledger.close()
+
+
+def test_a_sealed_order_locks_the_bond_or_the_whole_balance(noon):
+    ledger, params, placed = _evening(noon, "private", 1030)  # above the unrevealed penalty
+    locks = {tx.body.escrow_units for tx in placed.transactions}
+    assert locks == {1030}  # the bond (30,000) is more than any home has
+    cap = affordable_wh(params, Side.BID, 1030)
+    assert all(o.energy_wh <= cap for o in placed.placed)
+    ledger.close()
+    ledger, _, placed = _evening(noon, "private", 999)  # below the penalty: no sealed order
+    assert placed.transactions == () and placed.reveals == ()
     ledger.close()
 
 

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from testbed.ledger.keys import ViewKey
-from testbed.ledger.transactions import RegisterAuditor, Side
+from testbed.ledger.transactions import RegisterAuditor, SealedReading, Side
+from testbed.ledger.wire import decode_transactions
 from testbed.market.ledger import verify_ledger
 
 from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key
@@ -70,10 +71,14 @@ def test_a_keyless_verification_still_catches_a_changed_byte(ledger, tmp_path):
     copy = tmp_path / "changed.sqlite"
     shutil.copy(path, copy)
     with sqlite3.connect(copy) as db:
-        txid, raw = db.execute("SELECT txid, raw FROM transactions WHERE type = 12").fetchone()
-        changed = bytearray(raw)
-        changed[-64 - 10] ^= 1  # in the sealed reading's ciphertext
-        db.execute("UPDATE transactions SET raw = ? WHERE txid = ?", (bytes(changed), txid))
+        height, blob = next((h, b) for h, b in db.execute(
+            "SELECT height, transactions FROM blocks WHERE height > 0")
+            if any(isinstance(tx.body, SealedReading) for tx in decode_transactions(b)))
+        raw = next(tx.encoded for tx in decode_transactions(blob)
+                   if isinstance(tx.body, SealedReading))
+        changed = bytearray(blob)
+        changed[blob.index(raw) + len(raw) - 64 - 10] ^= 1  # in the sealed reading's ciphertext
+        db.execute("UPDATE blocks SET transactions = ? WHERE height = ?", (bytes(changed), height))
     report = verify_ledger(copy)
     assert not report.ok and report.problem.startswith("height ")
 

@@ -14,20 +14,25 @@ import pandapower as pp
 import pytest
 
 from grid_models import load_feeder
+from testbed.ledger import encoding as enc
 from testbed.ledger.chain import stored_blocks
+from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
+from testbed.ledger.sealing import keyring, open_sealed
 from testbed.ledger.store import open_store
 from testbed.ledger.transactions import (
     Clearing,
-    MeterReading,
     Order,
+    OrderCommitment,
     RegisterParticipant,
+    SealedReading,
     Settlement,
 )
+from testbed.market import private
 from testbed.market.params import UTILITY, cost
 from testbed.neighbourhood import build
 from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
 from testbed.run import run_scenario
-from testbed.run.compose import market_params
+from testbed.run.compose import AUDITOR_VIEW_KEY, market_params
 from testbed.scenario import load_scenario
 
 
@@ -75,7 +80,9 @@ def test_with_no_trades_the_baseline_is_the_run(night):
 
 def ledger_records(path):
     """Per home (registration order) and interval, from the ledger's own transactions: meter
-    readings, granted purchases and sales, and the money paid on chain."""
+    readings (sealed: opened with the run's auditor view key), granted purchases and sales,
+    and the money paid on chain."""
+    auditor = keyring([ViewKey.load(path.parent / AUDITOR_VIEW_KEY, DEV_PASSPHRASE)])
     home, owner = {}, {}
     readings, bought, sold = {}, defaultdict(int), defaultdict(int)
     paid = defaultdict(int)
@@ -86,15 +93,18 @@ def ledger_records(path):
                 body = tx.body
                 if isinstance(body, RegisterParticipant):
                     home[body.account] = len(home)
-                elif isinstance(body, Order):
+                elif isinstance(body, Order | OrderCommitment):
                     owner[tx.txid] = tx.sender
                 elif isinstance(body, Clearing):
                     for t in body.trades:
                         bought[home[owner[t.bid]], body.interval] += t.granted_wh
                         sold[home[owner[t.offer]], body.interval] += t.granted_wh
-                elif isinstance(body, MeterReading):
-                    readings[home[body.participant], body.interval] = (body.imported_wh,
-                                                                       body.exported_wh)
+                elif isinstance(body, SealedReading):
+                    plain = open_sealed(body.reading, auditor, private.reading_context(
+                        tx.chain_id, body.participant, body.interval))
+                    read = enc.decode_exact(plain, enc.struct_codec(private.ReadingPlain))
+                    readings[home[body.participant], body.interval] = (read.imported_wh,
+                                                                       read.exported_wh)
                 elif isinstance(body, Settlement):
                     for p in body.payments:
                         if p.payer != UTILITY:
