@@ -310,6 +310,27 @@ def network_down(folder: Path) -> None:
     typer.echo(f"stopped {down(folder)} processes")
 
 
+@network_app.command("admit")
+def network_admit(
+    folder: Path,
+    home: str | None = typer.Option(None, help="A home's account (64 hex digits): it may "
+                                    "submit its own transactions and read its own records."),
+    auditor: str | None = typer.Option(None, help="An auditor's name: it may read everything."),
+) -> None:
+    """Give a home or an auditor a certificate of the network's CA and its permissions; the
+    running servers reload them."""
+    from testbed.errors import InputError
+    from testbed.network.access import ClientRole
+    from testbed.network.local import admit
+
+    if (home is None) == (auditor is None):
+        raise InputError("admit one party: --home ACCOUNT or --auditor NAME")
+    role, name = (ClientRole.HOME, home) if home is not None else (ClientRole.AUDITOR, auditor)
+    creds = admit(folder, role, name)
+    typer.echo(f"admitted {creds.user}: certificate {creds.cert}, key {creds.key} (encrypted), "
+               f"CA {creds.ca}")
+
+
 @instruments_app.command("scan")
 def instruments_scan(
     host: list[str] = typer.Option(["127.0.0.1"], "--host", help="Host to probe (repeat)."),

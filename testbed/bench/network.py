@@ -4,11 +4,12 @@ ledger, embedded and on local networks of 4 and 7 validators (3 NATS servers, R3
 
 The load is a market of the default feeder's 41 homes in 15-minute intervals whose gate
 closes ``GROUP_S`` (an hour) before delivery. Every hour of market time is one operator clock
-tick, and its transactions are the market's work due at that time: every meter's reading
-and the settlement of the 4 intervals that ended in the hour, the clearing of the 4 intervals
-whose gate closed, and every home's order for the 4 intervals whose gate closes next (336
-signed transactions). It is generated before timing, through an embedded chain with the same
-operator and market (so clearings and settlements are the contract's own), and replayed:
+tick, and its transactions are the market's work due at that time: every meter's sealed
+reading and the settlement of the 4 intervals that ended in the hour, every home's reveal and
+the clearing of the 4 intervals whose gate closed, and every home's sealed order for the 4
+intervals whose gate closes next (about 500 signed transactions). It is generated before
+timing, through an embedded chain with the same operator and market (so clearings and
+settlements are the contract's own), and replayed:
 
 - embedded: one block per tick into a new ledger file (`Chain.produce`), the baseline;
 - network: each tick's transactions submitted through one node with the operator's clock,
@@ -34,20 +35,25 @@ import numpy as np
 from testbed.bench import BenchResult
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey, passphrase
+from testbed.ledger.sealing import keyring, seeded_entropy
 from testbed.ledger.transactions import (
     Deposit,
-    MeterReading,
-    Order,
+    OrderCommitment,
+    OrderReveal,
     RegisterParticipant,
     Role,
+    SetValidatorsViewKey,
     Side,
     Transaction,
     sign,
 )
 from testbed.ledger.wire import Clock
 from testbed.market.contract import MarketContract
-from testbed.market.params import MarketParams, Privacy
+from testbed.market.params import MarketParams
+from testbed.market.private import seal_reading
 from testbed.market.proposer import gated_clearing, settle
+from testbed.market.sealed import bond_units, commitment
+from testbed.network.access import ClientRole
 
 HOMES = 41  # the default feeder's
 INTERVAL_S = 900
@@ -56,7 +62,9 @@ WINDOW = 3  # ticks submitted and not yet applied everywhere, at most
 START = 1_466_467_200  # 2016-06-21T00:00:00Z, the profile year's summer day
 DEPOSIT = 10**12
 PARAMS = MarketParams(gate_closure_seconds=GROUP_S, reading_deadline_seconds=GROUP_S,
-                      privacy=Privacy.PUBLIC)
+                      reveal_seconds=GROUP_S - 1)  # sealed orders are revealed a tick later
+BOND = bond_units(PARAMS)
+EMBEDDED_VIEW = ViewKey.development("bench-network/validators")
 
 
 @dataclass(frozen=True)
@@ -67,54 +75,70 @@ class Tick:
     txs: tuple[Transaction, ...]
 
 
-def market_load(operator: KeyPair, chain_id: int, ticks: int, homes: int = HOMES,
-                seed: int = 0) -> list[Tick]:
-    """A registration tick, then ``ticks`` ticks of the market, generated through an
-    embedded chain in memory whose genesis the operator signed, like the network's."""
+def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: ViewKey,
+                homes: int = HOMES, seed: int = 0) -> list[Tick]:
+    """A registration tick, then ``ticks`` ticks of a private market (sealed orders revealed
+    at the next tick, sealed readings and details), generated through an embedded chain in
+    memory whose genesis the operator signed, like the network's, and whose validators hold
+    ``validators_view``. Its randomness is seeded: the same load every time."""
     rng = np.random.default_rng(seed)
+    entropy = seeded_entropy(b"bench-network/%d" % seed)
     accounts = [KeyPair.development(f"bench-network/home-{i}") for i in range(homes)]
     meters = [KeyPair.development(f"bench-network/meter-{i}") for i in range(homes)]
-    shadow = Chain.create(":memory:", [KeyPair.development("bench-network/shadow")], MarketContract(),
+    views = [ViewKey.development(f"bench-network/view-{i}") for i in range(homes)]
+    proposer = KeyPair.development("bench-network/shadow")
+    shadow = Chain.create(":memory:", [proposer], MarketContract(keyring([validators_view])),
                           chain_id, PARAMS.encode(), 0, operator)
     out: list[Tick] = []
 
     def run(t: int, txs: list[Transaction]) -> list[Transaction]:
-        shadow.produce(txs, t, KeyPair.development("bench-network/shadow"))
+        shadow.produce(txs, t, proposer)
         return txs
 
-    def signed(body: object, key: KeyPair) -> Transaction:
-        return sign(body, key, shadow.next_nonce(key.public), chain_id)
+    def signed(body: object, key: KeyPair, later: int = 0) -> Transaction:
+        return sign(body, key, shadow.next_nonce(key.public) + later, chain_id)
 
     t = START
-    setup = run(t, [sign(RegisterParticipant(a.public, i + 1, Role.PROSUMER, m.public,
-                                             ViewKey.development(f"bench-network/view-{i}").public),
-                         operator, shadow.next_nonce(operator.public) + i, chain_id)
-                    for i, (a, m) in enumerate(zip(accounts, meters))])
-    setup += run(t, [sign(Deposit(a.public, DEPOSIT), operator, shadow.next_nonce(
-        operator.public) + i, chain_id) for i, a in enumerate(accounts)])
+    setup = run(t, [signed(body, operator, i) for i, body in enumerate([
+        SetValidatorsViewKey(validators_view.public),
+        *(RegisterParticipant(a.public, i + 1, Role.PROSUMER, m.public, v.public)
+          for i, (a, m, v) in enumerate(zip(accounts, meters, views)))])])
+    setup += run(t, [signed(Deposit(a.public, DEPOSIT), operator, i)
+                     for i, a in enumerate(accounts)])
     out.append(Tick(t, tuple(setup)))
     per_tick = GROUP_S // INTERVAL_S
     ordered: list[int] = []
+    reveals: dict[int, list[tuple[KeyPair, OrderReveal]]] = {}
     for _ in range(ticks):
         t += GROUP_S
         txs: list[Transaction] = []
-        ended = [j for j in ordered if j + INTERVAL_S <= t and j in shadow.state.contract.cleared]
+        contract = shadow.state.contract
+        ended = [j for j in ordered if j + INTERVAL_S <= t and j in contract.cleared]
         for j in ended:
-            txs += run(t, [signed(MeterReading(a.public, j, *_metered(rng, shadow, a, j)), m)
+            txs += run(t, [signed(seal_reading(contract, a.public, j,
+                                               *_metered(rng, shadow, a, j), entropy), m)
                            for a, m in zip(accounts, meters)])
-            txs += run(t, [signed(settle(shadow.state.contract, j).body, operator)])
+            txs += run(t, [signed(settle(shadow.state.contract, j, entropy).body, operator)])
         ordered = [j for j in ordered if j not in ended]
         gate_closed = [j for j in ordered if j - GROUP_S <= t
                        and j not in shadow.state.contract.cleared]
         for j in gate_closed:
+            txs += run(t, [signed(body, key) for key, body in reveals.pop(j)])
             txs += run(t, [signed(gated_clearing(shadow.state.contract, j), operator)])
         first = t + GROUP_S + INTERVAL_S
         for j in range(first, first + per_tick * INTERVAL_S, INTERVAL_S):
-            txs += run(t, [signed(Order(j, Side.OFFER if i % 2 else Side.BID,
-                                        int(rng.integers(200, 2000)),
-                                        int(rng.integers(PARAMS.feed_in_price_per_kwh,
-                                                         PARAMS.retail_price_per_kwh))), a)
-                           for i, a in enumerate(accounts)])
+            sealed = []
+            for i, a in enumerate(accounts):
+                side = Side.OFFER if i % 2 else Side.BID
+                wh = int(rng.integers(200, 2000))
+                price = int(rng.integers(PARAMS.feed_in_price_per_kwh,
+                                         PARAMS.retail_price_per_kwh))
+                salt = entropy(b"salt|%d|%d" % (i, j))
+                tx = signed(OrderCommitment(j, commitment(chain_id, a.public, j, side, wh,
+                                                          price, salt), BOND), a)
+                sealed.append((tx, (a, OrderReveal(tx.txid, side, wh, price, salt))))
+            txs += run(t, [tx for tx, _ in sealed])
+            reveals[j] = [reveal for _, reveal in sealed]
             ordered.append(j)
         out.append(Tick(t, tuple(txs)))
     shadow.close()
@@ -133,8 +157,9 @@ def embedded(load: list[Tick], operator: KeyPair, chain_id: int, folder: Path) -
     """Transactions per second of the load through the embedded ledger (a file), one block
     per tick."""
     validator = KeyPair.development("bench-network/embedded")
-    chain = Chain.create(folder / "embedded.sqlite", [validator], MarketContract(), chain_id,
-                         PARAMS.encode(), 0, operator)
+    chain = Chain.create(folder / "embedded.sqlite", [validator],
+                         MarketContract(keyring([EMBEDDED_VIEW])), chain_id, PARAMS.encode(),
+                         0, operator)
     chain.produce(load[0].txs, load[0].time, validator)
     start = time.perf_counter()
     for tick in load[1:]:
@@ -148,7 +173,8 @@ async def _replay(network, load: list[Tick], operator: KeyPair, warmup: int) -> 
     """Submit the load through one node, ``WINDOW`` ticks in flight; tx/s and latencies."""
     from testbed.network.client import NetworkClient
 
-    client = await NetworkClient.connect(network.urls, network.genesis, "bench")
+    client = await NetworkClient.connect(network.urls, network.genesis,
+                                         network.credentials(ClientRole.OPERATOR), "bench")
     nodes = {n.name for n in network.nodes}
     seen: dict[int, dict[str, float]] = defaultdict(dict)
     sizes: dict[int, int] = {}
@@ -225,8 +251,10 @@ def on_network(validators: int, ticks: int, folder: Path, warmup: int = 3) -> di
     network = local.create(folder, validators, 3, params=PARAMS)
     try:
         local.up(folder)
-        operator = KeyPair.load(network.operator_key, passphrase(development=True))
-        load = market_load(operator, network.chain_id, ticks + warmup - 1)
+        secret = passphrase(development=True)
+        operator = KeyPair.load(network.operator_key, secret)
+        view = ViewKey.load(network.validators_view_key, secret)
+        load = market_load(operator, network.chain_id, ticks + warmup - 1, view)
         result = asyncio.run(_replay(network, load, operator, warmup))
         heads = {r["head"] for r in local.status(folder)}
         if len(heads) != 1:
@@ -242,7 +270,7 @@ def run(quick: bool = False) -> BenchResult:
     operator = KeyPair.development("bench-network/operator")
     results: dict[str, float] = {"homes": HOMES, "ticks": ticks, "window": WINDOW}
     with tempfile.TemporaryDirectory(prefix="testbed-bench-network-") as tmp:
-        load = market_load(operator, 7, ticks)
+        load = market_load(operator, 7, ticks, EMBEDDED_VIEW)
         results["tx_per_tick"] = float(np.mean([len(t.txs) for t in load[1:]]))
         results["embedded_tx_per_s"] = embedded(load, operator, 7, Path(tmp))
         for n in sizes:
@@ -256,6 +284,8 @@ def run(quick: bool = False) -> BenchResult:
         benchmark="network", results=results, ratios=ratios,
         notes=[(f"load: {HOMES} homes, 15-minute intervals, gate closure {GROUP_S} s; each "
                "tick is an hour of market work (readings, settlements, clearings, orders)"),
+               ("a private market: sealed orders revealed a tick later, sealed readings and "
+                "settlement details (HPKE), every link TLS"),
                ("network: 3 NATS servers (JetStream R3) and the validators on this machine's "
                "loopback; latency = submit to applied on every node"),
                "goals at 4 validators: >= 5,000 tx/s, commit p99 <= 250 ms",

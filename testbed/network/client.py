@@ -1,7 +1,8 @@
 """A client of the network: submit signed transactions, follow certified blocks, ask nodes
 how they are.
 
-A submission goes to one node (``node=``) or to whichever answers first; the reply has one
+A client connects with its credentials (`access`: a certificate naming its role) and submits
+on its own subject, to one node (``node=``) or to whichever answers first; the reply has one
 receipt per transaction: in the mempool, or refused with the reason. Commits are read from
 the ordering stream itself (`follow`), each block's certificate checked against the genesis
 validators, so a client trusts no single node for what is committed.
@@ -10,6 +11,7 @@ validators, so a client trusts no single node for what is committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from testbed.ledger.certificates import Certificate
 from testbed.ledger.chain import InvalidBlock, check_certificate
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import Clock, Submission
+from testbed.network.access import Credentials
 from testbed.network.blocklog import BlockLog
 from testbed.network.config import Subjects
 from testbed.network.consensus import Receipt
@@ -45,16 +48,17 @@ class Committed:
 
 
 class NetworkClient:
-    def __init__(self, nc: Client, genesis: Block) -> None:
-        self.nc, self.genesis = nc, genesis
+    def __init__(self, nc: Client, genesis: Block, who: str) -> None:
+        self.nc, self.genesis, self.who = nc, genesis, who
         self.subjects = Subjects(genesis.header.chain_id)
         self.validators = frozenset(genesis.transactions[0].body.validators)
         self.blocklog = BlockLog(nc.jetstream(timeout=REQUEST_TIMEOUT_S), self.subjects)
 
     @classmethod
-    async def connect(cls, servers: Sequence[str], genesis: Block,
+    async def connect(cls, servers: Sequence[str], genesis: Block, credentials: Credentials,
                       name: str = "client") -> NetworkClient:
-        return cls(await connect(tuple(servers), name), genesis)
+        """A client with ``credentials``, submitting on their name's subject."""
+        return cls(await connect(tuple(servers), name, credentials), genesis, credentials.name)
 
     async def close(self) -> None:
         await self.nc.close()
@@ -62,7 +66,8 @@ class NetworkClient:
     async def submit(self, txs: Sequence[Transaction], clock: Clock | None = None,
                      node: str | None = None) -> list[Receipt]:
         """Send ``txs`` (for ``clock``'s time, else the node's) and return the receipts."""
-        subject = self.subjects.submit if node is None else self.subjects.submit_to(node)
+        subject = (self.subjects.submit(self.who) if node is None
+                   else self.subjects.submit_to(self.who, node))
         try:
             msg = await self.nc.request(subject, Submission(clock, tuple(txs)).encoded,
                                         timeout=REQUEST_TIMEOUT_S)
@@ -119,4 +124,5 @@ class NetworkClient:
                 head = certified.block.header
                 yield Committed(certified.block, certified.certificate, seq)
         finally:
-            await hints.unsubscribe()
+            with contextlib.suppress(nats.errors.ConnectionClosedError):  # closed under it
+                await hints.unsubscribe()

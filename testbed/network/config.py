@@ -3,9 +3,13 @@
 ```toml
 name = "validator-0"                  # unique among the nodes
 key = "keys/validator-0.key"          # its Ed25519 key, encrypted (TESTBED_PASSPHRASE)
+view_key = "keys/validators.view"     # the validators' view key (X25519), encrypted
 store = "stores/validator-0.sqlite"   # its own ledger file
 genesis = "genesis.block"             # the network's genesis block, the same for every node
 servers = ["nats://127.0.0.1:4222"]   # NATS servers of the ordering cluster
+tls_cert = "tls/clients/validator-0.pem"  # its client certificate (`access`)
+tls_key = "tls/clients/validator-0.key"   # and key, encrypted
+tls_ca = "tls/ca.pem"                 # the network's CA: the only one trusted
 round_timeout_s = 1.0                 # a proposer silent this long passes the turn on
 max_block_txs = 2000                  # transactions per block at most
 ```
@@ -24,16 +28,21 @@ from testbed.ledger.params import MAX_TX_PER_BLOCK
 
 DEFAULT_ROUND_TIMEOUT_S = 1.0
 DEFAULT_MAX_BLOCK_TXS = 2000
-_KEYS = {"name", "key", "store", "genesis", "servers", "round_timeout_s", "max_block_txs"}
+_PATHS = ("key", "view_key", "store", "genesis", "tls_cert", "tls_key", "tls_ca")
+_KEYS = {"name", *_PATHS, "servers", "round_timeout_s", "max_block_txs"}
 
 
 @dataclass(frozen=True)
 class NodeConfig:
     name: str
     key: Path
+    view_key: Path
     store: Path
     genesis: Path
     servers: tuple[str, ...]
+    tls_cert: Path
+    tls_key: Path
+    tls_ca: Path
     round_timeout_s: float = DEFAULT_ROUND_TIMEOUT_S
     max_block_txs: int = DEFAULT_MAX_BLOCK_TXS
 
@@ -44,8 +53,8 @@ class NodeConfig:
             return os.path.relpath(p, base)
 
         servers = ", ".join(f'"{s}"' for s in self.servers)
-        return (f'name = "{self.name}"\nkey = "{rel(self.key)}"\nstore = "{rel(self.store)}"\n'
-                f'genesis = "{rel(self.genesis)}"\nservers = [{servers}]\n'
+        paths = "".join(f'{k} = "{rel(getattr(self, k))}"\n' for k in _PATHS)
+        return (f'name = "{self.name}"\n{paths}servers = [{servers}]\n'
                 f"round_timeout_s = {self.round_timeout_s}\n"
                 f"max_block_txs = {self.max_block_txs}\n")
 
@@ -57,9 +66,8 @@ def load_config(path: Path) -> NodeConfig:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"{path}: {exc}") from None
     problems = [f"{k}: unknown key" for k in sorted(set(raw) - _KEYS)]
-    problems += [f"{k}: missing" for k in ("name", "key", "store", "genesis", "servers")
-                 if k not in raw]
-    for k in ("name", "key", "store", "genesis"):
+    problems += [f"{k}: missing" for k in ("name", *_PATHS, "servers") if k not in raw]
+    for k in ("name", *_PATHS):
         if k in raw and not (isinstance(raw[k], str) and raw[k]):
             problems.append(f"{k}: expected a non-empty string")
     servers = raw.get("servers", [])
@@ -75,8 +83,9 @@ def load_config(path: Path) -> NodeConfig:
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems))
     base = path.parent
-    return NodeConfig(raw["name"], base / raw["key"], base / raw["store"],
-                      base / raw["genesis"], tuple(servers), float(timeout), max_txs)
+    paths = {k: base / raw[k] for k in _PATHS}
+    return NodeConfig(raw["name"], servers=tuple(servers), round_timeout_s=float(timeout),
+                      max_block_txs=max_txs, **paths)
 
 
 @dataclass(frozen=True)
@@ -98,14 +107,19 @@ class Subjects:
     def blocks(self) -> str:
         return f"{self.prefix}.blocks"
 
-    @property
-    def submit(self) -> str:
-        """Request/reply: any node answers (a queue group)."""
-        return f"{self.prefix}.submit"
+    def submit(self, who: str) -> str:
+        """Request/reply, ``who`` submitting (the operator, or a home's account in hex: only
+        its credentials may publish here): any node answers (a queue group)."""
+        return f"{self.prefix}.submit.{who}"
 
-    def submit_to(self, node: str) -> str:
-        """Request/reply: this node answers."""
-        return f"{self.prefix}.submit.{node}"
+    def submit_to(self, who: str, node: str) -> str:
+        """Request/reply, ``who`` submitting: this node answers."""
+        return f"{self.prefix}.submit.{who}.{node}"
+
+    def records(self, who: str) -> str:
+        """Notices about ``who``'s transactions, JSON: {txid, height} when a block holding
+        one is committed (by its proposer), {txid, reason} when a proposer dropped one."""
+        return f"{self.prefix}.records.{who}"
 
     @property
     def mempool(self) -> str:
@@ -128,11 +142,6 @@ class Subjects:
     def applied(self) -> str:
         """Published by each node after it applied a block: JSON {node, height, hash}."""
         return f"{self.prefix}.applied"
-
-    @property
-    def refused(self) -> str:
-        """Published by a proposer for each transaction it dropped: JSON {txid, reason}."""
-        return f"{self.prefix}.refused"
 
     def status(self, node: str) -> str:
         return f"{self.prefix}.status.{node}"

@@ -21,6 +21,11 @@ Heights are filled in rounds. The proposer of (height, round) is the validator a
   the head is applied (with the state computed when voting, or validated now when the node
   missed the proposal or is catching up), anything else is skipped.
 
+Who submits: a client submits on its own subject, which only its credentials may publish on
+(`access`): the operator's (it relays what homes and meters sign), or a home's, where a node
+admits only the home's and its meter's transactions. Each party's records (its transactions
+committed, or dropped with the reason) are published on its own subject.
+
 Time: the operator (`ChainState.operator`) signs clocks (`wire.Clock`); a block may be later
 than its parent only to a time the operator has signed, so no proposer can move the market's
 time (gate closures, reading deadlines) on its own, and block times never go backwards.
@@ -41,6 +46,7 @@ from testbed.ledger.blocks import Block, BlockHeader
 from testbed.ledger.certificates import Certificate, CertifiedBlock, quorum
 from testbed.ledger.chain import Chain, InvalidBlock, build_block, check_certificate, validate_block
 from testbed.ledger.keys import KeyPair
+from testbed.ledger.sealing import NotAddressed
 from testbed.ledger.state import ChainState
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import Clock, Proposal, Submission, Vote
@@ -48,6 +54,7 @@ from testbed.network.blocklog import Entry
 from testbed.network.mempool import Mempool
 
 log = logging.getLogger("testbed.network")
+OPERATOR_SUBMITTER = "operator"  # the operator's submission subject; a home's is its account
 LOOKAHEAD = 8  # proposals and votes for heights further above the head are ignored: no one
 # honest can be that far ahead, and a liar could otherwise fill the memory with them
 
@@ -75,7 +82,7 @@ class Receipt:
 @dataclass
 class Outbox:
     """What the validator wants sent: (kind, payload) messages, kind one of mempool, proposal,
-    vote, refused (JSON), applied (JSON)."""
+    vote, record (JSON, with the party it is for), applied (JSON)."""
 
     messages: list[tuple[str, bytes | dict]] = field(default_factory=list)
 
@@ -163,10 +170,12 @@ class Validator:
         if self.clock is None or clock.time > self.clock.time:
             self.clock = clock
 
-    def on_submission(self, sub: Submission, *, from_client: bool) -> list[Receipt]:
+    def on_submission(self, sub: Submission, *, from_client: bool,
+                      submitter: str = OPERATOR_SUBMITTER) -> list[Receipt]:
         """Admit a client's transactions (or another node's, ``from_client`` False), checking
         every signature once here, so that blocks holding them need not check them again;
-        a client's admitted ones are passed on to every other node."""
+        a client's admitted ones are passed on to every other node. ``submitter``: whose
+        subject they came on (the operator, or a home's account in hex)."""
         if not self._clock_ok(sub.clock):
             return [Receipt(tx.txid, False, "clock not signed by the operator")
                     for tx in sub.transactions]
@@ -179,7 +188,8 @@ class Validator:
             [tx.signature for tx in fresh]) if fresh else []))
         receipts, admitted = [], []
         for tx in sub.transactions:
-            reason = self._refusal(tx, bool(signed_ok.get(tx.txid, True)))
+            reason = (self._submitted_as(tx, submitter)
+                      or self._refusal(tx, bool(signed_ok.get(tx.txid, True))))
             if reason:
                 receipts.append(Receipt(tx.txid, False, reason))
                 continue
@@ -189,6 +199,33 @@ class Validator:
         if from_client and admitted:
             self.out.messages.append(("mempool", Submission(sub.clock, tuple(admitted)).encoded))
         return receipts
+
+    def _submitted_as(self, tx: Transaction, submitter: str) -> str:
+        """Why ``tx`` may not come on ``submitter``'s subject, or '': a home submits only its
+        own and its meter's transactions; the operator relays any."""
+        if submitter == OPERATOR_SUBMITTER:
+            return ""
+        contract = self.chain.state.contract
+        try:
+            home = bytes.fromhex(submitter)
+        except ValueError:
+            return f"unknown submitter {submitter!r}"
+        participant = contract.participants.get(home) if contract is not None else None
+        if tx.sender == home or (participant is not None and tx.sender == participant.meter_key):
+            return ""
+        return (f"a transaction of {tx.sender.hex()[:16]} submitted as home {submitter[:16]}: "
+                "a home submits only its own and its meter's")
+
+    def party(self, sender: bytes) -> str:
+        """Whose records a transaction of ``sender`` belongs to: its home's (a home's or its
+        meter's), else the operator's."""
+        contract = self.chain.state.contract
+        if contract is not None:
+            if sender in contract.participants:
+                return sender.hex()
+            if sender in contract.meters:
+                return contract.meters[sender].hex()
+        return OPERATOR_SUBMITTER
 
     def _refusal(self, tx: Transaction, signed_ok: bool) -> str:
         if tx.chain_id != self.chain_id:
@@ -265,8 +302,9 @@ class Validator:
             if tx.nonce != expected and reason != "bad signature":
                 continue
             self.mempool.remove([tx.txid])
-            self.out.messages.append(("refused", {"txid": tx.txid.hex(), "reason": reason,
-                                                  "node": self.name}))
+            self.out.messages.append(("record", {"party": self.party(tx.sender),
+                                                 "txid": tx.txid.hex(), "reason": reason,
+                                                 "node": self.name}))
             log.info("%s: dropped %s: %s", self.name, tx.txid.hex()[:16], reason)
 
     # --- voting -----------------------------------------------------------------------------
@@ -308,7 +346,7 @@ class Validator:
             if reason:
                 raise InvalidBlock(h.height, reason)
             state = validate_block(block, parent_state, parent_header, verified=self.mempool)
-        except InvalidBlock as exc:
+        except (InvalidBlock, NotAddressed) as exc:  # not addressed: see `Node`'s view key
             log.warning("%s: no vote for block %s: %s", self.name, h.hash.hex()[:16], exc)
             return
         self._see_clock(proposal.clock)
@@ -418,6 +456,13 @@ class Validator:
         self.out.messages.append(("applied", {"node": self.name, "height": height,
                                               "hash": block.header.hash.hex(),
                                               "transactions": len(block.transactions)}))
+        if block.header.proposer == self.key.public:  # its proposer tells each party
+            committed: dict[str, list[str]] = defaultdict(list)
+            for tx in block.transactions:
+                committed[self.party(tx.sender)].append(tx.txid.hex())
+            for party, txids in committed.items():
+                self.out.messages.append(("record", {"party": party, "height": height,
+                                                     "committed": txids}))
 
     def status(self) -> dict:
         return {"node": self.name, "height": self.chain.height,

@@ -6,7 +6,9 @@ and returning once the stream holds it certified. It keeps its own replica of th
 run folder (the same ledger file as an embedded run, every block and certificate checked as a
 node checks them), from which it reads the market's state and the nonces. It is the operator:
 it signs clocks, deposits, clearings (the grid's decisions) and settlements with the network's
-operator key.
+operator key, connects with the operator's certificate (it relays the homes' and meters'
+signed transactions) and holds the validators' view key (it settles, so it reads the
+readings, as the utility that runs the meters does).
 
 The network folder is created on first use with the scenario's market, `NETWORK_VALIDATORS`
 validators and 3 NATS servers, and started if it is not running; a network this run started
@@ -28,12 +30,14 @@ from testbed.events import BlockCommitted, EventStream
 from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import Certificate, CertifiedBlock
 from testbed.ledger.chain import Chain
-from testbed.ledger.keys import KeyPair, passphrase
+from testbed.ledger.keys import KeyPair, ViewKey, passphrase
+from testbed.ledger.sealing import keyring
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import Clock, encode_block
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
 from testbed.network import local, processes
+from testbed.network.access import ClientRole
 from testbed.network.client import NetworkClient
 
 NETWORK_VALIDATORS = 4
@@ -52,15 +56,17 @@ class Seen:
 
 class NetworkLedger:
     def __init__(self, folder: Path, network: local.Network, replica: Chain, operator: KeyPair,
-                 events: EventStream, stop_when_closed: bool) -> None:
+                 view: ViewKey, events: EventStream, stop_when_closed: bool) -> None:
         self.folder, self.network, self.replica = folder, network, replica
         self.operator, self.events, self.stop_when_closed = operator, events, stop_when_closed
+        self.validators_view_key = view.public
         self.validator_count = len(replica.state.validators)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="network-ledger")
         self._thread.start()
-        self._client = self._call(NetworkClient.connect(network.urls, network.genesis, "run"))
+        self._client = self._call(NetworkClient.connect(
+            network.urls, network.genesis, network.credentials(ClientRole.OPERATOR), "run"))
         self._blocks = self._client.follow(replica.head)
         self._last: Block = network.genesis  # the replica's head block
 
@@ -76,16 +82,18 @@ class NetworkLedger:
         if genesis.contract_params != params.encode():
             raise InputError(f"{folder}: its chain runs another market than the scenario's")
         running = any(processes.alive(n.pid, n.config) for n in network.nodes)
+        secret = passphrase(development=True)
         try:  # a network this run started, it stops when done (or failing to start)
             network = local.up(folder)
-            replica = Chain.from_genesis(path, network.genesis, MarketContract())
+            view = ViewKey.load(network.validators_view_key, secret)
+            replica = Chain.from_genesis(path, network.genesis, MarketContract(keyring([view])))
         except BaseException:
             if not running:
                 local.down(folder)
             raise
         try:
-            operator = KeyPair.load(network.operator_key, passphrase(development=True))
-            ledger = cls(folder, network, replica, operator, events, not running)
+            operator = KeyPair.load(network.operator_key, secret)
+            ledger = cls(folder, network, replica, operator, view, events, not running)
         except BaseException:
             replica.close()
             if not running:

@@ -1,10 +1,14 @@
 """A whole network on one machine: `testbed network up|status|down DIR`.
 
-On first use `up` writes into DIR: a key per validator and one for the operator
-(``keys/``, encrypted under TESTBED_PASSPHRASE or, with a warning, the development
-passphrase), the genesis block (``genesis.block``: the validators, the operator as its
-signer, the default market), a configuration per NATS server (``servers/``, ports chosen by
-the OS on loopback) and per node (``nodes/NAME.toml``, with its store ``nodes/NAME.sqlite``).
+On first use `up` writes into DIR: a key per validator and one for the operator, and the
+validators' view key (``keys/``, encrypted under TESTBED_PASSPHRASE or, with a warning, the
+development passphrase), the genesis block (``genesis.block``: the validators, the operator
+as its signer, the default market), the network's certificate authority and a certificate
+per server and per client (``tls/``: each validator, the operator, an auditor and the admin
+that `up`, `status` and `down` connect as; homes are admitted with `admit`), the users'
+permissions (``servers/authorization.conf``, `access`), a configuration per NATS server
+(``servers/``, ports chosen by the OS on loopback) and per node (``nodes/NAME.toml``, with its
+store ``nodes/NAME.sqlite``). Nothing connects without a certificate of the network's CA.
 Then, and on every later `up`, it starts whatever is not running (servers first; the stream
 is created R3, or R1 with one server, and given the genesis block), in the background, logs
 in ``logs/``, and returns once every node answers. ``DIR/network.json`` lists the servers
@@ -21,6 +25,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,17 +37,19 @@ from testbed.errors import InputError
 from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.chain import genesis_block
-from testbed.ledger.keys import KeyPair, passphrase
+from testbed.ledger.keys import KeyPair, ViewKey, passphrase
 from testbed.ledger.wire import decode_block, encode_block
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
-from testbed.network import processes
+from testbed.network import access, processes
+from testbed.network.access import ClientRole, Credentials
 from testbed.network.blocklog import BlockLog
 from testbed.network.config import NodeConfig, Subjects
 from testbed.network.node import connect
 from testbed.network.servers import cluster_specs, nats_server_binary, write_config
 
 MANIFEST = "network.json"
+VALIDATORS_VIEW = "validators.view"  # the validators' view key, in DIR/keys
 READY_TIMEOUT_S = 120.0
 NODE_ENV = {"NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "1")}
 """Nodes sharing one machine check signatures on one thread each: several nodes' thread pools
@@ -75,6 +82,7 @@ class Network:
     genesis_hash: str
     servers: list[ServerEntry]
     nodes: list[NodeEntry]
+    clients: list[tuple[str, str]]  # (role, name) of every client with a certificate
 
     @property
     def urls(self) -> list[str]:
@@ -88,10 +96,19 @@ class Network:
     def operator_key(self) -> Path:
         return self.folder / "keys" / "operator.key"
 
+    @property
+    def validators_view_key(self) -> Path:
+        return self.folder / "keys" / VALIDATORS_VIEW
+
+    def credentials(self, role: ClientRole, name: str | None = None) -> Credentials:
+        """A client's credentials (named as its role unless ``name``: a validator's, a home's)."""
+        return access.credentials(self.folder, role, name or role.value)
+
     def save(self) -> None:
         data = {"chain_id": self.chain_id, "genesis_hash": self.genesis_hash,
                 "servers": [asdict(s) for s in self.servers],
-                "nodes": [asdict(n) for n in self.nodes]}
+                "nodes": [asdict(n) for n in self.nodes],
+                "clients": [list(c) for c in self.clients]}
         path = self.folder / MANIFEST
         path.with_suffix(".tmp").write_text(json.dumps(data, indent=2) + "\n")
         path.with_suffix(".tmp").replace(path)
@@ -103,9 +120,13 @@ def load(folder: Path) -> Network:
     if not path.exists():
         raise InputError(f"{folder}: no network here (run `testbed network up {folder}`)")
     data = json.loads(path.read_text())
+    if "clients" not in data:
+        raise InputError(f"{folder}: a network made before access control (TLS and "
+                         "permissions): stop it, remove the folder and run up again")
     return Network(folder, data["chain_id"], data["genesis_hash"],
                    [ServerEntry(**s) for s in data["servers"]],
-                   [NodeEntry(**n) for n in data["nodes"]])
+                   [NodeEntry(**n) for n in data["nodes"]],
+                   [(role, name) for role, name in data["clients"]])
 
 
 def create(folder: Path, validators: int = 4, servers: int = 3, *,
@@ -123,28 +144,70 @@ def create(folder: Path, validators: int = 4, servers: int = 3, *,
     for i, key in enumerate(keys):
         key.save(folder / "keys" / f"validator-{i}.key", secret)
     operator.save(folder / "keys" / "operator.key", secret)
+    ViewKey.generate().save(folder / "keys" / VALIDATORS_VIEW, secret)
     chain_id = secrets.randbits(31) | 1
     genesis = genesis_block([k.public for k in keys], keys[0], operator, MarketContract(),
                             (params or MarketParams()).encode(), genesis_time, chain_id)
     (folder / "genesis.block").write_bytes(encode_block(genesis))
     specs = cluster_specs(folder / "servers", servers)
+    access.create_ca(folder, secret)
     for spec in specs:
-        write_config(spec, specs)
+        access.issue_server(folder, secret, spec.name, [spec.host])
+        write_config(spec, specs, access.tls_folder(folder))
+    names = [f"validator-{i}" for i in range(validators)]
+    clients = [(ClientRole.VALIDATOR, n) for n in names] + [
+        (role, role.value) for role in (ClientRole.OPERATOR, ClientRole.AUDITOR,
+                                        ClientRole.ADMIN)]
+    for role, name in clients:
+        access.issue_client(folder, secret, role, name)
+    access.write_authorization(folder / "servers", clients, Subjects(chain_id))
     nodes = []
-    for i in range(validators):
-        name = f"validator-{i}"
+    for name in names:
+        creds = access.credentials(folder, ClientRole.VALIDATOR, name)
         config = NodeConfig(name, folder / "keys" / f"{name}.key",
+                            folder / "keys" / VALIDATORS_VIEW,
                             folder / "nodes" / f"{name}.sqlite", folder / "genesis.block",
-                            tuple(s.url for s in specs), round_timeout_s, max_block_txs)
+                            tuple(s.url for s in specs), creds.cert, creds.key, creds.ca,
+                            round_timeout_s, max_block_txs)
         path = folder / "nodes" / f"{name}.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(config.to_toml(path.parent))
         nodes.append(NodeEntry(name, str(path), str(config.store),
                                str(folder / "logs" / f"{name}.log")))
     network = Network(folder, chain_id, genesis.header.hash.hex(),
-                      [ServerEntry(s.name, s.url, str(s.config)) for s in specs], nodes)
+                      [ServerEntry(s.name, s.url, str(s.config)) for s in specs], nodes,
+                      [(role.value, name) for role, name in clients])
     network.save()
     return network
+
+
+def admit(folder: Path, role: ClientRole, name: str) -> Credentials:
+    """A new client's certificate and permissions (a home: ``name`` is its account in hex;
+    an auditor), the servers that run reloading their permissions; its credentials."""
+    network = load(folder)
+    if role not in (ClientRole.HOME, ClientRole.AUDITOR):
+        raise InputError("admit homes and auditors; validators are named at creation")
+    if role == ClientRole.HOME and not _is_account(name):
+        raise InputError(f"a home is named by its account: 64 hex digits, not {name!r}")
+    if (role.value, name) in network.clients:
+        raise InputError(f"{name} is already admitted")
+    creds = access.issue_client(network.folder, passphrase(development=True), role, name)
+    network.clients.append((role.value, name))
+    access.write_authorization(network.folder / "servers",
+                               [(ClientRole(r), n) for r, n in network.clients],
+                               Subjects(network.chain_id))
+    network.save()
+    for server in network.servers:  # nats-server reloads its configuration on SIGHUP
+        if processes.alive(server.pid, server.config):
+            os.kill(server.pid, signal.SIGHUP)
+    return creds
+
+
+def _is_account(name: str) -> bool:
+    try:
+        return len(bytes.fromhex(name)) == 32 and name == name.lower()
+    except ValueError:
+        return False
 
 
 def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Network:
@@ -170,7 +233,7 @@ def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Networ
 async def _prepare_stream(network: Network) -> None:
     """Once the cluster has a JetStream leader: the stream exists and starts with genesis."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    nc = await connect(network.urls, "network-up")
+    nc = await connect(network.urls, "network-up", network.credentials(ClientRole.ADMIN))
     try:
         log = BlockLog(nc.jetstream(timeout=2.0), Subjects(network.chain_id))
         while True:
@@ -192,7 +255,8 @@ async def _wait_for_nodes(network: Network) -> None:
     from testbed.network.client import NetworkClient
 
     deadline = time.monotonic() + READY_TIMEOUT_S
-    client = await NetworkClient.connect(network.urls, network.genesis, "network-up")
+    client = await NetworkClient.connect(network.urls, network.genesis,
+                                         network.credentials(ClientRole.ADMIN), "network-up")
     try:
         waiting = list(network.nodes)
         while waiting:
@@ -224,8 +288,9 @@ async def _status(network: Network) -> list[dict]:
     if not any(processes.alive(s.pid, s.config) for s in network.servers):
         return rows
     try:
-        client = await asyncio.wait_for(
-            NetworkClient.connect(network.urls, network.genesis, "network-status"), 5)
+        client = await asyncio.wait_for(NetworkClient.connect(
+            network.urls, network.genesis, network.credentials(ClientRole.ADMIN),
+            "network-status"), 5)
     except (nats.errors.Error, TimeoutError):
         return rows
     try:

@@ -1,11 +1,13 @@
 """`testbed node CONFIG`: one validator on the network, until SIGTERM or SIGINT.
 
 The process wires a `consensus.Validator` to NATS: clients' submissions (request/reply with a
-receipt per transaction), the other nodes' mempool exchange, proposals and votes (core NATS,
-every node hears every one), and the ordering stream (`blocklog`), which it reads in order
-from the entry after its head: at once when an append is announced, else every
-``POLL_S``. Started, it opens its store (re-validating it from genesis) or creates it from the
-network's genesis block, and catches up from the stream before it takes part.
+receipt per transaction, each on its submitter's subject), the other nodes' mempool exchange,
+proposals and votes (core NATS, every node hears every one), and the ordering stream
+(`blocklog`), which it reads in order from the entry after its head: at once when an append is
+announced, else every ``POLL_S``. It connects with its own client certificate (`access`) and
+holds the validators' view key, so it opens every sealed record. Started, it opens its store
+(re-validating it from genesis) or creates it from the network's genesis block, and catches up
+from the stream before it takes part.
 """
 
 from __future__ import annotations
@@ -24,44 +26,67 @@ from nats.aio.msg import Msg
 from testbed.errors import InputError, LedgerError
 from testbed.ledger.chain import Chain, stored_blocks
 from testbed.ledger.encoding import EncodingError
-from testbed.ledger.keys import KeyPair, passphrase
+from testbed.ledger.keys import KeyPair, ViewKey, passphrase
+from testbed.ledger.sealing import keyring
 from testbed.ledger.wire import decode_block, decode_proposal, decode_submission, decode_vote
 from testbed.market.contract import MarketContract
+from testbed.network.access import ClientRole, Credentials
 from testbed.network.blocklog import BlockLog
 from testbed.network.config import NodeConfig, Subjects, load_config
 from testbed.network.consensus import Validator
 
 log = logging.getLogger("testbed.network")
+
+
+class _TlsEofNoise(logging.Filter):
+    """asyncio warns on every TLS connection NATS closes that returning True from
+    eof_received has no effect: nothing to act on, so not shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received() has no effect when using ssl" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_TlsEofNoise())
 POLL_S = 0.2  # read the stream this often when no append is announced
 TICK_S = 0.01  # rounds, fallback appends and proposals are checked this often
 
 
-def open_chain(config: NodeConfig) -> Chain:
-    """The node's chain: its store re-validated, or a new one from the network's genesis."""
+def open_chain(config: NodeConfig, view: ViewKey) -> Chain:
+    """The node's chain: its store re-validated, or a new one from the network's genesis;
+    its contract opens sealed records with the validators' view key ``view``."""
     try:
         genesis = decode_block(config.genesis.read_bytes())
     except OSError as exc:
         raise InputError(f"{config.genesis}: {exc}") from None
     except EncodingError as exc:
         raise InputError(f"{config.genesis}: not a genesis block ({exc})") from None
+    contract = MarketContract(keyring([view]))
     if config.store.exists():
-        chain = Chain.open(config.store, MarketContract())
+        chain = Chain.open(config.store, contract)
         stored = next(stored_blocks(chain.store)).block.header.hash
         if stored != genesis.header.hash:
             chain.close()
             raise InputError(f"{config.store} holds another chain than {config.genesis}")
-        return chain
-    return Chain.from_genesis(config.store, genesis, MarketContract())
+    else:
+        chain = Chain.from_genesis(config.store, genesis, contract)
+    named = chain.state.contract.validators_view_key
+    if named and named != view.public:
+        chain.close()
+        raise InputError(f"{config.view_key} is not the validators' view key of this chain")
+    return chain
 
 
-async def connect(servers: tuple[str, ...] | list[str], name: str, **options) -> Client:
-    """A connection that keeps reconnecting to the cluster's servers, errors logged tersely."""
+async def connect(servers: tuple[str, ...] | list[str], name: str, credentials: Credentials,
+                  **options) -> Client:
+    """A connection with ``credentials`` that keeps reconnecting to the cluster's servers,
+    errors logged tersely."""
     async def error_cb(exc: Exception) -> None:
         log.debug("%s: nats: %s", name, exc)
 
     return await nats.connect(list(servers), name=name, error_cb=error_cb,
                               max_reconnect_attempts=-1, reconnect_time_wait=0.1,
-                              connect_timeout=2, allow_reconnect=True, **options)
+                              connect_timeout=2, allow_reconnect=True,
+                              **credentials.options(passphrase(development=True)), **options)
 
 
 class Node:
@@ -69,8 +94,11 @@ class Node:
 
     def __init__(self, config: NodeConfig, validator_class: type[Validator] = Validator) -> None:
         self.config = config
-        self.key = KeyPair.load(config.key, passphrase(development=True))
-        self.chain = open_chain(config)
+        secret = passphrase(development=True)
+        self.key = KeyPair.load(config.key, secret)
+        self.chain = open_chain(config, ViewKey.load(config.view_key, secret))
+        self.credentials = Credentials(ClientRole.VALIDATOR, config.name, config.tls_cert,
+                                       config.tls_key, config.tls_ca)
         self.subjects = Subjects(self.chain.chain_id)
         self.validator = validator_class(
             self.chain, self.key, config.name, round_timeout_s=config.round_timeout_s,
@@ -88,11 +116,12 @@ class Node:
         self.appending = asyncio.Lock()
 
     async def run(self) -> None:
-        self.nc = await connect(self.config.servers, self.config.name, no_echo=True)
+        self.nc = await connect(self.config.servers, self.config.name, self.credentials,
+                                no_echo=True)
         self.blocklog = BlockLog(self.nc.jetstream(timeout=2.0), self.subjects)
         s, nc = self.subjects, self.nc
-        await nc.subscribe(s.submit, queue="nodes", cb=self._on_submit)
-        await nc.subscribe(s.submit_to(self.config.name), cb=self._on_submit)
+        await nc.subscribe(s.submit("*"), queue="nodes", cb=self._on_submit)
+        await nc.subscribe(s.submit_to("*", self.config.name), cb=self._on_submit)
         await nc.subscribe(s.status(self.config.name), cb=self._on_status)
         await nc.subscribe(s.mempool, cb=self._guard(self._on_mempool))
         await nc.subscribe(s.proposals, cb=self._guard(self._on_proposal))
@@ -121,9 +150,10 @@ class Node:
         return cb
 
     async def _on_submit(self, msg: Msg) -> None:
+        submitter = msg.subject.split(".")[3]  # p2pe.<chain>.submit.<who>[.<node>]
         try:
             receipts = [r.as_json() for r in self.validator.on_submission(
-                decode_submission(msg.data), from_client=True)]
+                decode_submission(msg.data), from_client=True, submitter=submitter)]
             reply = {"node": self.config.name, "receipts": receipts}
         except EncodingError as exc:
             reply = {"node": self.config.name, "error": f"malformed submission: {exc}"}
@@ -153,8 +183,11 @@ class Node:
         self.validator.tick()
         s, nc = self.subjects, self.nc
         subject = {"mempool": s.mempool, "proposal": s.proposals, "vote": s.votes,
-                   "refused": s.refused, "applied": s.applied}
+                   "applied": s.applied}
         for kind, payload in self.validator.out.drain():
+            if kind == "record":
+                await nc.publish(s.records(payload["party"]), json.dumps(payload).encode())
+                continue
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             await nc.publish(subject[kind], data)
         if self.appending.locked():

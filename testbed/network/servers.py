@@ -5,6 +5,9 @@ the Python interpreter), so a fresh machine needs nothing else; `TESTBED_NATS_SE
 another one (e.g. Debian's `nats-server` package on a production host). Each server has its
 own configuration file and JetStream folder; on loopback the ports are chosen once by the OS
 and kept in the files, so a restarted server comes back where its peers and clients expect it.
+Every link is TLS: clients must show a certificate of the network's CA, which names their
+user and so their permissions (`access`, included from ``authorization.conf``), and the
+cluster's routes verify each other's certificates the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.errors import InputError
+
+AUTHORIZATION = "authorization.conf"  # the users and their permissions (`access`)
 
 SERVER_ENV = "TESTBED_NATS_SERVER"
 CLUSTER_NAME = "p2pe"
@@ -77,15 +82,23 @@ def cluster_specs(folder: Path, count: int, host: str = "127.0.0.1") -> list[Ser
             for i in range(count)]
 
 
-def write_config(spec: ServerSpec, peers: list[ServerSpec]) -> None:
-    """The server's configuration file: JetStream on, routes to every peer of the cluster."""
+def write_config(spec: ServerSpec, peers: list[ServerSpec], tls: Path) -> None:
+    """The server's configuration file: TLS with client certificates mapped to users (the
+    network's CA in ``tls``, this server's certificate in ``tls/servers``), the users'
+    permissions included, JetStream on, TLS routes to every peer of the cluster."""
     routes = ", ".join(f'"nats://{p.host}:{p.cluster_port}"' for p in peers)
     spec.folder.mkdir(parents=True, exist_ok=True)
+    certs = (f'cert_file: "{tls / "servers" / (spec.name + ".pem")}", '
+             f'key_file: "{tls / "servers" / (spec.name + ".key")}", '
+             f'ca_file: "{tls / "ca.pem"}", timeout: 5')
     text = (f'server_name: "{spec.name}"\n'
             f'listen: "{spec.host}:{spec.client_port}"\n'
             f"max_payload: {MAX_PAYLOAD_BYTES}\n"
+            f"tls {{ {certs}, verify_and_map: true }}\n"
+            f'include "{AUTHORIZATION}"\n'
             f'jetstream {{ store_dir: "{spec.folder / (spec.name + "-jetstream")}" }}\n')
     if len(peers) > 1:  # a single server runs JetStream unclustered
         text += (f'cluster {{\n  name: "{CLUSTER_NAME}"\n'
-                 f'  listen: "{spec.host}:{spec.cluster_port}"\n  routes: [{routes}]\n}}\n')
+                 f'  listen: "{spec.host}:{spec.cluster_port}"\n  routes: [{routes}]\n'
+                 f"  tls {{ {certs}, verify: true }}\n}}\n")
     spec.config.write_text(text)

@@ -16,11 +16,12 @@ import pytest
 
 from testbed.bench.network import PARAMS, market_load
 from testbed.ledger.chain import stored_blocks
-from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair
+from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey
 from testbed.ledger.store import open_store
 from testbed.ledger.wire import Clock
 from testbed.market.ledger import verify_ledger
 from testbed.network import local, processes
+from testbed.network.access import ClientRole
 from testbed.network.client import NetworkClient, NetworkError
 
 TICKS = 60  # enough market for every test of the session
@@ -32,7 +33,9 @@ class Market:
         self.folder = folder
         self.network = local.load(folder)
         self.operator = KeyPair.load(self.network.operator_key, DEV_PASSPHRASE)
-        self.load = market_load(self.operator, self.network.chain_id, TICKS)
+        self.view = ViewKey.load(self.network.validators_view_key, DEV_PASSPHRASE)
+        self.load = market_load(self.operator, self.network.chain_id, TICKS, self.view)
+        self.operator_credentials = self.network.credentials(ClientRole.OPERATOR)
         self.next = 0  # the next tick to submit
         self.committed: set[bytes] = set()
         self.head = None  # the last committed header seen
@@ -53,7 +56,7 @@ class Market:
         asyncio.run(self._trade(ticks, via if isinstance(via, tuple) else (via,)))
 
     async def _trade(self, ticks: int, via: tuple[str | None, ...]) -> None:
-        client = await NetworkClient.connect(self.network.urls, self.network.genesis, "test")
+        client = await self.client()
         try:
             for _ in range(ticks):
                 tick = self.load[self.next]
@@ -77,7 +80,7 @@ class Market:
             await client.close()
 
     async def _follow(self, txids: set[bytes], until: float) -> None:
-        client = await NetworkClient.connect(self.network.urls, self.network.genesis, "test")
+        client = await self.client()
         try:
             blocks = client.follow(self.head, poll_s=0.05)
             while not txids <= self.committed and time.monotonic() < until:
@@ -101,10 +104,19 @@ class Market:
             assert time.monotonic() < deadline, f"not converged: {rows}"
             time.sleep(0.2)
 
+    async def client(self) -> NetworkClient:
+        return await NetworkClient.connect(self.network.urls, self.network.genesis,
+                                           self.operator_credentials, "test")
+
     def stores_verify(self) -> None:
+        """Every node's store re-executes from genesis with the validators' view key, to the
+        same state root."""
+        roots = set()
         for node in self.network.nodes:
-            report = verify_ledger(Path(node.store))
-            assert report.ok, f"{node.name}: {report.line()}"
+            report = verify_ledger(Path(node.store), [self.view])
+            assert report.ok and not report.unchecked, f"{node.name}: {report.line()}"
+            roots.add(report.state_root)
+        assert len(roots) == 1
 
     def duplicated_txids(self, node: str) -> int:
         store = next(n.store for n in self.network.nodes if n.name == node)

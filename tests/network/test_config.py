@@ -14,8 +14,10 @@ from testbed.network.mempool import Mempool
 
 
 def test_a_config_round_trips(tmp_path):
-    config = NodeConfig("validator-0", tmp_path / "k.key", tmp_path / "s.sqlite",
-                        tmp_path / "genesis.block", ("nats://127.0.0.1:4222",), 0.5, 300)
+    config = NodeConfig("validator-0", tmp_path / "k.key", tmp_path / "v.view",
+                        tmp_path / "s.sqlite", tmp_path / "genesis.block",
+                        ("nats://127.0.0.1:4222",), tmp_path / "c.pem", tmp_path / "c.key",
+                        tmp_path / "ca.pem", 0.5, 300)
     path = tmp_path / "node.toml"
     path.write_text(config.to_toml(tmp_path))
     assert load_config(path) == config
@@ -29,6 +31,7 @@ def test_every_problem_is_named(tmp_path):
         load_config(path)
     message = str(info.value)
     for problem in ("colour: unknown key", "store: missing", "genesis: missing",
+                    "view_key: missing", "tls_cert: missing",
                     "name: expected", "servers: expected", "round_timeout_s", "max_block_txs"):
         assert problem in message
     assert "\n" not in message

@@ -10,7 +10,8 @@ from testbed.bench.network import PARAMS, market_load
 from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.chain import Chain, build_block, genesis_block
-from testbed.ledger.keys import KeyPair
+from testbed.ledger.keys import KeyPair, ViewKey
+from testbed.ledger.sealing import keyring
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import (
     Clock,
@@ -26,6 +27,7 @@ from testbed.network.consensus import Validator
 
 KEYS = [KeyPair.development(f"consensus/validator-{i}") for i in range(4)]
 OPERATOR = KeyPair.development("consensus/operator")
+VIEW = ViewKey.development("consensus/validators")
 CHAIN_ID = 11
 
 
@@ -37,11 +39,12 @@ class Net:
         genesis = genesis_block([k.public for k in KEYS], KEYS[0], OPERATOR, MarketContract(),
                                 PARAMS.encode(), 0, CHAIN_ID)
         self.stream: list[CertifiedBlock] = [CertifiedBlock(genesis, None)]
-        self.vs = [Validator(Chain.from_genesis(":memory:", genesis, MarketContract()), k,
+        self.vs = [Validator(Chain.from_genesis(":memory:", genesis,
+                                                MarketContract(keyring([VIEW]))), k,
                              f"v{i}", round_timeout_s=1.0, max_block_txs=2000,
                              now=lambda: self.t) for i, k in enumerate(KEYS)]
         self.muted: set[int] = set()
-        self.load = market_load(OPERATOR, CHAIN_ID, 3)
+        self.load = market_load(OPERATOR, CHAIN_ID, 3, VIEW)
 
     def by_key(self, public: bytes) -> Validator:
         return next(v for v in self.vs if v.key.public == public)

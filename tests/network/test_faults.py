@@ -19,6 +19,7 @@ def test_the_market_commits_on_every_node(healthy):
     healthy.trade(3)
     rows = healthy.converged()
     assert {r["lag"] for r in rows} == {0}
+    healthy.stores_verify()  # each re-executes the private market to the same state root
 
 
 def test_a_killed_validator_catches_up(healthy):

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
 from testbed.market.ledger import verify_ledger
 from testbed.network import local, processes
 
@@ -28,9 +29,12 @@ def test_a_simulation_on_its_own_network(tmp_path):
         network = local.load(net)
         assert not any(processes.alive(e.pid, e.config)
                        for e in (*network.nodes, *network.servers))  # stopped: it started it
-        replica = verify_ledger(out / "ledger.sqlite")
-        node = verify_ledger(net / "nodes" / "validator-2.sqlite")
+        auditor = ViewKey.load(out / "auditor.view", DEV_PASSPHRASE)  # the run's auditor
+        replica = verify_ledger(out / "ledger.sqlite", [auditor])
+        validators = ViewKey.load(net / "keys" / "validators.view", DEV_PASSPHRASE)
+        node = verify_ledger(net / "nodes" / "validator-2.sqlite", [validators])
         assert replica.ok and node.ok and node.state_root == replica.state_root
+        assert not replica.unchecked and not node.unchecked  # the contract re-executed
         again = cli("simulate", "--days", str(1 / 96), "--network", str(net), "--out",
                     str(tmp_path / "again"), cwd=tmp_path)
         assert again.returncode == 2 and "not new" in again.stderr  # homes already joined

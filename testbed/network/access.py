@@ -1,0 +1,244 @@
+"""Who may connect to the network and what each may publish and subscribe to.
+
+**Authentication: TLS client certificates** (mutual TLS, NATS's ``verify_and_map``). Every link
+must be TLS anyway (clients to servers, and the servers' cluster routes), so a certificate
+authority and server certificates exist whatever the choice; a client certificate then gives
+each party one credential for both encryption and identity, checked by the TLS stack before
+the server reads a byte, with nothing beyond Python's `ssl` and `cryptography` (NKeys would
+need a second key system, the `nkeys` package, and the same TLS certificates besides). The
+certificate's e-mail name is the NATS user (``validator-0@validator.p2pe``,
+``<account hex>@home.p2pe``), whose permissions the servers hold. No certificate, a
+certificate of another CA, or one whose name has no permissions: refused at the handshake.
+
+**Authorization: per-role permissions** (``authorization.conf``, included by every server):
+
+- a **validator** proposes, votes, exchanges mempools, appends to the block stream and
+  publishes each party's records; it answers requests (``allow_responses``) and reads submissions;
+- the **operator** submits on its own subject (it relays the signed transactions of homes
+  and meters it serves: the utility's head-end), reads the stream, its records, the nodes'
+  announcements;
+- a **home** submits on its own subject only (its own and its meter's transactions: nodes
+  refuse any other sender there), reads the block stream (public results; its private
+  records come sealed) and its own records, and nothing of another home's;
+- an **auditor** reads everything and publishes nothing but read requests;
+- the **admin** (``testbed network up|status|down``) creates the stream and may do anything.
+
+Every client's request inbox is under ``_INBOX.<its name>``, so no one can read another's
+replies. Files (in DIR/tls): ``ca.pem`` and ``ca.key`` (encrypted: it admits parties),
+``servers/sN.pem|key`` (the servers', unencrypted: nats-server reads them at start),
+``clients/NAME.pem|key`` (encrypted under the key passphrase).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import ssl
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from testbed.errors import InputError, KeyFileError
+from testbed.network.config import Subjects
+from testbed.network.servers import AUTHORIZATION
+
+CA_NAME = "p2p-energy-testbed network CA"
+VALID_DAYS = 3650
+
+
+class ClientRole(Enum):
+    VALIDATOR = "validator"
+    OPERATOR = "operator"
+    HOME = "home"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A client's certificate, key and the CA it trusts; ``name`` is its NATS identity's
+    short form (its inbox and, for homes and the operator, its submission subject)."""
+
+    role: ClientRole
+    name: str
+    cert: Path
+    key: Path
+    ca: Path
+
+    @property
+    def user(self) -> str:
+        return user(self.role, self.name)
+
+    def context(self, passphrase: str) -> ssl.SSLContext:
+        """A TLS client context: this certificate, only the network's CA trusted."""
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca))
+        try:
+            ctx.load_cert_chain(str(self.cert), str(self.key), password=passphrase.encode())
+        except (OSError, ssl.SSLError) as exc:
+            raise KeyFileError(f"{self.key}: cannot load the client certificate ({exc})"
+                               ) from None
+        return ctx
+
+    def options(self, passphrase: str) -> dict:
+        """`nats.connect` options: TLS with this certificate, inboxes under its name."""
+        return {"tls": self.context(passphrase), "inbox_prefix": f"_INBOX.{self.name}"}
+
+
+def user(role: ClientRole, name: str) -> str:
+    return f"{name}@{role.value}.p2pe"
+
+
+def tls_folder(network: Path) -> Path:
+    return network / "tls"
+
+
+def credentials(network: Path, role: ClientRole, name: str) -> Credentials:
+    """The credentials of ``name`` in the network folder (which must exist)."""
+    tls = tls_folder(network)
+    creds = Credentials(role, name, tls / "clients" / f"{name}.pem",
+                        tls / "clients" / f"{name}.key", tls / "ca.pem")
+    if not creds.cert.exists():
+        raise InputError(f"{network}: no credentials for {name} (testbed network admit)")
+    return creds
+
+
+# --- certificates ------------------------------------------------------------------------------
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey, passphrase: str | None) -> bytes:
+    encryption = (serialization.BestAvailableEncryption(passphrase.encode()) if passphrase
+                  else serialization.NoEncryption())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             encryption)
+
+
+def create_ca(network: Path, passphrase: str) -> None:
+    """A new certificate authority for the network (its key encrypted)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - datetime.timedelta(minutes=5))
+            .not_valid_after(_now() + datetime.timedelta(days=VALID_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                         False), critical=True)
+            .sign(key, hashes.SHA256()))
+    tls = tls_folder(network)
+    _write(tls / "ca.key", _key_pem(key, passphrase))
+    _write(tls / "ca.pem", cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _issue(network: Path, passphrase: str, subject: str, san: list[x509.GeneralName],
+           usages: list[x509.ObjectIdentifier], cert_path: Path, key_path: Path,
+           key_passphrase: str | None) -> None:
+    tls = tls_folder(network)
+    try:
+        ca_key = serialization.load_pem_private_key((tls / "ca.key").read_bytes(),
+                                                    passphrase.encode())
+    except (OSError, ValueError, TypeError):
+        raise KeyFileError(f"{tls / 'ca.key'}: not the network's CA key, or wrong "
+                           "passphrase") from None
+    ca = x509.load_pem_x509_certificate((tls / "ca.pem").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - datetime.timedelta(minutes=5))
+            .not_valid_after(_now() + datetime.timedelta(days=VALID_DAYS))
+            .add_extension(x509.SubjectAlternativeName(san), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    _write(key_path, _key_pem(key, key_passphrase))
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def issue_server(network: Path, passphrase: str, name: str, hosts: list[str]) -> None:
+    """A server's certificate for ``hosts`` (names or addresses): it serves clients and, on
+    cluster routes, connects to its peers as a client too. Its key is not encrypted."""
+    san: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    for host in hosts:
+        try:
+            san.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            san.append(x509.DNSName(host))
+    folder = tls_folder(network) / "servers"
+    _issue(network, passphrase, name, san,
+           [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+           folder / f"{name}.pem", folder / f"{name}.key", None)
+
+
+def issue_client(network: Path, passphrase: str, role: ClientRole, name: str) -> Credentials:
+    """A client's certificate and key (encrypted under ``passphrase``)."""
+    tls = tls_folder(network)
+    creds = Credentials(role, name, tls / "clients" / f"{name}.pem",
+                        tls / "clients" / f"{name}.key", tls / "ca.pem")
+    _issue(network, passphrase, name, [x509.RFC822Name(user(role, name))],
+           [ExtendedKeyUsageOID.CLIENT_AUTH], creds.cert, creds.key, passphrase)
+    return creds
+
+
+# --- permissions --------------------------------------------------------------------------------
+
+
+def permissions(role: ClientRole, name: str, s: Subjects) -> dict[str, list[str]]:
+    """What a client of ``role`` named ``name`` may publish and subscribe to."""
+    stream = s.stream
+    read_stream = [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.DIRECT.GET.{stream}",
+                   f"$JS.API.DIRECT.GET.{stream}.>", f"$JS.API.STREAM.MSG.GET.{stream}"]
+    inbox = f"_INBOX.{name}.>"
+    if role == ClientRole.VALIDATOR:
+        return {"publish": [s.mempool, s.proposals, s.votes, s.appended, s.applied,
+                            s.records("*"), s.blocks, *read_stream],
+                "subscribe": [s.submit("*"), s.submit_to("*", name), s.status(name),
+                              s.mempool, s.proposals, s.votes, s.appended, inbox]}
+    if role in (ClientRole.OPERATOR, ClientRole.HOME):
+        return {"publish": [s.submit(name), s.submit_to(name, "*"), s.status("*"),
+                            *read_stream],
+                "subscribe": [s.records(name), s.appended, s.applied, inbox]}
+    if role == ClientRole.AUDITOR:
+        return {"publish": [s.status("*"), *read_stream], "subscribe": [">"]}
+    return {"publish": [">"], "subscribe": [">"]}
+
+
+def _quoted(items: list[str]) -> str:
+    return ", ".join(f'"{i}"' for i in items)
+
+
+def write_authorization(servers: Path, clients: list[tuple[ClientRole, str]],
+                        subjects: Subjects) -> Path:
+    """The servers' users and permissions, one per client (included by every server's
+    configuration)."""
+    lines = ["authorization {", "  users = ["]
+    for role, name in clients:
+        allowed = permissions(role, name, subjects)
+        responses = " allow_responses: true," if role == ClientRole.VALIDATOR else ""
+        lines.append(f'    {{ user: "{user(role, name)}", permissions: {{{responses} '
+                     f"publish: {{ allow: [{_quoted(allowed['publish'])}] }}, "
+                     f"subscribe: {{ allow: [{_quoted(allowed['subscribe'])}] }} }} }}")
+    lines += ["  ]", "}", ""]
+    path = servers / AUTHORIZATION
+    servers.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(path)
+    return path
