@@ -35,7 +35,7 @@ import numpy as np
 from testbed.bench import BenchResult
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey, passphrase
-from testbed.ledger.sealing import keyring, seeded_entropy
+from testbed.ledger.sealing import Sealers, keyring, seeded_entropy
 from testbed.ledger.transactions import (
     Deposit,
     OrderCommitment,
@@ -83,6 +83,7 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: V
     ``validators_view``. Its randomness is seeded: the same load every time."""
     rng = np.random.default_rng(seed)
     entropy = seeded_entropy(b"bench-network/%d" % seed)
+    sealers = Sealers(entropy)
     accounts = [KeyPair.development(f"bench-network/home-{i}") for i in range(homes)]
     meters = [KeyPair.development(f"bench-network/meter-{i}") for i in range(homes)]
     views = [ViewKey.development(f"bench-network/view-{i}") for i in range(homes)]
@@ -116,9 +117,11 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: V
         ended = [j for j in ordered if j + INTERVAL_S <= t and j in contract.cleared]
         for j in ended:
             txs += run(t, [signed(seal_reading(contract, a.public, j,
-                                               *_metered(rng, shadow, a, j), entropy), m)
+                                               *_metered(rng, shadow, a, j),
+                                               sealers.of(m.public)), m)
                            for a, m in zip(accounts, meters)])
-            txs += run(t, [signed(settle(shadow.state.contract, j, entropy).body, operator)])
+            txs += run(t, [signed(settle(shadow.state.contract, j,
+                                         sealers.of(operator.public)).body, operator)])
         ordered = [j for j in ordered if j not in ended]
         gate_closed = [j for j in ordered if j - GROUP_S <= t
                        and j not in shadow.state.contract.cleared]

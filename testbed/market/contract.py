@@ -43,15 +43,15 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import b32, u8, u32, u64
 from testbed.ledger.ids import PublicKey, Root, ViewPublicKey
-from testbed.ledger.keys import ViewKey
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.tables import HashedTable
 from testbed.ledger.transactions import (
@@ -128,8 +128,8 @@ class MarketContract:
     ``view_keys``: the view keys this executor holds, by public key (a validator: the
     validators'; an auditor: its own), to open sealed records; not part of the state."""
 
-    def __init__(self, view_keys: Mapping[bytes, ViewKey] | None = None) -> None:
-        self.view_keys: Mapping[bytes, ViewKey] = dict(view_keys or {})
+    def __init__(self, view_keys: Keyring | None = None) -> None:
+        self.view_keys = view_keys if view_keys is not None else Keyring()
         self.chain_id = 0  # from genesis: sealed records are bound to it
         self.params: MarketParams | None = None
         # the tables of the state root (hashed as they change), then indexes derived from them

@@ -27,15 +27,7 @@ from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import EncodingError, b32, list_of, u32, u64
 from testbed.ledger.ids import PublicKey
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
-from testbed.ledger.sealing import (
-    BrokenSeal,
-    Entropy,
-    Sealed,
-    context,
-    fresh_entropy,
-    open_sealed,
-    seal,
-)
+from testbed.ledger.sealing import BrokenSeal, Sealed, Sealer, context, open_sealed
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import SealedDetail, SealedReading, Settlement, Transaction
 from testbed.market.params import Privacy
@@ -95,23 +87,20 @@ def readers(contract: MarketContract, home: bytes) -> tuple[bytes, ...]:
 
 
 def seal_reading(contract: MarketContract, participant: bytes, interval: int,
-                 imported_wh: int, exported_wh: int,
-                 entropy: Entropy = fresh_entropy) -> SealedReading:
-    """A meter's `SealedReading` body."""
+                 imported_wh: int, exported_wh: int, sealer: Sealer | None = None
+                 ) -> SealedReading:
+    """A meter's `SealedReading` body, sealed by its ``sealer`` (default: a new one)."""
     plain = enc.encode(ReadingPlain(imported_wh, exported_wh))
-    return SealedReading(participant, interval, seal(
+    return SealedReading(participant, interval, (sealer or Sealer()).seal(
         plain, readers(contract, participant),
-        reading_context(contract.chain_id, participant, interval), entropy))
+        reading_context(contract.chain_id, participant, interval)))
 
 
 def _open(contract: MarketContract, sealed: Sealed, info: bytes, what: str) -> bytes:
     """The plaintext, opened with the validators' view key when this executor holds it (the
     rule every validator applies alike), else with any key it holds."""
-    held = contract.view_keys
-    if contract.validators_view_key in held:
-        held = {contract.validators_view_key: held[contract.validators_view_key]}
     try:
-        return open_sealed(sealed, held, info)
+        return open_sealed(sealed, contract.view_keys, info, only=contract.validators_view_key)
     except BrokenSeal as exc:
         raise Rejected(f"{what} does not open: {exc}") from None
 
@@ -154,13 +143,15 @@ def home_settlements(contract: MarketContract, interval: int,
 
 
 def seal_details(contract: MarketContract, interval: int, result: SettlementResult,
-                 entropy: Entropy = fresh_entropy) -> tuple[SealedDetail, ...]:
-    """The settlement's sealed details (none in a public market)."""
+                 sealer: Sealer | None = None) -> tuple[SealedDetail, ...]:
+    """The settlement's sealed details (none in a public market), sealed by the operator's
+    ``sealer`` (default: a new one)."""
     if not contract.is_private:
         return ()
+    sealer = sealer or Sealer()
     return tuple(
-        SealedDetail(home, seal(enc.encode(detail), readers(contract, home),
-                                detail_context(contract.chain_id, home, interval), entropy))
+        SealedDetail(home, sealer.seal(enc.encode(detail), readers(contract, home),
+                                       detail_context(contract.chain_id, home, interval)))
         for home, detail in home_settlements(contract, interval, result).items())
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from testbed.errors import LedgerError
-from testbed.ledger.sealing import Entropy, fresh_entropy
+from testbed.ledger.sealing import Sealer
 from testbed.ledger.transactions import Clearing, Settlement, Trade
 from testbed.market import private
 from testbed.market.contract import MarketContract
@@ -73,12 +73,12 @@ def gated_clearing(
     return clearing_body(proposal, decisions)
 
 
-def settle(contract: MarketContract, interval: int, entropy: Entropy = fresh_entropy
+def settle(contract: MarketContract, interval: int, sealer: Sealer | None = None
            ) -> SettlementProposal:
     """The `Settlement` of a cleared interval from the readings on the chain so far (in a
-    private market, each trading home's detail sealed: the proposer must read the readings,
-    so it holds the validators' view key)."""
+    private market, each trading home's detail sealed by ``sealer``: the proposer must read
+    the readings, so it holds the validators' view key)."""
     result = contract.settlement(interval)
-    details = private.seal_details(contract, interval, result, entropy)
+    details = private.seal_details(contract, interval, result, sealer)
     return SettlementProposal(Settlement(interval, result.payments, details),
                               result.delivered_wh)

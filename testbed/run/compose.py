@@ -18,6 +18,7 @@ from testbed.interval.block import EmbeddedLedger, Ledger
 from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
 from testbed.ledger.keys import passphrase
+from testbed.ledger.sealing import Sealers
 from testbed.market.grid_gate import FeederGate
 from testbed.market.params import MarketParams, Mechanism, Privacy
 from testbed.neighbourhood import Neighbourhood, build
@@ -61,6 +62,7 @@ class Run:
     recorder: Recorder
     outcomes: Outcomes
     ledger: Ledger
+    sealers: Sealers  # the meters' and the operator's, in a private market
     trading: Trading
     grid: Grid
     bench: PhysicalHomes
@@ -173,7 +175,7 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         timing=clock, params=params, hood=hood, keys=run_keys,
         home_of={a.public: i for i, a in enumerate(run_keys.accounts)},
         deposit_units=scenario.households.deposit, events=events, recorder=recorder,
-        outcomes=outcomes, ledger=ledger,
+        outcomes=outcomes, ledger=ledger, sealers=Sealers(run_keys.entropy),
         trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed,
                         run_keys.entropy),
         grid=grid, bench=bench, started=started,

@@ -182,10 +182,11 @@ class Loop:
         run, iv = self.run, self.intervals.pop(k)
         txs, read = readings(k, iv.start, run.hood.homes, run.keys.accounts, run.keys.meters,
                              iv.battery_wh, iv.metered_wh, iv.curtailed_wh,
-                             self.timing.interval_s, run.ledger, run.keys.entropy)
+                             self.timing.interval_s, run.ledger, run.sealers)
         end = iv.start + self.timing.interval_s
         # the readings and, after them in the same block, the settlement they make possible
-        proposal = settlement.settle(run.ledger.preview(txs, end), iv.start, run.keys.entropy)
+        proposal = settlement.settle(run.ledger.preview(txs, end), iv.start,
+                                     run.sealers.of(run.ledger.operator.public))
         run.ledger.commit([*txs, signed(run.ledger, run.ledger.operator, proposal.body)], end)
         run.ledger.flush()  # the interval's blocks stored together
         for event in read:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from testbed.ledger import transactions as T
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
-from testbed.ledger.sealing import WRAP_BYTES, Sealed, Wrap
+from testbed.ledger.sealing import SEALED_KEY_BYTES, Sealed, Wrap
 from testbed.ledger.transactions import decode_transaction, sign, sign_batch
 
 KEY = KeyPair.development("encoding")
@@ -24,7 +24,8 @@ constraint = st.builds(T.Constraint, kind=u8, element=txt, value_micro=i64, limi
 trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price_per_kwh=u64, granted_wh=u64,
                   constraint=constraint)
 payment = st.builds(T.Payment, payer=b32, payee=b32, amount_units=u64, kind=u8)
-wrap = st.builds(Wrap, reader=b32, wrap=st.binary(min_size=WRAP_BYTES, max_size=WRAP_BYTES))
+wrap = st.builds(Wrap, reader=b32, enc=b32, seq=u64,
+                 sealed_key=st.binary(min_size=SEALED_KEY_BYTES, max_size=SEALED_KEY_BYTES))
 sealed = st.builds(Sealed, wraps=st.lists(wrap, max_size=3).map(tuple), key_commitment=b32,
                    ciphertext=st.binary(max_size=64))
 bodies = st.one_of(

@@ -8,7 +8,7 @@ import pytest
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.keys import ViewKey
-from testbed.ledger.sealing import NotAddressed, keyring, open_sealed, seal
+from testbed.ledger.sealing import Keyring, NotAddressed, keyring, open_sealed, seal
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import RegisterAuditor, SealedDetail, Side, sign
 from testbed.market import private
@@ -66,8 +66,8 @@ def test_a_reading_sealed_to_the_wrong_readers_is_refused(m):
 
 def test_a_reading_that_does_not_open_for_the_validators_is_refused(m):
     body = m.reading("A", 700, 0)
-    wraps = tuple(replace(w, wrap=bytes(len(w.wrap))) if w.reader == VALIDATORS_VIEW.public
-                  else w for w in body.reading.wraps)
+    wraps = tuple(replace(w, sealed_key=bytes(len(w.sealed_key)))
+                  if w.reader == VALIDATORS_VIEW.public else w for w in body.reading.wraps)
     broken = replace(body, reading=replace(body.reading, wraps=wraps))
     refused(m, m.meters["A"], broken, END, "sealed reading does not open")
 
@@ -84,7 +84,7 @@ def test_a_reading_moved_to_another_interval_does_not_open(m):
 def test_an_executor_without_a_key_cannot_execute_a_sealed_reading(m):
     body = m.reading("A", 700, 0)
     blind = m.contract.copy()
-    blind.view_keys = {}
+    blind.view_keys = Keyring()
     tx = sign(body, m.meters["A"], m.nonces[m.meters["A"].public], 7)
     ctx = BlockContext(7, 9, END, VALIDATOR.public, frozenset({VALIDATOR.public}),
                        VALIDATOR.public)

@@ -27,7 +27,8 @@ def private_ledger(path, auditor_wrap_broken: bool = False):
     body = m.reading("A", 700, 0)
     if auditor_wrap_broken:  # a meter that cheats the auditor alone: the validators accept it
         body = replace(body, reading=replace(body.reading, wraps=tuple(
-            replace(w, wrap=bytes(len(w.wrap))) if w.reader == AUDITOR_VIEW.public else w
+            replace(w, sealed_key=bytes(len(w.sealed_key))) if w.reader == AUDITOR_VIEW.public
+            else w
             for w in body.reading.wraps)))
     m.apply(m.meters["A"], body, 1_751_356_800 + 900)
     m.read("C", 0, 800)
