@@ -41,6 +41,7 @@ from testbed.ledger.transactions import (
     OrderCommitment,
     OrderReveal,
     RegisterParticipant,
+    Reveal,
     Role,
     SetValidatorsViewKey,
     Side,
@@ -109,7 +110,7 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: V
     out.append(Tick(t, tuple(setup)))
     per_tick = GROUP_S // INTERVAL_S
     ordered: list[int] = []
-    reveals: dict[int, list[tuple[KeyPair, OrderReveal]]] = {}
+    reveals: dict[int, list[tuple[KeyPair, Reveal]]] = {}
     for _ in range(ticks):
         t += GROUP_S
         txs: list[Transaction] = []
@@ -126,7 +127,7 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: V
         gate_closed = [j for j in ordered if j - GROUP_S <= t
                        and j not in shadow.state.contract.cleared]
         for j in gate_closed:
-            txs += run(t, [signed(body, key) for key, body in reveals.pop(j)])
+            txs += run(t, [signed(OrderReveal((body,)), key) for key, body in reveals.pop(j)])
             txs += run(t, [signed(gated_clearing(shadow.state.contract, j), operator)])
         first = t + GROUP_S + INTERVAL_S
         for j in range(first, first + per_tick * INTERVAL_S, INTERVAL_S):
@@ -139,7 +140,7 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: V
                 salt = entropy(b"salt|%d|%d" % (i, j))
                 tx = signed(OrderCommitment(j, commitment(chain_id, a.public, j, side, wh,
                                                           price, salt), BOND), a)
-                sealed.append((tx, (a, OrderReveal(tx.txid, side, wh, price, salt))))
+                sealed.append((tx, (a, Reveal(tx.txid, side, wh, price, salt))))
             txs += run(t, [tx for tx, _ in sealed])
             reveals[j] = [reveal for _, reveal in sealed]
             ordered.append(j)

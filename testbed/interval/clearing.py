@@ -1,6 +1,7 @@
 """Clear: at gate closure, the book's matching (the contract's own rule, which every validator
 recomputes) with each trade located on the feeder, then the grid's decisions written into the
-`Clearing` the operator signs."""
+`Clearing` the operator signs; in a private market the book is the one the homes' reveals
+open, and the clearing relays them."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from testbed.events import Binding, ClearedTrade, IntervalCleared
-from testbed.ledger.transactions import Clearing, Constraint
+from testbed.ledger.transactions import Clearing, Constraint, Reveal
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import CONSTRAINT_KINDS, GateDecision
 from testbed.market.proposer import ClearingProposal, clear, clearing_body
+from testbed.market.sealed import unrevealed
 
 KIND_NAMES = {code: name for name, code in CONSTRAINT_KINDS.items()}
 
@@ -25,9 +27,11 @@ class Matched:
     buyers: tuple[int, ...]  # home of each trade's bid
 
 
-def match(contract: MarketContract, interval: int, home_of: Mapping[bytes, int]) -> Matched:
-    proposal = clear(contract, interval)
-    owner = {o.order_id: home_of[o.owner] for o in contract.book(interval)}
+def match(contract: MarketContract, interval: int, home_of: Mapping[bytes, int],
+          reveals: Sequence[Reveal] = ()) -> Matched:
+    proposal = clear(contract, interval, reveals)
+    owner = {o.order_id: home_of[o.owner]
+             for o in (*contract.book(interval), *unrevealed(contract, interval))}
     return Matched(proposal, tuple(owner[t.offer] for t in proposal.trades),
                    tuple(owner[t.bid] for t in proposal.trades))
 

@@ -1,7 +1,7 @@
 """Orders: before gate closure, each home's strategy for the interval, cut to what its balance
 can escrow and signed by the home (the homes' side of the market). In a private market each
 home commits to its order (`market.sealed`), locking the standard bond, and keeps the reveal
-until gate closure.
+until gate closure, when it hands it to the operator to relay in the clearing.
 
 The homes remember between intervals what a household would: their batteries' charge (a
 battery follows the schedule its strategy chose) and the clearing prices they have seen.
@@ -18,7 +18,7 @@ from testbed.events import PlacedOrder
 from testbed.interval.block import Ledger, signed_all
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.sealing import Entropy, fresh_entropy
-from testbed.ledger.transactions import Order, OrderCommitment, OrderReveal, Side, Transaction
+from testbed.ledger.transactions import Order, OrderCommitment, Reveal, Side, Transaction
 from testbed.market.params import MarketParams, Privacy, affordable_wh
 from testbed.market.sealed import bond_units, commitment
 from testbed.market.strategies import MIN_ORDER_WH, Home, MarketView, Plan, plan
@@ -33,7 +33,7 @@ class Orders:
     gate closure (private), and each home's battery schedule (Wh, + charging)."""
 
     transactions: tuple[Transaction, ...]
-    reveals: tuple[tuple[KeyPair, OrderReveal], ...]
+    reveals: tuple[Reveal, ...]
     placed: tuple[PlacedOrder, ...]
     battery_wh: tuple[int, ...]
 
@@ -85,20 +85,15 @@ class Trading:
             if self.sealed:
                 body, salt = self._commitment(ledger, key, order)
                 signers.append((key, body))
-                sealed.append((key, order, salt))
+                sealed.append((order, salt))
             else:
                 signers.append((key, order))
             placed.append(PlacedOrder(i, "bid" if order.side == Side.BID else "offer",
                                       order.energy_wh, order.price_per_kwh))
         txs = signed_all(ledger, signers)
-        reveals = tuple((key, OrderReveal(tx.txid, o.side, o.energy_wh, o.price_per_kwh, salt))
-                        for tx, (key, o, salt) in zip(txs, sealed))  # sealed: all commitments
+        reveals = tuple(Reveal(tx.txid, o.side, o.energy_wh, o.price_per_kwh, salt)
+                        for tx, (o, salt) in zip(txs, sealed))  # sealed: all commitments
         return Orders(tuple(txs), reveals, tuple(placed), tuple(d.battery_wh for d in decisions))
-
-    def revealed(self, ledger: Ledger, reveals: Sequence[tuple[KeyPair, OrderReveal]]
-                 ) -> list[Transaction]:
-        """At gate closure: each home's reveal, signed."""
-        return signed_all(ledger, reveals)
 
     def _commitment(self, ledger: Ledger, key: KeyPair, order: Order
                     ) -> tuple[OrderCommitment, bytes]:

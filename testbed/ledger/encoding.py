@@ -214,8 +214,12 @@ def nested(cls: type) -> Any:
     return field(metadata={"codec": struct_codec(cls)})
 
 
-def list_of(item: Codec | type, limit: int) -> Any:
+def list_of(item: Codec | type, limit: int, empty_by_default: bool = False) -> Any:
+    """A list field; ``empty_by_default``: the empty tuple when not given (a field that only
+    some uses of a body fill)."""
     codec = item if isinstance(item, Codec) else struct_codec(item)
+    if empty_by_default:
+        return field(default=(), metadata={"codec": ListOf(codec, limit)})
     return field(metadata={"codec": ListOf(codec, limit)})
 
 

@@ -142,15 +142,23 @@ class OrderCommitment:
 
 
 @dataclass(frozen=True)
-class OrderReveal:
-    """The order behind a commitment (by the commitment's transaction id), after gate closure."""
+class Reveal:
+    """The order behind a sealed order's commitment (by the commitment's transaction id)."""
 
-    TYPE: ClassVar[int] = 11
     order: TxId = b32()
     side: int = u8()
     energy_wh: int = u64()
     price_per_kwh: int = u64()
     salt: bytes = b32()
+
+
+@dataclass(frozen=True)
+class OrderReveal:
+    """A home reveals its own sealed orders after gate closure (the operator may instead
+    relay the homes' reveals in the interval's `Clearing`)."""
+
+    TYPE: ClassVar[int] = 11
+    reveals: tuple[Reveal, ...] = list_of(Reveal, MAX_TRADES_PER_CLEARING)
 
 
 @dataclass(frozen=True)
@@ -199,12 +207,14 @@ class Trade:
 
 @dataclass(frozen=True)
 class Clearing:
-    """The contract's outcome at gate closure: clearing price and trades, replayable by all."""
+    """The contract's outcome at gate closure: clearing price and trades, replayable by all;
+    in a private market, first the sealed orders' reveals the operator relays."""
 
     TYPE: ClassVar[int] = 6
     interval: int = u64()
     price_per_kwh: int = u64()
     trades: tuple[Trade, ...] = list_of(Trade, MAX_TRADES_PER_CLEARING)
+    reveals: tuple[Reveal, ...] = list_of(Reveal, MAX_TRADES_PER_CLEARING, True)
 
 
 @dataclass(frozen=True)
@@ -231,7 +241,7 @@ class Settlement:
     TYPE: ClassVar[int] = 7
     interval: int = u64()
     payments: tuple[Payment, ...] = list_of(Payment, MAX_TRADES_PER_CLEARING)
-    details: tuple[SealedDetail, ...] = list_of(SealedDetail, MAX_TRADES_PER_CLEARING)
+    details: tuple[SealedDetail, ...] = list_of(SealedDetail, MAX_TRADES_PER_CLEARING, True)
 
 
 BODY_TYPES: dict[int, type] = {

@@ -342,6 +342,11 @@ class MarketContract:
         self.sides[(order.interval, order.owner)] = order.side
 
     def _clearing(self, tx: Transaction, body: Clearing, ctx: BlockContext) -> None:
+        if body.reveals:  # relayed by the operator: revealed first, all of it or none
+            trial = sealed.with_reveals(self, body.reveals, ctx.timestamp, body.interval)
+            trial._clearing(tx, replace(body, reveals=()), ctx)
+            self.__dict__.update(trial.__dict__)
+            return
         prm = self._p
         self._aligned(body.interval)
         if body.interval in self.cleared or body.interval in self.settled:

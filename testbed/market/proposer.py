@@ -14,11 +14,12 @@ from typing import Any
 
 from testbed.errors import LedgerError
 from testbed.ledger.sealing import Sealer
-from testbed.ledger.transactions import Clearing, Settlement, Trade
+from testbed.ledger.transactions import Clearing, Reveal, Settlement, Trade
 from testbed.market import private
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import AcceptAll, GateDecision, GridGate, GridTrade
 from testbed.market.params import NO_CONSTRAINT
+from testbed.market.sealed import applicable
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ClearingProposal:
     price_per_kwh: int
     trades: tuple[Trade, ...]  # granted in full, before the grid gate
     grid_trades: tuple[GridTrade, ...]  # the same trades located on the feeder
+    reveals: tuple[Reveal, ...] = ()  # the sealed orders' reveals the clearing relays
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,14 @@ class SettlementProposal:
     delivered_wh: tuple[int, ...]  # per trade of the clearing
 
 
-def clear(contract: MarketContract, interval: int) -> ClearingProposal:
-    """The book's matching for ``interval``, every trade granted in full."""
+def clear(contract: MarketContract, interval: int, reveals: Sequence[Reveal] = (),
+          timestamp: int | None = None) -> ClearingProposal:
+    """The book's matching for ``interval``, every trade granted in full; with ``reveals``
+    (a private market's, relayed at block time ``timestamp``, default gate closure), the book
+    those of them open that may (the others' orders stay sealed)."""
+    if reveals:
+        at = interval - contract.params.gate_closure_seconds if timestamp is None else timestamp
+        contract, reveals = applicable(contract, reveals, at, interval)
     matching = contract.matching(interval)
     owners = {o.order_id: contract.participants[o.owner] for o in contract.book(interval)}
     trades = tuple(
@@ -47,7 +55,7 @@ def clear(contract: MarketContract, interval: int) -> ClearingProposal:
         GridTrade(k, owners[m.offer].bus, owners[m.bid].bus, m.energy_wh)
         for k, m in enumerate(matching.matches)
     )
-    return ClearingProposal(interval, matching.price_per_kwh, trades, grid)
+    return ClearingProposal(interval, matching.price_per_kwh, trades, grid, tuple(reveals))
 
 
 def clearing_body(proposal: ClearingProposal, decisions: Sequence[GateDecision]) -> Clearing:
@@ -59,15 +67,16 @@ def clearing_body(proposal: ClearingProposal, decisions: Sequence[GateDecision])
         Trade(t.bid, t.offer, t.energy_wh, t.price_per_kwh, d.granted_wh, d.constraint)
         for t, d in zip(proposal.trades, decisions)
     )
-    return Clearing(proposal.interval, proposal.price_per_kwh, trades)
+    return Clearing(proposal.interval, proposal.price_per_kwh, trades, proposal.reveals)
 
 
 def gated_clearing(
-    contract: MarketContract, interval: int, gate: GridGate | None = None, base: Any = None
+    contract: MarketContract, interval: int, gate: GridGate | None = None, base: Any = None,
+    reveals: Sequence[Reveal] = (), timestamp: int | None = None,
 ) -> Clearing:
     """`clear`, then the gate (accept-all by default) on the interval's ``base`` grid, as one
     `Clearing` body."""
-    proposal = clear(contract, interval)
+    proposal = clear(contract, interval, reveals, timestamp)
     decisions = (gate or AcceptAll()).decide(proposal.grid_trades, base,
                                              contract.params.interval_seconds)
     return clearing_body(proposal, decisions)

@@ -11,11 +11,16 @@ locks ``escrow_units`` from its balance: at least ``unrevealed_penalty_units``, 
 the order it hides (homes lock one standard bond, `bond_units`, so the escrow says nothing of
 the order). Its place in time priority is the commitment's arrival.
 
-From gate closure until ``reveal_seconds`` after it the home sends an `OrderReveal`: the
-contract recomputes the hash (a mismatch is refused), applies every rule of an order
+From gate closure until ``reveal_seconds`` after it the order is revealed: by the home (an
+`OrderReveal` of its own orders) or by the operator, who relays the reveals the homes hand it
+in the interval's `Clearing` (one transaction for all, applied before the matching; a home
+the operator leaves out can still reveal itself before the window closes: the clearing
+waits for it). The hash binds the owner, so a relayed reveal needs no signature of its own.
+The contract recomputes the hash (a mismatch is refused), applies every rule of an order
 (`MarketContract._order_rules`), keeps the order's escrow out of the lock (a lock too small is
 refused) and returns the rest; the order is then on the book like any other. A reveal before
-gate closure, after the window or after the interval's clearing is refused.
+gate closure, after the window or after the interval's clearing is refused; a transaction
+of several reveals is applied whole or not at all.
 
 The operator clears once every commitment of the interval is revealed, or the window has
 closed. A commitment never revealed stays off the book: at clearing its lock drops to the
@@ -28,13 +33,21 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from testbed.ledger.encoding import b32, u64
 from testbed.ledger.ids import PublicKey, TxId
 from testbed.ledger.state import BlockContext, Rejected
-from testbed.ledger.transactions import OrderCommitment, OrderReveal, Payment, Side, Transaction
+from testbed.ledger.transactions import (
+    OrderCommitment,
+    OrderReveal,
+    Payment,
+    Reveal,
+    Side,
+    Transaction,
+)
 from testbed.market.auction import OpenOrder
 from testbed.market.params import UTILITY, MarketParams, PaymentKind, Privacy, escrow
 
@@ -94,23 +107,60 @@ def commit(contract: MarketContract, tx: Transaction, body: OrderCommitment,
 
 def reveal(contract: MarketContract, tx: Transaction, body: OrderReveal,
            ctx: BlockContext) -> None:
-    prm = contract.params
+    """A home's reveals of its own sealed orders: all of them, or none."""
+    if not body.reveals:
+        raise Rejected("a reveal of no order")
+    trial = with_reveals(contract, body.reveals, ctx.timestamp, owner=tx.sender)
+    contract.__dict__.update(trial.__dict__)
+
+
+def with_reveals(contract: MarketContract, reveals: Sequence[Reveal], timestamp: int,
+                 interval: int | None = None, owner: bytes | None = None) -> MarketContract:
+    """A copy of ``contract`` with ``reveals`` applied at block time ``timestamp`` (each of
+    an order of ``interval`` and of ``owner``, when given), or `Rejected` for the first that
+    may not be: the contract's own rule, and the proposer's view of the revealed book."""
     contract._require_privacy(Privacy.PRIVATE, "a reveal")
+    trial = contract.copy()
+    for body in reveals:
+        _reveal(trial, body, timestamp, interval, owner)
+    return trial
+
+
+def applicable(contract: MarketContract, reveals: Sequence[Reveal], timestamp: int,
+               interval: int) -> tuple[MarketContract, tuple[Reveal, ...]]:
+    """The operator's relay: a copy of ``contract`` with those of ``reveals`` applied that
+    may be (a mismatch or a broken rule leaves its order sealed), and those reveals."""
+    contract._require_privacy(Privacy.PRIVATE, "a reveal")
+    trial, applied = contract.copy(), []
+    for body in reveals:
+        try:
+            _reveal(trial, body, timestamp, interval, None)
+        except Rejected:
+            continue  # checked before any change: the trial is as it was
+        applied.append(body)
+    return trial, tuple(applied)
+
+
+def _reveal(contract: MarketContract, body: Reveal, timestamp: int, interval: int | None,
+            owner: bytes | None) -> None:
+    prm = contract.params
     c = contract.commitments.get(body.order)
     if c is None:
         known = body.order in contract.orders
         raise Rejected(f"sealed order {body.order.hex()[:16]} is "
                        + ("already revealed" if known else "unknown (or settled)"))
-    if c.owner != tx.sender:
-        raise Rejected(f"sealed order {body.order.hex()[:16]} is not {tx.sender.hex()[:16]}'s")
+    if owner is not None and c.owner != owner:
+        raise Rejected(f"sealed order {body.order.hex()[:16]} is not {owner.hex()[:16]}'s")
+    if interval is not None and c.interval != interval:
+        raise Rejected(f"a reveal of interval {c.interval} in the clearing of {interval}")
     gate = c.interval - prm.gate_closure_seconds
     closes = gate + prm.reveal_seconds
-    if ctx.timestamp < gate:
+    if timestamp < gate:
         raise Rejected(f"reveal for interval {c.interval} before gate closure at {gate}")
-    if ctx.timestamp >= closes or c.interval in contract.cleared:
+    if timestamp >= closes or c.interval in contract.cleared:
         raise Rejected(f"reveal for interval {c.interval} after its reveal window closed at "
                        f"{closes} (or its clearing)")
-    expected = commitment(ctx.chain_id, c.owner, c.interval, body.side, body.energy_wh,
+    expected = commitment(contract.chain_id, c.owner, c.interval, body.side, body.energy_wh,
                           body.price_per_kwh, body.salt)
     if expected != c.commitment:
         raise Rejected(f"reveal does not match the commitment of sealed order "

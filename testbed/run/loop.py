@@ -3,8 +3,8 @@
 Per interval k, starting at T (scenario time), each stage hands its values to the next:
 
     orders      T - gate closure - 60 s   each home's strategy, signed          -> block
-    clear       T - gate closure          (private: reveals ->) match; grid check;
-                                          Clearing                              -> block
+    clear       T - gate closure          match (private: the homes' reveals);
+                                          grid check; Clearing                  -> block
     setpoints   T                         inverters, loads, grid simulators  (physical homes)
     readings    T + interval              every meter's signed reading          -> block
     settle      T + interval              the contract's payments               -> block
@@ -36,8 +36,7 @@ from testbed.interval.block import signed
 from testbed.interval.orders import ORDER_LEAD_S
 from testbed.interval.readings import readings
 from testbed.interval.setpoints import setpoints
-from testbed.ledger.keys import KeyPair
-from testbed.ledger.transactions import OrderReveal
+from testbed.ledger.transactions import Reveal
 from testbed.market.params import wh_to_kw
 from testbed.run.compose import Run
 from testbed.run.pacing import Pacer
@@ -50,7 +49,7 @@ class Interval:
     k: int
     start: int  # Unix seconds
     battery_wh: tuple[int, ...] = ()  # orders -> readings: each home's battery schedule
-    reveals: tuple[tuple[KeyPair, OrderReveal], ...] = ()  # orders -> clear: sealed orders
+    reveals: tuple[Reveal, ...] = ()  # orders -> clear: a private market's sealed orders
     sold_kw: dict[int, float] = field(default_factory=dict)  # clear -> setpoints (physical)
     limit_kw: np.ndarray | None = None  # grid -> setpoints: each home's export limit
     curtailed_wh: tuple[int, ...] = ()  # grid -> readings: PV each modelled home gave up
@@ -162,9 +161,7 @@ class Loop:
     def _clear(self, k: int) -> None:
         run, iv = self.run, self.interval(k)
         gate = iv.start - self.timing.gate_closure_s
-        if iv.reveals:  # a private market: the sealed orders revealed, then cleared
-            run.ledger.commit(run.trading.revealed(run.ledger, iv.reveals), gate)
-        matched = clearing.match(run.ledger.contract, iv.start, run.home_of)
+        matched = clearing.match(run.ledger.contract, iv.start, run.home_of, iv.reveals)
         body = clearing.decide(matched, run.grid.check(k, matched, self.measured))
         run.ledger.commit([signed(run.ledger, run.ledger.operator, body)], gate)
         event = clearing.cleared(k, matched, body)

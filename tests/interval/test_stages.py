@@ -75,8 +75,7 @@ def test_noon_through_every_stage_conserves_money_and_replays(noon, tmp_path):
         start = s.start_s + 900 * k
         placed = trading.orders(k, start, ledger)
         ledger.commit(placed.transactions, start - 300 - ORDER_LEAD_S)  # sealed orders
-        ledger.commit(trading.revealed(ledger, placed.reveals), start - 300)
-        matched = clearing.match(ledger.contract, start, home_of)
+        matched = clearing.match(ledger.contract, start, home_of, placed.reveals)
         body = clearing.decide(matched, grid.check(k, matched, {}))
         ledger.commit([signed(ledger, ledger.operator, body)], start - 300)
         sold = clearing.sold_wh(clearing.cleared(k, matched, body).trades)

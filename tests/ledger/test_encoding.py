@@ -23,6 +23,7 @@ txt = st.text(max_size=40)
 constraint = st.builds(T.Constraint, kind=u8, element=txt, value_micro=i64, limit_micro=i64)
 trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price_per_kwh=u64, granted_wh=u64,
                   constraint=constraint)
+reveal = st.builds(T.Reveal, order=b32, side=u8, energy_wh=u64, price_per_kwh=u64, salt=b32)
 payment = st.builds(T.Payment, payer=b32, payee=b32, amount_units=u64, kind=u8)
 wrap = st.builds(Wrap, reader=b32, enc=b32, seq=u64,
                  sealed_key=st.binary(min_size=SEALED_KEY_BYTES, max_size=SEALED_KEY_BYTES))
@@ -36,13 +37,14 @@ bodies = st.one_of(
     st.builds(T.RegisterAuditor, account=b32, view_key=b32),
     st.builds(T.SetValidatorsViewKey, view_key=b32),
     st.builds(T.OrderCommitment, interval=u64, commitment=b32, escrow_units=u64),
-    st.builds(T.OrderReveal, order=b32, side=u8, energy_wh=u64, price_per_kwh=u64, salt=b32),
+    st.builds(T.OrderReveal, reveals=st.lists(reveal, min_size=1, max_size=3).map(tuple)),
     st.builds(T.SealedReading, participant=b32, interval=u64, reading=sealed),
     st.builds(T.Deposit, account=b32, amount_units=u64),
     st.builds(T.Order, interval=u64, side=u8, energy_wh=u64, price_per_kwh=u64),
     st.builds(T.MeterReading, participant=b32, interval=u64, imported_wh=u64, exported_wh=u64),
     st.builds(T.Clearing, interval=u64, price_per_kwh=u64,
-              trades=st.lists(trade, max_size=3).map(tuple)),
+              trades=st.lists(trade, max_size=3).map(tuple),
+              reveals=st.lists(reveal, max_size=2).map(tuple)),
     st.builds(T.Settlement, interval=u64, payments=st.lists(payment, max_size=3).map(tuple),
               details=st.lists(st.builds(T.SealedDetail, participant=b32, detail=sealed),
                                max_size=2).map(tuple)),

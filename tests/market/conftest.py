@@ -22,6 +22,7 @@ from testbed.ledger.transactions import (
     OrderCommitment,
     OrderReveal,
     RegisterParticipant,
+    Reveal,
     Role,
     SetValidatorsViewKey,
     Transaction,
@@ -63,7 +64,7 @@ class Market:
         self.accounts = {n: key("home/" + n) for n in names}
         self.meters = {n: key("meter/" + n) for n in names}
         self.views = {n: view(n) for n in names}
-        self.reveals: dict[bytes, tuple[str, int, OrderReveal]] = {}  # sealed, unrevealed
+        self.reveals: dict[bytes, tuple[str, int, Reveal]] = {}  # sealed, not yet revealed
         self.chain: Chain | None = None
         contract = MarketContract(keyring([VALIDATORS_VIEW]))
         if chain_path is None:
@@ -125,23 +126,31 @@ class Market:
             lock = max(escrow(self.params, side, energy_wh),
                        self.params.unrevealed_penalty_units, 1)
         txid = self.apply(account, OrderCommitment(interval, digest, lock), ts).txid
-        self.reveals[txid] = (name, interval, OrderReveal(txid, side, energy_wh, price, salt))
+        self.reveals[txid] = (name, interval, Reveal(txid, side, energy_wh, price, salt))
         return txid
 
-    def reveal(self, interval: int = T, skip: tuple[bytes, ...] = ()) -> None:
-        """Reveal every sealed order of ``interval`` at gate closure, but those in ``skip``."""
+    def pending(self, interval: int = T) -> list[Reveal]:
+        return [r for _, iv, r in self.reveals.values() if iv == interval]
+
+    def reveal(self, interval: int = T) -> None:
+        """Each home reveals its own sealed orders of ``interval`` at gate closure."""
         gate = interval - self.params.gate_closure_seconds
-        for txid, (name, iv, body) in list(self.reveals.items()):
-            if iv == interval and txid not in skip:
-                self.apply(self.accounts[name], body, gate)
-                del self.reveals[txid]
+        for name in self.accounts:
+            mine = [r for who, iv, r in self.reveals.values() if who == name and iv == interval]
+            if mine:
+                self.apply(self.accounts[name], OrderReveal(tuple(mine)), gate)
+        for r in self.pending(interval):
+            del self.reveals[r.order]
 
     def clear(self, interval: int = T, at: int | None = None):
-        """Clear at gate closure (or ``at``), every sealed order revealed first."""
-        self.reveal(interval)
-        body = gated_clearing(self.contract, interval)
-        self.apply(VALIDATOR, body, interval - self.params.gate_closure_seconds if at is None
-                   else at)
+        """Clear at gate closure (or ``at``), the sealed orders not yet revealed relayed in
+        the clearing by the operator."""
+        at = interval - self.params.gate_closure_seconds if at is None else at
+        reveals = self.pending(interval)
+        body = gated_clearing(self.contract, interval, reveals=reveals, timestamp=at)
+        self.apply(VALIDATOR, body, at)
+        for r in reveals:
+            del self.reveals[r.order]
         return body
 
     def reading(self, name: str, imported: int, exported: int, interval: int = T):

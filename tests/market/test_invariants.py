@@ -24,6 +24,7 @@ from testbed.ledger.transactions import (
     Order,
     OrderCommitment,
     OrderReveal,
+    Reveal,
     Side,
 )
 from testbed.market import sealed
@@ -156,7 +157,7 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
         if amount:
             assert led.apply(VALIDATOR, Deposit(m.accounts[name].public, amount), 0, amount)
     intervals = (T, T + IV)
-    reveals: dict[int, list[tuple[str, OrderReveal]]] = defaultdict(list)
+    reveals: dict[int, list[tuple[str, Reveal]]] = defaultdict(list)
     for i, (k, who, wh, price) in enumerate(s.orders):
         side = Side.BID if (who + k) % 2 else Side.OFFER
         account = m.accounts[names[who]]
@@ -170,23 +171,28 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
         if led.apply(account, OrderCommitment(intervals[k], digest, lock), T - 360):
             order_id = next(c.order_id for c in m.contract.commitments.values() if c.seq == tx)
             if i not in s.unrevealed:
-                reveals[intervals[k]].append(
-                    (names[who], OrderReveal(order_id, side, wh, price, salt)))
+                reveals[intervals[k]].append((names[who], Reveal(order_id, side, wh, price,
+                                                                 salt)))
     trades = {}
     for interval in intervals:
         gate = interval - m.params.gate_closure_seconds
-        for name, body in reveals[interval]:  # a refused reveal is an order never revealed
-            led.apply(m.accounts[name], body, gate)
-        if sealed.unrevealed(m.contract, interval):
-            gate += m.params.reveal_seconds  # the operator waits for the window to close
-        proposal = clear(m.contract, interval)
+        for name, body in reveals[interval][::2]:  # half the homes reveal themselves
+            led.apply(m.accounts[name], OrderReveal((body,)), gate)  # refused: stays sealed
+        book, relayed = m.contract, ()  # the other half the operator relays, if it may
+        if s.private:
+            book, relayed = sealed.applicable(m.contract, [r for _, r in reveals[interval][1::2]],
+                                              gate, interval)
+            if sealed.unrevealed(book, interval):  # the operator waits for the window to
+                gate += m.params.reveal_seconds  # close, when it is too late to relay
+                book, relayed = m.contract, ()
+        proposal = clear(m.contract, interval, relayed, gate)
         decisions = []
         for i, t in enumerate(proposal.trades):
             granted = t.energy_wh * s.grants[i % len(s.grants)] // FULL
             decisions.append(GateDecision(granted, LINE) if granted < t.energy_wh
                              else GateDecision(granted))
         body = clearing_body(proposal, decisions)
-        check_clearing(m.contract, body, interval)
+        check_clearing(book, body, interval)
         assert led.apply(VALIDATOR, body, gate)
         trades[interval] = body.trades
     for k, interval in enumerate(intervals):

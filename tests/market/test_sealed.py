@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from testbed.ledger import encoding as enc
-from testbed.ledger.transactions import OrderCommitment, OrderReveal, Side
+from testbed.ledger.transactions import OrderCommitment, OrderReveal, Reveal, Side
 from testbed.market.params import UTILITY, MarketParams, PaymentKind
 from testbed.market.proposer import gated_clearing, settle
 from testbed.market.sealed import bond_units, commitment
@@ -22,6 +22,11 @@ DEPOSIT = 10_000
 @pytest.fixture
 def m() -> Market:
     return Market(["A", "B", "C"], PARAMS, deposit=DEPOSIT, private=True)
+
+
+def own(*reveals: Reveal) -> OrderReveal:
+    """A home's transaction revealing its own sealed orders."""
+    return OrderReveal(reveals)
 
 
 def conserved(m: Market) -> None:
@@ -66,10 +71,10 @@ def test_a_reveal_that_does_not_match_is_refused(m):
     good = m.reveals[txid][2]
     for wrong in (replace(good, price_per_kwh=251), replace(good, energy_wh=999),
                   replace(good, side=OFFER), replace(good, salt=bytes(32))):
-        refused(m, m.accounts["A"], wrong, GATE, "does not match the commitment")
-    refused(m, m.accounts["B"], good, GATE, "is not")  # someone else's
-    m.apply(m.accounts["A"], good, GATE)
-    refused(m, m.accounts["A"], good, GATE, "already revealed")
+        refused(m, m.accounts["A"], own(wrong), GATE, "does not match the commitment")
+    refused(m, m.accounts["B"], own(good), GATE, "is not")  # someone else's
+    m.apply(m.accounts["A"], own(good), GATE)
+    refused(m, m.accounts["A"], own(good), GATE, "already revealed")
 
 
 def test_a_copied_commitment_cannot_be_revealed_by_the_copier(m):
@@ -77,13 +82,13 @@ def test_a_copied_commitment_cannot_be_revealed_by_the_copier(m):
     good = m.reveals[txid][2]
     copy = m.apply(m.accounts["B"], OrderCommitment(T, commitment(
         CHAIN_ID, m.accounts["A"].public, T, BID, 1000, 250, good.salt), 2000), BEFORE_GATE)
-    refused(m, m.accounts["B"], replace(good, order=copy.txid), GATE,
+    refused(m, m.accounts["B"], own(replace(good, order=copy.txid)), GATE,
             "does not match")  # the hash binds the owner
 
 
 def test_reveal_timing(m):
     txid = m.order("A", BID, 1000, 250, lock=2000)
-    body = m.reveals[txid][2]
+    body = own(m.reveals[txid][2])
     refused(m, m.accounts["A"], body, GATE - 1, "before gate closure")
     refused(m, m.accounts["A"], body, GATE + PARAMS.reveal_seconds, "reveal window closed")
     m.apply(m.accounts["A"], body, GATE + PARAMS.reveal_seconds - 1)  # the window's last second
@@ -91,7 +96,7 @@ def test_reveal_timing(m):
 
 def test_a_late_reveal_after_the_clearing_is_refused(m):
     txid = m.order("A", BID, 1000, 250, lock=2000)
-    body = m.reveals.pop(txid)[2]
+    body = own(m.reveals.pop(txid)[2])
     m.clear(at=GATE + PARAMS.reveal_seconds)
     refused(m, m.accounts["A"], body, GATE + PARAMS.reveal_seconds, "after its reveal window")
 
@@ -103,6 +108,49 @@ def test_clearing_waits_for_the_reveals(m):
     refused(m, VALIDATOR, body, GATE, "1 sealed orders may still be revealed")
     refused(m, VALIDATOR, body, GATE + PARAMS.reveal_seconds - 1, "may still be revealed")
     m.apply(VALIDATOR, body, GATE + PARAMS.reveal_seconds)
+
+
+def test_a_homes_reveals_are_applied_all_or_none(m):
+    first = m.order("A", BID, 1000, 250, lock=2000)
+    second = m.order("A", BID, 500, 240, lock=2000, interval=T)
+    good, other = m.reveals[first][2], m.reveals[second][2]
+    refused(m, m.accounts["A"], own(good, replace(other, price_per_kwh=1)), GATE,
+            "does not match")
+    assert not m.contract.book(T)  # the good one was not applied either
+    refused(m, m.accounts["A"], OrderReveal(()), GATE, "a reveal of no order")
+    m.apply(m.accounts["A"], own(good, other), GATE)
+    assert {o.order_id for o in m.contract.book(T)} == {first, second}
+
+
+def test_a_clearing_relaying_a_reveal_that_does_not_match_is_refused_whole(m):
+    a = m.order("A", BID, 1000, 250, lock=2000)
+    m.order("C", OFFER, 800, 100, lock=2000)
+    honest = gated_clearing(m.contract, T, reveals=m.pending(), timestamp=GATE)
+    forged = replace(honest, reveals=tuple(replace(r, price_per_kwh=300) if r.order == a
+                                           else r for r in honest.reveals))
+    refused(m, VALIDATOR, forged, GATE, "does not match the commitment")
+    assert not m.contract.book(T) and T not in m.contract.cleared  # nothing applied
+    m.apply(VALIDATOR, honest, GATE)
+    assert T in m.contract.cleared and len(honest.reveals) == 2
+
+
+def test_the_operator_leaves_a_bad_reveal_sealed_and_the_clearing_waits_for_it(m):
+    a = m.order("A", BID, 1000, 250, lock=2000)
+    m.order("C", OFFER, 800, 100, lock=2000)
+    bad = [replace(r, salt=bytes(32)) if r.order == a else r for r in m.pending()]
+    body = gated_clearing(m.contract, T, reveals=bad, timestamp=GATE)
+    assert [r.order for r in body.reveals] != [r.order for r in bad]  # A's left out
+    refused(m, VALIDATOR, body, GATE, "may still be revealed")  # A may still reveal itself
+    m.apply(m.accounts["A"], own(m.reveals[a][2]), GATE + 1)
+    m.apply(VALIDATOR, gated_clearing(m.contract, T, reveals=body.reveals, timestamp=GATE + 1),
+            GATE + 1)
+    assert T in m.contract.cleared
+
+
+def test_a_clearing_cannot_relay_a_reveal_of_another_interval(m):
+    later = m.order("A", BID, 1000, 250, lock=2000, interval=T + 900)
+    body = replace(gated_clearing(m.contract, T), reveals=(m.reveals[later][2],))
+    refused(m, VALIDATOR, body, GATE + 900, "a reveal of interval")
 
 
 def test_a_missing_reveal_forfeits_its_penalty_and_money_is_conserved(m):
@@ -128,12 +176,12 @@ def test_a_missing_reveal_forfeits_its_penalty_and_money_is_conserved(m):
 
 def test_a_reveal_whose_lock_is_too_small_is_refused_and_forfeits(m):
     txid = m.order("A", BID, 1000, 250, lock=100)  # the bid's escrow is 300
-    refused(m, m.accounts["A"], m.reveals[txid][2], GATE, "needs an escrow of 300")
+    refused(m, m.accounts["A"], own(m.reveals[txid][2]), GATE, "needs an escrow of 300")
 
 
 def test_a_reveal_breaking_an_order_rule_is_refused(m):
     txid = m.order("A", BID, 1000, 350, lock=2000)  # above the retail price
-    refused(m, m.accounts["A"], m.reveals[txid][2], GATE, "outside [feed-in 80, retail 300]")
+    refused(m, m.accounts["A"], own(m.reveals[txid][2]), GATE, "outside [feed-in 80, retail 300]")
 
 
 @pytest.mark.parametrize(("lock", "reason"), [(49, "at least 50"), (DEPOSIT + 1, "exceeds")])
@@ -153,7 +201,7 @@ def test_a_sealed_order_locks_the_standard_bond():
 
 
 def test_reveal_of_an_unknown_order(m):
-    refused(m, m.accounts["A"], OrderReveal(bytes(32), BID, 1, 100, bytes(32)), GATE,
+    refused(m, m.accounts["A"], own(Reveal(bytes(32), BID, 1, 100, bytes(32))), GATE,
             "unknown")
 
 
