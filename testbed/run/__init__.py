@@ -38,8 +38,10 @@ from testbed.scenario import Scenario
 def run_scenario(scenario: Scenario, out: Path, paced: bool,
                  progress: Callable[[int], None] | None = None, *,
                  keys: KeySource = RunKeys.generate,
-                 watch: Callable[[Run], None] | None = None) -> dict[str, Any]:
-    """Run ``scenario`` into ``out``: the ledger, the records, summary.json and the report.
+                 watch: Callable[[Run], None] | None = None,
+                 report: bool = True) -> dict[str, Any]:
+    """Run ``scenario`` into ``out``: the ledger, the records, summary.json and (unless
+    ``report`` is False: `testbed report` draws it later) the report.
     ``watch`` sees the run's parts before it starts (the dashboard subscribes there).
 
     The ledger is verified from genesis at the end, by the same rules as `testbed verify`;
@@ -94,7 +96,7 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         run.events.publish(RunFinished(reason))
         summary = _summarise(run, loop, checker, out / scenario.ledger.path, paced, reason,
                              commit_ms, verified=signal is None)
-        if signal is None:
+        if signal is None and report:
             build_report(out)
     except KeyboardInterrupt as exc:
         if checker is not None:
