@@ -2,16 +2,18 @@
 re-executes everything; without one it checks every rule that needs no plaintext and says
 what it did not; a key that opens only some records (a home's) is not enough, and says so."""
 
+import pickle
 import shutil
 import sqlite3
 from dataclasses import replace
 
 import pytest
 
+from testbed.ledger.follow import Follower
 from testbed.ledger.keys import ViewKey
 from testbed.ledger.transactions import RegisterAuditor, SealedReading, Side
 from testbed.ledger.wire import decode_transactions
-from testbed.market.ledger import verify_ledger
+from testbed.market.ledger import Executor, verify_ledger
 
 from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key
 
@@ -90,3 +92,17 @@ def test_the_auditor_finds_a_record_sealed_to_it_that_does_not_open(tmp_path):
     assert verify_ledger(path, [VALIDATORS_VIEW]).ok  # the validators' copy is fine
     report = verify_ledger(path, [AUDITOR_VIEW])
     assert not report.ok and "sealed reading does not open" in report.problem
+
+
+def test_the_runs_follower_re_executes_a_private_ledger_as_its_auditor(ledger):
+    """The follower replays in another process: the contract and its view key go there as a
+    picklable `Executor`, and its report is the verifier's."""
+    path, _ = ledger
+    executor = pickle.loads(pickle.dumps(Executor.holding([AUDITOR_VIEW])))
+    assert AUDITOR_VIEW.public in executor().view_keys
+    answer = Follower(path, executor).finish(timeout_s=120)
+    assert answer is not None
+    report, _ = answer
+    expected = verify_ledger(path, [AUDITOR_VIEW])
+    assert report.ok and (report.head_hash, report.state_root) == (expected.head_hash,
+                                                                  expected.state_root)
