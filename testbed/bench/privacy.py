@@ -2,11 +2,12 @@
 emulated physical homes included, fresh keys as `testbed simulate` makes them) in a private
 market against the same day in a public one, side by side in this process.
 
-Private: sealed orders (a commitment and a reveal per order), readings and settlement
-details sealed with HPKE to the home, the validators and the auditor, opened by the contract
-on execution and again by the end-of-run verification. Public: plaintext orders and readings.
-Both: every transaction signed and every block validated; the time of a run is from its
-start to its verified summary (its report, the same drawing either way, is left out).
+Private: sealed orders (a commitment per order, its reveal relayed in the clearing), readings
+and settlement details sealed with HPKE to the home, the validators and the auditor, opened
+by the contract on execution and again by the verification (the run's follower, on the other
+core, as the auditor). Public: plaintext orders and readings. Both: every transaction signed,
+every block validated, 3 blocks an interval; the time of a run is from its start to its
+verified summary (its report, the same drawing either way, is left out).
 Runs alternate (public, private, ...) after an untimed warm-up; the figures are medians.
 ``private_vs_public`` = public seconds / private seconds: the goal is at least 1/1.3 (privacy
 costs at most 30 %).

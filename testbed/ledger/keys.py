@@ -75,7 +75,7 @@ class KeyPair:
 
 
 class ViewKey:
-    """An X25519 private key that opens sealed records (HPKE, `ledger.privacy`), and its
+    """An X25519 private key that opens sealed records (HPKE, `ledger.sealing`), and its
     32-byte public key, which records are sealed to."""
 
     __slots__ = ("private", "public")
