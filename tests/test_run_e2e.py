@@ -18,7 +18,7 @@ import pytest
 
 from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
-from testbed.ledger.sealing import keyring, open_sealed
+from testbed.ledger.sealing import Keyring, open_sealed
 from testbed.ledger.store import open_store
 from testbed.ledger.transactions import Clearing, MeterReading, Order, OrderReveal, SealedReading
 from testbed.market import private
@@ -222,7 +222,7 @@ def test_a_simulated_days_ledger_holds_no_reading_and_no_order_before_its_reveal
     every transaction before an order's reveal, for the order's side, energy and price
     (earlier reveals and clearings aside: they publish other orders, which may be equal)."""
     blocks = list(ledger_blocks(simulated_day / "ledger.sqlite"))
-    auditor = keyring([ViewKey.load(simulated_day / "auditor.view", DEV_PASSPHRASE)])
+    auditor = Keyring([ViewKey.load(simulated_day / "auditor.view", DEV_PASSPHRASE)])
     read: dict[bytes, set[bytes]] = collections.defaultdict(set)  # interval -> plaintexts
     starts, heights, scanned = [], [], []  # every transaction but reveals and clearings
     reveals, readings = [], 0

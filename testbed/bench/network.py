@@ -35,7 +35,7 @@ import numpy as np
 from testbed.bench import BenchResult
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey, passphrase
-from testbed.ledger.sealing import Sealers, keyring, seeded_entropy
+from testbed.ledger.sealing import Keyring, Sealers, seeded_entropy
 from testbed.ledger.transactions import (
     Deposit,
     OrderCommitment,
@@ -89,7 +89,7 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: V
     meters = [KeyPair.development(f"bench-network/meter-{i}") for i in range(homes)]
     views = [ViewKey.development(f"bench-network/view-{i}") for i in range(homes)]
     proposer = KeyPair.development("bench-network/shadow")
-    shadow = Chain.create(":memory:", [proposer], MarketContract(keyring([validators_view])),
+    shadow = Chain.create(":memory:", [proposer], MarketContract(Keyring([validators_view])),
                           chain_id, PARAMS.encode(), 0, operator)
     out: list[Tick] = []
 
@@ -162,7 +162,7 @@ def embedded(load: list[Tick], operator: KeyPair, chain_id: int, folder: Path) -
     per tick."""
     validator = KeyPair.development("bench-network/embedded")
     chain = Chain.create(folder / "embedded.sqlite", [validator],
-                         MarketContract(keyring([EMBEDDED_VIEW])), chain_id, PARAMS.encode(),
+                         MarketContract(Keyring([EMBEDDED_VIEW])), chain_id, PARAMS.encode(),
                          0, operator)
     chain.produce(load[0].txs, load[0].time, validator)
     start = time.perf_counter()

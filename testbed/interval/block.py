@@ -21,7 +21,7 @@ from testbed.events import BlockCommitted, EventStream, TransactionRefused
 from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair, ViewKey
-from testbed.ledger.sealing import keyring
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.transactions import Transaction, sign, sign_batch
 from testbed.ledger.wire import encode_block
 from testbed.market.contract import MarketContract
@@ -92,7 +92,7 @@ class EmbeddedLedger:
                ) -> EmbeddedLedger:
         """A new ledger file whose genesis names ``validators`` and the market's parameters."""
         chain = Chain.create(path, validators,
-                             contract=MarketContract(keyring([validators_view])),
+                             contract=MarketContract(Keyring([validators_view])),
                              contract_params=params.encode(), timestamp=timestamp)
         return cls(chain, validators, events, validators_view)
 

@@ -45,7 +45,7 @@ import hashlib
 import hmac
 import os
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -266,10 +266,6 @@ class Keyring(dict[bytes, ViewKey]):
                                  "usable encapsulated key") from None
             self._contexts[(reader, enc)] = found
         return found
-
-
-def keyring(keys: Sequence[ViewKey]) -> Keyring:
-    return Keyring(keys)
 
 
 def open_sealed(sealed: Sealed, keys: Keyring, info: bytes, only: bytes | None = None) -> bytes:

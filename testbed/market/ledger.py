@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from testbed.errors import LedgerError
 from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import ViewKey
-from testbed.ledger.sealing import NotAddressed, keyring
+from testbed.ledger.sealing import Keyring, NotAddressed
 from testbed.ledger.store import open_store
 from testbed.ledger.transactions import Genesis
 from testbed.ledger.verify import VerifyReport, verify_file
@@ -42,7 +42,7 @@ class Executor:
         return cls(tuple(k.private.private_bytes_raw() for k in view_keys))
 
     def __call__(self) -> MarketContract:
-        return MarketContract(keyring([ViewKey(X25519PrivateKey.from_private_bytes(k))
+        return MarketContract(Keyring([ViewKey(X25519PrivateKey.from_private_bytes(k))
                                        for k in self.view_keys]))
 
 
@@ -54,7 +54,7 @@ def verify_ledger(path: Path, view_keys: Sequence[ViewKey] = ()) -> VerifyReport
         return verify_file(path, None, f"{NEEDS_A_KEY} (give --view-key FILE: the "
                                        "validators' or an auditor's view key)")
     try:
-        return verify_file(path, MarketContract(keyring(view_keys)))
+        return verify_file(path, MarketContract(Keyring(view_keys)))
     except NotAddressed:
         return verify_file(path, None, f"{NEEDS_A_KEY}, and the view key given does not open "
                                        "every sealed record (a home's opens only its own)")

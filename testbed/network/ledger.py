@@ -31,7 +31,7 @@ from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import Certificate, CertifiedBlock
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair, ViewKey, passphrase
-from testbed.ledger.sealing import keyring
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import Clock, encode_block
 from testbed.market.contract import MarketContract
@@ -86,7 +86,7 @@ class NetworkLedger:
         try:  # a network this run started, it stops when done (or failing to start)
             network = local.up(folder)
             view = ViewKey.load(network.validators_view_key, secret)
-            replica = Chain.from_genesis(path, network.genesis, MarketContract(keyring([view])))
+            replica = Chain.from_genesis(path, network.genesis, MarketContract(Keyring([view])))
         except BaseException:
             if not running:
                 local.down(folder)

@@ -27,7 +27,7 @@ from testbed.errors import InputError, LedgerError
 from testbed.ledger.chain import Chain, stored_blocks
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair, ViewKey, passphrase
-from testbed.ledger.sealing import keyring
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.wire import decode_block, decode_proposal, decode_submission, decode_vote
 from testbed.market.contract import MarketContract
 from testbed.network.access import ClientRole, Credentials
@@ -60,7 +60,7 @@ def open_chain(config: NodeConfig, view: ViewKey) -> Chain:
         raise InputError(f"{config.genesis}: {exc}") from None
     except EncodingError as exc:
         raise InputError(f"{config.genesis}: not a genesis block ({exc})") from None
-    contract = MarketContract(keyring([view]))
+    contract = MarketContract(Keyring([view]))
     if config.store.exists():
         chain = Chain.open(config.store, contract)
         stored = next(stored_blocks(chain.store)).block.header.hash

@@ -15,7 +15,7 @@ from testbed.interval.join import join
 from testbed.interval.orders import ORDER_LEAD_S, Trading
 from testbed.interval.readings import readings
 from testbed.ledger.chain import Chain
-from testbed.ledger.sealing import keyring
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.transactions import Order, Side
 from testbed.market.contract import MarketContract
 from testbed.market.grid_gate import FeederGate
@@ -92,7 +92,7 @@ def test_noon_through_every_stage_conserves_money_and_replays(noon, tmp_path):
     assert c.money_held() == c.money_in - c.money_out
     held, height = c.money_held(), ledger.height
     ledger.close()
-    chain = Chain.open(path, contract=MarketContract(keyring([keys.validators_view])))
+    chain = Chain.open(path, contract=MarketContract(Keyring([keys.validators_view])))
     try:
         assert chain.height == height and chain.state.contract.money_held() == held
     finally:

@@ -16,11 +16,11 @@ from testbed.ledger import encoding as enc
 from testbed.ledger.keys import KeyPair, ViewKey
 from testbed.ledger.sealing import (
     BrokenSeal,
+    Keyring,
     NotAddressed,
     Sealed,
     Sealer,
     context,
-    keyring,
     open_sealed,
     seal,
     seeded_entropy,
@@ -83,7 +83,7 @@ def test_every_reader_opens_the_same_plaintext(plain):
     sealed = seal(plain, [k.public for k in READERS], INFO)
     assert sealed.readers == tuple(sorted(k.public for k in READERS))
     for key in READERS:
-        assert open_sealed(sealed, keyring([key]), INFO) == plain
+        assert open_sealed(sealed, Keyring([key]), INFO) == plain
     again = enc.decode_exact(enc.encode(sealed), enc.struct_codec(Sealed))
     assert again == sealed
 
@@ -95,7 +95,7 @@ def test_a_sealer_keeps_one_context_per_reader_and_records_open_in_any_order():
     assert {w.enc for r in records for w in r.wraps if w.reader == readers[0]} == {
         records[0].wraps[0].enc}  # one encapsulation per reader
     assert [w.seq for r in records for w in r.wraps][:3] == [0, 0, 0]
-    ring = keyring([READERS[1]])
+    ring = Keyring([READERS[1]])
     for i in (4, 0, 2, 1, 3):  # each record opens on its own
         assert open_sealed(records[i], ring, INFO + b"%d" % i) == b"%d Wh" % i
     with pytest.raises(BrokenSeal):  # a wrap moved to another record's place
@@ -104,22 +104,22 @@ def test_a_sealer_keeps_one_context_per_reader_and_records_open_in_any_order():
 
 def test_only_opens_with_the_named_key_when_it_is_at_hand():
     sealed = seal(b"x", [k.public for k in READERS], INFO)
-    both = keyring(READERS[:2])
+    both = Keyring(READERS[:2])
     broken = replace(sealed, wraps=tuple(replace(w, sealed_key=bytes(48))
                                          if w.reader == READERS[0].public else w
                                          for w in sealed.wraps))
     assert open_sealed(broken, both, INFO, only=READERS[1].public) == b"x"
     with pytest.raises(BrokenSeal):
         open_sealed(broken, both, INFO, only=READERS[0].public)
-    assert open_sealed(sealed, keyring([READERS[2]]), INFO, only=READERS[1].public) == b"x"
+    assert open_sealed(sealed, Keyring([READERS[2]]), INFO, only=READERS[1].public) == b"x"
 
 
 def test_a_record_does_not_open_for_anyone_else_or_anywhere_else():
     sealed = seal(b"1234", [k.public for k in READERS], INFO)
     with pytest.raises(NotAddressed):
-        open_sealed(sealed, keyring([STRANGER]), INFO)
+        open_sealed(sealed, Keyring([STRANGER]), INFO)
     with pytest.raises(BrokenSeal):
-        open_sealed(sealed, keyring([READERS[0]]), context(b"reading", b"B", b"T"))
+        open_sealed(sealed, Keyring([READERS[0]]), context(b"reading", b"B", b"T"))
 
 
 def test_any_changed_byte_is_caught():
@@ -135,7 +135,7 @@ def test_any_changed_byte_is_caught():
         opened = []
         for key in READERS:
             try:
-                opened.append(open_sealed(other, keyring([key]), INFO))
+                opened.append(open_sealed(other, Keyring([key]), INFO))
             except (BrokenSeal, NotAddressed):
                 pass
         assert opened in ([], [b"1234"] * 2), i  # only a reader's own wrap or id changed
@@ -149,7 +149,7 @@ def test_two_readers_cannot_be_shown_two_plaintexts():
     forged = replace(honest, wraps=tuple(other.wraps[0] if w.reader == READERS[0].public
                                          else w for w in honest.wraps))
     with pytest.raises(BrokenSeal, match="another content key"):
-        open_sealed(forged, keyring([READERS[0]]), INFO)
+        open_sealed(forged, Keyring([READERS[0]]), INFO)
 
 
 def test_seeded_entropy_reproduces_a_record_and_fresh_entropy_never_does():

@@ -12,7 +12,7 @@ import pytest
 
 from testbed.ledger.chain import Chain, InvalidBlock
 from testbed.ledger.keys import KeyPair, ViewKey
-from testbed.ledger.sealing import keyring
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
     Deposit,
@@ -66,7 +66,7 @@ class Market:
         self.views = {n: view(n) for n in names}
         self.reveals: dict[bytes, tuple[str, int, Reveal]] = {}  # sealed, not yet revealed
         self.chain: Chain | None = None
-        contract = MarketContract(keyring([VALIDATORS_VIEW]))
+        contract = MarketContract(Keyring([VALIDATORS_VIEW]))
         if chain_path is None:
             self._contract = contract
             self.apply(VALIDATOR, Genesis((VALIDATOR.public,), self.params.encode()), 0)

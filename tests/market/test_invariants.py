@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from testbed.ledger.chain import Chain
-from testbed.ledger.sealing import keyring
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.state import Rejected
 from testbed.ledger.transactions import (
     Clearing,
@@ -232,7 +232,7 @@ def test_replay_reproduces_every_state_root(tmp_path, s):
     path = tmp_path / f"ledger-{next(LEDGER_NUMBERS)}.sqlite"
     m = run(s, chain_path=str(path))
     m.chain.close()
-    replayed = Chain.open(path, contract=MarketContract(keyring([VALIDATORS_VIEW])))
+    replayed = Chain.open(path, contract=MarketContract(Keyring([VALIDATORS_VIEW])))
     try:
         assert replayed.head == m.chain.head
         assert replayed.state.contract.state_root() == m.contract.state_root()

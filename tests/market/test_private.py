@@ -8,7 +8,7 @@ import pytest
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.keys import ViewKey
-from testbed.ledger.sealing import Keyring, NotAddressed, keyring, open_sealed, seal
+from testbed.ledger.sealing import Keyring, NotAddressed, open_sealed, seal
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import RegisterAuditor, SealedDetail, Side, sign
 from testbed.market import private
@@ -46,11 +46,11 @@ def test_a_sealed_reading_is_stored_as_read(m):
 def test_each_reader_opens_the_same_reading(m):
     body = m.reading("A", 700, 0)
     info = private.reading_context(7, m.accounts["A"].public, T)
-    plain = {open_sealed(body.reading, keyring([k]), info)
+    plain = {open_sealed(body.reading, Keyring([k]), info)
              for k in (m.views["A"], VALIDATORS_VIEW, AUDITOR_VIEW)}
     assert plain == {enc.encode(private.ReadingPlain(700, 0))}
     with pytest.raises(NotAddressed):
-        open_sealed(body.reading, keyring([m.views["B"]]), info)
+        open_sealed(body.reading, Keyring([m.views["B"]]), info)
 
 
 def test_a_reading_sealed_to_the_wrong_readers_is_refused(m):
@@ -91,7 +91,7 @@ def test_an_executor_without_a_key_cannot_execute_a_sealed_reading(m):
     with pytest.raises(NotAddressed):
         blind.apply(tx, ctx)
     auditor = m.contract.copy()
-    auditor.view_keys = keyring([AUDITOR_VIEW])  # an auditor re-executes with its own key
+    auditor.view_keys = Keyring([AUDITOR_VIEW])  # an auditor re-executes with its own key
     auditor.apply(tx, ctx)
     assert auditor.readings[(T, m.accounts["A"].public)].imported_wh == 700
 
@@ -105,7 +105,7 @@ def test_settlement_details_are_sealed_and_checked(m):
         (m.accounts["A"].public, m.accounts["C"].public))
     a = next(d for d in details if d.participant == m.accounts["A"].public)
     info = private.detail_context(7, a.participant, T)
-    detail = enc.decode_exact(open_sealed(a.detail, keyring([m.views["A"]]), info),
+    detail = enc.decode_exact(open_sealed(a.detail, Keyring([m.views["A"]]), info),
                               enc.struct_codec(private.HomeSettlement))
     assert (detail.imported_wh, detail.trades) == (700, (private.TradeShare(0, 700, 700),))
     c = next(d for d in details if d.participant != a.participant)

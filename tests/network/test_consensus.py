@@ -11,7 +11,7 @@ from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.chain import Chain, build_block, genesis_block
 from testbed.ledger.keys import KeyPair, ViewKey
-from testbed.ledger.sealing import keyring
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import (
     Clock,
@@ -40,7 +40,7 @@ class Net:
                                 PARAMS.encode(), 0, CHAIN_ID)
         self.stream: list[CertifiedBlock] = [CertifiedBlock(genesis, None)]
         self.vs = [Validator(Chain.from_genesis(":memory:", genesis,
-                                                MarketContract(keyring([VIEW]))), k,
+                                                MarketContract(Keyring([VIEW]))), k,
                              f"v{i}", round_timeout_s=1.0, max_block_txs=2000,
                              now=lambda: self.t) for i, k in enumerate(KEYS)]
         self.muted: set[int] = set()

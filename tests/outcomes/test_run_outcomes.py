@@ -17,7 +17,7 @@ from grid_models import load_feeder
 from testbed.ledger import encoding as enc
 from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
-from testbed.ledger.sealing import keyring, open_sealed
+from testbed.ledger.sealing import Keyring, open_sealed
 from testbed.ledger.store import open_store
 from testbed.ledger.transactions import (
     Clearing,
@@ -82,7 +82,7 @@ def ledger_records(path):
     """Per home (registration order) and interval, from the ledger's own transactions: meter
     readings (sealed: opened with the run's auditor view key), granted purchases and sales,
     and the money paid on chain."""
-    auditor = keyring([ViewKey.load(path.parent / AUDITOR_VIEW_KEY, DEV_PASSPHRASE)])
+    auditor = Keyring([ViewKey.load(path.parent / AUDITOR_VIEW_KEY, DEV_PASSPHRASE)])
     home, owner = {}, {}
     readings, bought, sold = {}, defaultdict(int), defaultdict(int)
     paid = defaultdict(int)
