@@ -19,7 +19,9 @@ scalar multiplications (the `cryptography` package's HPKE offers single-shot enc
 only, so the context is built here from its X25519, HMAC and ChaCha20-Poly1305, and checked
 against RFC 9180's test vectors and, for a context's first message, against `cryptography`'s
 own HPKE). A context lives in its sealer's memory and is never stored: a sealer that
-restarts sets up new ones, so no key and nonce pair is ever used twice.
+restarts sets up new ones from fresh randomness, so no key and nonce pair is ever used twice.
+(Seeded randomness, below, derives the same context again for the same seed and sealer: only
+for development keys, which hide nothing anyway.)
 
 Randomness (each context's ephemeral key, from 32 bytes as DeriveKeyPair does; each content
 key) is the operating system's (`fresh_entropy`), or for a development run, whose ledger bytes
