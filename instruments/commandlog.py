@@ -35,7 +35,9 @@ class CommandLog:
         self.entries: deque[dict[str, object]] | None = (
             deque(maxlen=MEMORY_ENTRIES) if keep or path is None else None
         )
-        self._lock = threading.Lock()
+        # reentrant: the bench's signal handler logs its trip from whatever the main thread
+        # was doing, which may be this very method
+        self._lock = threading.RLock()
 
     def record(self, device: str, kind: str, text: str, **details: object) -> None:
         """Log one entry stamped with ``time.monotonic()``; ``details``: an event's values."""

@@ -107,7 +107,9 @@ class Recorder:
         self.listeners: list[RowListener] = []
         self.commit_ms: dict[int, float] = {}  # k -> slowest commit of a block timed in it
         self._files: dict[str, _Csv] = {}
-        self._lock = threading.Lock()  # alarms may come from the watchdog's thread
+        # alarms may come from the watchdog's thread, and from the bench's signal handler in
+        # the main thread while it is writing here: so reentrant
+        self._lock = threading.RLock()
 
     def __call__(self, event: Event) -> None:
         handler = self._HANDLERS.get(type(event))
