@@ -85,11 +85,11 @@ def bench(
     days: float | None = typer.Option(None, help="bench year: simulate this many days."),
 ) -> None:
     """Measure ours beside a named baseline, side by side in one run."""
-    from testbed.bench import names, render
+    from testbed.bench import render
     from testbed.errors import InputError
 
-    if name not in names():
-        raise typer.BadParameter(f"unknown benchmark {name!r}; one of: {', '.join(names())}")
+    if name not in (known := bench_names()):
+        raise typer.BadParameter(f"unknown benchmark {name!r}; one of: {', '.join(known)}")
     module = importlib.import_module(f"testbed.bench.{name}")
     if days is not None and name != "year":
         raise InputError("--days: only for testbed bench year")

@@ -86,8 +86,7 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     finally:
         run.close()
     if isinstance(stopped, KeyboardInterrupt) and run.recorder.run is None:  # not yet started
-        if checker is not None:
-            checker.stop()
+        # (so no follower either: it starts after the run does)
         raise _interrupted_in_start_up(stopped, out / scenario.ledger.path) from None
     signal = (signal_name(stopped) if isinstance(stopped, KeyboardInterrupt)
               else run.bench.interrupted_by() if stopped is not None else None)
