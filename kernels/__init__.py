@@ -144,3 +144,23 @@ def ed25519_sign_batch(
             for i in range(0, len(seeds), step)
         ]
     )
+
+
+def warm() -> None:
+    """Load every kernel the ledger calls through its default backend (compiling it, the
+    first time on a machine, into Numba's cache), on inputs too small to time: a process that
+    warms at start-up answers its first real call at full speed, and processes started after
+    one that warmed load the cache instead of compiling the same functions at once."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from kernels.ed25519_keys import KeyCache
+    from kernels.ed25519_signing_keys import SigningKeyCache
+
+    seed = bytes(range(32))
+    signature = bytes(ed25519_sign_batch([seed], [b"warm"], key_cache=SigningKeyCache(1))[0])
+    public_key = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    for admit_after in (2, 1):  # a key without its table, then with one
+        ed25519_verify_batch([public_key], [b"warm"], [signature],
+                             key_cache=KeyCache(1, admit_after))
+    sha256_batch([b"warm"])
+    merkle_root([b"warm", b"up", b"!"])

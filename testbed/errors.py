@@ -45,6 +45,14 @@ class LedgerError(TestbedError):
     """The ledger refused something or holds something wrong; the message names where."""
 
 
+class LedgerUnavailable(LedgerError):
+    """The validator network did not commit a batch by its deadline: too few validators or
+    servers answered. Not the user's input, so not exit 2: 69 (sysexits' EX_UNAVAILABLE, a
+    service unavailable); the message names who did not answer and what the run kept."""
+
+    exit_code = 69
+
+
 class Interrupted(TestbedError):
     """A run stopped by Ctrl-C (SIGINT) or SIGTERM; the message says what was kept."""
 

@@ -193,6 +193,28 @@ class TransactionRefused:
     reason: str
 
 
+@dataclass(frozen=True)
+class SubmissionRetried:
+    """A batch sent to the validator network again: its last attempt got no receipt, or its
+    transactions were not committed in time. Safe: nodes commit a transaction once."""
+
+    timestamp: int  # the batch's block time, Unix seconds
+    attempt: int  # from 1; 0: the whole batch again, after its receipts, for want of a commit
+    target: str  # the node the failed attempt went to, or "any node"
+    reason: str
+
+
+@dataclass(frozen=True)
+class LedgerLate:
+    """A stage of interval ``k`` could not run when it was due, because the ledger had not
+    yet committed what it needs; the bench went on meanwhile (``t_s``: when it was due)."""
+
+    t_s: float
+    k: int
+    stage: str
+    consequence: str
+
+
 # -- the bench ----------------------------------------------------------------------------------
 
 
@@ -280,7 +302,7 @@ class Alarm:
     message: str
 
 
-ALARM_KINDS = ("clamp", "trip", "deadline_miss", "refused")
+ALARM_KINDS = ("clamp", "trip", "deadline_miss", "refused", "retry", "ledger_late")
 
 
 def alarm(event: Event, start_s: int) -> Alarm | None:
@@ -298,11 +320,19 @@ def alarm(event: Event, start_s: int) -> Alarm | None:
         case TransactionRefused():
             return Alarm(float(event.timestamp - start_s), "ledger", "refused",
                          f"block {event.height}: {event.reason}")
+        case SubmissionRetried():
+            return Alarm(float(event.timestamp - start_s), "ledger", "retry",
+                         f"attempt {event.attempt} to {event.target}: {event.reason}")
+        case LedgerLate():
+            return Alarm(event.t_s, "ledger", "ledger_late",
+                         f"interval {event.k}: {event.stage} not yet possible (the ledger is "
+                         f"still committing); {event.consequence}")
     return None
 
 
 Event = (RunStarted | RunFinished | OrdersPlaced | IntervalCleared | IntervalSettled
-         | IntervalOutcome | GridSolved | BlockCommitted | TransactionRefused | Measured
+         | IntervalOutcome | GridSolved | BlockCommitted | TransactionRefused
+         | SubmissionRetried | LedgerLate | Measured
          | SetpointsSent | MeterRead | StepPaced | SetpointClamped | WatchdogKicked
          | CommandLogged | Alarm)
 Subscriber = Callable[[Event], None]

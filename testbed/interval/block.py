@@ -1,12 +1,13 @@
-"""Block: the stage that puts an interval's transactions on the ledger and returns once they
-are committed.
+"""Block: the stage that hands an interval's transactions to the ledger.
 
 `Ledger` is what the other stages need of a ledger: the market's state after the last
 committed block, the signature of a transaction with its sender's next nonce, and the commit of
-a batch of transactions at a block time. `EmbeddedLedger` is the chain in this process (one
-SQLite file, the genesis validators' keys held here, proposing in turn and all voting); a
-ledger on a validator network (`testbed.network.ledger.NetworkLedger`) implements the same
-protocol.
+a batch of transactions at a block time. A commit may finish after `commit` returns (on a
+network it takes a round trip to every validator): everything a stage reads waits for the
+batches handed over before, and `idle` says, without waiting, whether a read would wait.
+`EmbeddedLedger` is the chain in this process (one SQLite file, the genesis validators' keys
+held here, proposing in turn and all voting), which commits before `commit` returns; a ledger
+on a validator network (`testbed.network.ledger.NetworkLedger`) implements the same protocol.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any, Protocol
 
 from testbed.errors import LedgerError
 from testbed.events import BlockCommitted, EventStream, TransactionRefused
-from testbed.ledger.blocks import Block
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair, ViewKey
 from testbed.ledger.sealing import Keyring
@@ -36,7 +36,7 @@ class Ledger(Protocol):
 
     @property
     def contract(self) -> MarketContract:
-        """The market's state after the last committed block."""
+        """The market's state once every batch handed over is committed."""
 
     @property
     def chain_id(self) -> int: ...
@@ -64,8 +64,15 @@ class Ledger(Protocol):
     def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:
         """The market's state if ``txs`` were the next block at ``timestamp`` (a copy)."""
 
-    def commit(self, txs: Sequence[Transaction], timestamp: int) -> Block:
-        """Validate and commit ``txs`` as one block at ``timestamp`` (Unix seconds)."""
+    def commit(self, txs: Sequence[Transaction], timestamp: int) -> None:
+        """Hand ``txs`` over to be committed at block time ``timestamp`` (Unix seconds), after
+        every batch handed over before; a refusal raises here or at the next read."""
+
+    def idle(self) -> bool:
+        """Whether every batch handed over is committed: reads would not wait. Never waits."""
+
+    def wait(self) -> None:
+        """Until every batch handed over is committed; raises what failed to commit."""
 
     def flush(self) -> None:
         """Store what was committed since the last flush (called once per interval)."""
@@ -126,7 +133,7 @@ class EmbeddedLedger:
     def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:
         return self.chain.preview(txs, timestamp).contract
 
-    def commit(self, txs: Sequence[Transaction], timestamp: int) -> Block:
+    def commit(self, txs: Sequence[Transaction], timestamp: int) -> None:
         started = time.perf_counter()
         height = self.chain.height + 1
         proposer = self.validators[height % len(self.validators)]
@@ -139,7 +146,12 @@ class EmbeddedLedger:
         self.events.publish(BlockCommitted(h.height, h.hash.hex(), h.timestamp, len(txs),
                                            len(encode_block(block)),
                                            (time.perf_counter() - started) * 1e3))
-        return block
+
+    def idle(self) -> bool:
+        return True  # each batch is committed before `commit` returns
+
+    def wait(self) -> None:
+        pass
 
     def flush(self) -> None:
         self.chain.flush()

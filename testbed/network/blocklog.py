@@ -23,8 +23,8 @@ from testbed.ledger.encoding import EncodingError
 from testbed.ledger.wire import decode_certified, encode_certified
 from testbed.network.config import Subjects
 from testbed.network.servers import MAX_PAYLOAD_BYTES
+from testbed.network.timing import JETSTREAM_TIMEOUT_S
 
-REQUEST_TIMEOUT_S = 2.0
 WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a failed expected-last-sequence
 
 
@@ -60,7 +60,7 @@ class BlockLog:
                    "Nats-Expected-Last-Sequence": str(last_seq)}
         try:
             ack = await self.js.publish(self.subjects.blocks, encode_certified(certified),
-                                        timeout=REQUEST_TIMEOUT_S, stream=self.subjects.stream,
+                                        timeout=JETSTREAM_TIMEOUT_S, stream=self.subjects.stream,
                                         headers=headers)
         except BadRequestError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:

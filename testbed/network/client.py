@@ -3,9 +3,13 @@ how they are.
 
 A client connects with its credentials (`access`: a certificate naming its role) and submits
 on its own subject, to one node (``node=``) or to whichever answers first; the reply has one
-receipt per transaction: in the mempool, or refused with the reason. Commits are read from
-the ordering stream itself (`follow`), each block's certificate checked against the genesis
-validators, so a client trusts no single node for what is committed.
+receipt per transaction: in the mempool, committed already, or refused with the reason.
+`submit_until` keeps trying a submission that got no receipt, backing off, to any node and
+then to each node by name, until a deadline: a node may be dead, paused or busy, and
+resubmitting is safe because a transaction is held and committed once, by its id (a node
+answers "committed" for one it already committed). Commits are read from the ordering stream
+itself (`follow`), each block's certificate checked against the genesis validators, so a
+client trusts no single node for what is committed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import nats.errors
@@ -28,14 +34,35 @@ from testbed.ledger.wire import Clock, Submission
 from testbed.network.access import Credentials
 from testbed.network.blocklog import BlockLog
 from testbed.network.config import Subjects
+from testbed.network.connection import connect
 from testbed.network.consensus import Receipt
-from testbed.network.node import POLL_S, connect
+from testbed.network.timing import (
+    ATTEMPT_TIMEOUT_S,
+    BACKOFF_FIRST_S,
+    BACKOFF_MAX_S,
+    JETSTREAM_TIMEOUT_S,
+    POLL_S,
+    STATUS_TIMEOUT_S,
+)
 
-REQUEST_TIMEOUT_S = 5.0
+ANY_NODE = "any node"  # a submission to the nodes' queue group: whichever answers first
 
 
 class NetworkError(LedgerError):
     """The network did not answer, or refused a submission as a whole."""
+
+
+class NoReceipt(NetworkError):
+    """One attempt got no receipt: no node answered in time, or the one that did was busy."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A submission attempt that got no receipt, and is tried again."""
+
+    attempt: int  # from 1
+    target: str  # a node's name, or ANY_NODE
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -48,38 +75,73 @@ class Committed:
 
 
 class NetworkClient:
-    def __init__(self, nc: Client, genesis: Block, who: str) -> None:
-        self.nc, self.genesis, self.who = nc, genesis, who
+    def __init__(self, nc: Client, genesis: Block, who: str, nodes: Sequence[str] = ()) -> None:
+        self.nc, self.genesis, self.who, self.nodes = nc, genesis, who, tuple(nodes)
         self.subjects = Subjects(genesis.header.chain_id)
         self.validators = frozenset(genesis.transactions[0].body.validators)
-        self.blocklog = BlockLog(nc.jetstream(timeout=REQUEST_TIMEOUT_S), self.subjects)
+        self.blocklog = BlockLog(nc.jetstream(timeout=JETSTREAM_TIMEOUT_S), self.subjects)
 
     @classmethod
     async def connect(cls, servers: Sequence[str], genesis: Block, credentials: Credentials,
-                      name: str = "client") -> NetworkClient:
-        """A client with ``credentials``, submitting on their name's subject."""
-        return cls(await connect(tuple(servers), name, credentials), genesis, credentials.name)
+                      name: str = "client", nodes: Sequence[str] = ()) -> NetworkClient:
+        """A client with ``credentials``, submitting on their name's subject; ``nodes``: the
+        validators' names, which `submit_until` tries one by one."""
+        return cls(await connect(tuple(servers), name, credentials), genesis, credentials.name,
+                   nodes)
 
     async def close(self) -> None:
         await self.nc.close()
 
     async def submit(self, txs: Sequence[Transaction], clock: Clock | None = None,
-                     node: str | None = None) -> list[Receipt]:
-        """Send ``txs`` (for ``clock``'s time, else the node's) and return the receipts."""
+                     node: str | None = None, timeout_s: float = ATTEMPT_TIMEOUT_S
+                     ) -> list[Receipt]:
+        """Send ``txs`` (for ``clock``'s time, else the node's) once and return the receipts;
+        `NoReceipt` when no node answered within ``timeout_s`` or the one that did was busy."""
         subject = (self.subjects.submit(self.who) if node is None
                    else self.subjects.submit_to(self.who, node))
         try:
             msg = await self.nc.request(subject, Submission(clock, tuple(txs)).encoded,
-                                        timeout=REQUEST_TIMEOUT_S)
+                                        timeout=timeout_s)
         except (nats.errors.Error, TimeoutError) as exc:
-            raise NetworkError(f"no node answered the submission ({exc})") from None
+            raise NoReceipt(f"no answer from {node or ANY_NODE} ({_said(exc)})") from None
         reply = json.loads(msg.data)
+        if "busy" in reply:
+            raise NoReceipt(f"{reply['node']} busy: {reply['busy']}")
         if "error" in reply:
             raise NetworkError(f"{reply['node']}: {reply['error']}")
         return [Receipt(bytes.fromhex(r["txid"]), r["accepted"], r["reason"])
                 for r in reply["receipts"]]
 
-    async def status(self, node: str, timeout_s: float = 1.0) -> dict | None:
+    async def submit_until(self, txs: Sequence[Transaction], clock: Clock | None,
+                           deadline: float, on_retry: Callable[[Retry], None] | None = None
+                           ) -> list[Receipt]:
+        """`submit` until a node gives receipts or ``deadline`` (`time.monotonic`) passes:
+        first to any node, then to each node by name in turn, backing off between attempts.
+        Safe to repeat: nodes hold and commit each transaction once. `NoReceipt` at the
+        deadline, naming the last answer missed."""
+        targets = [None, *self.nodes]
+        wait_s, missed = BACKOFF_FIRST_S, "the deadline had passed before the first attempt"
+        attempt = 0
+        while (left := deadline - time.monotonic()) > 0:
+            target = targets[attempt % len(targets)]
+            attempt += 1
+            try:
+                return await self.submit(txs, clock, target, min(ATTEMPT_TIMEOUT_S, left))
+            except NoReceipt as exc:
+                missed = str(exc)
+            if on_retry is not None:
+                on_retry(Retry(attempt, target or ANY_NODE, missed))
+            pause = wait_s * (1 + random.random() / 2)
+            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            wait_s = min(2 * wait_s, BACKOFF_MAX_S)
+        raise NoReceipt(f"no receipt before the deadline; last: {missed}")
+
+    async def census(self) -> dict[str, dict | None]:
+        """Every node's status (None for a node that did not answer), asked at once."""
+        answers = await asyncio.gather(*(self.status(n) for n in self.nodes))
+        return dict(zip(self.nodes, answers))
+
+    async def status(self, node: str, timeout_s: float = STATUS_TIMEOUT_S) -> dict | None:
         """A node's height, head and round, or None when it does not answer."""
         try:
             msg = await self.nc.request(self.subjects.status(node), b"", timeout=timeout_s)
@@ -126,3 +188,8 @@ class NetworkClient:
         finally:
             with contextlib.suppress(nats.errors.ConnectionClosedError):  # closed under it
                 await hints.unsubscribe()
+
+
+def _said(exc: BaseException) -> str:
+    """What an exception says, or its type's name when it says nothing (a timeout)."""
+    return str(exc) or type(exc).__name__

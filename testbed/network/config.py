@@ -25,8 +25,8 @@ from pathlib import Path
 
 from testbed.errors import InputError
 from testbed.ledger.params import MAX_TX_PER_BLOCK
+from testbed.network.timing import ROUND_TIMEOUT_S
 
-DEFAULT_ROUND_TIMEOUT_S = 1.0
 DEFAULT_MAX_BLOCK_TXS = 2000
 _PATHS = ("key", "view_key", "store", "genesis", "tls_cert", "tls_key", "tls_ca")
 _KEYS = {"name", *_PATHS, "servers", "round_timeout_s", "max_block_txs"}
@@ -43,7 +43,7 @@ class NodeConfig:
     tls_cert: Path
     tls_key: Path
     tls_ca: Path
-    round_timeout_s: float = DEFAULT_ROUND_TIMEOUT_S
+    round_timeout_s: float = ROUND_TIMEOUT_S
     max_block_txs: int = DEFAULT_MAX_BLOCK_TXS
 
     def to_toml(self, base: Path) -> str:
@@ -74,7 +74,7 @@ def load_config(path: Path) -> NodeConfig:
     if not (isinstance(servers, list) and servers
             and all(isinstance(s, str) and s.startswith("nats://") for s in servers)):
         problems.append("servers: expected a list of nats:// URLs")
-    timeout = raw.get("round_timeout_s", DEFAULT_ROUND_TIMEOUT_S)
+    timeout = raw.get("round_timeout_s", ROUND_TIMEOUT_S)
     if not (isinstance(timeout, int | float) and 0.05 <= timeout <= 600):
         problems.append("round_timeout_s: expected seconds in 0.05..600")
     max_txs = raw.get("max_block_txs", DEFAULT_MAX_BLOCK_TXS)

@@ -34,7 +34,7 @@ time (gate closures, reading deadlines) on its own, and block times never go bac
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -55,6 +55,11 @@ from testbed.network.mempool import Mempool
 
 log = logging.getLogger("testbed.network")
 OPERATOR_SUBMITTER = "operator"  # the operator's submission subject; a home's is its account
+RECENT_TXIDS = 50_000
+"""Committed transaction ids a node remembers, to answer a client's retry of one "committed"
+(idempotence) rather than "nonce already used": a minute of the network's best throughput,
+more than a client resubmits within its commit deadline at the run's load (~500 an interval);
+about 5 MB."""
 LOOKAHEAD = 8  # proposals and votes for heights further above the head are ignored: no one
 # honest can be that far ahead, and a liar could otherwise fill the memory with them
 
@@ -101,6 +106,7 @@ class Validator:
         self.quorum = quorum(len(self.validators))
         self.round_timeout_s, self.max_block_txs, self.now = round_timeout_s, max_block_txs, now
         self.mempool = Mempool()
+        self.recent: OrderedDict[bytes, int] = OrderedDict()  # committed txid -> its height
         self.clock: Clock | None = None  # the latest operator clock seen
         self.clocks: dict[int, Clock] = {}  # operator clocks by time, for times pending
         self.stream_seq = 1  # last stream entry applied or skipped (1: genesis)
@@ -182,12 +188,17 @@ class Validator:
         self._see_clock(sub.clock)
         at = (sub.clock.time if sub.clock else
               self.clock.time if self.clock else self.chain.head.timestamp)
-        fresh = [tx for tx in sub.transactions if tx.txid not in self.mempool]
+        fresh = [tx for tx in sub.transactions
+                 if tx.txid not in self.mempool and tx.txid not in self.recent]
         signed_ok = dict(zip((tx.txid for tx in fresh), kernels.ed25519_verify_batch(
             [tx.sender for tx in fresh], [tx.signing_message() for tx in fresh],
             [tx.signature for tx in fresh]) if fresh else []))
         receipts, admitted = [], []
         for tx in sub.transactions:
+            if tx.txid in self.recent:  # a client's retry: already done
+                receipts.append(Receipt(tx.txid, True, f"committed at height "
+                                                       f"{self.recent[tx.txid]}"))
+                continue
             reason = (self._submitted_as(tx, submitter)
                       or self._refusal(tx, bool(signed_ok.get(tx.txid, True))))
             if reason:
@@ -433,6 +444,9 @@ class Validator:
     def _committed(self, block: Block) -> None:
         height = block.header.height
         self.mempool.remove([tx.txid for tx in block.transactions])
+        self.recent.update((tx.txid, height) for tx in block.transactions)
+        while len(self.recent) > RECENT_TXIDS:
+            self.recent.popitem(last=False)
         self.mempool.evict_stale(self.chain.next_nonce)
         self.pending = {k: v for k, v in self.pending.items() if v[0].header.height > height}
         self.certified = {k: v for k, v in self.certified.items()

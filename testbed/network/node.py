@@ -6,24 +6,37 @@ proposals and votes (core NATS, every node hears every one), and the ordering st
 (`blocklog`), which it reads in order from the entry after its head: at once when an append is
 announced, else every ``POLL_S``. It connects with its own client certificate (`access`) and
 holds the validators' view key, so it opens every sealed record. Started, it opens its store
-(re-validating it from genesis) or creates it from the network's genesis block, and catches up
-from the stream before it takes part.
+(re-validating it from genesis) or creates it from the network's genesis block, loads its
+kernels (compiled once by `testbed network up`, so the first submission waits for no
+compiler), and only then connects: a node that answers is ready.
+
+Two threads: the event loop does only I/O (it answers status requests from a snapshot, at
+once, whatever the validator is doing), and one validator thread does everything that costs
+processor time (signature checks, block validation, the store's writes), one message at a
+time in arrival order. Client submissions wait for that thread in a bounded queue; past its
+limit a node answers "busy" and the client tries another.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import signal
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
-import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+import kernels
 from testbed.errors import InputError, LedgerError
+from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.chain import Chain, stored_blocks
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair, ViewKey, passphrase
@@ -33,9 +46,19 @@ from testbed.market.contract import MarketContract
 from testbed.network.access import ClientRole, Credentials
 from testbed.network.blocklog import BlockLog
 from testbed.network.config import NodeConfig, Subjects, load_config
+from testbed.network.connection import connect
 from testbed.network.consensus import Validator
+from testbed.network.timing import (
+    JETSTREAM_TIMEOUT_S,
+    MAX_QUEUED_SUBMISSIONS,
+    PENDING_BYTES,
+    PENDING_MESSAGES,
+    POLL_S,
+    TICK_S,
+)
 
 log = logging.getLogger("testbed.network")
+T = TypeVar("T")
 
 
 class _TlsEofNoise(logging.Filter):
@@ -47,8 +70,6 @@ class _TlsEofNoise(logging.Filter):
 
 
 logging.getLogger("asyncio").addFilter(_TlsEofNoise())
-POLL_S = 0.2  # read the stream this often when no append is announced
-TICK_S = 0.01  # rounds, fallback appends and proposals are checked this often
 
 
 def open_chain(config: NodeConfig, view: ViewKey) -> Chain:
@@ -76,21 +97,8 @@ def open_chain(config: NodeConfig, view: ViewKey) -> Chain:
     return chain
 
 
-async def connect(servers: tuple[str, ...] | list[str], name: str, credentials: Credentials,
-                  **options) -> Client:
-    """A connection with ``credentials`` that keeps reconnecting to the cluster's servers,
-    errors logged tersely."""
-    async def error_cb(exc: Exception) -> None:
-        log.debug("%s: nats: %s", name, exc)
-
-    return await nats.connect(list(servers), name=name, error_cb=error_cb,
-                              max_reconnect_attempts=-1, reconnect_time_wait=0.1,
-                              connect_timeout=2, allow_reconnect=True,
-                              **credentials.options(passphrase(development=True)), **options)
-
-
 class Node:
-    """The validator process: one event loop, one NATS connection."""
+    """The validator process: an event loop for I/O, a thread for the validator."""
 
     def __init__(self, config: NodeConfig, validator_class: type[Validator] = Validator) -> None:
         self.config = config
@@ -111,57 +119,116 @@ class Node:
         # the stream entry of height h is at sequence h + 1 or later (entries that are not
         # a certified child are skipped), so reading resumes there and skips what it applied
         self.validator.stream_seq = self.chain.height + 1
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="validator")
+        self.snapshot = self.validator.status()  # what status requests are answered from
+        self.jobs = 0  # jobs handed to the validator thread and not yet done
+        self.queued_submissions = 0
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.appending = asyncio.Lock()
+        self.tasks: set[asyncio.Task] = set()
 
-    async def run(self) -> None:
+    async def run(self, started: float) -> None:
+        """Connect and take part until ``stopping``; ``started``: when the process started
+        (`time.perf_counter`), to log how long it took to be ready."""
         self.nc = await connect(self.config.servers, self.config.name, self.credentials,
                                 no_echo=True)
-        self.blocklog = BlockLog(self.nc.jetstream(timeout=2.0), self.subjects)
+        self.blocklog = BlockLog(self.nc.jetstream(timeout=JETSTREAM_TIMEOUT_S), self.subjects)
         s, nc = self.subjects, self.nc
-        await nc.subscribe(s.submit("*"), queue="nodes", cb=self._on_submit)
-        await nc.subscribe(s.submit_to("*", self.config.name), cb=self._on_submit)
+        limits = {"pending_msgs_limit": PENDING_MESSAGES, "pending_bytes_limit": PENDING_BYTES}
+        await nc.subscribe(s.submit("*"), queue="nodes", cb=self._on_submit, **limits)
+        await nc.subscribe(s.submit_to("*", self.config.name), cb=self._on_submit, **limits)
         await nc.subscribe(s.status(self.config.name), cb=self._on_status)
-        await nc.subscribe(s.mempool, cb=self._guard(self._on_mempool))
-        await nc.subscribe(s.proposals, cb=self._guard(self._on_proposal))
-        await nc.subscribe(s.votes, cb=self._guard(self._on_vote))
+        await nc.subscribe(s.mempool, cb=self._guard(self._on_mempool), **limits)
+        await nc.subscribe(s.proposals, cb=self._guard(self._on_proposal), **limits)
+        await nc.subscribe(s.votes, cb=self._guard(self._on_vote), **limits)
         await nc.subscribe(s.appended, cb=self._on_appended)
-        log.info("%s: validator %s at height %d", self.config.name,
-                 self.key.public.hex()[:16], self.chain.height)
+        log.info("%s: validator %s at height %d, ready in %.1f s", self.config.name,
+                 self.key.public.hex()[:16], self.chain.height, time.perf_counter() - started)
         tasks = [asyncio.create_task(self._follow()), asyncio.create_task(self._ticks())]
         await self.stopping.wait()
-        for task in tasks:
+        for task in (*tasks, *self.tasks):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *self.tasks, return_exceptions=True)
         await nc.drain()
+        self.thread.shutdown(wait=True)
         self.chain.close()
+
+    # --- the validator thread -----------------------------------------------------------------
+
+    async def _on_thread(self, job: Callable[[], T]) -> T:
+        """Run ``job`` on the validator thread, then the validator's tick; send what they
+        queued, then append what is due to the stream."""
+        self.jobs += 1
+        try:
+            result, messages, due = await asyncio.get_running_loop().run_in_executor(
+                self.thread, self._step, job)
+        finally:
+            self.jobs -= 1
+        await self._send(messages)
+        if due and not self.appending.locked():
+            async with self.appending:
+                await self._append(due)
+        return result
+
+    def _step(self, job: Callable[[], T]) -> tuple[T, list, list[CertifiedBlock]]:
+        """On the validator thread: ``job``, then the tick; the messages they queued (a job
+        that fails leaves its messages for the next) and the blocks due to be appended."""
+        result = job()
+        self.validator.tick()
+        self.snapshot = self.validator.status()
+        return result, self.validator.out.drain(), self.validator.due_appends()
 
     # --- incoming -----------------------------------------------------------------------------
 
-    def _guard(self, handler):
-        """Run ``handler`` on a message; a malformed one is logged and dropped."""
+    def _guard(self, handler: Callable[[bytes], None]):
+        """Run ``handler`` on a message on the validator thread; a malformed message is logged
+        and dropped, a failure of ours logged with its traceback."""
         async def cb(msg: Msg) -> None:
             try:
-                handler(msg.data)
+                await self._on_thread(lambda: handler(msg.data))
             except EncodingError as exc:
                 log.warning("%s: malformed message on %s: %s", self.config.name, msg.subject, exc)
-            await self._flush()
+            except Exception:
+                log.exception("%s: handling a message on %s failed", self.config.name,
+                              msg.subject)
         return cb
 
     async def _on_submit(self, msg: Msg) -> None:
+        """Queue the submission for the validator thread (its own task: the next one is read
+        at once), or answer busy when the queue is full."""
+        if self.queued_submissions >= MAX_QUEUED_SUBMISSIONS:
+            await self._respond(msg, {"busy": f"{self.queued_submissions} submissions queued"})
+            return
+        self.queued_submissions += 1
+        task = asyncio.create_task(self._submission(msg))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _submission(self, msg: Msg) -> None:
         submitter = msg.subject.split(".")[3]  # p2pe.<chain>.submit.<who>[.<node>]
         try:
-            receipts = [r.as_json() for r in self.validator.on_submission(
-                decode_submission(msg.data), from_client=True, submitter=submitter)]
-            reply = {"node": self.config.name, "receipts": receipts}
+            submission = decode_submission(msg.data)
+            receipts = await self._on_thread(lambda: self.validator.on_submission(
+                submission, from_client=True, submitter=submitter))
+            reply = {"receipts": [r.as_json() for r in receipts]}
         except EncodingError as exc:
-            reply = {"node": self.config.name, "error": f"malformed submission: {exc}"}
-        await msg.respond(json.dumps(reply).encode())
-        await self._flush()
+            reply = {"error": f"malformed submission: {exc}"}
+        except Exception as exc:
+            log.exception("%s: a submission failed", self.config.name)
+            reply = {"error": f"the node failed on it: {exc!r}"}
+        finally:
+            self.queued_submissions -= 1
+        await self._respond(msg, reply)
+
+    async def _respond(self, msg: Msg, reply: dict) -> None:
+        try:
+            await msg.respond(json.dumps({"node": self.config.name, **reply}).encode())
+        except nats.errors.Error as exc:  # the connection went: the client will retry
+            log.info("%s: could not answer a submission: %s", self.config.name, exc)
 
     async def _on_status(self, msg: Msg) -> None:
-        await msg.respond(json.dumps(self.validator.status()).encode())
+        await msg.respond(json.dumps(self.snapshot).encode())
 
     def _on_mempool(self, data: bytes) -> None:
         self.validator.on_submission(decode_submission(data), from_client=False)
@@ -177,26 +244,19 @@ class Node:
 
     # --- outgoing -----------------------------------------------------------------------------
 
-    async def _flush(self) -> None:
-        """Propose if it is this validator's turn, send what it queued, then append what is
-        due to the stream."""
-        self.validator.tick()
+    async def _send(self, messages: list) -> None:
         s, nc = self.subjects, self.nc
         subject = {"mempool": s.mempool, "proposal": s.proposals, "vote": s.votes,
                    "applied": s.applied}
-        for kind, payload in self.validator.out.drain():
+        for kind, payload in messages:
             if kind == "record":
                 await nc.publish(s.records(payload["party"]), json.dumps(payload).encode())
                 continue
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             await nc.publish(subject[kind], data)
-        if self.appending.locked():
-            return
-        async with self.appending:
-            await self._append()
 
-    async def _append(self) -> None:
-        for certified in self.validator.due_appends():
+    async def _append(self, due: list[CertifiedBlock]) -> None:
+        for certified in due:
             try:
                 seq = await self.blocklog.append(certified, self.validator.stream_seq)
             except (TimeoutError, nats.errors.Error) as exc:
@@ -206,7 +266,9 @@ class Node:
             if seq is None:
                 self.wake.set()  # the stream moved on: read it first
                 break
-            self.validator.appended(certified.block.header.hash)
+            block_hash = certified.block.header.hash
+            await asyncio.get_running_loop().run_in_executor(
+                self.thread, self.validator.appended, block_hash)
             await self.nc.publish(self.subjects.appended, str(seq).encode())
             self.wake.set()
             break  # the next one extends this one: append it once this is applied
@@ -223,13 +285,12 @@ class Node:
                 entry = None
             if entry is not None:
                 try:
-                    self.validator.on_entry(entry)
+                    await self._on_thread(functools.partial(self.validator.on_entry, entry))
                 except LedgerError as exc:  # the store refused: nothing half-written
                     log.error("%s: could not apply stream entry %d: %s", self.config.name,
                               entry.seq, exc)
                     self.stopping.set()
                     return
-                await self._flush()
                 continue
             self.wake.clear()
             try:
@@ -238,8 +299,14 @@ class Node:
                 pass
 
     async def _ticks(self) -> None:
+        """Rounds, proposals and fallback appends, checked every ``TICK_S`` when the validator
+        thread has nothing else to do (every job ends with a tick anyway)."""
         while True:
-            await self._flush()
+            if not self.jobs:
+                try:
+                    await self._on_thread(lambda: None)
+                except Exception:
+                    log.exception("%s: a tick failed", self.config.name)
             await asyncio.sleep(TICK_S)
 
 
@@ -247,13 +314,16 @@ def main(config_path: Path, validator_class: type[Validator] = Validator) -> int
     """Run a node until SIGTERM or SIGINT; the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = load_config(config_path)
+    started = time.perf_counter()
+    kernels.warm()
+    log.info("%s: kernels loaded in %.1f s", config.name, time.perf_counter() - started)
 
     async def run() -> None:
         node = Node(config, validator_class)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, node.stopping.set)
-        await node.run()
+        await node.run(started)
 
     asyncio.run(run())
     return 0

@@ -1,7 +1,7 @@
 """Background processes of a local network: started detached, found again by pid, stopped.
 
 A process is started in its own session (so a terminal's Ctrl-C reaches only what the user
-runs) with its output in a log file. Whether a recorded pid is still ours is judged from
+runs), with its output in a log file and, if asked, a lower CPU priority (a higher niceness). Whether a recorded pid is still ours is judged from
 /proc: alive, not a zombie, and running the command line we started (pids are reused).
 """
 
@@ -15,13 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` in the background, its output appended to ``log``; its pid."""
+def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
+          niceness: int = 0) -> int:
+    """Start ``argv`` in the background, its output appended to ``log``, ``niceness`` above
+    this process's; its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         child = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True,
                                  env={**os.environ, **(env or {})})
+    if niceness:
+        os.setpriority(os.PRIO_PROCESS, child.pid,
+                       os.getpriority(os.PRIO_PROCESS, 0) + niceness)
     return child.pid
 
 

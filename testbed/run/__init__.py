@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from instruments.errors import InstrumentError
-from testbed.errors import Interrupted, RunStopped
+from testbed.errors import Interrupted, LedgerUnavailable, RunStopped
 from testbed.events import BlockCommitted, RunFinished
 from testbed.interrupts import signal_name
 from testbed.interval.block import Ledger
@@ -45,9 +45,10 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     ``watch`` sees the run's parts before it starts (the dashboard subscribes there).
 
     The ledger is verified from genesis at the end, by the same rules as `testbed verify`;
-    the CPU time that takes is the summary's validation cost. A run stopped early (Ctrl-C or SIGTERM: `Interrupted`; the bench tripped: `InstrumentError`;
-    the devices are then in their safe state) still writes what it has, and says why in
-    ``stopped``, before the stop propagates. Interrupted during start-up, it leaves no ledger
+    the CPU time that takes is the summary's validation cost. A run stopped early (Ctrl-C or
+    SIGTERM: `Interrupted`; the bench tripped: `InstrumentError`; the validator network did
+    not commit in time: `LedgerUnavailable`; the devices are then in their safe state) still
+    writes what it has, and says why in ``stopped``, before the stop propagates. Interrupted during start-up, it leaves no ledger
     without its genesis, and says what it left.
     """
     from testbed.report import build_report
@@ -77,7 +78,7 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
              appointments(run.params, run.ledger, run.keys))
         run.ledger.flush()
         loop.go(progress)
-    except (KeyboardInterrupt, InstrumentError) as exc:
+    except (KeyboardInterrupt, InstrumentError, LedgerUnavailable) as exc:
         stopped = exc  # every committed block is whole; the devices are safe
     except BaseException:
         if checker is not None:
@@ -110,8 +111,10 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
             f"report check and draw it)", signal)
     if stopped is not None:
         valid = "ledger consistent" if summary["ledger_valid"] else "ledger INVALID"
-        raise RunStopped(f"{stopped}; devices safe, {valid} ({summary['blocks']} blocks); "
-                         f"partial run in {out}") from stopped
+        kept = f"devices safe, {valid} ({summary['blocks']} blocks); partial run in {out}"
+        if isinstance(stopped, LedgerUnavailable):
+            raise LedgerUnavailable(f"{stopped}; {kept}") from None
+        raise RunStopped(f"{stopped}; {kept}") from stopped
     return summary
 
 

@@ -122,7 +122,7 @@ def open_ledger(scenario: Scenario, out: Path, keys: RunKeys, params: MarketPara
         from testbed.network.ledger import NetworkLedger
 
         return NetworkLedger.open(Path(scenario.ledger.network), out / scenario.ledger.path,
-                                  params, genesis_s, events)
+                                  params, genesis_s, events, scenario.ledger.commit_deadline_s)
     return EmbeddedLedger.create(out / scenario.ledger.path, keys.validators, params,
                                  genesis_s, events, keys.validators_view)
 

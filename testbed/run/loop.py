@@ -13,10 +13,13 @@ Between them run the control steps: every physical home is measured at its meter
 meter's energy of interval k - 1 is read and its setpoints for k are sent. Paced
 (`testbed run`), a control step is due every ``control_step_s`` of wall time and stands for
 ``control_step_s * real_time_factor`` seconds of the scenario; at most one market event runs
-after a step's instrument work, so the steps keep their pace (an interval's clearing, due
-minutes before its start, so always comes before its setpoints). Simulated (`testbed
-simulate`), there is one control step per interval, at its start, after every market event
-due before it, and no waiting.
+after a step's instrument work, and only once the ledger has committed every batch handed
+to it (`Ledger.idle`: each stage reads the state the last one committed), so the steps keep
+their pace whatever the ledger does. A clearing the ledger delays past its interval's start
+is an alarm (`LedgerLate`): the physical homes are held at no export until it comes, and
+get their setpoints at the step after it. Simulated (`testbed simulate`), there is one
+control step per interval, at its start, after every market event due before it, and no
+waiting but for the ledger.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from testbed.events import Measured, OrdersPlaced, SetpointsSent, StepPaced
+from testbed.events import LedgerLate, Measured, OrdersPlaced, SetpointsSent, StepPaced
 from testbed.interval import clearing, settlement
 from testbed.interval.bench import Measurement, PhysicalHome
 from testbed.interval.block import signed
@@ -55,6 +58,8 @@ class Interval:
     curtailed_wh: tuple[int, ...] = ()  # grid -> readings: PV each modelled home gave up
     vm_pu: np.ndarray | None = None  # grid -> setpoints: bus voltages of the power flow
     metered_wh: dict[int, tuple[int, int]] = field(default_factory=dict)  # bench -> readings
+    cleared: bool = False  # clear -> setpoints: the clearing has run
+    held: bool = False  # setpoints went out before the clearing ran: send them again after
 
 
 @dataclass(order=True)
@@ -107,29 +112,44 @@ class Loop:
             else:  # a simulated step comes after every market event due before it
                 while self._events and self._events[0].t < t:
                     heapq.heappop(self._events).run()
-            self._control_step(t, k if step == 0 else None)
+            self._control_step(t, k, step == 0)
             for _ in range(1 if self.paced else len(self._events)):
                 if not self._events or self._events[0].t > t:
                     break
+                if self.paced and not self.run.ledger.idle():
+                    break  # the stage needs what the ledger is still committing: a later step
                 heapq.heappop(self._events).run()
             if self.paced:
                 missed = not self.pacer.done()
                 self.run.events.publish(StepPaced(t, self.pacer.lateness_s[-1] * 1e3, missed))
             if progress is not None and step == 0:
                 progress(k)
+        self.run.ledger.wait()  # the last interval's settlement committed
 
     # -- the bench: measure, and at an interval's start, meter energy and setpoints -----------
 
-    def _control_step(self, t: float, starting: int | None) -> None:
+    def _control_step(self, t: float, k: int, starting: bool) -> None:
+        """Measure every physical home; at interval k's start, its meter's energy and k's
+        setpoints, else k's setpoints again if they went out before its clearing ran."""
         bench = self.run.bench
         bench.set_time(t)
+        iv = self.intervals.get(k)
+        if starting and k < self.timing.intervals and not self.interval(k).cleared:
+            self.interval(k).held = True
+            self.run.events.publish(LedgerLate(t, k, "clearing", "physical homes held at no "
+                                                                "export until it clears"))
+        resend = not starting and iv is not None and iv.held and iv.cleared
         for home in bench.homes:
             m = bench.measure(home)
             self.measured[home.index] = m
             self.run.events.publish(Measured(t, home.index, m.p_kw, m.q_kvar, m.v_v,
                                              m.import_kwh, m.export_kwh))
-            if starting is not None:
-                self._hold(home, starting, m, t)
+            if starting:
+                self._hold(home, k, m, t)
+            elif resend:
+                self._setpoints(home, iv, t)
+        if resend:
+            iv.held = False
         bench.kick()
 
     def _hold(self, home: PhysicalHome, k: int, m: Measurement, t: float) -> None:
@@ -138,15 +158,18 @@ class Loop:
         if k > 0:  # at k = 0 the counters' starting point
             self.interval(k - 1).metered_wh[home.index] = energy
         if k < self.timing.intervals:
-            iv = self.interval(k)
-            h = self.run.hood.homes[home.index]
-            v_pu = (float(iv.vm_pu[self.run.grid.bus_row(h.bus)]) if iv.vm_pu is not None
-                    else None)
-            limit = float(iv.limit_kw[home.index]) if iv.limit_kw is not None else math.inf
-            s = setpoints(h, k, min(iv.sold_kw.get(home.index, 0.0), limit), v_pu)
-            self.run.bench.apply(home, s.inverter_kw, s.load_kw, s.v_pu)
-            self.run.events.publish(SetpointsSent(t, home.index, s.inverter_kw, s.load_kw,
-                                                  s.v_pu))
+            self._setpoints(home, self.interval(k), t)
+
+    def _setpoints(self, home: PhysicalHome, iv: Interval, t: float) -> None:
+        """The interval's setpoints for ``home``: its load, plus what it sold and the grid
+        granted (nothing before the clearing), at the bus voltage of the power flow."""
+        h = self.run.hood.homes[home.index]
+        v_pu = (float(iv.vm_pu[self.run.grid.bus_row(h.bus)]) if iv.vm_pu is not None
+                else None)
+        limit = float(iv.limit_kw[home.index]) if iv.limit_kw is not None else math.inf
+        s = setpoints(h, iv.k, min(iv.sold_kw.get(home.index, 0.0), limit), v_pu)
+        self.run.bench.apply(home, s.inverter_kw, s.load_kw, s.v_pu)
+        self.run.events.publish(SetpointsSent(t, home.index, s.inverter_kw, s.load_kw, s.v_pu))
 
     # -- the market ----------------------------------------------------------------------------
 
@@ -173,6 +196,7 @@ class Loop:
                       for home, wh in sold_wh.items() if home in physical}
         state = run.grid.control(k, iv.start, self.measured, sold_wh, physical)
         iv.vm_pu, iv.limit_kw, iv.curtailed_wh = state.vm_pu, state.limit_kw, state.curtailed_wh
+        iv.cleared = True
         run.events.publish(state.solved)
 
     def _settle(self, k: int) -> None:

@@ -220,6 +220,8 @@ def _ledger(t: _Table) -> LedgerSpec:
         validators=t.take("validators", int, LedgerSpec.validators,
                           check=_between(1, MAX_VALIDATORS)),
         network=t.take("network", str, LedgerSpec.network, check=_non_empty),
+        commit_deadline_s=t.take("commit_deadline_s", float, LedgerSpec.commit_deadline_s,
+                                 check=_between(1, 3600)),
     )
     t.done()
     return spec

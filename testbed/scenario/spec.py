@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from testbed.market.params import MarketParams
 from testbed.market.strategies import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
+from testbed.network.timing import COMMIT_DEADLINE_S
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class LedgerSpec:
     path: str = "ledger.sqlite"
     validators: int = 1  # of the embedded ledger
     network: str | None = None  # a local network's folder: the run's ledger is on it
+    commit_deadline_s: float = COMMIT_DEADLINE_S  # on a network: a batch's time to commit
 
 
 @dataclass(frozen=True)

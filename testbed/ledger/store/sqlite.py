@@ -97,7 +97,7 @@ def create(path: Path | str) -> SqliteStore:
         if path.exists():
             raise StoreError(f"{path} already exists; not overwriting a ledger")
         path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), isolation_level=None)
+    db = _writer(str(path))
     store = SqliteStore(db, path=None if str(path) == ":memory:" else Path(path))
     try:
         _writable(db)
@@ -141,7 +141,7 @@ def open_file(path: Path | str, *, readonly: bool = False, live: bool = False) -
 def _connect(path: Path, readonly: bool) -> tuple[sqlite3.Connection, Path | None]:
     """A connection to ``path``, or read-only to a copy of it when a journal is pending."""
     if not readonly:
-        return sqlite3.connect(str(path), isolation_level=None), None
+        return _writer(str(path)), None
     if not any(path.with_name(path.name + j).exists() for j in _JOURNALS):
         uri = path.resolve().as_uri() + "?mode=ro&immutable=1"
         return sqlite3.connect(uri, uri=True, isolation_level=None), None
@@ -151,6 +151,13 @@ def _connect(path: Path, readonly: bool) -> tuple[sqlite3.Connection, Path | Non
         if source.exists():
             shutil.copyfile(source, scratch / ("ledger.sqlite" + suffix))
     return sqlite3.connect(str(scratch / "ledger.sqlite"), isolation_level=None), scratch
+
+
+def _writer(location: str) -> sqlite3.Connection:
+    """A writing connection. It may be used from another thread than the one that opened it
+    (a network ledger's replica is written by the ledger's own thread), one thread at a time:
+    the owner of the store sees to that."""
+    return sqlite3.connect(location, isolation_level=None, check_same_thread=False)
 
 
 def _writable(db: sqlite3.Connection) -> None:

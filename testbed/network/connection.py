@@ -1,0 +1,42 @@
+"""A NATS connection with a party's credentials that keeps reconnecting to the cluster.
+
+Errors NATS reports on its own (a server gone, a reconnect) are logged at DEBUG: the cluster
+survives them and the nodes say what follows. An exception raised inside a message callback
+is a bug of ours: it is logged at ERROR with its traceback, in the log of the process it
+happened in, instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import nats
+import nats.errors
+from nats.aio.client import Client
+
+from testbed.ledger.keys import passphrase
+from testbed.network.access import Credentials
+from testbed.network.timing import CONNECT_TIMEOUT_S, RECONNECT_WAIT_S
+
+log = logging.getLogger("testbed.network")
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is the network's weather (a server gone, a timeout), not a bug."""
+    return isinstance(exc, nats.errors.Error | OSError | TimeoutError | EOFError)
+
+
+async def connect(servers: Sequence[str], name: str, credentials: Credentials,
+                  **options) -> Client:
+    """A connection with ``credentials`` that keeps reconnecting to ``servers``."""
+    async def error_cb(exc: Exception) -> None:
+        if transient(exc):
+            log.debug("%s: nats: %s", name, exc)
+        else:
+            log.error("%s: a message handler failed: %r", name, exc, exc_info=exc)
+
+    return await nats.connect(list(servers), name=name, error_cb=error_cb,
+                              max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
+                              connect_timeout=CONNECT_TIMEOUT_S, allow_reconnect=True,
+                              **credentials.options(passphrase(development=True)), **options)
