@@ -10,14 +10,16 @@ yet, so a busy machine costs at most the help it could not give.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from numba import config
 
-WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+WORKERS = config.NUMBA_NUM_THREADS
+"""Threads a batch is spread over: Numba's setting, the cores this process may use unless
+NUMBA_NUM_THREADS says otherwise (a local network's nodes, sharing the machine, use one)."""
 SHARES_PER_WORKER = 2
 _pool: ThreadPoolExecutor | None = None
 
@@ -36,7 +38,10 @@ class Tasks:
         ids = np.arange(tasks, dtype=np.int64)
         count = max(1, min(tasks, WORKERS * SHARES_PER_WORKER))
         self._kernel = kernel
-        self._shares = iter([ids[k::count] for k in range(count)])  # next() is atomic
+        # each share contiguous, as the serial path's ids are: a kernel then has one
+        # signature, which `kernels.warm` compiles, rather than a second for strided views
+        self._shares = iter([np.ascontiguousarray(ids[k::count])  # next() is atomic
+                             for k in range(count)])
         self._left = count
         self._lock = threading.Lock()
         self._done = threading.Event()

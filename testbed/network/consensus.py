@@ -2,7 +2,12 @@
 
 Heights are filled in rounds. The proposer of (height, round) is the validator at
 ``(height + round) mod n`` of the genesis set in byte order; a round passes the turn on when
-``round_timeout_s`` goes by with transactions waiting and no new certified block.
+``round_timeout_s`` goes by with transactions waiting and no new certified block. Each node
+counts rounds on its own clock, so while a height stalls (no quorum: validators down) the
+counts drift apart, and a restarted node starts again from 0; a node whose height has stalled
+(a round gone by without a certified block) therefore joins a later round when that round's
+proposer proposes in it, and they meet there. A node whose height goes well does not: a
+proposer cannot take the others' turns.
 
 - **Propose** (`tick`): on its turn, a validator fills a block from its mempool (`build_block`:
   the earliest time pending, refused transactions left out) on top of its *tip*, the highest
@@ -341,12 +346,17 @@ class Validator:
             return
         if h.hash in self.pending or (h.height, h.proposer) in self.voted:
             return  # one vote per height and proposer
-        if proposal.round > self.round + 1 and h.prev_hash == self.tip.hash:
-            return  # a turn that has not come
+        ahead = proposal.round > self.round + 1 and h.prev_hash == self.tip.hash
+        if ahead and not self._stalled():
+            return  # a turn that has not come, while this height goes well
         if h.proposer != self.proposer(h.height, proposal.round):
             log.warning("%s: height %d: block from %s, not the proposer of round %d",
                         self.name, h.height, h.proposer.hex()[:16], proposal.round)
             return
+        if ahead:  # rounds drifted apart while the height stalled: meet at this one
+            self.round, self.round_started = proposal.round, self.now()
+            log.info("%s: height %d round %d (joined a proposal)", self.name, h.height,
+                     self.round)
         parent = self._state_of(h.prev_hash)
         if parent is None or not self._certified_or_committed(h.prev_hash):
             self.parked[h.prev_hash].append(proposal)
@@ -363,6 +373,11 @@ class Validator:
         self._see_clock(proposal.clock)
         self.pending[h.hash] = (block, state)
         self._vote(block)
+
+    def _stalled(self) -> bool:
+        """Whether this height has gone a round without a certified block (a node that
+        just started counts from its start)."""
+        return self.round > 0 or self.now() - self.round_started > self.round_timeout_s
 
     def _vote(self, block: Block) -> None:
         h = block.header

@@ -49,11 +49,12 @@ from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
 from testbed.network import local, processes
 from testbed.network.access import ClientRole
-from testbed.network.client import NetworkClient, NoReceipt, Retry
+from testbed.network.client import Committed, NetworkClient, NoReceipt, Retry
 from testbed.network.timing import COMMIT_DEADLINE_S, RESUBMIT_AFTER_S
 
 NETWORK_VALIDATORS = 4
 CLOSE_TIMEOUT_S = 10.0  # closing the client and the ledger's thread
+FOLLOW_QUEUE = 1000  # certified blocks read ahead of the commit waiting for them, at most
 T = TypeVar("T")
 
 
@@ -73,7 +74,8 @@ class NetworkLedger:
         self._client = self._call(NetworkClient.connect(
             network.urls, network.genesis, network.credentials(ClientRole.OPERATOR), "run",
             [n.name for n in network.nodes]))
-        self._blocks = self._client.follow(replica.head)
+        self._blocks: asyncio.Queue[Committed] = asyncio.Queue(FOLLOW_QUEUE)
+        self._following = self._call(self._start_following())
         self._in_order = asyncio.Lock()  # batches commit one after the other, in order
         self._batches: deque[Future[None]] = deque()  # handed over, oldest first
         self._happened: queue.SimpleQueue[Event] = queue.SimpleQueue()  # for the run's thread
@@ -117,6 +119,16 @@ class NetworkLedger:
 
     def _call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _start_following(self) -> asyncio.Task:
+        """The task that reads the stream's certified blocks after the replica's head into
+        ``_blocks``, for as long as the ledger is open (a queue, not the generator itself, is
+        what a commit waits on: a wait that times out must not close the stream)."""
+        async def follow() -> None:
+            async for committed in self._client.follow(self.replica.head):
+                await self._blocks.put(committed)
+
+        return asyncio.create_task(follow())
 
     # --- the Ledger protocol ------------------------------------------------------------------
 
@@ -186,6 +198,7 @@ class NetworkLedger:
             for batch in self._batches:
                 batch.cancel()
             self._batches.clear()  # the replica's state stays readable, as committed
+            self._loop.call_soon_threadsafe(self._following.cancel)
             self._call(self._client.close(), CLOSE_TIMEOUT_S)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -236,7 +249,7 @@ class NetworkLedger:
             progress_by = min(deadline, time.monotonic() + RESUBMIT_AFTER_S)
             while waiting and time.monotonic() < progress_by:
                 try:
-                    committed = await asyncio.wait_for(anext(self._blocks),
+                    committed = await asyncio.wait_for(self._blocks.get(),
                                                        progress_by - time.monotonic())
                 except TimeoutError:
                     break

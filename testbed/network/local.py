@@ -217,7 +217,8 @@ def _is_account(name: str) -> bool:
 
 
 def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Network:
-    """Create the network on first use; start whatever is down; return once all answer."""
+    """Create the network on first use; start whatever is down; return once the nodes it
+    started and a quorum answer."""
     folder = folder.resolve()
     network = load(folder) if (folder / MANIFEST).exists() else create(
         folder, validators, servers, **options)
@@ -235,7 +236,7 @@ def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Networ
         node.pid = processes.spawn([sys.executable, "-m", "testbed", "node", node.config],
                                    Path(node.log), env=NODE_ENV, niceness=NICENESS)
     network.save()
-    asyncio.run(_wait_for_nodes(network))
+    asyncio.run(_wait_for_nodes(network, down))
     return network
 
 
@@ -260,31 +261,34 @@ async def _prepare_stream(network: Network) -> None:
         await nc.close()
 
 
-async def _wait_for_nodes(network: Network) -> None:
-    """Until every node answers, or a quorum does once ``READY_TIMEOUT_S`` has passed (the
-    others are named in a warning); `InputError` when a node exits or no quorum answers."""
+async def _wait_for_nodes(network: Network, started: list[NodeEntry]) -> None:
+    """Until the nodes just ``started`` and a quorum of all answer, or, once
+    ``READY_TIMEOUT_S`` has passed, a quorum (the others named in a warning); `InputError`
+    when a node started exits, or no quorum answers in time."""
     from testbed.network.client import NetworkClient
 
     deadline = time.monotonic() + READY_TIMEOUT_S
+    need = quorum(len(network.nodes))
     client = await NetworkClient.connect(network.urls, network.genesis,
                                          network.credentials(ClientRole.ADMIN), "network-up")
     try:
-        waiting = list(network.nodes)
-        while waiting:
-            dead = [n.name for n in waiting if not processes.alive(n.pid, n.config)]
+        while True:
+            dead = [n.name for n in started if not processes.alive(n.pid, n.config)]
             if dead:
                 raise InputError(f"node {dead[0]} exited; see {network.folder / 'logs'}")
-            answers = await asyncio.gather(*(client.status(n.name) for n in waiting))
-            waiting = [n for n, a in zip(waiting, answers) if a is None]
-            if waiting and time.monotonic() > deadline:
-                names = ", ".join(n.name for n in waiting)
-                if len(network.nodes) - len(waiting) < quorum(len(network.nodes)):
+            answers = await asyncio.gather(*(client.status(n.name) for n in network.nodes))
+            silent = [n for n, a in zip(network.nodes, answers) if a is None]
+            ready = len(network.nodes) - len(silent) >= need
+            if ready and not {n.name for n in silent} & {n.name for n in started}:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(n.name for n in silent)
+                if not ready:
                     raise InputError(f"no quorum: {names} do not answer; see their logs in "
                                      f"{network.folder / 'logs'}")
                 warnings.warn(f"{names} do not answer yet; a quorum does", stacklevel=1)
                 return
-            if waiting:
-                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)
     finally:
         await client.close()
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import kernels
 from grid_models import load_feeder
 from grid_models.diagram import one_line
 from grid_models.violations import Limits
@@ -129,7 +130,10 @@ def open_ledger(scenario: Scenario, out: Path, keys: RunKeys, params: MarketPara
 
 def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = RunKeys.generate,
              handle_signals: bool = True) -> Run:
-    """Build every part of a run into ``out``; nothing is left running if a part fails."""
+    """Build every part of a run into ``out``; nothing is left running if a part fails.
+    The kernels are loaded first (compiled, the first time on a machine), so the processes a
+    run starts (its ledger's follower, a network's nodes) load them instead of compiling."""
+    interruptible(kernels.warm)
     clock = timing(scenario, paced)
     params = market_params(scenario)
     feeder = interruptible(load_feeder, scenario.grid.feeder)

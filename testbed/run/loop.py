@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,7 +43,7 @@ from testbed.interval.setpoints import setpoints
 from testbed.ledger.transactions import Reveal
 from testbed.market.params import wh_to_kw
 from testbed.run.compose import Run
-from testbed.run.pacing import Pacer
+from testbed.run.pacing import GIL_SWITCH_S, Pacer
 
 
 @dataclass
@@ -99,14 +100,24 @@ class Loop:
             self._at(t + t_s.interval_s, lambda k=k: self._settle(k))
         while self._events[0].t < 0:  # the first interval's orders and clearing
             heapq.heappop(self._events).run()
+        switch_s = sys.getswitchinterval()
         if self.paced:
+            sys.setswitchinterval(GIL_SWITCH_S)
             self.pacer.start()
-        per = t_s.steps_per_interval
+        try:
+            self._steps(progress)
+        finally:
+            sys.setswitchinterval(switch_s)
+        self.run.ledger.wait()  # the last interval's settlement committed
+
+    def _steps(self, progress: Callable[[int], None] | None) -> None:
+        """The control steps, each followed by the market events then due."""
+        per = self.timing.steps_per_interval
         for n in itertools.count():
             if not self._events:
                 break
             k, step = divmod(n, per)
-            t = (k + step / per) * t_s.interval_s
+            t = (k + step / per) * self.timing.interval_s
             if self.paced:
                 self.pacer.wait()
             else:  # a simulated step comes after every market event due before it
@@ -124,7 +135,6 @@ class Loop:
                 self.run.events.publish(StepPaced(t, self.pacer.lateness_s[-1] * 1e3, missed))
             if progress is not None and step == 0:
                 progress(k)
-        self.run.ledger.wait()  # the last interval's settlement committed
 
     # -- the bench: measure, and at an interval's start, meter energy and setpoints -----------
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _SPIN_S = 0.0005  # the last half millisecond is spun, not slept: sleep wakes up late
+GIL_SWITCH_S = 0.0005
+"""How often a paced run's threads hand the interpreter lock over (Python's default: 5 ms).
+A network ledger's thread validates blocks in Python beside the loop; at the default a due
+step could wait 5 ms for the lock, at this a tenth of a millisecond on average."""
 
 
 @dataclass

@@ -1,0 +1,37 @@
+"""`kernels.warm` loads every kernel the ledger calls with every signature a real batch gives
+it: a process that warmed compiles nothing later (a node that did compile later went silent
+for minutes on a cold machine, its validator thread compiling)."""
+
+import os
+import sys
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from numba.core.registry import CPUDispatcher
+
+import kernels
+from kernels.ed25519_keys import KeyCache
+from kernels.ed25519_signing_keys import SigningKeyCache
+
+
+def signatures() -> dict[str, int]:
+    """How many signatures each of our compiled CPU kernels has."""
+    return {f"{name}.{attr}": len(value.signatures)
+            for name, module in list(sys.modules.items()) if name.startswith("kernels.")
+            for attr, value in vars(module).items() if isinstance(value, CPUDispatcher)}
+
+
+def test_warm_compiles_every_signature_that_batches_use():
+    kernels.warm()
+    before = signatures()
+    keys = [Ed25519PrivateKey.generate() for _ in range(64)]
+    seeds = [k.private_bytes_raw() for k in keys]
+    publics = [k.public_key().public_bytes_raw() for k in keys]
+    messages = [os.urandom(100) for _ in keys]
+    cache, signing = KeyCache(64), SigningKeyCache(64)
+    for _ in range(2):  # the second time, every key has its table
+        signed = kernels.ed25519_sign_batch(seeds, messages, key_cache=signing)
+        assert kernels.ed25519_verify_batch(publics, messages, [bytes(s) for s in signed],
+                                            key_cache=cache).all()
+    kernels.sha256_batch(messages * 64)
+    kernels.merkle_root(messages * 64)
+    assert signatures() == before
