@@ -17,6 +17,11 @@ settlements are the contract's own), and replayed:
   submission to the moment the last node announced it had applied the block holding it (so:
   proposed, validated by every validator, certified, appended to the stream and applied
   everywhere). Every validator checks every signature.
+- the same at 4 validators with one of them killed (SIGKILL) halfway through the load: the
+  others go on, each of its turns costing a round timeout; latency counts the live nodes.
+- a node's answer time to status requests, sent every ``STATUS_EVERY_S`` to one validator
+  while the 4-validator network works at full load (a request unanswered within
+  ``STATUS_TIMEOUT_S`` counts as that long).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import os
+import signal
 import tempfile
 import time
 from collections import defaultdict
@@ -60,6 +67,7 @@ HOMES = 41  # the default feeder's
 INTERVAL_S = 900
 GROUP_S = 3600  # gate closure before delivery, and the market time between clock ticks
 WINDOW = 3  # ticks submitted and not yet applied everywhere, at most
+STATUS_EVERY_S = 0.01
 START = 1_466_467_200  # 2016-06-21T00:00:00Z, the profile year's summer day
 DEPOSIT = 10**12
 PARAMS = MarketParams(gate_closure_seconds=GROUP_S, reading_deadline_seconds=GROUP_S,
@@ -173,13 +181,16 @@ def embedded(load: list[Tick], operator: KeyPair, chain_id: int, folder: Path) -
     return sum(len(t.txs) for t in load[1:]) / elapsed
 
 
-async def _replay(network, load: list[Tick], operator: KeyPair, warmup: int) -> dict:
-    """Submit the load through one node, ``WINDOW`` ticks in flight; tx/s and latencies."""
+async def _replay(network, load: list[Tick], operator: KeyPair, warmup: int,
+                  kill_halfway: str | None = None) -> dict:
+    """Submit the load through one node, ``WINDOW`` ticks in flight; tx/s and latencies, and
+    another node's status answer times meanwhile. ``kill_halfway``: a node killed once half
+    the timed ticks are submitted (latency then counts the nodes alive)."""
     from testbed.network.client import NetworkClient
 
     client = await NetworkClient.connect(network.urls, network.genesis,
                                          network.credentials(ClientRole.OPERATOR), "bench")
-    nodes = {n.name for n in network.nodes}
+    live = {n.name for n in network.nodes}
     seen: dict[int, dict[str, float]] = defaultdict(dict)
     sizes: dict[int, int] = {}
     done = {"height": 0, "txs": 0}
@@ -192,12 +203,22 @@ async def _replay(network, load: list[Tick], operator: KeyPair, warmup: int) -> 
         a = json.loads(msg.data)
         seen[a["height"]][a["node"]] = now
         sizes[a["height"]] = a["transactions"]
-        while len(seen.get(done["height"] + 1, ())) == len(nodes):
+        while live <= set(seen.get(done["height"] + 1, ())):
             done["height"] += 1
             done["txs"] += sizes[done["height"]]
             cums.append(done["txs"])
             times.append(max(seen.pop(done["height"]).values()))
         progress.set()
+
+    watched = network.nodes[1].name
+    status_ms: list[float] = []
+
+    async def ask_status() -> None:
+        while True:
+            asked = time.perf_counter()
+            await client.status(watched)  # None after STATUS_TIMEOUT_S: counted as that
+            status_ms.append((time.perf_counter() - asked) * 1e3)
+            await asyncio.sleep(STATUS_EVERY_S)
 
     await client.nc.subscribe(client.subjects.applied, cb=on_applied)
     gateway = network.nodes[0].name
@@ -221,8 +242,14 @@ async def _replay(network, load: list[Tick], operator: KeyPair, warmup: int) -> 
                 pass
         return times[bisect.bisect_left(cums, txs)]
 
+    asking = asyncio.create_task(ask_status())
+    halfway = warmup + (len(load) - warmup) // 2
     try:
         for g, tick in enumerate(load):
+            if g == halfway and kill_halfway is not None:
+                victim = next(n for n in network.nodes if n.name == kill_halfway)
+                os.kill(victim.pid, signal.SIGKILL)
+                live.discard(victim.name)
             if g >= WINDOW and g - WINDOW not in committed:
                 committed[g - WINDOW] = await wait_for(targets[g - WINDOW])
             submitted.append(time.perf_counter())
@@ -237,6 +264,7 @@ async def _replay(network, load: list[Tick], operator: KeyPair, warmup: int) -> 
             if g not in committed:
                 committed[g] = await wait_for(targets[g])
     finally:
+        asking.cancel()
         await client.close()
     timed = range(warmup, len(load))
     # a transaction of tick g is applied everywhere once the applied count reaches targets[g]
@@ -245,22 +273,26 @@ async def _replay(network, load: list[Tick], operator: KeyPair, warmup: int) -> 
     elapsed = committed[len(load) - 1] - submitted[warmup]
     return {"tx_per_s": sum(len(load[g].txs) for g in timed) / elapsed,
             "p50_ms": float(np.percentile(latencies, 50) * 1000),
-            "p99_ms": float(np.percentile(latencies, 99) * 1000)}
+            "p99_ms": float(np.percentile(latencies, 99) * 1000),
+            "status_p99_ms": float(np.percentile(status_ms, 99))}
 
 
-def on_network(validators: int, ticks: int, folder: Path, warmup: int = 3) -> dict:
-    """Start a local network of ``validators`` nodes, replay a market load, stop it."""
+def on_network(validators: int, ticks: int, folder: Path, warmup: int = 3,
+               kill_halfway: bool = False) -> dict:
+    """Start a local network of ``validators`` nodes, replay a market load (killing the last
+    node halfway if asked), stop it."""
     from testbed.network import local
 
     network = local.create(folder, validators, 3, params=PARAMS)
     try:
-        local.up(folder)
+        network = local.up(folder)
         secret = passphrase(development=True)
         operator = KeyPair.load(network.operator_key, secret)
         view = ViewKey.load(network.validators_view_key, secret)
         load = market_load(operator, network.chain_id, ticks + warmup - 1, view)
-        result = asyncio.run(_replay(network, load, operator, warmup))
-        heads = {r["head"] for r in local.status(folder)}
+        victim = network.nodes[-1].name if kill_halfway else None
+        result = asyncio.run(_replay(network, load, operator, warmup, victim))
+        heads = {r["head"] for r in local.status(folder) if r["node"] != victim}
         if len(heads) != 1:
             raise RuntimeError(f"nodes ended on different heads: {heads}")
         return result
@@ -282,6 +314,11 @@ def run(quick: bool = False) -> BenchResult:
             results[f"validators_{n}_tx_per_s"] = got["tx_per_s"]
             results[f"validators_{n}_commit_p50_ms"] = got["p50_ms"]
             results[f"validators_{n}_commit_p99_ms"] = got["p99_ms"]
+            if n == 4:
+                results["node_status_p99_ms"] = got["status_p99_ms"]
+        got = on_network(4, ticks, Path(tmp) / "validators-4-one-killed", kill_halfway=True)
+        results["validators_4_one_killed_tx_per_s"] = got["tx_per_s"]
+        results["validators_4_one_killed_commit_p99_ms"] = got["p99_ms"]
     ratios = {f"validators_{n}_vs_embedded": results[f"validators_{n}_tx_per_s"]
               / results["embedded_tx_per_s"] for n in sizes}
     return BenchResult(
@@ -293,5 +330,7 @@ def run(quick: bool = False) -> BenchResult:
                ("network: 3 NATS servers (JetStream R3) and the validators on this machine's "
                "loopback; latency = submit to applied on every node"),
                "goals at 4 validators: >= 5,000 tx/s, commit p99 <= 250 ms",
+               (f"node_status_p99_ms: one validator's answers to a status request every "
+                f"{STATUS_EVERY_S * 1e3:g} ms, at full load"),
                f"development keys ({DEV_PASSPHRASE!r} passphrase)"],
     )

@@ -24,6 +24,7 @@ import functools
 import json
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,10 @@ from testbed.network.timing import (
 
 log = logging.getLogger("testbed.network")
 T = TypeVar("T")
+GIL_SWITCH_S = 0.001
+"""How often the validator thread hands the interpreter lock to the event loop (Python's
+default: 5 ms): a status request or a submission waits for the lock at most about this long
+while a block is being validated."""
 
 
 class _TlsEofNoise(logging.Filter):
@@ -313,6 +318,7 @@ class Node:
 def main(config_path: Path, validator_class: type[Validator] = Validator) -> int:
     """Run a node until SIGTERM or SIGINT; the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    sys.setswitchinterval(GIL_SWITCH_S)
     config = load_config(config_path)
     started = time.perf_counter()
     kernels.warm()
