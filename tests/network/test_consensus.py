@@ -216,3 +216,33 @@ def test_the_same_transaction_sent_to_two_nodes_is_committed_once(net):
     net.run(300)
     txids = [tx.txid for b in _blocks(net.vs[1]) for tx in b.block.transactions]
     assert len(txids) == len(set(txids)) == 1 + len(tick.txs)
+
+
+def test_a_retry_of_a_committed_transaction_is_answered_committed(net):
+    tick = net.load[0]
+    net.submit(tick)
+    net.run(300)
+    height = net.vs[0].chain.height
+    net.vs[1].out.drain()
+    again = net.vs[1].on_submission(
+        Submission(Clock.sign(CHAIN_ID, tick.time, OPERATOR), tick.txs), from_client=True)
+    assert all(r.accepted and r.reason == f"committed at height {height}" for r in again)
+    assert len(net.vs[1].mempool) == 0
+    assert not [kind for kind, _ in net.vs[1].out.drain() if kind == "mempool"]
+
+
+def test_nodes_whose_round_counts_drifted_apart_meet_again(net):
+    """Two of four down: no quorum, and the other two pass the turn on round after round.
+    The two come back counting from round 0 with empty mempools, and all four commit."""
+    net.muted = {2, 3}
+    net.submit(net.load[0], to=0)
+    for _ in range(500):  # five seconds without a quorum
+        net.step()
+    assert all(v.chain.height == 0 for v in net.vs) and net.vs[0].round >= 4
+    for i in (2, 3):  # restarted from their stores
+        net.vs[i] = Validator(net.vs[i].chain, KEYS[i], f"v{i}", round_timeout_s=1.0,
+                              max_block_txs=2000, now=lambda: net.t)
+    net.muted = set()
+    net.run(600)
+    assert all(v.chain.height == 1 for v in net.vs)
+    assert len({v.chain.head.hash for v in net.vs}) == 1
