@@ -45,6 +45,11 @@ POLL_S = 0.2
 """A node (and a client following blocks) reads the stream this often when no append was
 announced: announcements are core NATS and may be lost; this bounds what such a loss costs."""
 
+SERVER_CHECK_S = 0.2
+"""While `network up` waits for the cluster, it checks this often whether a server has exited
+(a port taken, a broken configuration): a dead server is named within a fifth of a second, for
+a few reads of /proc."""
+
 STATUS_TIMEOUT_S = 1.0
 """How long a status request waits: a node answers from a snapshot, in under a millisecond,
 whatever it is validating; silence for a second means it is not running (or paused)."""
