@@ -73,7 +73,7 @@ def test_a_flooding_home_delays_only_itself(healthy):
 # --- random submissions from several homes --------------------------------------------------
 
 KINDS = ("valid", "valid", "valid", "nonce far ahead", "bad signature", "another chain",
-         "time far ahead", "nonce used", "gap")
+         "time far ahead", "nonce used", "gap", "flood")
 HOMES = 3  # the idle homes 4, 5 and 6, whose valid transactions must all commit; the 7th's
 # nonce 0 never comes: everything it holds is stuck
 NEXT: dict[bytes, int] = {}  # each home's next nonce, over the examples
@@ -90,10 +90,20 @@ def test_random_submissions_from_several_homes_every_valid_one_commits(healthy, 
     chain = healthy.network.chain_id
     homes, gapper = healthy.idle[4:4 + HOMES], healthy.idle[4 + HOMES]
     batches: dict[tuple[KeyPair, bool], list[tuple[Transaction, str]]] = {}
+    flooded: set[bytes] = set()  # homes whose share is full: nothing more of them this time
     for index, kind, variant in submissions:
         home = gapper if kind == "gap" else homes[index]
+        if home.public in flooded:
+            continue
         nonce = NEXT.setdefault(home.public, 0)
         tx = order(healthy, home, nonce, variant)
+        if kind == "flood":  # valid, more than its share: what is over it is refused
+            flooded.add(home.public)
+            NEXT[home.public] = nonce + SENDER_SHARE.txs + 8
+            batches.setdefault((home, False), []).extend(
+                (order(healthy, home, nonce + k, variant), kind)
+                for k in range(SENDER_SHARE.txs + 8))
+            continue
         if kind == "valid" or (kind == "nonce used" and nonce == 0):
             kind = "valid"
             NEXT[home.public] = nonce + 1
@@ -114,10 +124,16 @@ def test_random_submissions_from_several_homes_every_valid_one_commits(healthy, 
         clock = Clock.sign(chain, healthy.head.timestamp + 2 * 86_400,
                            healthy.operator) if ahead else None
         receipts = healthy.as_home(home, [tx for tx, _ in sent], clock)
+        over = [tx.nonce for (tx, kind), r in zip(sent, receipts, strict=True)
+                if kind == "flood" and not r.accepted]
+        if over:
+            NEXT[home.public] = over[0]  # the rest of the flood was never held
         for (tx, kind), receipt in zip(sent, receipts, strict=True):
-            if kind == "valid":
+            if kind == "valid" or (kind == "flood" and tx.nonce < min(over, default=tx.nonce + 1)):
                 assert receipt.accepted, receipt.reason
                 valid.add(tx.txid)
+            elif kind == "flood":
+                assert "mempool full for this sender" in receipt.reason
             elif kind != "gap":  # a gap is held (or refused: its share, its nonce taken)
                 assert not receipt.accepted and receipt.reason, kind
     assert healthy.wait_committed(valid, COMMIT_S), "a valid transaction not committed in time"
