@@ -49,7 +49,7 @@ SENDER_SHARE = Share(256, 256 << 10)
 15-minute interval (a sealed order and its reveal), its meter 1 (a reading); a run at real-time
 factor 600 that queues intervals for a whole 2-minute commit deadline has 80 intervals in
 flight, so 256 transactions leave room for 3 per interval. Their largest is a sealed reading
-to MAX_READERS readers, about 2.1 KB (300 B with the usual 3): 256 KiB holds over 120 of them.
+to MAX_READERS readers, about 2.1 KB (580 B with the usual 3): 256 KiB holds over 120 of them.
 41 homes and their meters at full share hold 21,000 transactions and 21 MiB, a third of
 `TOTAL`."""
 
