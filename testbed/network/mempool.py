@@ -18,7 +18,8 @@ No sender can hold the others back:
   `OPERATOR_SHARE`), all senders together at most `TOTAL`, in transactions and in bytes; a
   transaction with more than `NONCE_WINDOW` of its sender's nonces missing below it is refused.
   A flood fills its own sender's share: the others' stay free.
-- **Expiring.** Whatever is still held `TTL_S` after it arrived is dropped (`expire`).
+- **Expiring.** Whatever is still held `timing.MEMPOOL_TTL_S` after it arrived is dropped
+  (`expire`).
 
 No I/O: the caller passes the clock (``now``) and the chain's nonces.
 """
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from testbed.ledger.params import MAX_TX_PER_BLOCK
 from testbed.ledger.transactions import Transaction
 from testbed.network.servers import MAX_PAYLOAD_BYTES
+from testbed.network.timing import MEMPOOL_TTL_S
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,13 @@ class Share:
 
 SENDER_SHARE = Share(256, 256 << 10)
 """A home's (and a meter's: each key is a sender). A home signs at most 2 transactions per
-15-minute interval (a sealed order and its reveal), its meter 1 (a reading); a run at real-time
-factor 600 that queues intervals for a whole 2-minute commit deadline has 80 intervals in
-flight, so 256 transactions leave room for 3 per interval. Their largest is a sealed reading
-to MAX_READERS readers, about 2.1 KB (580 B with the usual 3): 256 KiB holds over 120 of them.
-41 homes and their meters at full share hold 21,000 transactions and 21 MiB, a third of
-`TOTAL`."""
+15-minute interval (a sealed order and its reveal), its meter 1 (a reading). The run hands the
+nodes one batch at a time (the next waits in the run until this one commits), so a home has 3
+at most held for it; a client that pipelines instead, at real-time factor 600 for a whole
+2-minute commit deadline, has 80 intervals in flight: 256 leaves room for 3 per interval.
+The largest a home or meter signs is a sealed reading to MAX_READERS readers, about 2.1 KB
+(580 B with the usual 3): 256 KiB holds over 120 of them. 41 homes and their meters at full
+share hold 21,000 transactions and 21 MiB, a third of `TOTAL`."""
 
 OPERATOR_SHARE = Share(MAX_TX_PER_BLOCK, 4 * MAX_PAYLOAD_BYTES)
 """The operator's own transactions (the homes' and meters' that it relays count against their
@@ -59,7 +62,8 @@ own shares). Its largest batch registers and funds every home at a run's start (
 and 1: 83 for 41 homes) and must fit whole however large the feeder, up to a block's worth,
 MAX_TX_PER_BLOCK; its bytes are the clearings and settlements, which grow with the homes
 (15 KB per settlement for 41 homes, about 3 MB for 8,000): four full submissions'
-(MAX_PAYLOAD_BYTES, the largest message the servers pass) worth of them may wait at once."""
+(MAX_PAYLOAD_BYTES, the largest message the servers pass) worth of them may wait at once,
+more than the three that `testbed bench network` keeps in flight."""
 
 TOTAL = Share(2 * MAX_TX_PER_BLOCK, 8 * MAX_PAYLOAD_BYTES)
 """Everything a node holds: two blocks' worth of transactions, one being committed while the
@@ -73,11 +77,6 @@ or retried after a lost reply) has been passed on to it: the busiest sender of a
 signs 8 transactions of one hour of market time (the bench's load), so 64 covers 8 of them
 overtaken; a nonce beyond that (e.g. 1,000,000) cannot apply now and is refused."""
 
-TTL_S = 120.0
-"""How long a transaction stays held: the longest commit deadline a client waits, and retries
-its submission, before it gives up (two minutes at most, issue 22). Past it no client waits
-for the transaction any more, and a gap that its sender has not filled by then never will
-be."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class Pending:
 class Mempool:
     def __init__(self, operator: bytes, *, sender_share: Share = SENDER_SHARE,
                  operator_share: Share = OPERATOR_SHARE, total: Share = TOTAL,
-                 nonce_window: int = NONCE_WINDOW, ttl_s: float = TTL_S) -> None:
+                 nonce_window: int = NONCE_WINDOW, ttl_s: float = MEMPOOL_TTL_S) -> None:
         self.operator = operator
         self.sender_share, self.operator_share, self.total = sender_share, operator_share, total
         self.nonce_window, self.ttl_s = nonce_window, ttl_s

@@ -34,6 +34,12 @@ two minutes is the most a bench should wait with its devices held before it stop
 
 # --- the nodes ---------------------------------------------------------------------------------
 
+MEMPOOL_TTL_S = COMMIT_DEADLINE_S
+"""How long a node holds a transaction before it drops it and tells its party: the default
+commit deadline, past which its client has given up on it, and a nonce gap its sender has not
+filled by then never will be. A client with a longer deadline loses nothing: it submits again
+what has not committed every RESUBMIT_AFTER_S, and a node holds it afresh."""
+
 ROUND_TIMEOUT_S = 1.0
 """A proposer silent this long with transactions waiting passes its turn on: twice the p99
 commit latency, so a slow but live proposer keeps its turn and a dead one costs one second."""

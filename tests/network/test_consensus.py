@@ -24,7 +24,8 @@ from testbed.ledger.wire import (
 from testbed.market.contract import MarketContract
 from testbed.network.blocklog import Entry
 from testbed.network.consensus import MAX_CLOCK_AHEAD_S, Validator
-from testbed.network.mempool import SENDER_SHARE, TTL_S, Mempool, Share
+from testbed.network.mempool import SENDER_SHARE, Mempool, Share
+from testbed.network.timing import MEMPOOL_TTL_S
 
 KEYS = [KeyPair.development(f"consensus/validator-{i}") for i in range(4)]
 OPERATOR = KeyPair.development("consensus/operator")
@@ -260,15 +261,15 @@ def test_what_cannot_apply_expires_and_its_party_is_told(net):
     v = net.vs[0]
     gapped = _orders(STRANGER, [1])[0]
     assert _as_home(v, [gapped])[0].accepted
-    net.t += TTL_S / 2
+    net.t += MEMPOOL_TTL_S / 2
     v.tick()
     assert gapped.txid in v.mempool
-    net.t += TTL_S / 2 + 1
+    net.t += MEMPOOL_TTL_S / 2 + 1
     v.tick()
     assert gapped.txid not in v.mempool
     records = [p for kind, p in v.out.drain() if kind == "record"]
     assert records == [{"party": "operator", "txid": gapped.txid.hex(), "node": v.name,
-                        "reason": f"expired: held {TTL_S:g} s and not committed "
+                        "reason": f"expired: held {MEMPOOL_TTL_S:g} s and not committed "
                                   "(nonce 1 waits for nonce 0)"}]
     assert _as_home(v, _orders(STRANGER, [0]))[0].accepted  # nothing of it is left
 

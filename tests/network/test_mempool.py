@@ -16,10 +16,10 @@ from testbed.network.mempool import (
     OPERATOR_SHARE,
     SENDER_SHARE,
     TOTAL,
-    TTL_S,
     Mempool,
     Share,
 )
+from testbed.network.timing import MEMPOOL_TTL_S
 
 CHAIN = 7
 OPERATOR = KeyPair.development("mempool/operator")
@@ -132,8 +132,8 @@ def test_the_shares_fit_the_runs_batches():
 def test_what_was_held_too_long_expires_in_arrival_order():
     pool = held(Mempool(OPERATOR.public), (tx(A, 1), 100), now=10.0)
     held(pool, (tx(B, 0), 100), now=20.0)
-    assert pool.expire(10.0 + TTL_S) == []  # not longer than the time to live
-    assert [p.tx for p in pool.expire(10.5 + TTL_S)] == [tx(A, 1)]
+    assert pool.expire(10.0 + MEMPOOL_TTL_S) == []  # not longer than the time to live
+    assert [p.tx for p in pool.expire(10.5 + MEMPOOL_TTL_S)] == [tx(A, 1)]
     assert len(pool) == 1 and pool.refusal(tx(A, 1, variant=1), 0) == ""  # its nonce is free
 
 
@@ -151,7 +151,7 @@ operations = st.lists(st.one_of(
     st.tuples(st.just("add"), st.integers(0, 3), st.integers(0, NONCES - 1),
               st.integers(0, VARIANTS - 1), st.sampled_from([50, 100, 200, 300])),
     st.tuples(st.just("commit"), st.integers(0, 3)),
-    st.tuples(st.just("expire"), st.floats(0, 2 * TTL_S)),
+    st.tuples(st.just("expire"), st.floats(0, 2 * MEMPOOL_TTL_S)),
 ), max_size=40)
 
 
