@@ -293,13 +293,18 @@ def network_up(
 def network_status(
     folder: Path, json: bool = typer.Option(False, "--json", help="JSON instead of a table.")
 ) -> None:
-    """Each node's pid, height, lag and head hash."""
+    """Each node's pid, height, lag and head hash. Exits 1 when no node answers (the network
+    is down), as `verify` exits 1 on a negative verdict."""
     import json as json_module
 
     from testbed.network.local import render_status, status
 
     rows = status(folder)
     typer.echo(json_module.dumps(rows) if json else render_status(rows))
+    if all(r["height"] is None for r in rows):
+        typer.echo(f"down: no node of {folder} answers (start it: testbed network up "
+                   f"{folder})", err=True)
+        raise typer.Exit(1)
 
 
 @network_app.command("down")

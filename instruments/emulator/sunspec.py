@@ -163,7 +163,9 @@ class SunSpecMap:
         return out
 
     def write(self, address: int, values: Sequence[int]) -> None:
-        """Store registers of writable points, then apply each point written whole."""
+        """Store registers of writable points, then apply each point written whole; a write
+        refused (exception 2 or 3) changes no register and nothing of the physics, as a real
+        device keeps its old values."""
         touched: list[_Served] = []
         for index in range(len(values)):
             served = self._by_register.get(address + index)
@@ -182,14 +184,17 @@ class SunSpecMap:
             if raw is None or isinstance(raw, str):
                 raise ModbusRefused(ILLEGAL_VALUE)
             decoded.append((served, regs, raw))
-        for served, regs, raw in decoded:
-            start = served.address - self.options.base_address
-            self.registers[start : start + served.point.size] = regs
-            try:
+        registers, physics = list(self.registers), dict(vars(self.device))
+        try:
+            for served, regs, raw in decoded:
+                start = served.address - self.options.base_address
+                self.registers[start : start + served.point.size] = regs
                 assert served.set is not None
                 served.set(models.scaled(raw, self._exponent(served)) or 0.0)
-            except (ValueError, InstrumentError):
-                raise ModbusRefused(ILLEGAL_VALUE) from None
+        except (ValueError, InstrumentError):
+            self.registers[:] = registers
+            vars(self.device).update(physics)
+            raise ModbusRefused(ILLEGAL_VALUE) from None
 
     def rescale(self) -> None:
         """Move every power scale factor a decade (up, then back down on the next call), as a
@@ -334,10 +339,11 @@ class SunSpecMap:
         inv = self.device
         assert isinstance(inv, PvInverter)
         ena = "WMaxLimPctEna" if model_id == 704 else "WMaxLim_Ena"
-        pct = self._value(model_id, "WMaxLimPct") if self._raw(model_id, ena) == 1 else 100.0
-        if pct is None or not 0.0 <= pct <= 100.0:
+        pct = self._value(model_id, "WMaxLimPct")
+        if pct is None or not 0.0 <= pct <= 100.0:  # refused even while the limit is off
             raise ValueError("limit out of range")
-        inv.set_active_power(pct / 100.0 * inv.rating_kw)
+        inv.set_active_power((pct if self._raw(model_id, ena) == 1 else 100.0) / 100.0
+                             * inv.rating_kw)
 
     def _apply_curve(self, model_id: int) -> None:
         inv = self.device

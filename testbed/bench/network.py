@@ -34,6 +34,7 @@ import signal
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,11 +86,12 @@ class Tick:
 
 
 def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: ViewKey,
-                homes: int = HOMES, seed: int = 0) -> list[Tick]:
+                homes: int = HOMES, seed: int = 0, idle: Sequence[KeyPair] = ()) -> list[Tick]:
     """A registration tick, then ``ticks`` ticks of a private market (sealed orders revealed
     at the next tick, sealed readings and details), generated through an embedded chain in
     memory whose genesis the operator signed, like the network's, and whose validators hold
-    ``validators_view``. Its randomness is seeded: the same load every time."""
+    ``validators_view``. Its randomness is seeded: the same load every time. The ``idle``
+    accounts are registered and funded too, and do not trade (a test submits as them)."""
     rng = np.random.default_rng(seed)
     entropy = seeded_entropy(b"bench-network/%d" % seed)
     sealers = Sealers(entropy)
@@ -109,12 +111,15 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: V
         return sign(body, key, shadow.next_nonce(key.public) + later, chain_id)
 
     t = START
+    joining = [*zip(accounts, meters, views),
+               *((a, KeyPair.development(f"bench-network/idle-meter-{i}"),
+                  ViewKey.development(f"bench-network/idle-view-{i}")) for i, a in enumerate(idle))]
     setup = run(t, [signed(body, operator, i) for i, body in enumerate([
         SetValidatorsViewKey(validators_view.public),
         *(RegisterParticipant(a.public, i + 1, Role.PROSUMER, m.public, v.public)
-          for i, (a, m, v) in enumerate(zip(accounts, meters, views)))])])
+          for i, (a, m, v) in enumerate(joining))])])
     setup += run(t, [signed(Deposit(a.public, DEPOSIT), operator, i)
-                     for i, a in enumerate(accounts)])
+                     for i, (a, _, _) in enumerate(joining)])
     out.append(Tick(t, tuple(setup)))
     per_tick = GROUP_S // INTERVAL_S
     ordered: list[int] = []

@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from enum import Enum
@@ -50,6 +51,11 @@ from testbed.network.servers import AUTHORIZATION
 
 CA_NAME = "p2p-energy-testbed network CA"
 VALID_DAYS = 3650
+CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""A client's name: it becomes its NATS user (``NAME@role.p2pe``, quoted in the servers'
+configuration), a subject token (its inbox ``_INBOX.NAME``, a home's submission subject) and
+its certificate's file name, so no quote, space, '.', '*', '>' or '/' (a home's is its account,
+64 hex digits)."""
 
 
 class ClientRole(Enum):
@@ -92,6 +98,13 @@ class Credentials:
 
 def user(role: ClientRole, name: str) -> str:
     return f"{name}@{role.value}.p2pe"
+
+
+def check_name(name: str) -> None:
+    """`InputError` unless ``name`` may name a client (`CLIENT_NAME`)."""
+    if not CLIENT_NAME.fullmatch(name):
+        raise InputError(f"a client is named by 1 to 64 letters, digits, '-' and '_' (it "
+                         f"becomes a NATS user and subject), not {name!r}")
 
 
 def tls_folder(network: Path) -> Path:

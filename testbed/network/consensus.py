@@ -9,9 +9,11 @@ counts drift apart, and a restarted node starts again from 0; a node whose heigh
 proposer proposes in it, and they meet there. A node whose height goes well does not: a
 proposer cannot take the others' turns.
 
-- **Propose** (`tick`): on its turn, a validator fills a block from its mempool (`build_block`:
-  the earliest time pending, refused transactions left out) on top of its *tip*, the highest
-  certified block it holds the state of, and sends it with the operator's clock for its time.
+- **Propose** (`tick`): on its turn, a validator fills a block from its mempool on top of its
+  *tip*, the highest certified block it holds the state of (`Mempool.next_block`: each
+  sender's transactions from its next nonce on, without a gap, at the earliest of their times
+  after the tip's; `build_block` leaves out what the contract refuses), and sends it with the
+  operator's clock for its time.
   The tip may be certified and not yet in the stream: proposing on it overlaps one block's
   ordering with the next one's validation.
 - **Vote** (`on_proposal`): the block must come from the proposer of its round, extend a
@@ -28,8 +30,11 @@ proposer cannot take the others' turns.
 
 Who submits: a client submits on its own subject, which only its credentials may publish on
 (`access`): the operator's (it relays what homes and meters sign), or a home's, where a node
-admits only the home's and its meter's transactions. Each party's records (its transactions
-committed, or dropped with the reason) are published on its own subject.
+admits only the home's and its meter's transactions, for a time at most `MAX_CLOCK_AHEAD_S`
+past the chain's clock. What cannot apply now is refused with the reason (a nonce used or
+too far ahead, a sender over its share of the mempool: `mempool`) or expires; each party's
+records (its transactions committed, or dropped or expired with the reason) are published on
+its own subject.
 
 Time: the operator (`ChainState.operator`) signs clocks (`wire.Clock`); a block may be later
 than its parent only to a time the operator has signed, so no proposer can move the market's
@@ -67,6 +72,14 @@ more than a client resubmits within its commit deadline at the run's load (~500 
 about 5 MB."""
 LOOKAHEAD = 8  # proposals and votes for heights further above the head are ignored: no one
 # honest can be that far ahead, and a liar could otherwise fill the memory with them
+MAX_CLOCK_AHEAD_S = 3600
+"""How far past the chain's clock (the latest operator clock a node holds, or its head's time)
+a home's submission may be for. A home has only the clocks the operator hands out, which reach
+the nodes with the operator's own batch for that time; a node may see the home's copy first,
+one clock step early (a market interval, 900 s, in a run; an hour of market time in the
+bench's load). A time further ahead is one the operator has not reached: a block at it would
+carry the chain past every gate closure in between. The operator's own clock is the chain's:
+it is not bounded."""
 
 
 def signed_by(key: bytes, message: bytes, signature: bytes) -> bool:
@@ -110,7 +123,7 @@ class Validator:
         self.validators = sorted(chain.state.validators)
         self.quorum = quorum(len(self.validators))
         self.round_timeout_s, self.max_block_txs, self.now = round_timeout_s, max_block_txs, now
-        self.mempool = Mempool()
+        self.mempool = Mempool(chain.state.operator)
         self.recent: OrderedDict[bytes, int] = OrderedDict()  # committed txid -> its height
         self.clock: Clock | None = None  # the latest operator clock seen
         self.clocks: dict[int, Clock] = {}  # operator clocks by time, for times pending
@@ -122,7 +135,8 @@ class Validator:
         self.certified: dict[bytes, tuple[CertifiedBlock, float]] = {}  # and when
         self.to_append: dict[bytes, CertifiedBlock] = {}
         self.proposed: set[tuple[int, int]] = set()
-        self._nothing_to_propose_at = -1  # mempool version when the last try found nothing
+        self._nothing_to_propose_at: tuple[int, bytes] | None = None  # (mempool version, tip)
+        self._ready_at: tuple[int, bytes, bool] | None = None  # (version, tip, anything ready)
         self.tip: BlockHeader = chain.head
         self.round, self.round_started = 0, now()
         self.out = Outbox()
@@ -158,15 +172,11 @@ class Validator:
             block_hash = known[0].header.prev_hash
         return True
 
-    def _inflight(self) -> set[bytes]:
-        """Transaction ids in the certified blocks between the head and the tip."""
-        ids: set[bytes] = set()
-        block_hash = self.tip.hash
-        while block_hash != self.chain.head.hash and block_hash in self.pending:
-            block = self.pending[block_hash][0]
-            ids.update(tx.txid for tx in block.transactions)
-            block_hash = block.header.prev_hash
-        return ids
+    def _tip_nonces(self) -> Callable[[bytes], int]:
+        """Each account's next nonce in the tip's state (after the certified blocks above the
+        head, whose transactions the mempool still holds)."""
+        nonces = self._state_of(self.tip.hash)[1].nonces
+        return lambda account: nonces.get(account, 0)
 
     # --- clients and mempools -----------------------------------------------------------------
 
@@ -187,29 +197,35 @@ class Validator:
         every signature once here, so that blocks holding them need not check them again;
         a client's admitted ones are passed on to every other node. ``submitter``: whose
         subject they came on (the operator, or a home's account in hex)."""
-        if not self._clock_ok(sub.clock):
-            return [Receipt(tx.txid, False, "clock not signed by the operator")
-                    for tx in sub.transactions]
+        whole = ("clock not signed by the operator" if not self._clock_ok(sub.clock) else
+                 self._too_far_ahead(sub.clock)
+                 if from_client and submitter != OPERATOR_SUBMITTER else "")
+        if whole:
+            return [Receipt(tx.txid, False, whole) for tx in sub.transactions]
         self._see_clock(sub.clock)
         at = (sub.clock.time if sub.clock else
               self.clock.time if self.clock else self.chain.head.timestamp)
-        fresh = [tx for tx in sub.transactions
-                 if tx.txid not in self.mempool and tx.txid not in self.recent]
+        first = {tx.txid: self._submitted_as(tx, submitter) or self._refusal(tx)
+                 for tx in sub.transactions
+                 if tx.txid not in self.recent}  # what needs no signature check
+        fresh = [tx for tx in sub.transactions if tx.txid not in self.recent
+                 and not first[tx.txid] and tx.txid not in self.mempool]
         signed_ok = dict(zip((tx.txid for tx in fresh), kernels.ed25519_verify_batch(
             [tx.sender for tx in fresh], [tx.signing_message() for tx in fresh],
             [tx.signature for tx in fresh]) if fresh else []))
-        receipts, admitted = [], []
+        receipts, admitted, now = [], [], self.now()
         for tx in sub.transactions:
             if tx.txid in self.recent:  # a client's retry: already done
                 receipts.append(Receipt(tx.txid, True, f"committed at height "
                                                        f"{self.recent[tx.txid]}"))
                 continue
-            reason = (self._submitted_as(tx, submitter)
-                      or self._refusal(tx, bool(signed_ok.get(tx.txid, True))))
+            reason = (first[tx.txid]
+                      or ("" if signed_ok.get(tx.txid, True) else "bad signature")
+                      or self.mempool.refusal(tx, self.chain.next_nonce(tx.sender)))
             if reason:
                 receipts.append(Receipt(tx.txid, False, reason))
                 continue
-            if self.mempool.add(tx, at):
+            if self.mempool.add(tx, at, now):
                 admitted.append(tx)
             receipts.append(Receipt(tx.txid, True, "in the mempool"))
         if from_client and admitted:
@@ -243,14 +259,21 @@ class Validator:
                 return contract.meters[sender].hex()
         return OPERATOR_SUBMITTER
 
-    def _refusal(self, tx: Transaction, signed_ok: bool) -> str:
+    def _refusal(self, tx: Transaction) -> str:
+        """Why ``tx`` is refused before its signature is checked, or ''."""
         if tx.chain_id != self.chain_id:
             return f"transaction for chain {tx.chain_id}, this is chain {self.chain_id}"
-        if not signed_ok:
-            return "bad signature"
         if tx.nonce < self.chain.next_nonce(tx.sender):
             return f"nonce {tx.nonce} already used (next is {self.chain.next_nonce(tx.sender)})"
         return ""
+
+    def _too_far_ahead(self, clock: Clock | None) -> str:
+        """Why a home may not submit for ``clock``'s time, or ''."""
+        now = max(self.chain.head.timestamp, self.clock.time if self.clock else 0)
+        if clock is None or clock.time - now <= MAX_CLOCK_AHEAD_S:
+            return ""
+        return (f"block time {clock.time} is {clock.time - now} s ahead of the chain's clock "
+                f"({now}; at most {MAX_CLOCK_AHEAD_S} s)")
 
     # --- proposing ------------------------------------------------------------------------------
 
@@ -258,7 +281,13 @@ class Validator:
         """Pass the turn on after a silent round, append certified blocks still missing from
         the stream, and propose on this validator's turn."""
         now = self.now()
-        if len(self.mempool) and now - self.round_started > self.round_timeout_s:
+        for expired in self.mempool.expire(now):
+            tx = expired.tx
+            waits = self.chain.next_nonce(tx.sender)
+            self._drop(tx, f"expired: held {self.mempool.ttl_s:g} s and not committed"
+                       + (f" (nonce {tx.nonce} waits for nonce {waits})" if tx.nonce > waits
+                          else ""))
+        if now - self.round_started > self.round_timeout_s and self._waiting():
             self.round += 1
             self.round_started = now
             log.info("%s: height %d round %d (turn passed on)", self.name, self.tip.height + 1,
@@ -271,8 +300,15 @@ class Validator:
         height = self.tip.height + 1
         if (self.proposer(height, self.round) == self.key.public
                 and (height, self.round) not in self.proposed
-                and self.mempool.version != self._nothing_to_propose_at):
+                and (self.mempool.version, self.tip.hash) != self._nothing_to_propose_at):
             self._propose(height)
+
+    def _waiting(self) -> bool:
+        """Whether the mempool holds anything that could go into a block on the tip."""
+        key = (self.mempool.version, self.tip.hash)
+        if self._ready_at is None or self._ready_at[:2] != key:
+            self._ready_at = (*key, bool(self.mempool.ready(self._tip_nonces())))
+        return self._ready_at[2]
 
     def due_appends(self) -> list[CertifiedBlock]:
         """Certified blocks this validator is to append now: children of the head."""
@@ -284,20 +320,22 @@ class Validator:
         self.to_append.pop(block_hash, None)
 
     def candidates(self) -> tuple[int, list[Transaction]]:
-        """The next block's time and transactions from the mempool."""
-        return self.mempool.next_block(self.tip.timestamp, self._inflight(), self.max_block_txs)
+        """The next block's time and transactions from the mempool: what can apply on the tip,
+        at a time the node holds the operator's clock for."""
+        return self.mempool.next_block(self.tip.timestamp, self._tip_nonces(), self.clocks,
+                                       self.max_block_txs)
 
     def _propose(self, height: int) -> None:
         at, txs = self.candidates()
-        clock = self.clocks.get(at) if at > self.tip.timestamp else None
-        if not txs or (at > self.tip.timestamp and clock is None):
-            self._nothing_to_propose_at = self.mempool.version
+        if not txs:
+            self._nothing_to_propose_at = (self.mempool.version, self.tip.hash)
             return
+        clock = self.clocks.get(at) if at > self.tip.timestamp else None
         state = self._state_of(self.tip.hash)[1]
         built = build_block(state, self.tip, txs, at, self.key, verified=self.mempool)
         self._sort_refused(built.refused, state)
         if not built.block.transactions:
-            self._nothing_to_propose_at = self.mempool.version
+            self._nothing_to_propose_at = (self.mempool.version, self.tip.hash)
             return
         self.proposed.add((height, self.round))
         self.send_proposal(Proposal(self.round, clock, built.block), built.state)
@@ -318,10 +356,14 @@ class Validator:
             if tx.nonce != expected and reason != "bad signature":
                 continue
             self.mempool.remove([tx.txid])
-            self.out.messages.append(("record", {"party": self.party(tx.sender),
-                                                 "txid": tx.txid.hex(), "reason": reason,
-                                                 "node": self.name}))
-            log.info("%s: dropped %s: %s", self.name, tx.txid.hex()[:16], reason)
+            self._drop(tx, reason)
+
+    def _drop(self, tx: Transaction, reason: str) -> None:
+        """Tell ``tx``'s party why it was dropped from the mempool."""
+        self.out.messages.append(("record", {"party": self.party(tx.sender),
+                                             "txid": tx.txid.hex(), "reason": reason,
+                                             "node": self.name}))
+        log.info("%s: dropped %s: %s", self.name, tx.txid.hex()[:16], reason)
 
     # --- voting -----------------------------------------------------------------------------
 

@@ -13,7 +13,9 @@ Then, and on every later `up`, it starts whatever is not running (servers first;
 is created R3, or R1 with one server, and given the genesis block), in the background, logs
 in ``logs/``, at a lower CPU priority than the process that starts them (a bench loop keeps
 its pace beside them), and returns once every node answers, or once a quorum does and the
-others have had ``READY_TIMEOUT_S``. Before it starts a node it loads the kernels itself,
+others have had ``READY_TIMEOUT_S``. A server that exits as the cluster starts (a port taken,
+a broken configuration) stops `up` at once with the last lines of its log, and the servers
+this `up` started are stopped again. Before it starts a node it loads the kernels itself,
 compiling them into Numba's cache the first time on a machine, so that the nodes load them
 instead of compiling the same functions at once. ``DIR/network.json`` lists the servers
 (name, URL, pid) and the nodes (name, config, store, pid).
@@ -53,7 +55,7 @@ from testbed.network.blocklog import BlockLog
 from testbed.network.config import DEFAULT_MAX_BLOCK_TXS, NodeConfig, Subjects
 from testbed.network.connection import connect
 from testbed.network.servers import cluster_specs, nats_server_binary, write_config
-from testbed.network.timing import NICENESS, READY_TIMEOUT_S, ROUND_TIMEOUT_S
+from testbed.network.timing import NICENESS, READY_TIMEOUT_S, ROUND_TIMEOUT_S, SERVER_CHECK_S
 
 MANIFEST = "network.json"
 VALIDATORS_VIEW = "validators.view"  # the validators' view key, in DIR/keys
@@ -195,8 +197,9 @@ def admit(folder: Path, role: ClientRole, name: str) -> Credentials:
         raise InputError("admit homes and auditors; validators are named at creation")
     if role == ClientRole.HOME and not _is_account(name):
         raise InputError(f"a home is named by its account: 64 hex digits, not {name!r}")
-    if (role.value, name) in network.clients:
-        raise InputError(f"{name} is already admitted")
+    access.check_name(name)
+    if any(name == known for _, known in network.clients):  # its files and inbox are its name's
+        raise InputError(f"{name} already names a client of this network")
     creds = access.issue_client(network.folder, passphrase(development=True), role, name)
     network.clients.append((role.value, name))
     access.write_authorization(network.folder / "servers",
@@ -222,13 +225,16 @@ def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Networ
     folder = folder.resolve()
     network = load(folder) if (folder / MANIFEST).exists() else create(
         folder, validators, servers, **options)
-    for server in network.servers:
-        if not processes.alive(server.pid, server.config):
-            server.pid = processes.spawn([nats_server_binary(), "-c", server.config],
-                                         Path(server.config).with_suffix(".log"),
-                                         niceness=NICENESS)
+    started = [s for s in network.servers if not processes.alive(s.pid, s.config)]
+    for server in started:
+        server.pid = processes.spawn([nats_server_binary(), "-c", server.config],
+                                     Path(server.config).with_suffix(".log"), niceness=NICENESS)
     network.save()
-    asyncio.run(_prepare_stream(network))
+    try:
+        asyncio.run(_prepare_stream(network))
+    except BaseException:
+        processes.stop([(s.pid, s.config) for s in started])
+        raise
     down = [n for n in network.nodes if not processes.alive(n.pid, n.config)]
     if down:
         kernels.warm()  # compiled here once, loaded by each node
@@ -241,7 +247,30 @@ def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Networ
 
 
 async def _prepare_stream(network: Network) -> None:
-    """Once the cluster has a JetStream leader: the stream exists and starts with genesis."""
+    """Once the cluster has a JetStream leader: the stream exists and starts with genesis.
+    `InputError` as soon as a server has exited, with what its log said last."""
+    preparing = asyncio.create_task(_stream_with_genesis(network))
+    try:
+        while not preparing.done():
+            _no_server_exited(network)
+            await asyncio.wait({preparing}, timeout=SERVER_CHECK_S)
+        if preparing.exception() is not None:
+            _no_server_exited(network)  # the cause, rather than a client's symptom of it
+        preparing.result()
+    finally:
+        preparing.cancel()
+        await asyncio.gather(preparing, return_exceptions=True)
+
+
+def _no_server_exited(network: Network) -> None:
+    for server in network.servers:
+        if not processes.alive(server.pid, server.config):
+            log = Path(server.config).with_suffix(".log")
+            raise InputError(f"NATS server {server.name} exited: "
+                             f"{processes.tail(log) or 'nothing in its log'} ({log})")
+
+
+async def _stream_with_genesis(network: Network) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     nc = await connect(network.urls, "network-up", network.credentials(ClientRole.ADMIN))
     try:

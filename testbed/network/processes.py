@@ -47,6 +47,18 @@ def alive(pid: int | None, marker: str = "") -> bool:
     return state not in ("Z", "X") and marker in cmdline
 
 
+def tail(log: Path, lines: int = 3) -> str:
+    """The last ``lines`` non-blank lines of ``log``, on one line (what a process said before
+    it exited); '' if there is none."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join([line.strip() for line in text.splitlines() if line.strip()][-lines:])
+
+
 def stop(pids: Sequence[tuple[int, str]], timeout_s: float = 10.0) -> None:
     """SIGTERM each (pid, marker) still ours, then SIGKILL those alive after ``timeout_s``."""
     mine = [(pid, marker) for pid, marker in pids if alive(pid, marker)]

@@ -34,6 +34,12 @@ two minutes is the most a bench should wait with its devices held before it stop
 
 # --- the nodes ---------------------------------------------------------------------------------
 
+MEMPOOL_TTL_S = COMMIT_DEADLINE_S
+"""How long a node holds a transaction before it drops it and tells its party: the default
+commit deadline, past which its client has given up on it, and a nonce gap its sender has not
+filled by then never will be. A client with a longer deadline loses nothing: it submits again
+what has not committed every RESUBMIT_AFTER_S, and a node holds it afresh."""
+
 ROUND_TIMEOUT_S = 1.0
 """A proposer silent this long with transactions waiting passes its turn on: twice the p99
 commit latency, so a slow but live proposer keeps its turn and a dead one costs one second."""
@@ -44,6 +50,11 @@ TICK_S = 0.01
 POLL_S = 0.2
 """A node (and a client following blocks) reads the stream this often when no append was
 announced: announcements are core NATS and may be lost; this bounds what such a loss costs."""
+
+SERVER_CHECK_S = 0.2
+"""While `network up` waits for the cluster, it checks this often whether a server has exited
+(a port taken, a broken configuration): a dead server is named within a fifth of a second, for
+a few reads of /proc."""
 
 STATUS_TIMEOUT_S = 1.0
 """How long a status request waits: a node answers from a snapshot, in under a millisecond,

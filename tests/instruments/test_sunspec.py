@@ -6,6 +6,7 @@ exceptions, dropped links)."""
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
+from sunspec2.modbus.modbus import ModbusClientException
 
 from instruments import load_bench, open_bench
 from instruments.commandlog import CommandLog
@@ -222,6 +224,37 @@ def test_a_scale_factor_changed_mid_run_keeps_readings_and_setpoints_right(emu: 
         assert emu.devices[PV].p_set == pytest.approx(1.23)
     finally:
         d.close()
+
+
+def test_a_refused_write_changes_no_register(emu: Emulator) -> None:
+    """Exception 3 (ILLEGAL DATA VALUE), as a real device answers it: the old value reads
+    back and still applies, whether one point or several were written."""
+    device = pysunspec_client(emu)
+    inverter = emu.devices[PV]
+    before = (inverter.rating_kw, inverter.p_set)
+    try:
+        settings, controls, ctl = device.settings[0], device.controls[0], device.DERCtlAC[0]
+        for model, point, value, old in ((settings, "WMax", 9000, 5000),  # above its rating
+                                         (controls, "WMaxLimPct", 150.0, 100.0),
+                                         (ctl, "WMaxLimPct", 150.0, 100.0)):
+            getattr(model, point).cvalue = value
+            with pytest.raises(ModbusClientException, match="exception: 3"):
+                model.write()
+            model.read()
+            assert getattr(model, point).cvalue == pytest.approx(old), point
+        assert (inverter.rating_kw, inverter.p_set) == before  # nor any of the physics
+        controls.WMaxLim_Ena.value = 1  # enabled: the old percentage is the one that applies
+        controls.write()
+        controls.read()
+        assert controls.WMaxLim_Ena.value == 1 and inverter.p_set == pytest.approx(5.0)
+        # enable and percentage in one write (function code 16), the percentage out of range
+        with pytest.raises(ModbusClientException, match="exception: 3"):
+            device.write(ctl.model_addr + 14, struct.pack(">HH", 1, 1500))  # 150.0 %
+        ctl.read()
+        assert (ctl.WMaxLimPctEna.value, ctl.WMaxLimPct.cvalue) == (0, pytest.approx(100.0))
+    finally:
+        device.close()
+        device.client.close()
 
 
 def test_modbus_exceptions_name_the_code(emu: Emulator) -> None:

@@ -1,16 +1,21 @@
 """`testbed verify` on a private market: with the validators' or an auditor's view key it
 re-executes everything; without one it checks every rule that needs no plaintext and says
-what it did not; a key that opens only some records (a home's) is not enough, and says so."""
+what it did not; a key that opens only some records (a home's) is not enough, and says so; a
+key that opens none is an error."""
 
+import os
 import pickle
 import shutil
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
 
+from testbed.errors import InputError
 from testbed.ledger.follow import Follower
-from testbed.ledger.keys import ViewKey
+from testbed.ledger.keys import DEV_PASSPHRASE, PASSPHRASE_ENV, ViewKey
 from testbed.ledger.transactions import RegisterAuditor, SealedReading, Side
 from testbed.ledger.wire import decode_transactions
 from testbed.market.ledger import Executor, verify_ledger
@@ -67,6 +72,22 @@ def test_a_homes_key_does_not_open_every_record(ledger):
     path, m = ledger
     report = verify_ledger(path, [m.views["A"]])
     assert report.ok and "does not open every sealed record" in report.unchecked
+
+
+def test_a_key_that_opens_no_record_is_an_error_not_a_quiet_skip(ledger, tmp_path):
+    path, _ = ledger
+    wrong = ViewKey.development("verify-test/nobody")
+    for keys in ([wrong], [VALIDATORS_VIEW, wrong]):
+        with pytest.raises(InputError, match="opens none of its 4 sealed records"):
+            verify_ledger(path, keys)
+    wrong.save(tmp_path / "wrong.view", DEV_PASSPHRASE)
+    done = subprocess.run([sys.executable, "-m", "testbed", "verify", str(path), "--view-key",
+                           str(tmp_path / "wrong.view")], capture_output=True, text=True,
+                          timeout=120, check=False,
+                          env={**os.environ, PASSPHRASE_ENV: DEV_PASSPHRASE})
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert f"view key {wrong.public.hex()[:16]} opens none" in done.stderr
 
 
 def test_a_keyless_verification_still_catches_a_changed_byte(ledger, tmp_path):

@@ -4,6 +4,8 @@ processes on loopback, on ports the OS chose; stopped at the end whatever happen
 `Market` drives it as the operator: the bench's 41-home market load, tick by tick, each tick
 submitted with the operator's clock and waited for until committed (a tick whose node died
 before passing it on is submitted again: the same transactions, so nothing commits twice).
+The load also registers and funds `IDLE` homes (``Market.idle``) that never trade: a test
+submits as one (`Market.as_home`), on its own subject with its own certificate.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import nats.errors
 import pytest
 
 from testbed.bench.network import PARAMS, market_load
@@ -23,9 +26,11 @@ from testbed.market.ledger import verify_ledger
 from testbed.network import local, processes
 from testbed.network.access import ClientRole
 from testbed.network.client import NetworkClient, NetworkError
+from testbed.network.consensus import Receipt
 
 TICKS = 60  # enough market for every test of the session
 WAIT_S = 60.0
+IDLE = [KeyPair.development(f"bench-network/idle-{i}") for i in range(8)]
 
 
 class Market:
@@ -34,7 +39,9 @@ class Market:
         self.network = local.load(folder)
         self.operator = KeyPair.load(self.network.operator_key, DEV_PASSPHRASE)
         self.view = ViewKey.load(self.network.validators_view_key, DEV_PASSPHRASE)
-        self.load = market_load(self.operator, self.network.chain_id, TICKS, self.view)
+        self.idle = IDLE
+        self.load = market_load(self.operator, self.network.chain_id, TICKS, self.view,
+                                idle=IDLE)
         self.operator_credentials = self.network.credentials(ClientRole.OPERATOR)
         self.next = 0  # the next tick to submit
         self.committed: set[bytes] = set()
@@ -78,6 +85,37 @@ class Market:
                 self.next += 1
         finally:
             await client.close()
+
+    def wait_committed(self, txids: set[bytes], within_s: float = WAIT_S) -> bool:
+        """Follow the stream until ``txids`` are committed or ``within_s`` has passed;
+        whether they are."""
+        asyncio.run(self._follow(txids, time.monotonic() + within_s))
+        return txids <= self.committed
+
+    def as_home(self, key: KeyPair, txs, clock: Clock | None = None) -> list[Receipt]:
+        """Submit ``txs`` as the home of account ``key`` (admitted first if it is not yet),
+        on its own subject with its own certificate; the receipts."""
+        name = key.public.hex()
+        if (ClientRole.HOME.value, name) not in local.load(self.folder).clients:
+            local.admit(self.folder, ClientRole.HOME, name)
+        credentials = local.load(self.folder).credentials(ClientRole.HOME, name)
+
+        async def submit() -> list[Receipt]:
+            deadline = time.monotonic() + WAIT_S
+            while True:  # the servers may still be reloading their users
+                try:
+                    client = await NetworkClient.connect(self.network.urls,
+                                                         self.network.genesis, credentials,
+                                                         "home")
+                    break
+                except (OSError, TimeoutError, nats.errors.Error):
+                    assert time.monotonic() < deadline, f"home {name[:16]} cannot connect"
+                    await asyncio.sleep(0.2)
+            try:
+                return await client.submit(txs, clock)
+            finally:
+                await client.close()
+        return asyncio.run(submit())
 
     async def _follow(self, txids: set[bytes], until: float) -> None:
         client = await self.client()

@@ -1,16 +1,13 @@
 """Node configurations: every problem named at once; a bad one stops `testbed node` with one
-line; the mempool orders by the time transactions are for."""
+line."""
 
 import subprocess
 import sys
 
 import pytest
 
-from testbed.demo import demo_orders
 from testbed.errors import InputError
-from testbed.ledger.keys import KeyPair
 from testbed.network.config import NodeConfig, load_config
-from testbed.network.mempool import Mempool
 
 
 def test_a_config_round_trips(tmp_path):
@@ -44,20 +41,3 @@ def test_testbed_node_with_a_bad_config_says_why_in_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
-
-
-def test_the_mempool_serves_the_earliest_time_first_once_per_transaction():
-    homes = [KeyPair.development(f"mempool/{i}") for i in range(3)]
-    txs = demo_orders(homes, 6, 10_000, {k.public: 0 for k in homes}, 1)
-    pool = Mempool()
-    for i, tx in enumerate(txs):
-        assert pool.add(tx, 200 if i < 3 else 100)
-    assert not pool.add(txs[0], 100)  # held once
-    at, chosen = pool.next_block(after=50, exclude=(), limit=10)
-    assert at == 100 and chosen == txs[3:]
-    at, chosen = pool.next_block(after=150, exclude=(), limit=10)  # late ones run now
-    assert at == 150 and chosen == txs[3:]
-    at, chosen = pool.next_block(after=250, exclude={txs[4].txid}, limit=4)
-    assert at == 250 and chosen == [txs[3], txs[5], txs[0], txs[1]]
-    pool.evict_stale(lambda sender: 1)  # every sender's nonce 0 is used
-    assert len(pool) == 3 and all(tx.nonce >= 1 for tx in pool.by_bytes.values())

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from testbed.bench.network import PARAMS, market_load
+from testbed.bench.network import BOND, PARAMS, market_load
 from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.chain import Chain, build_block, genesis_block
 from testbed.ledger.keys import KeyPair, ViewKey
 from testbed.ledger.sealing import Keyring
-from testbed.ledger.transactions import Transaction
+from testbed.ledger.transactions import OrderCommitment, Transaction, sign
 from testbed.ledger.wire import (
     Clock,
     Proposal,
@@ -23,7 +23,9 @@ from testbed.ledger.wire import (
 )
 from testbed.market.contract import MarketContract
 from testbed.network.blocklog import Entry
-from testbed.network.consensus import Validator
+from testbed.network.consensus import MAX_CLOCK_AHEAD_S, Validator
+from testbed.network.mempool import SENDER_SHARE, Mempool, Share
+from testbed.network.timing import MEMPOOL_TTL_S
 
 KEYS = [KeyPair.development(f"consensus/validator-{i}") for i in range(4)]
 OPERATOR = KeyPair.development("consensus/operator")
@@ -246,3 +248,100 @@ def test_nodes_whose_round_counts_drifted_apart_meet_again(net):
     net.run(600)
     assert all(v.chain.height == 1 for v in net.vs)
     assert len({v.chain.head.hash for v in net.vs}) == 1
+
+# --- no party can stall the chain -----------------------------------------------------------
+
+STRANGER = KeyPair.development("consensus/stranger")  # a home's key, on its own subject
+
+
+def _as_home(v: Validator, txs, clock=None, key: KeyPair = STRANGER) -> list:
+    return v.on_submission(Submission(clock, tuple(txs)), from_client=True,
+                           submitter=key.public.hex())
+
+
+def _orders(key: KeyPair, nonces) -> list[Transaction]:
+    return [sign(OrderCommitment(10**9, bytes(32), BOND), key, n, CHAIN_ID) for n in nonces]
+
+
+def _committed_all(net, ticks) -> bool:
+    txids = {tx.txid for b in _blocks(net.vs[1]) for tx in b.block.transactions}
+    return all(tx.txid in txids for tick in ticks for tx in tick.txs)
+
+
+def test_a_nonce_far_ahead_is_refused_and_a_gap_holds_back_no_one(net):
+    net.submit(net.load[0])
+    net.run()
+    v = net.vs[0]
+    receipts = _as_home(v, _orders(STRANGER, [1_000_000, 3]))  # nonces 0..2 never come
+    assert "nonce gap" in receipts[0].reason and not receipts[0].accepted
+    assert receipts[1].accepted  # a small gap: held, for the node's latest (earliest) time
+    for tick in net.load[1:]:
+        net.submit(tick)
+    for _ in range(500):
+        net.step()
+        if _committed_all(net, net.load):
+            break
+    assert _committed_all(net, net.load)  # the others' later blocks went on without it
+    assert v.chain.next_nonce(STRANGER.public) == 0 and _orders(STRANGER, [3])[0].txid in (
+        v.mempool)
+
+
+def test_what_cannot_apply_expires_and_its_party_is_told(net):
+    v = net.vs[0]
+    gapped = _orders(STRANGER, [1])[0]
+    assert _as_home(v, [gapped])[0].accepted
+    net.t += MEMPOOL_TTL_S / 2
+    v.tick()
+    assert gapped.txid in v.mempool
+    net.t += MEMPOOL_TTL_S / 2 + 1
+    v.tick()
+    assert gapped.txid not in v.mempool
+    records = [p for kind, p in v.out.drain() if kind == "record"]
+    assert records == [{"party": "operator", "txid": gapped.txid.hex(), "node": v.name,
+                        "reason": f"expired: held {MEMPOOL_TTL_S:g} s and not committed "
+                                  "(nonce 1 waits for nonce 0)"}]
+    assert _as_home(v, _orders(STRANGER, [0]))[0].accepted  # nothing of it is left
+
+
+def test_a_home_may_not_submit_for_a_time_far_ahead_of_the_chains_clock(net):
+    net.submit(net.load[0])
+    net.run()
+    v = net.vs[0]
+    now = net.load[0].time
+    late = Clock.sign(CHAIN_ID, now + MAX_CLOCK_AHEAD_S + 1, OPERATOR)
+    receipt, = _as_home(v, _orders(STRANGER, [0]), late)
+    assert "ahead of the chain's clock" in receipt.reason and not receipt.accepted
+    soon = Clock.sign(CHAIN_ID, now + MAX_CLOCK_AHEAD_S, OPERATOR)
+    assert _as_home(v, _orders(STRANGER, [0]), soon)[0].accepted
+    tick = net.load[1]  # the operator's clock is the chain's: not bounded
+    far = Clock.sign(CHAIN_ID, tick.time + 10 * MAX_CLOCK_AHEAD_S, OPERATOR)
+    assert all(r.accepted for r in v.on_submission(Submission(far, tick.txs), from_client=True))
+
+
+def test_a_flooding_sender_fills_only_its_own_share(net):
+    net.submit(net.load[0])
+    net.run()
+    v = net.vs[0]
+    flood = _orders(STRANGER, range(1, SENDER_SHARE.txs + 11))  # nonce 0 never comes
+    receipts = _as_home(v, flood)
+    assert all(r.accepted for r in receipts[:SENDER_SHARE.txs])
+    assert all("mempool full for this sender" in r.reason for r in receipts[SENDER_SHARE.txs:])
+    net.submit(net.load[1])  # the operator's batch, with every home's transactions in it
+    net.run(300)
+    assert _committed_all(net, net.load[:2])
+
+
+def test_a_full_mempool_refuses_until_blocks_drain_it(net):
+    for v in net.vs:
+        v.mempool = Mempool(OPERATOR.public, total=Share(50, 1 << 20))
+    tick = net.load[0]
+    clock = Clock.sign(CHAIN_ID, tick.time, OPERATOR)
+    receipts = net.vs[0].on_submission(Submission(clock, tick.txs), from_client=True)
+    assert [r.accepted for r in receipts] == [True] * 50 + [False] * (len(tick.txs) - 50)
+    assert receipts[50].reason.startswith("mempool full (50 transactions")
+    net.run(300)
+    assert len(net.vs[0].mempool) == 0 and net.vs[0].chain.height >= 1
+    rest = net.vs[0].on_submission(Submission(clock, tick.txs[50:]), from_client=True)
+    assert all(r.accepted for r in rest)
+    net.run(300)
+    assert _committed_all(net, net.load[:1])
