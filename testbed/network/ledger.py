@@ -50,6 +50,7 @@ from testbed.market.params import MarketParams
 from testbed.network import local, processes
 from testbed.network.access import ClientRole
 from testbed.network.client import Committed, NetworkClient, NoReceipt, Retry
+from testbed.network.mempool import FULL
 from testbed.network.timing import COMMIT_DEADLINE_S, RESUBMIT_AFTER_S
 
 NETWORK_VALIDATORS = 4
@@ -243,6 +244,12 @@ class NetworkLedger:
             except NoReceipt as exc:
                 raise await self._unavailable(len(waiting), timestamp, str(exc)) from None
             refused = [r for r in receipts if not r.accepted]
+            if refused and all(r.reason.startswith(FULL) for r in refused):
+                retried(Retry(0, "the network", refused[0].reason))
+                await asyncio.sleep(min(RESUBMIT_AFTER_S, max(0, deadline - time.monotonic())))
+                if time.monotonic() >= deadline:
+                    raise await self._unavailable(len(waiting), timestamp, refused[0].reason)
+                continue
             if refused:
                 raise LedgerError(f"the network refused {len(refused)} of {len(txs)} "
                                   f"transactions: {refused[0].reason}")

@@ -70,6 +70,10 @@ TOTAL = Share(2 * MAX_TX_PER_BLOCK, 8 * MAX_PAYLOAD_BYTES)
 next arrives, and twice the operator's share in bytes (64 MiB: about 350 MB of decoded
 transactions in the node's memory, 5.4 times their encoding)."""
 
+FULL = "mempool full"
+"""How a refusal for want of room begins: it passes as the mempool drains, so a client may
+submit the same transactions again later (`NetworkLedger` does, until its deadline)."""
+
 NONCE_WINDOW = 64
 """Most of a sender's nonces that may be missing below a transaction it holds. A gap opens
 when a client's next submission reaches a node before the previous one (sent to another node,
@@ -133,10 +137,10 @@ class Mempool:
         size = len(tx.encoded)
         share, (txs, held) = self.share(tx.sender), self._held.get(tx.sender, (0, 0))
         if txs + 1 > share.txs or held + size > share.bytes:
-            return (f"mempool full for this sender ({txs} transactions, {held} bytes held; "
+            return (f"{FULL} for this sender ({txs} transactions, {held} bytes held; "
                     f"its share is {share.txs} and {share.bytes} bytes)")
         if self._held_txs + 1 > self.total.txs or self._held_bytes + size > self.total.bytes:
-            return (f"mempool full ({self._held_txs} transactions, {self._held_bytes} bytes "
+            return (f"{FULL} ({self._held_txs} transactions, {self._held_bytes} bytes "
                     f"held; at most {self.total.txs} and {self.total.bytes} bytes)")
         return ""
 
