@@ -22,6 +22,17 @@ from testbed.network.timing import CONNECT_TIMEOUT_S, RECONNECT_WAIT_S
 log = logging.getLogger("testbed.network")
 
 
+class _TlsEofNoise(logging.Filter):
+    """asyncio warns on every TLS connection NATS closes that returning True from
+    eof_received has no effect: nothing to act on, so not shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received() has no effect when using ssl" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_TlsEofNoise())
+
+
 def transient(exc: BaseException) -> bool:
     """Whether ``exc`` is the network's weather (a server gone, a timeout), not a bug."""
     return isinstance(exc, nats.errors.Error | OSError | TimeoutError | EOFError)

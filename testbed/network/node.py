@@ -66,17 +66,6 @@ default: 5 ms): a status request or a submission waits for the lock at most abou
 while a block is being validated."""
 
 
-class _TlsEofNoise(logging.Filter):
-    """asyncio warns on every TLS connection NATS closes that returning True from
-    eof_received has no effect: nothing to act on, so not shown."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "eof_received() has no effect when using ssl" not in record.getMessage()
-
-
-logging.getLogger("asyncio").addFilter(_TlsEofNoise())
-
-
 def open_chain(config: NodeConfig, view: ViewKey) -> Chain:
     """The node's chain: its store re-validated, or a new one from the network's genesis;
     its contract opens sealed records with the validators' view key ``view``."""
