@@ -29,9 +29,10 @@ from numba import types
 from numba.core import config
 from numba.extending import intrinsic
 
+from kernels.cpu_info import cpu_flags
 from kernels.sha256_core import K
 
-HAS_SHA_NI = bool(binding.get_host_cpu_features().get("sha", False))
+HAS_SHA_NI = cpu_flags()["sha_ni"]
 
 _I8, _I32, _I64, _I128 = ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.IntType(128)
 _BYTES = ir.VectorType(_I8, 16)

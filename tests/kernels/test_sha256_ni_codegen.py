@@ -24,14 +24,11 @@ import pytest
 from kernels import sha256_cpu
 
 # What Numba passes LLVM on an AVX-512 Xeon with the SHA extensions (its host features).
-AVX512_FEATURES = ",".join(
-    "+" + f
-    for f in (
-        "64bit cmov cx8 cx16 fxsr mmx sse sse2 sse3 ssse3 sse4.1 sse4.2 popcnt sahf movbe aes "
-        "pclmul sha avx avx2 fma f16c bmi bmi2 lzcnt adx xsave avx512f avx512cd avx512dq "
-        "avx512bw avx512vl avx512vbmi avx512vbmi2 avx512vnni avx512bitalg avx512vpopcntdq "
-        "avx512ifma gfni vaes vpclmulqdq evex512"
-    ).split()
+AVX512_FEATURES = (
+    "+64bit,+cmov,+cx8,+cx16,+fxsr,+mmx,+sse,+sse2,+sse3,+ssse3,+sse4.1,+sse4.2,+popcnt,+sahf,"
+    "+movbe,+aes,+pclmul,+sha,+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+lzcnt,+adx,+xsave,+avx512f,"
+    "+avx512cd,+avx512dq,+avx512bw,+avx512vl,+avx512vbmi,+avx512vbmi2,+avx512vnni,"
+    "+avx512bitalg,+avx512vpopcntdq,+avx512ifma,+gfni,+vaes,+vpclmulqdq,+evex512"
 )
 TARGETS = ("icelake-server", "sapphirerapids")
 COMPILE = """
@@ -48,7 +45,7 @@ AVX512_STATE = re.compile(r"%zmm\d+|%k[0-7]\b|%[xy]mm(1[6-9]|2\d|3[01])\b")
 
 def _functions(assembly: str) -> dict[str, str]:
     """Each function's assembly by name."""
-    parts = re.split(r"^\s*\.type\s+([^,\s]+),@function\s*$", assembly, flags=re.M)
+    parts = re.split(r"^\s*\.type\s+([^,\s]+),@function\s*$", assembly, flags=re.MULTILINE)
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
