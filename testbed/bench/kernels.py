@@ -64,6 +64,18 @@ def _bench_signing(
     seeds = [rng.randbytes(32) for _ in range(LEDGER_KEYS)]
     privates = [Ed25519PrivateKey.from_private_bytes(seed) for seed in seeds]
     messages = [rng.randbytes(150) for _ in range(count)]
+
+    def sign(calls: list[range], backend: str, cache: SigningKeyCache) -> list:
+        return [
+            kernels.ed25519_sign_batch(
+                [seeds[i % LEDGER_KEYS] for i in rows],
+                [messages[i] for i in rows],
+                backend=backend,
+                key_cache=cache,
+            )
+            for rows in calls
+        ]
+
     for batch, suffix in ((LEDGER_KEYS, ""), (BLOCK, f"_batch_{BLOCK}")):
         calls = [range(i, min(count, i + batch)) for i in range(0, count, batch)]
         base = median_seconds(
@@ -79,31 +91,14 @@ def _bench_signing(
         for name in backends:
             cache = SigningKeyCache()
             t = median_seconds(
-                lambda calls=calls, name=name, cache=cache: [
-                    kernels.ed25519_sign_batch(
-                        [seeds[i % LEDGER_KEYS] for i in rows],
-                        [messages[i] for i in rows],
-                        backend=name,
-                        key_cache=cache,
-                    )
-                    for rows in calls
-                ],
-                repeats,
+                lambda calls=calls, name=name, cache=cache: sign(calls, name, cache), repeats
             )
             results[f"ed25519_sign_{name}{suffix}_sigs_per_s"] = count / t
             ratios[f"ed25519_sign_{name}_vs_reference{suffix}"] = base / t
     calls = [range(i, min(count, i + LEDGER_KEYS)) for i in range(0, count, LEDGER_KEYS)]
     _auto_vs_reference(
         "ed25519_sign_batch",
-        lambda backend, cache: [
-            kernels.ed25519_sign_batch(
-                [seeds[i % LEDGER_KEYS] for i in rows],
-                [messages[i] for i in rows],
-                backend=backend,
-                key_cache=cache,
-            )
-            for rows in calls
-        ],
+        lambda backend, cache: sign(calls, backend, cache),
         SigningKeyCache,
         repeats,
         results,
