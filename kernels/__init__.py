@@ -4,9 +4,11 @@ Each function takes ``backend`` = "auto" | "reference" | "cpu" | "cuda" (default
 environment variable TESTBED_KERNEL_BACKEND, else "auto"). Every backend gives the same answer
 as "reference" bit for bit.
 
-"auto" picks "cuda" when a real GPU is usable (never the simulator), otherwise the CPU backend
-that `testbed bench kernels` measured faster for that function (AUTO_CPU_CHOICE); the choice
-is logged once per function on the "kernels" logger.
+"auto" picks, per function, the backend measured fastest on this machine among "reference",
+"cpu" and, when a real GPU is usable (never the simulator), "cuda": measured at the function's
+first auto call, in well under a second, and cached per CPU and kernels build in the user's
+cache folder (kernels.calibration). A backend slower than the reference is never chosen. The
+choice is logged once per function and process on the "kernels" logger.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -29,15 +32,9 @@ if TYPE_CHECKING:
 
 BACKENDS = ("reference", "cpu", "cuda")
 ENV_VAR = "TESTBED_KERNEL_BACKEND"
-# Faster CPU backend per function on a 2-core x86-64 with SHA extensions and AVX-512, as
-# measured side by side by `testbed bench kernels` (see testbed/bench/kernels.py).
-AUTO_CPU_CHOICE = {
-    "sha256_batch": "cpu",
-    "merkle_root": "cpu",
-    "ed25519_verify_batch": "cpu",
-    "ed25519_sign_batch": "cpu",
-}
 _log = logging.getLogger("kernels")
+_auto_choices: dict[str, str] = {}  # function: backend, decided once per process
+_auto_lock = threading.Lock()
 
 
 @functools.cache
@@ -51,12 +48,26 @@ def _gpu_usable() -> bool:
     return cuda_backend.is_usable()
 
 
-@functools.cache
 def _auto_choice(function: str) -> str:
-    choice = "cuda" if _gpu_usable() else AUTO_CPU_CHOICE[function]
-    reason = "usable GPU found" if choice == "cuda" else "no usable GPU; faster CPU backend"
-    _log.info("kernels: backend for %s is %r (%s)", function, choice, reason)
-    return choice
+    """The function's auto backend: cached or measured (kernels.calibration), logged once."""
+    with _auto_lock:
+        if function not in _auto_choices:
+            from kernels import calibration
+
+            candidates = ("cpu", "cuda") if _gpu_usable() else ("cpu",)
+            choice = calibration.choose(function, candidates)
+            _log.info(
+                "kernels: backend for %s is %r (%s)", function, choice.backend, choice.describe()
+            )
+            _auto_choices[function] = choice.backend
+        return _auto_choices[function]
+
+
+def auto_backends() -> dict[str, str]:
+    """The backend "auto" runs for each function (deciding those not yet decided)."""
+    from kernels.calibration import WORKLOADS
+
+    return {function: _auto_choice(function) for function in WORKLOADS}
 
 
 def _backend(function: str, backend: str | None) -> ModuleType:

@@ -1,27 +1,68 @@
 """SHA-256 block compression with the x86 SHA extensions (SHA-NI), for Numba CPU code.
 
 ``compress_ni(state, data, offset, count, flags, bits)`` folds one 64-byte block into the
-8-word state: ``count`` bytes of a uint8 array from ``offset``, padded in registers as flags
-say, then read as 16 big-endian words (PSHUFB), with the same instruction sequence as Intel's
-reference code (one SHA256RNDS2 per two rounds); ``compress_ni_pair`` folds two messages'
-blocks at once, interleaved. They lower straight to LLVM's x86 SHA intrinsics, so they may
-only be compiled where HAS_SHA_NI is true; kernels.sha256_cpu checks that before calling them.
-A VZEROUPPER between the (AVX) block assembly and the (SSE) rounds avoids the AVX-to-SSE
-transition stall, which costs ~100x here.
+8-word state: ``count`` bytes of a uint8 array from ``offset`` (no byte past them is read),
+padded in registers as flags say, then read as 16 big-endian words, with the same instruction
+sequence as Intel's reference code (one SHA256RNDS2 per two rounds); ``compress_ni_pair`` folds
+two messages' blocks at once, interleaved. They lower straight to LLVM's x86 SHA intrinsics, so
+they may only be compiled where HAS_SHA_NI is true; kernels.sha256_cpu checks that first.
+
+The SHA instructions exist only in the legacy SSE encoding, and a CPU makes every legacy SSE
+instruction slow while the upper parts of its vector registers are dirty (the AVX-SSE
+transitions of Intel's optimization manual). So each intrinsic calls a function of its own,
+compiled for legacy SSE only: its "target-features" switch AVX off, and with it everything
+built on AVX (AVX2, AVX-512). Whatever CPU Numba compiles for, that function holds no VEX or
+EVEX instruction and no register wider than 128 bits or above xmm15, and LLVM puts a
+VZEROUPPER before each call from code that dirtied the upper halves. (Compiled inline for an
+AVX-512 Xeon, the block's 64-byte masked load became zmm registers and k masks, the block sat
+in zmm18/zmm19, which VZEROUPPER does not clear, and 256-bit extracts from it were scheduled
+between the SHA instructions: ten times slower than hashlib there, 2.5 times faster on Zen 3.)
+
+Numba's on-disk cache knows kernels.sha256_cpu's source only: after editing this file, delete
+kernels/__pycache__/sha256_cpu*.nbi (or the new code is never compiled).
 """
 
 from __future__ import annotations
 
 from llvmlite import binding, ir
 from numba import types
+from numba.core import config
 from numba.extending import intrinsic
 
+from kernels.cpu_info import cpu_flags
 from kernels.sha256_core import K
 
-HAS_SHA_NI = bool(binding.get_host_cpu_features().get("sha", False))
+HAS_SHA_NI = cpu_flags()["sha_ni"]
 
-_I32X4 = ir.VectorType(ir.IntType(32), 4)
+_I8, _I32, _I64, _I128 = ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.IntType(128)
+_BYTES = ir.VectorType(_I8, 16)
+_I32X4 = ir.VectorType(_I32, 4)
 _BIG_ENDIAN = [4 * (i // 4) + 3 - i % 4 for i in range(16)]  # each word's bytes reversed
+# Each stream's arguments to the compress function: state, block, count, flags, bits.
+_STREAM = [_I32.as_pointer(), _I8.as_pointer(), _I64, _I64, _I64]
+
+
+class _Attributes(ir.values.FunctionAttributes):
+    """llvmlite's function attributes, plus LLVM's quoted "key"="value" ones it has no API for."""
+
+    def add(self, name: str) -> None:
+        if name.startswith('"'):
+            set.add(self, name)
+        else:
+            super().add(name)
+
+
+def _sse_only_features() -> str:
+    """The features Numba compiles for (NUMBA_CPU_FEATURES, else the host's), with the SHA
+    extensions on and AVX, with all that builds on it, off: the last flag for a feature wins."""
+    base = config.CPU_FEATURES
+    if base is None:
+        base = binding.get_host_cpu_features().flatten()
+    return ",".join(part for part in (base, "+ssse3", "+sha", "-avx") if part)
+
+
+def _i64(value: int) -> ir.Constant:
+    return ir.Constant(_I64, value)
 
 
 def _declare(module: ir.Module, name: str, ftype: ir.FunctionType) -> ir.Function:
@@ -33,70 +74,136 @@ def _shuffle(builder: ir.IRBuilder, a, b, lanes: list[int]):
     return builder.shuffle_vector(a, b, ir.Constant(_I32X4, lanes))
 
 
-def _message_block(builder: ir.IRBuilder, pointer, count, flags, bits) -> list:
-    """The block's four message words: ``count`` bytes from pointer (a masked load: no byte
-    past them is read), then 0x80 if flags & 1 and the bit length at the end if flags & 2.
-    Built in registers, because a block stored byte by byte and reloaded stalls the loads."""
-    i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-    bytes64 = ir.VectorType(i8, 64)
-    lanes = ir.Constant(bytes64, list(range(64)))
+def _splat(builder: ir.IRBuilder, value, lanes: int = 16):
+    undefined = ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined)
+    first = builder.insert_element(undefined, value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(_I32, lanes), None))
 
-    def splat(value):
-        undefined = ir.Constant(ir.VectorType(value.type, 64), ir.Undefined)
-        first = builder.insert_element(undefined, value, ir.Constant(i32, 0))
-        return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(i32, 64), None))
+
+def _load(builder: ir.IRBuilder, pointer, at, vtype: ir.Type):
+    """vtype (unaligned) from byte ``at`` of pointer."""
+    address = builder.gep(pointer, [at])
+    return builder.load(builder.bitcast(address, vtype.as_pointer()), align=1)
+
+
+def _short_bytes(builder: ir.IRBuilder, pointer, count):
+    """The count (< 16) bytes at pointer, zero above, as an i128: two loads of 8, 4 or 1 bytes
+    that overlap (OR keeps the bytes they share; of 1 to 3 bytes, the middle one is a third
+    load), never a byte past count."""
+    join = builder.append_basic_block("short.join")
+    found = []
+    for width, itype in ((8, _I64), (4, _I32), (1, _I8)):
+        take, skip = builder.append_basic_block(f"short.{width}"), builder.append_basic_block()
+        builder.cbranch(builder.icmp_unsigned(">=", count, _i64(width)), take, skip)
+        builder.position_at_end(take)
+        last = builder.sub(count, _i64(width))
+        starts = [_i64(0), last]
+        if width == 1:
+            starts.append(builder.lshr(count, _i64(1)))
+        value = ir.Constant(_I128, 0)
+        for at in starts:
+            part = builder.zext(_load(builder, pointer, at, itype), _I128)
+            shift = builder.zext(builder.mul(at, _i64(8)), _I128)
+            value = builder.or_(value, builder.shl(part, shift))
+        builder.branch(join)
+        found.append((value, builder.block))
+        builder.position_at_end(skip)
+    builder.branch(join)  # no bytes at all
+    found.append((ir.Constant(_I128, 0), builder.block))
+    builder.position_at_end(join)
+    result = builder.phi(_I128)
+    for value, block in found:
+        result.add_incoming(value, block)
+    return result
+
+
+def _long_chunks(builder: ir.IRBuilder, pointer, count) -> list:
+    """The four 16-byte chunks of a block of count (16..64) bytes, each from one load that lies
+    inside them (the chunk's own bytes, or the last 16 before count) and one PSHUFB that moves
+    the bytes into place, zeroes those at or past count, and makes each word big-endian."""
+    pshufb = _declare(
+        builder.module, "llvm.x86.ssse3.pshuf.b.128", ir.FunctionType(_BYTES, [_BYTES, _BYTES])
+    )
+    chunks = []
+    for q in range(4):
+        lo = 16 * q
+        end = builder.select(builder.icmp_unsigned("<", count, _i64(lo + 16)), count, _i64(lo + 16))
+        end = builder.select(builder.icmp_unsigned("<", end, _i64(16)), _i64(16), end)
+        loaded = _load(builder, pointer, builder.sub(end, _i64(16)), _BYTES)
+        # Byte lo + j sits at lane j + shift of loaded; lane i of the chunk takes byte BE[i].
+        shift = builder.trunc(builder.sub(_i64(lo + 16), end), _I8)
+        source = builder.add(ir.Constant(_BYTES, _BIG_ENDIAN), _splat(builder, shift))
+        present = builder.icmp_signed(
+            "<",
+            ir.Constant(_BYTES, _BIG_ENDIAN),
+            _splat(builder, builder.trunc(builder.sub(count, _i64(lo)), _I8)),
+        )
+        control = builder.select(present, source, ir.Constant(_BYTES, [0x80] * 16))
+        chunks.append(builder.call(pshufb, [loaded, control]))
+    return chunks
+
+
+def _message_block(builder: ir.IRBuilder, pointer, count, flags, bits) -> list:
+    """The block's four message words (big-endian): count bytes from pointer, then 0x80 if
+    flags & 1 and the bit length at the end if flags & 2, in 128-bit registers only."""
+    long_block = builder.append_basic_block("block.long")
+    short_block = builder.append_basic_block("block.short")
+    join = builder.append_basic_block("block.join")
+    builder.cbranch(builder.icmp_unsigned(">=", count, _i64(16)), long_block, short_block)
+    builder.position_at_end(long_block)
+    long_chunks = _long_chunks(builder, pointer, count)
+    long_end = builder.block
+    builder.branch(join)
+    builder.position_at_end(short_block)
+    natural = builder.bitcast(_short_bytes(builder, pointer, count), _BYTES)
+    big_endian = builder.shuffle_vector(
+        natural, natural, ir.Constant(ir.VectorType(_I32, 16), _BIG_ENDIAN)
+    )
+    short_chunks = [big_endian] + [ir.Constant(_BYTES, None)] * 3
+    short_end = builder.block
+    builder.branch(join)
+    builder.position_at_end(join)
+    chunks = []
+    for from_long, from_short in zip(long_chunks, short_chunks, strict=True):
+        chunk = builder.phi(_BYTES)
+        chunk.add_incoming(from_long, long_end)
+        chunk.add_incoming(from_short, short_end)
+        chunks.append(chunk)
 
     def flag(bit):
-        return splat(
-            builder.icmp_unsigned(
-                "!=", builder.and_(flags, ir.Constant(i64, bit)), ir.Constant(i64, 0)
-            )
-        )
+        return builder.icmp_unsigned("!=", builder.and_(flags, _i64(bit)), _i64(0))
 
-    load_type = ir.FunctionType(bytes64, [pointer.type, i32, ir.VectorType(i1, 64), bytes64])
-    masked_load = _declare(builder.module, "llvm.masked.load.v64i8.p0", load_type)
-    bswap = _declare(builder.module, "llvm.bswap.i64", ir.FunctionType(i64, [i64]))
-    count = splat(builder.trunc(count, i8))
-    zero = ir.Constant(bytes64, None)
-    block = builder.call(
-        masked_load, [pointer, ir.Constant(i32, 1), builder.icmp_unsigned("<", lanes, count), zero]
-    )
-    marker = builder.and_(builder.icmp_unsigned("==", lanes, count), flag(1))
-    block = builder.select(marker, ir.Constant(bytes64, [0x80] * 64), block)
-    length = builder.bitcast(builder.call(bswap, [bits]), ir.VectorType(i8, 8))
-    at_end = ir.Constant(ir.VectorType(i32, 64), [0] * 56 + list(range(8)))
-    length = builder.shuffle_vector(length, ir.Constant(length.type, ir.Undefined), at_end)
-    tail = builder.icmp_unsigned(">=", lanes, ir.Constant(bytes64, [56] * 64))
-    block = builder.select(builder.and_(tail, flag(2)), length, block)
+    count8 = _splat(builder, builder.trunc(count, _I8))
+    marker = _splat(builder, flag(1))
     words = []
-    for q in range(4):
-        order = ir.Constant(ir.VectorType(i32, 16), [16 * q + i for i in _BIG_ENDIAN])
-        words.append(builder.bitcast(builder.shuffle_vector(block, block, order), _I32X4))
+    for q, chunk in enumerate(chunks):
+        at = ir.Constant(_BYTES, [16 * q + i for i in _BIG_ENDIAN])
+        here = builder.and_(builder.icmp_unsigned("==", at, count8), marker)
+        chunk = builder.select(here, ir.Constant(_BYTES, [0x80] * 16), chunk)
+        words.append(builder.bitcast(chunk, _I32X4))
+    length = ir.Constant(_I32X4, None)
+    length = builder.insert_element(
+        length, builder.trunc(builder.lshr(bits, _i64(32)), _I32), ir.Constant(_I32, 2)
+    )
+    length = builder.insert_element(length, builder.trunc(bits, _I32), ir.Constant(_I32, 3))
+    tail = builder.and_(
+        ir.Constant(ir.VectorType(ir.IntType(1), 4), [0, 0, 1, 1]), _splat(builder, flag(2), 4)
+    )
+    words[3] = builder.select(tail, length, words[3])
     return words
 
 
-def _codegen(context, builder, signature, args):
-    """Compress each (state, data, offset, count, flags, bits) group of the arguments, all
-    messages in lockstep (four rounds of each in turn): one message's SHA256RNDS2 chain is
-    bound by its latency, and a second one fills the gaps."""
+def _rounds(builder: ir.IRBuilder, streams: list) -> None:
+    """Compress each (state pointer, words) stream, all in lockstep (four rounds of each in
+    turn): one message's SHA256RNDS2 chain is bound by its latency, and a second fills the gaps."""
     module = builder.module
-    i64 = ir.IntType(64)
     rnds2 = _declare(module, "llvm.x86.sha256rnds2", ir.FunctionType(_I32X4, [_I32X4] * 3))
     msg1 = _declare(module, "llvm.x86.sha256msg1", ir.FunctionType(_I32X4, [_I32X4] * 2))
     msg2 = _declare(module, "llvm.x86.sha256msg2", ir.FunctionType(_I32X4, [_I32X4] * 2))
-    vzeroupper = _declare(module, "llvm.x86.avx.vzeroupper", ir.FunctionType(ir.VoidType(), []))
 
     def at(pointer, index):
-        return builder.bitcast(builder.gep(pointer, [ir.Constant(i64, index)]), _I32X4.as_pointer())
+        return builder.bitcast(builder.gep(pointer, [_i64(index)]), _I32X4.as_pointer())
 
-    streams = []
-    for k in range(0, len(args), 6):
-        state = context.make_array(signature.args[k])(context, builder, args[k]).data
-        data = context.make_array(signature.args[k + 1])(context, builder, args[k + 1]).data
-        padding = (builder.zext(a, i64) if a.type.width < 64 else a for a in args[k + 3 : k + 6])
-        words = _message_block(builder, builder.gep(data, [args[k + 2]]), *padding)
-        streams.append((state, words))
-    builder.call(vzeroupper, [])
     runs = []
     for state, words in streams:
         abcd = builder.load(at(state, 0), align=4)  # lanes A B C D
@@ -121,6 +228,40 @@ def _codegen(context, builder, signature, args):
         s1 = builder.add(run["s"][1], run["first"][1])
         builder.store(_shuffle(builder, s0, s1, [3, 2, 7, 6]), at(run["state"], 0), align=4)
         builder.store(_shuffle(builder, s0, s1, [1, 0, 5, 4]), at(run["state"], 4), align=4)
+
+
+def _compress_function(module: ir.Module, streams: int) -> ir.Function:
+    """The SSE-only function compressing ``streams`` blocks, each given as (state, block,
+    count, flags, bits); defined once per module, never inlined."""
+    name = f"kernels_sha256_ni_compress_{streams}"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), _STREAM * streams), name)
+    function.linkage = "internal"
+    function.attributes = _Attributes(["noinline", "nounwind"])
+    function.attributes.add(f'"target-features"="{_sse_only_features()}"')
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    blocks = []
+    for k in range(0, len(function.args), len(_STREAM)):
+        state, block, count, flags, bits = function.args[k : k + len(_STREAM)]
+        blocks.append((state, _message_block(builder, block, count, flags, bits)))
+    _rounds(builder, blocks)
+    builder.ret_void()
+    return function
+
+
+def _codegen(context, builder, signature, args):
+    """Call the compress function with each (state, data, offset, count, flags, bits) group."""
+    values = []
+    for k in range(0, len(args), 6):
+        state = context.make_array(signature.args[k])(context, builder, args[k]).data
+        data = context.make_array(signature.args[k + 1])(context, builder, args[k + 1]).data
+        offset = args[k + 2]
+        numbers = (builder.zext(a, _I64) if a.type.width < 64 else a for a in args[k + 3 : k + 6])
+        block = builder.bitcast(builder.gep(data, [offset]), _I8.as_pointer())
+        values += [builder.bitcast(state, _I32.as_pointer()), block, *numbers]
+    builder.call(_compress_function(builder.module, len(args) // 6), values)
     return context.get_dummy_value()
 
 

@@ -2,7 +2,8 @@
 
 Each module exposes ``run(quick: bool = False) -> BenchResult``. Baselines run in the same
 process, on the same inputs, in the same run; ratios are named ``<ours>_vs_<baseline>`` and
-above 1 means ours is faster.
+above 1 means ours is faster. The machine that ran them, with its CPU model and the CPU flags
+that change which kernel code runs, goes with every JSON result.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class BenchResult:
     results: dict[str, float]
     ratios: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    auto_backends: dict[str, str] = field(default_factory=dict)  # kernel function: its "auto"
 
 
 def names() -> list[str]:
@@ -32,10 +34,15 @@ def names() -> list[str]:
 
 def machine() -> dict[str, object]:
     """What ran the benchmark, so figures can be compared across machines."""
+    from kernels.cpu_info import cpu_flags, cpu_model, llvm_cpu
+
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
+        "llvm_cpu": llvm_cpu(),
+        "cpu_flags": cpu_flags(),
         "cpus": os.cpu_count(),
     }
 
@@ -55,21 +62,24 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
 def render(result: BenchResult, as_json: bool) -> str:
     """The JSON object for machines, or a table for people."""
     if as_json:
-        return json.dumps(
-            {
-                "benchmark": result.benchmark,
-                "machine": machine(),
-                "results": result.results,
-                "ratios": result.ratios,
-            },
-            sort_keys=True,
-        )
+        content = {
+            "benchmark": result.benchmark,
+            "machine": machine(),
+            "results": result.results,
+            "ratios": result.ratios,
+        }
+        if result.auto_backends:
+            content["auto_backends"] = result.auto_backends
+        return json.dumps(content, sort_keys=True)
     width = max(len(k) for k in [*result.results, *result.ratios, "x"])
     lines = [f"benchmark: {result.benchmark}", ""]
     lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in result.results.items()]
     if result.ratios:
         lines += ["", "  ratios (above 1: ours is faster)"]
         lines += [f"  {k:<{width}}  {v:.2f}x" for k, v in result.ratios.items()]
+    if result.auto_backends:
+        chosen = ", ".join(f"{f} {b}" for f, b in result.auto_backends.items())
+        lines += ["", f"  auto backends: {chosen}"]
     lines += [f"  note: {n}" for n in result.notes]
     return "\n".join(lines)
 

@@ -13,12 +13,17 @@
   BLOCK. The expanded-key cache persists across calls, filled by the untimed warm-up run.
 - SHA-256 of 64-byte messages and the Merkle root of 2^20 leaves: `cpu` vs a plain hashlib loop.
 - `cuda` runs too whenever a usable GPU is present.
+- `auto`: the backend it chose for each function on this machine (measured at first use and
+  cached, see kernels.calibration), and ``<function>_auto_vs_reference``, `auto` against the
+  `reference` backend on one workload each: the 64-byte hashes, the 2^20-leaf root, the
+  ledger's verification (41 keys, calls of BLOCK) and signing (calls of 41).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -59,6 +64,18 @@ def _bench_signing(
     seeds = [rng.randbytes(32) for _ in range(LEDGER_KEYS)]
     privates = [Ed25519PrivateKey.from_private_bytes(seed) for seed in seeds]
     messages = [rng.randbytes(150) for _ in range(count)]
+
+    def sign(calls: list[range], backend: str, cache: SigningKeyCache) -> list:
+        return [
+            kernels.ed25519_sign_batch(
+                [seeds[i % LEDGER_KEYS] for i in rows],
+                [messages[i] for i in rows],
+                backend=backend,
+                key_cache=cache,
+            )
+            for rows in calls
+        ]
+
     for batch, suffix in ((LEDGER_KEYS, ""), (BLOCK, f"_batch_{BLOCK}")):
         calls = [range(i, min(count, i + batch)) for i in range(0, count, batch)]
         base = median_seconds(
@@ -74,19 +91,39 @@ def _bench_signing(
         for name in backends:
             cache = SigningKeyCache()
             t = median_seconds(
-                lambda calls=calls, name=name, cache=cache: [
-                    kernels.ed25519_sign_batch(
-                        [seeds[i % LEDGER_KEYS] for i in rows],
-                        [messages[i] for i in rows],
-                        backend=name,
-                        key_cache=cache,
-                    )
-                    for rows in calls
-                ],
-                repeats,
+                lambda calls=calls, name=name, cache=cache: sign(calls, name, cache), repeats
             )
             results[f"ed25519_sign_{name}{suffix}_sigs_per_s"] = count / t
             ratios[f"ed25519_sign_{name}_vs_reference{suffix}"] = base / t
+    calls = [range(i, min(count, i + LEDGER_KEYS)) for i in range(0, count, LEDGER_KEYS)]
+    _auto_vs_reference(
+        "ed25519_sign_batch",
+        lambda backend, cache: sign(calls, backend, cache),
+        SigningKeyCache,
+        repeats,
+        results,
+        ratios,
+    )
+
+
+def _auto_vs_reference(
+    function: str,
+    workload: Callable[[str, object], object],
+    new_cache: Callable[[], object] | None,
+    repeats: int,
+    results: dict[str, float],
+    ratios: dict[str, float],
+) -> None:
+    """``workload(backend, cache)`` on the reference backend, then on auto, each with a key
+    cache of its own (new_cache(), kept across its runs) where the function takes one."""
+    seconds = {}
+    for backend in ("reference", "auto"):
+        cache = new_cache() if new_cache else None
+        seconds[backend] = median_seconds(
+            lambda backend=backend, cache=cache: workload(backend, cache), repeats
+        )
+        results[f"{function}_{backend}_s"] = seconds[backend]
+    ratios[f"{function}_auto_vs_reference"] = seconds["reference"] / seconds["auto"]
 
 
 def run(quick: bool = False) -> BenchResult:
@@ -96,6 +133,7 @@ def run(quick: bool = False) -> BenchResult:
     n_hashes = 4096 if quick else 1 << 20
     n_leaves = 1 << (10 if quick else 20)
     backends = ["cpu", "cuda"] if kernels._gpu_usable() else ["cpu"]
+    auto = kernels.auto_backends()  # decided (measured or cached) before any figure is taken
     results: dict[str, float] = {}
     ratios: dict[str, float] = {}
 
@@ -129,6 +167,17 @@ def run(quick: bool = False) -> BenchResult:
         )
         results[f"ed25519_{name}_41_keys_sigs_per_s"] = n_sigs / t
         ratios[f"ed25519_{name}_vs_reference_41_keys"] = base / t
+    _auto_vs_reference(
+        "ed25519_verify_batch",
+        lambda backend, cache: [
+            kernels.ed25519_verify_batch(*block, backend=backend, key_cache=cache)
+            for block in blocks
+        ],
+        KeyCache,
+        repeats,
+        results,
+        ratios,
+    )
 
     _bench_signing(rng, n_sigs if not quick else BLOCK, repeats, backends, results, ratios)
 
@@ -139,6 +188,14 @@ def run(quick: bool = False) -> BenchResult:
         t = median_seconds(lambda name=name: kernels.sha256_batch(messages, backend=name), repeats)
         results[f"sha256_64B_{name}_per_s"] = n_hashes / t
         ratios[f"sha256_{name}_vs_hashlib_loop"] = base / t
+    _auto_vs_reference(
+        "sha256_batch",
+        lambda backend, _: kernels.sha256_batch(messages, backend=backend),
+        None,
+        repeats,
+        results,
+        ratios,
+    )
 
     leaves = [rng.randbytes(32) for _ in range(n_leaves)]
     base = median_seconds(lambda: reference.merkle_root(leaves), repeats)
@@ -147,6 +204,14 @@ def run(quick: bool = False) -> BenchResult:
         t = median_seconds(lambda name=name: kernels.merkle_root(leaves, backend=name), repeats)
         results[f"merkle_2^{n_leaves.bit_length() - 1}_{name}_s"] = t
         ratios[f"merkle_{name}_vs_hashlib_loop"] = base / t
+    _auto_vs_reference(
+        "merkle_root",
+        lambda backend, _: kernels.merkle_root(leaves, backend=backend),
+        None,
+        repeats,
+        results,
+        ratios,
+    )
 
     notes = [
         (
@@ -166,4 +231,9 @@ def run(quick: bool = False) -> BenchResult:
     ]
     if "cuda" not in backends:
         notes.append("no usable GPU: the cuda backend was not measured")
-    return BenchResult("kernels", results, ratios, notes)
+    notes.append(
+        "<function>_auto_vs_reference: the auto backend against the reference backend on the "
+        "64-byte hashes, the Merkle leaves, the 41-key verification and signing in calls of "
+        f"{LEDGER_KEYS}; auto's choices are measured once per machine (kernels.calibration)"
+    )
+    return BenchResult("kernels", results, ratios, notes, auto_backends=auto)

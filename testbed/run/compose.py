@@ -150,6 +150,9 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
     recorder = Recorder(out)
     events.subscribe(outcomes)  # first: an interval's outcome reaches the recorder with its rows
     events.subscribe(recorder)
+    # Each kernel's auto backend is decided (measured once per machine, with its kernels
+    # compiled or loaded) now, before the clock starts, not in the first interval's deadline.
+    kernels.auto_backends()
     ledger = open_ledger(scenario, out, run_keys, params, clock.start_s - GENESIS_LEAD_S,
                          events)
     try:

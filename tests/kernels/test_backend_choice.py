@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
 import kernels
+from kernels import calibration
 from kernels.errors import KernelError
 
 
@@ -23,13 +25,15 @@ def test_environment_variable_selects_backend(monkeypatch):
     assert kernels.merkle_root([b"x" * 32]) == kernels.merkle_root([b"x" * 32], "reference")
 
 
-def test_auto_without_gpu_uses_the_measured_cpu_choice_and_logs_once(monkeypatch, caplog):
+def test_auto_uses_the_measured_choice_and_logs_it_once(monkeypatch, caplog, tmp_path):
     monkeypatch.delenv(kernels.ENV_VAR, raising=False)
-    kernels._auto_choice.cache_clear()
+    monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(kernels, "_auto_choices", {})
     with caplog.at_level(logging.INFO, logger="kernels"):
         for _ in range(3):
             kernels.sha256_batch([b"abc"])
     lines = [r.getMessage() for r in caplog.records if "sha256_batch" in r.getMessage()]
     assert len(lines) == 1
-    expected = "cuda" if kernels._gpu_usable() else kernels.AUTO_CPU_CHOICE["sha256_batch"]
-    assert repr(expected) in lines[0]
+    saved = json.loads(calibration.cache_path().read_text())["choices"]["sha256_batch"]
+    assert repr(saved["backend"]) in lines[0]
+    assert kernels.auto_backends()["sha256_batch"] == saved["backend"]
