@@ -131,8 +131,9 @@ def open_ledger(scenario: Scenario, out: Path, keys: RunKeys, params: MarketPara
 def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = RunKeys.generate,
              handle_signals: bool = True) -> Run:
     """Build every part of a run into ``out``; nothing is left running if a part fails.
-    The kernels are loaded first (compiled, the first time on a machine), so the processes a
-    run starts (its ledger's follower, a network's nodes) load them instead of compiling."""
+    The kernels are loaded first (compiled, the first time on a machine, and each one's auto
+    backend measured), before the clock starts and so that the processes a run starts (its
+    ledger's follower, a network's nodes) load them instead of compiling."""
     interruptible(kernels.warm)
     clock = timing(scenario, paced)
     params = market_params(scenario)
@@ -150,9 +151,6 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
     recorder = Recorder(out)
     events.subscribe(outcomes)  # first: an interval's outcome reaches the recorder with its rows
     events.subscribe(recorder)
-    # Each kernel's auto backend is decided (measured once per machine, with its kernels
-    # compiled or loaded) now, before the clock starts, not in the first interval's deadline.
-    kernels.auto_backends()
     ledger = open_ledger(scenario, out, run_keys, params, clock.start_s - GENESIS_LEAD_S,
                          events)
     try:
