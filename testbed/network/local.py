@@ -266,7 +266,8 @@ def _no_server_exited(network: Network) -> None:
     for server in network.servers:
         if not processes.alive(server.pid, server.config):
             log = Path(server.config).with_suffix(".log")
-            raise InputError(f"NATS server {server.name} exited: "
+            how = processes.ended(server.pid) or "exited"
+            raise InputError(f"NATS server {server.name} {how}: "
                              f"{processes.tail(log) or 'nothing in its log'} ({log})")
 
 

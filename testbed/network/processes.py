@@ -30,14 +30,21 @@ def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
     return child.pid
 
 
+_ended: dict[int, str] = {}  # our children reaped: pid -> how they ended
+
+
 def alive(pid: int | None, marker: str = "") -> bool:
     """Whether ``pid`` runs, is not a zombie, and has ``marker`` in its command line."""
     if not pid:
         return False
     try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child and has exited
+        reaped, status = os.waitpid(pid, os.WNOHANG)  # our own child, if it has exited
     except ChildProcessError:
-        pass
+        reaped = 0
+    if reaped:
+        code = os.waitstatus_to_exitcode(status)
+        _ended[pid] = (f"was killed by {signal.Signals(-code).name}" if code < 0
+                       else f"exited with code {code}")
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -45,6 +52,12 @@ def alive(pid: int | None, marker: str = "") -> bool:
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
     return state not in ("Z", "X") and marker in cmdline
+
+
+def ended(pid: int) -> str:
+    """How our child ``pid`` ended ("exited with code 1", "was killed by SIGKILL"), '' if
+    unknown."""
+    return _ended.get(pid, "")
 
 
 def tail(log: Path, lines: int = 3) -> str:

@@ -83,7 +83,7 @@ def test_up_says_at_once_why_a_server_died(tmp_path, fault):
         started = time.monotonic()
         stderr = one_line_error(cli("network", "up", str(folder)))
         assert time.monotonic() - started < 30
-        assert f"NATS server {dying.name} exited: " in stderr
+        assert f"NATS server {dying.name} exited with code 1: " in stderr
         assert ("address already in use" if fault == "a port taken" else "parse error") in (
             stderr.lower())
         assert not any(processes.alive(s.pid, s.config)
