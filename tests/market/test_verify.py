@@ -15,7 +15,7 @@ from testbed.ledger.transactions import RegisterAuditor, SealedReading, Side
 from testbed.ledger.wire import decode_transactions
 from testbed.market.ledger import Executor, verify_ledger
 
-from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key
+from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key, with_broken_wrap
 
 AUDITOR_VIEW = ViewKey.development("verify-test/auditor")
 
@@ -28,10 +28,7 @@ def private_ledger(path, auditor_wrap_broken: bool = False):
     m.clear()
     body = m.reading("A", 700, 0)
     if auditor_wrap_broken:  # a meter that cheats the auditor alone: the validators accept it
-        body = replace(body, reading=replace(body.reading, wraps=tuple(
-            replace(w, sealed_key=bytes(len(w.sealed_key))) if w.reader == AUDITOR_VIEW.public
-            else w
-            for w in body.reading.wraps)))
+        body = replace(body, reading=with_broken_wrap(body.reading, AUDITOR_VIEW.public))
     m.apply(m.meters["A"], body, 1_751_356_800 + 900)
     m.read("C", 0, 800)
     m.settle()
