@@ -22,6 +22,7 @@ from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
 from testbed.ledger.sealing import Keyring
 from testbed.ledger.store import open_store
 from testbed.ledger.transactions import Clearing, MeterReading, Order, OrderReveal, SealedReading
+from testbed.ledger.wire import encode_block
 from testbed.market import private
 from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
 
@@ -218,10 +219,12 @@ meter = {{ resource = "emulated", profile = "testbed-meter" }}
 
 def test_a_simulated_days_ledger_holds_no_reading_and_no_order_before_its_reveal(
         simulated_day):
-    """Every byte of the ledger file is scanned for every meter reading in plaintext (its
-    interval followed by what was read, as a plaintext reading or settlement would hold it);
-    every transaction before an order's reveal, for the order's side, energy and price
-    (earlier reveals and clearings aside: they publish other orders, which may be equal)."""
+    """Every byte of the ledger file, and of the canonical bytes of every block it packs
+    (compressed in the file, a plaintext would not show there), is scanned for every meter
+    reading in plaintext (its interval followed by what was read, as a plaintext reading or
+    settlement would hold it); every transaction before an order's reveal, for the order's
+    side, energy and price (earlier reveals and clearings aside: they publish other orders,
+    which may be equal)."""
     blocks = list(ledger_blocks(simulated_day / "ledger.sqlite"))
     auditor = private.RecordReader(
         Keyring([ViewKey.load(simulated_day / "auditor.view", DEV_PASSPHRASE)]))
@@ -243,7 +246,8 @@ def test_a_simulated_days_ledger_holds_no_reading_and_no_order_before_its_reveal
                 starts.append(sum(map(len, scanned)))
                 heights.append(block.header.height)
                 scanned.append(tx.encoded)
-    raw = b"".join(p.read_bytes() for p in simulated_day.glob("ledger.sqlite*"))
+    raw = b"".join([*(p.read_bytes() for p in simulated_day.glob("ledger.sqlite*")),
+                    *(encode_block(block) for block in blocks)])
     for interval, plains in read.items():
         at = raw.find(interval)
         while at >= 0:

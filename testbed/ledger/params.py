@@ -14,6 +14,7 @@ SEAL_KEY_DOMAIN = b"p2p-energy-testbed/seal-key/v2"  # the commitment to a chann
 
 MAX_TX_PER_BLOCK = 100_000
 MAX_TX_BYTES = 1 << 26  # a clearing of MAX_TRADES_PER_CLEARING trades fits
+MAX_BLOCK_TX_BYTES = 1 << 28  # a block's transactions, canonical: the most a store inflates
 MAX_VALIDATORS = 64
 MAX_TRADES_PER_CLEARING = 100_000
 MAX_TEXT_BYTES = 256

@@ -11,6 +11,7 @@ import pytest
 
 from testbed.ledger.follow import Follower
 from testbed.ledger.keys import ViewKey
+from testbed.ledger.store.packing import pack, unpack
 from testbed.ledger.transactions import RegisterAuditor, SealedReading, Side
 from testbed.ledger.wire import decode_transactions
 from testbed.market.ledger import Executor, verify_ledger
@@ -71,14 +72,15 @@ def test_a_keyless_verification_still_catches_a_changed_byte(ledger, tmp_path):
     copy = tmp_path / "changed.sqlite"
     shutil.copy(path, copy)
     with sqlite3.connect(copy) as db:
-        height, blob = next((h, b) for h, b in db.execute(
+        height, blob = next((h, unpack(b)) for h, b in db.execute(
             "SELECT height, transactions FROM blocks WHERE height > 0")
-            if any(isinstance(tx.body, SealedReading) for tx in decode_transactions(b)))
+            if any(isinstance(tx.body, SealedReading) for tx in decode_transactions(unpack(b))))
         raw = next(tx.encoded for tx in decode_transactions(blob)
                    if isinstance(tx.body, SealedReading))
         changed = bytearray(blob)
         changed[blob.index(raw) + len(raw) - 64 - 10] ^= 1  # in the sealed reading's ciphertext
-        db.execute("UPDATE blocks SET transactions = ? WHERE height = ?", (bytes(changed), height))
+        db.execute("UPDATE blocks SET transactions = ? WHERE height = ?",
+                   (pack(bytes(changed)), height))
     report = verify_ledger(copy)
     assert not report.ok and report.problem.startswith("height ")
 
