@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from testbed.ledger.store.packing import pack, unpack
 from testbed.ledger.transactions import decode_transaction
 from testbed.ledger.wire import decode_transactions, encode_transactions
 
@@ -27,11 +28,11 @@ def test_demo_then_verify_then_tamper(tmp_path):
     db = sqlite3.connect(path)
     with db:  # one byte of transaction 4 of block 4
         (blob,) = db.execute("SELECT transactions FROM blocks WHERE height = 4").fetchone()
-        txs = list(decode_transactions(blob))
+        txs = list(decode_transactions(unpack(blob)))
         raw = txs[4].encoded
         txs[4] = decode_transaction(raw[:60] + bytes([raw[60] ^ 1]) + raw[61:])
         db.execute("UPDATE blocks SET transactions = ? WHERE height = 4",
-                   (encode_transactions(txs),))
+                   (pack(encode_transactions(txs)),))
     db.close()
     bad = run("verify", str(path))
     assert bad.returncode == 1

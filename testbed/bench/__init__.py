@@ -16,6 +16,11 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from testbed.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,12 @@ def machine() -> dict[str, object]:
         "cpu_flags": cpu_flags(),
         "cpus": os.cpu_count(),
     }
+
+
+def ledger_file_bytes(out: Path, scenario: Scenario) -> int:
+    """The size of a finished run's ledger file (settled: the file alone is the ledger), as
+    stored: blocks packed, SQLite's pages included."""
+    return (out / scenario.ledger.path).stat().st_size
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:

@@ -33,6 +33,7 @@ from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import DEFAULT_CHAIN_ID
 from testbed.ledger.state import BlockContext, ChainState, Contract, Rejected
 from testbed.ledger.store import Store, create_store, open_store
+from testbed.ledger.store.packing import unpack
 from testbed.ledger.transactions import Genesis, Transaction, sign
 from testbed.ledger.wire import decode_transactions
 
@@ -415,7 +416,7 @@ def replay(store: Store, contract: Contract | None, check_state: bool = True,
 
 def stored_blocks(store: Store, after: int = -1) -> Iterator[CertifiedBlock]:
     """Decode stored blocks above height ``after`` one at a time; bytes that are not exactly
-    canonical are refused."""
+    canonical, or do not unpack, are refused."""
     for stored in store.blocks(after):
         height = stored.height
         try:
@@ -425,7 +426,7 @@ def stored_blocks(store: Store, after: int = -1) -> Iterator[CertifiedBlock]:
         if header.height != height:
             raise InvalidBlock(height, f"header says height {header.height}")
         try:
-            txs = decode_transactions(stored.transactions)
+            txs = decode_transactions(unpack(stored.transactions))
         except EncodingError as exc:
             raise InvalidBlock(height, f"transactions: {exc}") from None
         certificate = None

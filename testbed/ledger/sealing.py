@@ -1,44 +1,41 @@
 """Sealed records: one plaintext on the ledger, readable only by the parties it is sealed to.
 
-A record is sealed to its readers' view keys (X25519) with HPKE (RFC 9180, base mode:
-DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305). A fresh 32-byte content key is
-sealed to each reader (a *wrap*), and the plaintext once under the content key with
-ChaCha20-Poly1305 (the key is used once, so the nonce is zero). Every reader opens the same
-ciphertext, and the record carries ``SHA-256(SEAL_KEY_DOMAIN | content key)``: two readers
-who open their wraps hold the same key, so they read the same plaintext (ChaCha20-Poly1305
-alone does not commit to its key).
+A sealer seals a stream of records to the same readers (one home's meter readings, say) on a
+*channel*. The channel's first record carries its `Opening`: a fresh 32-byte channel key
+sealed to each reader's view key (X25519) with HPKE (RFC 9180, base mode, single-shot:
+DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305; its info is the channel's
+context, so a wrap opens for no other channel), and ``SHA-256(SEAL_KEY_DOMAIN | channel
+key)``. Every record, the first included, is one ChaCha20-Poly1305 ciphertext under the key
+and base nonce that RFC 9180's key schedule derives from the channel key (taken as the shared
+secret) and the channel's context; the record's associated data is its own context (what it
+is and where it belongs: chain, kind, participant, interval), so a record cannot be moved to
+another place on the ledger and still open. Later records carry no wraps: a reader opens the
+opening once and keeps the channel's key, so a record costs its ciphertext, its tag and its
+sequence number, not three key encapsulations.
 
-A sealer (a meter; the operator, for settlement details) seals a record to the same readers
-every interval, so it keeps one HPKE context per reader (RFC 9180 section 5.2, multi-message
-encryption): set up once, by encapsulation to the reader's key, then one AEAD per record,
-with the context's sequence number, which the wrap carries so a record opens on its own.
-A wrap is ``reader | enc | seq | Seal(aad = the record's context, content key)``: ``enc`` and
-``seq`` are HPKE's encapsulated key and sequence number; a reader decapsulates each ``enc``
-once and keeps the context. Per record that is one AEAD per reader instead of two X25519
-scalar multiplications (the `cryptography` package's HPKE offers single-shot encryption
-only, so the context is built here from its X25519, HMAC and ChaCha20-Poly1305, and checked
-against RFC 9180's test vectors and, for a context's first message, against `cryptography`'s
-own HPKE). A context lives in its sealer's memory and is never stored: a sealer that
-restarts sets up new ones from fresh randomness, so no key and nonce pair is ever used twice.
-(Seeded randomness, below, derives the same context again for the same seed and sealer: only
-for development keys, which hide nothing anyway.)
+Every reader opens the same ciphertext with the same key: each checks the key its wrap opens
+to against the opening's commitment (ChaCha20-Poly1305 alone does not commit to its key), so
+two readers cannot be shown two plaintexts.
 
-Randomness (each context's ephemeral key, from 32 bytes as DeriveKeyPair does; each content
-key) is the operating system's (`fresh_entropy`), or for a development run, whose ledger bytes
-must reproduce, a hash of a public seed, the sealer and the record (`seeded_entropy`: with
+Nonces never repeat under one key, by construction rather than by chance: record ``seq`` of a
+channel uses ``base_nonce XOR seq`` (as HPKE numbers its own messages). The sealer counts
+``seq`` up for each record it seals, and starts a channel above the last number the ledger
+holds for the place the channel serves (`ChannelState`), whose rule is that numbers only
+grow. A channel key lives in its sealer's memory only: a sealer that restarts opens a new
+channel, with fresh randomness.
+
+Randomness (each channel key, each wrap's ephemeral key, from 32 bytes as DeriveKeyPair does)
+is the operating system's (`fresh_entropy`), or for a development run, whose ledger bytes must
+reproduce, a hash of a public seed, the sealer and what it opens (`seeded_entropy`: with
 development keys anyone can open everything anyway).
-
-The *context* of a record (what it is and where it belongs: chain, kind, participant,
-interval) is the associated data of its wraps and of its content, so a record cannot be moved
-to another place on the ledger and still open.
 
 Layout (canonical, `encoding`)::
 
-    u32 n | n x (reader 32 | enc 32 | seq u64 | sealed content key 48) | key_commitment 32 |
-    u32 length | ciphertext
+    u32 n (0 or 1) | n x opening | seq u64 | u32 length | ciphertext
+    opening: u32 m | m x (reader 32 | enc 32 | sealed channel key 48) | key_commitment 32
 
-readers in ascending byte order, each once. Who may or must read a record is the contract's
-rule; this module only seals and opens.
+readers in ascending byte order, each once. Who may or must read a record, and which channel
+state a record continues, is the contract's rule; this module only seals and opens.
 """
 
 from __future__ import annotations
@@ -55,18 +52,17 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from testbed.errors import LedgerError
-from testbed.ledger.encoding import EncodingError, b32, blob, fixed, list_of, u64
+from testbed.ledger.encoding import B32, EncodingError, b32, blob, fixed, list_of, u64
 from testbed.ledger.keys import ViewKey
 from testbed.ledger.params import MAX_READERS, MAX_SEALED_BYTES, SEAL_DOMAIN, SEAL_KEY_DOMAIN
 
 KEY_BYTES = 32
-SEALED_KEY_BYTES = KEY_BYTES + 16  # the content key and its tag
-CONTEXT_INFO = SEAL_DOMAIN + b"|context"  # HPKE's info of every sealer's context
-_NONCE = bytes(12)
+SEALED_KEY_BYTES = KEY_BYTES + 16  # the channel key and its tag
+RECORDS_INFO = b"|records"  # after a channel's context: the info of its records' key schedule
 
 
 Entropy = Callable[[bytes], bytes]
-"""32 bytes of randomness for what a label names (a context, a record)."""
+"""32 bytes of randomness for what a label names (a channel key, a wrap)."""
 
 
 def fresh_entropy(label: bytes) -> bytes:
@@ -77,7 +73,7 @@ def fresh_entropy(label: bytes) -> bytes:
 def seeded_entropy(seed: bytes) -> Entropy:
     """Randomness that is a hash of ``seed`` and the label: reproducible ledger bytes for
     development runs, whose keys (and so records) are public anyway. Labels name one sealer's
-    context or record, so no two share randomness."""
+    channel or wrap, so no two share randomness."""
     return lambda label: hashlib.sha256(b"seeded-entropy/" + seed + b"|" + label).digest()
 
 
@@ -162,27 +158,47 @@ class BrokenSeal(LedgerError):
 
 @dataclass(frozen=True)
 class Wrap:
-    """The content key sealed to one reader, with the sender's context for that reader."""
+    """The channel key sealed to one reader: HPKE's encapsulated key and ciphertext."""
 
     reader: bytes = b32()
     enc: bytes = b32()
-    seq: int = u64()
     sealed_key: bytes = fixed(SEALED_KEY_BYTES)
 
 
 @dataclass(frozen=True)
-class Sealed:
+class Opening:
+    """A channel's key, sealed to each of its readers, and the commitment to it."""
+
     wraps: tuple[Wrap, ...] = list_of(Wrap, MAX_READERS)
     key_commitment: bytes = b32()
-    ciphertext: bytes = blob(MAX_SEALED_BYTES + 16)
 
     @property
     def readers(self) -> tuple[bytes, ...]:
         return tuple(w.reader for w in self.wraps)
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """A record of a channel: the channel's opening (its first record, or one the ledger
+    does not hold yet), the record's sequence number on the channel and its ciphertext."""
+
+    opening: tuple[Opening, ...] = list_of(Opening, 1)
+    seq: int = u64()
+    ciphertext: bytes = blob(MAX_SEALED_BYTES + 16)
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """What the ledger holds of the channel a place's records are sealed on: its readers, the
+    commitment to its key and the last sequence number a record used."""
+
+    readers: tuple[bytes, ...] = list_of(B32, MAX_READERS)
+    key_commitment: bytes = b32()
+    last_seq: int = u64()
+
+
 def context(kind: bytes, *parts: bytes) -> bytes:
-    """The bytes a record is bound to: the domain, its kind and where it belongs."""
+    """The bytes a record (or a channel) is bound to: the domain, its kind and its place."""
     return SEAL_DOMAIN + b"|" + kind + b"|" + b"".join(parts)
 
 
@@ -190,44 +206,88 @@ def _commitment(key: bytes) -> bytes:
     return hashlib.sha256(SEAL_KEY_DOMAIN + key).digest()
 
 
+def _records(key: bytes, channel: bytes) -> Context:
+    return Context.schedule(key, channel + RECORDS_INFO)
+
+
+def next_seq(known: ChannelState | None) -> int:
+    """The least sequence number a record may use after ``known`` (None: nothing yet)."""
+    return 0 if known is None else known.last_seq + 1
+
+
+def readers_of(sealed: Sealed, known: ChannelState | None) -> tuple[bytes, ...]:
+    """Whom ``sealed`` is sealed to: its opening's readers, else its channel's."""
+    if sealed.opening:
+        return sealed.opening[0].readers
+    assert known is not None, "a record on a channel never opened has no readers"
+    return known.readers
+
+
+def advanced(sealed: Sealed, known: ChannelState | None) -> ChannelState:
+    """The channel's state after ``sealed`` (its sequence number checked by the caller)."""
+    if sealed.opening:
+        opening = sealed.opening[0]
+        return ChannelState(opening.readers, opening.key_commitment, sealed.seq)
+    assert known is not None
+    return ChannelState(known.readers, known.key_commitment, sealed.seq)
+
+
+@dataclass
+class _Channel:
+    """A sealer's open channel: its readers, its opening and its records' context (whose
+    ``seq`` is the next number to use)."""
+
+    readers: tuple[bytes, ...]
+    opening: Opening
+    records: Context
+
+
 @dataclass
 class Sealer:
-    """One party's sealing: a context per reader, set up on its first record. ``name``
-    tells this sealer's seeded randomness from another's."""
+    """One party's sealing: a channel per place it seals for, opened on its first record
+    there. ``name`` tells this sealer's seeded randomness from another's."""
 
     entropy: Entropy = fresh_entropy
     name: bytes = b""
-    contexts: dict[bytes, tuple[bytes, Context]] = field(default_factory=dict)
+    channels: dict[bytes, _Channel] = field(default_factory=dict)
 
-    def seal(self, plaintext: bytes, readers: Iterable[bytes], info: bytes) -> Sealed:
-        """``plaintext`` sealed to each of ``readers`` (X25519 public keys), bound to
-        ``info``, which must name this record alone."""
-        keys = sorted(set(readers))
+    def seal(self, plaintext: bytes, readers: Iterable[bytes], info: bytes, channel: bytes,
+             known: ChannelState | None = None) -> Sealed:
+        """``plaintext`` sealed to each of ``readers`` (X25519 public keys) on ``channel`` (the
+        context of the place it serves), bound to ``info``, which must name this record
+        alone; ``known``: that place's channel as the ledger holds it. The record carries
+        its channel's opening until the ledger holds it."""
+        keys = tuple(sorted(set(readers)))
         if not 0 < len(keys) <= MAX_READERS:
             raise EncodingError(f"a sealed record needs 1..{MAX_READERS} readers, "
                                 f"got {len(keys)}")
         if len(plaintext) > MAX_SEALED_BYTES:
             raise EncodingError(f"a sealed record holds at most {MAX_SEALED_BYTES} bytes")
-        key = self.entropy(b"content key|" + self.name + b"|" + info)
-        wraps = []
-        for reader in keys:
-            enc, ctx = self._context(reader)
-            seq, sealed_key = ctx.seal(info, key)
-            wraps.append(Wrap(reader, enc, seq, sealed_key))
-        return Sealed(tuple(wraps), _commitment(key),
-                      ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, info))
+        least = next_seq(known)
+        open_ = self.channels.get(channel)
+        if open_ is None or open_.readers != keys:  # numbers go on growing on a new key too
+            least = max(least, 0 if open_ is None else open_.records.seq)
+            open_ = self.channels[channel] = self._open(channel, keys, least)
+        open_.records.seq = max(open_.records.seq, least)
+        seq, ciphertext = open_.records.seal(info, plaintext)
+        held = (known is not None and known.readers == keys
+                and known.key_commitment == open_.opening.key_commitment)
+        return Sealed(() if held else (open_.opening,), seq, ciphertext)
 
-    def _context(self, reader: bytes) -> tuple[bytes, Context]:
-        known = self.contexts.get(reader)
-        if known is None:
-            ikm = self.entropy(b"context|" + self.name + b"|" + reader)
+    def _open(self, channel: bytes, readers: tuple[bytes, ...], first_seq: int) -> _Channel:
+        label = (b"|" + self.name + b"|" + channel + b"|" + b"".join(readers)
+                 + struct.pack(">Q", first_seq))
+        key = self.entropy(b"channel key" + label)
+        wraps = []
+        for reader in readers:
             try:
-                known = setup_sender(reader, ikm, CONTEXT_INFO)
+                enc, ctx = setup_sender(reader, self.entropy(b"wrap|" + reader + label),
+                                        channel)
             except ValueError:
                 raise EncodingError(f"reader {reader.hex()[:16]} is not a usable X25519 key"
                                     ) from None
-            self.contexts[reader] = known
-        return known
+            wraps.append(Wrap(reader, enc, ctx.seal(b"", key)[1]))
+        return _Channel(readers, Opening(tuple(wraps), _commitment(key)), _records(key, channel))
 
 
 class Sealers:
@@ -244,48 +304,67 @@ class Sealers:
         return self._sealers[name]
 
 
-def seal(plaintext: bytes, readers: Iterable[bytes], info: bytes,
-         entropy: Entropy = fresh_entropy) -> Sealed:
-    """``plaintext`` sealed once, by a sealer of its own (a context per reader for it)."""
-    return Sealer(entropy).seal(plaintext, readers, info)
+def seal(plaintext: bytes, readers: Iterable[bytes], info: bytes, channel: bytes,
+         known: ChannelState | None = None, entropy: Entropy = fresh_entropy) -> Sealed:
+    """``plaintext`` sealed once, by a sealer of its own: on a channel of its own, opened in
+    this record."""
+    return Sealer(entropy).seal(plaintext, readers, info, channel, known)
 
 
 class Keyring(dict[bytes, ViewKey]):
-    """View keys at hand by their public key, and the receiver contexts opened with them
-    (one per sender and reader: decapsulated once)."""
+    """View keys at hand by their public key, and the channels opened with them (their
+    records' contexts, by channel and key commitment): a later record of a channel needs
+    no key exchange."""
 
     def __init__(self, keys: Iterable[ViewKey] = ()) -> None:
         super().__init__((k.public, k) for k in keys)
-        self._contexts: dict[tuple[bytes, bytes], Context] = {}
+        self._channels: dict[tuple[bytes, bytes], Context] = {}
 
-    def context(self, reader: bytes, enc: bytes) -> Context:
-        found = self._contexts.get((reader, enc))
-        if found is None:
+    def open_channel(self, opening: Opening, channel: bytes, only: bytes | None = None
+                     ) -> Context:
+        """The records' context of the channel ``opening`` opens, with the first of these
+        keys among its readers (``only``: that one alone, if at hand). `NotAddressed` if none
+        is; `BrokenSeal` if it does not open, or opens to a key other than the committed.
+        The wrap is opened every time: whether a record opens must not depend on what this
+        keyring happened to see before (a refused record, say)."""
+        for w in opening.wraps:
+            if w.reader not in self or (only is not None and only in self and w.reader != only):
+                continue
             try:
-                found = setup_receiver(enc, self[reader], CONTEXT_INFO)
+                key = setup_receiver(w.enc, self[w.reader], channel).open(0, b"", w.sealed_key)
             except ValueError:
-                raise BrokenSeal(f"the wrap for view key {reader.hex()[:16]} carries no "
+                raise BrokenSeal(f"the wrap for view key {w.reader.hex()[:16]} carries no "
                                  "usable encapsulated key") from None
-            self._contexts[(reader, enc)] = found
-        return found
+            except InvalidTag:
+                raise BrokenSeal(f"the wrap for view key {w.reader.hex()[:16]} does not open"
+                                 ) from None
+            if _commitment(key) != opening.key_commitment:
+                raise BrokenSeal(f"view key {w.reader.hex()[:16]} opens another channel key "
+                                 "than the opening commits to")
+            records = self._channels[(channel, opening.key_commitment)] = _records(key, channel)
+            return records
+        raise NotAddressed("sealed to none of the view keys at hand")
+
+    def channel(self, channel: bytes, key_commitment: bytes) -> Context:
+        """The records' context of a channel opened here before; `NotAddressed` if none was."""
+        known = self._channels.get((channel, key_commitment))
+        if known is None:
+            raise NotAddressed("sealed on a channel none of the view keys at hand opened")
+        return known
 
 
-def open_sealed(sealed: Sealed, keys: Keyring, info: bytes, only: bytes | None = None) -> bytes:
-    """The plaintext, opened with the first of ``keys`` among the readers (``only``: with that
-    one alone, if at hand). `NotAddressed` if none is; `BrokenSeal` if it does not open."""
-    for w in sealed.wraps:
-        if w.reader not in keys or (only is not None and only in keys and w.reader != only):
-            continue
-        try:
-            content_key = keys.context(w.reader, w.enc).open(w.seq, info, w.sealed_key)
-        except InvalidTag:
-            raise BrokenSeal(f"the wrap for view key {w.reader.hex()[:16]} does not open"
-                             ) from None
-        if _commitment(content_key) != sealed.key_commitment:
-            raise BrokenSeal(f"view key {w.reader.hex()[:16]} opens another content key than "
-                             "the record commits to")
-        try:
-            return ChaCha20Poly1305(content_key).decrypt(_NONCE, sealed.ciphertext, info)
-        except InvalidTag:
-            raise BrokenSeal("the content does not open with its committed key") from None
-    raise NotAddressed("sealed to none of the view keys at hand")
+def open_sealed(sealed: Sealed, keys: Keyring, info: bytes, channel: bytes,
+                known: ChannelState | None = None, only: bytes | None = None) -> bytes:
+    """The plaintext of a record on ``channel``, bound to ``info``; ``known``: the channel as
+    the ledger held it before this record (``only``: as for `Keyring.open_channel`).
+    `NotAddressed` if no key at hand reads it; `BrokenSeal` if it does not open."""
+    if sealed.opening:
+        records = keys.open_channel(sealed.opening[0], channel, only)
+    elif known is None:
+        raise BrokenSeal("a record on a channel never opened")
+    else:
+        records = keys.channel(channel, known.key_commitment)
+    try:
+        return records.open(sealed.seq, info, sealed.ciphertext)
+    except InvalidTag:
+        raise BrokenSeal("the content does not open with its channel's key") from None

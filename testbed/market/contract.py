@@ -51,7 +51,7 @@ from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import b32, u8, u32, u64
 from testbed.ledger.ids import PublicKey, Root, ViewPublicKey
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
-from testbed.ledger.sealing import Keyring
+from testbed.ledger.sealing import ChannelState, Keyring
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.tables import HashedTable
 from testbed.ledger.transactions import (
@@ -139,6 +139,8 @@ class MarketContract:
         self.readings: HashedTable[tuple[int, bytes], StoredReading] = HashedTable()
         self.auditors: HashedTable[bytes, Auditor] = HashedTable()
         self.commitments: HashedTable[bytes, sealed.Commitment] = HashedTable()  # not revealed
+        # each place's channel of sealed records (`private`): by (kind, home)
+        self.channels: HashedTable[private.Place, ChannelState] = HashedTable()
         self.validators_view_key = b""  # set once by the operator (private markets)
         self.meters: dict[bytes, bytes] = {}  # meter key -> participant
         self.sides: dict[tuple[int, bytes], int] = {}  # (interval, participant) -> side
@@ -154,7 +156,7 @@ class MarketContract:
         other = MarketContract.__new__(MarketContract)
         other.__dict__.update(self.__dict__)
         for name in ("participants", "meters", "auditors", "orders", "commitments", "sides",
-                     "cleared", "readings"):
+                     "cleared", "readings", "channels"):
             setattr(other, name, getattr(self, name).copy())
         other.settled = set(self.settled)
         return other
@@ -178,13 +180,13 @@ class MarketContract:
     def state_root(self) -> Root:
         """SHA-256 over the parameters, the counters, the settled intervals' digest and each
         table's digest (`HashedTable`: only what changed since the last root is rehashed)."""
-        h = hashlib.sha256(b"market/v2")
+        h = hashlib.sha256(b"market/v3")
         h.update(enc.encode(self.params) if self.params else b"")
         h.update(struct.pack(">QQQ", self.seq, self.money_in, self.money_out))
         h.update(self.settled_digest)
         h.update(self.validators_view_key)
         for table in (self.participants, self.orders, self.cleared, self.readings,
-                      self.auditors, self.commitments):
+                      self.auditors, self.commitments, self.channels):
             h.update(table.digest())
         return Root(h.digest())
 
@@ -428,7 +430,7 @@ class MarketContract:
         result = self.settlement(body.interval)
         if body.payments != result.payments:
             raise Rejected(f"payments of interval {body.interval} differ from the contract's")
-        private.check_details(self, body, result)
+        channels = private.check_details(self, body, result)
         for order in book:
             self._relock(order, 0, charged=result.charged.get(order.order_id, 0))
             del self.orders[order.order_id]
@@ -445,6 +447,8 @@ class MarketContract:
                     payee, balance_units=payee.balance_units + payment.amount_units)
         for key in [k for k in self.readings if k[0] == body.interval]:
             del self.readings[key]
+        for place, channel in channels.items():
+            self.channels[place] = channel
         del self.cleared[body.interval]
         self.settled.add(body.interval)
         self.settled_digest = hashlib.sha256(

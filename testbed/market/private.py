@@ -14,6 +14,13 @@ that does not open for the validators is refused. One that the executor cannot r
 The settlement's payments stay public (every balance depends on them); what each trading home
 took or gave and what was delivered on each of its trades is its `HomeSettlement`, sealed to
 the same readers and checked by the contract against its own.
+
+Each home's readings are sealed on one channel (its meter's), and its settlement details on
+another (the operator's): the contract keeps each channel's state (`ChannelState`: readers,
+key commitment, last sequence number) by kind and home, so a record continues the channel its
+place last used; a record that carries an opening starts a new one there (a sealer that
+restarted, readers that changed). Sequence numbers only grow on a place's channel, whichever
+key it has, so no nonce repeats among the records the ledger accepts.
 """
 
 from __future__ import annotations
@@ -24,17 +31,34 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from testbed.ledger import encoding as enc
-from testbed.ledger.encoding import EncodingError, b32, list_of, u32, u64
-from testbed.ledger.ids import PublicKey
+from testbed.ledger.encoding import EncodingError, list_of, u32, u64
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
-from testbed.ledger.sealing import BrokenSeal, Sealed, Sealer, context, open_sealed
+from testbed.ledger.sealing import (
+    BrokenSeal,
+    ChannelState,
+    Keyring,
+    NotAddressed,
+    Sealed,
+    Sealer,
+    advanced,
+    context,
+    next_seq,
+    open_sealed,
+    readers_of,
+)
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import SealedDetail, SealedReading, Settlement, Transaction
 from testbed.market.params import Privacy
 from testbed.market.settlement import NO_READING, SettlementResult
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from testbed.market.contract import MarketContract
+
+READING, DETAIL = b"reading", b"settlement"  # the kinds of sealed record: each its channels
+Place = tuple[bytes, bytes]
+"""Where a channel's records belong: (kind, home)."""
 
 
 @dataclass(frozen=True)
@@ -58,23 +82,28 @@ class TradeShare:
 @dataclass(frozen=True)
 class HomeSettlement:
     """What a sealed settlement detail holds: the reading the settlement used (zero when none
-    came) and the home's trades."""
+    came) and the home's trades. Whose and which interval's it is, the record's context
+    says (and binds)."""
 
-    interval: int = u64()
-    participant: PublicKey = b32()
     imported_wh: int = u64()
     exported_wh: int = u64()
     trades: tuple[TradeShare, ...] = list_of(TradeShare, MAX_TRADES_PER_CLEARING)
 
 
 def reading_context(chain_id: int, participant: bytes, interval: int) -> bytes:
-    return context(b"reading", struct.pack(">I", chain_id), participant,
+    return context(READING, struct.pack(">I", chain_id), participant,
                    struct.pack(">Q", interval))
 
 
 def detail_context(chain_id: int, participant: bytes, interval: int) -> bytes:
-    return context(b"settlement", struct.pack(">I", chain_id), participant,
+    return context(DETAIL, struct.pack(">I", chain_id), participant,
                    struct.pack(">Q", interval))
+
+
+def channel_context(chain_id: int, place: Place) -> bytes:
+    """What the channel of ``place`` is bound to: its wraps open for no other."""
+    kind, participant = place
+    return context(b"channel|" + kind, struct.pack(">I", chain_id), participant)
 
 
 def readers(contract: MarketContract, home: bytes) -> tuple[bytes, ...]:
@@ -91,37 +120,65 @@ def seal_reading(contract: MarketContract, participant: bytes, interval: int,
                  ) -> SealedReading:
     """A meter's `SealedReading` body, sealed by its ``sealer`` (default: a new one)."""
     plain = enc.encode(ReadingPlain(imported_wh, exported_wh))
-    return SealedReading(participant, interval, (sealer or Sealer()).seal(
-        plain, readers(contract, participant),
+    return SealedReading(participant, interval, _seal(
+        contract, sealer, (READING, participant), plain,
         reading_context(contract.chain_id, participant, interval)))
 
 
-def _open(contract: MarketContract, sealed: Sealed, info: bytes, what: str) -> bytes:
-    """The plaintext, opened with the validators' view key when this executor holds it (the
-    rule every validator applies alike), else with any key it holds."""
+def _seal(contract: MarketContract, sealer: Sealer | None, place: Place, plain: bytes,
+          info: bytes) -> Sealed:
+    return (sealer or Sealer()).seal(plain, readers(contract, place[1]), info,
+                                     channel_context(contract.chain_id, place),
+                                     contract.channels.get(place))
+
+
+def open_record(keys: Keyring, channels: Mapping[Place, ChannelState], chain_id: int,
+                place: Place, sealed: Sealed, info: bytes, what: str, only: bytes | None = None
+                ) -> tuple[bytes, ChannelState]:
+    """The plaintext of a record at ``place`` and its channel's state after it, given the
+    channels' states before it; `Rejected` for a sequence number that does not grow or a
+    record that does not open."""
+    known = channels.get(place)
+    if sealed.seq < next_seq(known):
+        raise Rejected(f"{what} uses sequence number {sealed.seq} on its channel, which is at "
+                       f"{next_seq(known)}")
     try:
-        return open_sealed(sealed, contract.view_keys, info, only=contract.validators_view_key)
+        plain = open_sealed(sealed, keys, info, channel_context(chain_id, place), known, only)
     except BrokenSeal as exc:
         raise Rejected(f"{what} does not open: {exc}") from None
+    return plain, advanced(sealed, known)
+
+
+def _open(contract: MarketContract, place: Place, sealed: Sealed, info: bytes, what: str
+          ) -> tuple[bytes, ChannelState]:
+    """`open_record` for the contract, after checking the record is sealed to its readers:
+    opened with the validators' view key when this executor holds it (the rule every
+    validator applies alike), else with any key it holds."""
+    known = contract.channels.get(place)
+    if not sealed.opening and known is None:
+        raise Rejected(f"{what} of {place[1].hex()[:16]} is a record on a channel never opened")
+    if readers_of(sealed, known) != readers(contract, place[1]):
+        raise Rejected(f"{what} of {place[1].hex()[:16]} must be sealed to its home, the "
+                       "validators and the auditors, once each")
+    return open_record(contract.view_keys, contract.channels, contract.chain_id, place,
+                       sealed, info, what, contract.validators_view_key)
 
 
 def reading(contract: MarketContract, tx: Transaction, body: SealedReading,
             ctx: BlockContext) -> None:
     contract._require_privacy(Privacy.PRIVATE, "a sealed meter reading")
     contract._reading_slot(tx, body.participant, body.interval, ctx)
-    expected = readers(contract, body.participant)
-    if body.reading.readers != expected:
-        raise Rejected("a sealed reading must be sealed to its home, the validators and the "
-                       "auditors, once each")
-    plain = _open(contract, body.reading,
-                  reading_context(ctx.chain_id, body.participant, body.interval),
-                  "sealed reading")
+    place = (READING, body.participant)
+    plain, channel = _open(contract, place, body.reading,
+                           reading_context(ctx.chain_id, body.participant, body.interval),
+                           "sealed reading")
     try:
         value = enc.decode_exact(plain, enc.struct_codec(ReadingPlain))
     except EncodingError as exc:
         raise Rejected(f"sealed reading holds no reading: {exc}") from None
     contract._store_reading(body.participant, body.interval, value.imported_wh,
                             value.exported_wh)
+    contract.channels[place] = channel
 
 
 def home_settlements(contract: MarketContract, interval: int,
@@ -137,8 +194,7 @@ def home_settlements(contract: MarketContract, interval: int,
     for home in sorted(shares):
         stored = contract.readings.get((interval, home))
         read = NO_READING if stored is None else stored
-        out[home] = HomeSettlement(interval, home, read.imported_wh, read.exported_wh,
-                                   tuple(shares[home]))
+        out[home] = HomeSettlement(read.imported_wh, read.exported_wh, tuple(shares[home]))
     return out
 
 
@@ -150,29 +206,68 @@ def seal_details(contract: MarketContract, interval: int, result: SettlementResu
         return ()
     sealer = sealer or Sealer()
     return tuple(
-        SealedDetail(home, sealer.seal(enc.encode(detail), readers(contract, home),
-                                       detail_context(contract.chain_id, home, interval)))
+        SealedDetail(home, _seal(contract, sealer, (DETAIL, home), enc.encode(detail),
+                                 detail_context(contract.chain_id, home, interval)))
         for home, detail in home_settlements(contract, interval, result).items())
 
 
-def check_details(contract: MarketContract, body: Settlement, result: SettlementResult) -> None:
-    """`Rejected` unless ``body``'s sealed details are the contract's own, one per trading
-    home, each sealed to its readers."""
+def check_details(contract: MarketContract, body: Settlement, result: SettlementResult
+                  ) -> dict[Place, ChannelState]:
+    """The detail channels' states after ``body``; `Rejected` unless its sealed details are
+    the contract's own, one per trading home, each sealed to its readers."""
     if not contract.is_private:
         if body.details:
             raise Rejected("settlement details in a public market")
-        return
+        return {}
     expected = home_settlements(contract, body.interval, result)
     if tuple(d.participant for d in body.details) != tuple(expected):
         raise Rejected(f"settlement of interval {body.interval}: a sealed detail for each "
                        "trading home, in account order")
+    channels = {}
     for d in body.details:
-        if d.detail.readers != readers(contract, d.participant):
-            raise Rejected(f"settlement detail of {d.participant.hex()[:16]} is not sealed to "
-                           "its home, the validators and the auditors")
-        plain = _open(contract, d.detail,
-                      detail_context(contract.chain_id, d.participant, body.interval),
-                      "settlement detail")
+        place = (DETAIL, d.participant)
+        plain, channels[place] = _open(
+            contract, place, d.detail,
+            detail_context(contract.chain_id, d.participant, body.interval), "settlement detail")
         if plain != enc.encode(expected[d.participant]):
             raise Rejected(f"settlement detail of {d.participant.hex()[:16]} differs from "
                            "the contract's")
+    return channels
+
+
+class RecordReader:
+    """A reader of a private ledger's sealed records outside the contract (a home's app, an
+    auditor's tool): fed the ledger's transactions in order, it follows each place's channel
+    as the contract does and opens what the view keys at hand read."""
+
+    def __init__(self, keys: Keyring) -> None:
+        self.keys = keys
+        self.channels: dict[Place, ChannelState] = {}
+
+    def reading(self, tx: Transaction) -> ReadingPlain:
+        """What a `SealedReading` transaction's meter read."""
+        body = tx.body
+        plain = self._open(tx.chain_id, (READING, body.participant), body.reading,
+                           reading_context(tx.chain_id, body.participant, body.interval))
+        return enc.decode_exact(plain, enc.struct_codec(ReadingPlain))
+
+    def details(self, tx: Transaction) -> dict[bytes, HomeSettlement]:
+        """The details of a `Settlement` transaction that the keys at hand read, by home."""
+        out = {}
+        for d in tx.body.details:
+            info = detail_context(tx.chain_id, d.participant, tx.body.interval)
+            try:
+                plain = self._open(tx.chain_id, (DETAIL, d.participant), d.detail, info)
+            except NotAddressed:
+                continue
+            out[d.participant] = enc.decode_exact(plain, enc.struct_codec(HomeSettlement))
+        return out
+
+    def _open(self, chain_id: int, place: Place, sealed: Sealed, info: bytes) -> bytes:
+        try:
+            plain, self.channels[place] = open_record(self.keys, self.channels, chain_id, place,
+                                                      sealed, info, "sealed record")
+        except NotAddressed:  # not ours to read, but on the ledger: its channel moved on
+            self.channels[place] = advanced(sealed, self.channels.get(place))
+            raise
+        return plain

@@ -13,6 +13,8 @@ def test_an_hour_of_each_market_gives_every_figure_and_the_ratio():
     r = result["results"]
     assert result["benchmark"] == "privacy" and r["hours"] == 1 and r["repeats"] == 1
     assert r["public_s"] > 0 and r["private_s"] > 0
-    assert r["private_ledger_bytes"] > r["public_ledger_bytes"] > 0  # the wraps
+    assert r["private_ledger_bytes"] > r["public_ledger_bytes"] > 0  # commitments, sealing
+    for privacy in ("private", "public"):  # packed blocks: the file is the smaller
+        assert 0 < r[f"{privacy}_ledger_file_bytes"] < r[f"{privacy}_ledger_bytes"]
     assert r["private_blocks"] == r["public_blocks"]  # reveals ride in the clearing
     assert result["ratios"]["private_vs_public"] > 0

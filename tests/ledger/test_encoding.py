@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from testbed.ledger import transactions as T
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
-from testbed.ledger.sealing import SEALED_KEY_BYTES, Sealed, Wrap
+from testbed.ledger.params import TX_VERSION
+from testbed.ledger.sealing import SEALED_KEY_BYTES, Opening, Sealed, Wrap
 from testbed.ledger.transactions import decode_transaction, sign, sign_batch
 
 KEY = KeyPair.development("encoding")
@@ -25,9 +26,10 @@ trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price_per_kwh=u64,
                   constraint=constraint)
 reveal = st.builds(T.Reveal, order=b32, side=u8, energy_wh=u64, price_per_kwh=u64, salt=b32)
 payment = st.builds(T.Payment, payer=b32, payee=b32, amount_units=u64, kind=u8)
-wrap = st.builds(Wrap, reader=b32, enc=b32, seq=u64,
+wrap = st.builds(Wrap, reader=b32, enc=b32,
                  sealed_key=st.binary(min_size=SEALED_KEY_BYTES, max_size=SEALED_KEY_BYTES))
-sealed = st.builds(Sealed, wraps=st.lists(wrap, max_size=3).map(tuple), key_commitment=b32,
+opening = st.builds(Opening, wraps=st.lists(wrap, max_size=3).map(tuple), key_commitment=b32)
+sealed = st.builds(Sealed, opening=st.lists(opening, max_size=1).map(tuple), seq=u64,
                    ciphertext=st.binary(max_size=64))
 bodies = st.one_of(
     st.builds(T.Genesis, validators=st.lists(b32, max_size=4).map(tuple),
@@ -102,10 +104,11 @@ def test_unknown_type_and_version_refused():
     raw[1] = 99
     with pytest.raises(EncodingError, match="unknown transaction type"):
         decode_transaction(bytes(raw))
-    raw = bytearray(_order_tx().encoded)
-    raw[0] = 2
-    with pytest.raises(EncodingError, match="unknown transaction version"):
-        decode_transaction(bytes(raw))
+    for version in (TX_VERSION - 1, TX_VERSION + 1):  # an older testbed's, a newer one's
+        raw = bytearray(_order_tx().encoded)
+        raw[0] = version
+        with pytest.raises(EncodingError, match=f"unknown transaction version {version}"):
+            decode_transaction(bytes(raw))
 
 
 def test_overlong_length_refused():

@@ -1,8 +1,10 @@
-"""Sealed records (HPKE, RFC 9180): every reader opens the same plaintext; a record opens
-nowhere else, for no one else, and not after any byte of it changed; the HPKE contexts are
-RFC 9180's (its test vectors, and `cryptography`'s own HPKE opens a context's first
-message)."""
+"""Sealed records on channels (HPKE, RFC 9180): every reader opens the same plaintext; a
+record opens nowhere else, on no other channel, for no one else, and not after any byte of
+it changed; a channel's later records carry no wraps; no key and nonce pair repeats; the HPKE
+contexts are RFC 9180's (its test vectors, and `cryptography`'s own HPKE opens a channel's
+wraps)."""
 
+import hashlib
 from dataclasses import replace
 
 import pytest
@@ -10,17 +12,23 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from testbed.errors import KeyFileError
 from testbed.ledger import encoding as enc
 from testbed.ledger.keys import KeyPair, ViewKey
+from testbed.ledger.params import SEAL_KEY_DOMAIN
 from testbed.ledger.sealing import (
     BrokenSeal,
+    ChannelState,
     Keyring,
     NotAddressed,
     Sealed,
     Sealer,
+    advanced,
     context,
+    fresh_entropy,
+    next_seq,
     open_sealed,
     seal,
     seeded_entropy,
@@ -31,6 +39,7 @@ from testbed.ledger.sealing import (
 READERS = [ViewKey.development(f"sealing/{n}") for n in ("home", "validators", "auditor")]
 STRANGER = ViewKey.development("sealing/stranger")
 INFO = context(b"reading", b"A", b"T")
+CHANNEL = context(b"channel|reading", b"A")
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 H = bytes.fromhex
 
@@ -77,94 +86,213 @@ def test_a_contexts_first_message_opens_with_cryptographys_hpke(ikm, info, plain
     assert SUITE.decrypt(enc_ + ct, key.private, info) == plain
 
 
+def _readers(keys=READERS):
+    return [k.public for k in keys]
+
+
+def _opened(sealed: Sealed, known: ChannelState | None = None) -> ChannelState:
+    """The channel's state once the ledger holds ``sealed``."""
+    return advanced(sealed, known)
+
+
+def test_a_channels_wraps_open_with_cryptographys_hpke():
+    """A wrap is RFC 9180 single-shot base mode, the channel's context as its info: the
+    reference implementation opens it to the key the opening commits to."""
+    sealed = seal(b"x", _readers(), INFO, CHANNEL)
+    (opening,) = sealed.opening
+    for key, w in zip(sorted(READERS, key=lambda k: k.public), opening.wraps, strict=True):
+        channel_key = SUITE.decrypt(w.enc + w.sealed_key, key.private, CHANNEL)
+        assert hashlib.sha256(SEAL_KEY_DOMAIN + channel_key).digest() == opening.key_commitment
+        with pytest.raises(Exception):  # noqa: B017 - the reference's own error type
+            SUITE.decrypt(w.enc + w.sealed_key, key.private, CHANNEL + b"!")
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.binary(max_size=200))
 def test_every_reader_opens_the_same_plaintext(plain):
-    sealed = seal(plain, [k.public for k in READERS], INFO)
-    assert sealed.readers == tuple(sorted(k.public for k in READERS))
+    sealed = seal(plain, _readers(), INFO, CHANNEL)
+    assert sealed.opening[0].readers == tuple(sorted(_readers()))
     for key in READERS:
-        assert open_sealed(sealed, Keyring([key]), INFO) == plain
+        assert open_sealed(sealed, Keyring([key]), INFO, CHANNEL) == plain
     again = enc.decode_exact(enc.encode(sealed), enc.struct_codec(Sealed))
     assert again == sealed
 
 
-def test_a_sealer_keeps_one_context_per_reader_and_records_open_in_any_order():
-    sealer = Sealer()
-    readers = [k.public for k in READERS]
-    records = [sealer.seal(b"%d Wh" % i, readers, INFO + b"%d" % i) for i in range(5)]
-    assert {w.enc for r in records for w in r.wraps if w.reader == readers[0]} == {
-        records[0].wraps[0].enc}  # one encapsulation per reader
-    assert [w.seq for r in records for w in r.wraps][:3] == [0, 0, 0]
+def test_a_channels_later_records_carry_no_wraps_and_open_in_any_order():
+    sealer, readers = Sealer(), _readers()
+    first = sealer.seal(b"0 Wh", readers, INFO + b"0", CHANNEL)
+    state = _opened(first)
+    records = [first]
+    for i in range(1, 5):
+        records.append(sealer.seal(b"%d Wh" % i, readers, INFO + b"%d" % i, CHANNEL, state))
+        state = _opened(records[-1], state)
+    assert [r.seq for r in records] == [0, 1, 2, 3, 4]
+    assert all(not r.opening for r in records[1:])  # the ledger holds the channel
+    assert len(enc.encode(records[1])) == 4 + 8 + 4 + len(b"1 Wh") + 16
     ring = Keyring([READERS[1]])
-    for i in (4, 0, 2, 1, 3):  # each record opens on its own
-        assert open_sealed(records[i], ring, INFO + b"%d" % i) == b"%d Wh" % i
-    with pytest.raises(BrokenSeal):  # a wrap moved to another record's place
-        open_sealed(records[1], ring, INFO + b"2")
+    open_sealed(first, ring, INFO + b"0", CHANNEL)  # the channel, opened once
+    for i in (4, 2, 1, 3):  # its records, each on its own
+        assert open_sealed(records[i], ring, INFO + b"%d" % i, CHANNEL, state) == b"%d Wh" % i
+    with pytest.raises(BrokenSeal):  # a record moved to another record's place
+        open_sealed(records[1], ring, INFO + b"2", CHANNEL, state)
+    with pytest.raises(NotAddressed):  # a reader who never opened the channel
+        open_sealed(records[1], Keyring([READERS[0]]), INFO + b"1", CHANNEL, state)
+    with pytest.raises(BrokenSeal, match="never opened"):
+        open_sealed(records[1], ring, INFO + b"1", CHANNEL, None)
+
+
+def test_a_sealer_opens_again_until_the_ledger_holds_its_channel_and_when_readers_change():
+    sealer, readers = Sealer(), _readers()
+    first = sealer.seal(b"a", readers, INFO, CHANNEL)
+    again = sealer.seal(b"b", readers, INFO + b"1", CHANNEL)  # the first not on the ledger yet
+    assert again.opening == first.opening and again.seq == 1
+    state = _opened(again)
+    fewer = sealer.seal(b"c", readers[:2], INFO + b"2", CHANNEL, state)
+    assert fewer.opening and fewer.opening[0].readers == tuple(sorted(readers[:2]))
+    assert fewer.opening[0].key_commitment != first.opening[0].key_commitment
+    assert fewer.seq == 2  # above the ledger's last, on the new key too
 
 
 def test_only_opens_with_the_named_key_when_it_is_at_hand():
-    sealed = seal(b"x", [k.public for k in READERS], INFO)
+    sealed = seal(b"x", _readers(), INFO, CHANNEL)
+    (opening,) = sealed.opening
+    broken = replace(sealed, opening=(replace(opening, wraps=tuple(
+        replace(w, sealed_key=bytes(48)) if w.reader == READERS[0].public else w
+        for w in opening.wraps)),))
     both = Keyring(READERS[:2])
-    broken = replace(sealed, wraps=tuple(replace(w, sealed_key=bytes(48))
-                                         if w.reader == READERS[0].public else w
-                                         for w in sealed.wraps))
-    assert open_sealed(broken, both, INFO, only=READERS[1].public) == b"x"
+    assert open_sealed(broken, both, INFO, CHANNEL, only=READERS[1].public) == b"x"
     with pytest.raises(BrokenSeal):
-        open_sealed(broken, both, INFO, only=READERS[0].public)
-    assert open_sealed(sealed, Keyring([READERS[2]]), INFO, only=READERS[1].public) == b"x"
+        open_sealed(broken, Keyring(READERS[:2]), INFO, CHANNEL, only=READERS[0].public)
+    assert open_sealed(sealed, Keyring([READERS[2]]), INFO, CHANNEL,
+                       only=READERS[1].public) == b"x"
 
 
 def test_a_record_does_not_open_for_anyone_else_or_anywhere_else():
-    sealed = seal(b"1234", [k.public for k in READERS], INFO)
+    sealed = seal(b"1234", _readers(), INFO, CHANNEL)
     with pytest.raises(NotAddressed):
-        open_sealed(sealed, Keyring([STRANGER]), INFO)
+        open_sealed(sealed, Keyring([STRANGER]), INFO, CHANNEL)
     with pytest.raises(BrokenSeal):
-        open_sealed(sealed, Keyring([READERS[0]]), context(b"reading", b"B", b"T"))
+        open_sealed(sealed, Keyring([READERS[0]]), context(b"reading", b"B", b"T"), CHANNEL)
+    with pytest.raises(BrokenSeal):  # its opening moved to another channel
+        open_sealed(sealed, Keyring([READERS[0]]), INFO, context(b"channel|reading", b"B"))
 
 
 def test_any_changed_byte_is_caught():
-    sealed = seal(b"1234", [k.public for k in READERS], INFO)
-    raw = enc.encode(sealed)
-    for i in range(len(raw)):
-        changed = bytearray(raw)
-        changed[i] ^= 1
-        try:
-            other = enc.decode_exact(bytes(changed), enc.struct_codec(Sealed))
-        except enc.EncodingError:
-            continue  # a length or count: not even a record
-        opened = []
-        for key in READERS:
+    sealer, readers = Sealer(), _readers()
+    first = sealer.seal(b"1234", readers, INFO, CHANNEL)
+    state = _opened(first)
+    later = sealer.seal(b"5678", readers, INFO + b"1", CHANNEL, state)
+    for record, info, plain in ((first, INFO, b"1234"), (later, INFO + b"1", b"5678")):
+        raw = enc.encode(record)
+        for i in range(len(raw)):
+            changed = bytearray(raw)
+            changed[i] ^= 1
             try:
-                opened.append(open_sealed(other, Keyring([key]), INFO))
-            except (BrokenSeal, NotAddressed):
-                pass
-        assert opened in ([], [b"1234"] * 2), i  # only a reader's own wrap or id changed
+                other = enc.decode_exact(bytes(changed), enc.struct_codec(Sealed))
+            except enc.EncodingError:
+                continue  # a length or count: not even a record
+            opened = []
+            for key in READERS:
+                ring = Keyring([key])
+                open_sealed(first, ring, INFO, CHANNEL)  # each reader holds the channel
+                try:
+                    opened.append(open_sealed(other, ring, info, CHANNEL,
+                                              None if record is first else state))
+                except (BrokenSeal, NotAddressed):
+                    pass
+            assert opened in ([], [plain] * 2), i  # only a reader's own wrap or id changed
 
 
 def test_two_readers_cannot_be_shown_two_plaintexts():
-    """The content key is committed to: a sealer who wraps another key for one reader is
+    """The channel key is committed to: a sealer who wraps another key for one reader is
     caught by that reader, instead of showing it another plaintext."""
-    honest = seal(b"700", [k.public for k in READERS], INFO)
-    other = seal(b"999", [READERS[0].public], INFO)
-    forged = replace(honest, wraps=tuple(other.wraps[0] if w.reader == READERS[0].public
-                                         else w for w in honest.wraps))
-    with pytest.raises(BrokenSeal, match="another content key"):
-        open_sealed(forged, Keyring([READERS[0]]), INFO)
+    honest = seal(b"700", _readers(), INFO, CHANNEL)
+    other = seal(b"999", [READERS[0].public], INFO, CHANNEL)
+    forged = replace(honest, opening=(replace(honest.opening[0], wraps=tuple(
+        other.opening[0].wraps[0] if w.reader == READERS[0].public else w
+        for w in honest.opening[0].wraps)),))
+    with pytest.raises(BrokenSeal, match="another channel key"):
+        open_sealed(forged, Keyring([READERS[0]]), INFO, CHANNEL)
 
 
 def test_seeded_entropy_reproduces_a_record_and_fresh_entropy_never_does():
-    readers = [k.public for k in READERS]
+    readers = _readers()
     dev = seeded_entropy(b"development")
-    assert seal(b"700", readers, INFO, dev) == seal(b"700", readers, INFO, dev)
-    assert seal(b"700", readers, INFO, dev) != seal(b"700", readers, INFO + b"!", dev)
-    assert Sealer(dev, b"meter-1").seal(b"700", readers, INFO) != Sealer(
-        dev, b"meter-2").seal(b"700", readers, INFO)  # each sealer its own randomness
-    assert seal(b"700", readers, INFO) != seal(b"700", readers, INFO)
+    assert seal(b"700", readers, INFO, CHANNEL, entropy=dev) == seal(
+        b"700", readers, INFO, CHANNEL, entropy=dev)
+    assert seal(b"700", readers, INFO, CHANNEL, entropy=dev) != seal(
+        b"700", readers, INFO + b"!", CHANNEL, entropy=dev)
+    assert Sealer(dev, b"meter-1").seal(b"700", readers, INFO, CHANNEL) != Sealer(
+        dev, b"meter-2").seal(b"700", readers, INFO, CHANNEL)  # each sealer its own randomness
+    assert seal(b"700", readers, INFO, CHANNEL) != seal(b"700", readers, INFO, CHANNEL)
 
 
 def test_sealing_refuses_what_it_cannot_seal():
     with pytest.raises(enc.EncodingError, match="readers"):
-        seal(b"x", [], INFO)
+        seal(b"x", [], INFO, CHANNEL)
+
+
+class NonceUniqueness(RuleBasedStateMachine):
+    """Sealers seal on two channels, with readers that change, records the ledger takes or
+    not, and restarts; the ledger takes a record only if its sequence number grows, as the
+    contract's rule is. Every record is opened to learn its key: no (key, nonce) pair is ever
+    used twice by one sealer, nor among the records the ledger took, nor at all unless a
+    development sealer restarted (seeded randomness derives a channel key again after a
+    restart: only the ledger's rule then stands between it and the numbers it used)."""
+
+    CHANNELS = (CHANNEL, context(b"channel|settlement", b"A"))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ledger: dict[bytes, ChannelState] = {}
+        self.sealer = Sealer(self.entropy, b"meter")
+        self.ring = Keyring(READERS)
+        self.sealed_by_this_sealer: set[tuple[bytes, int]] = set()
+        self.taken: set[tuple[bytes, int]] = set()
+        self.all: set[tuple[bytes, int]] = set()
+        self.seeded_restart = False
+        self.count = 0
+
+    entropy = staticmethod(seeded_entropy(b"nonce-property"))
+
+    @rule(channel=st.sampled_from(CHANNELS), three=st.booleans(), taken=st.booleans())
+    def seal_one(self, channel, three, taken):
+        readers = _readers(READERS if three else READERS[:2])
+        known = self.ledger.get(channel)
+        self.count += 1
+        record = self.sealer.seal(b"%d" % self.count, readers, INFO + b"%d" % self.count,
+                                  channel, known)
+        assert record.seq >= next_seq(known)
+        commitment = (record.opening[0].key_commitment if record.opening
+                      else known.key_commitment)
+        open_sealed(record, self.ring, INFO + b"%d" % self.count, channel, known)  # its key
+        used = (commitment, record.seq)
+        assert used not in self.sealed_by_this_sealer
+        self.sealed_by_this_sealer.add(used)
+        if not self.seeded_restart:
+            assert used not in self.all
+        self.all.add(used)
+        if taken:  # the ledger's rule: the number grows (checked above); the record counts
+            assert used not in self.taken
+            self.taken.add(used)
+            self.ledger[channel] = advanced(record, known)
+
+    @rule(fresh=st.booleans())
+    def restart(self, fresh):
+        """A new sealer: its channels gone from memory, development or real randomness."""
+        self.seeded_restart = self.seeded_restart or not fresh
+        self.sealer = Sealer(fresh_entropy if fresh else self.entropy, b"meter")
+        self.sealed_by_this_sealer = set()
+
+    @invariant()
+    def ledger_numbers_grow(self):
+        for channel, state in self.ledger.items():
+            assert state.last_seq >= 0 and channel in self.CHANNELS
+
+
+NonceUniqueness.TestCase.settings = settings(max_examples=40, stateful_step_count=25,
+                                             deadline=None)
+test_no_key_and_nonce_pair_repeats = NonceUniqueness.TestCase
 
 
 def test_view_key_files(tmp_path):

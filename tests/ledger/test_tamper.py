@@ -1,9 +1,11 @@
 """Any single changed byte of any stored block, transaction or certificate is caught by verify,
-and so are removed, reordered and truncated records."""
+whether in the stored (packed) form or in the canonical bytes it packs, and so are removed,
+reordered and truncated records."""
 
 import random
 import sqlite3
 
+from testbed.ledger.store.packing import pack, unpack
 from testbed.ledger.verify import verify_file
 from testbed.ledger.wire import decode_transactions, encode_transactions
 
@@ -62,15 +64,34 @@ def test_every_transaction_and_certificate_byte(small_chain):
     assert verify_file(small_chain).ok
 
 
+def test_every_canonical_transaction_byte_packed_again(small_chain):
+    """A change a writer packs properly (a checksum that matches) is the chain's to catch."""
+    rng = random.Random(2027)
+    for height, _, txs, _ in _blocks(small_chain):
+        canonical = unpack(txs)
+        every = height == 2
+        positions = range(len(canonical)) if every else rng.sample(range(len(canonical)), 12)
+        for i in positions:
+            _set(small_chain, "transactions", pack(_flipped(canonical, i, rng.randrange(8))),
+                 height)
+            report = verify_file(small_chain)
+            assert not report.ok, f"canonical byte {i} of block {height} not caught"
+            assert report.problem.startswith(f"height {height}: "), report.problem
+        _set(small_chain, "transactions", txs, height)
+    assert verify_file(small_chain).ok
+
+
 def test_reordered_removed_and_truncated_transactions(small_chain):
     height, _, blob, _ = _blocks(small_chain)[3]
-    txs = decode_transactions(blob)
+    txs = decode_transactions(unpack(blob))
     for spoiled in (txs[1:], (txs[1], txs[0], *txs[2:]), txs + txs[:1]):
-        _set(small_chain, "transactions", encode_transactions(spoiled), height)
+        _set(small_chain, "transactions", pack(encode_transactions(spoiled)), height)
         report = verify_file(small_chain)
         assert not report.ok and report.problem.startswith(f"height {height}:")
-    _set(small_chain, "transactions", blob[:-1], height)
-    assert not verify_file(small_chain).ok
+    for cut in (blob[:-1], pack(unpack(blob)[:-1])):  # the stored form cut, or what it packs
+        _set(small_chain, "transactions", cut, height)
+        report = verify_file(small_chain)
+        assert not report.ok and report.problem.startswith(f"height {height}: transactions")
     _set(small_chain, "transactions", blob, height)
     assert verify_file(small_chain).ok
 
@@ -89,10 +110,10 @@ def test_raw_file_byte_in_a_record(small_chain):
     db = sqlite3.connect(small_chain)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
-    raw = decode_transactions(_blocks(small_chain)[4][2])[3].encoded
+    stored = _blocks(small_chain)[4][2]
     data = bytearray(small_chain.read_bytes())
-    at = data.find(raw)
+    at = data.find(stored[len(stored) // 2:][:16])
     assert at >= 0
-    data[at + len(raw) // 2] ^= 0x10
+    data[at] ^= 0x10
     small_chain.write_bytes(bytes(data))
     assert not verify_file(small_chain).ok

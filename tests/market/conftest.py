@@ -12,7 +12,7 @@ import pytest
 
 from testbed.ledger.chain import Chain, InvalidBlock
 from testbed.ledger.keys import KeyPair, ViewKey
-from testbed.ledger.sealing import Keyring
+from testbed.ledger.sealing import Keyring, Sealed
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
     Deposit,
@@ -175,6 +175,15 @@ class Market:
 
     def escrow(self, name: str) -> int:
         return self.contract.escrow(self.accounts[name].public)
+
+
+def with_broken_wrap(sealed: Sealed, reader: bytes) -> Sealed:
+    """``sealed`` with its opening's wrap for ``reader`` spoiled: a sealer cheating that reader
+    alone."""
+    (opening,) = sealed.opening
+    return replace(sealed, opening=(replace(opening, wraps=tuple(
+        replace(w, sealed_key=bytes(len(w.sealed_key))) if w.reader == reader else w
+        for w in opening.wraps)),))
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Private records: meter readings and settlement details sealed to the home, the validators
-and the auditors; the contract opens them with the validators' view key, refuses what does
-not open or is sealed to the wrong readers, and cannot execute what no key at hand opens."""
+and the auditors, each home's on its own channels; the contract opens them with the
+validators' view key, refuses what does not open, is sealed to the wrong readers or reuses a
+sequence number, and cannot execute what no key at hand opens."""
 
 from dataclasses import replace
 
@@ -8,7 +9,7 @@ import pytest
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.keys import ViewKey
-from testbed.ledger.sealing import Keyring, NotAddressed, open_sealed, seal
+from testbed.ledger.sealing import Keyring, NotAddressed, Sealer, open_sealed, seal
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import RegisterAuditor, SealedDetail, Side, sign
 from testbed.market import private
@@ -16,7 +17,7 @@ from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
 from testbed.market.proposer import settle
 
-from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, T, key
+from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, T, key, with_broken_wrap
 from .test_bad_input import END, refused
 
 AUDITOR_VIEW = ViewKey.development("market-test/auditor")
@@ -33,24 +34,102 @@ def m() -> Market:
     return market
 
 
+def _channel(m, name, kind=private.READING):
+    return private.channel_context(7, (kind, m.accounts[name].public))
+
+
 def test_a_sealed_reading_is_stored_as_read(m):
     body = m.reading("A", 700, 0)
-    assert body.reading.readers == tuple(sorted(
+    assert body.reading.opening[0].readers == tuple(sorted(
         (m.views["A"].public, VALIDATORS_VIEW.public, AUDITOR_VIEW.public)))
     assert enc.encode(700, enc.U64) not in enc.encode(body)
     m.apply(m.meters["A"], body, END)
     stored = m.contract.readings[(T, m.accounts["A"].public)]
     assert (stored.imported_wh, stored.exported_wh) == (700, 0)
+    channel = m.contract.channels[(private.READING, m.accounts["A"].public)]
+    assert channel.key_commitment == body.reading.opening[0].key_commitment
+    assert channel.last_seq == body.reading.seq
 
 
 def test_each_reader_opens_the_same_reading(m):
     body = m.reading("A", 700, 0)
     info = private.reading_context(7, m.accounts["A"].public, T)
-    plain = {open_sealed(body.reading, Keyring([k]), info)
+    plain = {open_sealed(body.reading, Keyring([k]), info, _channel(m, "A"))
              for k in (m.views["A"], VALIDATORS_VIEW, AUDITOR_VIEW)}
     assert plain == {enc.encode(private.ReadingPlain(700, 0))}
     with pytest.raises(NotAddressed):
-        open_sealed(body.reading, Keyring([m.views["B"]]), info)
+        open_sealed(body.reading, Keyring([m.views["B"]]), info, _channel(m, "A"))
+
+
+def _three_intervals(m):
+    """Orders of A and C for the two intervals after T, cleared."""
+    for later in (T + 900, T + 1800):
+        m.order("A", Side.BID, 500, 250, interval=later, lock=1000)
+        m.order("C", Side.OFFER, 500, 100, interval=later, lock=1000)
+        m.clear(later)
+
+
+def test_a_meters_later_readings_continue_its_channel(m):
+    """One opening per channel: the meter's later readings carry no wraps, every reader
+    follows the channel (the auditor, re-executing, too), and a wrong reader still cannot."""
+    _three_intervals(m)
+    sealer = Sealer()
+    bodies = []
+    for k, interval in enumerate((T, T + 900, T + 1800)):
+        body = private.seal_reading(m.contract, m.accounts["A"].public, interval, 700 + k, 0,
+                                    sealer)
+        m.apply(m.meters["A"], body, interval + 900)
+        bodies.append(body)
+    assert [bool(b.reading.opening) for b in bodies] == [True, False, False]
+    assert [b.reading.seq for b in bodies] == [0, 1, 2]
+    assert len(enc.encode(bodies[1].reading)) < 70  # no wraps, no key commitment
+    assert m.contract.readings[(T + 1800, m.accounts["A"].public)].imported_wh == 702
+    for keys in ([m.views["A"]], [AUDITOR_VIEW]):
+        reader = private.RecordReader(Keyring(keys))
+        read = [reader.reading(sign(b, m.meters["A"], 0, 7)) for b in bodies]
+        assert [r.imported_wh for r in read] == [700, 701, 702]
+    stranger = private.RecordReader(Keyring([m.views["B"]]))
+    for b in bodies:
+        with pytest.raises(NotAddressed):
+            stranger.reading(sign(b, m.meters["A"], 0, 7))
+
+
+def _read_then_seal_next(m):
+    """A's reading of T on the ledger, and A's next one (T + 900) sealed by the same meter."""
+    _three_intervals(m)
+    sealer = Sealer()
+    first = private.seal_reading(m.contract, m.accounts["A"].public, T, 700, 0, sealer)
+    m.apply(m.meters["A"], first, END)
+    return first, private.seal_reading(m.contract, m.accounts["A"].public, T + 900, 701, 0,
+                                       sealer)
+
+
+def test_a_reading_that_reuses_a_sequence_number_is_refused(m):
+    first, second = _read_then_seal_next(m)
+    replayed = replace(second, reading=replace(second.reading, seq=first.reading.seq))
+    refused(m, m.meters["A"], replayed, END + 900, "uses sequence number 0 on its channel")
+    m.apply(m.meters["A"], second, END + 900)
+
+
+def test_a_reading_on_a_channel_never_opened_is_refused(m):
+    _, later = _read_then_seal_next(m)
+    assert not later.reading.opening
+    other = replace(later, participant=m.accounts["C"].public)  # C's channel: none yet
+    refused(m, m.meters["C"], other, END + 900, "a record on a channel never opened")
+    m.apply(m.meters["C"], private.seal_reading(m.contract, m.accounts["C"].public, T, 0, 800),
+            END)
+    refused(m, m.meters["C"], other, END + 900, "sealed reading does not open")
+
+
+def test_a_sealer_that_restarts_opens_a_new_channel(m):
+    _three_intervals(m)
+    m.apply(m.meters["A"], private.seal_reading(m.contract, m.accounts["A"].public, T, 700, 0,
+                                                Sealer()), END)
+    body = private.seal_reading(m.contract, m.accounts["A"].public, T + 900, 701, 0, Sealer())
+    assert body.reading.opening and body.reading.seq == 1
+    m.apply(m.meters["A"], body, END + 900)
+    channel = m.contract.channels[(private.READING, m.accounts["A"].public)]
+    assert channel.key_commitment == body.reading.opening[0].key_commitment
 
 
 def test_a_reading_sealed_to_the_wrong_readers_is_refused(m):
@@ -60,15 +139,30 @@ def test_a_reading_sealed_to_the_wrong_readers_is_refused(m):
     for readers in ((m.views["A"].public, VALIDATORS_VIEW.public),  # no auditor
                     (VALIDATORS_VIEW.public, AUDITOR_VIEW.public),  # not its home
                     (m.views["B"].public, VALIDATORS_VIEW.public, AUDITOR_VIEW.public)):
-        body = replace(m.reading("A", 700, 0), reading=seal(plain, readers, info))
+        body = replace(m.reading("A", 700, 0),
+                       reading=seal(plain, readers, info, _channel(m, "A")))
         refused(m, m.meters["A"], body, END, "must be sealed to its home, the validators")
+
+
+def test_a_channel_opened_before_an_auditor_came_is_not_continued(m):
+    """Readers are checked on every record: a channel whose readers are no longer the home's
+    is refused, and the meter's sealer opens a new one to the new readers."""
+    _three_intervals(m)
+    sealer = Sealer()
+    m.apply(m.meters["A"], private.seal_reading(m.contract, m.accounts["A"].public, T, 700, 0,
+                                                sealer), END)
+    stale = private.seal_reading(m.contract, m.accounts["A"].public, T + 900, 701, 0, sealer)
+    second = ViewKey.development("market-test/auditor-2")
+    m.apply(VALIDATOR, RegisterAuditor(key("auditor-2").public, second.public), END)
+    refused(m, m.meters["A"], stale, END + 900, "must be sealed to its home, the validators")
+    fresh = private.seal_reading(m.contract, m.accounts["A"].public, T + 900, 701, 0, sealer)
+    assert second.public in fresh.reading.opening[0].readers
+    m.apply(m.meters["A"], fresh, END + 900)
 
 
 def test_a_reading_that_does_not_open_for_the_validators_is_refused(m):
     body = m.reading("A", 700, 0)
-    wraps = tuple(replace(w, sealed_key=bytes(len(w.sealed_key)))
-                  if w.reader == VALIDATORS_VIEW.public else w for w in body.reading.wraps)
-    broken = replace(body, reading=replace(body.reading, wraps=wraps))
+    broken = replace(body, reading=with_broken_wrap(body.reading, VALIDATORS_VIEW.public))
     refused(m, m.meters["A"], broken, END, "sealed reading does not open")
 
 
@@ -105,7 +199,8 @@ def test_settlement_details_are_sealed_and_checked(m):
         (m.accounts["A"].public, m.accounts["C"].public))
     a = next(d for d in details if d.participant == m.accounts["A"].public)
     info = private.detail_context(7, a.participant, T)
-    detail = enc.decode_exact(open_sealed(a.detail, Keyring([m.views["A"]]), info),
+    channel = _channel(m, "A", private.DETAIL)
+    detail = enc.decode_exact(open_sealed(a.detail, Keyring([m.views["A"]]), info, channel),
                               enc.struct_codec(private.HomeSettlement))
     assert (detail.imported_wh, detail.trades) == (700, (private.TradeShare(0, 700, 700),))
     c = next(d for d in details if d.participant != a.participant)
@@ -113,12 +208,17 @@ def test_settlement_details_are_sealed_and_checked(m):
     def with_a(sealed):  # the details with A's replaced
         return tuple(SealedDetail(a.participant, sealed) if d is a else d for d in details)
 
-    other = seal(enc.encode(replace(detail, imported_wh=701)), a.detail.readers, info)
+    other = seal(enc.encode(replace(detail, imported_wh=701)), a.detail.opening[0].readers,
+                 info, channel)
     for bad, reason in ((details[:1], "a sealed detail for each trading home"),
                         (with_a(other), "differs from the contract's"),
-                        (with_a(c.detail), "is not sealed to its home")):
+                        (with_a(c.detail), "must be sealed to its home")):
         refused(m, VALIDATOR, replace(proposal.body, details=bad), END, reason)
     m.apply(VALIDATOR, proposal.body, END)
+    assert m.contract.channels[(private.DETAIL, a.participant)].key_commitment == (
+        a.detail.opening[0].key_commitment)
+    reader = private.RecordReader(Keyring([m.views["A"]]))
+    assert reader.details(sign(proposal.body, VALIDATOR, 0, 7)) == {a.participant: detail}
 
 
 def test_a_public_market_has_no_details():
@@ -128,7 +228,7 @@ def test_a_public_market_has_no_details():
     m.clear()
     body = settle(m.contract, T).body
     assert body.details == ()
-    fake = SealedDetail(m.accounts["A"].public, seal(b"x", [VALIDATORS_VIEW.public], b""))
+    fake = SealedDetail(m.accounts["A"].public, seal(b"x", [VALIDATORS_VIEW.public], b"", b""))
     refused(m, VALIDATOR, replace(body, details=(fake,)), END + 900, "in a public market")
 
 

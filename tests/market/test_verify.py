@@ -16,11 +16,12 @@ import pytest
 from testbed.errors import InputError
 from testbed.ledger.follow import Follower
 from testbed.ledger.keys import DEV_PASSPHRASE, PASSPHRASE_ENV, ViewKey
+from testbed.ledger.store.packing import pack, unpack
 from testbed.ledger.transactions import RegisterAuditor, SealedReading, Side
 from testbed.ledger.wire import decode_transactions
 from testbed.market.ledger import Executor, verify_ledger
 
-from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key
+from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key, with_broken_wrap
 
 AUDITOR_VIEW = ViewKey.development("verify-test/auditor")
 
@@ -33,10 +34,7 @@ def private_ledger(path, auditor_wrap_broken: bool = False):
     m.clear()
     body = m.reading("A", 700, 0)
     if auditor_wrap_broken:  # a meter that cheats the auditor alone: the validators accept it
-        body = replace(body, reading=replace(body.reading, wraps=tuple(
-            replace(w, sealed_key=bytes(len(w.sealed_key))) if w.reader == AUDITOR_VIEW.public
-            else w
-            for w in body.reading.wraps)))
+        body = replace(body, reading=with_broken_wrap(body.reading, AUDITOR_VIEW.public))
     m.apply(m.meters["A"], body, 1_751_356_800 + 900)
     m.read("C", 0, 800)
     m.settle()
@@ -95,14 +93,15 @@ def test_a_keyless_verification_still_catches_a_changed_byte(ledger, tmp_path):
     copy = tmp_path / "changed.sqlite"
     shutil.copy(path, copy)
     with sqlite3.connect(copy) as db:
-        height, blob = next((h, b) for h, b in db.execute(
+        height, blob = next((h, unpack(b)) for h, b in db.execute(
             "SELECT height, transactions FROM blocks WHERE height > 0")
-            if any(isinstance(tx.body, SealedReading) for tx in decode_transactions(b)))
+            if any(isinstance(tx.body, SealedReading) for tx in decode_transactions(unpack(b))))
         raw = next(tx.encoded for tx in decode_transactions(blob)
                    if isinstance(tx.body, SealedReading))
         changed = bytearray(blob)
         changed[blob.index(raw) + len(raw) - 64 - 10] ^= 1  # in the sealed reading's ciphertext
-        db.execute("UPDATE blocks SET transactions = ? WHERE height = ?", (bytes(changed), height))
+        db.execute("UPDATE blocks SET transactions = ? WHERE height = ?",
+                   (pack(bytes(changed)), height))
     report = verify_ledger(copy)
     assert not report.ok and report.problem.startswith("height ")
 

@@ -14,10 +14,9 @@ import pandapower as pp
 import pytest
 
 from grid_models import load_feeder
-from testbed.ledger import encoding as enc
 from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
-from testbed.ledger.sealing import Keyring, open_sealed
+from testbed.ledger.sealing import Keyring
 from testbed.ledger.store import open_store
 from testbed.ledger.transactions import (
     Clearing,
@@ -82,7 +81,8 @@ def ledger_records(path):
     """Per home (registration order) and interval, from the ledger's own transactions: meter
     readings (sealed: opened with the run's auditor view key), granted purchases and sales,
     and the money paid on chain."""
-    auditor = Keyring([ViewKey.load(path.parent / AUDITOR_VIEW_KEY, DEV_PASSPHRASE)])
+    auditor = private.RecordReader(
+        Keyring([ViewKey.load(path.parent / AUDITOR_VIEW_KEY, DEV_PASSPHRASE)]))
     home, owner = {}, {}
     readings, bought, sold = {}, defaultdict(int), defaultdict(int)
     paid = defaultdict(int)
@@ -100,9 +100,7 @@ def ledger_records(path):
                         bought[home[owner[t.bid]], body.interval] += t.granted_wh
                         sold[home[owner[t.offer]], body.interval] += t.granted_wh
                 elif isinstance(body, SealedReading):
-                    plain = open_sealed(body.reading, auditor, private.reading_context(
-                        tx.chain_id, body.participant, body.interval))
-                    read = enc.decode_exact(plain, enc.struct_codec(private.ReadingPlain))
+                    read = auditor.reading(tx)
                     readings[home[body.participant], body.interval] = (read.imported_wh,
                                                                        read.exported_wh)
                 elif isinstance(body, Settlement):

@@ -1,8 +1,9 @@
 """Where a chain keeps its blocks: a small interface, with the backends beside it.
 
 A backend stores each block as its canonical bytes: the signed header, its transactions (the
-wire encoding of the batch, `wire.encode_transactions`) and its quorum certificate
-(`certificates`); `chain.stored_blocks` decodes and checks them. Appends are atomic: a killed
+wire encoding of the batch, `wire.encode_transactions`, packed: compressed, with their length
+and a checksum, `packing`) and its quorum certificate (`certificates`); `chain.stored_blocks`
+unpacks, decodes and checks them. Appends are atomic: a killed
 process leaves every block appended before the kill, and no part of the one it was appending.
 
 Backends: `sqlite` (a file, the default). Another backend (PostgreSQL, a remote store) is one
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StoredBlock:
-    """A block record as stored: the signed header, its transactions' bytes and its certificate
-    (None for genesis)."""
+    """A block record as stored: the signed header, its transactions' bytes packed
+    (`packing.unpack` gives the canonical ones) and its certificate (None for genesis)."""
 
     height: int
     signed_header: bytes

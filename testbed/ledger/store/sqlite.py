@@ -11,10 +11,12 @@ pending journal is opened immutable (SQLite then takes no locks and writes nothi
 a write-ahead log or rollback journal beside it (a writer killed or still running) is copied
 with it into a temporary folder, and the copy is read.
 
-Format 3 (``PRAGMA user_version``) stores a block per row: its signed header, its transactions
-as one blob and its certificate; a row per transaction with derived keys and their indexes
-(format 2) took twice the space for lookups nothing made. A file of another format is refused
-with the reason: its state roots follow other rules.
+Format 4 (``PRAGMA user_version``) stores a block per row: its signed header, its transactions
+as one blob, packed (`packing`: compressed, with their length and a checksum), and its
+certificate. Format 3 stored the transactions as they are, and with sealed records that carried
+a key per reader (transaction version 1); a row per transaction with derived keys and their
+indexes (format 2) took twice the space for lookups nothing made. A file of another format is
+refused with the reason: its transactions and state roots follow other rules.
 """
 
 from __future__ import annotations
@@ -27,20 +29,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from testbed.errors import StoreError
+from testbed.ledger.encoding import EncodingError
 from testbed.ledger.store import StoredBlock
+from testbed.ledger.store.packing import pack
 from testbed.ledger.wire import encode_transactions
 
 if TYPE_CHECKING:
     from testbed.ledger.certificates import CertifiedBlock
 
 APPLICATION_ID = 0x50325045  # marks a file as a ledger of this project
-FORMAT = 3  # PRAGMA user_version: 3 stores a block per row (2 had a row per transaction)
+FORMAT = 4  # PRAGMA user_version: 4 stores a block per row, its transactions compressed
+PAGE_BYTES = 1024  # packed blocks overflow their leaf pages: small pages leave less slack
 _JOURNALS = ("-wal", "-journal")  # files SQLite keeps beside a database with pending writes
 _SCHEMA = """
 CREATE TABLE blocks (
     height INTEGER PRIMARY KEY,
     header BLOB NOT NULL,        -- canonical signed header
-    transactions BLOB NOT NULL,  -- the signed transactions: u32 n, n x (u32 length, bytes)
+    transactions BLOB NOT NULL,  -- the signed transactions (u32 n, n x (u32 length, bytes)),
+                                 -- packed: compressed, with their length and a checksum
     certificate BLOB             -- canonical quorum certificate (NULL: the genesis block)
 );
 """
@@ -56,15 +62,17 @@ class SqliteStore:
         self._path = path  # the file, for a store this process created
 
     def append(self, blocks: Sequence[CertifiedBlock]) -> None:
+        try:
+            rows = [(c.block.header.height, c.block.signed_header,
+                     pack(encode_transactions(c.block.transactions)),
+                     None if c.certificate is None else c.certificate.encoded) for c in blocks]
+        except EncodingError as exc:
+            raise StoreError(f"not stored: {exc}") from None
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 "INSERT INTO blocks (height, header, transactions, certificate)"
-                " VALUES (?, ?, ?, ?)",
-                [(c.block.header.height, c.block.signed_header,
-                  encode_transactions(c.block.transactions),
-                  None if c.certificate is None else c.certificate.encoded) for c in blocks],
-            )
+                " VALUES (?, ?, ?, ?)", rows)
 
     def height(self) -> int:
         (h,) = self.db.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()
@@ -100,6 +108,7 @@ def create(path: Path | str) -> SqliteStore:
     db = _writer(str(path))
     store = SqliteStore(db, path=None if str(path) == ":memory:" else Path(path))
     try:
+        db.execute(f"PRAGMA page_size = {PAGE_BYTES}")  # before the first page is written
         _writable(db)
         db.executescript(f"BEGIN; {_SCHEMA} PRAGMA application_id = {APPLICATION_ID}; "
                          f"PRAGMA user_version = {FORMAT}; COMMIT;")
