@@ -80,9 +80,10 @@ def _require_readers(path: Path, view_keys: Sequence[ViewKey]) -> None:
                 sealed = ([body.reading] if isinstance(body, SealedReading) else
                           [d.detail for d in body.details] if isinstance(body, Settlement)
                           else [])
-                for record in sealed:
+                for record in sealed:  # its readers are on its channel's opening
                     records += 1
-                    wanted.difference_update(record.readers)
+                    for opening in record.opening:
+                        wanted.difference_update(opening.readers)
                 if not wanted:
                     return
     except (LedgerError, sqlite3.DatabaseError):
