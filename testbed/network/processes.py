@@ -27,24 +27,22 @@ def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
     if niceness:
         os.setpriority(os.PRIO_PROCESS, child.pid,
                        os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    _children[child.pid] = child
     return child.pid
 
 
-_ended: dict[int, str] = {}  # our children reaped: pid -> how they ended
+_children: dict[int, subprocess.Popen] = {}
+"""The processes this one started, kept so that only `alive` reaps them and learns how they
+ended (an abandoned Popen is reaped by the next Popen, its exit status lost)."""
 
 
 def alive(pid: int | None, marker: str = "") -> bool:
     """Whether ``pid`` runs, is not a zombie, and has ``marker`` in its command line."""
     if not pid:
         return False
-    try:
-        reaped, status = os.waitpid(pid, os.WNOHANG)  # our own child, if it has exited
-    except ChildProcessError:
-        reaped = 0
-    if reaped:
-        code = os.waitstatus_to_exitcode(status)
-        _ended[pid] = (f"was killed by {signal.Signals(-code).name}" if code < 0
-                       else f"exited with code {code}")
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:  # our own child, and it has exited
+        return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -56,8 +54,12 @@ def alive(pid: int | None, marker: str = "") -> bool:
 
 def ended(pid: int) -> str:
     """How our child ``pid`` ended ("exited with code 1", "was killed by SIGKILL"), '' if
-    unknown."""
-    return _ended.get(pid, "")
+    unknown (it is not our child, or it runs)."""
+    child = _children.get(pid)
+    code = None if child is None else child.poll()
+    if code is None:
+        return ""
+    return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
 
 
 def tail(log: Path, lines: int = 3) -> str:

@@ -24,6 +24,7 @@ waiting but for the ledger.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import math
@@ -92,11 +93,11 @@ class Loop:
 
     def go(self, progress: Callable[[int], None] | None = None) -> None:
         """Every interval of the run, with the control steps between its events."""
-        t_s, gc = self.timing, self.timing.gate_closure_s
+        t_s, gate_s = self.timing, self.timing.gate_closure_s
         for k in range(t_s.intervals):
             t = k * t_s.interval_s
-            self._at(t - gc - ORDER_LEAD_S, lambda k=k: self._orders(k))
-            self._at(t - gc, lambda k=k: self._clear(k))
+            self._at(t - gate_s - ORDER_LEAD_S, lambda k=k: self._orders(k))
+            self._at(t - gate_s, lambda k=k: self._clear(k))
             self._at(t + t_s.interval_s, lambda k=k: self._settle(k))
         while self._events[0].t < 0:  # the first interval's orders and clearing
             heapq.heappop(self._events).run()
@@ -108,6 +109,7 @@ class Loop:
             self._steps(progress)
         finally:
             sys.setswitchinterval(switch_s)
+            gc.unfreeze()
         self.run.ledger.wait()  # the last interval's settlement committed
 
     def _steps(self, progress: Callable[[int], None] | None) -> None:
@@ -119,6 +121,8 @@ class Loop:
             k, step = divmod(n, per)
             t = (k + step / per) * self.timing.interval_s
             if self.paced:
+                if step == 0:
+                    gc.freeze()  # what has lived this long is no work for the collector
                 self.pacer.wait()
             else:  # a simulated step comes after every market event due before it
                 while self._events and self._events[0].t < t:
