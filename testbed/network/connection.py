@@ -9,7 +9,7 @@ happened in, instead of vanishing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import nats
 import nats.errors
@@ -38,16 +38,22 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, nats.errors.Error | OSError | TimeoutError | EOFError)
 
 
-async def connect(servers: Sequence[str], name: str, credentials: Credentials,
-                  **options) -> Client:
-    """A connection with ``credentials`` that keeps reconnecting to ``servers``."""
-    async def error_cb(exc: Exception) -> None:
+def reporter(name: str) -> Callable[[Exception], Awaitable[None]]:
+    """The error callback of connection ``name``: the network's weather at DEBUG, anything
+    else (a handler's bug) at ERROR with its traceback."""
+    async def report(exc: Exception) -> None:
         if transient(exc):
             log.debug("%s: nats: %s", name, exc)
         else:
             log.error("%s: a message handler failed: %r", name, exc, exc_info=exc)
 
-    return await nats.connect(list(servers), name=name, error_cb=error_cb,
+    return report
+
+
+async def connect(servers: Sequence[str], name: str, credentials: Credentials,
+                  **options) -> Client:
+    """A connection with ``credentials`` that keeps reconnecting to ``servers``."""
+    return await nats.connect(list(servers), name=name, error_cb=reporter(name),
                               max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
                               connect_timeout=CONNECT_TIMEOUT_S, allow_reconnect=True,
                               **credentials.options(passphrase(development=True)), **options)
