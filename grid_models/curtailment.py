@@ -51,7 +51,6 @@ from grid_models.violations import (
     Violation,
     ViolationReport,
     checks,
-    element_name,
     find_violations,
     values_of,
 )
@@ -174,8 +173,8 @@ class _Bounds:
             ratio = excess[j] / abs(check.limit)
             if excess[j] > 0 and ratio > best_ratio:
                 best_ratio = ratio
-                name = element_name(plan.model, check.table, j)
-                constraint = Constraint(name, check.kind, float(values[j]), check.limit)
+                constraint = Constraint(check.name(plan.model, j), check.kind, float(values[j]),
+                                        check.limit)
                 best = _Worst(constraint, check.kind, j, check.sign, float(bound[j]))
         return best
 

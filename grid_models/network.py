@@ -72,6 +72,24 @@ class GridModel:
     def n_trafo3w(self) -> int:
         return len(self.trafo3w_index)
 
+    def columns(self, node: int, phase: str = "abc") -> tuple[np.ndarray, np.ndarray]:
+        """The injection column of a node, and its share (1): a balanced model has no phases
+        (see `grid_models.unbalanced` for the model that has)."""
+        return np.array([node], dtype=np.int64), np.ones(1)
+
+    @property
+    def load_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each load's injection columns (n_load, 1) and shares of its power (-1: not placed)."""
+        return self.load_pos[:, None], np.ones((len(self.load_pos), 1))
+
+    @property
+    def sgen_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.sgen_pos[:, None], np.ones((len(self.sgen_pos), 1))
+
+    def apply_z(self, b: np.ndarray) -> np.ndarray:
+        """``Z b`` for rows of node currents (T, n)."""
+        return self.factor.solve(b)
+
 
 def compile_net(net: pp.pandapowerNet) -> GridModel:
     """Compile ``net`` (left unchanged) for the batch power flow; unsupported nets raise."""
@@ -173,18 +191,38 @@ def _branch_arrays(net, work, internal, node):
     current at the HV end of the HV branch, the MV and LV currents at the far ends of theirs;
     ``i`` in kA from the per-unit current and the bus base voltage.
     """
-    ppci = work._ppc
-    in_service = np.asarray(internal["branch_is"], dtype=bool)
-    ppci_row = np.cumsum(in_service) - 1  # ppc branch -> ppci branch (Yf/Yt row)
-    yf, yt = internal["Yf"].tocsr(), internal["Yt"].tocsr()
-    ppci_branch = internal["branch"]
-    base_kv = internal["bus"][:, BASE_KV].real
-    lookups = work._pd2ppc_lookups["branch"]
-    base_i = ppci["baseMVA"] / _SQRT3  # per-unit current * base_i / base_kv = kA
+    base_i = work._ppc["baseMVA"] / _SQRT3  # per-unit current * base_i / base_kv = kA
+    rows = branch_rows(net, work._pd2ppc_lookups["branch"], work._ppc["branch"],
+                       internal["branch_is"], internal["branch"], internal["bus"], node, base_i)
+    adm = branch_admittances(rows, internal["Yf"], internal["Yt"])
+    return rows.nodes, adm, np.concatenate([rows.k[0], rows.k[1]])
 
-    # per branch: (pandapower table, ppc row, rating of the from end, of the to end) where a
-    # rating is kA * kV: loading = i_kA * kv_rated / rating * 100, None: that end not counted
-    ends: list[tuple[int, float, float, float, float]] = []  # ppc row, kv_f, rate_f, kv_t, rate_t
+
+@dataclass(frozen=True)
+class BranchRows:
+    """Where each reported branch is in pandapower's internal (ppci) tables: its ppci row (-1:
+    not in the power flow), its end nodes, and per end the factor from a per-unit current to
+    its loading in percent; NaN where an end is not energised."""
+
+    ppci_row: np.ndarray  # (n_branch,)
+    ppci_ends: np.ndarray  # (n_branch, 2) ppci buses
+    nodes: np.ndarray  # (n_branch, 2)
+    k: np.ndarray  # (2, n_branch)
+
+
+def branch_rows(net, lookups, ppc_branch, branch_is, ppci_branch, ppci_bus, node,
+                base_i: float) -> BranchRows:
+    """The lines, then the transformers, then three per three-winding transformer (see
+    `_branch_arrays` for the loadings), from pandapower's branch lookups, its ppc and ppci
+    branch tables and the ppci bus table; ``base_i``: a per-unit current times it, over the
+    bus's base voltage, is kA."""
+    in_service = np.asarray(branch_is, dtype=bool)
+    ppci_row = np.cumsum(in_service) - 1  # ppc branch -> ppci branch (Yf/Yt row)
+    base_kv = ppci_bus[:, BASE_KV].real
+
+    # per branch: (ppc row, kv of the from end, its rating, kv of the to end, its rating) where
+    # a rating is kA * kV: loading = i_kA * kv_rated / rating * 100, inf: that end not counted
+    ends: list[tuple[int, float, float, float, float]] = []
     for table in ("line", "trafo", "trafo3w"):
         df = net[table]
         if table not in lookups:
@@ -208,14 +246,15 @@ def _branch_arrays(net, work, internal, node):
                     ends.append((row, kv[j], rating[j], 0.0, np.inf) if side == "hv"
                                 else (row, 0.0, np.inf, kv[j], rating[j]))  # fmt: skip
     n_branch = len(ends)
-    n_ppci = len(internal["bus"])
-    branch_nodes = np.zeros((n_branch, 2), dtype=np.int64)
-    branch_adm = np.zeros((n_branch, 4), dtype=np.complex128)
+    n_ppci = len(ppci_bus)
+    rows = np.full(n_branch, -1, dtype=np.int64)
+    ppci_ends = np.zeros((n_branch, 2), dtype=np.int64)
+    nodes = np.zeros((n_branch, 2), dtype=np.int64)
     k = np.zeros((2, n_branch))
     for j, (row, kv_f, rate_f, kv_t, rate_t) in enumerate(ends):
         if row < 0:
             continue
-        f_bus, t_bus = ppci["branch"][row, [F_BUS, T_BUS]].real.astype(np.int64)
+        f_bus, t_bus = ppc_branch[row, [F_BUS, T_BUS]].real.astype(np.int64)
         if not in_service[row]:
             if f_bus >= n_ppci or t_bus >= n_ppci:  # an end not energised: NaN, as pandapower
                 k[:, j] = np.nan
@@ -224,6 +263,16 @@ def _branch_arrays(net, work, internal, node):
         f, t = int(ppci_branch[r, F_BUS].real), int(ppci_branch[r, T_BUS].real)
         k[0, j] = base_i / base_kv[f] * kv_f / rate_f * 100.0
         k[1, j] = base_i / base_kv[t] * kv_t / rate_t * 100.0
-        branch_nodes[j] = node[f], node[t]
-        branch_adm[j] = yf[r, f], yf[r, t], yt[r, f], yt[r, t]
-    return branch_nodes, branch_adm, np.concatenate([k[0], k[1]])
+        rows[j], ppci_ends[j], nodes[j] = r, (f, t), (node[f], node[t])
+    return BranchRows(rows, ppci_ends, nodes, k)
+
+
+def branch_admittances(rows: BranchRows, yf, yt) -> np.ndarray:
+    """Each branch's ``y_ff, y_ft, y_tf, y_tt`` (n_branch, 4) from pandapower's branch
+    admittance matrices; zero for a branch out of the power flow."""
+    yf, yt = yf.tocsr(), yt.tocsr()
+    adm = np.zeros((len(rows.ppci_row), 4), dtype=np.complex128)
+    for j in np.flatnonzero(rows.ppci_row >= 0):
+        r, (f, t) = rows.ppci_row[j], rows.ppci_ends[j]
+        adm[j] = yf[r, f], yf[r, t], yt[r, f], yt[r, t]
+    return adm

@@ -30,7 +30,6 @@ from grid_models.violations import (
     Limits,
     checks,
     count_violations,
-    element_name,
 )
 
 PROFILE_START = pd.Timestamp(PROFILE_START_S, unit="s")
@@ -122,7 +121,7 @@ def _elements(model: GridModel, result: SnapshotResult, limits: Limits) -> pd.Da
             worst = int(np.argmax(excess[:, j]))
             rows.append(
                 {
-                    "element": element_name(model, check.table, j),
+                    "element": check.name(model, j),
                     "kind": check.kind,
                     "intervals": int((excess[:, j] > 0).sum()),
                     "worst_value": float(check.values[worst, j]),
