@@ -45,6 +45,7 @@ import pandapower as pp
 
 from grid_models.errors import GridModelError
 from grid_models.network import _SQRT3, _check_supported, branch_admittances, branch_rows
+from grid_models.phases import PHASE_SHARES, PHASES
 from kernels.errors import KernelError
 from kernels.powerflow import DEFAULT_MAX_ITER, DEFAULT_TOL
 from kernels.powerflow_unbalanced import (
@@ -56,10 +57,6 @@ from kernels.powerflow_unbalanced import (
     zbus_fixed_point_3ph,
 )
 
-PHASES = ("a", "b", "c", "abc")
-"""A load's connection: one phase, or all three (a third of its power on each)."""
-PHASE_SHARES = {"a": (1.0, 0.0, 0.0), "b": (0.0, 1.0, 0.0), "c": (0.0, 0.0, 1.0),
-                "abc": (1.0 / 3, 1.0 / 3, 1.0 / 3)}
 CABLE_R0_PER_R1 = 3.5
 CABLE_X0_PER_X1 = 1.15
 TRAFO_X0_PER_X1 = 0.95

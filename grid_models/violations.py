@@ -30,6 +30,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from grid_models.network import GridModel
+from grid_models.phases import PHASE_NAMES
 
 Kind = Literal[
     "voltage_high",
@@ -52,7 +53,6 @@ ELEMENT_KINDS: tuple[Kind, ...] = (
     "voltage_low",
     "voltage_unbalance",
 )
-PHASE_NAMES = "abc"
 
 
 @dataclass(frozen=True)
