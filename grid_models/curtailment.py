@@ -52,6 +52,7 @@ from grid_models.violations import (
     ViolationReport,
     checks,
     find_violations,
+    same_element,
     values_of,
 )
 
@@ -296,8 +297,7 @@ def _still(plan: InverterPlan, result, violation: Violation, limits: Limits) -> 
     if not result.converged[0]:
         return True
     return any(
-        v.element == violation.element and v.kind == violation.kind
-        for v in find_violations(plan.model, result, limits).violations
+        same_element(v, violation) for v in find_violations(plan.model, result, limits).violations
     )
 
 

@@ -66,9 +66,9 @@ class OneLine:
 
 
 def one_line(net: pp.pandapowerNet, phases: Sequence[str] | None = None,
-             names: Sequence[str] | None = None) -> OneLine:
+             load_names: Sequence[str] | None = None) -> OneLine:
     """The diagram of ``net``: geodata where every bus has it, else a graph layout; with
-    ``phases`` (one per load), its loads named ``names`` (default: the net's load names)."""
+    ``phases`` (one per load), its loads named ``load_names`` (default: the net's)."""
     rows = {int(b): i for i, b in enumerate(net.bus.index)}
     points = [_point(g) for g in (net.bus["geo"] if "geo" in net.bus else [None] * len(rows))]
     geographic = all(p is not None for p in points)
@@ -82,7 +82,7 @@ def one_line(net: pp.pandapowerNet, phases: Sequence[str] | None = None,
                  for i, r in net.trafo.iterrows()]
     source = rows.get(int(net.ext_grid["bus"].iloc[0])) if len(net.ext_grid) else None
     names = [str(n) if isinstance(n, str) else f"bus {b}" for b, n in zip(rows, net.bus["name"])]
-    labels = ([str(n) for n in names] if names is not None
+    labels = ([str(n) for n in load_names] if load_names is not None
               else [_name(n, i) for i, n in enumerate(net.load["name"])])
     loads = () if phases is None else tuple(
         LoadMark(labels[i], rows[int(bus)], str(phase))

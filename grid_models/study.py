@@ -146,7 +146,7 @@ def _elements(model: Model, result: Result, limits: Limits) -> pd.DataFrame:
             worst = int(np.argmax(excess[:, j]))
             rows.append(
                 {
-                    "element": check.name(model, j),
+                    "element": check.name(model, j, worst),
                     "kind": check.kind,
                     "intervals": int((excess[:, j] > 0).sum()),
                     "worst_value": float(check.values[worst, j]),

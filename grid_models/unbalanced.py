@@ -24,11 +24,12 @@ Zero-sequence data a net lacks (SimBench has none) get these defaults (`with_zer
   Voltage Test Feeder, IEEE PES 2015: r0/r1 3.4-3.6, x0/x1 1.1-1.2, as pandapower ships it in
   ``ieee_european_lv_asymmetric``), ``c0 = c1``, ``g0 = g1``;
 - transformers: vector group ``Dyn`` for an odd clock (``shift_degree`` / 30; SimBench's are
-  150 degrees, Dyn5), ``YNyn`` for an even one; ``vk0 = vk``, ``vkr0 = vkr`` (the zero-sequence
-  short-circuit impedance of a distribution transformer equals the positive one to within a few
-  percent; power-grid-model assumes it equal), ``mag0_percent = 100``, ``mag0_rx = 0``,
-  ``si0_hv_partial = 0.9`` (the values pandapower names for a missing one, and uses in the IEEE
-  European LV feeder).
+  150 degrees, Dyn5), ``YNyn`` for an even one (a given group keeps its letters: its clock is
+  ``shift_degree``, as pandapower reads it); seen from the LV star, R0 = R1 and X0 = 0.95 X1
+  (the ABB Switchgear Manual's ratios for Dyn distribution transformers): ``vkr0 = vkr`` and
+  ``vk0`` to match, pandapower's T-model split ``si0_hv_partial = 0.9`` and a magnetising
+  branch that does not shunt the delta's path (``mag0_percent = 100,000``, ``mag0_rx = 0``:
+  with pandapower's own suggestion of 100 % the LV star would see 57 % of vk0).
 
 Not modelled (refused with a one-line reason): voltage-controlled generators, three-winding
 transformers, wards, storage, DC lines, motors and pandapower's own asymmetric elements; a
@@ -208,6 +209,8 @@ def with_zero_sequence(net: pp.pandapowerNet) -> pp.pandapowerNet:
     trafo = net.trafo
     clock = (trafo["shift_degree"].fillna(0.0) / 30).round().astype(int) % 12
     _fill(trafo, "vector_group", np.where(clock % 2 == 1, "Dyn", "YNyn"))
+    trafo["vector_group"] = [g.rstrip("0123456789") if isinstance(g, str) else g
+                             for g in trafo["vector_group"]]  # the clock is shift_degree
     vkr, vk = trafo["vkr_percent"], trafo["vk_percent"]
     for column, value in (
         ("vk0_percent", np.sqrt(vkr**2 + TRAFO_X0_PER_X1**2 * (vk**2 - vkr**2))),

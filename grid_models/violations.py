@@ -6,7 +6,8 @@ pandapower indexes them: ``bus 7``, ``line 12``, ``trafo 0``, ``trafo3w 1``.
 
 An unbalanced result (`grid_models.unbalanced`) is checked per phase, each phase an element of
 its own (``bus 7 phase b``, ``line 12 phase a``), and adds each line's neutral (``line 12
-neutral``, against the line's rating) and each bus's voltage unbalance factor.
+neutral``, against the line's rating) and each bus's voltage unbalance factor, named with the
+phase furthest from the bus's mean phase voltage (``bus 7 phase a``: the phase to relieve).
 
 A violation left after the grid operator's control carries a cause, which says why no device on
 the feeder could have prevented it:
@@ -117,11 +118,15 @@ class Check(NamedTuple):
     limit: float
     sign: float  # +1: the value must stay at or below the limit; -1: at or above
     phases: int = 1  # 3: one element per phase
+    phase_at: np.ndarray | None = None  # (T, elements): the phase an element's value is of
 
-    def name(self, model: GridModel, j: int) -> str:
-        """The element at position ``j`` of the values, as a violation names it."""
+    def name(self, model: GridModel, j: int, row: int = 0) -> str:
+        """The element at position ``j`` of the values (of snapshot ``row``), as a violation
+        names it."""
         if self.phases == 1:
             suffix = " neutral" if self.kind == "neutral_loading" else ""
+            if self.phase_at is not None:
+                suffix = f" phase {PHASE_NAMES[self.phase_at[row, j]]}"
             return element_name(model, self.table, j) + suffix
         per_phase = self.values.shape[1] // self.phases
         return (f"{element_name(model, self.table, j % per_phase)} "
@@ -167,7 +172,16 @@ def checks(result, limits: Limits) -> Iterator[Check]:
         if values is None:
             continue
         phases = 3 if values.ndim == 3 else 1
-        yield Check(kind, table, values_of(result, kind), limit_of(limits, kind), sign, phases)
+        phase_at = _furthest_phase(result.vm_pu) if kind == "voltage_unbalance" else None
+        yield Check(kind, table, values_of(result, kind), limit_of(limits, kind), sign, phases,
+                    phase_at)
+
+
+def _furthest_phase(vm: np.ndarray) -> np.ndarray:
+    """Per snapshot and bus, the phase whose voltage is furthest from the mean of the three
+    (vm: (T, 3, buses))."""
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.abs(vm - vm.mean(axis=1, keepdims=True))).argmax(axis=1)
 
 
 def element_name(model: GridModel, table: str, j: int) -> str:
@@ -178,6 +192,16 @@ def element_name(model: GridModel, table: str, j: int) -> str:
         "trafo3w": model.trafo3w_index,
     }[table]
     return f"{table} {int(index[j])}"
+
+
+def same_element(a: Constraint, b: Constraint) -> bool:
+    """Whether two constraints are the same limit of the same element (a bus's unbalance is
+    one element whichever phase names it)."""
+    if a.kind != b.kind:
+        return False
+    if a.kind == "voltage_unbalance":
+        return a.element.split(" phase ")[0] == b.element.split(" phase ")[0]
+    return a.element == b.element
 
 
 def count_violations(result, limits: Limits = DEFAULT_LIMITS) -> dict[Kind, np.ndarray]:
@@ -206,7 +230,7 @@ def find_violations(
         with np.errstate(invalid="ignore"):
             over = np.flatnonzero(check.sign * (values - check.limit) > 0)
         found += [
-            Violation(check.name(model, j), check.kind, float(values[j]), check.limit)
+            Violation(check.name(model, j, row), check.kind, float(values[j]), check.limit)
             for j in over
         ]
     return ViolationReport(tuple(found))
