@@ -25,8 +25,29 @@ from kernels.powerflow import PVNodes, ZbusFactor, factorize
 _SQRT3 = np.sqrt(3.0)
 
 
+class Tables:
+    """How many lines, transformers and three-winding transformers a compiled model reports
+    (its ``line_index``, ``trafo_index``, ``trafo3w_index``)."""
+
+    line_index: np.ndarray
+    trafo_index: np.ndarray
+    trafo3w_index: np.ndarray
+
+    @property
+    def n_line(self) -> int:
+        return len(self.line_index)
+
+    @property
+    def n_trafo(self) -> int:
+        return len(self.trafo_index)
+
+    @property
+    def n_trafo3w(self) -> int:
+        return len(self.trafo3w_index)
+
+
 @dataclass(frozen=True, eq=False)
-class GridModel:
+class GridModel(Tables):
     """A net reduced to its non-slack nodes (ppc order): ``V = v0 + Z conj(S / V)``.
 
     ``Z``, the inverse of the non-slack block of ``Ybus``, is applied through ``factor``.
@@ -59,18 +80,6 @@ class GridModel:
     @property
     def n_nodes(self) -> int:
         return len(self.v0)
-
-    @property
-    def n_line(self) -> int:
-        return len(self.line_index)
-
-    @property
-    def n_trafo(self) -> int:
-        return len(self.trafo_index)
-
-    @property
-    def n_trafo3w(self) -> int:
-        return len(self.trafo3w_index)
 
     def columns(self, node: int, phase: str = "abc") -> tuple[np.ndarray, np.ndarray]:
         """The injection column of a node, and its share (1): a balanced model has no phases
@@ -115,33 +124,9 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
     except ValueError as exc:
         raise GridModelError(f"cannot factorise the admittance matrix: {exc}") from None
     v0 = -factor.solve(ybus[nodes][:, ref] @ v_slack)[0]
-    n_ppci = ybus.shape[0]
-    pos = np.full(n_ppci, -1, dtype=np.int64)
-    pos[nodes] = np.arange(len(nodes))
-    node = pos.copy()
-    node[ref] = len(nodes) + np.arange(len(ref))
-    pv = PVNodes.of(factor, pos[pv_buses], np.abs(v_all[pv_buses]))
-
-    lookup = np.asarray(work._pd2ppc_lookups["bus"])
-
-    def ppci_of(buses: np.ndarray) -> np.ndarray:
-        idx = lookup[np.asarray(buses, dtype=np.int64)]
-        return np.where((idx >= 0) & (idx < n_ppci), idx, -1)
-
-    def positions(table: str) -> tuple[np.ndarray, np.ndarray]:
-        df = net[table]
-        at = ppci_of(df["bus"].values)
-        p = np.where(at >= 0, pos[np.maximum(at, 0)], -1)
-        factor = df["scaling"].values.astype(float) * df["in_service"].values.astype(float)
-        return p.astype(np.int64), factor
-
-    load_pos, load_factor = positions("load")
-    sgen_pos, sgen_factor = positions("sgen")
-    bus_at = ppci_of(net.bus.index.values)
-    bus_node = np.where(bus_at >= 0, node[np.maximum(bus_at, 0)], -1)
-    bus_pos = {
-        int(b): int(pos[a]) for b, a in zip(net.bus.index.values, bus_at) if a >= 0 and pos[a] >= 0
-    }
+    placed = Placement.of(net, work, ybus.shape[0], nodes, ref)
+    pv = PVNodes.of(factor, placed.pos[pv_buses], np.abs(v_all[pv_buses]))
+    node = placed.node
 
     branch_nodes, branch_adm, branch_k = _branch_arrays(net, work, internal, node)
     return GridModel(
@@ -150,12 +135,7 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
         v0=v0,
         s_const=np.asarray(internal["Sbus"], dtype=np.complex128)[nodes],
         pv=pv,
-        load_pos=load_pos,
-        load_factor=load_factor,
-        sgen_pos=sgen_pos,
-        sgen_factor=sgen_factor,
-        bus_node=bus_node,
-        bus_pos=bus_pos,
+        **placed.elements(),
         bus_index=net.bus.index.values.copy(),
         v_slack=v_slack,
         branch_nodes=branch_nodes,
@@ -165,6 +145,57 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
         trafo_index=net.trafo.index.values.copy(),
         trafo3w_index=net.trafo3w.index.values.copy(),
     )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a net's buses and elements sit among the compiled nodes: ``pos`` maps a ppci bus
+    to its non-slack node (-1: none), ``node`` to its node in [non-slack, slack]; the loads'
+    and static generators' nodes and factors (scaling * in_service), each bus's node."""
+
+    pos: np.ndarray
+    node: np.ndarray
+    load_pos: np.ndarray
+    load_factor: np.ndarray
+    sgen_pos: np.ndarray
+    sgen_factor: np.ndarray
+    bus_node: np.ndarray
+    bus_pos: dict[int, int]
+
+    @classmethod
+    def of(cls, net: pp.pandapowerNet, work: pp.pandapowerNet, n_ppci: int, nodes: np.ndarray,
+           ref: np.ndarray) -> Placement:
+        """From the ppci buses kept as ``nodes`` and the slack buses ``ref``, through the bus
+        lookup of ``work`` (the net pandapower converted)."""
+        pos = np.full(n_ppci, -1, dtype=np.int64)
+        pos[nodes] = np.arange(len(nodes))
+        node = pos.copy()
+        node[ref] = len(nodes) + np.arange(len(ref))
+        lookup = np.asarray(work._pd2ppc_lookups["bus"])
+
+        def ppci_of(buses: np.ndarray) -> np.ndarray:
+            idx = lookup[np.asarray(buses, dtype=np.int64)]
+            return np.where((idx >= 0) & (idx < n_ppci), idx, -1)
+
+        def positions(table: str) -> tuple[np.ndarray, np.ndarray]:
+            df = net[table]
+            at = ppci_of(df["bus"].values)
+            p = np.where(at >= 0, pos[np.maximum(at, 0)], -1)
+            factor = df["scaling"].values.astype(float) * df["in_service"].values.astype(float)
+            return p.astype(np.int64), factor
+
+        bus_at = ppci_of(net.bus.index.values)
+        return cls(
+            pos, node, *positions("load"), *positions("sgen"),
+            bus_node=np.where(bus_at >= 0, node[np.maximum(bus_at, 0)], -1),
+            bus_pos={int(b): int(pos[a]) for b, a in zip(net.bus.index.values, bus_at)
+                     if a >= 0 and pos[a] >= 0},
+        )
+
+    def elements(self) -> dict:
+        """The fields a compiled model keeps."""
+        return {name: getattr(self, name) for name in (
+            "load_pos", "load_factor", "sgen_pos", "sgen_factor", "bus_node", "bus_pos")}
 
 
 def _check_supported(net: pp.pandapowerNet) -> None:

@@ -45,7 +45,14 @@ import numpy as np
 import pandapower as pp
 
 from grid_models.errors import GridModelError
-from grid_models.network import _SQRT3, _check_supported, branch_admittances, branch_rows
+from grid_models.network import (
+    _SQRT3,
+    Placement,
+    Tables,
+    _check_supported,
+    branch_admittances,
+    branch_rows,
+)
 from grid_models.phases import PHASE_SHARES, PHASES
 from kernels.errors import KernelError
 from kernels.powerflow import DEFAULT_MAX_ITER, DEFAULT_TOL
@@ -71,7 +78,7 @@ _NOT_MODELLED = ("gen", "trafo3w", "ward", "xward", "storage", "dcline", "motor"
 
 
 @dataclass(frozen=True, eq=False)
-class UnbalancedModel:
+class UnbalancedModel(Tables):
     """A net reduced to its non-slack nodes in the three sequences.
 
     Injection columns are phase-major: column ``p * n + k`` is phase p (a, b, c) of node k; a
@@ -109,18 +116,6 @@ class UnbalancedModel:
     def n_nodes(self) -> int:
         """Injection columns: three phases of each non-slack node."""
         return 3 * self.n
-
-    @property
-    def n_line(self) -> int:
-        return len(self.line_index)
-
-    @property
-    def n_trafo(self) -> int:
-        return len(self.trafo_index)
-
-    @property
-    def n_trafo3w(self) -> int:
-        return 0
 
     @property
     def s_const(self) -> np.ndarray:
@@ -302,29 +297,9 @@ def compile_unbalanced(net: pp.pandapowerNet, phases) -> UnbalancedModel:
     v_slack = (bus[ref, VM] * np.exp(1j * np.deg2rad(bus[ref, VA]))).astype(np.complex128)
     y1 = ybus[1][0].tocsr()
     v0 = -factors.factors[1].solve(y1[nodes][:, ref] @ v_slack)[0]
-    n_ppci = len(bus)
-    pos = np.full(n_ppci, -1, dtype=np.int64)
-    pos[nodes] = np.arange(len(nodes))
-    node = pos.copy()
-    node[ref] = len(nodes) + np.arange(len(ref))
-    lookup = np.asarray(work._pd2ppc_lookups["bus"])
-
-    def ppci_of(buses: np.ndarray) -> np.ndarray:
-        idx = lookup[np.asarray(buses, dtype=np.int64)]
-        return np.where((idx >= 0) & (idx < n_ppci), idx, -1)
-
-    def positions(table: str) -> tuple[np.ndarray, np.ndarray]:
-        df = net[table]
-        at = ppci_of(df["bus"].values)
-        p = np.where(at >= 0, pos[np.maximum(at, 0)], -1)
-        return p.astype(np.int64), (df["scaling"].values.astype(float)
-                                    * df["in_service"].values.astype(float))
-
-    load_pos, load_factor = positions("load")
-    sgen_pos, sgen_factor = positions("sgen")
-    bus_at = ppci_of(net.bus.index.values)
+    placed = Placement.of(net, work, len(bus), nodes, ref)
     rows = branch_rows(net, work._pd2ppc_lookups["branch"], work._ppc1["branch"],
-                       ppci1["internal"]["branch_is"], ppci1["branch"], bus, node,
+                       ppci1["internal"]["branch_is"], ppci1["branch"], bus, placed.node,
                        _SQRT3 * ppci1["baseMVA"])
     if len(ppci0["branch"]) != len(ppci1["branch"]):
         raise GridModelError("the zero-sequence network's branches differ from the positive's")
@@ -332,14 +307,8 @@ def compile_unbalanced(net: pp.pandapowerNet, phases) -> UnbalancedModel:
         base_mva=float(ppci1["baseMVA"]),
         factors=factors,
         v0=v0,
-        load_pos=load_pos,
-        load_factor=load_factor,
         load_phases=phases,
-        sgen_pos=sgen_pos,
-        sgen_factor=sgen_factor,
-        bus_node=np.where(bus_at >= 0, node[np.maximum(bus_at, 0)], -1),
-        bus_pos={int(b): int(pos[a]) for b, a in zip(net.bus.index.values, bus_at)
-                 if a >= 0 and pos[a] >= 0},
+        **placed.elements(),
         bus_index=net.bus.index.values.copy(),
         v_slack=v_slack,
         branch_nodes=rows.nodes,

@@ -51,34 +51,12 @@ A_INV = np.linalg.inv(A)
 
 
 @dataclass(frozen=True, eq=False)
-class SequenceFactors:
+class SequenceFactors(ZbusFactor):
     """The three sequences' factors in one node order, stacked for the kernels: row q of
-    ``l_ptr``/``u_ptr`` and ``d_re``/``d_im`` is sequence q's, and its pointers index the
-    concatenated ``l_idx``/``l_re``/``l_im`` (``u_...``)."""
+    ``l_ptr``/``u_ptr`` (3, n + 1) and ``d_re``/``d_im`` (3, n) is sequence q's, and its
+    pointers index the concatenated ``l_idx``/``l_re``/``l_im`` (``u_...``)."""
 
-    factors: tuple[ZbusFactor, ZbusFactor, ZbusFactor]
-    order: np.ndarray
-    l_ptr: np.ndarray  # (3, n + 1)
-    l_idx: np.ndarray
-    l_re: np.ndarray
-    l_im: np.ndarray
-    u_ptr: np.ndarray
-    u_idx: np.ndarray
-    u_re: np.ndarray
-    u_im: np.ndarray
-    d_re: np.ndarray  # (3, n)
-    d_im: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return len(self.order)
-
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        """The stacked factors as the kernels take them."""
-        return (
-            self.order, self.l_ptr, self.l_idx, self.l_re, self.l_im,
-            self.u_ptr, self.u_idx, self.u_re, self.u_im, self.d_re, self.d_im,
-        )  # fmt: skip
+    factors: tuple[ZbusFactor, ZbusFactor, ZbusFactor] = ()
 
     def solve(self, b012: np.ndarray) -> np.ndarray:
         """``Z_q b_q`` for each sequence q of ``b012`` (T, 3, n)."""
@@ -107,7 +85,7 @@ def factorize_sequences(y0: sparse.spmatrix, y1: sparse.spmatrix, y2: sparse.spm
     upper = stacked("u_ptr", "u_idx", "u_re", "u_im")
     d_re = np.stack([f.d_re for f in factors]) if n else np.zeros((3, 0))
     d_im = np.stack([f.d_im for f in factors]) if n else np.zeros((3, 0))
-    return SequenceFactors(factors, order, *lower, *upper, d_re, d_im)  # type: ignore[arg-type]
+    return SequenceFactors(order, *lower, *upper, d_re, d_im, factors=factors)
 
 
 def zbus_fixed_point_3ph(

@@ -145,7 +145,7 @@ def _pandapower_timeseries(feeder: Feeder, profiles: Profiles, sample: np.ndarra
 
 def _power_grid_model(feeder: Feeder, profiles: Profiles, repeats: int):
     """Median seconds and vm (T, buses) of power-grid-model's batch power flow, per method."""
-    from power_grid_model import CalculationMethod, ComponentType, DatasetType, initialize_array
+    from power_grid_model import ComponentType, DatasetType, initialize_array
 
     net = copy.deepcopy(feeder.net)
     missing = net.trafo["vector_group"].isna()
@@ -170,22 +170,28 @@ def _power_grid_model(feeder: Feeder, profiles: Profiles, repeats: int):
         array["q_specified"] = q * 1e6
         update[component] = array
     nodes = [converter.get_id("bus", i) for i in net.bus.index]
+    return _pgm_solved(model, update, nodes, repeats, symmetric=True)
+
+
+def _pgm_solved(model, update: dict, nodes: list[int], repeats: int, *, symmetric: bool):
+    """Median seconds and node voltages (T, nodes) of a power-grid-model batch per method
+    (asymmetric: (T, 3, nodes))."""
+    from power_grid_model import CalculationMethod, ComponentType
+
     out = {}
     for method in PGM_METHODS:
         calculation = CalculationMethod[method]
 
         def solve(calculation=calculation):
             return model.calculate_power_flow(
-                update_data=update,
-                calculation_method=calculation,
-                threading=0,
-                output_component_types={ComponentType.node: ["id", "u_pu"]},
-            )
+                update_data=update, symmetric=symmetric, calculation_method=calculation,
+                threading=0, output_component_types={ComponentType.node: ["id", "u_pu"]})
 
         seconds = median_seconds(solve, repeats)
         node_out = solve()[ComponentType.node]
         order = {int(n): k for k, n in enumerate(node_out["id"][0])}
-        out[method] = (seconds, node_out["u_pu"][:, [order[n] for n in nodes]])
+        u = node_out["u_pu"][:, [order[n] for n in nodes]]
+        out[method] = (seconds, u if symmetric else u.transpose(0, 2, 1))
     return out
 
 
@@ -249,7 +255,7 @@ def _power_grid_model_asym(net, phases, arrays, repeats: int):
     """Median seconds and phase voltages (T, 3, buses) of power-grid-model's asymmetric batch
     power flow, per method: each load an asymmetric load on its phase(s), generators
     three-phase, the external grid ideal."""
-    from power_grid_model import CalculationMethod, ComponentType, DatasetType, initialize_array
+    from power_grid_model import ComponentType, DatasetType, initialize_array
 
     from grid_models.phases import PHASE_SHARES
     from grid_models.unbalanced import reference_net
@@ -273,20 +279,7 @@ def _power_grid_model_asym(net, phases, arrays, repeats: int):
         gens["q_specified"] = arrays[3] * 1e6
         update[ComponentType.sym_gen] = gens
     nodes = [converter.get_id("bus", i) for i in ref.bus.index]
-    out = {}
-    for method in PGM_METHODS:
-        calculation = CalculationMethod[method]
-
-        def solve(calculation=calculation):
-            return model.calculate_power_flow(
-                update_data=update, symmetric=False, calculation_method=calculation,
-                threading=0, output_component_types={ComponentType.node: ["id", "u_pu"]})
-
-        seconds = median_seconds(solve, repeats)
-        node_out = solve()[ComponentType.node]
-        order = {int(n): k for k, n in enumerate(node_out["id"][0])}
-        out[method] = (seconds, node_out["u_pu"][:, [order[n] for n in nodes]].transpose(0, 2, 1))
-    return out
+    return _pgm_solved(model, update, nodes, repeats, symmetric=False)
 
 
 def _pgm_model(net):
