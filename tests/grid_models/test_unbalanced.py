@@ -190,3 +190,28 @@ def test_what_the_unbalanced_flow_does_not_model_is_refused(make_radial):
         compile_unbalanced(make_radial(n_lv=2)[0], ["a", "d"])
     draws = draw_phases(np.random.default_rng(0), 300)
     assert set(draws) == {"a", "b", "c"} and 70 < draws.count("a") < 130
+
+
+def test_each_inverter_acts_on_its_own_phase(make_radial):
+    """Two PV homes at the far end of a street, one on phase a beside a heavy phase-a load,
+    one on phase b: volt-var holds each on the curve at its own phase's voltage, so the one on
+    the raised phase absorbs more."""
+    from grid_models.envelopes import export_limits
+    from grid_models.inverters import Inverters, VoltVar
+
+    net, buses = make_radial(n_lv=3, km_per_line=0.15, load_mw=0.0)
+    for _ in range(2):
+        pp.create_load(net, buses[-1], p_mw=0.0)
+    model = compile_unbalanced(net, ["abc", "abc", "a", "a", "b"])
+    base = Injections(np.array([0.0, 0.0, 0.02, -0.006, -0.006]), np.zeros(5), np.zeros(0),
+                      np.zeros(0))  # a 20 kW load on a; each PV home exports 6 kW
+    inverters = Inverters(np.array([0, 0, 0, 8.0, 8.0]), np.array([0, 0, 0, 7.0, 7.0]))
+    wide = Limits(vm_min_pu=0.5, vm_max_pu=1.5, max_vuf_percent=100.0)
+    control = export_limits(model, base, inverters, limits=wide)
+    vm = control.result.vm_pu[0, :, -1]  # the far bus: phases a, b, c
+    assert vm[1] > vm[0] + 0.01  # phase b sits well above phase a
+    curve = VoltVar()
+    for home, phase in ((3, 0), (4, 1)):
+        expected = np.interp(vm[phase], curve.v_pu, curve.q_fraction) * 8.0
+        assert control.q_kvar[home] == pytest.approx(expected, abs=0.02)
+    assert control.q_kvar[4] < control.q_kvar[3]
