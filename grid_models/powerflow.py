@@ -116,8 +116,9 @@ def element_injections(
         (model.load_columns, -model.load_factor, load_p_mw, load_q_mvar),
         (model.sgen_columns, model.sgen_factor, sgen_p_mw, sgen_q_mvar),
     ):
+        placed = np.where(shares != 0, cols, -1)  # a single phase's other columns: nothing
         for w in range(cols.shape[1]):
-            add_injections(s, p, q, cols[:, w], factor * shares[:, w] / model.base_mva)
+            add_injections(s, p, q, placed[:, w], factor * shares[:, w] / model.base_mva)
     return s
 
 

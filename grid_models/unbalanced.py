@@ -152,7 +152,8 @@ class UnbalancedResult:
     not converged. ``node_voltages`` are the phase voltages at the injection columns."""
 
     vm_pu: np.ndarray  # (T, 3, buses)
-    va_degree: np.ndarray  # (T, 3, buses)
+    v_re_pu: np.ndarray  # (T, 3, buses): the phase voltages' real parts
+    v_im_pu: np.ndarray  # and imaginary parts
     vuf_percent: np.ndarray  # (T, buses)
     line_loading_percent: np.ndarray  # (T, 3, lines)
     neutral_loading_percent: np.ndarray  # (T, lines)
@@ -161,6 +162,12 @@ class UnbalancedResult:
     converged: np.ndarray  # (T,) bool
     iterations: int
     sequence_voltages: np.ndarray  # (T, 3, n) complex, as solved (warm starts)
+
+    @property
+    def va_degree(self) -> np.ndarray:
+        """The phase voltages' angles (T, 3, buses), computed when asked (they cost a third of
+        the outputs)."""
+        return np.degrees(np.arctan2(self.v_im_pu, self.v_re_pu))
 
     @property
     def node_voltages(self) -> np.ndarray:
@@ -361,13 +368,14 @@ def solve_unbalanced(
         start = np.einsum("qp,tpn->tqn", A_INV, np.asarray(v_start).reshape(rows, 3, n))
     fixed = zbus_fixed_point_3ph(model.factors, model.v0, np.asarray(s).reshape(rows, 3, n),
                                  v_start=start, tol=tol, max_iter=max_iter, backend=backend)
-    vm, va, vuf, loading, neutral = sequence_outputs(
+    vm, v_re, v_im, vuf, loading, neutral = sequence_outputs(
         fixed.voltages, model.v_slack, model.bus_node, model.branch_nodes, model.branch_adm,
         model.branch_k, fixed.converged)
     lines = model.n_line
     return UnbalancedResult(
         vm_pu=vm,
-        va_degree=va,
+        v_re_pu=v_re,
+        v_im_pu=v_im,
         vuf_percent=vuf,
         line_loading_percent=loading[:, :, :lines],
         neutral_loading_percent=neutral[:, :lines],

@@ -268,14 +268,15 @@ def sequence_outputs(
     sequence and nothing in the others. ``branch_adm`` (3, branches, 4) holds each sequence's
     ``y_ff, y_ft, y_tf, y_tt``; a phase's loading is ``max(|i_from| k_from, |i_to| k_to)`` as in
     `kernels.powerflow.snapshot_outputs`, the neutral's the same of ``3 i_0``. Returns the
-    phase voltages' magnitudes and angles in degrees (T, 3, buses), the voltage unbalance
-    factor ``|V_2| / |V_1|`` in percent (T, buses), the phase loadings (T, 3, branches) and the
+    phase voltages' magnitudes, real and imaginary parts (T, 3, buses; the angles cost more
+    than the rest, so they are left to whoever asks), the voltage unbalance factor
+    ``|V_2| / |V_1|`` in percent (T, buses), the phase loadings (T, 3, branches) and the
     neutral's (T, branches); NaN where not converged or not energised.
     """
     n_snap = voltages.shape[0]
     n_bus, n_branch = len(bus_node), len(branch_nodes)
     vm = np.empty((n_snap, 3, n_bus))
-    va = np.empty_like(vm)
+    v_re, v_im = np.empty_like(vm), np.empty_like(vm)
     vuf = np.empty((n_snap, n_bus))
     loading = np.empty((n_snap, 3, n_branch))
     neutral = np.empty((n_snap, n_branch))
@@ -283,17 +284,13 @@ def sequence_outputs(
     adm_im = np.ascontiguousarray(branch_adm.imag)
 
     def task(rows: slice) -> int:
-        v_re, v_im = np.empty(vm[rows].shape), np.empty(vm[rows].shape)
         _outputs_3ph(voltages[rows], v_slack, bus_node, branch_nodes, adm_re, adm_im, branch_k,
-                     converged[rows], v_re, v_im, vm[rows], vuf[rows], loading[rows],
-                     neutral[rows])
-        angle = va[rows]  # numpy's vectorised arctan2 is several times numba's scalar one
-        np.arctan2(v_im, v_re, out=angle)
-        angle *= 180.0 / np.pi
+                     converged[rows], v_re[rows], v_im[rows], vm[rows], vuf[rows],
+                     loading[rows], neutral[rows])
         return 0
 
     over_tasks(n_snap, task)
-    return vm, va, vuf, loading, neutral
+    return vm, v_re, v_im, vuf, loading, neutral
 
 
 def _outputs_3ph_py(
