@@ -51,8 +51,8 @@ from grid_models.violations import (
     Violation,
     ViolationReport,
     checks,
-    element_name,
     find_violations,
+    same_element,
     values_of,
 )
 
@@ -174,8 +174,8 @@ class _Bounds:
             ratio = excess[j] / abs(check.limit)
             if excess[j] > 0 and ratio > best_ratio:
                 best_ratio = ratio
-                name = element_name(plan.model, check.table, j)
-                constraint = Constraint(name, check.kind, float(values[j]), check.limit)
+                constraint = Constraint(check.name(plan.model, j), check.kind, float(values[j]),
+                                        check.limit)
                 best = _Worst(constraint, check.kind, j, check.sign, float(bound[j]))
         return best
 
@@ -297,8 +297,7 @@ def _still(plan: InverterPlan, result, violation: Violation, limits: Limits) -> 
     if not result.converged[0]:
         return True
     return any(
-        v.element == violation.element and v.kind == violation.kind
-        for v in find_violations(plan.model, result, limits).violations
+        same_element(v, violation) for v in find_violations(plan.model, result, limits).violations
     )
 
 

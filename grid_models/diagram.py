@@ -3,12 +3,14 @@
 Buses are placed at their geodata (SimBench feeders carry it, as pandapower's GeoJSON points);
 a net without complete geodata is laid out from its graph (pandapower's topology, networkx's
 Kamada-Kawai layout, or a seeded spring layout when parts are disconnected), so every feeder can be drawn. Rows follow the net's bus
-order, the order of the power flow's voltages.
+order, the order of the power flow's voltages. With the loads' phases, the diagram carries each
+load (a home: its name, its bus's row, its phase: a, b, c or abc).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,15 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class LoadMark:
+    """A load on the diagram: its name, its bus's row and its phase connection."""
+
+    name: str
+    row: int
+    phase: str
+
+
+@dataclass(frozen=True)
 class OneLine:
     bus: tuple[int, ...]  # pandapower bus index, per row
     name: tuple[str, ...]
@@ -35,6 +46,7 @@ class OneLine:
     branches: tuple[Branch, ...]  # the lines first, in the net's line order, then transformers
     source_row: int | None  # the external grid's bus
     geographic: bool  # True: x, y are longitude, latitude
+    loads: tuple[LoadMark, ...] = ()  # in the net's load order, when their phases are known
 
     def as_record(self) -> dict:
         """JSON-ready, for the run folder's feeder.json and the page."""
@@ -42,17 +54,21 @@ class OneLine:
             "bus": list(self.bus), "name": list(self.name), "x": list(self.x),
             "y": list(self.y), "source_row": self.source_row, "geographic": self.geographic,
             "branches": [[b.name, b.kind, b.from_row, b.to_row] for b in self.branches],
+            "loads": [[m.name, m.row, m.phase] for m in self.loads],
         }
 
     @classmethod
     def from_record(cls, record: dict) -> OneLine:
         return cls(tuple(record["bus"]), tuple(record["name"]), tuple(record["x"]),
                    tuple(record["y"]), tuple(Branch(*b) for b in record["branches"]),
-                   record["source_row"], record["geographic"])
+                   record["source_row"], record["geographic"],
+                   tuple(LoadMark(*m) for m in record.get("loads", ())))
 
 
-def one_line(net: pp.pandapowerNet) -> OneLine:
-    """The diagram of ``net``: geodata where every bus has it, else a graph layout."""
+def one_line(net: pp.pandapowerNet, phases: Sequence[str] | None = None,
+             load_names: Sequence[str] | None = None) -> OneLine:
+    """The diagram of ``net``: geodata where every bus has it, else a graph layout; with
+    ``phases`` (one per load), its loads named ``load_names`` (default: the net's)."""
     rows = {int(b): i for i, b in enumerate(net.bus.index)}
     points = [_point(g) for g in (net.bus["geo"] if "geo" in net.bus else [None] * len(rows))]
     geographic = all(p is not None for p in points)
@@ -66,8 +82,18 @@ def one_line(net: pp.pandapowerNet) -> OneLine:
                  for i, r in net.trafo.iterrows()]
     source = rows.get(int(net.ext_grid["bus"].iloc[0])) if len(net.ext_grid) else None
     names = [str(n) if isinstance(n, str) else f"bus {b}" for b, n in zip(rows, net.bus["name"])]
+    labels = ([str(n) for n in load_names] if load_names is not None
+              else [_name(n, i) for i, n in enumerate(net.load["name"])])
+    loads = () if phases is None else tuple(
+        LoadMark(labels[i], rows[int(bus)], str(phase))
+        for i, (bus, phase) in enumerate(zip(net.load["bus"], phases)))
     return OneLine(tuple(rows), tuple(names), tuple(float(p[0]) for p in points),
-                   tuple(float(p[1]) for p in points), tuple(branches), source, geographic)
+                   tuple(float(p[1]) for p in points), tuple(branches), source, geographic,
+                   loads)
+
+
+def _name(name: object, i: int) -> str:
+    return str(name) if isinstance(name, str) else f"load {i}"
 
 
 def _point(geo: object) -> tuple[float, float] | None:

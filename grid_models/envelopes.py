@@ -43,7 +43,7 @@ from grid_models.curtailment import (
 from grid_models.errors import GridModelError
 from grid_models.feeders import Injections, Profiles
 from grid_models.inverters import InverterPlan, Inverters
-from grid_models.powerflow import NetLike, SnapshotResult, element_injections, model_of
+from grid_models.powerflow import NetLike, Result, element_injections, model_of
 from grid_models.violations import DEFAULT_LIMITS, Constraint, Limits, ViolationReport
 
 
@@ -57,7 +57,7 @@ class ExportLimits:
     contracted_shortfall_kw: np.ndarray  # contracted export not delivered
     q_kvar: np.ndarray  # reactive power of each inverter (volt-var), + injected
     binding: tuple[Constraint | None, ...]  # the element that set each home's limit
-    result: SnapshotResult  # the interval's power flow with all of the above (one row)
+    result: Result  # the interval's power flow with all of the above (one row)
     violations: ViolationReport  # violations left, each with its cause
 
 

@@ -49,6 +49,7 @@ from grid_models.errors import GridModelError
 from grid_models.feeders import Injections
 from grid_models.inverters import InverterPlan
 from grid_models.network import GridModel
+from grid_models.phases import PHASES
 from grid_models.powerflow import NetLike, element_injections, model_of
 from grid_models.violations import (
     DEFAULT_LIMITS,
@@ -74,12 +75,15 @@ Status = Literal["accepted", "curtailed", "rejected"]
 
 @dataclass(frozen=True)
 class TradeRequest:
-    """The seller exports ``kw`` at ``seller_bus``, the buyer imports it at ``buyer_bus``."""
+    """The seller exports ``kw`` at ``seller_bus``, the buyer imports it at ``buyer_bus``,
+    each on its phase (``grid_models.unbalanced.PHASES``; a balanced model has none)."""
 
     trade_id: int
     seller_bus: int
     buyer_bus: int
     kw: float
+    seller_phase: str = "abc"
+    buyer_phase: str = "abc"
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,8 @@ class _TradeCase:
         ids = np.array([t.trade_id for t in trades], dtype=np.int64)
         if len(set(ids.tolist())) != len(ids):
             raise GridModelError("trade ids must be unique")
-        seller, buyer = _trade_buses(model, trades)
+        seller, buyer = _trade_columns(model, trades)
+        load_cols, load_shares = model.load_columns
         exporting = (
             np.flatnonzero((arrays[0] * model.load_factor < 0) & (model.load_pos >= 0))
             if uncontracted_first
@@ -151,26 +156,30 @@ class _TradeCase:
         load_p = arrays[0].copy()
         load_p[exporting] = 0.0  # the base without the exports the units stand for
         self.s_base = element_injections(model, load_p[None], *(a[None] for a in arrays[1:]))[0]
-        # unit u adds its grant (per unit of power) at node into[u] and draws it at out_of[u]
-        self.into = np.concatenate([model.load_pos[exporting], seller])
-        self.out_of = np.concatenate([np.full(len(exporting), -1), buyer])
+        # unit u adds its grant (per unit of power) at its columns into[u], in shares, and
+        # draws it at out_of[u] (-1: nowhere)
+        exports = (load_cols[exporting], load_shares[exporting])
+        self.into = [np.concatenate([exports[i], seller[i]]) for i in (0, 1)]
+        self.out_of = [np.concatenate([np.full_like(exports[0], -1), buyer[0]]),
+                       np.concatenate([exports[1], buyer[1]])]
         self.per_watt = 1e-6 / model.base_mva
-        node = model.load_pos[exporting]
         self.units = Units(
             requested=np.concatenate([export_w, [_watts(t) for t in trades]]).astype(np.int64),
             priority=np.concatenate([np.zeros(len(exporting)), np.ones(len(trades))]).astype(int),
             ids=np.concatenate([exporting, ids]).astype(np.int64),
-            signature=tuple(("export", int(b)) for b in node)
-            + tuple(("trade", int(a), int(b)) for a, b in zip(seller, buyer)),
+            signature=tuple(("export", *_key(exports, u)) for u in range(len(exporting)))
+            + tuple(("trade", *_key(seller, u), *_key(buyer, u)) for u in range(len(trades))),
         )
         self.references_s = reference_injections(model, arrays)
 
     def rows(self, grants: np.ndarray) -> Rows:
         s = np.repeat(self.s_base[None], len(grants), axis=0)
         power = grants * self.per_watt
-        np.add.at(s, (slice(None), self.into), power)
-        drawn = self.out_of >= 0
-        np.add.at(s, (slice(None), self.out_of[drawn]), -power[:, drawn])
+        for w in range(self.into[0].shape[1]):
+            np.add.at(s, (slice(None), self.into[0][:, w]), power * self.into[1][:, w])
+            drawn = self.out_of[0][:, w] >= 0
+            np.add.at(s, (slice(None), self.out_of[0][drawn, w]),
+                      -power[:, drawn] * self.out_of[1][drawn, w])
         return Rows(s, np.zeros((len(s), 0)), np.zeros((len(s), 0)))
 
     def references(self) -> Rows:
@@ -182,20 +191,34 @@ class _TradeCase:
         return grants
 
 
-def _trade_buses(model: GridModel, trades: Sequence[TradeRequest]) -> tuple[np.ndarray, ...]:
-    """Node of each trade's seller and buyer bus."""
-    positions = []
+def _trade_columns(model, trades: Sequence[TradeRequest]):
+    """The injection columns and shares of each trade's seller and of its buyer, each a pair
+    of (trades, width) arrays."""
+    ends: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]
     for trade in trades:
-        for bus in (trade.seller_bus, trade.buyer_bus):
+        for side, bus, phase in ((0, trade.seller_bus, trade.seller_phase),
+                                 (1, trade.buyer_bus, trade.buyer_phase)):
             pos = model.bus_pos.get(int(bus))
             if pos is None:
                 raise GridModelError(
                     f"trade {trade.trade_id}: bus {bus} is not an energised household bus of the "
                     "feeder (unknown, isolated or the slack)"
                 )
-            positions.append(pos)
-    pairs = np.array(positions, dtype=np.int64).reshape(len(trades), 2)
-    return pairs[:, 0], pairs[:, 1]
+            if phase not in PHASES:
+                raise GridModelError(f"trade {trade.trade_id}: unknown phase {phase!r} (one of "
+                                     f"{', '.join(PHASES)})")
+            ends[side].append(model.columns(pos, phase))
+    width = model.columns(0)[0].shape[0]
+    return tuple(
+        (np.array([c for c, _ in side], dtype=np.int64).reshape(len(trades), width),
+         np.array([w for _, w in side], dtype=float).reshape(len(trades), width))
+        for side in ends
+    )
+
+
+def _key(columns: tuple[np.ndarray, np.ndarray], u: int) -> tuple:
+    """Where a unit's power goes: equal keys, equal effect on the grid."""
+    return (*columns[0][u].tolist(), *columns[1][u].tolist())
 
 
 def _watts(trade: TradeRequest) -> int:

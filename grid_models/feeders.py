@@ -17,8 +17,9 @@ its homes: the profile of the feeder's first PV generator (SimBench), else ``PV_
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import pandapower.networks as pn
 
 from grid_models.errors import GridModelError
 from grid_models.network import GridModel, compile_net
+from grid_models.unbalanced import UnbalancedModel, compile_unbalanced
 
 STEP_MINUTES = 15
 PROFILE_STEP_S = STEP_MINUTES * 60
@@ -105,18 +107,28 @@ class Profiles:
 
 @dataclass(frozen=True, eq=False)
 class Feeder:
-    """A net, the bus of each household load and generator, and its profiles."""
+    """A net, the bus of each household load and generator, and its profiles; with
+    ``phases``, each load's phase connection (``grid_models.unbalanced.PHASES``): the feeder
+    is then solved unbalanced."""
 
     name: str
     net: pp.pandapowerNet
     load_bus: dict[int, int]
     sgen_bus: dict[int, int]
     profiles: Profiles
+    phases: tuple[str, ...] | None = None
 
     @functools.cached_property
-    def model(self) -> GridModel:
-        """The net compiled for the batch power flow, built on first use and kept."""
-        return compile_net(self.net)
+    def model(self) -> GridModel | UnbalancedModel:
+        """The net compiled for the batch power flow (balanced, or unbalanced with its loads on
+        ``phases``), built on first use and kept."""
+        if self.phases is None:
+            return compile_net(self.net)
+        return compile_unbalanced(self.net, self.phases)
+
+    def with_phases(self, phases: Sequence[str] | None) -> Feeder:
+        """This feeder with its loads on ``phases`` (None: balanced); the net is shared."""
+        return dataclasses.replace(self, phases=None if phases is None else tuple(phases))
 
 
 def load_feeder(spec: str) -> Feeder:

@@ -47,7 +47,8 @@ import numpy as np
 
 from grid_models.errors import GridModelError
 from grid_models.network import GridModel
-from grid_models.powerflow import SnapshotResult, solve_injections
+from grid_models.powerflow import Result, solve_injections
+from grid_models.unbalanced import UnbalancedModel
 
 _TOL_W = 0.01  # a snapshot has converged when every P and Q is this close to its target
 _MAX_STEPS = 60
@@ -138,35 +139,49 @@ class Inverters:
 
 @dataclass(frozen=True, eq=False)
 class InverterPlan:
-    """Inverters placed on a model: those with a rating at an energised non-slack bus."""
+    """Inverters placed on a model: those with a rating at an energised non-slack bus, each at
+    its load's injection columns (one; three on an unbalanced model: its phases, each with
+    its share of the power). An inverter acts on its voltage: its column's, or the mean of its
+    phases' weighted by their shares (a single-phase inverter: its own phase's)."""
 
-    model: GridModel
+    model: GridModel | UnbalancedModel
     loads: np.ndarray  # (m,) load position of each placed inverter
-    node: np.ndarray  # (m,) its node
+    cols: np.ndarray  # (m, w) its injection columns
+    shares: np.ndarray  # (m, w) the share of its power at each
     factor: np.ndarray  # (m,) the load's scaling * in_service
     rated: np.ndarray  # (m,) per-unit
     functions: np.ndarray  # (m,) bool
     settings: InverterSettings
-    z: np.ndarray  # (m, m) complex: Z between the inverters' nodes
+    z: np.ndarray  # (m w, m w) complex: Z between the inverters' columns
 
     @classmethod
-    def of(cls, model: GridModel, inverters: Inverters) -> InverterPlan:
+    def of(cls, model: GridModel | UnbalancedModel, inverters: Inverters) -> InverterPlan:
         inverters = inverters.checked(len(model.load_pos))
         loads = np.flatnonzero((inverters.rated_kw > 0) & (model.load_pos >= 0))
-        node = model.load_pos[loads]
-        unit = np.zeros((len(node), model.n_nodes), dtype=np.complex128)
-        unit[np.arange(len(node)), node] = 1.0
-        z = model.factor.solve(unit)[:, node].T if len(node) else np.zeros((0, 0), complex)
+        cols, shares = (a[loads] for a in model.load_columns)
+        flat = cols.ravel()
+        unit = np.zeros((len(flat), model.n_nodes), dtype=np.complex128)
+        unit[np.arange(len(flat)), flat] = 1.0
+        z = model.apply_z(unit)[:, flat].T if len(flat) else np.zeros((0, 0), complex)
         return cls(
             model=model,
             loads=loads,
-            node=node,
+            cols=cols,
+            shares=shares,
             factor=model.load_factor[loads],
             rated=inverters.rated_kw[loads] * 1e-3 / model.base_mva,
             functions=inverters.functions[loads],
             settings=inverters.settings,
             z=z,
         )
+
+    def voltages(self, node_voltages: np.ndarray) -> np.ndarray:
+        """Each inverter's column voltages (K, m, w) from a result's node voltages."""
+        return node_voltages[:, self.cols]
+
+    def magnitudes(self, voltages: np.ndarray) -> np.ndarray:
+        """The voltage each inverter acts on (K, m): its columns' magnitudes by their shares."""
+        return (np.abs(voltages) * self.shares).sum(axis=2)
 
     @classmethod
     def none(cls, model: GridModel) -> InverterPlan:
@@ -183,7 +198,7 @@ class InverterPlan:
 class InverterSolution:
     """The power flow with the inverters' response, and that response (per unit, (K, m))."""
 
-    result: SnapshotResult
+    result: Result
     p: np.ndarray  # active power delivered
     q: np.ndarray  # reactive power injected
     p_ceiling: np.ndarray  # min(available, volt-watt ceiling): what the export limit cut from
@@ -210,7 +225,7 @@ def solve_with_inverters(
     vv = plan.settings.volt_var
     q_max = plan.rated * (max(abs(x) for x in vv.q_fraction) if vv is not None else 0.0)
     out_p, out_q, out_ceiling = p.copy(), q.copy(), available.copy()
-    results: list[SnapshotResult | None] = [None] * n_rows
+    results: list[Result | None] = [None] * n_rows
     rows = np.arange(n_rows)  # rows still iterating
     v_start = None
     step = np.zeros((n_rows, 2 * m))
@@ -220,9 +235,10 @@ def solve_with_inverters(
         result = solve_injections(
             plan.model, _with(plan, s[rows], available[rows], p[rows], q[rows]), v_start=v_start
         )
-        voltage = result.node_voltages[:, plan.node]
-        target_p, slope_p, ceiling = _p_targets(plan, np.abs(voltage), available[rows], cap[rows])
-        target_q, slope_q = _q_targets(plan, np.abs(voltage), available[rows])
+        voltage = plan.voltages(result.node_voltages)
+        vm = plan.magnitudes(voltage)
+        target_p, slope_p, ceiling = _p_targets(plan, vm, available[rows], cap[rows])
+        target_q, slope_q = _q_targets(plan, vm, available[rows])
         residual = np.concatenate([p[rows] - target_p, q[rows] - target_q], axis=1)
         size = np.abs(residual).max(axis=1)
         norm = np.where(result.converged, np.sqrt((residual**2).sum(axis=1)), np.inf)
@@ -236,7 +252,7 @@ def solve_with_inverters(
             results[row] = result.rows([k])
             out_p[row], out_q[row], out_ceiling[row] = p[row], q[row], ceiling[k]
             if not size[k] < tol:  # the fixed point was not found: the snapshot has failed
-                results[row] = _failed(results[row])
+                results[row] = results[row].failed()
         back = rows[worse]  # halve the last step
         step[back] /= 2
         halvings[back] += 1
@@ -259,16 +275,17 @@ def solve_with_inverters(
         if not rows.size:
             break
     for row in rows:  # out of steps: not converged
-        results[row] = _failed(solve_injections(plan.model, s[[row]]))
-    return InverterSolution(_stack(results), out_p, out_q, out_ceiling)
+        results[row] = solve_injections(plan.model, s[[row]]).failed()
+    return InverterSolution(type(results[0]).concat(results), out_p, out_q, out_ceiling)
 
 
 def _with(plan: InverterPlan, s, available, p, q) -> np.ndarray:
-    """Node injections with the inverters' deviation from (available, 0) added."""
+    """Injections with the inverters' deviation from (available, 0) added at their columns."""
     out = s.copy()
     delta = plan.factor * ((p - available) + 1j * q)
-    for k in range(plan.m):  # inverters may share a node: add one at a time
-        out[:, plan.node[k]] += delta[:, k]
+    for k in range(plan.m):  # inverters may share a column: add one at a time
+        for c in range(plan.cols.shape[1]):
+            out[:, plan.cols[k, c]] += delta[:, k] * plan.shares[k, c]
     return out
 
 
@@ -312,46 +329,19 @@ def _q_targets(plan: InverterPlan, vm, available):
 def _newton_step(plan: InverterPlan, voltage, slope_p, slope_q, residual) -> np.ndarray:
     """Solve ``(I - diag(slopes) S) step = -residual`` per row, S the voltage-magnitude
     sensitivities to the inverters' P and Q: ``d|V_i| = Re(conj(V_i) Z_ij dI_j) / |V_i|`` with
-    ``dI_j = (dP_j - 1j dQ_j) / conj(V_j)``."""
-    n_rows, m = voltage.shape
-    ratio = (np.conj(voltage)[:, :, None] * plan.z[None]) / (
-        np.abs(voltage)[:, :, None] * np.conj(voltage)[:, None, :]
+    ``dI_j = (dP_j - 1j dQ_j) / conj(V_j)`` between columns, then each inverter's by the shares
+    of its columns (its power injected, its voltage measured)."""
+    n_rows, m, w = voltage.shape
+    v = voltage.reshape(n_rows, m * w)
+    ratio = (np.conj(v)[:, :, None] * plan.z[None]) / (
+        np.abs(v)[:, :, None] * np.conj(v)[:, None, :]
     )
-    ratio *= plan.factor[None, None, :]
+    ratio *= np.repeat(plan.factor, w)[None, None, :]
+    if w > 1:
+        ratio = np.einsum("kc,tkcld,ld->tkl", plan.shares,
+                          ratio.reshape(n_rows, m, w, m, w), plan.shares)
     sens = np.concatenate([ratio.real, ratio.imag], axis=2)  # (K, m, 2m): d|V_i|/d(P_j, Q_j)
     slopes = np.concatenate([slope_p, slope_q], axis=1)  # (K, 2m)
     jacobian = np.repeat(np.eye(2 * m)[None], n_rows, axis=0)
     jacobian -= slopes[:, :, None] * np.concatenate([sens, sens], axis=1)
     return np.linalg.solve(jacobian, -residual[:, :, None])[:, :, 0]
-
-
-def _failed(result: SnapshotResult) -> SnapshotResult:
-    """The same snapshot reported as not converged (NaN), as the power flow does."""
-    nan = {
-        f: np.full_like(getattr(result, f), np.nan)
-        for f in (
-            "vm_pu",
-            "va_degree",
-            "line_loading_percent",
-            "trafo_loading_percent",
-            "trafo3w_loading_percent",
-        )
-    }
-    return SnapshotResult(
-        **nan,
-        converged=np.zeros(1, bool),
-        iterations=result.iterations,
-        node_voltages=result.node_voltages,
-    )
-
-
-def _stack(results: list[SnapshotResult]) -> SnapshotResult:
-    fields = SnapshotResult.__dataclass_fields__
-    return SnapshotResult(
-        **{
-            f: max(r.iterations for r in results)
-            if f == "iterations"
-            else np.concatenate([getattr(r, f) for r in results])
-            for f in fields
-        }
-    )

@@ -25,8 +25,29 @@ from kernels.powerflow import PVNodes, ZbusFactor, factorize
 _SQRT3 = np.sqrt(3.0)
 
 
+class Tables:
+    """How many lines, transformers and three-winding transformers a compiled model reports
+    (its ``line_index``, ``trafo_index``, ``trafo3w_index``)."""
+
+    line_index: np.ndarray
+    trafo_index: np.ndarray
+    trafo3w_index: np.ndarray
+
+    @property
+    def n_line(self) -> int:
+        return len(self.line_index)
+
+    @property
+    def n_trafo(self) -> int:
+        return len(self.trafo_index)
+
+    @property
+    def n_trafo3w(self) -> int:
+        return len(self.trafo3w_index)
+
+
 @dataclass(frozen=True, eq=False)
-class GridModel:
+class GridModel(Tables):
     """A net reduced to its non-slack nodes (ppc order): ``V = v0 + Z conj(S / V)``.
 
     ``Z``, the inverse of the non-slack block of ``Ybus``, is applied through ``factor``.
@@ -60,17 +81,23 @@ class GridModel:
     def n_nodes(self) -> int:
         return len(self.v0)
 
-    @property
-    def n_line(self) -> int:
-        return len(self.line_index)
+    def columns(self, node: int, phase: str = "abc") -> tuple[np.ndarray, np.ndarray]:
+        """The injection column of a node, and its share (1): a balanced model has no phases
+        (see `grid_models.unbalanced` for the model that has)."""
+        return np.array([node], dtype=np.int64), np.ones(1)
 
     @property
-    def n_trafo(self) -> int:
-        return len(self.trafo_index)
+    def load_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each load's injection columns (n_load, 1) and shares of its power (-1: not placed)."""
+        return self.load_pos[:, None], np.ones((len(self.load_pos), 1))
 
     @property
-    def n_trafo3w(self) -> int:
-        return len(self.trafo3w_index)
+    def sgen_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.sgen_pos[:, None], np.ones((len(self.sgen_pos), 1))
+
+    def apply_z(self, b: np.ndarray) -> np.ndarray:
+        """``Z b`` for rows of node currents (T, n)."""
+        return self.factor.solve(b)
 
 
 def compile_net(net: pp.pandapowerNet) -> GridModel:
@@ -97,33 +124,9 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
     except ValueError as exc:
         raise GridModelError(f"cannot factorise the admittance matrix: {exc}") from None
     v0 = -factor.solve(ybus[nodes][:, ref] @ v_slack)[0]
-    n_ppci = ybus.shape[0]
-    pos = np.full(n_ppci, -1, dtype=np.int64)
-    pos[nodes] = np.arange(len(nodes))
-    node = pos.copy()
-    node[ref] = len(nodes) + np.arange(len(ref))
-    pv = PVNodes.of(factor, pos[pv_buses], np.abs(v_all[pv_buses]))
-
-    lookup = np.asarray(work._pd2ppc_lookups["bus"])
-
-    def ppci_of(buses: np.ndarray) -> np.ndarray:
-        idx = lookup[np.asarray(buses, dtype=np.int64)]
-        return np.where((idx >= 0) & (idx < n_ppci), idx, -1)
-
-    def positions(table: str) -> tuple[np.ndarray, np.ndarray]:
-        df = net[table]
-        at = ppci_of(df["bus"].values)
-        p = np.where(at >= 0, pos[np.maximum(at, 0)], -1)
-        factor = df["scaling"].values.astype(float) * df["in_service"].values.astype(float)
-        return p.astype(np.int64), factor
-
-    load_pos, load_factor = positions("load")
-    sgen_pos, sgen_factor = positions("sgen")
-    bus_at = ppci_of(net.bus.index.values)
-    bus_node = np.where(bus_at >= 0, node[np.maximum(bus_at, 0)], -1)
-    bus_pos = {
-        int(b): int(pos[a]) for b, a in zip(net.bus.index.values, bus_at) if a >= 0 and pos[a] >= 0
-    }
+    placed = Placement.of(net, work, ybus.shape[0], nodes, ref)
+    pv = PVNodes.of(factor, placed.pos[pv_buses], np.abs(v_all[pv_buses]))
+    node = placed.node
 
     branch_nodes, branch_adm, branch_k = _branch_arrays(net, work, internal, node)
     return GridModel(
@@ -132,12 +135,7 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
         v0=v0,
         s_const=np.asarray(internal["Sbus"], dtype=np.complex128)[nodes],
         pv=pv,
-        load_pos=load_pos,
-        load_factor=load_factor,
-        sgen_pos=sgen_pos,
-        sgen_factor=sgen_factor,
-        bus_node=bus_node,
-        bus_pos=bus_pos,
+        **placed.elements(),
         bus_index=net.bus.index.values.copy(),
         v_slack=v_slack,
         branch_nodes=branch_nodes,
@@ -147,6 +145,57 @@ def compile_net(net: pp.pandapowerNet) -> GridModel:
         trafo_index=net.trafo.index.values.copy(),
         trafo3w_index=net.trafo3w.index.values.copy(),
     )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a net's buses and elements sit among the compiled nodes: ``pos`` maps a ppci bus
+    to its non-slack node (-1: none), ``node`` to its node in [non-slack, slack]; the loads'
+    and static generators' nodes and factors (scaling * in_service), each bus's node."""
+
+    pos: np.ndarray
+    node: np.ndarray
+    load_pos: np.ndarray
+    load_factor: np.ndarray
+    sgen_pos: np.ndarray
+    sgen_factor: np.ndarray
+    bus_node: np.ndarray
+    bus_pos: dict[int, int]
+
+    @classmethod
+    def of(cls, net: pp.pandapowerNet, work: pp.pandapowerNet, n_ppci: int, nodes: np.ndarray,
+           ref: np.ndarray) -> Placement:
+        """From the ppci buses kept as ``nodes`` and the slack buses ``ref``, through the bus
+        lookup of ``work`` (the net pandapower converted)."""
+        pos = np.full(n_ppci, -1, dtype=np.int64)
+        pos[nodes] = np.arange(len(nodes))
+        node = pos.copy()
+        node[ref] = len(nodes) + np.arange(len(ref))
+        lookup = np.asarray(work._pd2ppc_lookups["bus"])
+
+        def ppci_of(buses: np.ndarray) -> np.ndarray:
+            idx = lookup[np.asarray(buses, dtype=np.int64)]
+            return np.where((idx >= 0) & (idx < n_ppci), idx, -1)
+
+        def positions(table: str) -> tuple[np.ndarray, np.ndarray]:
+            df = net[table]
+            at = ppci_of(df["bus"].values)
+            p = np.where(at >= 0, pos[np.maximum(at, 0)], -1)
+            factor = df["scaling"].values.astype(float) * df["in_service"].values.astype(float)
+            return p.astype(np.int64), factor
+
+        bus_at = ppci_of(net.bus.index.values)
+        return cls(
+            pos, node, *positions("load"), *positions("sgen"),
+            bus_node=np.where(bus_at >= 0, node[np.maximum(bus_at, 0)], -1),
+            bus_pos={int(b): int(pos[a]) for b, a in zip(net.bus.index.values, bus_at)
+                     if a >= 0 and pos[a] >= 0},
+        )
+
+    def elements(self) -> dict:
+        """The fields a compiled model keeps."""
+        return {name: getattr(self, name) for name in (
+            "load_pos", "load_factor", "sgen_pos", "sgen_factor", "bus_node", "bus_pos")}
 
 
 def _check_supported(net: pp.pandapowerNet) -> None:
@@ -173,18 +222,38 @@ def _branch_arrays(net, work, internal, node):
     current at the HV end of the HV branch, the MV and LV currents at the far ends of theirs;
     ``i`` in kA from the per-unit current and the bus base voltage.
     """
-    ppci = work._ppc
-    in_service = np.asarray(internal["branch_is"], dtype=bool)
-    ppci_row = np.cumsum(in_service) - 1  # ppc branch -> ppci branch (Yf/Yt row)
-    yf, yt = internal["Yf"].tocsr(), internal["Yt"].tocsr()
-    ppci_branch = internal["branch"]
-    base_kv = internal["bus"][:, BASE_KV].real
-    lookups = work._pd2ppc_lookups["branch"]
-    base_i = ppci["baseMVA"] / _SQRT3  # per-unit current * base_i / base_kv = kA
+    base_i = work._ppc["baseMVA"] / _SQRT3  # per-unit current * base_i / base_kv = kA
+    rows = branch_rows(net, work._pd2ppc_lookups["branch"], work._ppc["branch"],
+                       internal["branch_is"], internal["branch"], internal["bus"], node, base_i)
+    adm = branch_admittances(rows, internal["Yf"], internal["Yt"])
+    return rows.nodes, adm, np.concatenate([rows.k[0], rows.k[1]])
 
-    # per branch: (pandapower table, ppc row, rating of the from end, of the to end) where a
-    # rating is kA * kV: loading = i_kA * kv_rated / rating * 100, None: that end not counted
-    ends: list[tuple[int, float, float, float, float]] = []  # ppc row, kv_f, rate_f, kv_t, rate_t
+
+@dataclass(frozen=True)
+class BranchRows:
+    """Where each reported branch is in pandapower's internal (ppci) tables: its ppci row (-1:
+    not in the power flow), its end nodes, and per end the factor from a per-unit current to
+    its loading in percent; NaN where an end is not energised."""
+
+    ppci_row: np.ndarray  # (n_branch,)
+    ppci_ends: np.ndarray  # (n_branch, 2) ppci buses
+    nodes: np.ndarray  # (n_branch, 2)
+    k: np.ndarray  # (2, n_branch)
+
+
+def branch_rows(net, lookups, ppc_branch, branch_is, ppci_branch, ppci_bus, node,
+                base_i: float) -> BranchRows:
+    """The lines, then the transformers, then three per three-winding transformer (see
+    `_branch_arrays` for the loadings), from pandapower's branch lookups, its ppc and ppci
+    branch tables and the ppci bus table; ``base_i``: a per-unit current times it, over the
+    bus's base voltage, is kA."""
+    in_service = np.asarray(branch_is, dtype=bool)
+    ppci_row = np.cumsum(in_service) - 1  # ppc branch -> ppci branch (Yf/Yt row)
+    base_kv = ppci_bus[:, BASE_KV].real
+
+    # per branch: (ppc row, kv of the from end, its rating, kv of the to end, its rating) where
+    # a rating is kA * kV: loading = i_kA * kv_rated / rating * 100, inf: that end not counted
+    ends: list[tuple[int, float, float, float, float]] = []
     for table in ("line", "trafo", "trafo3w"):
         df = net[table]
         if table not in lookups:
@@ -208,14 +277,15 @@ def _branch_arrays(net, work, internal, node):
                     ends.append((row, kv[j], rating[j], 0.0, np.inf) if side == "hv"
                                 else (row, 0.0, np.inf, kv[j], rating[j]))  # fmt: skip
     n_branch = len(ends)
-    n_ppci = len(internal["bus"])
-    branch_nodes = np.zeros((n_branch, 2), dtype=np.int64)
-    branch_adm = np.zeros((n_branch, 4), dtype=np.complex128)
+    n_ppci = len(ppci_bus)
+    rows = np.full(n_branch, -1, dtype=np.int64)
+    ppci_ends = np.zeros((n_branch, 2), dtype=np.int64)
+    nodes = np.zeros((n_branch, 2), dtype=np.int64)
     k = np.zeros((2, n_branch))
     for j, (row, kv_f, rate_f, kv_t, rate_t) in enumerate(ends):
         if row < 0:
             continue
-        f_bus, t_bus = ppci["branch"][row, [F_BUS, T_BUS]].real.astype(np.int64)
+        f_bus, t_bus = ppc_branch[row, [F_BUS, T_BUS]].real.astype(np.int64)
         if not in_service[row]:
             if f_bus >= n_ppci or t_bus >= n_ppci:  # an end not energised: NaN, as pandapower
                 k[:, j] = np.nan
@@ -224,6 +294,16 @@ def _branch_arrays(net, work, internal, node):
         f, t = int(ppci_branch[r, F_BUS].real), int(ppci_branch[r, T_BUS].real)
         k[0, j] = base_i / base_kv[f] * kv_f / rate_f * 100.0
         k[1, j] = base_i / base_kv[t] * kv_t / rate_t * 100.0
-        branch_nodes[j] = node[f], node[t]
-        branch_adm[j] = yf[r, f], yf[r, t], yt[r, f], yt[r, t]
-    return branch_nodes, branch_adm, np.concatenate([k[0], k[1]])
+        rows[j], ppci_ends[j], nodes[j] = r, (f, t), (node[f], node[t])
+    return BranchRows(rows, ppci_ends, nodes, k)
+
+
+def branch_admittances(rows: BranchRows, yf, yt) -> np.ndarray:
+    """Each branch's ``y_ff, y_ft, y_tf, y_tt`` (n_branch, 4) from pandapower's branch
+    admittance matrices; zero for a branch out of the power flow."""
+    yf, yt = yf.tocsr(), yt.tocsr()
+    adm = np.zeros((len(rows.ppci_row), 4), dtype=np.complex128)
+    for j in np.flatnonzero(rows.ppci_row >= 0):
+        r, (f, t) = rows.ppci_row[j], rows.ppci_ends[j]
+        adm[j] = yf[r, f], yf[r, t], yt[r, f], yt[r, t]
+    return adm

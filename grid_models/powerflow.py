@@ -10,6 +10,7 @@ import pandapower as pp
 
 from grid_models.errors import GridModelError
 from grid_models.network import GridModel, compile_net
+from grid_models.unbalanced import UnbalancedModel, UnbalancedResult, solve_unbalanced
 from kernels.powerflow import (
     DEFAULT_MAX_ITER,
     DEFAULT_TOL,
@@ -18,7 +19,8 @@ from kernels.powerflow import (
     zbus_fixed_point,
 )
 
-NetLike = Union[pp.pandapowerNet, GridModel, "Feeder"]  # noqa: F821 - Feeder is duck-typed
+NetLike = Union[pp.pandapowerNet, GridModel, UnbalancedModel, "Feeder"]  # noqa: F821
+Model = GridModel | UnbalancedModel
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,35 @@ class SnapshotResult:
               for f in self.__dataclass_fields__)
         )  # fmt: skip
 
+    def failed(self) -> SnapshotResult:
+        """The same snapshots reported as not converged (NaN), as the power flow does."""
+        keep = ("converged", "iterations", "node_voltages")
+        return SnapshotResult(**{
+            f: getattr(self, f) if f in keep else np.full_like(getattr(self, f), np.nan)
+            for f in self.__dataclass_fields__
+        } | {"converged": np.zeros_like(self.converged)})
 
-def model_of(net: NetLike) -> GridModel:
-    """The compiled model of a net, a Feeder (compiled once and kept) or a GridModel."""
-    if isinstance(net, GridModel):
+    @staticmethod
+    def concat(results: list[SnapshotResult]) -> SnapshotResult:
+        return SnapshotResult(**{
+            f: max(r.iterations for r in results) if f == "iterations"
+            else np.concatenate([getattr(r, f) for r in results])
+            for f in SnapshotResult.__dataclass_fields__
+        })
+
+
+Result = SnapshotResult | UnbalancedResult
+
+
+def model_of(net: NetLike) -> Model:
+    """The compiled model of a net, a Feeder (compiled once and kept: balanced, or unbalanced
+    when the feeder's homes are on phases) or a model."""
+    if isinstance(net, (GridModel, UnbalancedModel)):
         return net
     if isinstance(net, pp.pandapowerNet):
         return compile_net(net)
     model = getattr(net, "model", None)
-    if isinstance(model, GridModel):
+    if isinstance(model, (GridModel, UnbalancedModel)):
         return model
     raise GridModelError(f"expected a pandapower net or a feeder, got {type(net).__name__}")
 
@@ -62,9 +84,10 @@ def solve_snapshots(
     sgen_q_mvar: np.ndarray,
     *,
     backend: str = "cpu",
-) -> SnapshotResult:
+) -> Result:
     """Each row replaces the p/q of ``net.load`` and ``net.sgen`` (pandapower signs) for one
-    snapshot; every snapshot is solved as ``pp.runpp`` would, all at once."""
+    snapshot; every snapshot is solved as ``pp.runpp`` would (``runpp_3ph``, for an unbalanced
+    model), all at once."""
     model = model_of(net)
     n_snap = _rows(load_p_mw)
     n_load, n_sgen = len(model.load_pos), len(model.sgen_pos)
@@ -79,30 +102,39 @@ def solve_snapshots(
 
 
 def element_injections(
-    model: GridModel,
+    model: Model,
     load_p_mw: np.ndarray,
     load_q_mvar: np.ndarray,
     sgen_p_mw: np.ndarray,
     sgen_q_mvar: np.ndarray,
 ) -> np.ndarray:
-    """Per-unit node injections (T, n_nodes) from element powers in MW/Mvar (T, elements)."""
+    """Per-unit injections at the model's columns (T, n_nodes) from element powers in MW/Mvar
+    (T, elements), each element's power shared over its columns (its phases)."""
     s = np.empty((load_p_mw.shape[0], model.n_nodes), dtype=np.complex128)
     s[:] = model.s_const
-    add_injections(s, load_p_mw, load_q_mvar, model.load_pos, -model.load_factor / model.base_mva)
-    add_injections(s, sgen_p_mw, sgen_q_mvar, model.sgen_pos, model.sgen_factor / model.base_mva)
+    for (cols, shares), factor, p, q in (
+        (model.load_columns, -model.load_factor, load_p_mw, load_q_mvar),
+        (model.sgen_columns, model.sgen_factor, sgen_p_mw, sgen_q_mvar),
+    ):
+        placed = np.where(shares != 0, cols, -1)  # a single phase's other columns: nothing
+        for w in range(cols.shape[1]):
+            add_injections(s, p, q, placed[:, w], factor * shares[:, w] / model.base_mva)
     return s
 
 
 def solve_injections(
-    model: GridModel,
+    model: Model,
     s: np.ndarray,
     *,
     v_start: np.ndarray | None = None,
     backend: str = "cpu",
     tol: float = DEFAULT_TOL,
     max_iter: int = DEFAULT_MAX_ITER,
-) -> SnapshotResult:
-    """Solve per-unit node injections (T, n_nodes), from ``v_start`` (node voltages) if given."""
+) -> Result:
+    """Solve per-unit injections (T, n_nodes), from ``v_start`` (node voltages) if given."""
+    if isinstance(model, UnbalancedModel):
+        return solve_unbalanced(model, s, v_start=v_start, backend=backend, tol=tol,
+                                max_iter=max_iter)
     fixed = zbus_fixed_point(
         model.factor,
         model.v0,

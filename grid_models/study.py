@@ -2,12 +2,15 @@
 
 Reports, per interval, the voltage and loading violations; the elements violated most often and
 their worst values; and each bus's PV hosting capacity. Printed as tables, written as CSV (and
-Parquet when pyarrow is installed) into ``--out``.
+Parquet when pyarrow is installed) into ``--out``. ``phases="unbalanced"`` solves the feeder
+unbalanced, each load on a phase drawn by ``seed`` (`grid_models.unbalanced.draw_phases`), and
+adds each phase's voltage extremes, the neutral's loading and the unbalance factor.
 
 Hosting capacity of a bus: the extra PV (MW at unity power factor, at full output) that the bus
 can take before the first violation of any limit, checked in the studied period's
 ``HOSTING_INTERVALS`` intervals of lowest net demand, the standard worst case for PV. Found by
-doubling then bisection, all buses and intervals in one batch per step.
+doubling then bisection, all buses and intervals in one batch per step; the PV is
+three-phase (larger than any single-phase unit).
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ from rich.table import Table
 
 from grid_models.errors import GridModelError
 from grid_models.feeders import PROFILE_START_S, STEP_MINUTES, Feeder, Profiles, load_feeder
-from grid_models.network import GridModel
-from grid_models.powerflow import SnapshotResult, element_injections, solve_injections
+from grid_models.phases import PHASE_NAMES, PHASE_SETTINGS, draw_phases
+from grid_models.powerflow import Model, Result, element_injections, solve_injections
+from grid_models.unbalanced import UnbalancedResult
 from grid_models.violations import (
     DEFAULT_LIMITS,
     ELEMENT_KINDS,
     Limits,
     checks,
     count_violations,
-    element_name,
 )
 
 PROFILE_START = pd.Timestamp(PROFILE_START_S, unit="s")
@@ -49,9 +52,15 @@ class StudyReport:
     hosting: pd.DataFrame  # one row per bus, lowest capacity first
 
 
-def main(grid: str, days: int | None, out: Path | None) -> int:
+def main(grid: str, days: int | None, out: Path | None, phases: str = "balanced",
+         seed: int = 0) -> int:
     """CLI entry: run the study, print it, write the tables; exit code 0."""
-    report = run_study(load_feeder(grid), days)
+    if phases not in PHASE_SETTINGS:
+        raise GridModelError(f"phases: one of {', '.join(PHASE_SETTINGS)}, got {phases!r}")
+    feeder = load_feeder(grid)
+    if phases == "unbalanced":
+        feeder = feeder.with_phases(draw_phases(np.random.default_rng(seed), len(feeder.net.load)))
+    report = run_study(feeder, days)
     print_report(report, Console())
     if out is not None:
         for path in write_report(report, Path(out)):
@@ -82,10 +91,22 @@ def run_study(
     )
 
 
-def _intervals(result: SnapshotResult, limits: Limits) -> pd.DataFrame:
+def _intervals(result: Result, limits: Limits) -> pd.DataFrame:
     steps = np.arange(len(result.converged))
-    vm = result.vm_pu
     counts = count_violations(result, limits)
+
+    def flat(values: np.ndarray) -> np.ndarray:
+        return values.reshape(len(values), -1)
+
+    vm = flat(result.vm_pu)
+    phased = {}
+    if isinstance(result, UnbalancedResult):
+        for p, name in enumerate(PHASE_NAMES):
+            phased[f"vm_min_{name}_pu"] = _nan_reduce(np.nanmin, result.vm_pu[:, p])
+            phased[f"vm_max_{name}_pu"] = _nan_reduce(np.nanmax, result.vm_pu[:, p])
+        phased["vuf_max_percent"] = _nan_reduce(np.nanmax, result.vuf_percent)
+        phased["neutral_loading_max_percent"] = _nan_reduce(
+            np.nanmax, result.neutral_loading_percent)
     with np.errstate(invalid="ignore"):
         return pd.DataFrame(
             {
@@ -94,8 +115,11 @@ def _intervals(result: SnapshotResult, limits: Limits) -> pd.DataFrame:
                 "converged": result.converged,
                 "vm_min_pu": _nan_reduce(np.nanmin, vm),
                 "vm_max_pu": _nan_reduce(np.nanmax, vm),
-                "max_line_loading_percent": _nan_reduce(np.nanmax, result.line_loading_percent),
-                "max_trafo_loading_percent": _nan_reduce(np.nanmax, result.trafo_loading_percent),
+                **phased,
+                "max_line_loading_percent": _nan_reduce(
+                    np.nanmax, flat(result.line_loading_percent)),
+                "max_trafo_loading_percent": _nan_reduce(
+                    np.nanmax, flat(result.trafo_loading_percent)),
                 "max_trafo3w_loading_percent": _nan_reduce(
                     np.nanmax, result.trafo3w_loading_percent
                 ),
@@ -114,7 +138,7 @@ def _nan_reduce(reduce, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _elements(model: GridModel, result: SnapshotResult, limits: Limits) -> pd.DataFrame:
+def _elements(model: Model, result: Result, limits: Limits) -> pd.DataFrame:
     rows = []
     for check in checks(result, limits):
         excess = np.nan_to_num(check.sign * (check.values - check.limit), nan=-np.inf)
@@ -122,7 +146,7 @@ def _elements(model: GridModel, result: SnapshotResult, limits: Limits) -> pd.Da
             worst = int(np.argmax(excess[:, j]))
             rows.append(
                 {
-                    "element": element_name(model, check.table, j),
+                    "element": check.name(model, j, worst),
                     "kind": check.kind,
                     "intervals": int((excess[:, j] > 0).sum()),
                     "worst_value": float(check.values[worst, j]),
@@ -142,15 +166,19 @@ def _lowest_demand(profiles: Profiles) -> np.ndarray:
     return np.sort(np.argsort(net_demand, kind="stable")[:count])
 
 
-def _hosting(model: GridModel, s_worst: np.ndarray, limits: Limits) -> pd.DataFrame:
+def _hosting(model: Model, s_worst: np.ndarray, limits: Limits) -> pd.DataFrame:
     buses = np.array(sorted(model.bus_pos), dtype=np.int64)
-    positions = np.array([model.bus_pos[int(b)] for b in buses], dtype=np.int64)
+    columns = [model.columns(model.bus_pos[int(b)]) for b in buses]  # three-phase PV
+    cols = np.array([c for c, _ in columns], dtype=np.int64).reshape(len(buses), -1)
+    shares = np.array([w for _, w in columns]).reshape(len(buses), -1)
     n_int = s_worst.shape[0]
 
     def violates(extra_mw: np.ndarray) -> np.ndarray:
         s = np.tile(s_worst, (len(buses), 1))
         rows = np.arange(len(buses) * n_int)
-        s[rows, np.repeat(positions, n_int)] += np.repeat(extra_mw, n_int) / model.base_mva
+        for w in range(cols.shape[1]):
+            s[rows, np.repeat(cols[:, w], n_int)] += (
+                np.repeat(extra_mw * shares[:, w], n_int) / model.base_mva)
         result = solve_injections(model, s)
         bad = sum(count_violations(result, limits).values()) > 0
         return bad.reshape(len(buses), n_int).any(axis=1)
@@ -191,6 +219,14 @@ def print_report(report: StudyReport, console: Console) -> None:
         ("highest line loading (%)", f"{iv['max_line_loading_percent'].max():.1f}"),
         ("highest transformer loading (%)", f"{iv['max_trafo_loading_percent'].max():.1f}"),
     ]
+    if "vuf_max_percent" in iv:
+        rows += [
+            *((f"phase {p} voltage range (pu)",
+               f"{iv[f'vm_min_{p}_pu'].min():.4f} - {iv[f'vm_max_{p}_pu'].max():.4f}")
+              for p in PHASE_NAMES),
+            ("highest voltage unbalance (%)", f"{iv['vuf_max_percent'].max():.2f}"),
+            ("highest neutral loading (%)", f"{iv['neutral_loading_max_percent'].max():.1f}"),
+        ]
     for name, value in rows:
         summary.add_row(name, str(value))
     console.print(summary)

@@ -4,6 +4,11 @@ One table of checks (`checks`) says what is compared with which limit; the feasi
 the export limits, the study and the violation counts all read it. Elements are named as
 pandapower indexes them: ``bus 7``, ``line 12``, ``trafo 0``, ``trafo3w 1``.
 
+An unbalanced result (`grid_models.unbalanced`) is checked per phase, each phase an element of
+its own (``bus 7 phase b``, ``line 12 phase a``), and adds each line's neutral (``line 12
+neutral``, against the line's rating) and each bus's voltage unbalance factor, named with the
+phase furthest from the bus's mean phase voltage (``bus 7 phase a``: the phase to relieve).
+
 A violation left after the grid operator's control carries a cause, which says why no device on
 the feeder could have prevented it:
 
@@ -26,11 +31,14 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from grid_models.network import GridModel
+from grid_models.phases import PHASE_NAMES
 
 Kind = Literal[
     "voltage_high",
     "voltage_low",
+    "voltage_unbalance",
     "line_loading",
+    "neutral_loading",
     "trafo_loading",
     "trafo3w_loading",
     "not_converged",
@@ -41,20 +49,24 @@ ELEMENT_KINDS: tuple[Kind, ...] = (
     "trafo_loading",
     "trafo3w_loading",
     "line_loading",
+    "neutral_loading",
     "voltage_high",
     "voltage_low",
+    "voltage_unbalance",
 )
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Operating limits: voltage band (EN 50160 by default) and loading ceilings."""
+    """Operating limits: voltage band and voltage unbalance factor (EN 50160 by default) and
+    loading ceilings (a line's neutral against the line's)."""
 
     vm_min_pu: float = 0.90
     vm_max_pu: float = 1.10
     max_line_loading_percent: float = 100.0
     max_trafo_loading_percent: float = 100.0
     max_trafo3w_loading_percent: float = 100.0
+    max_vuf_percent: float = 2.0
 
 
 DEFAULT_LIMITS = Limits()
@@ -97,13 +109,28 @@ class ViolationReport:
 
 
 class Check(NamedTuple):
-    """One kind of limit: its values in a result (T, elements), the limit, the direction."""
+    """One kind of limit: its values in a result (T, elements), the limit, the direction.
+    Per phase, the elements are phase-major: phase a of every element, then b, then c."""
 
     kind: Kind
     table: str  # "bus" | "line" | "trafo" | "trafo3w"
     values: np.ndarray
     limit: float
     sign: float  # +1: the value must stay at or below the limit; -1: at or above
+    phases: int = 1  # 3: one element per phase
+    phase_at: np.ndarray | None = None  # (T, elements): the phase an element's value is of
+
+    def name(self, model: GridModel, j: int, row: int = 0) -> str:
+        """The element at position ``j`` of the values (of snapshot ``row``), as a violation
+        names it."""
+        if self.phases == 1:
+            suffix = " neutral" if self.kind == "neutral_loading" else ""
+            if self.phase_at is not None:
+                suffix = f" phase {PHASE_NAMES[self.phase_at[row, j]]}"
+            return element_name(model, self.table, j) + suffix
+        per_phase = self.values.shape[1] // self.phases
+        return (f"{element_name(model, self.table, j % per_phase)} "
+                f"phase {PHASE_NAMES[j // per_phase]}")
 
 
 # kind -> (table, the result's array, sign: +1 the value must stay at or below its limit)
@@ -111,8 +138,10 @@ _CHECKED: dict[Kind, tuple[str, str, float]] = {
     "trafo_loading": ("trafo", "trafo_loading_percent", 1.0),
     "trafo3w_loading": ("trafo3w", "trafo3w_loading_percent", 1.0),
     "line_loading": ("line", "line_loading_percent", 1.0),
+    "neutral_loading": ("line", "neutral_loading_percent", 1.0),
     "voltage_high": ("bus", "vm_pu", 1.0),
     "voltage_low": ("bus", "vm_pu", -1.0),
+    "voltage_unbalance": ("bus", "vuf_percent", 1.0),
 }
 
 
@@ -121,21 +150,38 @@ def limit_of(limits: Limits, kind: Kind) -> float:
         "trafo_loading": limits.max_trafo_loading_percent,
         "trafo3w_loading": limits.max_trafo3w_loading_percent,
         "line_loading": limits.max_line_loading_percent,
+        "neutral_loading": limits.max_line_loading_percent,
         "voltage_high": limits.vm_max_pu,
         "voltage_low": limits.vm_min_pu,
+        "voltage_unbalance": limits.max_vuf_percent,
     }[kind]
 
 
 def values_of(result, kind: Kind) -> np.ndarray:
-    """The values (T, elements) of a `SnapshotResult` that ``kind`` checks."""
-    return getattr(result, _CHECKED[kind][1])
+    """The values (T, elements) of a result that ``kind`` checks (per phase: phase-major)."""
+    values = getattr(result, _CHECKED[kind][1])
+    return values.reshape(len(values), -1) if values.ndim == 3 else values
 
 
 def checks(result, limits: Limits) -> Iterator[Check]:
-    """Every limit of a `SnapshotResult`, in tie order (`ELEMENT_KINDS`)."""
+    """Every limit of a result, in tie order (`ELEMENT_KINDS`): a balanced `SnapshotResult`
+    has no neutral and no unbalance to check."""
     for kind in ELEMENT_KINDS:
         table, attribute, sign = _CHECKED[kind]
-        yield Check(kind, table, getattr(result, attribute), limit_of(limits, kind), sign)
+        values = getattr(result, attribute, None)
+        if values is None:
+            continue
+        phases = 3 if values.ndim == 3 else 1
+        phase_at = _furthest_phase(result.vm_pu) if kind == "voltage_unbalance" else None
+        yield Check(kind, table, values_of(result, kind), limit_of(limits, kind), sign, phases,
+                    phase_at)
+
+
+def _furthest_phase(vm: np.ndarray) -> np.ndarray:
+    """Per snapshot and bus, the phase whose voltage is furthest from the mean of the three
+    (vm: (T, 3, buses))."""
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.abs(vm - vm.mean(axis=1, keepdims=True))).argmax(axis=1)
 
 
 def element_name(model: GridModel, table: str, j: int) -> str:
@@ -148,10 +194,21 @@ def element_name(model: GridModel, table: str, j: int) -> str:
     return f"{table} {int(index[j])}"
 
 
+def same_element(a: Constraint, b: Constraint) -> bool:
+    """Whether two constraints are the same limit of the same element (a bus's unbalance is
+    one element whichever phase names it)."""
+    if a.kind != b.kind:
+        return False
+    if a.kind == "voltage_unbalance":
+        return a.element.split(" phase ")[0] == b.element.split(" phase ")[0]
+    return a.element == b.element
+
+
 def count_violations(result, limits: Limits = DEFAULT_LIMITS) -> dict[Kind, np.ndarray]:
     """Violated elements per kind and snapshot ((T,) int arrays); ``not_converged`` is 1 for a
     snapshot that did not converge (its elements are then not counted)."""
-    counts: dict[Kind, np.ndarray] = {}
+    none = np.zeros(len(result.converged), dtype=np.int64)
+    counts: dict[Kind, np.ndarray] = dict.fromkeys(ELEMENT_KINDS, none)  # kinds not checked: 0
     for check in checks(result, limits):
         with np.errstate(invalid="ignore"):
             over = check.sign * (check.values - check.limit) > 0
@@ -173,9 +230,7 @@ def find_violations(
         with np.errstate(invalid="ignore"):
             over = np.flatnonzero(check.sign * (values - check.limit) > 0)
         found += [
-            Violation(
-                element_name(model, check.table, j), check.kind, float(values[j]), check.limit
-            )
+            Violation(check.name(model, j, row), check.kind, float(values[j]), check.limit)
             for j in over
         ]
     return ViolationReport(tuple(found))

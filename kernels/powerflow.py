@@ -90,15 +90,16 @@ class ZbusFactor:
         return out
 
 
-def factorize(y: sparse.spmatrix) -> ZbusFactor:
-    """Factorise the non-slack admittance block ``y`` (n, n) for the fixed point.
+def factorize(y: sparse.spmatrix, order: np.ndarray | None = None) -> ZbusFactor:
+    """Factorise the non-slack admittance block ``y`` (n, n) for the fixed point, in ``order``
+    (default: the minimum-degree order of ``y``'s pattern).
 
     No pivoting: a bus admittance matrix is diagonally dominant (or nearly so, with off-nominal
     taps), and a pivot would break the symmetric ordering that keeps the factor sparse.
     """
     y = sparse.csc_matrix(y, dtype=np.complex128)
     n = y.shape[0]
-    order = minimum_degree_order(y)
+    order = minimum_degree_order(y) if order is None else np.asarray(order, dtype=np.int64)
     if n == 0:
         empty_i, empty_f = np.zeros(1, np.int64), np.zeros(0)
         return ZbusFactor(order, empty_i, empty_i[:0], empty_f, empty_f, empty_i, empty_i[:0],

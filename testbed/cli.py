@@ -102,11 +102,14 @@ def study(
     grid: str = typer.Argument(..., help="SimBench code, pandapower built-in or JSON file"),
     days: int | None = typer.Option(None, min=1, help="Days from the profiles' start."),
     out: Path | None = typer.Option(None, help="Folder for the CSV/Parquet results."),
+    phases: str = typer.Option("balanced", help="balanced, or unbalanced: each load on a "
+                               "phase drawn by --seed, checked per phase and for unbalance."),
+    seed: int = typer.Option(0, min=0, help="Seed of the loads' phases (unbalanced)."),
 ) -> None:
     """Run a feeder's yearly profiles through the batch power flow and report violations."""
     from grid_models.study import main as study_main
 
-    raise typer.Exit(study_main(grid, days, out))
+    raise typer.Exit(study_main(grid, days, out, phases, seed))
 
 
 _DEV_KEYS = typer.Option(

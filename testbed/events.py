@@ -30,6 +30,7 @@ class HomeInfo:
     pv_kwp: float
     battery_kwh: float
     physical: bool
+    phase: str = "abc"  # a, b, c or abc (three-phase)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class RunStarted:
     max_line_loading_percent: float
     max_trafo_loading_percent: float
     feeder_map: OneLine  # the one-line diagram; rows in the order of GridSolved.vm_pu
+    phases: str = "balanced"  # how the feeder is solved: balanced | unbalanced
+    max_vuf_percent: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,9 @@ class GridSolved:
     """The interval's power flow under the operator's control: bus voltages (the feeder's bus
     order), line loadings (its line order), the extremes (the tuples empty and the extremes NaN
     when it does not converge), the power each cause curtailed (summed over the homes), and the
-    violations left."""
+    violations left. Unbalanced, a bus's voltage is its phase furthest from 1 pu and a line's
+    loading its most loaded phase's; each phase's voltages and extremes (a, b, c), the highest
+    unbalance factor and neutral loading come beside them (empty and NaN when balanced)."""
 
     k: int
     interval: int
@@ -168,6 +173,11 @@ class GridSolved:
     export_limited_kw: float = 0.0
     volt_watt_kw: float = 0.0
     violations: tuple[GridViolation, ...] = ()
+    vm_phase_pu: tuple[tuple[float, ...], ...] = ()  # (3, buses)
+    vm_phase_min_pu: tuple[float, ...] = ()  # (3,)
+    vm_phase_max_pu: tuple[float, ...] = ()
+    vuf_max_percent: float = float("nan")
+    neutral_loading_max_percent: float = float("nan")
 
 
 # -- the ledger ---------------------------------------------------------------------------------

@@ -3,6 +3,10 @@
 Home i sits at load i's bus and consumes that load's profile. The scenario's seed picks which
 homes get PV (sized in [pv_kwp_min, pv_kwp_max], profiled by the feeder's per-unit PV profile)
 and which of the others get a battery; a physical home always has PV, as its inverter is real.
+Each home is connected to one phase, drawn by the seed after everything else (so the draws
+above do not depend on it), or to all three when its PV is larger than a single-phase unit may
+be (``single_phase_max_kva``, VDE-AR-N 4105: 4.6 kVA; a kWp taken as a kVA of inverter); a
+home set by hand may name its phase.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import numpy as np
 
 from grid_models import Feeder
 from grid_models.feeders import PROFILE_START_S, PROFILE_STEP_S
+from grid_models.phases import draw_phases
 from testbed.errors import ScenarioError
 from testbed.market.strategies import Battery, Home, Kind
-from testbed.scenario import HouseholdSpec
+from testbed.scenario import GridSpec, HouseholdSpec
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class Neighbourhood:
     load_q_kvar: np.ndarray  # (steps, homes): reactive power of each home's load
     pv_kwp: tuple[float, ...]
     physical: frozenset[str]
+    phases: tuple[str, ...]  # each home's connection: a, b, c or abc
 
     def index(self, name: str) -> int:
         return next(i for i, h in enumerate(self.homes) if h.name == name)
@@ -41,7 +47,8 @@ def home_name(i: int) -> str:
 
 
 def build(households: HouseholdSpec, physical: Sequence[str], feeder: Feeder, start_s: int,
-          interval_s: int, steps: int, source: str) -> Neighbourhood:
+          interval_s: int, steps: int, source: str,
+          single_phase_max_kva: float = GridSpec.single_phase_max_kva) -> Neighbourhood:
     """The homes on ``feeder`` for the ``steps`` intervals from ``start_s``; a problem with the
     scenario (``source``) raises `ScenarioError` listing every one."""
     problems = []
@@ -89,6 +96,18 @@ def build(households: HouseholdSpec, physical: Sequence[str], feeder: Feeder, st
     if conflicts:
         raise ScenarioError(source, conflicts)
     kwp = np.where(has_pv, kwp, 0.0)
+    phases = [p if k <= single_phase_max_kva else "abc" for p, k in zip(draw_phases(rng, n), kwp)]
+    for spec in h.homes:
+        i = names.index(spec.name)
+        if spec.phase is None:
+            continue
+        if spec.phase != "abc" and kwp[i] > single_phase_max_kva:
+            conflicts.append(f"households.home {spec.name}: {kwp[i]:g} kWp of PV is more than "
+                             f"a single phase takes ({single_phase_max_kva:g} kVA): phase = "
+                             '"abc"')
+        phases[i] = spec.phase
+    if conflicts:
+        raise ScenarioError(source, conflicts)
 
     pv_unit = feeder.profiles.pv_per_kw[rows]
     load_kw = feeder.profiles.load_p_mw[rows] * 1000.0
@@ -113,4 +132,4 @@ def build(households: HouseholdSpec, physical: Sequence[str], feeder: Feeder, st
         for i in range(n)
     )
     return Neighbourhood(homes, feeder.profiles.load_q_mvar[rows] * 1000.0,
-                         tuple(float(k) for k in kwp), frozenset(physical))
+                         tuple(float(k) for k in kwp), frozenset(physical), tuple(phases))

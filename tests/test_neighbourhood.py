@@ -68,3 +68,31 @@ strategy = "household"
     bad = text.replace('name = "home-06"', 'name = "home-99"')
     with pytest.raises(TestbedError, match="households.home: no home home-99"):
         _homes(load_scenario(_write(tmp_path, bad)), 4)
+
+
+def test_each_home_is_on_a_phase_and_larger_pv_on_all_three(tmp_path):
+    """A phase per home drawn after everything else (the seeded homes are those of a scenario
+    that never heard of phases), three phases for PV above the single-phase limit, a phase set
+    by hand kept, and a single phase refused for PV too large for one."""
+    text = BASE + """
+[households]
+pv_kwp_min = 2.0
+pv_kwp_max = 9.0
+[[households.home]]
+name = "home-03"
+pv_kwp = 3.0
+phase = "b"
+"""
+    s = load_scenario(_write(tmp_path, text))
+    hood = _homes(s, 4)
+    assert set(hood.phases) <= {"a", "b", "c", "abc"} and len(hood.phases) == len(hood.homes)
+    assert hood.phases[3] == "b"
+    for kwp, phase in zip(hood.pv_kwp, hood.phases):
+        assert (phase == "abc") == (kwp > 4.6), (kwp, phase)
+    assert {"a", "b", "c"} <= set(hood.phases)
+    unphased = load_scenario(_write(tmp_path, text.replace('phase = "b"\n', "")))
+    assert [h.kind for h in _homes(unphased, 4).homes] == [h.kind for h in hood.homes]
+    too_big = text.replace("pv_kwp = 3.0", "pv_kwp = 8.0")
+    with pytest.raises(TestbedError, match=r"home-03: 8 kWp of PV is more than a single phase "
+                                           r"takes \(4.6 kVA\): phase = \"abc\""):
+        _homes(load_scenario(_write(tmp_path, too_big)), 4)

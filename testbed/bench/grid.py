@@ -12,6 +12,15 @@ Side by side, on the same injections, in one process:
 - pandapower's ``run_timeseries`` (runpp per step) on a sample of the steps, scaled to the year:
   its voltages are the accuracy reference, ours must be within 1e-6 pu of them.
 
+Unbalanced (``UNBALANCED``: the default and the largest LV feeder), the year again with each
+load on a phase drawn by `PHASES_SEED` (`grid_models.unbalanced`), side by side with:
+
+- ``runpp_3ph`` on a sample of the snapshots, scaled to the year: its phase voltages are the
+  accuracy reference, ours must be within 1e-6 pu of them on every phase;
+- power-grid-model's asymmetric batch power flow (iterative current and Newton-Raphson), on the
+  same net converted by power-grid-model-io: its transformer's zero sequence is the
+  positive one (``vk0 = vk``), so the bench's net says so for all three, and ideal sources.
+
 And ``check_trades`` with 100 trades at a summer noon of the default feeder. ``quick`` runs two
 days and a small sample. Timings are medians over repeats; on a shared machine, read the ratios.
 """
@@ -25,6 +34,7 @@ import numpy as np
 
 from grid_models import TradeRequest, check_trades, load_feeder, solve_snapshots
 from grid_models.feeders import Feeder, Profiles
+from grid_models.phases import draw_phases
 from testbed.bench import BenchResult, median_seconds
 
 FEEDERS = {  # short name in the figures: SimBench code
@@ -33,6 +43,8 @@ FEEDERS = {  # short name in the figures: SimBench code
     "mv_semiurb": "1-MV-semiurb--0-sw",
 }
 DEFAULT = "semiurb4"
+UNBALANCED = ("semiurb4", "rural3")  # the default and the largest SimBench LV feeder
+PHASES_SEED = 0
 STEPS_PER_DAY = 96
 SUMMER_NOON = 180 * STEPS_PER_DAY + 48  # the feasibility interval: PV high, trades curtailed
 PGM_METHODS = ("iterative_current", "newton_raphson")
@@ -51,6 +63,14 @@ def run(quick: bool = False) -> BenchResult:
         notes.append(
             f"{short} = {code}: {len(feeder.net.bus)} buses, {profiles.steps} quarter-hours"
         )
+    for short in UNBALANCED:
+        feeder = load_feeder(FEEDERS[short])
+        profiles = feeder.profiles.head(2 * STEPS_PER_DAY) if quick else feeder.profiles
+        figures, feeder_ratios = _unbalanced_figures(feeder, profiles, quick)
+        results.update({f"{short}_unbalanced_{name}": v for name, v in figures.items()})
+        ratios.update({f"{name}_{short}": value for name, value in feeder_ratios.items()})
+    notes.append(f"unbalanced: each load on a phase drawn by seed {PHASES_SEED}; the "
+                 "transformers' zero sequence vk0 = vk (power-grid-model's), ideal sources")
     seconds, limited = _feasibility(load_feeder(FEEDERS[DEFAULT]), 1 if quick else 5)
     results["check_trades_100_s"] = seconds
     results["check_trades_100_not_accepted"] = limited
@@ -125,23 +145,14 @@ def _pandapower_timeseries(feeder: Feeder, profiles: Profiles, sample: np.ndarra
 
 def _power_grid_model(feeder: Feeder, profiles: Profiles, repeats: int):
     """Median seconds and vm (T, buses) of power-grid-model's batch power flow, per method."""
-    from power_grid_model import (
-        CalculationMethod,
-        ComponentType,
-        DatasetType,
-        PowerGridModel,
-        initialize_array,
-    )
-    from power_grid_model_io.converters import PandaPowerConverter
+    from power_grid_model import ComponentType, DatasetType, initialize_array
 
     net = copy.deepcopy(feeder.net)
     missing = net.trafo["vector_group"].isna()
     clocks = (net.trafo["shift_degree"] / 30).round().astype(int) % 12
     net.trafo.loc[missing, "vector_group"] = [f"Dyn{c}" for c in clocks[missing]]
     net.ext_grid["s_sc_max_mva"] = 1e12  # runpp's slack is ideal; a finite one moves every bus
-    converter = PandaPowerConverter()
-    input_data, _ = converter.load_input_data({k: net[k] for k in net if _is_table(net[k])})
-    model = PowerGridModel(input_data, system_frequency=50.0)
+    model, converter = _pgm_model(net)
 
     steps = profiles.steps
     update = {}
@@ -159,22 +170,28 @@ def _power_grid_model(feeder: Feeder, profiles: Profiles, repeats: int):
         array["q_specified"] = q * 1e6
         update[component] = array
     nodes = [converter.get_id("bus", i) for i in net.bus.index]
+    return _pgm_solved(model, update, nodes, repeats, symmetric=True)
+
+
+def _pgm_solved(model, update: dict, nodes: list[int], repeats: int, *, symmetric: bool):
+    """Median seconds and node voltages (T, nodes) of a power-grid-model batch per method
+    (asymmetric: (T, 3, nodes))."""
+    from power_grid_model import CalculationMethod, ComponentType
+
     out = {}
     for method in PGM_METHODS:
         calculation = CalculationMethod[method]
 
         def solve(calculation=calculation):
             return model.calculate_power_flow(
-                update_data=update,
-                calculation_method=calculation,
-                threading=0,
-                output_component_types={ComponentType.node: ["id", "u_pu"]},
-            )
+                update_data=update, symmetric=symmetric, calculation_method=calculation,
+                threading=0, output_component_types={ComponentType.node: ["id", "u_pu"]})
 
         seconds = median_seconds(solve, repeats)
         node_out = solve()[ComponentType.node]
         order = {int(n): k for k, n in enumerate(node_out["id"][0])}
-        out[method] = (seconds, node_out["u_pu"][:, [order[n] for n in nodes]])
+        u = node_out["u_pu"][:, [order[n] for n in nodes]]
+        out[method] = (seconds, u if symmetric else u.transpose(0, 2, 1))
     return out
 
 
@@ -182,6 +199,101 @@ def _is_table(value) -> bool:
     import pandas as pd
 
     return isinstance(value, pd.DataFrame)
+
+
+def _unbalanced_figures(feeder: Feeder, profiles: Profiles, quick: bool):
+    """Ours unbalanced against runpp_3ph (a sample) and power-grid-model's asymmetric batch."""
+    from grid_models.unbalanced import with_zero_sequence
+
+    net = with_zero_sequence(feeder.net)
+    net.trafo["vk0_percent"] = net.trafo["vk_percent"]  # what power-grid-model can model
+    net.trafo["vkr0_percent"] = net.trafo["vkr_percent"]
+    phases = draw_phases(np.random.default_rng(PHASES_SEED), len(net.load))
+    bench = Feeder(feeder.name, net, feeder.load_bus, feeder.sgen_bus, profiles, phases)
+    steps, repeats = profiles.steps, 1 if quick else 5
+    arrays = (profiles.load_p_mw, profiles.load_q_mvar, profiles.sgen_p_mw, profiles.sgen_q_mvar)
+    ours = solve_snapshots(bench, *arrays)
+    ours_s = median_seconds(lambda: solve_snapshots(bench, *arrays), repeats)
+    sample = np.linspace(0, steps - 1, 2 if quick else 10).round().astype(int)
+    ref_step_s, ref_vm = _runpp_3ph(net, phases, arrays, sample)
+    figures: dict[str, float] = {
+        "snapshots": steps,
+        "ours_s": ours_s,
+        "ours_iterations": ours.iterations,
+        "ours_not_converged": int((~ours.converged).sum()),
+        "vuf_max_percent": float(np.nanmax(ours.vuf_percent)),
+        "runpp_3ph_per_step_s": ref_step_s,
+        "runpp_3ph_scaled_s": ref_step_s * steps,
+        "max_vm_diff_vs_runpp_3ph_pu": float(np.nanmax(np.abs(ours.vm_pu[sample] - ref_vm))),
+    }
+    ratios = {"ours_unbalanced_vs_runpp_3ph": ref_step_s * steps / ours_s}
+    asym = _power_grid_model_asym(net, phases, arrays, 1 if quick else 3)
+    for method, (seconds, vm) in asym.items():
+        figures[f"pgm_asym_{method}_s"] = seconds
+        figures[f"max_vm_diff_vs_pgm_asym_{method}_pu"] = float(np.nanmax(np.abs(ours.vm_pu - vm)))
+    ratios["ours_unbalanced_vs_power_grid_model_asym"] = min(t for t, _ in asym.values()) / ours_s
+    return figures, ratios
+
+
+def _runpp_3ph(net, phases, arrays, sample: np.ndarray):
+    """Seconds per snapshot of ``runpp_3ph`` on the sampled snapshots, and their phase
+    voltages (samples, 3, buses)."""
+    from pandapower.pf.runpp_3ph import runpp_3ph
+
+    from grid_models.unbalanced import reference_net
+
+    nets = [reference_net(net, phases, *(a[t] for a in arrays)) for t in sample]
+    vm = np.empty((len(sample), 3, len(net.bus)))
+    start = time.perf_counter()
+    for k, ref in enumerate(nets):
+        runpp_3ph(ref)
+        vm[k] = ref.res_bus_3ph[["vm_a_pu", "vm_b_pu", "vm_c_pu"]].to_numpy().T
+    return (time.perf_counter() - start) / len(sample), vm
+
+
+def _power_grid_model_asym(net, phases, arrays, repeats: int):
+    """Median seconds and phase voltages (T, 3, buses) of power-grid-model's asymmetric batch
+    power flow, per method: each load an asymmetric load on its phase(s), generators
+    three-phase, the external grid ideal."""
+    from power_grid_model import ComponentType, DatasetType, initialize_array
+
+    from grid_models.phases import PHASE_SHARES
+    from grid_models.unbalanced import reference_net
+
+    ref = reference_net(net, phases, *(a[0] for a in arrays))
+    ref.ext_grid["s_sc_max_mva"] = 1e12  # runpp's slack is ideal; a finite one moves every bus
+    ref.ext_grid["r0x0_max"] = ref.ext_grid["rx_max"]  # power-grid-model takes one R/X
+    # nor does it split a transformer's zero sequence over a T: it would ignore the split, and
+    # say so on standard output, which is the bench's JSON
+    ref.trafo = ref.trafo.drop(columns="si0_hv_partial")
+    model, converter = _pgm_model(ref)
+    steps = arrays[0].shape[0]
+    shares = np.array([PHASE_SHARES[p] for p in phases])  # (loads, 3)
+    loads = initialize_array(DatasetType.update, ComponentType.asym_load,
+                             (steps, len(ref.asymmetric_load)))
+    loads["id"] = [converter.get_id("asymmetric_load", i) for i in ref.asymmetric_load.index]
+    loads["p_specified"] = arrays[0][:, :, None] * shares[None] * 1e6
+    loads["q_specified"] = arrays[1][:, :, None] * shares[None] * 1e6
+    update = {ComponentType.asym_load: loads}
+    if len(ref.sgen):
+        gens = initialize_array(DatasetType.update, ComponentType.sym_gen, (steps, len(ref.sgen)))
+        gens["id"] = [converter.get_id("sgen", i) for i in ref.sgen.index]
+        gens["p_specified"] = arrays[2] * 1e6
+        gens["q_specified"] = arrays[3] * 1e6
+        update[ComponentType.sym_gen] = gens
+    nodes = [converter.get_id("bus", i) for i in ref.bus.index]
+    return _pgm_solved(model, update, nodes, repeats, symmetric=False)
+
+
+def _pgm_model(net):
+    """power-grid-model's model of a pandapower net (power-grid-model-io's converter), and the
+    converter (its ids)."""
+    from power_grid_model import PowerGridModel
+    from power_grid_model_io.converters import PandaPowerConverter
+
+    converter = PandaPowerConverter()
+    input_data, _ = converter.load_input_data({k: net[k] for k in net if _is_table(net[k])})
+    return PowerGridModel(input_data, system_frequency=50.0), converter
 
 
 def _feasibility(feeder: Feeder, repeats: int) -> tuple[float, int]:

@@ -76,6 +76,7 @@ class LiveState:
             "scenario": e.scenario, "start_ms": e.start_s * 1000, "interval_s": e.interval_s,
             "intervals": e.intervals, "feeder": e.feeder, "vm_min_pu": e.vm_min_pu,
             "vm_max_pu": e.vm_max_pu, "max_line_loading_percent": e.max_line_loading_percent,
+            "max_vuf_percent": e.max_vuf_percent if e.phases == "unbalanced" else None,
             "homes": [{"name": h.name, "bus": h.bus, "physical": h.physical} for h in e.homes],
         }
         self.feeder = e.feeder_map.as_record()
@@ -95,7 +96,8 @@ class LiveState:
         self._set(grid={"k": e.k, "vm_pu": list(e.vm_pu), "vm_min_pu": e.vm_min_pu,
                         "vm_max_pu": e.vm_max_pu,
                         "max_line_loading_percent": e.max_line_loading_percent,
-                        "line_loading_percent": list(e.line_loading_percent)})
+                        "line_loading_percent": list(e.line_loading_percent),
+                        "vm_phase_pu": [list(v) for v in e.vm_phase_pu]})
 
     def _block(self, e: BlockCommitted) -> None:
         self._set(ledger={"height": e.height, "commit_ms": e.commit_ms, "node": e.node})
@@ -178,7 +180,7 @@ class LiveState:
         grid = self.latest.get("grid")
         if grid is not None:
             latest["grid"] = {k: v for k, v in grid.items()
-                              if k not in ("vm_pu", "line_loading_percent")}
+                              if k not in ("vm_pu", "line_loading_percent", "vm_phase_pu")}
         return {
             "scenario": self.run.get("scenario"), **latest,
             "intervals_settled": len(intervals.get("interval_start", ())),

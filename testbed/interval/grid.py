@@ -8,13 +8,14 @@ export limits (dynamic operating envelopes, `grid_models.envelopes`) curtail unc
 first, contracted export only when that is not enough, while the modelled homes' inverters run
 IEEE 1547-2018 volt-var and volt-watt (a physical inverter runs its own). The result is the
 interval's power flow, what each cause curtailed, and the violations no device on the feeder
-could have prevented, each with its cause.
+could have prevented, each with its cause. On an unbalanced feeder (its homes on their phases)
+each trade injects and draws on its homes' phases, and the limits are checked per phase.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -61,8 +62,12 @@ class Grid:
             kw = wh_to_kw(t.energy_wh, self.interval_s)  # the interval without its trades
             p[seller] += kw
             p[buyer] -= kw
-        return self.gate.decide(matched.proposal.grid_trades, self.injections(p, q),
-                                self.interval_s)
+        trades = matched.proposal.grid_trades
+        if self.feeder.phases is not None:  # home i is load i
+            phases = self.feeder.phases
+            trades = tuple(replace(t, seller_phase=phases[s], buyer_phase=phases[b])
+                           for t, s, b in zip(trades, matched.sellers, matched.buyers))
+        return self.gate.decide(trades, self.injections(p, q), self.interval_s)
 
     def control(self, k: int, interval: int, measured: Mapping[int, Measurement],
                 sold_wh: Mapping[int, int], physical: Iterable[int]) -> GridState:
@@ -81,24 +86,14 @@ class Grid:
                                 self.limits)
         result = control.result
         converged = bool(result.converged[0])
-        vm = result.vm_pu[0] if converged else None
-        lines = result.line_loading_percent[0]
         lost = control.export_limited_kw + control.volt_watt_kw
         violations = tuple(
             GridViolation(v.kind, v.element, v.value, v.limit, v.cause)
             for v in control.violations.violations)
-        solved = GridSolved(
-            k, interval,
-            vm_pu=tuple(vm.tolist()) if vm is not None else (),
-            vm_min_pu=float(vm.min()) if vm is not None else float("nan"),
-            vm_max_pu=float(vm.max()) if vm is not None else float("nan"),
-            max_line_loading_percent=(float(lines.max()) if converged and lines.size
-                                      else 0.0 if converged else float("nan")),
-            line_loading_percent=tuple(lines.tolist()) if converged else (),
-            export_limited_kw=float(control.export_limited_kw.sum()),
-            volt_watt_kw=float(control.volt_watt_kw.sum()),
-            violations=violations,
-        )
+        solved = _solved(k, interval, result, converged,
+                         export_limited_kw=float(control.export_limited_kw.sum()),
+                         volt_watt_kw=float(control.volt_watt_kw.sum()), violations=violations)
+        vm = np.array(solved.vm_pu) if converged else None
         return GridState(vm, control.limit_kw,
                          tuple(0 if bench[i] else kw_to_wh(kw, self.interval_s)
                                for i, kw in enumerate(lost)), solved)
@@ -117,3 +112,39 @@ class Grid:
         for index, m in measured.items():
             p[index], q[index] = m.p_kw, m.q_kvar
         return p, q
+
+
+def _solved(k: int, interval: int, result, converged: bool, **control) -> GridSolved:
+    """The event of an interval's power flow (see `GridSolved`); per phase when unbalanced:
+    a bus at its phase furthest from 1 pu (the worst phase colours the diagram), a line at
+    its most loaded phase."""
+    vm, lines = result.vm_pu[0], result.line_loading_percent[0]
+    phased: dict = {}
+    if vm.ndim == 2:  # (3, buses)
+        worst = np.argmax(np.abs(vm - 1.0), axis=0)
+        phased = {
+            "vm_phase_pu": tuple(tuple(row.tolist()) for row in vm) if converged else (),
+            "vm_phase_min_pu": tuple(vm.min(axis=1).tolist()) if converged else (),
+            "vm_phase_max_pu": tuple(vm.max(axis=1).tolist()) if converged else (),
+            "vuf_max_percent": _largest(result.vuf_percent[0], converged),
+            "neutral_loading_max_percent": _largest(result.neutral_loading_percent[0],
+                                                    converged),
+        }
+        vm_min, vm_max = vm.min(), vm.max()
+        vm, lines = vm[worst, np.arange(vm.shape[1])], lines.max(axis=0, initial=0.0)
+    else:
+        vm_min, vm_max = vm.min(), vm.max()
+    return GridSolved(
+        k, interval,
+        vm_pu=tuple(vm.tolist()) if converged else (),
+        vm_min_pu=float(vm_min) if converged else float("nan"),
+        vm_max_pu=float(vm_max) if converged else float("nan"),
+        max_line_loading_percent=_largest(lines, converged),
+        line_loading_percent=tuple(lines.tolist()) if converged else (),
+        **control, **phased,
+    )
+
+
+def _largest(values: np.ndarray, converged: bool) -> float:
+    """The largest value; 0 when there is none, NaN when the power flow did not converge."""
+    return (float(values.max()) if values.size else 0.0) if converged else float("nan")

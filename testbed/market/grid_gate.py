@@ -18,8 +18,13 @@ code  grid_models kind       unit of value / limit
 5     not_converged          - (no values: 0, 0)
 6     off_feeder             - a bus the model cannot place (unknown, isolated, the slack)
 7     trafo3w_loading        percent
+8     neutral_loading        percent (a line's neutral current against the line's rating)
+9     voltage_unbalance      percent (the voltage unbalance factor |V2| / |V1|)
 255   anything else          as reported; the kind's name is kept in ``element``
 ====  =====================  =====================
+
+On an unbalanced feeder the element names its phase (``bus 31 phase b``, ``line 12 phase a``)
+or the neutral (``line 12 neutral``).
 """
 
 from __future__ import annotations
@@ -41,18 +46,23 @@ CONSTRAINT_KINDS: dict[str, int] = {
     "not_converged": 5,
     "off_feeder": 6,
     "trafo3w_loading": 7,
+    "neutral_loading": 8,
+    "voltage_unbalance": 9,
 }
 OTHER_KIND = 255
 
 
 @dataclass(frozen=True)
 class GridTrade:
-    """A matched trade as the grid sees it: who injects, who draws, how much energy."""
+    """A matched trade as the grid sees it: who injects, who draws (bus and phase: a, b, c or
+    abc), how much energy."""
 
     trade_id: int  # position in the clearing
     seller_bus: int
     buyer_bus: int
     energy_wh: int
+    seller_phase: str = "abc"
+    buyer_phase: str = "abc"
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,8 @@ class FeederGate:
         if placed:
             requests = [
                 TradeRequest(t.trade_id, t.seller_bus, t.buyer_bus,
-                             wh_to_kw(t.energy_wh, interval_seconds))
+                             wh_to_kw(t.energy_wh, interval_seconds), t.seller_phase,
+                             t.buyer_phase)
                 for t in placed
             ]
             result = check_trades(self._model, base, requests, self.limits or Limits(),

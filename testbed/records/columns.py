@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from grid_models.phases import PHASE_NAMES
 from testbed.outcomes.figures import BASELINE
 
 Kind = Literal["text", "number", "time", "flag"]
@@ -52,7 +53,11 @@ INTERVALS = CsvFile("intervals.csv", (
     Column("delivered_kwh", "number", "delivered (kWh)"),
     Column("vm_min_pu", "number", "lowest bus voltage (pu)"),
     Column("vm_max_pu", "number", "highest bus voltage (pu)"),
+    *(Column(f"vm_{end}_{phase}_pu", "number", f"{word} phase {phase} voltage (pu)")
+      for phase in PHASE_NAMES for end, word in (("min", "lowest"), ("max", "highest"))),
+    Column("vuf_max_percent", "number", "highest voltage unbalance factor (%)"),
     Column("max_line_loading_percent", "number", "highest line loading (%)"),
+    Column("neutral_loading_max_percent", "number", "highest neutral loading (%)"),
     Column("export_limited_kwh", "number", "PV curtailed by the operator's export limits (kWh)"),
     Column("volt_watt_kwh", "number", "PV curtailed by the inverters' volt-watt (kWh)"),
     Column("violations", "text", "limits still broken under control, with their cause"),
@@ -85,6 +90,7 @@ HOMES = CsvFile("homes.csv", (
     Column("pv_kwp", "number", "PV (kWp)"),
     Column("battery_kwh", "number", "battery (kWh)"),
     Column("physical", "flag", "physical (bench instruments)"),
+    Column("phase", "text", "phase connection (a, b, c or abc)"),
     Column("sold_kwh", "number", "sold, granted (kWh)"),
     Column("bought_kwh", "number", "bought, granted (kWh)"),
     Column("delivered_sold_kwh", "number", "sold, delivered (kWh)"),

@@ -28,6 +28,7 @@ from typing import IO, Any, ClassVar
 
 import numpy as np
 
+from grid_models.phases import PHASE_NAMES
 from grid_models.violations import ELEMENT_KINDS
 from testbed.events import (
     BlockCommitted,
@@ -98,6 +99,7 @@ class Recorder:
         self.traded_wh = self.granted_wh = self.delivered_wh = 0
         self.prices: list[int] = []
         self.vm_min_pu = self.vm_max_pu = self.max_line_loading_percent = None
+        self.phase_extremes: dict[str, float | None] = {}  # per-phase figures, when unbalanced
         self.curtailed_kwh: Counter[str] = Counter()  # cause -> energy the operator curtailed
         self.violation_intervals: Counter[str] = Counter()  # kind -> intervals with one
         self.avoidable_violations = 0
@@ -274,6 +276,7 @@ class Recorder:
             "delivered_kwh": delivered / 1000 if delivered is not None else "",
             "vm_min_pu": grid.vm_min_pu if grid else "",
             "vm_max_pu": grid.vm_max_pu if grid else "",
+            **(_phase_figures(grid) if grid else {}),
             "max_line_loading_percent": grid.max_line_loading_percent if grid else "",
             "export_limited_kwh": grid.export_limited_kw * self._hours if grid else "",
             "volt_watt_kwh": grid.volt_watt_kw * self._hours if grid else "",
@@ -334,6 +337,7 @@ class Recorder:
             {
                 "home": h.name, "bus": h.bus, "role": h.role, "pv_kwp": h.pv_kwp,
                 "battery_kwh": h.battery_kwh, "physical": str(h.physical).lower(),
+                "phase": h.phase,
                 "sold_kwh": self.sold_wh[i] / 1000, "bought_kwh": self.bought_wh[i] / 1000,
                 "delivered_sold_kwh": self.delivered_sold_wh[i] / 1000,
                 "delivered_bought_kwh": self.delivered_bought_wh[i] / 1000,
@@ -367,6 +371,9 @@ class Recorder:
         self.vm_max_pu = _extreme(max, self.vm_max_pu, grid.vm_max_pu)
         self.max_line_loading_percent = _extreme(max, self.max_line_loading_percent,
                                                  grid.max_line_loading_percent)
+        for key, value in _phase_figures(grid).items():
+            pick = min if key.startswith("vm_min") else max
+            self.phase_extremes[key] = _extreme(pick, self.phase_extremes.get(key), value)
         for cause, kw in (("export_limit", grid.export_limited_kw),
                           ("volt_watt", grid.volt_watt_kw)):
             self.curtailed_kwh[cause] += kw * self._hours
@@ -410,12 +417,31 @@ class Recorder:
             "price_mean": round(float(np.mean(self.prices)), 2) if self.prices else None,
             "price_max": max(self.prices, default=None),
             "payments_total": sum(self.paid.values()),
+            "phases": r.phases,
             "vm_min_pu": _rounded(self.vm_min_pu, 5),
             "vm_max_pu": _rounded(self.vm_max_pu, 5),
+            **({key: _rounded(value, 5 if key.startswith("vm") else 3)
+                for key, value in self.phase_extremes.items()} if r.phases == "unbalanced"
+               else {}),
             "max_line_loading_percent": _rounded(self.max_line_loading_percent, 3),
             "vm_limits": [r.vm_min_pu, r.vm_max_pu],
             "max_line_loading_limit": r.max_line_loading_percent,
+            **({"vuf_limit_percent": r.max_vuf_percent} if r.phases == "unbalanced" else {}),
         }
+
+
+def _phase_figures(grid: GridSolved) -> dict[str, float]:
+    """An interval's per-phase figures (intervals.csv, the summary): none when balanced."""
+    if not grid.vm_phase_min_pu and math.isnan(grid.vuf_max_percent):
+        return {}
+    nan = (float("nan"),) * len(PHASE_NAMES)
+    figures = {}
+    for p, phase in enumerate(PHASE_NAMES):
+        figures[f"vm_min_{phase}_pu"] = (grid.vm_phase_min_pu or nan)[p]
+        figures[f"vm_max_{phase}_pu"] = (grid.vm_phase_max_pu or nan)[p]
+    figures["vuf_max_percent"] = grid.vuf_max_percent
+    figures["neutral_loading_max_percent"] = grid.neutral_loading_max_percent
+    return figures
 
 
 def _side_wh(orders: OrdersPlaced | None, side: str) -> int:

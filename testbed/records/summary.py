@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grid_models.phases import PHASE_NAMES
+
 SUMMARY_FILE = "summary.json"
 
 
@@ -40,11 +42,17 @@ FIELDS = (
     Field("price_mean", "Price mean (per kWh)"),
     Field("price_max", "Price max (per kWh)"),
     Field("payments_total", "Payments total"),
+    Field("phases", "Power flow (balanced or unbalanced)"),
     Field("vm_min_pu", "Voltage min (pu)"),
     Field("vm_max_pu", "Voltage max (pu)"),
+    *(Field(f"vm_{end}_{phase}_pu", f"Phase {phase} voltage {end} (pu)")
+      for phase in PHASE_NAMES for end in ("min", "max")),
+    Field("vuf_max_percent", "Voltage unbalance factor max (%)"),
     Field("max_line_loading_percent", "Max line loading (%)"),
+    Field("neutral_loading_max_percent", "Max neutral loading (%)"),
     Field("vm_limits", "Voltage limits (pu)", printed=False),
     Field("max_line_loading_limit", "Line loading limit (%)", printed=False),
+    Field("vuf_limit_percent", "Voltage unbalance limit (%)", printed=False),
     Field("demand_kwh", "Homes' demand (kWh)", printed=False),
     Field("pv_potential_kwh", "PV the panels could produce (kWh)", printed=False),
     Field("self_sufficiency_percent", "Self-sufficiency (%)"),

@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from grid_models.phases import PHASE_NAMES
 from testbed.records.columns import HOMES, INTERVALS, MEASUREMENTS, TRADES
 from testbed.records.curtailment import Curtailment
 from testbed.report.reading import RunFolder, Table
@@ -32,8 +33,10 @@ COLORS = {
     "price": "#1f4e79", "bid": "#2e86c1", "offer": "#e67e22", "traded": "#27ae60",
     "delivered": "#34495e", "sold": "#f1c40f", "bought": "#5dade2", "voltage": "#8e44ad",
     "loading": "#16a085", "limit": "#c0392b", "curtailed": "#e74c3c", "rejected": "#7f8c8d",
-    "commit": "#2c3e50",
+    "commit": "#2c3e50", "neutral": "#2980b9", "unbalance": "#d35400",
 }
+PHASE_COLORS = {"a": "#8b4513", "b": "#222222", "c": "#95a5a6"}  # IEC 60445: L1, L2, L3
+PHASE_BANDS = tuple((f"vm_min_{p}_pu", f"vm_max_{p}_pu") for p in PHASE_NAMES)
 HOME_DELIVERED = ("delivered_sold_kwh", "delivered_bought_kwh")
 
 
@@ -87,6 +90,10 @@ def _per_period(intervals: pd.DataFrame, summary: dict) -> tuple[pd.DataFrame, p
                                                  "delivered_kwh")},
         "vm_min_pu": days["vm_min_pu"].min(),
         "vm_max_pu": days["vm_max_pu"].max(),
+        **{c: days[c].min() for low, _ in PHASE_BANDS for c in (low,) if c in intervals},
+        **{c: days[c].max() for _, high in PHASE_BANDS for c in (high,) if c in intervals},
+        **{c: days[c].max() for c in ("vuf_max_percent", "neutral_loading_max_percent")
+           if c in intervals},
         "max_line_loading_percent": days["max_line_loading_percent"].max(),
         **{c: days[c].max() for c in ("commit_latency_max_ms",) if c in intervals.columns},
     })
@@ -210,9 +217,19 @@ def _grid_section(intervals: pd.DataFrame | str, summary: dict, out: Path) -> Dr
     if isinstance(intervals, str):
         return Drawn(title, note=intervals)
     frame, step, period = _per_period(intervals, summary)
-    fig = Figure(figsize=(10, 6.5), layout="constrained")
-    v_ax, l_ax = fig.subplots(2, 1, sharex=True)
-    if frame[["vm_min_pu", "vm_max_pu"]].notna().any().any():
+    phased = all(c in frame for band in PHASE_BANDS for c in band) and frame[
+        [c for band in PHASE_BANDS for c in band]].notna().any().any()
+    fig = Figure(figsize=(10, 9 if phased else 6.5), layout="constrained")
+    axes = fig.subplots(3 if phased else 2, 1, sharex=True)
+    v_ax, l_ax = axes[0], axes[1]
+    if phased:  # each phase's envelope: the balanced one would hide the phase that binds
+        for phase, (low, high) in zip(PHASE_NAMES, PHASE_BANDS):
+            color = PHASE_COLORS[phase]
+            _band(v_ax, frame, low, high, step, color=color, alpha=0.15,
+                  label=f"phase {phase} (min to max bus voltage)")
+            _steps(v_ax, frame, low, step, color=color, linewidth=1)
+            _steps(v_ax, frame, high, step, color=color, linewidth=1)
+    elif frame[["vm_min_pu", "vm_max_pu"]].notna().any().any():
         _band(v_ax, frame, "vm_min_pu", "vm_max_pu", step, color=COLORS["voltage"], alpha=0.3,
               label="envelope (min to max bus voltage)")
         _steps(v_ax, frame, "vm_min_pu", step, color=COLORS["voltage"], linewidth=1)
@@ -228,16 +245,19 @@ def _grid_section(intervals: pd.DataFrame | str, summary: dict, out: Path) -> Dr
         _mark(v_ax, frame, (frame["vm_max_pu"] > high) | (frame["vm_min_pu"] < low),
               np.where(frame["vm_max_pu"] > high, frame["vm_max_pu"], frame["vm_min_pu"]), step)
     v_ax.set_ylabel("voltage (pu)")
-    v_ax.set_title(f"Feeder voltage envelope per {period}")
+    v_ax.set_title(f"Feeder voltage envelope per {period}" + (", per phase" if phased else ""))
     v_ax.grid(alpha=0.3)
     _legend(v_ax)
 
     loading = frame["max_line_loading_percent"]
     if loading.notna().any():
         _steps(l_ax, frame, "max_line_loading_percent", step, color=COLORS["loading"],
-               label="highest line loading")
+               label="highest line loading" + (" (any phase)" if phased else ""))
     else:
         _no_data(l_ax, "no line loading results")
+    if phased and frame["neutral_loading_max_percent"].notna().any():
+        _steps(l_ax, frame, "neutral_loading_max_percent", step, color=COLORS["neutral"],
+               label="highest neutral loading")
     limit = loading_limit(summary)
     if limit is not None:
         l_ax.axhline(limit, color=COLORS["limit"], linestyle="--", label=f"limit {limit:g} %")
@@ -246,8 +266,26 @@ def _grid_section(intervals: pd.DataFrame | str, summary: dict, out: Path) -> Dr
     l_ax.set_ylim(bottom=0)
     l_ax.grid(alpha=0.3)
     _legend(l_ax)
-    _time_axis(l_ax, frame, step)
+    if phased:
+        _unbalance(axes[2], frame, summary, step)
+    _time_axis(axes[-1], frame, step)
     return Drawn(title, _save(fig, out, GRID_PNG))
+
+
+def _unbalance(ax, frame: pd.DataFrame, summary: dict, step: pd.Timedelta) -> None:
+    """The highest voltage unbalance factor of each period against its limit."""
+    vuf = frame["vuf_max_percent"]
+    if vuf.notna().any():
+        _steps(ax, frame, "vuf_max_percent", step, color=COLORS["unbalance"],
+               label="highest voltage unbalance factor |V2| / |V1|")
+    limit = unbalance_limit(summary)
+    if limit is not None:
+        ax.axhline(limit, color=COLORS["limit"], linestyle="--", label=f"limit {limit:g} %")
+        _mark(ax, frame, vuf > limit, vuf, step)
+    ax.set_ylabel("unbalance (%)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    _legend(ax)
 
 
 def _ledger_section(intervals: pd.DataFrame | str, summary: dict, out: Path) -> Drawn:
@@ -280,6 +318,11 @@ def voltage_limits(summary: dict) -> tuple[float, float] | None:
 
 def loading_limit(summary: dict) -> float | None:
     limit = summary.get("max_line_loading_limit")
+    return float(limit) if _is_number(limit) else None
+
+
+def unbalance_limit(summary: dict) -> float | None:
+    limit = summary.get("vuf_limit_percent")
     return float(limit) if _is_number(limit) else None
 
 

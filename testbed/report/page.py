@@ -26,7 +26,7 @@ from testbed.records import columns
 from testbed.records.columns import HOMES
 from testbed.records.curtailment import Curtailment
 from testbed.records.summary import FIELDS
-from testbed.report.figures import Drawn, loading_limit, voltage_limits
+from testbed.report.figures import Drawn, loading_limit, unbalance_limit, voltage_limits
 from testbed.report.reading import TRUE_WORDS, RunFolder, Table
 
 ASSETS = ("dashboard.js", "dashboard.css")
@@ -106,6 +106,7 @@ def report_model(run: RunFolder, cut: Curtailment, drawn: list[Drawn]) -> dict[s
             "vm_min_pu": limits[0] if limits else None,
             "vm_max_pu": limits[1] if limits else None,
             "max_line_loading_percent": loading_limit(s),
+            "max_vuf_percent": unbalance_limit(s),
         },
         "summary": {k: _plain(v) for k, v in s.items()},
         "flagged": [k for k, v in s.items() if alarming(k, v, s)],
@@ -168,8 +169,10 @@ def alarming(key: str, value: object, summary: dict) -> bool:
         return False
     limits = voltage_limits(summary)
     limit = loading_limit(summary)
+    vuf = unbalance_limit(summary)
     return (
         (key == "ledger_valid" and value is False)
+        or (key == "vuf_max_percent" and vuf is not None and value > vuf)
         or (key == "vm_min_pu" and limits is not None and value < limits[0])
         or (key == "vm_max_pu" and limits is not None and value > limits[1])
         or (key == "max_line_loading_percent" and limit is not None and value > limit)

@@ -92,7 +92,7 @@ def market_params(scenario: Scenario) -> MarketParams:
 def grid_limits(scenario: Scenario) -> Limits:
     g = scenario.grid
     return Limits(g.vm_min_pu, g.vm_max_pu, g.max_line_loading_percent,
-                  g.max_trafo_loading_percent, g.max_trafo3w_loading_percent)
+                  g.max_trafo_loading_percent, g.max_trafo3w_loading_percent, g.max_vuf_percent)
 
 
 def timing(scenario: Scenario, paced: bool) -> Timing:
@@ -139,7 +139,10 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
     params = market_params(scenario)
     feeder = interruptible(load_feeder, scenario.grid.feeder)
     hood = build(scenario.households, [p.home for p in scenario.physical], feeder,
-                 clock.start_s, clock.interval_s, clock.intervals, scenario.source)
+                 clock.start_s, clock.interval_s, clock.intervals, scenario.source,
+                 scenario.grid.single_phase_max_kva)
+    if scenario.grid.phases == "unbalanced":  # home i is load i, on its phase
+        feeder = feeder.with_phases(hood.phases)
     run_keys = keys(len(hood.homes), scenario.ledger.validators)
     out.mkdir(parents=True, exist_ok=True)
     if params.privacy == Privacy.PRIVATE:  # so the sealed records can be audited after the run
@@ -172,9 +175,10 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         scenario.name, clock.start_s, clock.interval_s, clock.intervals, g.feeder,
         tuple(HomeInfo(h.name, h.bus, h.kind.name.lower(), hood.pv_kwp[i],
                        h.battery.capacity_wh / 1000 if h.battery else 0,
-                       h.name in hood.physical) for i, h in enumerate(hood.homes)),
+                       h.name in hood.physical, hood.phases[i])
+              for i, h in enumerate(hood.homes)),
         g.vm_min_pu, g.vm_max_pu, g.max_line_loading_percent, g.max_trafo_loading_percent,
-        one_line(feeder.net),
+        one_line(feeder.net, hood.phases, [h.name for h in hood.homes]), g.phases, g.max_vuf_percent,
     )
     return Run(
         timing=clock, params=params, hood=hood, keys=run_keys,

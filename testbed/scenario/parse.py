@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from grid_models.phases import PHASE_SETTINGS, PHASES
 from testbed.errors import LedgerError, ScenarioError
 from testbed.ledger.params import MAX_VALIDATORS
 from testbed.market.params import MAX_MONEY, MarketParams
@@ -121,6 +122,11 @@ def _grid(t: _Table) -> GridSpec:
         max_trafo3w_loading_percent=t.take("max_trafo3w_loading_percent", float,
                                            GridSpec.max_trafo3w_loading_percent,
                                            check=_between(0, 1000, above=True)),
+        phases=t.take("phases", str, GridSpec.phases, check=_one_of(PHASE_SETTINGS)),
+        max_vuf_percent=t.take("max_vuf_percent", float, GridSpec.max_vuf_percent,
+                               check=_between(0, 100, above=True)),
+        single_phase_max_kva=t.take("single_phase_max_kva", float, GridSpec.single_phase_max_kva,
+                                    check=_between(0, 1000)),
     )
     t.done()
     return spec
@@ -192,6 +198,7 @@ def _home(t: _Table) -> HomeSpec:
         strategy=t.take("strategy", str, None, check=_one_of(STRATEGIES)),
         pv_kwp=t.take("pv_kwp", float, None, check=_between(0, 1000)),
         battery_kwh=t.take("battery_kwh", float, None, check=_between(0, 1000)),
+        phase=t.take("phase", str, None, check=_one_of(PHASES)),
     )
     t.done()
     return spec

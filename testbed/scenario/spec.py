@@ -21,6 +21,9 @@ class GridSpec:
     max_line_loading_percent: float = 100.0
     max_trafo_loading_percent: float = 100.0
     max_trafo3w_loading_percent: float = 100.0
+    phases: str = "balanced"  # grid_models.phases.PHASE_SETTINGS; "unbalanced": three phases, each home on its own (EN 50160 VUF)
+    max_vuf_percent: float = 2.0  # EN 50160: the voltage unbalance factor's limit
+    single_phase_max_kva: float = 4.6  # VDE-AR-N 4105: larger PV connects on three phases
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,15 @@ STRATEGIES = ("household", "pv_owner", "battery_owner")
 
 @dataclass(frozen=True)
 class HomeSpec:
-    """One home set by hand (``[[households.home]]``): its PV, battery or strategy. Its bus
-    and load profile are those of its load on the feeder (home-NN is load NN)."""
+    """One home set by hand (``[[households.home]]``): its PV, battery, strategy or phase
+    (a, b, c or abc). Its bus and load profile are those of its load on the feeder (home-NN
+    is load NN)."""
 
     name: str
     strategy: str | None = None
     pv_kwp: float | None = None
     battery_kwh: float | None = None
+    phase: str | None = None
 
 
 @dataclass(frozen=True)

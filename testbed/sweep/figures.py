@@ -4,7 +4,9 @@ energy, price) against PV share. Columns are plotted when the table has them, so
 summary gains (violations by element kind, curtailment by cause) appear without a change here.
 
 Energy and counts are per simulated day, so cells of different lengths compare; each line is
-the mean over the cells that share its x (seeds, start days), and each cell is a faint dot.
+the mean over the cells that share its x (seeds, start days), and each cell is a faint dot. A
+line per battery share, and per power flow (balanced, unbalanced) when the sweep has both: a
+utility sees how far a balanced study misjudges a feeder's hosting capacity.
 """
 
 from __future__ import annotations
@@ -96,15 +98,17 @@ def _successful(table: pd.DataFrame) -> pd.DataFrame:
 def _lines(ax: Axes, cells: pd.DataFrame, column: str, per_day: bool, label: str,
            color: str | None = None, style: str | None = None) -> None:
     """The mean of ``column`` against PV share, each cell a dot: one line in ``style``, or
-    without one, a line per battery share, each in its own style."""
+    without one, a line per battery share and power flow, each in its own style."""
     values = cells[column] / cells["days"] if per_day and "days" in cells else cells[column]
     frame = cells.assign(_y=values)
-    by_battery = style is None and "battery_share" in frame
-    shares = list(dict.fromkeys(frame["battery_share"])) if by_battery else [None]
-    for i, share in enumerate(shares):
-        group = frame if share is None else frame[frame["battery_share"] == share]
+    keys = [k for k in ("battery_share", "phases") if style is None and k in frame
+            and frame[k].nunique() > 1]
+    groups = list(frame.groupby(keys, sort=False)) if keys else [((), frame)]
+    for i, (key, group) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        suffix = "".join(f", battery share {v:g}" if k == "battery_share" else f", {v}"
+                         for k, v in zip(keys, key))
         mean = group.groupby("pv_share")["_y"].mean()
-        suffix = "" if share is None or len(shares) == 1 else f", battery share {share:g}"
         line, = ax.plot(mean.index, mean.to_numpy(), style or STYLES[i % len(STYLES)],
                         marker="o", color=color, label=label + suffix)
         ax.scatter(group["pv_share"], group["_y"], color=line.get_color(), alpha=0.3, s=10)

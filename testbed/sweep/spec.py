@@ -34,6 +34,7 @@ class Axis:
 
 AXES = {
     "feeder": Axis("grid.feeder"),
+    "phases": Axis("grid.phases"),
     "pv_share": Axis("households.pv_share"),
     "battery_share": Axis("households.battery_share"),
     "seed": Axis("households.seed"),
@@ -58,6 +59,7 @@ class Cell:
         s = self.scenario
         return {
             "feeder": s.grid.feeder,
+            "phases": s.grid.phases,
             "pv_share": s.households.pv_share,
             "battery_share": s.households.battery_share,
             "seed": s.households.seed,
@@ -176,7 +178,8 @@ def cell_id(s: Scenario) -> str:
     feeder = re.sub(r"[^\w.-]+", "_", Path(s.grid.feeder).stem if s.grid.feeder.endswith(
         ".json") else s.grid.feeder)
     h = s.households
-    return (f"{feeder}_pv{h.pv_share:g}_bat{h.battery_share:g}_seed{h.seed}_"
+    phases = "_unbalanced" if s.grid.phases == "unbalanced" else ""  # balanced: ids as before
+    return (f"{feeder}{phases}_pv{h.pv_share:g}_bat{h.battery_share:g}_seed{h.seed}_"
             f"{s.time.start:%Y%m%dT%H%M}_{s.time.duration_hours / 24:g}d")
 
 

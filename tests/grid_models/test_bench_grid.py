@@ -19,4 +19,14 @@ def test_quick_bench_reports_ratios_and_accuracy(semiurb):
             assert figures[f"max_vm_diff_vs_pgm_{method}_pu"] < 1e-5
             assert result.ratios[f"ours_vs_pgm_{method}_{short}"] > 0
         assert result.ratios[f"ours_vs_pandapower_timeseries_{short}"] > 0
+    for short in grid.UNBALANCED:  # the year unbalanced: runpp_3ph the reference, the peer close
+        figures = {k.removeprefix(f"{short}_unbalanced_"): v for k, v in result.results.items()
+                   if k.startswith(f"{short}_unbalanced_")}  # fmt: skip
+        assert figures["snapshots"] == 192 and figures["ours_not_converged"] == 0
+        assert figures["max_vm_diff_vs_runpp_3ph_pu"] < 1e-6
+        assert 0 < figures["vuf_max_percent"] < 5
+        for method in grid.PGM_METHODS:
+            assert figures[f"max_vm_diff_vs_pgm_asym_{method}_pu"] < 1e-5
+        assert result.ratios[f"ours_unbalanced_vs_power_grid_model_asym_{short}"] > 0
+        assert result.ratios[f"ours_unbalanced_vs_runpp_3ph_{short}"] > 0
     assert result.results["check_trades_100_not_accepted"] > 0  # the interval exercises curtailment

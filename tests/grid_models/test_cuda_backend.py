@@ -1,4 +1,5 @@
-"""solve_snapshots(backend="cuda") gives the CPU backend's results, in numba's CUDA simulator.
+"""solve_snapshots(backend="cuda") gives the CPU backend's results, in numba's CUDA simulator,
+balanced and unbalanced.
 
 Run in a fresh interpreter: the simulator must be chosen before numba.cuda is first imported.
 """
@@ -21,6 +22,12 @@ CHECK = textwrap.dedent(
     assert gpu.converged.tolist() == cpu.converged.tolist() == [True, True]
     assert np.array_equal(gpu.vm_pu, cpu.vm_pu)  # the same arithmetic, bit for bit
     assert np.array_equal(gpu.line_loading_percent, cpu.line_loading_percent)
+    unbalanced = feeder.with_phases((["a", "b", "c", "abc"] * len(nominal))[:len(nominal)])
+    cpu = solve_snapshots(unbalanced, load_p, 0.3 * load_p, none, none)
+    gpu = solve_snapshots(unbalanced, load_p, 0.3 * load_p, none, none, backend="cuda")
+    assert gpu.converged.tolist() == cpu.converged.tolist() == [True, True]
+    assert np.array_equal(gpu.vm_pu, cpu.vm_pu) and np.array_equal(gpu.vuf_percent,
+                                                                   cpu.vuf_percent)
     print("ok")
     """
 )

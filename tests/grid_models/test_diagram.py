@@ -26,3 +26,17 @@ def test_a_net_without_geodata_is_laid_out_from_its_graph():
     assert not d.geographic and len(d.x) == len(net.bus)
     assert all(math.isfinite(v) for v in d.x + d.y)
     assert len({(round(x, 6), round(y, 6)) for x, y in zip(d.x, d.y)}) > len(net.bus) // 2
+
+
+def test_the_diagram_carries_each_home_and_its_phase():
+    feeder = load_feeder("1-LV-semiurb4--0-sw")
+    n = len(feeder.net.load)
+    phases = ["a", "b", "c", "abc"] * n
+    d = one_line(feeder.net, phases[:n], [f"home-{i:02d}" for i in range(n)])
+    assert [(m.name, m.phase) for m in d.loads[:4]] == [
+        ("home-00", "a"), ("home-01", "b"), ("home-02", "c"), ("home-03", "abc")]
+    assert [d.bus[m.row] for m in d.loads] == [int(b) for b in feeder.net.load["bus"]]
+    assert OneLine.from_record(d.as_record()) == d
+    older = d.as_record()
+    del older["loads"]  # a feeder.json written before homes had phases
+    assert OneLine.from_record(older).loads == () and one_line(feeder.net).loads == ()

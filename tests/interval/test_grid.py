@@ -67,3 +67,24 @@ def test_a_substation_above_the_band_is_named_not_hidden(sunny):
     state = grid.control(0, s.start_s, {}, {}, ())
     causes = {v.cause for v in state.solved.violations}
     assert state.solved.violations and None not in causes, state.solved.violations
+
+
+def test_on_three_phases_every_phase_holds_the_band_and_the_figures_come_per_phase(sunny):
+    """The same noon with the homes on their phases: the operator holds each phase within the
+    band (the balanced flow would see no phase above its mean), and the event carries each
+    phase's extremes, the unbalance and the neutral."""
+    s, hood, balanced = sunny
+    feeder = balanced.feeder.with_phases(hood.phases)
+    limits = grid_limits(s)
+    grid = Grid(feeder, hood, FeederGate(feeder, limits), limits, 900)
+    solved = grid.control(0, s.start_s, {}, {}, ()).solved
+    assert len(solved.vm_phase_pu) == 3 and len(solved.vm_phase_max_pu) == 3
+    assert max(solved.vm_phase_max_pu) <= s.grid.vm_max_pu + 1e-6
+    assert solved.vm_max_pu == max(solved.vm_phase_max_pu)
+    assert solved.vm_min_pu == min(solved.vm_phase_min_pu)
+    assert 0 < solved.vuf_max_percent <= s.grid.max_vuf_percent + 1e-6
+    assert solved.neutral_loading_max_percent > 0
+    assert not [v for v in solved.violations if v.cause is None]
+    worst = np.array(solved.vm_phase_pu)  # a bus shows its phase furthest from 1 pu
+    assert np.allclose(solved.vm_pu, worst[np.abs(worst - 1).argmax(axis=0),
+                                           np.arange(worst.shape[1])])

@@ -40,6 +40,9 @@ def test_constraint_codes():
         5, "grid", 0, 0)
     assert ledger_constraint("x", "thermal", 1.0, 2.0) == Constraint(
         OTHER_KIND, "thermal:x", 1000000, 2000000)
+    assert ledger_constraint("line 3 neutral", "neutral_loading", 101.0, 100.0).kind == 8
+    assert ledger_constraint("bus 31 phase b", "voltage_unbalance", 2.5, 2.0) == Constraint(
+        9, "bus 31 phase b", 2500000, 2000000)
 
 
 def test_accept_all_grants_everything():
@@ -89,3 +92,23 @@ def test_feeder_gate_rejects_only_the_trade_off_the_feeder(sb_feeder):
     trades = [GridTrade(0, buses[3], 99_999, 200), GridTrade(1, buses[7], buses[2], 1234)]
     assert gate.decide(trades, base, 900) == [
         GateDecision(0, Constraint(6, "bus 99999", 0, 0)), GateDecision(1234)]
+
+
+def test_feeder_gate_on_three_phases_names_the_phase(sb_feeder):
+    """The homes on phases: a trade between two homes of one phase passes where the same power
+    between phases would unbalance the feeder; the refusal names the bus and its phase."""
+    from grid_models import Limits
+
+    loads = sb_feeder.net.load
+    far = int(loads["bus"].iloc[loads.index.get_loc(loads.index[-1])])
+    phases = ["a"] * len(loads)
+    feeder = sb_feeder.with_phases(phases)
+    gate = FeederGate(feeder, Limits(vm_min_pu=0.5, vm_max_pu=1.5, max_vuf_percent=0.5))
+    base = sb_feeder.profiles.at(NOON)
+    near = int(loads["bus"].iloc[0])
+    trades = [GridTrade(0, far, near, 8_000, seller_phase="b", buyer_phase="a")]
+    (decision,) = gate.decide(trades, base, 900)
+    assert decision.granted_wh < 8_000
+    assert decision.constraint.kind == 9  # voltage_unbalance
+    assert " phase " in decision.constraint.element and decision.constraint.element.startswith(
+        "bus ")

@@ -63,7 +63,7 @@ class Case:
                  for i, h in enumerate(homes)]
         steps = len(homes[0].load_kw)
         self.hood = Neighbourhood(tuple(homes), np.zeros((steps, len(homes))),
-                                  tuple(0.0 for _ in homes), frozenset())
+                                  tuple(0.0 for _ in homes), frozenset(), ("abc",) * len(homes))
         self.events = EventStream()
         self.outcomes = Outcomes(self.hood, MarketParams(), 0, START,
                                  Grid(self.feeder, self.hood, AcceptAll(), DEFAULT_LIMITS, S),

@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 
 import pandapower as pp
 import pytest
+from pandapower.pf.runpp_3ph import runpp_3ph
 
 from grid_models import load_feeder
+from grid_models.unbalanced import reference_net
 from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
 from testbed.ledger.sealing import Keyring
@@ -133,7 +135,8 @@ def test_sums_close_to_the_unit_and_to_the_wh(noon):
     assert summary["baseline_bills_total"] == sum(int(h["baseline_bill_units"]) for h in homes)
 
     # energy: what came through the transformer is what the meters took, plus the feeder's
-    # losses (pandapower's, for the homes' metered net consumption and profiled reactive power)
+    # losses (pandapower's, runpp_3ph's for an unbalanced feeder, for the homes' metered net
+    # consumption and profiled reactive power)
     feeder = load_feeder(s.grid.feeder)
     hood = build(s.households, (), feeder, s.start_s, 900, s.intervals, s.source)
     net = copy.deepcopy(feeder.net)
@@ -142,10 +145,16 @@ def test_sums_close_to_the_unit_and_to_the_wh(noon):
     for k, interval in enumerate(rows(out / "intervals.csv")):
         start = s.start_s + 900 * k
         net_wh = [readings[i, start][0] - readings[i, start][1] for i in range(len(homes))]
-        net.load["p_mw"] = [wh / 250 / 1000 for wh in net_wh]
-        net.load["q_mvar"] = hood.load_q_kvar[k] / 1000
-        pp.runpp(net)
-        losses_mw = net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()
+        load_p, load_q = [wh / 250 / 1000 for wh in net_wh], hood.load_q_kvar[k] / 1000
+        if s.grid.phases == "unbalanced":
+            ref = reference_net(net, hood.phases, load_p, load_q)
+            runpp_3ph(ref, numba=False)
+            losses_mw = sum(ref[table][f"pl_{p}_mw"].sum() for table in ("res_line_3ph",
+                            "res_trafo_3ph") for p in "abc")
+        else:
+            net.load["p_mw"], net.load["q_mvar"] = load_p, load_q
+            pp.runpp(net)
+            losses_mw = net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum()
         upstream_wh += 1000 * (float(interval["upstream_import_kwh"])
                                - float(interval["upstream_export_kwh"]))
         metered_wh += sum(net_wh)

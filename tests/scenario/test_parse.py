@@ -81,6 +81,24 @@ def test_nonsense_is_refused(tmp_path, extra, message):
         load_scenario(_write(tmp_path, text))
 
 
+def test_the_phase_settings_are_read_and_checked(tmp_path):
+    s = load_scenario(_write(tmp_path, BASE.replace(
+        "[time]", 'phases = "unbalanced"\nmax_vuf_percent = 1.5\nsingle_phase_max_kva = 3.7\n'
+                  '[[households.home]]\nname = "home-02"\nphase = "c"\n[time]')))
+    assert (s.grid.phases, s.grid.max_vuf_percent, s.grid.single_phase_max_kva) == (
+        "unbalanced", 1.5, 3.7)
+    assert s.households.homes[0].phase == "c"
+    assert load_scenario(_write(tmp_path, BASE)).grid.phases == "balanced"  # the default
+    text = BASE.replace("[time]", 'phases = "three"\nmax_vuf_percent = 0\n'
+                                  '[[households.home]]\nname = "home-02"\nphase = "n"\n[time]')
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_write(tmp_path, text))
+    assert list(caught.value.problems) == [
+        "grid.phases: one of balanced, unbalanced",
+        "grid.max_vuf_percent: must be in (0, 100], got 0",
+        "households.home[0].phase: one of a, b, c, abc"]
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     text = "colour = 'blue'\n" + BASE + """[market]
 interval_s = 'soon'

@@ -30,11 +30,22 @@ def test_the_grid_is_every_combination_checked_as_a_scenario(spec_file):
     assert len({c.id for c in spec.cells}) == len(spec.cells)
     first = spec.cells[0]
     assert first.parameters == {
-        "feeder": "1-LV-rural1--0-sw", "pv_share": 0.2, "battery_share": 0.5, "seed": 1,
-        "start": "2016-01-15T00:00:00Z", "days": 0.25}
+        "feeder": "1-LV-rural1--0-sw", "phases": "balanced", "pv_share": 0.2,
+        "battery_share": 0.5, "seed": 1, "start": "2016-01-15T00:00:00Z", "days": 0.25}
     assert first.scenario.time.duration_hours == 6 and first.scenario.name == "sweep-test"
     assert first.scenario.grid.vm_max_pu == 1.03  # the base's other keys hold
     assert first.id == "1-LV-rural1--0-sw_pv0.2_bat0.5_seed1_20160115T0000_0.25d"
+
+
+def test_balanced_against_unbalanced_is_one_axis(spec_file):
+    spec = load_sweep(spec_file('scenario = "base.toml"\n[axes]\nphases = ["balanced", '
+                                '"unbalanced"]\npv_share = [0.4]\n'))
+    assert [c.parameters["phases"] for c in spec.cells] == ["balanced", "unbalanced"]
+    assert [c.scenario.grid.phases for c in spec.cells] == ["balanced", "unbalanced"]
+    balanced, unbalanced = (c.id for c in spec.cells)
+    assert "_unbalanced_" in unbalanced and "unbalanced" not in balanced  # old ids kept
+    with pytest.raises(ScenarioError, match="axes.phases: one of balanced, unbalanced"):
+        load_sweep(spec_file('scenario = "base.toml"\n[axes]\nphases = ["three"]\n'))
 
 
 def test_a_missing_axis_keeps_the_base_scenarios_value(spec_file):

@@ -51,9 +51,9 @@ def test_cells_run_and_a_failed_cell_is_reported_in_one_line(swept):
     assert len(failed) == 2 and all("broken.json is not a pandapower JSON net" in line
                                      for line in failed), r.stdout
     table = pd.read_parquet(out / "sweep.parquet")
-    assert len(table) == 4 and list(table.columns[:9]) == [
-        "cell", "feeder", "pv_share", "battery_share", "seed", "start", "days", "wall_s",
-        "error"]
+    assert len(table) == 4 and list(table.columns[:10]) == [
+        "cell", "feeder", "phases", "pv_share", "battery_share", "seed", "start", "days",
+        "wall_s", "error"]
     ok = table[table["error"].isna()]
     assert sorted(ok["pv_share"]) == [0.3, 0.8] and set(ok["feeder"]) == {"1-LV-rural1--0-sw"}
     assert (ok["intervals"] == 2).all() and (ok["ledger_valid"]).all()

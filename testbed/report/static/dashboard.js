@@ -16,13 +16,19 @@
     price: "#1f4e79", bid: "#2e86c1", offer: "#e67e22", traded: "#27ae60", granted: "#1e8449",
     delivered: "#34495e", curtailed: "#e74c3c", sold: "#f1c40f", bought: "#5dade2",
     voltage: "#8e44ad", loading: "#16a085", limit: "#c0392b", baseline: "#7f8c8d",
+    neutral: "#2980b9", unbalance: "#d35400",
   };
+  const PHASES = ["a", "b", "c"];
+  const PHASE_COLORS = { a: "#8b4513", b: "#222222", c: "#95a5a6", abc: "#8e44ad" };  // IEC 60445
+  const PHASE_FILLS = { a: "rgba(139,69,19,0.15)", b: "rgba(34,34,34,0.15)", c: "rgba(149,165,166,0.2)" };
   const INTERVALS = "intervals.csv", HOMES = "homes.csv", MEASUREMENTS = "measurements.csv",
     SETPOINTS = "setpoints.csv", STEPS = "steps.csv", BLOCKS = "blocks.csv",
     ALARMS = "alarms.csv", BUSES = "buses.csv", LINES = "lines.csv";
   const DRAWN_INTERVAL_COLUMNS = new Set([
     "interval_start", "clearing_price", "bid_kwh", "offer_kwh", "traded_kwh", "granted_kwh",
-    "curtailed_kwh", "delivered_kwh", "vm_min_pu", "vm_max_pu", "max_line_loading_percent"]);
+    "curtailed_kwh", "delivered_kwh", "vm_min_pu", "vm_max_pu", "max_line_loading_percent",
+    ...["a", "b", "c"].flatMap((p) => [`vm_min_${p}_pu`, `vm_max_${p}_pu`]),
+    "vuf_max_percent", "neutral_loading_max_percent"]);
 
   const page = { model: null, charts: [], boxes: [], timings: {}, errors: [], renders: 0 };
   window.dashboard = page;
@@ -383,26 +389,47 @@
     }
   }
 
+  const phased = () => PHASES.some((p) => (column(INTERVALS, `vm_max_${p}_pu`) || []).some((v) => v !== null));
+
   function feederPanel(root) {
     const p = section(root, "feeder", "Feeder");
     const limits = () => [page.model.run.vm_min_pu, page.model.run.vm_max_pu];
-    chart(p, "feeder-envelope", "Bus voltage envelope (lowest to highest bus) against the band", [INTERVALS], (c) => {
+    chart(p, "feeder-envelope", "Bus voltage envelope (lowest to highest bus; per phase when unbalanced) against the band", [INTERVALS], (c) => {
       const x = column(INTERVALS, "interval_start");
       if (!x) return null;
-      const lo = intervalSeries(c, x, column(INTERVALS, "vm_min_pu"), { name: label(INTERVALS, "vm_min_pu"), line: { color: COLORS.voltage, width: 1 } });
-      const hi = intervalSeries(c, x, column(INTERVALS, "vm_max_pu"), { name: label(INTERVALS, "vm_max_pu"), line: { color: COLORS.voltage, width: 1 }, fill: "tonexty", fillcolor: "rgba(142,68,173,0.2)" });
+      const data = [];
+      if (phased()) {  // each phase's envelope: one phase can break the band while the others sit inside it
+        for (const ph of PHASES) {
+          const color = PHASE_COLORS[ph];
+          data.push(intervalSeries(c, x, column(INTERVALS, `vm_min_${ph}_pu`), { name: label(INTERVALS, `vm_min_${ph}_pu`), line: { color, width: 1 } }));
+          data.push(intervalSeries(c, x, column(INTERVALS, `vm_max_${ph}_pu`), { name: label(INTERVALS, `vm_max_${ph}_pu`), line: { color, width: 1 }, fill: "tonexty", fillcolor: PHASE_FILLS[ph] }));
+        }
+      } else {
+        data.push(intervalSeries(c, x, column(INTERVALS, "vm_min_pu"), { name: label(INTERVALS, "vm_min_pu"), line: { color: COLORS.voltage, width: 1 } }));
+        data.push(intervalSeries(c, x, column(INTERVALS, "vm_max_pu"), { name: label(INTERVALS, "vm_max_pu"), line: { color: COLORS.voltage, width: 1 }, fill: "tonexty", fillcolor: "rgba(142,68,173,0.2)" }));
+      }
       const [vmin, vmax] = limits();
-      return { data: [lo, hi, limitLine(x, vmin, "voltage band"), limitLine(x, vmax, "voltage band")].filter(Boolean),
+      return { data: [...data, limitLine(x, vmin, "voltage band"), limitLine(x, vmax, "voltage band")].filter(Boolean),
         layout: { yaxis: { title: { text: "pu" } } } };
     });
-    chart(p, "feeder-loading", "The most loaded line against its limit", [INTERVALS], (c) => {
+    chart(p, "feeder-loading", "The most loaded line (and neutral, when unbalanced) against its limit", [INTERVALS], (c) => {
       const x = column(INTERVALS, "interval_start");
       if (!x) return null;
+      const neutral = column(INTERVALS, "neutral_loading_max_percent");
       return { data: [intervalSeries(c, x, column(INTERVALS, "max_line_loading_percent"), { name: label(INTERVALS, "max_line_loading_percent"), line: { color: COLORS.loading, shape: "hv" } }),
+        neutral && neutral.some((v) => v !== null) ? intervalSeries(c, x, neutral, { name: label(INTERVALS, "neutral_loading_max_percent"), line: { color: COLORS.neutral, shape: "hv" } }) : null,
         limitLine(x, page.model.run.max_line_loading_percent, "loading limit")].filter(Boolean),
         layout: { yaxis: { title: { text: "%" }, rangemode: "tozero" } } };
     });
-    chart(p, "feeder-map", "One-line diagram, buses coloured by voltage; ★ physical homes", ["latest", BUSES, LINES, HOMES], feederMap, { timeAxis: false, wide: true });
+    chart(p, "feeder-unbalance", "Voltage unbalance factor |V2| / |V1| (highest bus) against its limit", [INTERVALS], (c) => {
+      const x = column(INTERVALS, "interval_start");
+      const vuf = column(INTERVALS, "vuf_max_percent");
+      if (!x || !vuf || !vuf.some((v) => v !== null)) return "balanced power flow: no unbalance computed";
+      return { data: [intervalSeries(c, x, vuf, { name: label(INTERVALS, "vuf_max_percent"), line: { color: COLORS.unbalance, shape: "hv" } }),
+        limitLine(x, page.model.run.max_vuf_percent, "unbalance limit")].filter(Boolean),
+        layout: { yaxis: { title: { text: "%" }, rangemode: "tozero" } } };
+    });
+    chart(p, "feeder-map", "One-line diagram, buses coloured by voltage (the worst phase when unbalanced); homes by phase; ★ physical homes", ["latest", BUSES, LINES, HOMES], feederMap, { timeAxis: false, wide: true });
   }
 
   function feederMap() {
@@ -411,9 +438,11 @@
     const [vmin, vmax] = [page.model.run.vm_min_pu ?? 0.9, page.model.run.vm_max_pu ?? 1.1];
     const grid = page.model.latest.grid;
     let vm, loading, note;
+    let phases = null;
     if (grid) {
       vm = grid.vm_pu; loading = grid.line_loading_percent;
-      note = `voltages and loadings of interval ${grid.k + 1}'s power flow`;
+      phases = grid.vm_phase_pu && grid.vm_phase_pu.length ? grid.vm_phase_pu : null;
+      note = `voltages and loadings of interval ${grid.k + 1}'s power flow` + (phases ? " (each bus at its phase furthest from 1 pu)" : "");
     } else if (table(BUSES)) {
       const lo = column(BUSES, "vm_min_pu"), hi = column(BUSES, "vm_max_pu");
       vm = lo.map((l, i) => (l === null ? null : (1 - l > hi[i] - 1 ? l : hi[i])));
@@ -439,7 +468,8 @@
       { type: "scatter", mode: "lines", x: hx, y: hy, line: { color: COLORS.limit, width: 3 }, hoverinfo: "skip", name: `lines at 80 % of the limit or more` },
       { type: "scatter", mode: "markers", x: mx, y: my, text: mtext, hoverinfo: "text", marker: { size: 5, color: "rgba(0,0,0,0)" }, showlegend: false },
       { type: "scatter", mode: "markers", x: f.x, y: f.y, name: "buses",
-        text: f.name.map((n, i) => `${n}<br>${vm[i] === null ? "-" : fmt(vm[i], 5) + " pu"}`), hoverinfo: "text",
+        text: f.name.map((n, i) => `${n}<br>${vm[i] === null ? "-" : fmt(vm[i], 5) + " pu"}` +
+          (phases ? PHASES.map((ph, p) => `<br>phase ${ph}: ${fmt(phases[p][i], 5)} pu`).join("") : "")), hoverinfo: "text",
         marker: { size: 9, color: vm.map((v) => (v === null ? 1 : v)), cmin: vmin, cmax: vmax,
           colorscale: [[0, "#2166ac"], [0.5, "#1a9850"], [1, "#d73027"]],
           colorbar: { title: { text: "V (pu)" }, thickness: 12 }, line: { color: "#333", width: 0.5 } } },
@@ -447,6 +477,22 @@
         text: phys.map((p) => p.h.name), textposition: "top center", name: "physical homes", hoverinfo: "text",
         marker: { symbol: "star", size: 16, color: "#f1c40f", line: { color: "#000", width: 1 } } },
     ];
+    const loads = f.loads || [];
+    if (loads.length) {  // each home at its bus, a small marker per phase connection, fanned out around it
+      const spanX = Math.max(...f.x) - Math.min(...f.x) || 1, spanY = Math.max(...f.y) - Math.min(...f.y) || 1;
+      const seen = {};
+      for (const ph of [...PHASES, "abc"]) {
+        const mine = loads.filter((l) => l[2] === ph);
+        if (!mine.length) continue;
+        const xy = mine.map(([, row]) => {
+          const k = (seen[row] = (seen[row] || 0) + 1), angle = k * 2.4;
+          return [f.x[row] + 0.012 * spanX * Math.cos(angle), f.y[row] + 0.012 * spanY * Math.sin(angle)];
+        });
+        data.push({ type: "scatter", mode: "markers", x: xy.map((p) => p[0]), y: xy.map((p) => p[1]),
+          text: mine.map(([name]) => `${name}: phase ${ph}`), hoverinfo: "text", name: ph === "abc" ? "homes on three phases" : `homes on phase ${ph}`,
+          marker: { size: 5, symbol: ph === "abc" ? "diamond" : "circle", color: PHASE_COLORS[ph] } });
+      }
+    }
     if (f.source_row !== null && f.source_row !== undefined) {
       data.push({ type: "scatter", mode: "markers", x: [f.x[f.source_row]], y: [f.y[f.source_row]], name: "grid connection",
         marker: { symbol: "square", size: 13, color: "#555" }, hoverinfo: "name" });
