@@ -161,7 +161,8 @@ def test_a_stopped_run_leaves_devices_safe_and_the_ledger_consistent(tmp_path, s
     log = out / "instruments.log"
     deadline = time.monotonic() + 300
     while not (log.exists() and log.read_text().count("SOUR:POW:ACT") > 20):
-        assert child.poll() is None and time.monotonic() < deadline, "the run did not start"
+        assert child.poll() is None, f"the run ended: {child.communicate()[1][-2000:]}"
+        assert time.monotonic() < deadline, "the run did not start"
         time.sleep(0.2)
     child.send_signal(sig)
     _, err = child.communicate(timeout=300)
