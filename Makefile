@@ -10,8 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@echo "compiling the kernels into Numba's cache: once per checkout, about 1.5 min"
-	$(BIN)/python -c "import kernels; kernels.warm()"
+	@echo "compiling the kernels into Numba's cache: once per checkout, about a minute"
+	$(BIN)/python -c "import kernels; kernels.warm(parallel=True)"
 	touch $(STAMP)
 
 # The default neighbourhood's summer day, paced: each 15-minute interval in 1.5 s of wall time

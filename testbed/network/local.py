@@ -237,7 +237,7 @@ def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Networ
         raise
     down = [n for n in network.nodes if not processes.alive(n.pid, n.config)]
     if down:
-        kernels.warm()  # compiled here once, loaded by each node
+        kernels.warm(parallel=True)  # compiled here once, loaded by each node
     for node in down:
         node.pid = processes.spawn([sys.executable, "-m", "testbed", "node", node.config],
                                    Path(node.log), env=NODE_ENV, niceness=NICENESS)

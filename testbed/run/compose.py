@@ -3,6 +3,7 @@ settings. Nothing below this module reads the scenario."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,7 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
     The kernels are loaded first (compiled, the first time on a machine, and each one's auto
     backend measured), before the clock starts and so that the processes a run starts (its
     ledger's follower, a network's nodes) load them instead of compiling."""
-    interruptible(kernels.warm)
+    interruptible(functools.partial(kernels.warm, parallel=True))
     clock = timing(scenario, paced)
     params = market_params(scenario)
     feeder = interruptible(load_feeder, scenario.grid.feeder)

@@ -3,8 +3,11 @@ it: a process that warmed compiles nothing later (a node that did compile later 
 for minutes on a cold machine, its validator thread compiling)."""
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from numba.core.registry import CPUDispatcher
 
@@ -20,8 +23,20 @@ def signatures() -> dict[str, int]:
             for attr, value in vars(module).items() if isinstance(value, CPUDispatcher)}
 
 
-def test_warm_compiles_every_signature_that_batches_use():
-    kernels.warm()
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_warm_compiles_every_signature_that_batches_use(parallel):
+    """In a process of its own, where no kernel was loaded before."""
+    code = f"from tests.kernels.test_warm import check; check(parallel={parallel})"
+    done = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def check(parallel: bool) -> None:
+    kernels.warm(parallel=parallel)
     before = signatures()
     keys = [Ed25519PrivateKey.generate() for _ in range(64)]
     seeds = [k.private_bytes_raw() for k in keys]
