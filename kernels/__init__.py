@@ -167,13 +167,14 @@ def warm(*, parallel: bool = False) -> None:
     cache (Numba compiles holding the GIL, so only a process runs beside it): on a cold machine
     of two cores, a third less time (`make`'s install step and a first run); on a warm one, a
     second process that loads the cache beside this one. A failed second process costs only
-    the time: this one compiles what it did not."""
-    if not parallel:
+    the time: this one compiles what it did not. A daemonic process (a Dask worker's) may
+    start none, and warms alone."""
+    import multiprocessing
+
+    if not parallel or multiprocessing.current_process().daemon:
         _warm_signing()
         _warm_verification()
         return
-    import multiprocessing
-
     helper = multiprocessing.get_context("spawn").Process(  # daemonic: ends with this one
         target=_warm_verification, name="kernels-warm", daemon=True)
     helper.start()
