@@ -9,6 +9,7 @@ Private key material is never printed or logged: ``repr`` shows only the public 
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import os
@@ -130,6 +131,14 @@ def _load(path: Path, passphrase: str, kind: type, what: str):
     return private
 
 
+@functools.cache
+def _warn_development_passphrase() -> None:
+    """Once per process, however many places read the passphrase (a run on its own network
+    reads it four times: creating, admitting, connecting, saving the auditor's key)."""
+    warnings.warn(f"{PASSPHRASE_ENV} is not set: development keys use the public development "
+                  "passphrase; never use them for anything of value", stacklevel=3)
+
+
 def passphrase(development: bool = False) -> str:
     """The passphrase from the environment, else the development one (with a warning) for
     development keys, else a prompt."""
@@ -137,11 +146,7 @@ def passphrase(development: bool = False) -> str:
     if value:
         return value
     if development:
-        warnings.warn(
-            f"{PASSPHRASE_ENV} is not set: development keys use the public development "
-            "passphrase; never use them for anything of value",
-            stacklevel=2,
-        )
+        _warn_development_passphrase()
         return DEV_PASSPHRASE
     if not sys.stdin.isatty():
         raise InputError(f"set {PASSPHRASE_ENV}: no terminal to ask for the key passphrase")

@@ -1,7 +1,9 @@
+import warnings
+
 import pytest
 
 from testbed.errors import KeyFileError
-from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, passphrase
+from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, _warn_development_passphrase, passphrase
 
 
 def test_key_file_is_encrypted_and_private(tmp_path):
@@ -34,5 +36,9 @@ def test_passphrase_sources(monkeypatch):
     monkeypatch.setenv("TESTBED_PASSPHRASE", "from-env")
     assert passphrase() == "from-env"
     monkeypatch.delenv("TESTBED_PASSPHRASE")
+    _warn_development_passphrase.cache_clear()  # as in a process that has not warned yet
     with pytest.warns(UserWarning, match="development"):
         assert passphrase(development=True) == DEV_PASSPHRASE
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert passphrase(development=True) == DEV_PASSPHRASE  # said once per process
