@@ -3,8 +3,22 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).parent
+LANES = {"network": "network/", "browser": "dashboard/test_browser.py"}
+"""Markers given by where a test lives: each file under the prefix gets the marker. ``slow``
+(a test of 20 s or more on a quiet machine) is marked in the test's own module."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.relative_to(ROOT).as_posix()
+        for marker, prefix in LANES.items():
+            if path.startswith(prefix):
+                item.add_marker(marker)
 
 
 def _run_in_cuda_simulator(code: str) -> str:

@@ -26,6 +26,8 @@ from testbed.ledger.wire import encode_block
 from testbed.market import private
 from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
 
+pytestmark = pytest.mark.slow  # 20 s or more: the quick lane skips it
+
 SIMULATED_DAY_HEAD = (290, "4c81f9675e696fe74354f0b82878811cfb5fb50d2037dc80477da075018ce816")
 """Height and hash of the default scenario's simulated day's last block. The ledger's bytes are
 a format: this may change only in a commit that changes the format on purpose and says so (or

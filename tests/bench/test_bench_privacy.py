@@ -4,7 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_an_hour_of_each_market_gives_every_figure_and_the_ratio():
     done = subprocess.run([sys.executable, "-m", "testbed", "bench", "privacy", "--quick",
                            "--json"], capture_output=True, text=True, timeout=600, check=False)

@@ -4,7 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_a_few_intervals_give_every_figure_and_the_floor_ratio():
     done = subprocess.run([sys.executable, "-m", "testbed", "bench", "year", "--days", "0.05",
                            "--json"], capture_output=True, text=True, timeout=600, check=False)

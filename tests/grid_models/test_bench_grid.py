@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from testbed.bench import grid
 
 
+@pytest.mark.slow
 def test_quick_bench_reports_ratios_and_accuracy(semiurb):
     result = grid.run(quick=True)
     assert result.benchmark == "grid"

@@ -66,6 +66,7 @@ def test_the_same_transaction_to_two_nodes_commits_once(healthy):
     assert healthy.duplicated_txids("validator-1") == 0
 
 
+@pytest.mark.slow
 def test_a_lying_validator_commits_nothing(healthy):
     liar = next(n for n in healthy.network.nodes if n.name == "validator-3")
     processes.stop([(liar.pid, liar.config)])

@@ -29,6 +29,8 @@ from testbed.scenario import load_scenario
 
 from .nemesis import Nemesis, schedule, seed
 
+pytestmark = pytest.mark.slow  # 20 s or more: the quick lane skips it
+
 VALIDATORS = [f"validator-{i}" for i in range(4)]
 SERVERS = ["s0", "s1", "s2"]
 RUN_TIMEOUT_S = 600

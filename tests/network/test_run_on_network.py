@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
 from testbed.market.ledger import verify_ledger
 from testbed.network import local, processes
@@ -15,6 +17,7 @@ def cli(*args, cwd):
                           text=True, timeout=600, check=False, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_a_simulation_on_its_own_network(tmp_path):
     net, out = tmp_path / "net", tmp_path / "run"
     try:

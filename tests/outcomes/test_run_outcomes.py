@@ -36,6 +36,8 @@ from testbed.run import run_scenario
 from testbed.run.compose import AUDITOR_VIEW_KEY, market_params
 from testbed.scenario import load_scenario
 
+pytestmark = pytest.mark.slow  # 20 s or more: the quick lane skips it
+
 
 def simulated(tmp_path_factory, name, start, hours):
     """The default neighbourhood without its physical homes, simulated from ``start``."""

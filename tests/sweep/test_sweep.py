@@ -16,6 +16,8 @@ from testbed.sweep import load_sweep, plan, run
 from testbed.sweep.cluster import check_shared_folder, connect
 from testbed.sweep.console import main
 
+pytestmark = pytest.mark.slow  # 20 s or more: the quick lane skips it
+
 SPEC = """
 name = "small"
 scenario = "base.toml"
