@@ -42,10 +42,12 @@ class SweepFigures:
 
 
 def frame(results: Sequence[CellResult]) -> pd.DataFrame:
-    """A row per cell, in the order given."""
+    """A row per cell, in the order given. A field that holds records in any cell is JSON text
+    in every cell (an empty list too: one column, one type)."""
+    as_text = {k for r in results for k, v in (r.summary or {}).items() if _records(v)}
     rows = []
     for r in results:
-        summary = {k: json.dumps(v) if _records(v) else v
+        summary = {k: json.dumps(v) if k in as_text else v
                    for k, v in (r.summary or {}).items() if k not in r.parameters}
         rows.append({"cell": r.cell, **r.parameters, "wall_s": r.wall_s, "error": r.error,
                      **summary})
