@@ -13,7 +13,6 @@ the network's permissions (`testbed.network.access`) keep each role to its own s
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING
 
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
@@ -30,9 +29,7 @@ from testbed.ledger.transactions import (
     SetValidatorsViewKey,
     Transaction,
 )
-
-if TYPE_CHECKING:
-    from testbed.market.contract import MarketContract
+from testbed.market.state import MarketState
 
 
 class Party(IntEnum):
@@ -59,7 +56,7 @@ MAY_SEND: dict[type, Party] = {
 """The one role that may send each market transaction."""
 
 
-def roles_of(contract: MarketContract, key: bytes, ctx: BlockContext) -> set[Party]:
+def roles_of(contract: MarketState, key: bytes, ctx: BlockContext) -> set[Party]:
     """Every role ``key`` has (the operator of an embedded ledger is also its validator)."""
     found = set()
     if key == ctx.operator:
@@ -85,7 +82,7 @@ def _name(roles: set[Party]) -> str:
     return " and ".join(f"{_ARTICLES[r]} {r.name.lower()}" for r in sorted(roles))
 
 
-def check_sender(contract: MarketContract, tx: Transaction, ctx: BlockContext) -> None:
+def check_sender(contract: MarketState, tx: Transaction, ctx: BlockContext) -> None:
     """`Rejected` unless ``tx``'s sender has the role its transaction needs."""
     needed = MAY_SEND[type(tx.body)]
     have = roles_of(contract, tx.sender, ctx)
@@ -94,7 +91,7 @@ def check_sender(contract: MarketContract, tx: Transaction, ctx: BlockContext) -
                        f"({tx.sender.hex()[:16]}): only {_name({needed})} may send it")
 
 
-def check_new_key(contract: MarketContract, ctx: BlockContext, key: bytes, what: str) -> None:
+def check_new_key(contract: MarketState, ctx: BlockContext, key: bytes, what: str) -> None:
     """`Rejected` if ``key`` already has a role: one key, one role (the operator's validator
     aside), so no meter can trade and no home can read for another."""
     have = roles_of(contract, key, ctx)

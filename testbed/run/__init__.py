@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from instruments.errors import InstrumentError
+from testbed.agents.home import Home
 from testbed.errors import Interrupted, LedgerUnavailable, RunStopped
 from testbed.events import BlockCommitted, RunFinished
 from testbed.interrupts import signal_name
@@ -27,7 +28,6 @@ from testbed.ledger.transactions import RegisterAuditor, RegisterParticipant, Se
 from testbed.ledger.verify import VerifyReport
 from testbed.market.ledger import Executor, verify_ledger
 from testbed.market.params import MarketParams, Privacy
-from testbed.market.strategies import Home
 from testbed.records.summary import write_summary
 from testbed.run.compose import GENESIS_LEAD_S, KeySource, Run, assemble
 from testbed.run.keys import RunKeys

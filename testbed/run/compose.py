@@ -12,6 +12,7 @@ import kernels
 from grid_models import load_feeder
 from grid_models.diagram import one_line
 from grid_models.violations import Limits
+from testbed.agents.grid_gate import FeederGate
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
 from testbed.interrupts import interruptible
@@ -21,7 +22,6 @@ from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
 from testbed.ledger.keys import passphrase
 from testbed.ledger.sealing import Sealers
-from testbed.market.grid_gate import FeederGate
 from testbed.market.params import MarketParams, Mechanism, Privacy
 from testbed.neighbourhood import Neighbourhood, build
 from testbed.outcomes.observer import Outcomes

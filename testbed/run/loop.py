@@ -203,7 +203,7 @@ class Loop:
         run.ledger.commit([signed(run.ledger, run.ledger.operator, body)], gate)
         event = clearing.cleared(k, matched, body)
         run.events.publish(event)
-        run.trading.cleared(event.price_per_kwh)
+        run.trading.cleared(event.price_per_kwh, sum(t.granted_wh for t in event.trades))
         physical = {home.index for home in run.bench.homes}
         sold_wh = clearing.sold_wh(event.trades)
         iv.sold_kw = {home: wh_to_kw(wh, self.timing.interval_s)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from testbed.agents.home import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
 from testbed.market.params import MarketParams
-from testbed.market.strategies import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
 from testbed.network.timing import COMMIT_DEADLINE_S
 
 

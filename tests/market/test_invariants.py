@@ -14,6 +14,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from testbed.agents.grid_gate import GateDecision
+from testbed.agents.proposer import clear, clearing_body, settle
 from testbed.ledger.chain import Chain
 from testbed.ledger.sealing import Keyring
 from testbed.ledger.state import Rejected
@@ -29,9 +31,7 @@ from testbed.ledger.transactions import (
 )
 from testbed.market import sealed
 from testbed.market.contract import MarketContract
-from testbed.market.grid_gate import GateDecision
 from testbed.market.params import MarketParams, Mechanism, PaymentKind, escrow
-from testbed.market.proposer import clear, clearing_body, settle
 
 from .conftest import CHAIN_ID, VALIDATOR, VALIDATORS_VIEW, Market, T
 
@@ -182,7 +182,7 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
         if s.private:
             book, relayed = sealed.applicable(m.contract, [r for _, r in reveals[interval][1::2]],
                                               gate, interval)
-            if sealed.unrevealed(book, interval):  # the operator waits for the window to
+            if book.unrevealed(interval):  # the operator waits for the window to
                 gate += m.params.reveal_seconds  # close, when it is too late to relay
                 book, relayed = m.contract, ()
         proposal = clear(m.contract, interval, relayed, gate)
