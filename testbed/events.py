@@ -113,7 +113,7 @@ class Payment:
     payer: int | None  # home index; None: the utility
     payee: int | None
     amount_units: int
-    kind: str  # trade | retail | penalty | feed_in
+    kind: str  # trade | retail | penalty | feed_in | forfeit | grid_fee
 
 
 @dataclass(frozen=True)

@@ -62,13 +62,14 @@ from testbed.ledger.transactions import (
     RegisterParticipant,
     Role,
     SealedReading,
+    SetGridFees,
     Settlement,
     SetValidatorsViewKey,
     Side,
     Trade,
     Transaction,
 )
-from testbed.market import private, roles, sealed
+from testbed.market import fees, private, roles, sealed
 from testbed.market.auction import Matching, OpenOrder, match
 from testbed.market.params import (
     MAX_MONEY,
@@ -108,13 +109,13 @@ class MarketContract(MarketState):
     def state_root(self) -> Root:
         """SHA-256 over the parameters, the counters, the settled intervals' digest and each
         table's digest (`HashedTable`: only what changed since the last root is rehashed)."""
-        h = hashlib.sha256(b"market/v3")
+        h = hashlib.sha256(b"market/v4")
         h.update(enc.encode(self.params) if self.params else b"")
         h.update(struct.pack(">QQQ", self.seq, self.money_in, self.money_out))
         h.update(self.settled_digest)
         h.update(self.validators_view_key)
         for table in (self.participants, self.orders, self.cleared, self.readings,
-                      self.auditors, self.commitments, self.channels):
+                      self.auditors, self.commitments, self.channels, self.tariffs):
             h.update(table.digest())
         return Root(h.digest())
 
@@ -133,7 +134,8 @@ class MarketContract(MarketState):
             r.participant: Reading(r.imported_wh, r.exported_wh)
             for r in self.readings.values() if r.interval == interval
         }
-        result = settle_trades(cleared.trades, owners, readings, self.rules)
+        result = settle_trades(cleared.trades, owners, readings, self.rules,
+                               cleared.fees_per_kwh)
         return replace(result, payments=result.payments + sealed.forfeits(self, interval))
 
     def escrow(self, account: bytes) -> int:
@@ -269,6 +271,7 @@ class MarketContract(MarketState):
         MeterReading: _reading,
         SealedReading: private.reading,
         Settlement: _settlement,
+        SetGridFees: fees.set_fees,
     }
 
 
@@ -302,8 +305,11 @@ def _clear(contract: MarketContract, body: Clearing, ctx: BlockContext) -> None:
                 else prm.shortfall_penalty_per_kwh)
         contract.relock(order, cost(granted[order.order_id], rate))
     sealed.forfeit_unrevealed(contract, body.interval)
+    bus = {o.order_id: contract.participants[o.owner].bus for o in book}
+    trade_fees = tuple(fees.fee_per_kwh(contract, body.interval, bus[t.offer], bus[t.bid])
+                       for t in body.trades)
     contract.cleared[body.interval] = ClearedInterval(body.interval, body.price_per_kwh,
-                                                      body.trades)
+                                                      body.trades, trade_fees)
 
 
 def _check_grid_decision(k: int, trade: Trade) -> None:

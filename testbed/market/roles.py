@@ -2,7 +2,8 @@
 
 Roles: the **operator** (the genesis signer: the utility that runs the feeder model and
 installs the meters) registers homes, each with the meter it installed there, names the
-validators' view key and appoints auditors, deposits money, clears and settles; a **home**
+validators' view key and appoints auditors, sets the grid fees, deposits money, clears and
+settles; a **home**
 trades; a **meter** reads for the one home it is bound to; **validators** sign blocks and
 votes, never transactions (unless one is also the operator, as in an embedded ledger); an
 **auditor** reads every sealed record and signs nothing. The contract checks the sender's
@@ -25,6 +26,7 @@ from testbed.ledger.transactions import (
     RegisterAuditor,
     RegisterParticipant,
     SealedReading,
+    SetGridFees,
     Settlement,
     SetValidatorsViewKey,
     Transaction,
@@ -44,6 +46,7 @@ MAY_SEND: dict[type, Party] = {
     RegisterParticipant: Party.OPERATOR,
     RegisterAuditor: Party.OPERATOR,
     SetValidatorsViewKey: Party.OPERATOR,
+    SetGridFees: Party.OPERATOR,
     Deposit: Party.OPERATOR,
     Clearing: Party.OPERATOR,
     Settlement: Party.OPERATOR,

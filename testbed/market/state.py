@@ -23,7 +23,7 @@ from testbed.ledger.params import MAX_TRADES_PER_CLEARING
 from testbed.ledger.sealing import ChannelState, Keyring
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.tables import HashedTable
-from testbed.ledger.transactions import Side, Trade, Transaction
+from testbed.ledger.transactions import SetGridFees, Side, Trade, Transaction
 from testbed.market.auction import OpenOrder
 from testbed.market.params import MarketParams, Privacy
 
@@ -52,6 +52,8 @@ class ClearedInterval:
     interval: int = u64()
     price_per_kwh: int = u64()
     trades: tuple[Trade, ...] = enc.list_of(Trade, MAX_TRADES_PER_CLEARING)
+    fees_per_kwh: tuple[int, ...] = enc.list_of(enc.U64, MAX_TRADES_PER_CLEARING, True)
+    # per trade: the grid fee in force for the interval at its clearing (`fees`)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def short(key: bytes) -> str:
 
 
 _TABLES = ("participants", "orders", "cleared", "readings", "auditors", "commitments",
-           "channels", "meters", "sides")
+           "channels", "tariffs", "meters", "sides")
 """The state's mutable containers: each copied by `copy`, taken over by `adopt`."""
 _VALUES = ("chain_id", "params", "validators_view_key", "settled", "settled_digest", "seq",
            "money_in", "money_out")
@@ -105,6 +107,8 @@ class MarketState:
         self.commitments: HashedTable[bytes, Commitment] = HashedTable()  # not revealed
         # each place's channel of sealed records (`private`): by (kind, home)
         self.channels: HashedTable[Place, ChannelState] = HashedTable()
+        # the operator's grid fees, by the first interval each applies to (`fees`)
+        self.tariffs: HashedTable[int, SetGridFees] = HashedTable()
         self.validators_view_key = b""  # set once by the operator (private markets)
         self.meters: dict[bytes, bytes] = {}  # meter key -> participant
         self.sides: dict[tuple[int, bytes], int] = {}  # (interval, participant) -> side

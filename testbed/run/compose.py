@@ -13,6 +13,7 @@ from grid_models import load_feeder
 from grid_models.diagram import one_line
 from grid_models.violations import Limits
 from testbed.agents.grid_gate import FeederGate
+from testbed.agents.tariff import parse_grid_fee, tariff
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
 from testbed.interrupts import interruptible
@@ -22,6 +23,7 @@ from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
 from testbed.ledger.keys import passphrase
 from testbed.ledger.sealing import Sealers
+from testbed.ledger.transactions import SetGridFees
 from testbed.market.params import MarketParams, Mechanism, Privacy
 from testbed.neighbourhood import Neighbourhood, build
 from testbed.outcomes.observer import Outcomes
@@ -66,6 +68,7 @@ class Run:
     ledger: Ledger
     sealers: Sealers  # the meters' and the operator's, in a private market
     trading: Trading
+    grid_fees: SetGridFees | None  # the operator's tariff (a fee design beyond a flat fee)
     grid: Grid
     bench: PhysicalHomes
     started: RunStarted
@@ -87,6 +90,7 @@ def market_params(scenario: Scenario) -> MarketParams:
         retail_price_per_kwh=m.retail_price_per_kwh,
         shortfall_penalty_per_kwh=m.shortfall_penalty_per_kwh,
         privacy=int(Privacy[m.privacy.upper()]),
+        grid_fee_per_kwh=parse_grid_fee(m.grid_fee).genesis_per_kwh,
     ).check()
 
 
@@ -188,5 +192,7 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         outcomes=outcomes, ledger=ledger, sealers=Sealers(run_keys.entropy),
         trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed,
                         run_keys.entropy),
+        grid_fees=tariff(parse_grid_fee(scenario.market.grid_fee), feeder.net,
+                         [h.bus for h in hood.homes], clock.start_s),
         grid=grid, bench=bench, started=started,
     )

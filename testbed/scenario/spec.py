@@ -45,6 +45,7 @@ class MarketSpec:
     retail_price_per_kwh: int = MarketParams.retail_price_per_kwh  # TOML: retail_price
     shortfall_penalty_per_kwh: int = MarketParams.shortfall_penalty_per_kwh  # shortfall_penalty
     privacy: str = "private"  # sealed bids, sealed readings and settlement detail; "public"
+    grid_fee: str = "none"  # the operator's fee design (`agents.tariff`): flat:20, ...
 
 
 @dataclass(frozen=True)
