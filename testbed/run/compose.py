@@ -13,6 +13,7 @@ from grid_models import load_feeder
 from grid_models.diagram import one_line
 from grid_models.violations import Limits
 from testbed.agents.grid_gate import FeederGate
+from testbed.agents.loading import parse_strategy, traders
 from testbed.agents.tariff import parse_grid_fee, tariff
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
@@ -155,7 +156,10 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
     limits = grid_limits(scenario)
     grid = Grid(feeder, hood, FeederGate(feeder, limits), limits, clock.interval_s)
     events = EventStream()
-    outcomes = Outcomes(hood, params, scenario.households.seed, clock.start_s, grid, events)
+    h = scenario.households
+    choice = parse_strategy(h.strategy)
+    outcomes = Outcomes(hood, params, h.seed, clock.start_s, grid, events,
+                        traders(hood.homes, choice, h.seed))  # the baseline's own instances
     recorder = Recorder(out)
     events.subscribe(outcomes)  # first: an interval's outcome reaches the recorder with its rows
     events.subscribe(recorder)
@@ -190,8 +194,8 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         home_of={a.public: i for i, a in enumerate(run_keys.accounts)},
         deposit_units=scenario.households.deposit, events=events, recorder=recorder,
         outcomes=outcomes, ledger=ledger, sealers=Sealers(run_keys.entropy),
-        trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed,
-                        run_keys.entropy),
+        trading=Trading(hood.homes, run_keys.accounts, params, h.seed, run_keys.entropy,
+                        traders(hood.homes, choice, h.seed)),
         grid_fees=tariff(parse_grid_fee(scenario.market.grid_fee), feeder.net,
                          [h.bus for h in hood.homes], clock.start_s),
         grid=grid, bench=bench, started=started,

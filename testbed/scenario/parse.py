@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grid_models.phases import PHASE_SETTINGS, PHASES
+from testbed.agents.loading import parse_strategy
 from testbed.agents.tariff import parse_grid_fee
 from testbed.errors import LedgerError, ScenarioError
 from testbed.ledger.params import MAX_VALIDATORS
@@ -188,6 +189,7 @@ def _households(t: _Table) -> HouseholdSpec:
         pv_forecast_error=t.take("pv_forecast_error", float, d.pv_forecast_error,
                                  check=_between(0, 10)),
         deposit=t.take("deposit", int, d.deposit, check=_between(0, MAX_MONEY)),
+        strategy=t.take("strategy", str, d.strategy, check=_strategy),
         homes=tuple(_home(h) for h in t.tables("home")),
     )
     t.done()
@@ -360,6 +362,14 @@ def _between(lo: float, hi: float, above: bool = False) -> Check:
 
 def _one_of(choices: tuple[str, ...]) -> Check:
     return lambda value: None if value in choices else f"one of {', '.join(choices)}"
+
+
+def _strategy(value: str) -> str | None:
+    try:
+        parse_strategy(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _grid_fee(value: str) -> str | None:

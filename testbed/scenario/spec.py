@@ -60,6 +60,7 @@ class HouseholdSpec:
     load_forecast_error: float = LOAD_FORECAST_ERROR
     pv_forecast_error: float = PV_FORECAST_ERROR
     deposit: int = 200_000
+    strategy: str = "by_kind"  # the homes' trader, for all or a share (`agents.loading`)
     homes: tuple[HomeSpec, ...] = ()  # explicit homes, overriding the seeded assignment
 
 
