@@ -167,7 +167,7 @@ def _market(t: _Table) -> MarketSpec:
         shortfall_penalty_per_kwh=t.take("shortfall_penalty", int,
                                          MarketSpec.shortfall_penalty_per_kwh, check=price),
         privacy=t.take("privacy", str, MarketSpec.privacy, check=_one_of(PRIVACY)),
-        grid_fee=t.take("grid_fee", str, MarketSpec.grid_fee, check=_grid_fee),
+        grid_fee=t.take("grid_fee", str, MarketSpec.grid_fee, check=_parses(parse_grid_fee)),
     )
     t.done()
     return spec
@@ -189,7 +189,7 @@ def _households(t: _Table) -> HouseholdSpec:
         pv_forecast_error=t.take("pv_forecast_error", float, d.pv_forecast_error,
                                  check=_between(0, 10)),
         deposit=t.take("deposit", int, d.deposit, check=_between(0, MAX_MONEY)),
-        strategy=t.take("strategy", str, d.strategy, check=_strategy),
+        strategy=t.take("strategy", str, d.strategy, check=_parses(parse_strategy)),
         homes=tuple(_home(h) for h in t.tables("home")),
     )
     t.done()
@@ -364,20 +364,15 @@ def _one_of(choices: tuple[str, ...]) -> Check:
     return lambda value: None if value in choices else f"one of {', '.join(choices)}"
 
 
-def _strategy(value: str) -> str | None:
-    try:
-        parse_strategy(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _grid_fee(value: str) -> str | None:
-    try:
-        parse_grid_fee(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
+def _parses(parser: Callable[[str], object]) -> Check:
+    """A check that ``parser`` takes the value (its `ValueError` is the problem)."""
+    def check(value: str) -> str | None:
+        try:
+            parser(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    return check
 
 
 def _non_empty(value: str) -> str | None:
