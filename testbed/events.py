@@ -195,6 +195,17 @@ class BlockCommitted:
 
 
 @dataclass(frozen=True)
+class DecisionRefused:
+    """A home's agent gave no plan the run takes for interval ``k`` (it raised, hung, crashed
+    or returned an order the contract would refuse): the home places no order."""
+
+    k: int
+    interval: int  # its start, Unix seconds
+    home: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class TransactionRefused:
     """The ledger refused a batch: nothing of it was committed."""
 
@@ -312,7 +323,7 @@ class Alarm:
     message: str
 
 
-ALARM_KINDS = ("clamp", "trip", "deadline_miss", "refused", "retry", "ledger_late")
+ALARM_KINDS = ("clamp", "trip", "deadline_miss", "refused", "retry", "ledger_late", "agent")
 
 
 def alarm(event: Event, start_s: int) -> Alarm | None:
@@ -330,6 +341,9 @@ def alarm(event: Event, start_s: int) -> Alarm | None:
         case TransactionRefused():
             return Alarm(float(event.timestamp - start_s), "ledger", "refused",
                          f"block {event.height}: {event.reason}")
+        case DecisionRefused():
+            return Alarm(float(event.interval - start_s), f"home {event.home}", "agent",
+                         f"interval {event.k}: no order: {event.reason}")
         case SubmissionRetried():
             return Alarm(float(event.timestamp - start_s), "ledger", "retry",
                          f"attempt {event.attempt} to {event.target}: {event.reason}")
@@ -341,7 +355,7 @@ def alarm(event: Event, start_s: int) -> Alarm | None:
 
 
 Event = (RunStarted | RunFinished | OrdersPlaced | IntervalCleared | IntervalSettled
-         | IntervalOutcome | GridSolved | BlockCommitted | TransactionRefused
+         | IntervalOutcome | GridSolved | BlockCommitted | TransactionRefused | DecisionRefused
          | SubmissionRetried | LedgerLate | Measured
          | SetpointsSent | MeterRead | StepPaced | SetpointClamped | WatchdogKicked
          | CommandLogged | Alarm)

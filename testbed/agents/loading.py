@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from testbed.agents.home import Home
+from testbed.agents.host import AgentHost, HostedTrader
 from testbed.agents.strategies import BY_KIND
 from testbed.agents.trader import Trader
 from testbed.agents.zip import Zip
@@ -84,12 +85,23 @@ def trader_class(path: Path) -> type:
 
 def traders(homes: Sequence[Home], choice: StrategyChoice, seed: int) -> tuple[Trader, ...]:
     """A trader per home: ``choice`` for its share of ``homes`` (each home its own
-    instance), the kind's built-in one for the others."""
-    make = (trader_class(Path(choice.name)) if choice.is_file else BUILT_IN[choice.name])
+    instance; an agent file's in a process of its own, `host`, closed with `close`), the
+    kind's built-in one for the others."""
     n = len(homes)
     chosen: set[int] = set()
-    if make is not None:
+    if choice.name != "by_kind":
         rng = np.random.default_rng([seed, SHARE_SEED])
         chosen = {int(i) for i in rng.choice(n, round(choice.share * n), replace=False)}
+    if choice.is_file and chosen:
+        host = AgentHost(Path(choice.name))
+        return tuple(HostedTrader(host, i) if i in chosen else BY_KIND[h.kind]
+                     for i, h in enumerate(homes))
+    make = BUILT_IN[choice.name]
     return tuple(make() if make is not None and i in chosen else BY_KIND[h.kind]
                  for i, h in enumerate(homes))
+
+
+def close(traders: Sequence[Trader]) -> None:
+    """Stop the agent processes of ``traders`` (if any)."""
+    for host in {t.host for t in traders if isinstance(t, HostedTrader)}:
+        host.close()

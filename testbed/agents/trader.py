@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from testbed.agents.home import Battery, Forecast
-from testbed.ledger.transactions import Order
+from testbed.ledger.transactions import Order, Side
 from testbed.market.params import MarketParams
 
 
@@ -57,6 +57,29 @@ class Plan:
 
     order: Order | None
     battery_wh: int = 0
+
+
+def refusal(plan: Plan, knows: Knowledge) -> str | None:
+    """Why the run does not take ``plan`` (an order the contract would refuse whatever the
+    home's balance), or None: the check an agent's plan passes before the home signs it."""
+    p, order = knows.params, plan.order
+    if not isinstance(plan.battery_wh, int):
+        return f"battery_wh {plan.battery_wh!r} is not a whole number of Wh"
+    if order is None:
+        return None
+    if not isinstance(order, Order):
+        return f"the order is a {type(order).__name__}, not an Order"
+    if order.interval != knows.interval:
+        return f"an order for interval {order.interval}, not {knows.interval}"
+    if order.side not in (Side.BID, Side.OFFER):
+        return f"unknown order side {order.side!r}"
+    if not isinstance(order.energy_wh, int) or not 0 < order.energy_wh <= p.max_energy_wh:
+        return f"energy {order.energy_wh!r} Wh outside 1..{p.max_energy_wh}"
+    if not isinstance(order.price_per_kwh, int) or not (
+            p.feed_in_price_per_kwh <= order.price_per_kwh <= p.retail_price_per_kwh):
+        return (f"price {order.price_per_kwh!r} outside [feed-in {p.feed_in_price_per_kwh}, "
+                f"retail {p.retail_price_per_kwh}]")
+    return None
 
 
 class Trader(Protocol):

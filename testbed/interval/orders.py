@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from testbed.agents.home import Home, feasible_battery_wh, starting_charge_wh
+from testbed.agents.host import AgentRefused
 from testbed.agents.strategies import BY_KIND, MIN_ORDER_WH, knowledge
-from testbed.agents.trader import MarketView, Plan, Trader
-from testbed.events import PlacedOrder
+from testbed.agents.trader import MarketView, Plan, Trader, refusal
+from testbed.events import DecisionRefused, PlacedOrder
 from testbed.interval.block import Ledger, signed_all
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.sealing import Entropy, fresh_entropy
@@ -39,6 +40,7 @@ class Orders:
     reveals: tuple[Reveal, ...]
     placed: tuple[PlacedOrder, ...]
     battery_wh: tuple[int, ...]
+    refused: tuple[DecisionRefused, ...] = ()  # agents' plans not taken (no order)
 
 
 def built_in(homes: Sequence[Home]) -> tuple[Trader, ...]:
@@ -48,24 +50,33 @@ def built_in(homes: Sequence[Home]) -> tuple[Trader, ...]:
 
 def plans(homes: Sequence[Home], traders: Sequence[Trader], k: int, interval: int,
           params: MarketParams, seed: int, soc_wh: list[int], view: MarketView,
-          balances: Sequence[int] | None = None) -> tuple[Plan, ...]:
+          balances: Sequence[int] | None = None
+          ) -> tuple[tuple[Plan, ...], tuple[DecisionRefused, ...]]:
     """Every home's plan for interval ``k`` (starting at ``interval``) by its trader, from the
     prices in ``view`` and its balance (``balances``, default 0), with the interval's seeded
     draws; each battery follows the schedule it chose, cut to what it can do (``soc_wh``, each
-    battery's charge, is moved by it)."""
+    battery's charge, is moved by it). A plan the run does not take (`refusal`, an agent
+    refused) is no order and an idle battery, with its reason."""
     rng = np.random.default_rng([seed, k])
-    decisions = []
+    decisions, refused = [], []
     for i, (home, trader) in enumerate(zip(homes, traders, strict=True)):
         knows = knowledge(home, k, interval, params, rng, soc_wh[i], view,
                           balances[i] if balances is not None else 0)
-        decision = trader.decide(knows, rng)
+        try:
+            decision = trader.decide(knows, rng)
+            reason = refusal(decision, knows)
+        except AgentRefused as exc:
+            reason = str(exc)
+        if reason is not None:
+            decision = Plan(None)
+            refused.append(DecisionRefused(k, interval, i, reason))
         battery_wh = feasible_battery_wh(home.battery, soc_wh[i], decision.battery_wh,
                                          params.interval_seconds)
         if battery_wh != decision.battery_wh:
             decision = replace(decision, battery_wh=battery_wh)
         soc_wh[i] += battery_wh
         decisions.append(decision)
-    return tuple(decisions)
+    return tuple(decisions), tuple(refused)
 
 
 class Trading:
@@ -93,8 +104,8 @@ class Trading:
         """Interval ``k`` (starting at ``interval``): every home's plan, its order signed."""
         balances = [ledger.contract.participants[a.public].balance_units
                     for a in self.accounts]
-        decisions = plans(self.homes, self.traders, k, interval, self.params, self.seed,
-                          self.soc_wh, self.view(), balances)
+        decisions, refused = plans(self.homes, self.traders, k, interval, self.params,
+                                   self.seed, self.soc_wh, self.view(), balances)
         signers, sealed, placed = [], [], []
         for i, (decision, key) in enumerate(zip(decisions, self.accounts)):
             order = self._within_budget(ledger, key.public, decision.order)
@@ -111,7 +122,8 @@ class Trading:
         txs = signed_all(ledger, signers)
         reveals = tuple(Reveal(tx.txid, o.side, o.energy_wh, o.price_per_kwh, salt)
                         for tx, (o, salt) in zip(txs, sealed))  # sealed: all commitments
-        return Orders(tuple(txs), reveals, tuple(placed), tuple(d.battery_wh for d in decisions))
+        return Orders(tuple(txs), reveals, tuple(placed), tuple(d.battery_wh for d in decisions),
+                      refused)
 
     def _commitment(self, ledger: Ledger, key: KeyPair, order: Order
                     ) -> tuple[OrderCommitment, bytes]:

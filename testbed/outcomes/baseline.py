@@ -36,7 +36,7 @@ class Baseline:
         assert k == self.next_k, f"baseline interval {k} out of order: expected {self.next_k}"
         self.next_k += 1
         interval_s = self.params.interval_seconds
-        decisions = plans(self.homes, self.traders, k, self.start_s + k * interval_s,
+        decisions, _ = plans(self.homes, self.traders, k, self.start_s + k * interval_s,
                           self.params, self.seed, self.soc_wh, MarketView())
         battery = tuple(d.battery_wh for d in decisions)
         return battery, tuple(metered(h, k, b, interval_s) for h, b in zip(self.homes, battery))

@@ -7,14 +7,16 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kernels
 from grid_models import load_feeder
 from grid_models.diagram import one_line
 from grid_models.violations import Limits
 from testbed.agents.grid_gate import FeederGate
-from testbed.agents.loading import parse_strategy, traders
+from testbed.agents.loading import close, parse_strategy, traders
 from testbed.agents.tariff import parse_grid_fee, tariff
+from testbed.agents.trader import Trader
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
 from testbed.interrupts import interruptible
@@ -69,17 +71,22 @@ class Run:
     ledger: Ledger
     sealers: Sealers  # the meters' and the operator's, in a private market
     trading: Trading
+    agents: tuple[Trader, ...]  # the run's and the baseline's traders: agent processes to stop
     grid_fees: SetGridFees | None  # the operator's tariff (a fee design beyond a flat fee)
     grid: Grid
     bench: PhysicalHomes
     started: RunStarted
 
     def close(self) -> None:
-        """Devices safe and emulators stopped, then the ledger closed."""
+        """Devices safe and emulators stopped, then the ledger closed and the agents'
+        processes stopped."""
         try:
             self.bench.close()
         finally:
-            self.ledger.close()
+            try:
+                self.ledger.close()
+            finally:
+                close(self.agents)
 
 
 def market_params(scenario: Scenario) -> MarketParams:
@@ -155,11 +162,29 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         run_keys.auditor_view.save(out / AUDITOR_VIEW_KEY, passphrase(development=True))
     limits = grid_limits(scenario)
     grid = Grid(feeder, hood, FeederGate(feeder, limits), limits, clock.interval_s)
+    choice, seed = parse_strategy(scenario.households.strategy), scenario.households.seed
+    agents = traders(hood.homes, choice, seed)
+    try:
+        baseline_agents = traders(hood.homes, choice, seed)  # the baseline's own instances
+    except BaseException:
+        close(agents)
+        raise
+    try:
+        return _parts(scenario, out, paced, handle_signals, clock, params, feeder, hood,
+                      run_keys, grid, (agents, baseline_agents))
+    except BaseException:
+        close((*agents, *baseline_agents))
+        raise
+
+
+def _parts(scenario: Scenario, out: Path, paced: bool, handle_signals: bool, clock: Timing,
+           params: MarketParams, feeder: Any, hood: Neighbourhood, run_keys: RunKeys,
+           grid: Grid, agents: tuple[tuple[Trader, ...], tuple[Trader, ...]]) -> Run:
+    """The parts after the traders (`assemble`'s, which closes the traders' agent
+    processes if one fails)."""
     events = EventStream()
-    h = scenario.households
-    choice = parse_strategy(h.strategy)
-    outcomes = Outcomes(hood, params, h.seed, clock.start_s, grid, events,
-                        traders(hood.homes, choice, h.seed))  # the baseline's own instances
+    outcomes = Outcomes(hood, params, scenario.households.seed, clock.start_s, grid, events,
+                        agents[1])
     recorder = Recorder(out)
     events.subscribe(outcomes)  # first: an interval's outcome reaches the recorder with its rows
     events.subscribe(recorder)
@@ -194,8 +219,9 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         home_of={a.public: i for i, a in enumerate(run_keys.accounts)},
         deposit_units=scenario.households.deposit, events=events, recorder=recorder,
         outcomes=outcomes, ledger=ledger, sealers=Sealers(run_keys.entropy),
-        trading=Trading(hood.homes, run_keys.accounts, params, h.seed, run_keys.entropy,
-                        traders(hood.homes, choice, h.seed)),
+        trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed,
+                        run_keys.entropy, agents[0]),
+        agents=(*agents[0], *agents[1]),
         grid_fees=tariff(parse_grid_fee(scenario.market.grid_fee), feeder.net,
                          [h.bus for h in hood.homes], clock.start_s),
         grid=grid, bench=bench, started=started,

@@ -194,6 +194,8 @@ class Loop:
         run.ledger.commit(placed.transactions,
                           iv.start - self.timing.gate_closure_s - ORDER_LEAD_S)
         run.events.publish(OrdersPlaced(k, iv.start, placed.placed, placed.battery_wh))
+        for refused in placed.refused:
+            run.events.publish(refused)
 
     def _clear(self, k: int) -> None:
         run, iv = self.run, self.interval(k)

@@ -53,7 +53,8 @@ def test_a_home_is_admitted_with_its_own_keys_which_never_reach_the_network(netw
                tls_key.private_numbers().private_value.to_bytes(32, "big")]
     for root, _, files in os.walk(network):
         for name in files:
-            data = open(os.path.join(root, name), "rb").read()
+            with open(os.path.join(root, name), "rb") as f:
+                data = f.read()
             assert not any(s in data for s in secrets), name
     assert f"{keys.name}@home.p2pe" in (network / "servers" / "authorization.conf").read_text()
     again = load_home_keys(tmp_path / "home", HOME_SECRET)

@@ -41,7 +41,8 @@ def test_a_trader_is_told_what_its_home_may_know_and_its_battery_is_kept_in_limi
     homes, trader = [_home(), _home(Kind.HOUSEHOLD, None)], Recording([])
     soc = [9_500, 0]
     view = MarketView(120, 150, 4_000)
-    decided = plans(homes, [trader, trader], 3, T, P, 7, soc, view, [500, 600])
+    decided, refused = plans(homes, [trader, trader], 3, T, P, 7, soc, view, [500, 600])
+    assert refused == ()
     first, second = trader.seen
     assert (first.interval, first.balance_units, first.soc_wh, first.market) == (T, 500, 9_500,
                                                                                  view)
