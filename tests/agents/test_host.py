@@ -79,7 +79,7 @@ def test_a_hang_is_cut_at_the_deadline_and_the_agent_stopped(agent_file):
     assert time.monotonic() - started < 5
     with pytest.raises(AgentRefused, match="no answer within"):  # not asked again
         host.decide(0, _knows(1), 7)
-    assert not host._process.is_alive()
+    assert not host.alive
 
 
 def test_a_crash_is_named(agent_file):
