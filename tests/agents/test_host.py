@@ -122,6 +122,7 @@ HANGING = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # a whole run, and two agent processes started
 def test_a_run_with_a_hanging_agent_finishes_and_names_it(tmp_path):
     """Two intervals of a small feeder, a third of the homes given an agent that hangs: its
     first decision is cut at the deadline, the agent stopped, and the run goes on to the
