@@ -22,6 +22,8 @@ network_app = typer.Typer(no_args_is_help=True, help="A local network of validat
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(instruments_app, name="instruments")
 app.add_typer(network_app, name="network")
+agent_app = typer.Typer(no_args_is_help=True, help="A home's own trading agent.")
+app.add_typer(agent_app, name="agent")
 
 
 @app.command()
@@ -324,6 +326,9 @@ def network_admit(
     home: str | None = typer.Option(None, help="A home's account (64 hex digits): it may "
                                     "submit its own transactions and read its own records."),
     auditor: str | None = typer.Option(None, help="An auditor's name: it may read everything."),
+    request: Path | None = typer.Option(None, help="A certificate request the party made with "
+                                        "its own key (testbed agent keys): the certificate "
+                                        "and the CA go back beside it; no key is made here."),
 ) -> None:
     """Give a home or an auditor a certificate of the network's CA and its permissions; the
     running servers reload them."""
@@ -331,12 +336,46 @@ def network_admit(
     from testbed.network.access import ClientRole
     from testbed.network.local import admit
 
-    if (home is None) == (auditor is None):
-        raise InputError("admit one party: --home ACCOUNT or --auditor NAME")
+    if (home is not None) + (auditor is not None) + (request is not None) != 1:
+        raise InputError("admit one party: --home ACCOUNT, --auditor NAME or --request FILE")
+    if request is not None:
+        from testbed.agents.identity import deliver
+
+        try:
+            data = request.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{request}: {exc.strerror or exc}") from None
+        creds = admit(folder, None, None, data)
+        deliver(creds, request.parent)
+        typer.echo(f"admitted {creds.user}: certificate {creds.cert} (a copy and the CA in "
+                   f"{request.parent}); its key never left its owner")
+        return
     role, name = (ClientRole.HOME, home) if home is not None else (ClientRole.AUDITOR, auditor)
     creds = admit(folder, role, name)
     typer.echo(f"admitted {creds.user}: certificate {creds.cert}, key {creds.key} (encrypted), "
                f"CA {creds.ca}")
+
+
+@agent_app.command("keys")
+def agent_keys(folder: Path) -> None:
+    """Make a home's own keys (signing, view, TLS) under its own passphrase
+    (TESTBED_PASSPHRASE, else asked) and the certificate request the operator signs."""
+    from testbed.agents.identity import REQUEST, make_home_keys
+    from testbed.ledger.keys import passphrase
+
+    keys = make_home_keys(folder, passphrase())
+    typer.echo(f"account {keys.name}\nview key {keys.view.public.hex()}\n"
+               f"send the operator {folder / REQUEST} (testbed network admit NETWORK "
+               f"--request FILE); keep the rest of {folder} to yourself")
+
+
+@agent_app.command("example")
+def agent_example() -> None:
+    """Print a complete trading agent (a ZIP trader) to start from."""
+    from importlib import resources
+
+    typer.echo(resources.files("testbed.agents").joinpath("example_agent.py").read_text(),
+               nl=False)
 
 
 @instruments_app.command("scan")

@@ -113,7 +113,7 @@ class Payment:
     payer: int | None  # home index; None: the utility
     payee: int | None
     amount_units: int
-    kind: str  # trade | retail | penalty | feed_in
+    kind: str  # trade | retail | penalty | feed_in | forfeit | grid_fee
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,17 @@ class BlockCommitted:
     size_bytes: int  # the block's canonical bytes (signed header and transactions)
     commit_ms: float  # wall time from submission to commit
     node: str = ""  # the validator that committed it; "" for the ledger in this process
+
+
+@dataclass(frozen=True)
+class DecisionRefused:
+    """A home's agent gave no plan the run takes for interval ``k`` (it raised, hung, crashed
+    or returned an order the contract would refuse): the home places no order."""
+
+    k: int
+    interval: int  # its start, Unix seconds
+    home: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -312,7 +323,7 @@ class Alarm:
     message: str
 
 
-ALARM_KINDS = ("clamp", "trip", "deadline_miss", "refused", "retry", "ledger_late")
+ALARM_KINDS = ("clamp", "trip", "deadline_miss", "refused", "retry", "ledger_late", "agent")
 
 
 def alarm(event: Event, start_s: int) -> Alarm | None:
@@ -330,6 +341,9 @@ def alarm(event: Event, start_s: int) -> Alarm | None:
         case TransactionRefused():
             return Alarm(float(event.timestamp - start_s), "ledger", "refused",
                          f"block {event.height}: {event.reason}")
+        case DecisionRefused():
+            return Alarm(float(event.interval - start_s), f"home {event.home}", "agent",
+                         f"interval {event.k}: no order: {event.reason}")
         case SubmissionRetried():
             return Alarm(float(event.timestamp - start_s), "ledger", "retry",
                          f"attempt {event.attempt} to {event.target}: {event.reason}")
@@ -341,7 +355,7 @@ def alarm(event: Event, start_s: int) -> Alarm | None:
 
 
 Event = (RunStarted | RunFinished | OrdersPlaced | IntervalCleared | IntervalSettled
-         | IntervalOutcome | GridSolved | BlockCommitted | TransactionRefused
+         | IntervalOutcome | GridSolved | BlockCommitted | TransactionRefused | DecisionRefused
          | SubmissionRetried | LedgerLate | Measured
          | SetpointsSent | MeterRead | StepPaced | SetpointClamped | WatchdogKicked
          | CommandLogged | Alarm)

@@ -19,8 +19,8 @@ import numpy as np
 from grid_models import Feeder
 from grid_models.feeders import PROFILE_START_S, PROFILE_STEP_S
 from grid_models.phases import draw_phases
+from testbed.agents.home import Battery, Home, Kind
 from testbed.errors import ScenarioError
-from testbed.market.strategies import Battery, Home, Kind
 from testbed.scenario import GridSpec, HouseholdSpec
 
 

@@ -4,8 +4,8 @@ by hand."""
 import pytest
 
 from grid_models import load_feeder
+from testbed.agents.home import Kind
 from testbed.errors import TestbedError
-from testbed.market.strategies import Kind
 from testbed.neighbourhood import build
 from testbed.scenario import load_scenario
 

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from testbed.agents.proposer import gated_clearing, settle
 from testbed.bench import BenchResult
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey, passphrase
@@ -60,7 +61,6 @@ from testbed.ledger.wire import Clock
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
 from testbed.market.private import seal_reading
-from testbed.market.proposer import gated_clearing, settle
 from testbed.market.sealed import bond_units, commitment
 from testbed.network.access import ClientRole
 

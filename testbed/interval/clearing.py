@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from testbed.agents.grid_gate import CONSTRAINT_KINDS, GateDecision
+from testbed.agents.proposer import ClearingProposal, clear, clearing_body
 from testbed.events import Binding, ClearedTrade, IntervalCleared
 from testbed.ledger.transactions import Clearing, Constraint, Reveal
 from testbed.market.contract import MarketContract
-from testbed.market.grid_gate import CONSTRAINT_KINDS, GateDecision
-from testbed.market.proposer import ClearingProposal, clear, clearing_body
-from testbed.market.sealed import unrevealed
 
 KIND_NAMES = {code: name for name, code in CONSTRAINT_KINDS.items()}
 
@@ -31,7 +30,7 @@ def match(contract: MarketContract, interval: int, home_of: Mapping[bytes, int],
           reveals: Sequence[Reveal] = ()) -> Matched:
     proposal = clear(contract, interval, reveals)
     owner = {o.order_id: home_of[o.owner]
-             for o in (*contract.book(interval), *unrevealed(contract, interval))}
+             for o in (*contract.book(interval), *contract.unrevealed(interval))}
     return Matched(proposal, tuple(owner[t.offer] for t in proposal.trades),
                    tuple(owner[t.bid] for t in proposal.trades))
 

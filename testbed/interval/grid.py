@@ -23,10 +23,10 @@ from grid_models import Feeder, Injections
 from grid_models.envelopes import export_limits
 from grid_models.inverters import Inverters
 from grid_models.violations import Limits
+from testbed.agents.grid_gate import GateDecision, GridGate
 from testbed.events import GridSolved, GridViolation
 from testbed.interval.bench import Measurement
 from testbed.interval.clearing import Matched
-from testbed.market.grid_gate import GateDecision, GridGate
 from testbed.market.params import kw_to_wh, wh_to_kw
 from testbed.neighbourhood import Neighbourhood
 

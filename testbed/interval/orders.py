@@ -1,5 +1,6 @@
-"""Orders: before gate closure, each home's strategy for the interval, cut to what its balance
-can escrow and signed by the home (the homes' side of the market). In a private market each
+"""Orders: before gate closure, each home's trader (`agents.trader`) decides the interval, its
+order cut to what its balance can escrow and signed by the home (the homes' side of the
+market). In a private market each
 home commits to its order (`market.sealed`), locking the standard bond, and keeps the reveal
 until gate closure, when it hands it to the operator to relay in the clearing.
 
@@ -14,14 +15,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from testbed.events import PlacedOrder
+from testbed.agents.home import Home, feasible_battery_wh, starting_charge_wh
+from testbed.agents.host import AgentRefused
+from testbed.agents.strategies import BY_KIND, MIN_ORDER_WH, knowledge
+from testbed.agents.trader import MarketView, Plan, Trader, refusal
+from testbed.events import DecisionRefused, PlacedOrder
 from testbed.interval.block import Ledger, signed_all
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.sealing import Entropy, fresh_entropy
 from testbed.ledger.transactions import Order, OrderCommitment, Reveal, Side, Transaction
 from testbed.market.params import MarketParams, Privacy, affordable_wh
 from testbed.market.sealed import bond_units, commitment
-from testbed.market.strategies import MIN_ORDER_WH, Home, MarketView, Plan, plan
 
 ORDER_LEAD_S = 60
 """Orders go on the ledger this long before gate closure."""
@@ -36,47 +40,72 @@ class Orders:
     reveals: tuple[Reveal, ...]
     placed: tuple[PlacedOrder, ...]
     battery_wh: tuple[int, ...]
+    refused: tuple[DecisionRefused, ...] = ()  # agents' plans not taken (no order)
 
 
-def starting_charge_wh(homes: Sequence[Home]) -> list[int]:
-    """Each home's battery charge at the run's start: half full (0 without a battery)."""
-    return [h.battery.capacity_wh // 2 if h.battery else 0 for h in homes]
+def built_in(homes: Sequence[Home]) -> tuple[Trader, ...]:
+    """Each home's built-in trader, by its kind."""
+    return tuple(BY_KIND[h.kind] for h in homes)
 
 
-def plans(homes: Sequence[Home], k: int, interval: int, params: MarketParams, seed: int,
-          soc_wh: list[int], view: MarketView) -> tuple[Plan, ...]:
-    """Every home's strategy for interval ``k`` (starting at ``interval``), from the prices in
-    ``view``, with the interval's seeded draws; each battery follows the schedule it chose
-    (``soc_wh``, each battery's charge, is moved by it)."""
+def plans(homes: Sequence[Home], traders: Sequence[Trader], k: int, interval: int,
+          params: MarketParams, seed: int, soc_wh: list[int], view: MarketView,
+          balances: Sequence[int] | None = None
+          ) -> tuple[tuple[Plan, ...], tuple[DecisionRefused, ...]]:
+    """Every home's plan for interval ``k`` (starting at ``interval``) by its trader, from the
+    prices in ``view`` and its balance (``balances``, default 0), with the interval's seeded
+    draws; each battery follows the schedule it chose, cut to what it can do (``soc_wh``, each
+    battery's charge, is moved by it). A plan the run does not take (`refusal`, an agent
+    refused) is no order and an idle battery, with its reason."""
     rng = np.random.default_rng([seed, k])
-    decisions = []
-    for i, home in enumerate(homes):
-        decision = plan(home, k, interval, params, rng, soc_wh[i], view)
-        soc_wh[i] += decision.battery_wh
+    decisions, refused = [], []
+    for i, (home, trader) in enumerate(zip(homes, traders, strict=True)):
+        knows = knowledge(home, k, interval, params, rng, soc_wh[i], view,
+                          balances[i] if balances is not None else 0)
+        try:
+            decision = trader.decide(knows, rng)
+            reason = refusal(decision, knows)
+        except AgentRefused as exc:
+            reason = str(exc)
+        if reason is not None:
+            decision = Plan(None)
+            refused.append(DecisionRefused(k, interval, i, reason))
+        battery_wh = feasible_battery_wh(home.battery, soc_wh[i], decision.battery_wh,
+                                         params.interval_seconds)
+        if battery_wh != decision.battery_wh:
+            decision = replace(decision, battery_wh=battery_wh)
+        soc_wh[i] += battery_wh
         decisions.append(decision)
-    return tuple(decisions)
+    return tuple(decisions), tuple(refused)
 
 
 class Trading:
-    """The homes as traders: strategies, batteries' charge and the prices seen so far."""
+    """The homes as traders: their traders (default: the built-in one of each home's kind),
+    batteries' charge and what the chain has published so far."""
 
     def __init__(self, homes: Sequence[Home], accounts: Sequence[KeyPair], params: MarketParams,
-                 seed: int, entropy: Entropy = fresh_entropy) -> None:
+                 seed: int, entropy: Entropy = fresh_entropy,
+                 traders: Sequence[Trader] | None = None) -> None:
         self.homes, self.accounts, self.params, self.seed = homes, accounts, params, seed
+        self.traders = tuple(traders) if traders is not None else built_in(homes)
         self.sealed = params.privacy == Privacy.PRIVATE
         self.entropy = entropy  # the salts of sealed orders
         self.soc_wh = starting_charge_wh(homes)
         self.prices: list[int] = []  # clearing prices of the intervals that traded
+        self.last_volume_wh: int | None = None
 
     def view(self) -> MarketView:
         if not self.prices:
             return MarketView()
-        return MarketView(self.prices[-1], sum(self.prices) // len(self.prices))
+        return MarketView(self.prices[-1], sum(self.prices) // len(self.prices),
+                          self.last_volume_wh)
 
     def orders(self, k: int, interval: int, ledger: Ledger) -> Orders:
         """Interval ``k`` (starting at ``interval``): every home's plan, its order signed."""
-        decisions = plans(self.homes, k, interval, self.params, self.seed, self.soc_wh,
-                          self.view())
+        balances = [ledger.contract.participants[a.public].balance_units
+                    for a in self.accounts]
+        decisions, refused = plans(self.homes, self.traders, k, interval, self.params,
+                                   self.seed, self.soc_wh, self.view(), balances)
         signers, sealed, placed = [], [], []
         for i, (decision, key) in enumerate(zip(decisions, self.accounts)):
             order = self._within_budget(ledger, key.public, decision.order)
@@ -93,7 +122,8 @@ class Trading:
         txs = signed_all(ledger, signers)
         reveals = tuple(Reveal(tx.txid, o.side, o.energy_wh, o.price_per_kwh, salt)
                         for tx, (o, salt) in zip(txs, sealed))  # sealed: all commitments
-        return Orders(tuple(txs), reveals, tuple(placed), tuple(d.battery_wh for d in decisions))
+        return Orders(tuple(txs), reveals, tuple(placed), tuple(d.battery_wh for d in decisions),
+                      refused)
 
     def _commitment(self, ledger: Ledger, key: KeyPair, order: Order
                     ) -> tuple[OrderCommitment, bytes]:
@@ -114,10 +144,12 @@ class Trading:
         lock = min(balance, bond_units(self.params))
         return lock if lock >= max(self.params.unrevealed_penalty_units, 1) else 0
 
-    def cleared(self, price_per_kwh: int | None) -> None:
-        """What the homes learn at gate closure: the clearing price, if anything traded."""
+    def cleared(self, price_per_kwh: int | None, volume_wh: int) -> None:
+        """What the homes learn at gate closure: the clearing price, if anything traded, and
+        the energy granted."""
         if price_per_kwh is not None:
             self.prices.append(price_per_kwh)
+            self.last_volume_wh = volume_wh
 
     def _within_budget(self, ledger: Ledger, account: bytes, order: Order | None
                        ) -> Order | None:

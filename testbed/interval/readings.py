@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from testbed.agents.home import Home, metered
 from testbed.events import MeterRead
 from testbed.interval.block import Ledger, signed_all
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.sealing import Sealers
 from testbed.ledger.transactions import MeterReading, Transaction
 from testbed.market.private import seal_reading
-from testbed.market.strategies import Home, metered
 
 
 def readings(k: int, interval: int, homes: Sequence[Home], accounts: Sequence[KeyPair],

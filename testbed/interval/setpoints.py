@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from testbed.market.strategies import Home
+from testbed.agents.home import Home
 
 
 @dataclass(frozen=True)

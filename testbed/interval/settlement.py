@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from testbed.agents.proposer import SettlementProposal, settle
 from testbed.events import IntervalSettled, Payment
 from testbed.market.params import UTILITY, PaymentKind
-from testbed.market.proposer import SettlementProposal, settle
 
 __all__ = ["settle", "settled"]
 

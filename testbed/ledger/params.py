@@ -17,6 +17,7 @@ MAX_TX_BYTES = 1 << 26  # a clearing of MAX_TRADES_PER_CLEARING trades fits
 MAX_BLOCK_TX_BYTES = 1 << 28  # a block's transactions, canonical: the most a store inflates
 MAX_VALIDATORS = 64
 MAX_TRADES_PER_CLEARING = 100_000
+MAX_TARIFF_BUSES = 256  # buses of a grid-fee matrix: 65,536 pairs, 256 KiB
 MAX_TEXT_BYTES = 256
 MAX_PARAMS_BYTES = 4096
 MAX_READERS = 16  # recipients of one sealed record: a home, the validators, the auditors

@@ -37,6 +37,7 @@ from testbed.ledger.ids import PublicKey, Signature, TxId, ViewPublicKey
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import (
     MAX_PARAMS_BYTES,
+    MAX_TARIFF_BUSES,
     MAX_TEXT_BYTES,
     MAX_TRADES_PER_CLEARING,
     MAX_VALIDATORS,
@@ -103,6 +104,21 @@ class SetValidatorsViewKey:
 
     TYPE: ClassVar[int] = 9
     view_key: ViewPublicKey = b32()
+
+
+@dataclass(frozen=True)
+class SetGridFees:
+    """The operator's grid fees for the intervals from ``from_interval`` on, per kWh delivered
+    on a trade (paid by the seller): ``flat_per_kwh`` on every trade, plus, between two buses
+    both in ``buses`` (ascending), the entry of ``pair_per_kwh``, the matrix over ``buses``
+    row by row (row: the seller's bus, column: the buyer's). The operator computes the pairs
+    from its feeder model (by voltage level or electrical distance)."""
+
+    TYPE: ClassVar[int] = 13
+    from_interval: int = u64()
+    flat_per_kwh: int = u64()
+    buses: tuple[int, ...] = list_of(enc.U32, MAX_TARIFF_BUSES, True)
+    pair_per_kwh: tuple[int, ...] = list_of(enc.U32, MAX_TARIFF_BUSES**2, True)
 
 
 @dataclass(frozen=True)
@@ -248,7 +264,7 @@ BODY_TYPES: dict[int, type] = {
     cls.TYPE: cls
     for cls in (Genesis, RegisterParticipant, Deposit, Order, MeterReading, Clearing, Settlement,
                 RegisterAuditor, SetValidatorsViewKey, OrderCommitment, OrderReveal,
-                SealedReading)
+                SealedReading, SetGridFees)
 }
 
 # --- envelope -------------------------------------------------------------------------------

@@ -44,16 +44,12 @@ import hashlib
 import struct
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import ClassVar
 
 from testbed.ledger import encoding as enc
-from testbed.ledger.encoding import b32, u8, u32, u64
-from testbed.ledger.ids import PublicKey, Root, ViewPublicKey
-from testbed.ledger.params import MAX_TRADES_PER_CLEARING
-from testbed.ledger.sealing import ChannelState, Keyring
+from testbed.ledger.ids import Root
 from testbed.ledger.state import BlockContext, Rejected
-from testbed.ledger.tables import HashedTable
 from testbed.ledger.transactions import (
     Clearing,
     Deposit,
@@ -66,13 +62,14 @@ from testbed.ledger.transactions import (
     RegisterParticipant,
     Role,
     SealedReading,
+    SetGridFees,
     Settlement,
     SetValidatorsViewKey,
     Side,
     Trade,
     Transaction,
 )
-from testbed.market import private, roles, sealed
+from testbed.market import fees, private, roles, sealed
 from testbed.market.auction import Matching, OpenOrder, match
 from testbed.market.params import (
     MAX_MONEY,
@@ -85,81 +82,13 @@ from testbed.market.params import (
     escrow,
 )
 from testbed.market.settlement import Reading, SettlementResult, settle_trades
+from testbed.market.state import Auditor, ClearedInterval, MarketState, Participant, short
 
 
-@dataclass(frozen=True)
-class Participant:
-    account: PublicKey = b32()
-    bus: int = u32()
-    role: int = u8()
-    meter_key: PublicKey = b32()
-    balance_units: int = u64()
-    view_key: ViewPublicKey = b32()
-
-
-@dataclass(frozen=True)
-class Auditor:
-    account: PublicKey = b32()
-    view_key: ViewPublicKey = b32()
-
-
-@dataclass(frozen=True)
-class ClearedInterval:
-    interval: int = u64()
-    price_per_kwh: int = u64()
-    trades: tuple[Trade, ...] = enc.list_of(Trade, MAX_TRADES_PER_CLEARING)
-
-
-@dataclass(frozen=True)
-class StoredReading:
-    interval: int = u64()
-    participant: PublicKey = b32()
-    imported_wh: int = u64()
-    exported_wh: int = u64()
-
-
-def _short(key: bytes) -> str:
-    return key.hex()[:16]
-
-
-class MarketContract:
-    """Balances, escrow, the order book, trades and meter data of the energy market.
-
-    ``view_keys``: the view keys this executor holds, by public key (a validator: the
-    validators'; an auditor: its own), to open sealed records; not part of the state."""
-
-    def __init__(self, view_keys: Keyring | None = None) -> None:
-        self.view_keys = view_keys if view_keys is not None else Keyring()
-        self.chain_id = 0  # from genesis: sealed records are bound to it
-        self.params: MarketParams | None = None
-        # the tables of the state root (hashed as they change), then indexes derived from them
-        self.participants: HashedTable[bytes, Participant] = HashedTable()
-        self.orders: HashedTable[bytes, OpenOrder] = HashedTable()  # of unsettled intervals
-        self.cleared: HashedTable[int, ClearedInterval] = HashedTable()  # not yet settled
-        self.readings: HashedTable[tuple[int, bytes], StoredReading] = HashedTable()
-        self.auditors: HashedTable[bytes, Auditor] = HashedTable()
-        self.commitments: HashedTable[bytes, sealed.Commitment] = HashedTable()  # not revealed
-        # each place's channel of sealed records (`private`): by (kind, home)
-        self.channels: HashedTable[private.Place, ChannelState] = HashedTable()
-        self.validators_view_key = b""  # set once by the operator (private markets)
-        self.meters: dict[bytes, bytes] = {}  # meter key -> participant
-        self.sides: dict[tuple[int, bytes], int] = {}  # (interval, participant) -> side
-        self.settled: set[int] = set()
-        self.settled_digest = bytes(32)  # chains the settled intervals in settlement order
-        self.seq = 0  # orders accepted so far: arrival order for time priority
-        self.money_in = 0
-        self.money_out = 0
+class MarketContract(MarketState):
+    """The market's state (`MarketState`) and its transaction handlers."""
 
     # --- the Contract protocol ---------------------------------------------------------------
-
-    def copy(self) -> MarketContract:
-        other = MarketContract.__new__(MarketContract)
-        other.__dict__.update(self.__dict__)
-        for name in ("participants", "meters", "auditors", "orders", "commitments", "sides",
-                     "cleared", "readings", "channels"):
-            setattr(other, name, getattr(self, name).copy())
-        other.settled = set(self.settled)
-        return other
 
     def apply(self, tx: Transaction, ctx: BlockContext) -> None:
         body = tx.body
@@ -180,25 +109,20 @@ class MarketContract:
     def state_root(self) -> Root:
         """SHA-256 over the parameters, the counters, the settled intervals' digest and each
         table's digest (`HashedTable`: only what changed since the last root is rehashed)."""
-        h = hashlib.sha256(b"market/v3")
+        h = hashlib.sha256(b"market/v4")
         h.update(enc.encode(self.params) if self.params else b"")
         h.update(struct.pack(">QQQ", self.seq, self.money_in, self.money_out))
         h.update(self.settled_digest)
         h.update(self.validators_view_key)
         for table in (self.participants, self.orders, self.cleared, self.readings,
-                      self.auditors, self.commitments, self.channels):
+                      self.auditors, self.commitments, self.channels, self.tariffs):
             h.update(table.digest())
         return Root(h.digest())
 
     # --- queries (for the proposer, the loop and tests) --------------------------------------
 
-    def book(self, interval: int) -> list[OpenOrder]:
-        """Open orders of ``interval``, in arrival order."""
-        return sorted((o for o in self.orders.values() if o.interval == interval),
-                      key=lambda o: o.seq)
-
     def matching(self, interval: int) -> Matching:
-        return match(self.book(interval), self._p.mechanism)
+        return match(self.book(interval), self.rules.mechanism)
 
     def settlement(self, interval: int) -> SettlementResult:
         """Delivered energy and payments of a cleared interval, from the readings so far."""
@@ -210,7 +134,8 @@ class MarketContract:
             r.participant: Reading(r.imported_wh, r.exported_wh)
             for r in self.readings.values() if r.interval == interval
         }
-        result = settle_trades(cleared.trades, owners, readings, self._p)
+        result = settle_trades(cleared.trades, owners, readings, self.rules,
+                               cleared.fees_per_kwh)
         return replace(result, payments=result.payments + sealed.forfeits(self, interval))
 
     def escrow(self, account: bytes) -> int:
@@ -223,49 +148,16 @@ class MarketContract:
             o.locked_units for o in (*self.orders.values(), *self.commitments.values())
         )
 
-    @property
-    def is_private(self) -> bool:
-        return self._p.privacy == Privacy.PRIVATE
-
-    @property
-    def _p(self) -> MarketParams:
-        assert self.params is not None
-        return self.params
-
-    # --- checks shared by handlers -----------------------------------------------------------
-
-    def _participant(self, account: bytes) -> Participant:
-        p = self.participants.get(account)
-        if p is None:
-            raise Rejected(f"unknown participant {_short(account)}")
-        return p
-
-    def _require_privacy(self, privacy: Privacy, what: str) -> None:
-        if self._p.privacy != privacy:
-            raise Rejected(f"{what} in a {Privacy(self._p.privacy).name.lower()} market: "
-                           + ("orders are sealed and readings sealed (commit, reveal, seal)"
-                              if self.is_private else "orders and readings are in plaintext"))
-
-    def _aligned(self, interval: int) -> None:
-        if interval % self._p.interval_seconds:
-            raise Rejected(f"interval {interval} is not a multiple of "
-                           f"{self._p.interval_seconds} s")
-
-    def _energy(self, wh: int, what: str) -> None:
-        if wh > self._p.max_energy_wh:
-            raise Rejected(f"{what} {wh} Wh exceeds the limit of {self._p.max_energy_wh} Wh "
-                           "per interval")
-
     # --- handlers ----------------------------------------------------------------------------
 
     def _register(self, tx: Transaction, body: RegisterParticipant, ctx: BlockContext) -> None:
         if body.account in self.participants:
-            raise Rejected(f"participant {_short(body.account)} is already registered")
+            raise Rejected(f"participant {short(body.account)} is already registered")
         roles.check_new_key(self, ctx, body.account, "account")
         if body.role not in set(Role):
             raise Rejected(f"unknown role {body.role}")
         if body.meter_key in (UTILITY, body.account):
-            raise Rejected(f"meter key {_short(body.meter_key)} is taken or invalid")
+            raise Rejected(f"meter key {short(body.meter_key)} is taken or invalid")
         roles.check_new_key(self, ctx, body.meter_key, "meter key")
         if body.view_key == bytes(32):
             raise Rejected("a home needs a view key")
@@ -289,129 +181,44 @@ class MarketContract:
         self.validators_view_key = body.view_key
 
     def _deposit(self, tx: Transaction, body: Deposit, ctx: BlockContext) -> None:
-        p = self._participant(body.account)
+        p = self.participant(body.account)
         if body.amount_units <= 0:
             raise Rejected("a deposit must be positive")
         if p.balance_units + body.amount_units > MAX_MONEY:
             raise Rejected(f"deposit would take the balance above {MAX_MONEY}")
-        self.participants[p.account] = replace(p, balance_units=p.balance_units + body.amount_units)
+        self.credit(p.account, body.amount_units)
         self.money_in += body.amount_units
 
     def _order(self, tx: Transaction, body: Order, ctx: BlockContext) -> None:
-        self._require_privacy(Privacy.PUBLIC, "a plaintext order")
-        p = self._participant(tx.sender)
-        self._before_gate(body.interval, ctx, "order")
-        self._order_rules(tx.sender, body.interval, body.side, body.energy_wh,
-                          body.price_per_kwh)
-        locked = escrow(self._p, body.side, body.energy_wh)
+        self.require_privacy(Privacy.PUBLIC, "a plaintext order")
+        p = self.participant(tx.sender)
+        self.check_before_gate(body.interval, ctx, "order")
+        self.check_order(tx.sender, body.interval, body.side, body.energy_wh,
+                         body.price_per_kwh)
+        locked = escrow(self.rules, body.side, body.energy_wh)
         if locked > p.balance_units:
             raise Rejected(f"escrow of {locked} exceeds the balance of {p.balance_units}")
-        self.participants[p.account] = replace(p, balance_units=p.balance_units - locked)
-        self._place(OpenOrder(tx.txid, tx.sender, body.interval, body.side, body.energy_wh,
-                              body.price_per_kwh, self.seq, locked))
+        self.credit(p.account, -locked)
+        self.place(OpenOrder(tx.txid, tx.sender, body.interval, body.side, body.energy_wh,
+                             body.price_per_kwh, self.seq, locked))
         self.seq += 1
 
-    def _before_gate(self, interval: int, ctx: BlockContext, what: str) -> None:
-        """An order (or a sealed one) for ``interval`` may still be placed now."""
-        prm = self._p
-        self._aligned(interval)
-        gate = interval - prm.gate_closure_seconds
-        if ctx.timestamp >= gate or interval in self.cleared or interval in self.settled:
-            raise Rejected(f"{what} for interval {interval} after gate closure at {gate}")
-        if interval - ctx.timestamp > prm.order_horizon_seconds:
-            raise Rejected(f"{what} for interval {interval} beyond the "
-                           f"{prm.order_horizon_seconds} s horizon")
-
-    def _order_rules(self, owner: bytes, interval: int, side: int, energy_wh: int,
-                     price_per_kwh: int) -> None:
-        """What makes an order valid whenever it is placed or revealed."""
-        prm = self._p
-        if side not in (Side.BID, Side.OFFER):
-            raise Rejected(f"unknown order side {side}")
-        if energy_wh <= 0:
-            raise Rejected("an order needs positive energy")
-        self._energy(energy_wh, "order of")
-        if not prm.feed_in_price_per_kwh <= price_per_kwh <= prm.retail_price_per_kwh:
-            raise Rejected(f"price {price_per_kwh} outside [feed-in "
-                           f"{prm.feed_in_price_per_kwh}, retail {prm.retail_price_per_kwh}]")
-        known = self.sides.get((interval, owner))
-        if known is not None and known != side:
-            raise Rejected("a participant cannot both buy and sell in one interval")
-
-    def _place(self, order: OpenOrder) -> None:
-        """Put a checked order, its escrow already taken from its owner, on the book."""
-        self.orders[order.order_id] = order
-        self.sides[(order.interval, order.owner)] = order.side
-
     def _clearing(self, tx: Transaction, body: Clearing, ctx: BlockContext) -> None:
-        if body.reveals:  # relayed by the operator: revealed first, all of it or none
-            trial = sealed.with_reveals(self, body.reveals, ctx.timestamp, body.interval)
-            trial._clearing(tx, replace(body, reveals=()), ctx)
-            self.__dict__.update(trial.__dict__)
+        if not body.reveals:
+            _clear(self, body, ctx)
             return
-        prm = self._p
-        self._aligned(body.interval)
-        if body.interval in self.cleared or body.interval in self.settled:
-            raise Rejected(f"interval {body.interval} is already cleared")
-        gate = body.interval - prm.gate_closure_seconds
-        if ctx.timestamp < gate:
-            raise Rejected(f"clearing of interval {body.interval} before gate closure at {gate}")
-        sealed.check_reveals_over(self, body.interval, ctx)
-        expected = self.matching(body.interval)
-        if body.price_per_kwh != expected.price_per_kwh:
-            raise Rejected(f"clearing price {body.price_per_kwh}, the book clears at "
-                           f"{expected.price_per_kwh}")
-        if len(body.trades) != len(expected.matches):
-            raise Rejected(f"{len(body.trades)} trades, the book gives {len(expected.matches)}")
-        granted: dict[bytes, int] = defaultdict(int)
-        for k, (t, m) in enumerate(zip(body.trades, expected.matches)):
-            if ((t.bid, t.offer, t.energy_wh, t.price_per_kwh)
-                    != (m.bid, m.offer, m.energy_wh, m.price_per_kwh)):
-                raise Rejected(f"trade {k} differs from the book's matching")
-            _check_grid_decision(k, t)
-            granted[t.bid] += t.granted_wh
-            granted[t.offer] += t.granted_wh
-        for order in self.book(body.interval):
-            rate = (prm.retail_price_per_kwh if order.side == Side.BID
-                    else prm.shortfall_penalty_per_kwh)
-            self._relock(order, cost(granted[order.order_id], rate))
-        sealed.forfeit_unrevealed(self, body.interval)
-        self.cleared[body.interval] = ClearedInterval(body.interval, body.price_per_kwh,
-                                                      body.trades)
+        # relayed by the operator: revealed first, then cleared; all of it or none
+        trial = sealed.with_reveals(self, body.reveals, ctx.timestamp, body.interval)
+        _clear(trial, body, ctx)
+        self.adopt(trial)
 
     def _reading(self, tx: Transaction, body: MeterReading, ctx: BlockContext) -> None:
-        self._require_privacy(Privacy.PUBLIC, "a plaintext meter reading")
-        self._reading_slot(tx, body.participant, body.interval, ctx)
-        self._store_reading(body.participant, body.interval, body.imported_wh, body.exported_wh)
-
-    def _reading_slot(self, tx: Transaction, participant: bytes, interval: int,
-                      ctx: BlockContext) -> None:
-        """A reading of ``participant`` for ``interval`` may come from ``tx``'s sender now."""
-        prm = self._p
-        p = self._participant(participant)
-        if tx.sender != p.meter_key:
-            home = self.meters[tx.sender]
-            raise Rejected(f"meter {_short(tx.sender)} is bound to home {_short(home)}, not "
-                           f"to {_short(p.account)}")
-        self._aligned(interval)
-        end = interval + prm.interval_seconds
-        if ctx.timestamp < end:
-            raise Rejected(f"reading for interval {interval}, which ends at {end}")
-        if ctx.timestamp >= end + prm.reading_deadline_seconds or interval in self.settled:
-            raise Rejected(f"reading for interval {interval} after its deadline "
-                           "(or settlement)")
-        if (interval, p.account) in self.readings:
-            raise Rejected(f"second reading of {_short(p.account)} for interval {interval}")
-
-    def _store_reading(self, participant: bytes, interval: int, imported_wh: int,
-                       exported_wh: int) -> None:
-        self._energy(imported_wh, "reading of")
-        self._energy(exported_wh, "reading of")
-        self.readings[(interval, participant)] = StoredReading(
-            interval, participant, imported_wh, exported_wh)
+        self.require_privacy(Privacy.PUBLIC, "a plaintext meter reading")
+        self.check_reading_slot(tx, body.participant, body.interval, ctx)
+        self.store_reading(body.participant, body.interval, body.imported_wh, body.exported_wh)
 
     def _settlement(self, tx: Transaction, body: Settlement, ctx: BlockContext) -> None:
-        prm = self._p
+        prm = self.rules
         cleared = self.cleared.get(body.interval)
         if cleared is None:
             raise Rejected(f"interval {body.interval} is not cleared (or already settled)")
@@ -432,7 +239,7 @@ class MarketContract:
             raise Rejected(f"payments of interval {body.interval} differ from the contract's")
         channels = private.check_details(self, body, result)
         for order in book:
-            self._relock(order, 0, charged=result.charged.get(order.order_id, 0))
+            self.relock(order, 0, charged=result.charged.get(order.order_id, 0))
             del self.orders[order.order_id]
             self.sides.pop((order.interval, order.owner), None)
         sealed.settle_forfeits(self, body.interval)
@@ -442,9 +249,7 @@ class MarketContract:
             else:
                 if payment.kind == PaymentKind.FEED_IN:
                     self.money_in += payment.amount_units
-                payee = self.participants[payment.payee]
-                self.participants[payee.account] = replace(
-                    payee, balance_units=payee.balance_units + payment.amount_units)
+                self.credit(payment.payee, payment.amount_units)
         for key in [k for k in self.readings if k[0] == body.interval]:
             del self.readings[key]
         for place, channel in channels.items():
@@ -453,16 +258,6 @@ class MarketContract:
         self.settled.add(body.interval)
         self.settled_digest = hashlib.sha256(
             self.settled_digest + struct.pack(">Q", body.interval)).digest()
-
-    def _relock(self, order: OpenOrder, locked: int, charged: int = 0) -> None:
-        """Set the order's escrow to ``locked`` after ``charged`` was paid out of it; the rest
-        goes back to the owner's balance."""
-        released = order.locked_units - charged - locked
-        assert released >= 0, "escrow bound broken"  # guaranteed by the settlement rules
-        owner = self.participants[order.owner]
-        self.participants[owner.account] = replace(owner,
-                                                   balance_units=owner.balance_units + released)
-        self.orders[order.order_id] = replace(order, locked_units=locked)
 
     _HANDLERS: ClassVar[dict[type, Callable[..., None]]] = {
         RegisterParticipant: _register,
@@ -476,7 +271,45 @@ class MarketContract:
         MeterReading: _reading,
         SealedReading: private.reading,
         Settlement: _settlement,
+        SetGridFees: fees.set_fees,
     }
+
+
+def _clear(contract: MarketContract, body: Clearing, ctx: BlockContext) -> None:
+    """The clearing ``body`` of a book whose sealed orders are revealed (or forfeit)."""
+    prm = contract.rules
+    contract.check_aligned(body.interval)
+    if body.interval in contract.cleared or body.interval in contract.settled:
+        raise Rejected(f"interval {body.interval} is already cleared")
+    gate = body.interval - prm.gate_closure_seconds
+    if ctx.timestamp < gate:
+        raise Rejected(f"clearing of interval {body.interval} before gate closure at {gate}")
+    sealed.check_reveals_over(contract, body.interval, ctx)
+    expected = contract.matching(body.interval)
+    if body.price_per_kwh != expected.price_per_kwh:
+        raise Rejected(f"clearing price {body.price_per_kwh}, the book clears at "
+                       f"{expected.price_per_kwh}")
+    if len(body.trades) != len(expected.matches):
+        raise Rejected(f"{len(body.trades)} trades, the book gives {len(expected.matches)}")
+    granted: dict[bytes, int] = defaultdict(int)
+    for k, (t, m) in enumerate(zip(body.trades, expected.matches)):
+        if ((t.bid, t.offer, t.energy_wh, t.price_per_kwh)
+                != (m.bid, m.offer, m.energy_wh, m.price_per_kwh)):
+            raise Rejected(f"trade {k} differs from the book's matching")
+        _check_grid_decision(k, t)
+        granted[t.bid] += t.granted_wh
+        granted[t.offer] += t.granted_wh
+    book = contract.book(body.interval)
+    for order in book:
+        rate = (prm.retail_price_per_kwh if order.side == Side.BID
+                else prm.shortfall_penalty_per_kwh)
+        contract.relock(order, cost(granted[order.order_id], rate))
+    sealed.forfeit_unrevealed(contract, body.interval)
+    bus = {o.order_id: contract.participants[o.owner].bus for o in book}
+    trade_fees = tuple(fees.fee_per_kwh(contract, body.interval, bus[t.offer], bus[t.bid])
+                       for t in body.trades)
+    contract.cleared[body.interval] = ClearedInterval(body.interval, body.price_per_kwh,
+                                                      body.trades, trade_fees)
 
 
 def _check_grid_decision(k: int, trade: Trade) -> None:

@@ -44,6 +44,7 @@ class PaymentKind(IntEnum):
     PENALTY = 3  # seller -> utility, energy the seller sold but did not export
     FEED_IN = 4  # utility -> seller, energy the seller exported but the buyer did not take
     FORFEIT = 5  # owner -> utility, a sealed order never revealed (`sealed`)
+    GRID_FEE = 6  # seller -> utility, the grid fee on energy delivered on a trade (`fees`)
 
 
 class Privacy(IntEnum):
@@ -68,6 +69,7 @@ class MarketParams:
     privacy: int = _param(U8, int(Privacy.PRIVATE))
     reveal_seconds: int = _param(U32, 60)  # sealed orders are revealed this long after the gate
     unrevealed_penalty_units: int = _param(U64, 1000)  # forfeited by an order never revealed
+    grid_fee_per_kwh: int = _param(U64, 0)  # on delivered energy, until the operator sets fees
 
     def check(self) -> MarketParams:
         """Self, or `Rejected` naming the first inconsistent parameter."""
@@ -91,6 +93,9 @@ class MarketParams:
                 self.gate_closure_seconds):
             raise Rejected("market parameters: sealed orders need reveal_seconds > 0 and "
                            "shorter than gate_closure_seconds (revealed before delivery)")
+        if self.grid_fee_per_kwh > self.shortfall_penalty_per_kwh:
+            raise Rejected("market parameters: grid_fee_per_kwh above the shortfall penalty "
+                           "(a seller's escrow pays it)")
         if self.unrevealed_penalty_units > MAX_MONEY:
             raise Rejected("market parameters: unrevealed_penalty_units too large")
         return self

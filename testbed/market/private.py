@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import struct
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import EncodingError, list_of, u32, u64
@@ -50,15 +50,9 @@ from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import SealedDetail, SealedReading, Settlement, Transaction
 from testbed.market.params import Privacy
 from testbed.market.settlement import NO_READING, SettlementResult
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from testbed.market.contract import MarketContract
+from testbed.market.state import MarketState, Place
 
 READING, DETAIL = b"reading", b"settlement"  # the kinds of sealed record: each its channels
-Place = tuple[bytes, bytes]
-"""Where a channel's records belong: (kind, home)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +100,7 @@ def channel_context(chain_id: int, place: Place) -> bytes:
     return context(b"channel|" + kind, struct.pack(">I", chain_id), participant)
 
 
-def readers(contract: MarketContract, home: bytes) -> tuple[bytes, ...]:
+def readers(contract: MarketState, home: bytes) -> tuple[bytes, ...]:
     """Who reads ``home``'s sealed records: the home, the validators, every auditor (sorted)."""
     if not contract.validators_view_key:
         raise Rejected("no validators' view key on this chain (SetValidatorsViewKey first)")
@@ -115,7 +109,7 @@ def readers(contract: MarketContract, home: bytes) -> tuple[bytes, ...]:
     return tuple(sorted(keys))
 
 
-def seal_reading(contract: MarketContract, participant: bytes, interval: int,
+def seal_reading(contract: MarketState, participant: bytes, interval: int,
                  imported_wh: int, exported_wh: int, sealer: Sealer | None = None
                  ) -> SealedReading:
     """A meter's `SealedReading` body, sealed by its ``sealer`` (default: a new one)."""
@@ -125,7 +119,7 @@ def seal_reading(contract: MarketContract, participant: bytes, interval: int,
         reading_context(contract.chain_id, participant, interval)))
 
 
-def _seal(contract: MarketContract, sealer: Sealer | None, place: Place, plain: bytes,
+def _seal(contract: MarketState, sealer: Sealer | None, place: Place, plain: bytes,
           info: bytes) -> Sealed:
     return (sealer or Sealer()).seal(plain, readers(contract, place[1]), info,
                                      channel_context(contract.chain_id, place),
@@ -149,7 +143,7 @@ def open_record(keys: Keyring, channels: Mapping[Place, ChannelState], chain_id:
     return plain, advanced(sealed, known)
 
 
-def _open(contract: MarketContract, place: Place, sealed: Sealed, info: bytes, what: str
+def _open(contract: MarketState, place: Place, sealed: Sealed, info: bytes, what: str
           ) -> tuple[bytes, ChannelState]:
     """`open_record` for the contract, after checking the record is sealed to its readers:
     opened with the validators' view key when this executor holds it (the rule every
@@ -164,10 +158,10 @@ def _open(contract: MarketContract, place: Place, sealed: Sealed, info: bytes, w
                        sealed, info, what, contract.validators_view_key)
 
 
-def reading(contract: MarketContract, tx: Transaction, body: SealedReading,
+def reading(contract: MarketState, tx: Transaction, body: SealedReading,
             ctx: BlockContext) -> None:
-    contract._require_privacy(Privacy.PRIVATE, "a sealed meter reading")
-    contract._reading_slot(tx, body.participant, body.interval, ctx)
+    contract.require_privacy(Privacy.PRIVATE, "a sealed meter reading")
+    contract.check_reading_slot(tx, body.participant, body.interval, ctx)
     place = (READING, body.participant)
     plain, channel = _open(contract, place, body.reading,
                            reading_context(ctx.chain_id, body.participant, body.interval),
@@ -176,12 +170,12 @@ def reading(contract: MarketContract, tx: Transaction, body: SealedReading,
         value = enc.decode_exact(plain, enc.struct_codec(ReadingPlain))
     except EncodingError as exc:
         raise Rejected(f"sealed reading holds no reading: {exc}") from None
-    contract._store_reading(body.participant, body.interval, value.imported_wh,
+    contract.store_reading(body.participant, body.interval, value.imported_wh,
                             value.exported_wh)
     contract.channels[place] = channel
 
 
-def home_settlements(contract: MarketContract, interval: int,
+def home_settlements(contract: MarketState, interval: int,
                      result: SettlementResult) -> dict[bytes, HomeSettlement]:
     """Each trading home's detail of ``interval``'s settlement, by account."""
     cleared = contract.cleared[interval]
@@ -198,7 +192,7 @@ def home_settlements(contract: MarketContract, interval: int,
     return out
 
 
-def seal_details(contract: MarketContract, interval: int, result: SettlementResult,
+def seal_details(contract: MarketState, interval: int, result: SettlementResult,
                  sealer: Sealer | None = None) -> tuple[SealedDetail, ...]:
     """The settlement's sealed details (none in a public market), sealed by the operator's
     ``sealer`` (default: a new one)."""
@@ -211,7 +205,7 @@ def seal_details(contract: MarketContract, interval: int, result: SettlementResu
         for home, detail in home_settlements(contract, interval, result).items())
 
 
-def check_details(contract: MarketContract, body: Settlement, result: SettlementResult
+def check_details(contract: MarketState, body: Settlement, result: SettlementResult
                   ) -> dict[Place, ChannelState]:
     """The detail channels' states after ``body``; `Rejected` unless its sealed details are
     the contract's own, one per trading home, each sealed to its readers."""

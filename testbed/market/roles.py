@@ -2,7 +2,8 @@
 
 Roles: the **operator** (the genesis signer: the utility that runs the feeder model and
 installs the meters) registers homes, each with the meter it installed there, names the
-validators' view key and appoints auditors, deposits money, clears and settles; a **home**
+validators' view key and appoints auditors, sets the grid fees, deposits money, clears and
+settles; a **home**
 trades; a **meter** reads for the one home it is bound to; **validators** sign blocks and
 votes, never transactions (unless one is also the operator, as in an embedded ledger); an
 **auditor** reads every sealed record and signs nothing. The contract checks the sender's
@@ -13,7 +14,6 @@ the network's permissions (`testbed.network.access`) keep each role to its own s
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING
 
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
@@ -26,13 +26,12 @@ from testbed.ledger.transactions import (
     RegisterAuditor,
     RegisterParticipant,
     SealedReading,
+    SetGridFees,
     Settlement,
     SetValidatorsViewKey,
     Transaction,
 )
-
-if TYPE_CHECKING:
-    from testbed.market.contract import MarketContract
+from testbed.market.state import MarketState
 
 
 class Party(IntEnum):
@@ -47,6 +46,7 @@ MAY_SEND: dict[type, Party] = {
     RegisterParticipant: Party.OPERATOR,
     RegisterAuditor: Party.OPERATOR,
     SetValidatorsViewKey: Party.OPERATOR,
+    SetGridFees: Party.OPERATOR,
     Deposit: Party.OPERATOR,
     Clearing: Party.OPERATOR,
     Settlement: Party.OPERATOR,
@@ -59,7 +59,7 @@ MAY_SEND: dict[type, Party] = {
 """The one role that may send each market transaction."""
 
 
-def roles_of(contract: MarketContract, key: bytes, ctx: BlockContext) -> set[Party]:
+def roles_of(contract: MarketState, key: bytes, ctx: BlockContext) -> set[Party]:
     """Every role ``key`` has (the operator of an embedded ledger is also its validator)."""
     found = set()
     if key == ctx.operator:
@@ -85,7 +85,7 @@ def _name(roles: set[Party]) -> str:
     return " and ".join(f"{_ARTICLES[r]} {r.name.lower()}" for r in sorted(roles))
 
 
-def check_sender(contract: MarketContract, tx: Transaction, ctx: BlockContext) -> None:
+def check_sender(contract: MarketState, tx: Transaction, ctx: BlockContext) -> None:
     """`Rejected` unless ``tx``'s sender has the role its transaction needs."""
     needed = MAY_SEND[type(tx.body)]
     have = roles_of(contract, tx.sender, ctx)
@@ -94,7 +94,7 @@ def check_sender(contract: MarketContract, tx: Transaction, ctx: BlockContext) -
                        f"({tx.sender.hex()[:16]}): only {_name({needed})} may send it")
 
 
-def check_new_key(contract: MarketContract, ctx: BlockContext, key: bytes, what: str) -> None:
+def check_new_key(contract: MarketState, ctx: BlockContext, key: bytes, what: str) -> None:
     """`Rejected` if ``key`` already has a role: one key, one role (the operator's validator
     aside), so no meter can trade and no home can read for another."""
     have = roles_of(contract, key, ctx)

@@ -17,7 +17,7 @@ in the interval's `Clearing` (one transaction for all, applied before the matchi
 the operator leaves out can still reveal itself before the window closes: the clearing
 waits for it). The hash binds the owner, so a relayed reveal needs no signature of its own.
 The contract recomputes the hash (a mismatch is refused), applies every rule of an order
-(`MarketContract._order_rules`), keeps the order's escrow out of the lock (a lock too small is
+(`MarketState.check_order`), keeps the order's escrow out of the lock (a lock too small is
 refused) and returns the rest; the order is then on the book like any other. A reveal before
 gate closure, after the window or after the interval's clearing is refused; a transaction
 of several reveals is applied whole or not at all.
@@ -34,11 +34,9 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TypeVar
 
-from testbed.ledger.encoding import b32, u64
-from testbed.ledger.ids import PublicKey, TxId
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
     OrderCommitment,
@@ -50,24 +48,12 @@ from testbed.ledger.transactions import (
 )
 from testbed.market.auction import OpenOrder
 from testbed.market.params import UTILITY, MarketParams, PaymentKind, Privacy, escrow
+from testbed.market.state import Commitment, MarketState
 
-if TYPE_CHECKING:
-    from testbed.market.contract import MarketContract
+S = TypeVar("S", bound=MarketState)
 
 ORDER_COMMIT_DOMAIN = b"p2p-energy-testbed/order-commitment/v1"
 _ORDER = struct.Struct(">I32sQBQQ32s")
-
-
-@dataclass(frozen=True)
-class Commitment:
-    """A sealed order not yet revealed (the contract's record of an `OrderCommitment`)."""
-
-    order_id: TxId = b32()  # the commitment transaction's id: the order's id once revealed
-    owner: PublicKey = b32()
-    interval: int = u64()
-    commitment: bytes = b32()
-    seq: int = u64()  # arrival on the chain: the order's time priority
-    locked_units: int = u64()
 
 
 def commitment(chain_id: int, owner: bytes, interval: int, side: int, energy_wh: int,
@@ -85,12 +71,12 @@ def bond_units(params: MarketParams) -> int:
                params.unrevealed_penalty_units, 1)
 
 
-def commit(contract: MarketContract, tx: Transaction, body: OrderCommitment,
+def commit(contract: MarketState, tx: Transaction, body: OrderCommitment,
            ctx: BlockContext) -> None:
-    prm = contract.params
-    contract._require_privacy(Privacy.PRIVATE, "a sealed order")
-    p = contract._participant(tx.sender)
-    contract._before_gate(body.interval, ctx, "sealed order")
+    prm = contract.rules
+    contract.require_privacy(Privacy.PRIVATE, "a sealed order")
+    p = contract.participant(tx.sender)
+    contract.check_before_gate(body.interval, ctx, "sealed order")
     floor = max(prm.unrevealed_penalty_units, 1)
     if body.escrow_units < floor:
         raise Rejected(f"a sealed order locks at least {floor} (the unrevealed penalty), "
@@ -98,39 +84,37 @@ def commit(contract: MarketContract, tx: Transaction, body: OrderCommitment,
     if body.escrow_units > p.balance_units:
         raise Rejected(f"escrow of {body.escrow_units} exceeds the balance of "
                        f"{p.balance_units}")
-    contract.participants[p.account] = replace(p, balance_units=p.balance_units
-                                               - body.escrow_units)
+    contract.credit(p.account, -body.escrow_units)
     contract.commitments[tx.txid] = Commitment(tx.txid, tx.sender, body.interval,
                                                body.commitment, contract.seq, body.escrow_units)
     contract.seq += 1
 
 
-def reveal(contract: MarketContract, tx: Transaction, body: OrderReveal,
+def reveal(contract: MarketState, tx: Transaction, body: OrderReveal,
            ctx: BlockContext) -> None:
     """A home's reveals of its own sealed orders: all of them, or none."""
     if not body.reveals:
         raise Rejected("a reveal of no order")
-    trial = with_reveals(contract, body.reveals, ctx.timestamp, owner=tx.sender)
-    contract.__dict__.update(trial.__dict__)
+    contract.adopt(with_reveals(contract, body.reveals, ctx.timestamp, owner=tx.sender))
 
 
-def with_reveals(contract: MarketContract, reveals: Sequence[Reveal], timestamp: int,
-                 interval: int | None = None, owner: bytes | None = None) -> MarketContract:
+def with_reveals(contract: S, reveals: Sequence[Reveal], timestamp: int,
+                 interval: int | None = None, owner: bytes | None = None) -> S:
     """A copy of ``contract`` with ``reveals`` applied at block time ``timestamp`` (each of
     an order of ``interval`` and of ``owner``, when given), or `Rejected` for the first that
     may not be: the contract's own rule, and the proposer's view of the revealed book."""
-    contract._require_privacy(Privacy.PRIVATE, "a reveal")
+    contract.require_privacy(Privacy.PRIVATE, "a reveal")
     trial = contract.copy()
     for body in reveals:
         _reveal(trial, body, timestamp, interval, owner)
     return trial
 
 
-def applicable(contract: MarketContract, reveals: Sequence[Reveal], timestamp: int,
-               interval: int) -> tuple[MarketContract, tuple[Reveal, ...]]:
+def applicable(contract: S, reveals: Sequence[Reveal], timestamp: int,
+               interval: int) -> tuple[S, tuple[Reveal, ...]]:
     """The operator's relay: a copy of ``contract`` with those of ``reveals`` applied that
     may be (a mismatch or a broken rule leaves its order sealed), and those reveals."""
-    contract._require_privacy(Privacy.PRIVATE, "a reveal")
+    contract.require_privacy(Privacy.PRIVATE, "a reveal")
     trial, applied = contract.copy(), []
     for body in reveals:
         try:
@@ -141,9 +125,9 @@ def applicable(contract: MarketContract, reveals: Sequence[Reveal], timestamp: i
     return trial, tuple(applied)
 
 
-def _reveal(contract: MarketContract, body: Reveal, timestamp: int, interval: int | None,
+def _reveal(contract: MarketState, body: Reveal, timestamp: int, interval: int | None,
             owner: bytes | None) -> None:
-    prm = contract.params
+    prm = contract.rules
     c = contract.commitments.get(body.order)
     if c is None:
         known = body.order in contract.orders
@@ -165,52 +149,42 @@ def _reveal(contract: MarketContract, body: Reveal, timestamp: int, interval: in
     if expected != c.commitment:
         raise Rejected(f"reveal does not match the commitment of sealed order "
                        f"{body.order.hex()[:16]}")
-    contract._order_rules(c.owner, c.interval, body.side, body.energy_wh, body.price_per_kwh)
+    contract.check_order(c.owner, c.interval, body.side, body.energy_wh, body.price_per_kwh)
     needed = escrow(prm, body.side, body.energy_wh)
     if needed > c.locked_units:
         raise Rejected(f"the order needs an escrow of {needed}, its commitment locked "
                        f"{c.locked_units}")
-    owner = contract.participants[c.owner]
-    contract.participants[c.owner] = replace(
-        owner, balance_units=owner.balance_units + c.locked_units - needed)
+    contract.credit(c.owner, c.locked_units - needed)
     del contract.commitments[c.order_id]
-    contract._place(OpenOrder(c.order_id, c.owner, c.interval, body.side, body.energy_wh,
+    contract.place(OpenOrder(c.order_id, c.owner, c.interval, body.side, body.energy_wh,
                               body.price_per_kwh, c.seq, needed))
 
 
-def unrevealed(contract: MarketContract, interval: int) -> list[Commitment]:
-    """The commitments of ``interval`` not revealed, in arrival order."""
-    return sorted((c for c in contract.commitments.values() if c.interval == interval),
-                  key=lambda c: c.seq)
-
-
-def check_reveals_over(contract: MarketContract, interval: int, ctx: BlockContext) -> None:
+def check_reveals_over(contract: MarketState, interval: int, ctx: BlockContext) -> None:
     """`Rejected` if clearing ``interval`` now would cut its reveal window short."""
-    closes = interval - contract.params.gate_closure_seconds + contract.params.reveal_seconds
-    waiting = unrevealed(contract, interval)
+    closes = interval - contract.rules.gate_closure_seconds + contract.rules.reveal_seconds
+    waiting = contract.unrevealed(interval)
     if waiting and ctx.timestamp < closes:
         raise Rejected(f"clearing of interval {interval} while {len(waiting)} sealed orders "
                        f"may still be revealed (until {closes})")
 
 
-def forfeit_unrevealed(contract: MarketContract, interval: int) -> None:
+def forfeit_unrevealed(contract: MarketState, interval: int) -> None:
     """At clearing: each unrevealed commitment keeps only its penalty locked."""
-    penalty = contract.params.unrevealed_penalty_units
-    for c in unrevealed(contract, interval):
+    penalty = contract.rules.unrevealed_penalty_units
+    for c in contract.unrevealed(interval):
         keep = min(c.locked_units, penalty)
-        owner = contract.participants[c.owner]
-        contract.participants[c.owner] = replace(
-            owner, balance_units=owner.balance_units + c.locked_units - keep)
+        contract.credit(c.owner, c.locked_units - keep)
         contract.commitments[c.order_id] = replace(c, locked_units=keep)
 
 
-def forfeits(contract: MarketContract, interval: int) -> tuple[Payment, ...]:
+def forfeits(contract: MarketState, interval: int) -> tuple[Payment, ...]:
     """The settlement's FORFEIT payments: every lock left on an unrevealed commitment."""
     return tuple(Payment(c.owner, UTILITY, c.locked_units, int(PaymentKind.FORFEIT))
-                 for c in unrevealed(contract, interval) if c.locked_units)
+                 for c in contract.unrevealed(interval) if c.locked_units)
 
 
-def settle_forfeits(contract: MarketContract, interval: int) -> None:
+def settle_forfeits(contract: MarketState, interval: int) -> None:
     """At settlement: the unrevealed commitments are paid out (`forfeits`) and gone."""
-    for c in unrevealed(contract, interval):
+    for c in contract.unrevealed(interval):
         del contract.commitments[c.order_id]

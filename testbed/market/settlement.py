@@ -9,6 +9,7 @@ Rules (the contract and the proposer both call `settle_trades`):
   imported or exported.
 * Payments per trade, each rounded down (`params.cost`), zero amounts omitted:
   TRADE    buyer -> seller   delivered energy at the trade price;
+  GRID_FEE seller -> utility delivered energy at the trade's grid fee (`fees`);
   RETAIL   buyer -> utility  the buyer's share not delivered (it came from the grid) at retail;
   FEED_IN  utility -> seller the seller's share not taken by the buyer, at the feed-in tariff;
   PENALTY  seller -> utility granted energy the seller did not export, at the penalty rate.
@@ -18,8 +19,9 @@ Rules (the contract and the proposer both call `settle_trades`):
   utility's ordinary business and is not settled on chain.
 
 Bounds that make escrow sufficient: a bid's charges are at most granted energy at retail and
-an offer's at most granted energy at the penalty rate (floors sum to at most the floor of the
-sum), which is what the contract keeps locked after clearing.
+an offer's at most granted energy at the penalty rate (its grid fee, at most the penalty rate,
+on delivered energy, plus the penalty on the rest of its granted energy; floors sum to at
+most the floor of the sum), which is what the contract keeps locked after clearing.
 """
 
 from __future__ import annotations
@@ -71,12 +73,15 @@ def settle_trades(
     owners: Mapping[bytes, bytes],
     readings: Mapping[bytes, Reading],
     params: MarketParams,
+    fees_per_kwh: Sequence[int] = (),
 ) -> SettlementResult:
     """Delivered energy and payments of an interval's ``trades``.
 
     ``owners`` maps order ids to participants; ``readings`` maps participants to what their
-    meters measured (absent: `NO_READING`).
+    meters measured (absent: `NO_READING`); ``fees_per_kwh``, each trade's grid fee (none:
+    no fees).
     """
+    fees = fees_per_kwh or (0,) * len(trades)
     buyers = [owners[t.bid] for t in trades]
     sellers = [owners[t.offer] for t in trades]
     imported = {p: readings.get(p, NO_READING).imported_wh for p in buyers}
@@ -86,11 +91,13 @@ def settle_trades(
     delivered: list[int] = []
     payments: list[Payment] = []
     charged: dict[bytes, int] = defaultdict(int)
-    for t, buyer, seller, b, s in zip(trades, buyers, sellers, took, gave):
+    for t, buyer, seller, b, s, fee in zip(trades, buyers, sellers, took, gave, fees,
+                                           strict=True):
         d = min(b, s)
         delivered.append(d)
         items = (
             (buyer, seller, cost(d, t.price_per_kwh), PaymentKind.TRADE, t.bid),
+            (seller, UTILITY, cost(d, fee), PaymentKind.GRID_FEE, t.offer),
             (buyer, UTILITY, cost(b - d, params.retail_price_per_kwh), PaymentKind.RETAIL, t.bid),
             (UTILITY, seller, cost(s - d, params.feed_in_price_per_kwh), PaymentKind.FEED_IN, None),
             (seller, UTILITY, cost(t.granted_wh - s, params.shortfall_penalty_per_kwh),

@@ -128,7 +128,8 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a file only its owner reads (keys, certificates)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -155,13 +156,15 @@ def create_ca(network: Path, passphrase: str) -> None:
                                          False), critical=True)
             .sign(key, hashes.SHA256()))
     tls = tls_folder(network)
-    _write(tls / "ca.key", _key_pem(key, passphrase))
-    _write(tls / "ca.pem", cert.public_bytes(serialization.Encoding.PEM))
+    write_private(tls / "ca.key", _key_pem(key, passphrase))
+    write_private(tls / "ca.pem", cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _issue(network: Path, passphrase: str, subject: str, san: list[x509.GeneralName],
-           usages: list[x509.ObjectIdentifier], cert_path: Path, key_path: Path,
-           key_passphrase: str | None) -> None:
+def _certificate(network: Path, passphrase: str, subject: str, san: list[x509.GeneralName],
+                 usages: list[x509.ObjectIdentifier],
+                 public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """A certificate (PEM) of the network's CA for ``public_key``: the CA never sees its
+    private key."""
     tls = tls_folder(network)
     try:
         ca_key = serialization.load_pem_private_key((tls / "ca.key").read_bytes(),
@@ -170,10 +173,9 @@ def _issue(network: Path, passphrase: str, subject: str, san: list[x509.GeneralN
         raise KeyFileError(f"{tls / 'ca.key'}: not the network's CA key, or wrong "
                            "passphrase") from None
     ca = x509.load_pem_x509_certificate((tls / "ca.pem").read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(ca.subject).public_key(key.public_key())
+            .issuer_name(ca.subject).public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(_now() - datetime.timedelta(minutes=5))
             .not_valid_after(_now() + datetime.timedelta(days=VALID_DAYS))
@@ -181,8 +183,18 @@ def _issue(network: Path, passphrase: str, subject: str, san: list[x509.GeneralN
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .sign(ca_key, hashes.SHA256()))
-    _write(key_path, _key_pem(key, key_passphrase))
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _issue(network: Path, passphrase: str, subject: str, san: list[x509.GeneralName],
+           usages: list[x509.ObjectIdentifier], cert_path: Path, key_path: Path,
+           key_passphrase: str | None) -> None:
+    """A new key and its certificate, both written (the key encrypted under
+    ``key_passphrase``, if given)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _certificate(network, passphrase, subject, san, usages, key.public_key())
+    write_private(key_path, _key_pem(key, key_passphrase))
+    write_private(cert_path, cert)
 
 
 def issue_server(network: Path, passphrase: str, name: str, hosts: list[str]) -> None:
@@ -208,6 +220,56 @@ def issue_client(network: Path, passphrase: str, role: ClientRole, name: str) ->
     _issue(network, passphrase, name, [x509.RFC822Name(user(role, name))],
            [ExtendedKeyUsageOID.CLIENT_AUTH], creds.cert, creds.key, passphrase)
     return creds
+
+
+def certificate_request(key: ec.EllipticCurvePrivateKey, role: ClientRole, name: str
+                        ) -> bytes:
+    """A client's certificate request (PEM) for its own ``key``: what it sends the operator
+    instead of a key (`sign_request`)."""
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+           .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(user(role, name))]),
+                          critical=False)
+           .sign(key, hashes.SHA256()))
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def requested_identity(request: bytes) -> tuple[ClientRole, str, ec.EllipticCurvePublicKey]:
+    """Who a certificate request asks for (role, name) and its public key; `InputError`
+    for a request that is malformed, not signed by its key, not a P-256 key, or that names
+    no single client."""
+    try:
+        csr = x509.load_pem_x509_csr(request)
+    except ValueError:
+        raise InputError("not a PEM certificate request") from None
+    if not csr.is_signature_valid:
+        raise InputError("the certificate request is not signed by its own key")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise InputError("a certificate request for an EC P-256 key is needed (the "
+                         "network's TLS key type)")
+    try:
+        names = csr.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(x509.RFC822Name)
+    except x509.ExtensionNotFound:
+        names = []
+    match = re.fullmatch(r"([^@]+)@([a-z]+)\.p2pe", names[0]) if len(names) == 1 else None
+    if match is None or match[2] not in {r.value for r in ClientRole}:
+        raise InputError("the certificate request must name one client (NAME@ROLE.p2pe)")
+    return ClientRole(match[2]), match[1], key
+
+
+def sign_request(network: Path, passphrase: str, request: bytes, cert_path: Path
+                 ) -> Credentials:
+    """The CA's certificate for the client a request names, written to ``cert_path``; the
+    client keeps its key (the credentials' ``key`` is where the client holds it, unknown
+    here: the certificate's path with ``.key``)."""
+    role, name, key = requested_identity(request)
+    write_private(cert_path, _certificate(network, passphrase, name,
+                                   [x509.RFC822Name(user(role, name))],
+                                   [ExtendedKeyUsageOID.CLIENT_AUTH], key))
+    return Credentials(role, name, cert_path, cert_path.with_suffix(".key"),
+                       tls_folder(network) / "ca.pem")
 
 
 # --- permissions --------------------------------------------------------------------------------

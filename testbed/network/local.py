@@ -189,10 +189,16 @@ def create(folder: Path, validators: int = 4, servers: int = 3, *,
     return network
 
 
-def admit(folder: Path, role: ClientRole, name: str) -> Credentials:
+def admit(folder: Path, role: ClientRole | None, name: str | None,
+          request: bytes | None = None) -> Credentials:
     """A new client's certificate and permissions (a home: ``name`` is its account in hex;
-    an auditor), the servers that run reloading their permissions; its credentials."""
+    an auditor), the servers that run reloading their permissions; its credentials. With a
+    certificate ``request`` (`access.certificate_request`), the client it names is admitted
+    with the key it holds: the network never sees that key."""
     network = load(folder)
+    if request is not None:
+        role, name, _ = access.requested_identity(request)
+    assert role is not None and name is not None
     if role not in (ClientRole.HOME, ClientRole.AUDITOR):
         raise InputError("admit homes and auditors; validators are named at creation")
     if role == ClientRole.HOME and not _is_account(name):
@@ -200,7 +206,13 @@ def admit(folder: Path, role: ClientRole, name: str) -> Credentials:
     access.check_name(name)
     if any(name == known for _, known in network.clients):  # its files and inbox are its name's
         raise InputError(f"{name} already names a client of this network")
-    creds = access.issue_client(network.folder, passphrase(development=True), role, name)
+    secret = passphrase(development=True)
+    if request is None:
+        creds = access.issue_client(network.folder, secret, role, name)
+    else:
+        creds = access.sign_request(network.folder, secret, request,
+                                    access.tls_folder(network.folder) / "clients"
+                                    / f"{name}.pem")
     network.clients.append((role.value, name))
     access.write_authorization(network.folder / "servers",
                                [(ClientRole(r), n) for r, n in network.clients],

@@ -19,6 +19,7 @@ import numpy as np
 
 from grid_models import solve_snapshots
 from grid_models.flows import trafo_p_hv_mw
+from testbed.agents.trader import Trader
 from testbed.events import (
     BlockCommitted,
     Event,
@@ -40,11 +41,12 @@ class Outcomes:
     """Each settled interval against its baseline, and the run's key figures."""
 
     def __init__(self, hood: Neighbourhood, params: MarketParams, seed: int, start_s: int,
-                 grid: Grid, events: EventStream) -> None:
+                 grid: Grid, events: EventStream, traders: Sequence[Trader] | None = None
+                 ) -> None:
         self.hood, self.params, self.grid, self.events = hood, params, grid, events
         self.interval_s = params.interval_seconds
         n = len(hood.homes)
-        self.baseline = Baseline(hood.homes, params, seed, start_s)
+        self.baseline = Baseline(hood.homes, params, seed, start_s, traders)
         self.run, self.base = Tally(n, self.interval_s), Tally(n, self.interval_s)
         self.pending: dict[int, dict[str, Any]] = defaultdict(dict)  # k -> what came so far
         self.ledger_bytes = 0

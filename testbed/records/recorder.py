@@ -417,6 +417,7 @@ class Recorder:
             "price_mean": round(float(np.mean(self.prices)), 2) if self.prices else None,
             "price_max": max(self.prices, default=None),
             "payments_total": sum(self.paid.values()),
+            "grid_fees_total": self.paid["grid_fee"],
             "phases": r.phases,
             "vm_min_pu": _rounded(self.vm_min_pu, 5),
             "vm_max_pu": _rounded(self.vm_max_pu, 5),

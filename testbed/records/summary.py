@@ -42,6 +42,7 @@ FIELDS = (
     Field("price_mean", "Price mean (per kWh)"),
     Field("price_max", "Price max (per kWh)"),
     Field("payments_total", "Payments total"),
+    Field("grid_fees_total", "Grid fees total (currency units)"),
     Field("phases", "Power flow (balanced or unbalanced)"),
     Field("vm_min_pu", "Voltage min (pu)"),
     Field("vm_max_pu", "Voltage max (pu)"),

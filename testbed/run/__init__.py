@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from instruments.errors import InstrumentError
+from testbed.agents.home import Home
 from testbed.errors import Interrupted, LedgerUnavailable, RunStopped
 from testbed.events import BlockCommitted, RunFinished
 from testbed.interrupts import signal_name
@@ -23,11 +24,15 @@ from testbed.interval.join import join
 from testbed.ledger.follow import Follower
 from testbed.ledger.keys import ViewKey
 from testbed.ledger.store import settle
-from testbed.ledger.transactions import RegisterAuditor, RegisterParticipant, SetValidatorsViewKey
+from testbed.ledger.transactions import (
+    RegisterAuditor,
+    RegisterParticipant,
+    SetGridFees,
+    SetValidatorsViewKey,
+)
 from testbed.ledger.verify import VerifyReport
 from testbed.market.ledger import Executor, verify_ledger
-from testbed.market.params import MarketParams, Privacy
-from testbed.market.strategies import Home
+from testbed.market.params import MarketParams, PaymentKind, Privacy
 from testbed.records.summary import write_summary
 from testbed.run.compose import GENESIS_LEAD_S, KeySource, Run, assemble
 from testbed.run.keys import RunKeys
@@ -75,7 +80,7 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
         _record_setup(out, scenario, run)
         join(run.ledger, registrations(run.hood.homes, run.keys), run.deposit_units,
              run.timing.start_s - GENESIS_LEAD_S,
-             appointments(run.params, run.ledger, run.keys))
+             appointments(run.params, run.ledger, run.keys, run.grid_fees))
         run.ledger.flush()
         loop.go(progress)
     except (KeyboardInterrupt, InstrumentError, LedgerUnavailable) as exc:
@@ -130,13 +135,16 @@ def registrations(homes: Sequence[Home], keys: RunKeys) -> list[RegisterParticip
             for h, a, m, v in zip(homes, keys.accounts, keys.meters, keys.views)]
 
 
-def appointments(params: MarketParams, ledger: Ledger, keys: RunKeys
-                 ) -> list[SetValidatorsViewKey | RegisterAuditor]:
-    """A private market's readers besides the homes: the validators' view key, the auditor."""
+def appointments(params: MarketParams, ledger: Ledger, keys: RunKeys,
+                 grid_fees: SetGridFees | None = None
+                 ) -> list[SetValidatorsViewKey | RegisterAuditor | SetGridFees]:
+    """The operator's set-up besides the homes: a private market's readers (the validators'
+    view key, the auditor), and its grid fees' tariff if any."""
+    fees = [] if grid_fees is None else [grid_fees]
     if params.privacy != Privacy.PRIVATE:
-        return []
+        return fees
     return [SetValidatorsViewKey(ledger.validators_view_key),
-            RegisterAuditor(keys.auditor.public, keys.auditor_view.public)]
+            RegisterAuditor(keys.auditor.public, keys.auditor_view.public), *fees]
 
 
 def _summarise(run: Run, loop: Loop, checker: Follower | None, ledger: Path, paced: bool,
@@ -207,10 +215,15 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
 
 
+TO_THE_UTILITY = tuple(k.name.lower() for k in PaymentKind if k not in (
+    PaymentKind.TRADE, PaymentKind.FEED_IN))
+"""The payments that leave the market (the others move money inside it, or bring it in)."""
+
+
 def _conservation_error(run: Run) -> int:
     """Money held by the contract against what entered and left it, recomputed from the
     deposits and the settlement payments independently of the contract's own counters."""
-    paid = run.recorder.paid
+    paid = run.recorder.paid  # by kind
     deposited = run.deposit_units * len(run.hood.homes)
-    expected = deposited + paid["feed_in"] - paid["retail"] - paid["penalty"]
+    expected = deposited + paid["feed_in"] - sum(paid[kind] for kind in TO_THE_UTILITY)
     return run.ledger.contract.money_held() - expected

@@ -7,11 +7,16 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kernels
 from grid_models import load_feeder
 from grid_models.diagram import one_line
 from grid_models.violations import Limits
+from testbed.agents.grid_gate import FeederGate
+from testbed.agents.loading import close, parse_strategy, traders
+from testbed.agents.tariff import parse_grid_fee, tariff
+from testbed.agents.trader import Trader
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
 from testbed.interrupts import interruptible
@@ -21,7 +26,7 @@ from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
 from testbed.ledger.keys import passphrase
 from testbed.ledger.sealing import Sealers
-from testbed.market.grid_gate import FeederGate
+from testbed.ledger.transactions import SetGridFees
 from testbed.market.params import MarketParams, Mechanism, Privacy
 from testbed.neighbourhood import Neighbourhood, build
 from testbed.outcomes.observer import Outcomes
@@ -66,16 +71,22 @@ class Run:
     ledger: Ledger
     sealers: Sealers  # the meters' and the operator's, in a private market
     trading: Trading
+    agents: tuple[Trader, ...]  # the run's and the baseline's traders: agent processes to stop
+    grid_fees: SetGridFees | None  # the operator's tariff (a fee design beyond a flat fee)
     grid: Grid
     bench: PhysicalHomes
     started: RunStarted
 
     def close(self) -> None:
-        """Devices safe and emulators stopped, then the ledger closed."""
+        """Devices safe and emulators stopped, then the ledger closed and the agents'
+        processes stopped."""
         try:
             self.bench.close()
         finally:
-            self.ledger.close()
+            try:
+                self.ledger.close()
+            finally:
+                close(self.agents)
 
 
 def market_params(scenario: Scenario) -> MarketParams:
@@ -87,6 +98,7 @@ def market_params(scenario: Scenario) -> MarketParams:
         retail_price_per_kwh=m.retail_price_per_kwh,
         shortfall_penalty_per_kwh=m.shortfall_penalty_per_kwh,
         privacy=int(Privacy[m.privacy.upper()]),
+        grid_fee_per_kwh=parse_grid_fee(m.grid_fee).genesis_per_kwh,
     ).check()
 
 
@@ -150,8 +162,29 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         run_keys.auditor_view.save(out / AUDITOR_VIEW_KEY, passphrase(development=True))
     limits = grid_limits(scenario)
     grid = Grid(feeder, hood, FeederGate(feeder, limits), limits, clock.interval_s)
+    choice, seed = parse_strategy(scenario.households.strategy), scenario.households.seed
+    agents = traders(hood.homes, choice, seed)
+    try:
+        baseline_agents = traders(hood.homes, choice, seed)  # the baseline's own instances
+    except BaseException:
+        close(agents)
+        raise
+    try:
+        return _parts(scenario, out, paced, handle_signals, clock, params, feeder, hood,
+                      run_keys, grid, (agents, baseline_agents))
+    except BaseException:
+        close((*agents, *baseline_agents))
+        raise
+
+
+def _parts(scenario: Scenario, out: Path, paced: bool, handle_signals: bool, clock: Timing,
+           params: MarketParams, feeder: Any, hood: Neighbourhood, run_keys: RunKeys,
+           grid: Grid, agents: tuple[tuple[Trader, ...], tuple[Trader, ...]]) -> Run:
+    """The parts after the traders (`assemble`'s, which closes the traders' agent
+    processes if one fails)."""
     events = EventStream()
-    outcomes = Outcomes(hood, params, scenario.households.seed, clock.start_s, grid, events)
+    outcomes = Outcomes(hood, params, scenario.households.seed, clock.start_s, grid, events,
+                        agents[1])
     recorder = Recorder(out)
     events.subscribe(outcomes)  # first: an interval's outcome reaches the recorder with its rows
     events.subscribe(recorder)
@@ -187,6 +220,9 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
         deposit_units=scenario.households.deposit, events=events, recorder=recorder,
         outcomes=outcomes, ledger=ledger, sealers=Sealers(run_keys.entropy),
         trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed,
-                        run_keys.entropy),
+                        run_keys.entropy, agents[0]),
+        agents=(*agents[0], *agents[1]),
+        grid_fees=tariff(parse_grid_fee(scenario.market.grid_fee), feeder.net,
+                         [h.bus for h in hood.homes], clock.start_s),
         grid=grid, bench=bench, started=started,
     )

@@ -194,6 +194,8 @@ class Loop:
         run.ledger.commit(placed.transactions,
                           iv.start - self.timing.gate_closure_s - ORDER_LEAD_S)
         run.events.publish(OrdersPlaced(k, iv.start, placed.placed, placed.battery_wh))
+        for refused in placed.refused:
+            run.events.publish(refused)
 
     def _clear(self, k: int) -> None:
         run, iv = self.run, self.interval(k)
@@ -203,7 +205,7 @@ class Loop:
         run.ledger.commit([signed(run.ledger, run.ledger.operator, body)], gate)
         event = clearing.cleared(k, matched, body)
         run.events.publish(event)
-        run.trading.cleared(event.price_per_kwh)
+        run.trading.cleared(event.price_per_kwh, sum(t.granted_wh for t in event.trades))
         physical = {home.index for home in run.bench.homes}
         sold_wh = clearing.sold_wh(event.trades)
         iv.sold_kw = {home: wh_to_kw(wh, self.timing.interval_s)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from grid_models.phases import PHASE_SETTINGS, PHASES
+from testbed.agents.loading import parse_strategy
+from testbed.agents.tariff import parse_grid_fee
 from testbed.errors import LedgerError, ScenarioError
 from testbed.ledger.params import MAX_VALIDATORS
 from testbed.market.params import MAX_MONEY, MarketParams
@@ -165,6 +167,7 @@ def _market(t: _Table) -> MarketSpec:
         shortfall_penalty_per_kwh=t.take("shortfall_penalty", int,
                                          MarketSpec.shortfall_penalty_per_kwh, check=price),
         privacy=t.take("privacy", str, MarketSpec.privacy, check=_one_of(PRIVACY)),
+        grid_fee=t.take("grid_fee", str, MarketSpec.grid_fee, check=_parses(parse_grid_fee)),
     )
     t.done()
     return spec
@@ -186,6 +189,7 @@ def _households(t: _Table) -> HouseholdSpec:
         pv_forecast_error=t.take("pv_forecast_error", float, d.pv_forecast_error,
                                  check=_between(0, 10)),
         deposit=t.take("deposit", int, d.deposit, check=_between(0, MAX_MONEY)),
+        strategy=t.take("strategy", str, d.strategy, check=_parses(parse_strategy)),
         homes=tuple(_home(h) for h in t.tables("home")),
     )
     t.done()
@@ -250,6 +254,13 @@ def _cross_checks(s: Scenario, top: _Table) -> None:
                      shortfall_penalty_per_kwh=s.market.shortfall_penalty_per_kwh).check()
     except LedgerError as exc:
         problems.append(f"market: {exc}")
+    try:
+        fee = parse_grid_fee(s.market.grid_fee).highest_per_kwh
+    except ValueError:
+        fee = 0  # reported with the key
+    if fee > s.market.shortfall_penalty_per_kwh:
+        problems.append(f"market.grid_fee: up to {fee} per kWh, above the shortfall penalty "
+                        f"{s.market.shortfall_penalty_per_kwh} (a seller's escrow pays it)")
     h = s.households
     if h.pv_kwp_min > h.pv_kwp_max:
         problems.append("households.pv_kwp_min: must not exceed pv_kwp_max")
@@ -351,6 +362,17 @@ def _between(lo: float, hi: float, above: bool = False) -> Check:
 
 def _one_of(choices: tuple[str, ...]) -> Check:
     return lambda value: None if value in choices else f"one of {', '.join(choices)}"
+
+
+def _parses(parser: Callable[[str], object]) -> Check:
+    """A check that ``parser`` takes the value (its `ValueError` is the problem)."""
+    def check(value: str) -> str | None:
+        try:
+            parser(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    return check
 
 
 def _non_empty(value: str) -> str | None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from testbed.agents.home import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
 from testbed.market.params import MarketParams
-from testbed.market.strategies import LOAD_FORECAST_ERROR, PV_FORECAST_ERROR
 from testbed.network.timing import COMMIT_DEADLINE_S
 
 
@@ -45,6 +45,7 @@ class MarketSpec:
     retail_price_per_kwh: int = MarketParams.retail_price_per_kwh  # TOML: retail_price
     shortfall_penalty_per_kwh: int = MarketParams.shortfall_penalty_per_kwh  # shortfall_penalty
     privacy: str = "private"  # sealed bids, sealed readings and settlement detail; "public"
+    grid_fee: str = "none"  # the operator's fee design (`agents.tariff`): flat:20, ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class HouseholdSpec:
     load_forecast_error: float = LOAD_FORECAST_ERROR
     pv_forecast_error: float = PV_FORECAST_ERROR
     deposit: int = 200_000
+    strategy: str = "by_kind"  # the homes' trader, for all or a share (`agents.loading`)
     homes: tuple[HomeSpec, ...] = ()  # explicit homes, overriding the seeded assignment
 
 

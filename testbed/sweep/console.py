@@ -59,12 +59,49 @@ def _sweep(todo: Plan, scheduler: str | None, workers: int | None) -> int:
 
         outcome = run(todo, scheduler=scheduler, workers=workers, on_result=on_result)
     _print(console, outcome, todo.out)
+    _compare(console, outcome)
     broken = [r.cell for r in outcome.results if r.summary and (
         r.summary.get("ledger_valid") is False or r.summary.get("money_conservation_error"))]
     if broken:
         console.print(f"[red]{len(broken)} cell(s) with an invalid ledger or unconserved "
                       f"money:[/] {', '.join(broken)}")
     return 1 if outcome.figures.failed or broken else 0
+
+
+COMPARED = ("mechanism", "strategy", "grid_fee")
+"""The market's axes: when a sweep varies one, its cells are compared side by side."""
+FIGURES = (("energy_traded_kwh", "Traded (kWh)"), ("price_mean", "Price mean"),
+           ("grid_fees_total", "Grid fees"), ("bills_total", "Bills"),
+           ("baseline_bills_total", "Bills without the market"),
+           ("homes_better_off", "Homes better off"))
+
+
+def _compare(console, outcome: Outcome) -> None:
+    """A row per cell with the market's axes and key figures, when the sweep varies one of
+    those axes."""
+    from rich.table import Table
+
+    done = [r for r in outcome.results if r.summary]
+    varied = [a for a in COMPARED if len({str(r.parameters.get(a)) for r in done}) > 1]
+    if not varied:
+        return
+    others = [k for k in (done[0].parameters if done else {})
+              if k not in COMPARED and len({str(r.parameters[k]) for r in done}) > 1]
+    table = Table(title="market designs side by side")
+    for name in (*others, *COMPARED):
+        table.add_column(name)
+    for _, label in FIGURES:
+        table.add_column(label, justify="right")
+    for r in sorted(done, key=lambda r: [str(r.parameters[k]) for k in (*others, *COMPARED)]):
+        table.add_row(*(str(r.parameters[k]) for k in (*others, *COMPARED)),
+                      *(_figure(r.summary.get(key)) for key, _ in FIGURES))
+    console.print(table)
+
+
+def _figure(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
 
 
 def _print(console, outcome: Outcome, out: Path) -> None:

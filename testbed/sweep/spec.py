@@ -15,10 +15,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from testbed.agents.loading import parse_strategy
 from testbed.errors import ScenarioError
 from testbed.records.recorder import iso_utc
 from testbed.scenario import DEFAULT, Scenario, parse_scenario, read_document
 from testbed.scenario.parse import MAX_DURATION_HOURS, read_toml
+from testbed.scenario.spec import HouseholdSpec, MarketSpec
 
 EXAMPLE = "example.toml"
 
@@ -40,6 +42,9 @@ AXES = {
     "seed": Axis("households.seed"),
     "start": Axis("time.start", lambda v: v.isoformat() if isinstance(v, date) else v),
     "days": Axis("time.duration_hours", lambda v: v * 24 if _number(v) else v),
+    "mechanism": Axis("market.mechanism"),
+    "strategy": Axis("households.strategy"),
+    "grid_fee": Axis("market.grid_fee"),
 }
 """The axes a spec may name, in the order of a cell's parameters (and of the table's
 columns)."""
@@ -65,6 +70,9 @@ class Cell:
             "seed": s.households.seed,
             "start": iso_utc(s.start_s),
             "days": s.time.duration_hours / 24,
+            "mechanism": s.market.mechanism,
+            "strategy": _shown(s.households.strategy),
+            "grid_fee": s.market.grid_fee,
         }
 
 
@@ -109,6 +117,8 @@ def parse_sweep(data: dict[str, Any], source: str, folder: Path,
     axes = _axes(data.get("axes", {}), problems)
     if "feeder" in axes:  # a JSON net named in the spec is found beside it
         axes["feeder"] = [_located(v, folder) for v in axes["feeder"]]
+    if "strategy" in axes:  # and so is an agent file
+        axes["strategy"] = [_agent_located(v, folder) for v in axes["strategy"]]
     cells = _cells(document, base, axes, problems) if document is not None else []
     if problems:
         raise ScenarioError(source, problems)
@@ -177,10 +187,38 @@ def cell_id(s: Scenario) -> str:
     """A cell's folder name, readable and stable across re-runs: its parameters."""
     feeder = re.sub(r"[^\w.-]+", "_", Path(s.grid.feeder).stem if s.grid.feeder.endswith(
         ".json") else s.grid.feeder)
-    h = s.households
+    h, m = s.households, s.market
     phases = "_unbalanced" if s.grid.phases == "unbalanced" else ""  # balanced: ids as before
-    return (f"{feeder}{phases}_pv{h.pv_share:g}_bat{h.battery_share:g}_seed{h.seed}_"
-            f"{s.time.start:%Y%m%dT%H%M}_{s.time.duration_hours / 24:g}d")
+    market = "".join((
+        "" if m.mechanism == MarketSpec.mechanism else f"_{m.mechanism}",
+        "" if h.strategy == HouseholdSpec.strategy else f"_{_shown(h.strategy)}",
+        "" if m.grid_fee == MarketSpec.grid_fee else f"_fee-{m.grid_fee}",
+    ))
+    return re.sub(r"[^\w.-]+", "_", (
+        f"{feeder}{phases}_pv{h.pv_share:g}_bat{h.battery_share:g}_seed{h.seed}_"
+        f"{s.time.start:%Y%m%dT%H%M}_{s.time.duration_hours / 24:g}d{market}"))
+
+
+def _shown(strategy: str) -> str:
+    """A strategy as a cell names it: an agent file by its name, without its folder."""
+    choice = parse_strategy(strategy)
+    return str(replace(choice, name=Path(choice.name).stem)) if choice.is_file else strategy
+
+
+def _agent_located(value: Any, folder: Path) -> Any:
+    """An agent file's path (``NAME.py`` or ``NAME.py:SHARE``) made absolute; others as
+    they are (the scenario parser checks them)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        choice = parse_strategy(value)
+    except ValueError:
+        return value
+    if not choice.is_file:
+        return value
+    path = Path(choice.name).expanduser()
+    return str(replace(choice, name=str(path if path.is_absolute() else
+                                       (folder / path).resolve())))
 
 
 def _number(value: object) -> bool:

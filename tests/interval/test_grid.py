@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from grid_models import load_feeder
+from testbed.agents.grid_gate import FeederGate
+from testbed.agents.home import metered
 from testbed.events import EventStream
 from testbed.interval.block import EmbeddedLedger
 from testbed.interval.grid import Grid
 from testbed.interval.readings import readings
-from testbed.market.grid_gate import FeederGate
 from testbed.market.params import Privacy
-from testbed.market.strategies import metered
 from testbed.neighbourhood import build
 from testbed.run.compose import grid_limits, market_params
 from testbed.run.keys import RunKeys

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from grid_models import load_feeder
+from testbed.agents.grid_gate import FeederGate
 from testbed.events import EventStream
 from testbed.interval import clearing, settlement
 from testbed.interval.block import EmbeddedLedger, signed, signed_all
@@ -18,7 +19,6 @@ from testbed.ledger.chain import Chain
 from testbed.ledger.sealing import Keyring
 from testbed.ledger.transactions import Order, Side
 from testbed.market.contract import MarketContract
-from testbed.market.grid_gate import FeederGate
 from testbed.market.params import affordable_wh
 from testbed.neighbourhood import build
 from testbed.run import appointments, registrations

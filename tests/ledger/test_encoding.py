@@ -42,6 +42,9 @@ bodies = st.one_of(
     st.builds(T.OrderReveal, reveals=st.lists(reveal, min_size=1, max_size=3).map(tuple)),
     st.builds(T.SealedReading, participant=b32, interval=u64, reading=sealed),
     st.builds(T.Deposit, account=b32, amount_units=u64),
+    st.builds(T.SetGridFees, from_interval=u64, flat_per_kwh=u64,
+              buses=st.lists(u32, max_size=3).map(tuple),
+              pair_per_kwh=st.lists(u32, max_size=9).map(tuple)),
     st.builds(T.Order, interval=u64, side=u8, energy_wh=u64, price_per_kwh=u64),
     st.builds(T.MeterReading, participant=b32, interval=u64, imported_wh=u64, exported_wh=u64),
     st.builds(T.Clearing, interval=u64, price_per_kwh=u64,
@@ -57,7 +60,7 @@ def test_every_body_type_is_covered():
     assert set(T.BODY_TYPES.values()) == {
         T.Genesis, T.RegisterParticipant, T.Deposit, T.Order, T.MeterReading, T.Clearing,
         T.Settlement, T.RegisterAuditor, T.SetValidatorsViewKey, T.OrderCommitment,
-        T.OrderReveal, T.SealedReading,
+        T.OrderReveal, T.SealedReading, T.SetGridFees,
     }
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from testbed.agents.proposer import gated_clearing, settle
 from testbed.ledger.chain import Chain, InvalidBlock
 from testbed.ledger.keys import KeyPair, ViewKey
 from testbed.ledger.sealing import Keyring, Sealed
@@ -31,7 +32,6 @@ from testbed.ledger.transactions import (
 from testbed.market import private, sealed
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams, Privacy, escrow
-from testbed.market.proposer import gated_clearing, settle
 
 CHAIN_ID = 7
 T = 1_751_356_800  # an interval start (multiple of 900)

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 
+from testbed.agents.proposer import gated_clearing, settle
 from testbed.errors import TestbedError
 from testbed.ledger.state import Rejected
 from testbed.ledger.transactions import (
@@ -20,7 +21,6 @@ from testbed.ledger.transactions import (
     sign,
 )
 from testbed.market.contract import MarketContract
-from testbed.market.proposer import gated_clearing, settle
 
 from .conftest import CHAIN_ID, VALIDATOR, Market, T, key
 

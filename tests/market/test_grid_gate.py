@@ -5,8 +5,7 @@ import math
 
 import pytest
 
-from testbed.ledger.transactions import Constraint, Side
-from testbed.market.grid_gate import (
+from testbed.agents.grid_gate import (
     OTHER_KIND,
     AcceptAll,
     FeederGate,
@@ -14,8 +13,9 @@ from testbed.market.grid_gate import (
     GridTrade,
     ledger_constraint,
 )
+from testbed.agents.proposer import clear, clearing_body
+from testbed.ledger.transactions import Constraint, Side
 from testbed.market.params import kw_to_wh, wh_to_kw
-from testbed.market.proposer import clear, clearing_body
 
 from .conftest import VALIDATOR, Market, T
 

@@ -1,6 +1,7 @@
 """Invariants over random markets (Hypothesis), public and private (sealed orders, some never
-revealed; sealed readings): money conservation, no negative balance, delivery bounds, a
-clearing price within the tariffs that clears, and replay of every root."""
+revealed; sealed readings), with grid fees (flat from genesis, then a tariff of pair fees the
+operator sets, some refused): money conservation, no negative balance, delivery bounds, a
+clearing price within the tariffs that clears, fees as recorded, and replay of every root."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from testbed.agents.grid_gate import GateDecision
+from testbed.agents.proposer import clear, clearing_body, settle
 from testbed.ledger.chain import Chain
 from testbed.ledger.sealing import Keyring
 from testbed.ledger.state import Rejected
@@ -25,13 +28,12 @@ from testbed.ledger.transactions import (
     OrderCommitment,
     OrderReveal,
     Reveal,
+    SetGridFees,
     Side,
 )
 from testbed.market import sealed
 from testbed.market.contract import MarketContract
-from testbed.market.grid_gate import GateDecision
-from testbed.market.params import MarketParams, Mechanism, PaymentKind, escrow
-from testbed.market.proposer import clear, clearing_body, settle
+from testbed.market.params import MarketParams, Mechanism, PaymentKind, cost, escrow
 
 from .conftest import CHAIN_ID, VALIDATOR, VALIDATORS_VIEW, Market, T
 
@@ -52,16 +54,25 @@ class Scenario:
     private: bool = False
     unrevealed: frozenset[int] = frozenset()  # private: orders (by index) never revealed
     locks: tuple[int, ...] = (0,)  # private: what each commitment locks beyond the order's
+    tariff: SetGridFees | None = None  # the operator's, before the first gate (maybe refused)
 
 
 @st.composite
 def scenarios(draw) -> Scenario:
     n = draw(st.integers(2, 5))
+    penalty = draw(st.integers(0, 400))
     params = MarketParams(
         mechanism=draw(st.sampled_from([int(m) for m in Mechanism])),
-        shortfall_penalty_per_kwh=draw(st.integers(0, 400)),
+        shortfall_penalty_per_kwh=penalty,
         unrevealed_penalty_units=draw(st.integers(0, 400)),
+        grid_fee_per_kwh=draw(st.integers(0, penalty)),
     )
+    buses = sorted(draw(st.sets(st.integers(1, n + 1), max_size=n)))  # bus n + 1: nobody's
+    tariff = draw(st.one_of(st.none(), st.builds(
+        SetGridFees, from_interval=st.sampled_from([T, T + IV]),
+        flat_per_kwh=st.integers(0, penalty + 10), buses=st.just(tuple(buses)),
+        pair_per_kwh=st.lists(st.integers(0, 60), min_size=len(buses) ** 2,
+                              max_size=len(buses) ** 2).map(tuple))))
     # (interval no, who, Wh, price); the side alternates over participants and intervals,
     # prices mostly within the tariffs [80, 300] (refusals are checked as they come).
     order = st.tuples(st.integers(0, 1), st.integers(0, n - 1), st.integers(1, 4000),
@@ -80,6 +91,7 @@ def scenarios(draw) -> Scenario:
         private=draw(st.booleans()),
         unrevealed=frozenset(draw(st.sets(st.integers(0, 19), max_size=4))),
         locks=tuple(draw(st.lists(st.integers(-50, 500), min_size=1, max_size=6))),
+        tariff=tariff,
     )
 
 
@@ -134,8 +146,13 @@ def check_clearing(c: MarketContract, body: Clearing, interval: int) -> None:
     assert all(filled[i] <= book[i].energy_wh for i in filled)
 
 
-def check_settlement(c: MarketContract, interval: int, delivered, trades) -> None:
+def check_settlement(c: MarketContract, interval: int, delivered, trades, payments) -> None:
     owners = {o.order_id: o.owner for o in c.book(interval)}
+    fees = c.cleared[interval].fees_per_kwh
+    assert len(fees) == len(trades)
+    assert all(f <= c.params.shortfall_penalty_per_kwh for f in fees)
+    assert sum(p.amount_units for p in payments if p.kind == PaymentKind.GRID_FEE) == sum(
+        cost(d, f) for d, f in zip(delivered, fees))
     readings = {r.participant: r for r in c.readings.values() if r.interval == interval}
     took: dict[bytes, int] = defaultdict(int)
     gave: dict[bytes, int] = defaultdict(int)
@@ -157,6 +174,10 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
         if amount:
             assert led.apply(VALIDATOR, Deposit(m.accounts[name].public, amount), 0, amount)
     intervals = (T, T + IV)
+    if s.tariff is not None:
+        fees_at = s.tariff.flat_per_kwh + max(s.tariff.pair_per_kwh, default=0)
+        assert led.apply(VALIDATOR, s.tariff, T - 400) == (
+            fees_at <= s.params.shortfall_penalty_per_kwh)
     reveals: dict[int, list[tuple[str, Reveal]]] = defaultdict(list)
     for i, (k, who, wh, price) in enumerate(s.orders):
         side = Side.BID if (who + k) % 2 else Side.OFFER
@@ -182,7 +203,7 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
         if s.private:
             book, relayed = sealed.applicable(m.contract, [r for _, r in reveals[interval][1::2]],
                                               gate, interval)
-            if sealed.unrevealed(book, interval):  # the operator waits for the window to
+            if book.unrevealed(interval):  # the operator waits for the window to
                 gate += m.params.reveal_seconds  # close, when it is too late to relay
                 book, relayed = m.contract, ()
         proposal = clear(m.contract, interval, relayed, gate)
@@ -201,7 +222,8 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
             if kk == k:
                 led.apply(m.meters[names[who]], m.reading(names[who], imp, exp, interval), end)
         proposal = settle(m.contract, interval)
-        check_settlement(m.contract, interval, proposal.delivered_wh, trades[interval])
+        check_settlement(m.contract, interval, proposal.delivered_wh, trades[interval],
+                         proposal.body.payments)
         money = sum(
             p.amount_units if p.kind == PaymentKind.FEED_IN else -p.amount_units
             for p in proposal.body.payments if p.kind != PaymentKind.TRADE

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from testbed.agents.proposer import settle
 from testbed.ledger import encoding as enc
 from testbed.ledger.keys import ViewKey
 from testbed.ledger.sealing import Keyring, NotAddressed, Sealer, open_sealed, seal
@@ -15,7 +16,6 @@ from testbed.ledger.transactions import RegisterAuditor, SealedDetail, Side, sig
 from testbed.market import private
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
-from testbed.market.proposer import settle
 
 from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, T, key, with_broken_wrap
 from .test_bad_input import END, refused

@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 
+from testbed.agents.proposer import gated_clearing, settle
 from testbed.ledger import encoding as enc
 from testbed.ledger.transactions import OrderCommitment, OrderReveal, Reveal, Side
 from testbed.market.params import UTILITY, MarketParams, PaymentKind
-from testbed.market.proposer import gated_clearing, settle
 from testbed.market.sealed import bond_units, commitment
 
 from .conftest import CHAIN_ID, VALIDATOR, Market, T

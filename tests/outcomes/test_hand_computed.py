@@ -15,6 +15,8 @@ import pytest
 
 from grid_models.feeders import Feeder
 from grid_models.violations import DEFAULT_LIMITS
+from testbed.agents.grid_gate import AcceptAll
+from testbed.agents.home import Battery, Home, Kind
 from testbed.events import (
     BlockCommitted,
     ClearedTrade,
@@ -27,9 +29,7 @@ from testbed.events import (
     Payment,
 )
 from testbed.interval.grid import Grid
-from testbed.market.grid_gate import AcceptAll
 from testbed.market.params import MarketParams
-from testbed.market.strategies import Battery, Home, Kind
 from testbed.neighbourhood import Neighbourhood
 from testbed.outcomes.observer import Outcomes
 

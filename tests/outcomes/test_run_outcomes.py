@@ -1,6 +1,7 @@
-"""A simulated run against its baseline: with no trades they are the same run; with trades the
-sums close, each home's bill to the unit from the ledger's own records, the feeder's energy to
-the Wh against pandapower's losses."""
+"""A simulated run against its baseline: with no trades they are the same run; with trades (and
+grid fees by electrical distance) the sums close, each home's bill to the unit from the
+ledger's own records, the grid fees to the unit, the feeder's energy to the Wh against
+pandapower's losses."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from testbed.ledger.transactions import (
     Settlement,
 )
 from testbed.market import private
-from testbed.market.params import UTILITY, cost
+from testbed.market.params import UTILITY, PaymentKind, cost
 from testbed.neighbourhood import build
 from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
 from testbed.run import run_scenario
@@ -39,10 +40,11 @@ from testbed.scenario import load_scenario
 pytestmark = pytest.mark.slow  # 20 s or more: the quick lane skips it
 
 
-def simulated(tmp_path_factory, name, start, hours):
+def simulated(tmp_path_factory, name, start, hours, grid_fee="none"):
     """The default neighbourhood without its physical homes, simulated from ``start``."""
     s = load_scenario()
-    s = replace(s, physical=(), time=replace(s.time, start=start, duration_hours=hours))
+    s = replace(s, physical=(), time=replace(s.time, start=start, duration_hours=hours),
+                market=replace(s.market, grid_fee=grid_fee))
     out = tmp_path_factory.mktemp(name)
     return s, out, run_scenario(s, out, paced=False)
 
@@ -60,7 +62,8 @@ def night(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def noon(tmp_path_factory):
-    return simulated(tmp_path_factory, "noon", datetime(2016, 7, 21, 11, 0, tzinfo=UTC), 2.0)
+    return simulated(tmp_path_factory, "noon", datetime(2016, 7, 21, 11, 0, tzinfo=UTC), 2.0,
+                     grid_fee="distance:20")
 
 
 def test_with_no_trades_the_baseline_is_the_run(night):
@@ -89,7 +92,7 @@ def ledger_records(path):
         Keyring([ViewKey.load(path.parent / AUDITOR_VIEW_KEY, DEV_PASSPHRASE)]))
     home, owner = {}, {}
     readings, bought, sold = {}, defaultdict(int), defaultdict(int)
-    paid = defaultdict(int)
+    paid, fees = defaultdict(int), 0
     store = open_store(path, readonly=True)
     try:
         for certified in stored_blocks(store):
@@ -109,19 +112,22 @@ def ledger_records(path):
                                                                        read.exported_wh)
                 elif isinstance(body, Settlement):
                     for p in body.payments:
+                        fees += p.amount_units if p.kind == PaymentKind.GRID_FEE else 0
                         if p.payer != UTILITY:
                             paid[home[p.payer]] += p.amount_units
                         if p.payee != UTILITY:
                             paid[home[p.payee]] -= p.amount_units
     finally:
         store.close()
-    return readings, bought, sold, paid
+    return readings, bought, sold, paid, fees
 
 
 def test_sums_close_to_the_unit_and_to_the_wh(noon):
     s, out, summary = noon
     assert summary["trades"] > 0 and summary["homes_better_off"] > 0
-    readings, bought, sold, paid = ledger_records(out / "ledger.sqlite")
+    readings, bought, sold, paid, fees = ledger_records(out / "ledger.sqlite")
+    assert summary["grid_fees_total"] == fees > 0  # in the bills below, as homes paid them
+    assert summary["money_conservation_error"] == 0
     params = market_params(s)
 
     # money: each home's bill is its payments on chain plus its metered energy beyond its

@@ -16,16 +16,16 @@ KEYS = {
              "max_trafo_loading_percent", "bogus"],
     "time": ["start", "duration_hours", "real_time_factor", "control_step_s"],
     "market": ["interval_s", "gate_closure_s", "mechanism", "feed_in_price", "retail_price",
-               "shortfall_penalty"],
+               "shortfall_penalty", "grid_fee"],
     "households": ["seed", "pv_share", "pv_kwp_min", "pv_kwp_max", "battery_share",
                    "battery_kwh", "battery_kw", "load_forecast_error", "pv_forecast_error",
-                   "deposit", "home", "homes"],
+                   "deposit", "strategy", "home", "homes"],
     "ledger": ["path", "validators"],
 }
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-2**70, 2**70),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-    st.sampled_from(["pay_as_clear", "1-LV-semiurb4--0-sw", "2016-07-21T00:00:00Z",
+    st.sampled_from(["pay_as_clear", "flat:20", "zip:0.5", "agent.py", "distance:500", "1-LV-semiurb4--0-sw", "2016-07-21T00:00:00Z",
                      "home-04", "emulated", "../x", "", "/abs"]),
     st.datetimes(timezones=st.just(UTC)), st.dates(),
 )

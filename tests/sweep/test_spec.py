@@ -31,7 +31,8 @@ def test_the_grid_is_every_combination_checked_as_a_scenario(spec_file):
     first = spec.cells[0]
     assert first.parameters == {
         "feeder": "1-LV-rural1--0-sw", "phases": "balanced", "pv_share": 0.2,
-        "battery_share": 0.5, "seed": 1, "start": "2016-01-15T00:00:00Z", "days": 0.25}
+        "battery_share": 0.5, "seed": 1, "start": "2016-01-15T00:00:00Z", "days": 0.25,
+        "mechanism": "pay_as_clear", "strategy": "by_kind", "grid_fee": "none"}
     assert first.scenario.time.duration_hours == 6 and first.scenario.name == "sweep-test"
     assert first.scenario.grid.vm_max_pu == 1.03  # the base's other keys hold
     assert first.id == "1-LV-rural1--0-sw_pv0.2_bat0.5_seed1_20160115T0000_0.25d"

@@ -3,6 +3,7 @@ is reported in one line while the others finish, the table and plots are written
 skips the cells already done."""
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -28,11 +29,13 @@ pv_share = [0.3, 0.8]
 TIMEOUT_S = 300
 
 
-def sweep(folder, *args):
-    """`testbed sweep ARGS` run from ``folder``, as a user would."""
+def sweep(folder, *args, columns=None):
+    """`testbed sweep ARGS` run from ``folder``, as a user would (in a terminal ``columns``
+    wide, if given)."""
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run([sys.executable, "-m", "testbed", "sweep", *map(str, args)],
                           cwd=folder, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          check=False)
+                          check=False, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +56,9 @@ def test_cells_run_and_a_failed_cell_is_reported_in_one_line(swept):
     assert len(failed) == 2 and all("broken.json is not a pandapower JSON net" in line
                                      for line in failed), r.stdout
     table = pd.read_parquet(out / "sweep.parquet")
-    assert len(table) == 4 and list(table.columns[:10]) == [
+    assert len(table) == 4 and list(table.columns[:13]) == [
         "cell", "feeder", "phases", "pv_share", "battery_share", "seed", "start", "days",
-        "wall_s", "error"]
+        "mechanism", "strategy", "grid_fee", "wall_s", "error"]
     ok = table[table["error"].isna()]
     assert sorted(ok["pv_share"]) == [0.3, 0.8] and set(ok["feeder"]) == {"1-LV-rural1--0-sw"}
     assert (ok["intervals"] == 2).all() and (ok["ledger_valid"]).all()
@@ -152,3 +155,56 @@ def test_the_example_and_usage_errors(capsys):
         main(None, scheduler=None, out=None, workers=None, example=False)
     with pytest.raises(InputError, match="--workers sizes the local cluster"):
         main(Path("x.toml"), scheduler="tcp://127.0.0.1:9", out=None, workers=2, example=False)
+
+
+AGENT = '''
+from testbed.agents.trader import Plan
+from testbed.ledger.transactions import Order, Side
+
+
+class Eager:
+    """Sells any surplus at feed-in, buys any need at retail."""
+
+    def decide(self, knows, rng):
+        p, f = knows.params, knows.forecast
+        wh = int(abs(f.load_kw - f.pv_kw) * p.interval_seconds / 3.6)
+        if wh < 10:
+            return Plan(None)
+        if f.pv_kw > f.load_kw:
+            return Plan(Order(knows.interval, Side.OFFER, wh, p.feed_in_price_per_kwh))
+        return Plan(Order(knows.interval, Side.BID, wh, p.retail_price_per_kwh))
+'''
+MARKET_SPEC = """
+name = "designs"
+scenario = "base.toml"
+[axes]
+mechanism = ["pay_as_clear", "pay_as_bid"]
+strategy = ["zip", "agents/eager.py:0.5"]
+grid_fee = "flat:10"
+"""
+
+
+def test_mechanisms_strategies_and_fees_side_by_side(scheduler, base_scenario, tmp_path):
+    """Two mechanisms by two strategies (a built-in one for every home, an agent file beside
+    the spec for half of them) with a grid fee: four cells of two intervals (seconds each)
+    are enough to see each design run, trade, pay its fees and be compared in one table."""
+    (tmp_path / "base.toml").write_text(base_scenario)
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "eager.py").write_text(AGENT)
+    (tmp_path / "designs.toml").write_text(MARKET_SPEC)
+    r = sweep(tmp_path, "designs.toml", "--scheduler", scheduler, "--out", tmp_path / "out",
+              columns=200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    table = pd.read_parquet(tmp_path / "out" / "sweep.parquet")
+    assert len(table) == 4 and table["error"].isna().all()
+    assert sorted(zip(table["mechanism"], table["strategy"])) == [
+        ("pay_as_bid", "eager:0.5"), ("pay_as_bid", "zip"), ("pay_as_clear", "eager:0.5"),
+        ("pay_as_clear", "zip")]
+    assert (table["grid_fee"] == "flat:10").all() and (table["money_conservation_error"] == 0
+                                                         ).all()
+    eager = table[table["strategy"] == "eager:0.5"]
+    assert (eager["trades"] > 0).all() and (eager["grid_fees_total"] > 0).all()
+    assert "market designs side by side" in r.stdout and "Grid fees" in r.stdout
+    rows = [line for line in r.stdout.splitlines() if "flat:10" in line]
+    assert len(rows) == 4 and any("eager:0.5" in row and "pay_as_bid" in row for row in rows)
+    assert len({c.name for c in (tmp_path / "out" / "cells").iterdir()}) == 4

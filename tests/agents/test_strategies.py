@@ -4,16 +4,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from testbed.agents.home import Battery, Home, Kind, metered
+from testbed.agents.strategies import plan
+from testbed.agents.trader import MarketView
 from testbed.ledger.transactions import Side
 from testbed.market.params import MarketParams
-from testbed.market.strategies import (
-    Battery,
-    Home,
-    Kind,
-    MarketView,
-    metered,
-    plan,
-)
 
 P = MarketParams()
 T = 1_466_467_200

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from testbed.agents.grid_gate import AcceptAll, GateDecision, GridGate, GridTrade
 from testbed.errors import LedgerError
 from testbed.ledger.sealing import Sealer
 from testbed.ledger.transactions import Clearing, Reveal, Settlement, Trade
 from testbed.market import private
 from testbed.market.contract import MarketContract
-from testbed.market.grid_gate import AcceptAll, GateDecision, GridGate, GridTrade
 from testbed.market.params import NO_CONSTRAINT
 from testbed.market.sealed import applicable
 
