@@ -37,12 +37,16 @@ ended (an abandoned Popen is reaped by the next Popen, its exit status lost)."""
 
 
 def alive(pid: int | None, marker: str = "") -> bool:
-    """Whether ``pid`` runs, is not a zombie, and has ``marker`` in its command line."""
+    """Whether ``pid`` runs, is not a zombie, and has ``marker`` in its command line. Our own
+    child runs until its Popen has seen it exit (its pid cannot be reused before that): /proc
+    is not asked, because a child that Popen has just started may still be inside exec, its
+    command line empty (a server taken for dead on a busy machine: "exited: nothing in its
+    log")."""
     if not pid:
         return False
     child = _children.get(pid)
-    if child is not None and child.poll() is not None:  # our own child, and it has exited
-        return False
+    if child is not None:
+        return child.poll() is None
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
