@@ -80,7 +80,7 @@ def run(quick: bool = False) -> BenchResult:
 def _feeder_figures(feeder: Feeder, profiles: Profiles, quick: bool):
     steps = profiles.steps
     repeats = 1 if quick else 5
-    arrays = (profiles.load_p_mw, profiles.load_q_mvar, profiles.sgen_p_mw, profiles.sgen_q_mvar)
+    arrays = profiles.arrays()
     ours = solve_snapshots(feeder, *arrays)
     ours_s = median_seconds(lambda: solve_snapshots(feeder, *arrays), repeats)
 
@@ -115,10 +115,10 @@ def _pandapower_timeseries(feeder: Feeder, profiles: Profiles, sample: np.ndarra
 
     net = copy.deepcopy(feeder.net)
     for element, column, data in (
-        ("load", "p_mw", profiles.load_p_mw),
-        ("load", "q_mvar", profiles.load_q_mvar),
-        ("sgen", "p_mw", profiles.sgen_p_mw),
-        ("sgen", "q_mvar", profiles.sgen_q_mvar),
+        ("load", "p_mw", np.asarray(profiles.load_p_mw)),
+        ("load", "q_mvar", np.asarray(profiles.load_q_mvar)),
+        ("sgen", "p_mw", np.asarray(profiles.sgen_p_mw)),
+        ("sgen", "q_mvar", np.asarray(profiles.sgen_q_mvar)),
     ):
         index = net[element].index
         if not len(index):
@@ -157,8 +157,8 @@ def _power_grid_model(feeder: Feeder, profiles: Profiles, repeats: int):
     steps = profiles.steps
     update = {}
     for component, element, p, q in (
-        (ComponentType.sym_load, "load", profiles.load_p_mw, profiles.load_q_mvar),
-        (ComponentType.sym_gen, "sgen", profiles.sgen_p_mw, profiles.sgen_q_mvar),
+        (ComponentType.sym_load, "load", *np.asarray(profiles.arrays()[:2])),
+        (ComponentType.sym_gen, "sgen", *profiles.arrays()[2:]),
     ):
         index = net[element].index
         if not len(index):
@@ -211,7 +211,7 @@ def _unbalanced_figures(feeder: Feeder, profiles: Profiles, quick: bool):
     phases = draw_phases(np.random.default_rng(PHASES_SEED), len(net.load))
     bench = Feeder(feeder.name, net, feeder.load_bus, feeder.sgen_bus, profiles, phases)
     steps, repeats = profiles.steps, 1 if quick else 5
-    arrays = (profiles.load_p_mw, profiles.load_q_mvar, profiles.sgen_p_mw, profiles.sgen_q_mvar)
+    arrays = profiles.arrays()
     ours = solve_snapshots(bench, *arrays)
     ours_s = median_seconds(lambda: solve_snapshots(bench, *arrays), repeats)
     sample = np.linspace(0, steps - 1, 2 if quick else 10).round().astype(int)
