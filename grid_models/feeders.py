@@ -152,14 +152,15 @@ class Profiles:
         """The first ``steps`` intervals."""
         pv = None if self.pv_per_kw is None else self.pv_per_kw[:steps]
         return Profiles(*(a.head(steps) if isinstance(a, ScaledProfiles) else a[:steps]
-                          for a in self._tables()), pv_per_kw=pv)
+                          for a in self.tables()), pv_per_kw=pv)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The four tables as arrays, every step made: for days of a feeder, or a year of a
         small one (a town's year is gigabytes: take its steps in parts, ``table[rows]``)."""
-        return tuple(np.asarray(a) for a in self._tables())
+        return tuple(np.asarray(a) for a in self.tables())
 
-    def _tables(self) -> tuple[ProfileTable, ...]:
+    def tables(self) -> tuple[ProfileTable, ...]:
+        """The four tables as they are kept (`ScaledProfiles` made on demand)."""
         return (self.load_p_mw, self.load_q_mvar, self.sgen_p_mw, self.sgen_q_mvar)
 
 
