@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 
 from grid_models.errors import GridModelError
 from grid_models.network import GridModel, compile_net

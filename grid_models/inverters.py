@@ -371,7 +371,7 @@ def _newton_step(plan: InverterPlan, voltage, slope_p, slope_q, residual) -> np.
     by `_newton_step_on_slopes`: the same equations, solved for fewer unknowns."""
     if plan.z is None:
         return _newton_step_on_slopes(plan, voltage, slope_p, slope_q, residual)
-    n_rows, m, w = voltage.shape
+    n_rows, m, _ = voltage.shape
     sens = _sensitivities(plan, voltage, plan.z)  # (K, m, 2m): d|V_i|/d(P_j, Q_j)
     slopes = np.concatenate([slope_p, slope_q], axis=1)  # (K, 2m)
     jacobian = np.repeat(np.eye(2 * m)[None], n_rows, axis=0)
@@ -401,7 +401,7 @@ def _newton_step_on_slopes(plan: InverterPlan, voltage, slope_p, slope_q, residu
     ``-residual``. Their effect on the voltages is one substitution per row; the others (the
     *active* unknowns, few but at a town's overvoltages) are then solved for, with Z made
     between their inverters' columns only."""
-    n_rows, m, w = voltage.shape
+    _, m, w = voltage.shape
     slopes = np.concatenate([slope_p, slope_q], axis=1)  # (K, 2m)
     step = -residual.copy()
     active = slopes != 0

@@ -191,7 +191,6 @@ def test_a_physical_inverter_is_left_to_its_own_functions(weak_chain):
 
 def _sparse_and_dense(model, avail, rated):
     """The same snapshots solved with the dense Z between the inverters and without it."""
-    n = avail.shape[1]
     s = element_injections(model, (CONSUMPTION_KW - avail) / 1000, np.zeros_like(avail),
                            np.zeros((len(avail), 0)), np.zeros((len(avail), 0)))  # fmt: skip
     a = avail * 1e-3 / model.base_mva
