@@ -12,6 +12,11 @@ PV profile ``PV_PROFILE`` times its rating (``sn_mva``, else ``p_mw``), at unity
 
 ``Profiles.pv_per_kw`` is the feeder's PV profile per kW of rating, for the PV a scenario adds to
 its homes: the profile of the feeder's first PV generator (SimBench), else ``PV_PROFILE``.
+
+A loaded feeder's profiles are kept as SimBench keeps them (`ScaledProfiles`): the few relative
+profiles its elements use, and each element's profile and scale; the absolute values are made
+for the steps asked for. Materialised, a town's year (8,772 loads of
+``1-MVLV-semiurb-all-0-sw``) would be 2.5 GB for each of the loads' P and Q.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 
 from grid_models.errors import GridModelError
 from grid_models.network import GridModel, compile_net
@@ -72,15 +78,61 @@ class Injections:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class ScaledProfiles:
+    """A read-only (steps, elements) table: element j at step t is ``relative[t, column[j]] *
+    scale[j]``, the product SimBench's absolute profiles are made of (so bit for bit the same),
+    computed for the steps and elements indexed. ``np.asarray`` gives the whole table."""
+
+    relative: np.ndarray  # (steps, profiles) read-only
+    column: np.ndarray  # (elements,) which relative profile each element follows
+    scale: np.ndarray  # (elements,)
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.relative.shape[0], len(self.column))
+
+    def __len__(self) -> int:
+        return self.relative.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        """The absolute values at ``key`` (steps, or (steps, elements)), as numpy indexes."""
+        steps, elements = key if isinstance(key, tuple) else (key, slice(None))
+        return self.relative[steps][..., self.column[elements]] * self.scale[elements]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    def head(self, steps: int) -> ScaledProfiles:
+        """The first ``steps`` steps, still scaled on demand."""
+        return ScaledProfiles(self.relative[:steps], self.column, self.scale)
+
+    @classmethod
+    def of(cls, relative: np.ndarray, column: np.ndarray, scale: np.ndarray) -> ScaledProfiles:
+        """A table over read-only copies of its arrays."""
+        arrays = [np.array(relative, dtype=np.float64), np.array(column, dtype=np.int64),
+                  np.array(scale, dtype=np.float64)]
+        for array in arrays:
+            array.flags.writeable = False
+        return cls(*arrays)
+
+
+ProfileTable = np.ndarray | ScaledProfiles
+
+
 @dataclass(frozen=True)
 class Profiles:
     """Absolute 15-minute profiles (T, elements), columns in the net's table order, and the
     feeder's PV profile per kW of rating (T,), where known."""
 
-    load_p_mw: np.ndarray
-    load_q_mvar: np.ndarray
-    sgen_p_mw: np.ndarray
-    sgen_q_mvar: np.ndarray
+    load_p_mw: ProfileTable
+    load_q_mvar: ProfileTable
+    sgen_p_mw: ProfileTable
+    sgen_q_mvar: ProfileTable
     pv_per_kw: np.ndarray | None = None
 
     @property
@@ -99,9 +151,16 @@ class Profiles:
     def head(self, steps: int) -> Profiles:
         """The first ``steps`` intervals."""
         pv = None if self.pv_per_kw is None else self.pv_per_kw[:steps]
-        return Profiles(*(a[:steps] for a in self._arrays()), pv_per_kw=pv)
+        return Profiles(*(a.head(steps) if isinstance(a, ScaledProfiles) else a[:steps]
+                          for a in self.tables()), pv_per_kw=pv)
 
-    def _arrays(self) -> tuple[np.ndarray, ...]:
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The four tables as arrays, every step made: for days of a feeder, or a year of a
+        small one (a town's year is gigabytes: take its steps in parts, ``table[rows]``)."""
+        return tuple(np.asarray(a) for a in self.tables())
+
+    def tables(self) -> tuple[ProfileTable, ...]:
+        """The four tables as they are kept (`ScaledProfiles` made on demand)."""
         return (self.load_p_mw, self.load_q_mvar, self.sgen_p_mw, self.sgen_q_mvar)
 
 
@@ -178,21 +237,9 @@ def _simbench_data(code: str) -> tuple[pp.pandapowerNet, Profiles]:
     import simbench
 
     net = simbench.get_simbench_net(code)
-    values = simbench.get_absolute_values(net, profiles_instead_of_study_cases=True)
-    steps = values[("load", "p_mw")].shape[0]
-
-    def table(element: str, column: str) -> np.ndarray:
-        frame = values.get((element, column))
-        index = net[element].index
-        if frame is None or frame.shape[1] == 0:
-            array = np.zeros((steps, len(index)))
-        else:
-            array = np.ascontiguousarray(frame.reindex(columns=index).to_numpy(float))
-        array.flags.writeable = False
-        return array
-
-    pv = net.sgen["profile"].astype(str).str.startswith("PV") if len(net.sgen) else []
     renewables = net.profiles["renewables"]
+    generators = [net.profiles["powerplants"], renewables]
+    pv = net.sgen["profile"].astype(str).str.startswith("PV") if len(net.sgen) else []
     name = net.sgen["profile"][pv].iloc[0] if np.any(pv) else PV_PROFILE
     pv_per_kw = (
         renewables[name].to_numpy(float).copy()
@@ -200,43 +247,65 @@ def _simbench_data(code: str) -> tuple[pp.pandapowerNet, Profiles]:
         else _standard_data()[1][PV_PROFILE]
     )
     pv_per_kw.flags.writeable = False
+    steps = len(renewables)
     profiles = Profiles(
-        load_p_mw=table("load", "p_mw"),
-        load_q_mvar=table("load", "q_mvar"),
-        sgen_p_mw=table("sgen", "p_mw"),
-        sgen_q_mvar=table("sgen", "q_mvar"),
+        load_p_mw=_scaled(net, "load", "p_mw", [net.profiles["load"]], "_pload"),
+        load_q_mvar=_scaled(net, "load", "q_mvar", [net.profiles["load"]], "_qload"),
+        sgen_p_mw=_scaled(net, "sgen", "p_mw", generators, ""),
+        sgen_q_mvar=ScaledProfiles.of(np.zeros((steps, 1)), np.zeros(len(net.sgen)),
+                                      np.ones(len(net.sgen))),
         pv_per_kw=pv_per_kw,
     )
     return net, profiles
+
+
+def _scaled(net: pp.pandapowerNet, element: str, column: str, frames: list,
+            suffix: str) -> ScaledProfiles:
+    """``simbench.get_absolute_values``' table of ``element``'s ``column``, kept scaled: each
+    element follows the relative profile its ``profile`` names (with ``suffix``; none: 1), in
+    the first of ``frames`` that has it."""
+    table = net[element]
+    names = (table["profile"] + suffix if "profile" in table
+             else pd.Series(np.nan, index=table.index, dtype=object))
+    used = sorted(set(names.dropna()))
+    relative = np.ones((len(frames[0]), len(used) + 1))  # the last column: no profile
+    for j, profile in enumerate(used):
+        frame = next((f for f in frames if profile in f), None)
+        if frame is None:
+            raise GridModelError(f"{element} profile {profile!r} is missing from the feeder's "
+                                 "profiles")
+        relative[:, j] = frame[profile].to_numpy(float)
+    position = {profile: j for j, profile in enumerate(used)}
+    columns = [position.get(n, len(used)) if isinstance(n, str) else len(used) for n in names]
+    return ScaledProfiles.of(relative, np.array(columns, dtype=np.int64),
+                             table[column].to_numpy(float))
 
 
 def standard_profiles(net: pp.pandapowerNet) -> Profiles:
     """SimBench's standard household and PV profiles for a net without its own (see the module
     docstring for how they are assigned and scaled)."""
     households, pv = _standard_data()
-    kinds = [HOUSEHOLD_PROFILES[j % len(HOUSEHOLD_PROFILES)] for j in range(len(net.load))]
-    p = np.column_stack([households[f"{k}_pload"] for k in kinds]) if kinds else None
-    q = np.column_stack([households[f"{k}_qload"] for k in kinds]) if kinds else None
+    kinds = np.arange(len(net.load)) % len(HOUSEHOLD_PROFILES)
     steps = len(pv[PV_PROFILE])
     rating = net.sgen["sn_mva"].to_numpy(float) if "sn_mva" in net.sgen else np.full(
         len(net.sgen), np.nan)  # fmt: skip
     rating = np.where(np.isfinite(rating) & (rating > 0), rating, net.sgen["p_mw"].to_numpy(float))
-    arrays = (
-        np.zeros((steps, 0)) if p is None else p * net.load["p_mw"].to_numpy(float),
-        np.zeros((steps, 0)) if q is None else q * net.load["q_mvar"].to_numpy(float),
-        pv[PV_PROFILE][:, None] * rating[None, :],
-        np.zeros((steps, len(net.sgen))),
+    n_sgen = len(net.sgen)
+    return Profiles(
+        *(ScaledProfiles.of(np.column_stack([households[f"{k}_{x}load"]
+                                             for k in HOUSEHOLD_PROFILES]),
+                            kinds, net.load[column].to_numpy(float))
+          for x, column in (("p", "p_mw"), ("q", "q_mvar"))),
+        ScaledProfiles.of(pv[PV_PROFILE][:, None], np.zeros(n_sgen), rating),
+        ScaledProfiles.of(np.zeros((steps, 1)), np.zeros(n_sgen), np.ones(n_sgen)),
+        pv_per_kw=pv[PV_PROFILE],
     )
-    for array in arrays:
-        array.flags.writeable = False
-    return Profiles(*arrays, pv_per_kw=pv[PV_PROFILE])
 
 
 @functools.lru_cache(maxsize=1)
 def _standard_data() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """SimBench's household load profiles and its PV profile, relative, read once per process
     from the package's data set (a quarter of a second)."""
-    import pandas as pd
     import simbench
 
     folder = Path(simbench.__file__).parent / "networks" / _SIMBENCH_DATA

@@ -51,6 +51,15 @@ from grid_models.powerflow import Result, solve_injections
 from grid_models.unbalanced import UnbalancedModel
 
 _TOL_W = 0.01  # a snapshot has converged when every P and Q is this close to its target
+DENSE_Z_MAX = 2048
+"""Inverter columns up to which Z between all of them is kept (64 MB) and each Newton step is
+one dense solve; beyond (a town: thousands of inverters, gigabytes), a step solves only for the
+inverters whose curves are on a slope, their Z columns made from the factor when needed."""
+_Z_CHUNK = 256  # unit currents per batch of substitutions when making Z columns
+BATCH_VALUES = 1 << 21
+"""Snapshots x injection columns solved at once (32 MB of complex injections): a town's
+curtailment asks for thousands of snapshots of 9,099 buses, gigabytes of results at once;
+a snapshot's answer does not depend on its batch, so the parts change nothing."""
 _MAX_STEPS = 60
 _MAX_HALVINGS = 20
 
@@ -152,17 +161,16 @@ class InverterPlan:
     rated: np.ndarray  # (m,) per-unit
     functions: np.ndarray  # (m,) bool
     settings: InverterSettings
-    z: np.ndarray  # (m w, m w) complex: Z between the inverters' columns
+    z: np.ndarray | None  # (m w, m w) complex: Z between the inverters' columns (None: above
+    # DENSE_Z_MAX columns, made for the inverters that need it)
 
     @classmethod
-    def of(cls, model: GridModel | UnbalancedModel, inverters: Inverters) -> InverterPlan:
+    def of(cls, model: GridModel | UnbalancedModel, inverters: Inverters,
+           dense_z_max: int = DENSE_Z_MAX) -> InverterPlan:
         inverters = inverters.checked(len(model.load_pos))
         loads = np.flatnonzero((inverters.rated_kw > 0) & (model.load_pos >= 0))
         cols, shares = (a[loads] for a in model.load_columns)
         flat = cols.ravel()
-        unit = np.zeros((len(flat), model.n_nodes), dtype=np.complex128)
-        unit[np.arange(len(flat)), flat] = 1.0
-        z = model.apply_z(unit)[:, flat].T if len(flat) else np.zeros((0, 0), complex)
         return cls(
             model=model,
             loads=loads,
@@ -172,7 +180,7 @@ class InverterPlan:
             rated=inverters.rated_kw[loads] * 1e-3 / model.base_mva,
             functions=inverters.functions[loads],
             settings=inverters.settings,
-            z=z,
+            z=z_between(model, flat) if len(flat) <= dense_z_max else None,
         )
 
     def voltages(self, node_voltages: np.ndarray) -> np.ndarray:
@@ -194,6 +202,18 @@ class InverterPlan:
         return len(self.loads)
 
 
+def z_between(model: GridModel | UnbalancedModel, columns: np.ndarray) -> np.ndarray:
+    """``Z[columns, columns]``: one substitution per column (a unit current there), in batches
+    of `_Z_CHUNK` so that only (batch, nodes) is ever held."""
+    z = np.zeros((len(columns), len(columns)), dtype=np.complex128)
+    for first in range(0, len(columns), _Z_CHUNK):
+        part = columns[first:first + _Z_CHUNK]
+        unit = np.zeros((len(part), model.n_nodes), dtype=np.complex128)
+        unit[np.arange(len(part)), part] = 1.0
+        z[:, first:first + len(part)] = model.apply_z(unit)[:, columns].T
+    return z
+
+
 @dataclass(frozen=True)
 class InverterSolution:
     """The power flow with the inverters' response, and that response (per unit, (K, m))."""
@@ -208,13 +228,30 @@ class InverterSolution:
             self.result.rows(rows), self.p[rows], self.q[rows], self.p_ceiling[rows]
         )
 
+    @staticmethod
+    def concat(parts: list[InverterSolution]) -> InverterSolution:
+        return InverterSolution(type(parts[0].result).concat([p.result for p in parts]),
+                                *(np.concatenate([getattr(p, f) for p in parts])
+                                  for f in ("p", "q", "p_ceiling")))
+
 
 def solve_with_inverters(
     plan: InverterPlan, s: np.ndarray, available: np.ndarray, cap: np.ndarray
 ) -> InverterSolution:
     """Node injections ``s`` (K, n_nodes) with every inverter at its available power and no
     reactive power, solved with the inverters' response; ``available`` and ``cap`` (K, m) are
-    per-unit, ``cap`` the export limit's ceiling on P (inf: none)."""
+    per-unit, ``cap`` the export limit's ceiling on P (inf: none); in parts of at most
+    `BATCH_VALUES` injections."""
+    part = max(1, BATCH_VALUES // max(1, s.shape[1]))
+    if s.shape[0] > part:
+        return InverterSolution.concat([
+            _solve_with_inverters(plan, s[a:a + part], available[a:a + part], cap[a:a + part])
+            for a in range(0, s.shape[0], part)])
+    return _solve_with_inverters(plan, s, available, cap)
+
+
+def _solve_with_inverters(plan: InverterPlan, s: np.ndarray, available: np.ndarray,
+                          cap: np.ndarray) -> InverterSolution:
     n_rows, m = s.shape[0], plan.m
     p = np.clip(np.minimum(available, cap), 0.0, available)
     q = np.zeros((n_rows, m))
@@ -330,18 +367,80 @@ def _newton_step(plan: InverterPlan, voltage, slope_p, slope_q, residual) -> np.
     """Solve ``(I - diag(slopes) S) step = -residual`` per row, S the voltage-magnitude
     sensitivities to the inverters' P and Q: ``d|V_i| = Re(conj(V_i) Z_ij dI_j) / |V_i|`` with
     ``dI_j = (dP_j - 1j dQ_j) / conj(V_j)`` between columns, then each inverter's by the shares
-    of its columns (its power injected, its voltage measured)."""
-    n_rows, m, w = voltage.shape
-    v = voltage.reshape(n_rows, m * w)
-    ratio = (np.conj(v)[:, :, None] * plan.z[None]) / (
-        np.abs(v)[:, :, None] * np.conj(v)[:, None, :]
-    )
-    ratio *= np.repeat(plan.factor, w)[None, None, :]
-    if w > 1:
-        ratio = np.einsum("kc,tkcld,ld->tkl", plan.shares,
-                          ratio.reshape(n_rows, m, w, m, w), plan.shares)
-    sens = np.concatenate([ratio.real, ratio.imag], axis=2)  # (K, m, 2m): d|V_i|/d(P_j, Q_j)
+    of its columns (its power injected, its voltage measured). Without the dense Z (a town),
+    by `_newton_step_on_slopes`: the same equations, solved for fewer unknowns."""
+    if plan.z is None:
+        return _newton_step_on_slopes(plan, voltage, slope_p, slope_q, residual)
+    n_rows, m, _ = voltage.shape
+    sens = _sensitivities(plan, voltage, plan.z)  # (K, m, 2m): d|V_i|/d(P_j, Q_j)
     slopes = np.concatenate([slope_p, slope_q], axis=1)  # (K, 2m)
     jacobian = np.repeat(np.eye(2 * m)[None], n_rows, axis=0)
     jacobian -= slopes[:, :, None] * np.concatenate([sens, sens], axis=1)
     return np.linalg.solve(jacobian, -residual[:, :, None])[:, :, 0]
+
+
+def _sensitivities(plan: InverterPlan, voltage, z, inverters=slice(None)) -> np.ndarray:
+    """d|V_i|/d(P_j, Q_j) (K, k, 2k) between the ``inverters`` (all: every one), whose
+    columns' Z is ``z``, at their column voltages ``voltage`` (K, k, w)."""
+    n_rows, m, w = voltage.shape
+    v = voltage.reshape(n_rows, m * w)
+    ratio = (np.conj(v)[:, :, None] * z[None]) / (
+        np.abs(v)[:, :, None] * np.conj(v)[:, None, :]
+    )
+    ratio *= np.repeat(plan.factor[inverters], w)[None, None, :]
+    if w > 1:
+        shares = plan.shares[inverters]
+        ratio = np.einsum("kc,tkcld,ld->tkl", shares, ratio.reshape(n_rows, m, w, m, w), shares)
+    return np.concatenate([ratio.real, ratio.imag], axis=2)
+
+
+def _newton_step_on_slopes(plan: InverterPlan, voltage, slope_p, slope_q, residual
+                           ) -> np.ndarray:
+    """The Newton step of `_newton_step` without the dense Z. An unknown whose slope is 0 (a
+    flat part of its curve, or no function) has a row of ``I`` in the Jacobian: its step is
+    ``-residual``. Their effect on the voltages is one substitution per row; the others (the
+    *active* unknowns, few but at a town's overvoltages) are then solved for, with Z made
+    between their inverters' columns only."""
+    _, m, w = voltage.shape
+    slopes = np.concatenate([slope_p, slope_q], axis=1)  # (K, 2m)
+    step = -residual.copy()
+    active = slopes != 0
+    busy = active[:, :m] | active[:, m:]  # (K, m): an inverter with an active unknown
+    union = np.flatnonzero(busy.any(axis=0))
+    if not union.size:
+        return step
+    rows = np.flatnonzero(busy.any(axis=1))
+    dv = _voltage_change(plan, voltage[rows], np.where(active[rows], 0.0, step[rows]))
+    columns = (union[:, None] * w + np.arange(w)).ravel()  # of the union, in plan.cols order
+    z_union = z_between(plan.model, plan.cols.ravel()[columns])
+    at = np.full(m, -1)
+    at[union] = np.arange(len(union))
+    for r, t in enumerate(rows):
+        mine = np.flatnonzero(busy[t])
+        local = (at[mine][:, None] * w + np.arange(w)).ravel()
+        sens = _sensitivities(plan, voltage[t, mine][None], z_union[np.ix_(local, local)],
+                              mine)[0]
+        unknowns = np.concatenate([mine, m + mine])
+        on = active[t, unknowns]
+        solve_for = unknowns[on]
+        rows_sens = np.concatenate([sens, sens])[on][:, on]
+        jacobian = np.eye(len(solve_for)) - slopes[t, solve_for][:, None] * rows_sens
+        rhs = -residual[t, solve_for] + slopes[t, solve_for] * np.concatenate(
+            [dv[r, mine], dv[r, mine]])[on]
+        step[t, solve_for] = np.linalg.solve(jacobian, rhs)
+    return step
+
+
+def _voltage_change(plan: InverterPlan, voltage, step) -> np.ndarray:
+    """d|V| (K, m) of each inverter, linearised, when the inverters' P and Q move by ``step``
+    (K, 2m): one substitution per row."""
+    n_rows, m, w = voltage.shape
+    delta = plan.factor * (step[:, :m] - 1j * step[:, m:])  # (K, m)
+    currents = np.zeros((n_rows, plan.model.n_nodes), dtype=np.complex128)
+    every = np.arange(n_rows)[:, None]
+    for c in range(w):  # inverters may share a column: add.at sums them
+        np.add.at(currents, (every, plan.cols[None, :, c]),
+                  delta * plan.shares[:, c] / np.conj(voltage[:, :, c]))
+    change = plan.model.apply_z(currents)[every[:, :, None], plan.cols[None]]  # (K, m, w)
+    per_column = (np.conj(voltage) * change).real / np.abs(voltage)
+    return (per_column * plan.shares).sum(axis=2)

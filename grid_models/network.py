@@ -18,6 +18,7 @@ import numpy as np
 import pandapower as pp
 from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from pandapower.pypower.idx_bus import BASE_KV
+from scipy import sparse
 
 from grid_models.errors import GridModelError
 from kernels.powerflow import PVNodes, ZbusFactor, factorize
@@ -301,9 +302,11 @@ def branch_rows(net, lookups, ppc_branch, branch_is, ppci_branch, ppci_bus, node
 def branch_admittances(rows: BranchRows, yf, yt) -> np.ndarray:
     """Each branch's ``y_ff, y_ft, y_tf, y_tt`` (n_branch, 4) from pandapower's branch
     admittance matrices; zero for a branch out of the power flow."""
-    yf, yt = yf.tocsr(), yt.tocsr()
     adm = np.zeros((len(rows.ppci_row), 4), dtype=np.complex128)
-    for j in np.flatnonzero(rows.ppci_row >= 0):
-        r, (f, t) = rows.ppci_row[j], rows.ppci_ends[j]
-        adm[j] = yf[r, f], yf[r, t], yt[r, f], yt[r, t]
+    placed = np.flatnonzero(rows.ppci_row >= 0)
+    r, f, t = rows.ppci_row[placed], rows.ppci_ends[placed, 0], rows.ppci_ends[placed, 1]
+    for k, (matrix, end) in enumerate(((yf, f), (yf, t), (yt, f), (yt, t))):
+        canonical = sparse.csr_matrix(matrix, copy=True)  # pandapower's own left as it is
+        canonical.sum_duplicates()
+        adm[placed, k] = np.asarray(canonical[r, end]).ravel()  # one lookup for all branches
     return adm

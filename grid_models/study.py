@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from grid_models.errors import GridModelError
-from grid_models.feeders import PROFILE_START_S, STEP_MINUTES, Feeder, Profiles, load_feeder
+from grid_models.feeders import PROFILE_START_S, STEP_MINUTES, Feeder, load_feeder
 from grid_models.phases import PHASE_NAMES, PHASE_SETTINGS, draw_phases
 from grid_models.powerflow import Model, Result, element_injections, solve_injections
 from grid_models.unbalanced import UnbalancedResult
@@ -77,17 +77,15 @@ def run_study(
     steps = (
         feeder.profiles.steps if days is None else min(days * STEPS_PER_DAY, feeder.profiles.steps)
     )
-    profiles = feeder.profiles.head(steps)
+    arrays = feeder.profiles.head(steps).arrays()
     model = feeder.model
-    s = element_injections(
-        model, profiles.load_p_mw, profiles.load_q_mvar, profiles.sgen_p_mw, profiles.sgen_q_mvar
-    )
+    s = element_injections(model, *arrays)
     result = solve_injections(model, s)
     return StudyReport(
         feeder=feeder.name,
         intervals=_intervals(result, limits),
         elements=_elements(model, result, limits),
-        hosting=_hosting(model, s[_lowest_demand(profiles)], limits),
+        hosting=_hosting(model, s[_lowest_demand(arrays)], limits),
     )
 
 
@@ -159,9 +157,11 @@ def _elements(model: Model, result: Result, limits: Limits) -> pd.DataFrame:
     return frame.sort_values(["intervals", "element"], ascending=[False, True], ignore_index=True)
 
 
-def _lowest_demand(profiles: Profiles) -> np.ndarray:
-    """The intervals of lowest net demand (load minus PV), ascending step order."""
-    net_demand = profiles.load_p_mw.sum(axis=1) - profiles.sgen_p_mw.sum(axis=1)
+def _lowest_demand(arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The intervals of lowest net demand (load minus PV), ascending step order, from the
+    profiles' arrays."""
+    load_p_mw, _, sgen_p_mw, _ = arrays
+    net_demand = load_p_mw.sum(axis=1) - sgen_p_mw.sum(axis=1)
     count = min(HOSTING_INTERVALS, len(net_demand))
     return np.sort(np.argsort(net_demand, kind="stable")[:count])
 

@@ -79,12 +79,16 @@ def ledger_demo(
     typer.echo(demo_chain(path, blocks, tx, MarketContract()))
 
 
+DAYS_BENCHES = ("year", "town")  # the benchmarks that simulate days
+
+
 @app.command()
 def bench(
     name: str = typer.Argument(..., help="One of: " + ", ".join(bench_names())),
     json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
     quick: bool = typer.Option(False, "--quick", help="Smaller inputs, for a smoke test."),
-    days: float | None = typer.Option(None, help="bench year: simulate this many days."),
+    days: float | None = typer.Option(None, help="bench year, bench town: simulate this many "
+                                      "days."),
 ) -> None:
     """Measure ours beside a named baseline, side by side in one run."""
     from testbed.bench import render
@@ -93,8 +97,8 @@ def bench(
     if name not in (known := bench_names()):
         raise typer.BadParameter(f"unknown benchmark {name!r}; one of: {', '.join(known)}")
     module = importlib.import_module(f"testbed.bench.{name}")
-    if days is not None and name != "year":
-        raise InputError("--days: only for testbed bench year")
+    if days is not None and name not in DAYS_BENCHES:
+        raise InputError(f"--days: only for testbed bench {' and '.join(DAYS_BENCHES)}")
     options = {} if days is None else {"days": days}
     typer.echo(render(module.run(quick=quick, **options), as_json=json))
 

@@ -21,6 +21,10 @@ load on a phase drawn by `PHASES_SEED` (`grid_models.unbalanced`), side by side 
   same net converted by power-grid-model-io: its transformer's zero sequence is the
   positive one (``vk0 = vk``), so the bench's net says so for all three, and ideal sources.
 
+The town (``TOWN``, SimBench's MV+LV grid: 9,099 buses, 8,772 loads), balanced: its year
+through ours and power-grid-model's batch in parts (a year at once is gigabytes), with runpp on
+a sample as the accuracy reference (not with ``quick``).
+
 And ``check_trades`` with 100 trades at a summer noon of the default feeder. ``quick`` runs two
 days and a small sample. Timings are medians over repeats; on a shared machine, read the ratios.
 """
@@ -36,6 +40,7 @@ from grid_models import TradeRequest, check_trades, load_feeder, solve_snapshots
 from grid_models.feeders import Feeder, Profiles
 from grid_models.phases import draw_phases
 from testbed.bench import BenchResult, median_seconds
+from testbed.bench.town import TOWN
 
 FEEDERS = {  # short name in the figures: SimBench code
     "semiurb4": "1-LV-semiurb4--0-sw",
@@ -48,6 +53,7 @@ PHASES_SEED = 0
 STEPS_PER_DAY = 96
 SUMMER_NOON = 180 * STEPS_PER_DAY + 48  # the feasibility interval: PV high, trades curtailed
 PGM_METHODS = ("iterative_current", "newton_raphson")
+TOWN_PART_STEPS = 1024  # the town's snapshots solved at once: 150 MB of injections
 
 
 def run(quick: bool = False) -> BenchResult:
@@ -71,6 +77,14 @@ def run(quick: bool = False) -> BenchResult:
         ratios.update({f"{name}_{short}": value for name, value in feeder_ratios.items()})
     notes.append(f"unbalanced: each load on a phase drawn by seed {PHASES_SEED}; the "
                  "transformers' zero sequence vk0 = vk (power-grid-model's), ideal sources")
+    if quick:
+        notes.append("town: not with --quick (loading and converting it take half a minute)")
+    else:
+        town, town_ratios = _town_figures(load_feeder(TOWN), quick)
+        results.update({f"town_{name}": value for name, value in town.items()})
+        ratios.update({f"{name}_town": value for name, value in town_ratios.items()})
+        notes.append(f"town = {TOWN}: {town['buses']:.0f} buses, {town['snapshots']:.0f} "
+                     f"quarter-hours in parts of {TOWN_PART_STEPS}, each solved once")
     seconds, limited = _feasibility(load_feeder(FEEDERS[DEFAULT]), 1 if quick else 5)
     results["check_trades_100_s"] = seconds
     results["check_trades_100_not_accepted"] = limited
@@ -80,7 +94,7 @@ def run(quick: bool = False) -> BenchResult:
 def _feeder_figures(feeder: Feeder, profiles: Profiles, quick: bool):
     steps = profiles.steps
     repeats = 1 if quick else 5
-    arrays = (profiles.load_p_mw, profiles.load_q_mvar, profiles.sgen_p_mw, profiles.sgen_q_mvar)
+    arrays = profiles.arrays()
     ours = solve_snapshots(feeder, *arrays)
     ours_s = median_seconds(lambda: solve_snapshots(feeder, *arrays), repeats)
 
@@ -107,6 +121,54 @@ def _feeder_figures(feeder: Feeder, profiles: Profiles, quick: bool):
     return figures, ratios
 
 
+def _town_figures(feeder: Feeder, quick: bool):
+    """The town's year of quarter-hours through ours and power-grid-model's batch, in parts of
+    `TOWN_PART_STEPS` snapshots (the whole year at once is gigabytes of injections and
+    voltages for either), their voltages compared part by part; pandapower's runpp on a
+    sample is the accuracy reference, as for the feeders."""
+    steps = 2 * STEPS_PER_DAY if quick else feeder.profiles.steps
+    tables = feeder.profiles.head(steps).tables()
+    model = feeder.model
+    pgm, converter, net = _pgm_balanced(feeder)
+    ours_s, not_converged, iterations = 0.0, 0, 0
+    pgm_s = dict.fromkeys(PGM_METHODS, 0.0)
+    pgm_diff = dict.fromkeys(PGM_METHODS, 0.0)
+    sample = np.linspace(0, steps - 1, 2 if quick else 4).round().astype(int)
+    sampled_vm = np.empty((len(sample), len(net.bus)))
+    for first in range(0, steps, TOWN_PART_STEPS):
+        rows = np.arange(first, min(steps, first + TOWN_PART_STEPS))
+        arrays = tuple(np.ascontiguousarray(table[rows]) for table in tables)
+        start = time.perf_counter()
+        ours = solve_snapshots(model, *arrays)
+        ours_s += time.perf_counter() - start
+        not_converged += int((~ours.converged).sum())
+        iterations = max(iterations, ours.iterations)
+        inside = np.isin(sample, rows)
+        sampled_vm[inside] = ours.vm_pu[sample[inside] - first]
+        update, nodes = _pgm_update(net, converter, arrays)
+        for method, (seconds, vm) in _pgm_solved(pgm, update, nodes, 1, symmetric=True).items():
+            pgm_s[method] += seconds
+            pgm_diff[method] = max(pgm_diff[method], float(np.nanmax(np.abs(ours.vm_pu - vm))))
+    reference = Profiles(*(np.asarray(table[sample]) for table in tables))
+    pp_step_s, pp_vm, _ = _pandapower_timeseries(feeder, reference, np.arange(len(sample)))
+    figures: dict[str, float] = {
+        "buses": len(net.bus),
+        "snapshots": steps,
+        "ours_s": ours_s,
+        "ours_iterations": iterations,
+        "ours_not_converged": not_converged,
+        "pandapower_per_step_s": pp_step_s,
+        "pandapower_scaled_s": pp_step_s * steps,
+        "max_vm_diff_vs_pandapower_pu": float(np.nanmax(np.abs(sampled_vm - pp_vm))),
+    }
+    ratios = {"ours_vs_pandapower_timeseries": pp_step_s * steps / ours_s}
+    for method in PGM_METHODS:
+        figures[f"pgm_{method}_s"] = pgm_s[method]
+        figures[f"max_vm_diff_vs_pgm_{method}_pu"] = pgm_diff[method]
+        ratios[f"ours_vs_pgm_{method}"] = pgm_s[method] / ours_s
+    return figures, ratios
+
+
 def _pandapower_timeseries(feeder: Feeder, profiles: Profiles, sample: np.ndarray):
     """Seconds per step of run_timeseries on the sampled steps, and its vm / line loading."""
     import pandas as pd
@@ -115,10 +177,10 @@ def _pandapower_timeseries(feeder: Feeder, profiles: Profiles, sample: np.ndarra
 
     net = copy.deepcopy(feeder.net)
     for element, column, data in (
-        ("load", "p_mw", profiles.load_p_mw),
-        ("load", "q_mvar", profiles.load_q_mvar),
-        ("sgen", "p_mw", profiles.sgen_p_mw),
-        ("sgen", "q_mvar", profiles.sgen_q_mvar),
+        ("load", "p_mw", np.asarray(profiles.load_p_mw)),
+        ("load", "q_mvar", np.asarray(profiles.load_q_mvar)),
+        ("sgen", "p_mw", np.asarray(profiles.sgen_p_mw)),
+        ("sgen", "q_mvar", np.asarray(profiles.sgen_q_mvar)),
     ):
         index = net[element].index
         if not len(index):
@@ -145,20 +207,34 @@ def _pandapower_timeseries(feeder: Feeder, profiles: Profiles, sample: np.ndarra
 
 def _power_grid_model(feeder: Feeder, profiles: Profiles, repeats: int):
     """Median seconds and vm (T, buses) of power-grid-model's batch power flow, per method."""
-    from power_grid_model import ComponentType, DatasetType, initialize_array
+    model, converter, net = _pgm_balanced(feeder)
+    update, nodes = _pgm_update(net, converter, profiles.arrays())
+    return _pgm_solved(model, update, nodes, repeats, symmetric=True)
 
+
+def _pgm_balanced(feeder: Feeder):
+    """power-grid-model's model of the feeder (balanced), its converter and the net it was
+    made from: transformers without a vector group get one from their phase shift, and the
+    external grid is ideal, as runpp's slack is (a finite one moves every bus)."""
     net = copy.deepcopy(feeder.net)
     missing = net.trafo["vector_group"].isna()
     clocks = (net.trafo["shift_degree"] / 30).round().astype(int) % 12
     net.trafo.loc[missing, "vector_group"] = [f"Dyn{c}" for c in clocks[missing]]
-    net.ext_grid["s_sc_max_mva"] = 1e12  # runpp's slack is ideal; a finite one moves every bus
+    net.ext_grid["s_sc_max_mva"] = 1e12
     model, converter = _pgm_model(net)
+    return model, converter, net
 
-    steps = profiles.steps
+
+def _pgm_update(net, converter, arrays):
+    """power-grid-model's batch update of the loads' and generators' powers (T, elements),
+    and the ids of the net's buses, in net order."""
+    from power_grid_model import ComponentType, DatasetType, initialize_array
+
+    steps = arrays[0].shape[0]
     update = {}
     for component, element, p, q in (
-        (ComponentType.sym_load, "load", profiles.load_p_mw, profiles.load_q_mvar),
-        (ComponentType.sym_gen, "sgen", profiles.sgen_p_mw, profiles.sgen_q_mvar),
+        (ComponentType.sym_load, "load", *arrays[:2]),
+        (ComponentType.sym_gen, "sgen", *arrays[2:]),
     ):
         index = net[element].index
         if not len(index):
@@ -169,8 +245,7 @@ def _power_grid_model(feeder: Feeder, profiles: Profiles, repeats: int):
         array["p_specified"] = p * 1e6
         array["q_specified"] = q * 1e6
         update[component] = array
-    nodes = [converter.get_id("bus", i) for i in net.bus.index]
-    return _pgm_solved(model, update, nodes, repeats, symmetric=True)
+    return update, [converter.get_id("bus", i) for i in net.bus.index]
 
 
 def _pgm_solved(model, update: dict, nodes: list[int], repeats: int, *, symmetric: bool):
@@ -211,7 +286,7 @@ def _unbalanced_figures(feeder: Feeder, profiles: Profiles, quick: bool):
     phases = draw_phases(np.random.default_rng(PHASES_SEED), len(net.load))
     bench = Feeder(feeder.name, net, feeder.load_bus, feeder.sgen_bus, profiles, phases)
     steps, repeats = profiles.steps, 1 if quick else 5
-    arrays = (profiles.load_p_mw, profiles.load_q_mvar, profiles.sgen_p_mw, profiles.sgen_q_mvar)
+    arrays = profiles.arrays()
     ours = solve_snapshots(bench, *arrays)
     ours_s = median_seconds(lambda: solve_snapshots(bench, *arrays), repeats)
     sample = np.linspace(0, steps - 1, 2 if quick else 10).round().astype(int)

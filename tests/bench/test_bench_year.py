@@ -23,10 +23,10 @@ def test_a_few_intervals_give_every_figure_and_the_floor_ratio():
     assert result["ratios"]["loop_vs_signature_floor"] > 0
 
 
-def test_days_belong_to_the_year_bench_only():
+def test_days_belong_to_the_benches_that_simulate_days():
     done = subprocess.run([sys.executable, "-m", "testbed", "bench", "kernels", "--days", "2"],
                           capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 2 and "--days: only for testbed bench year" in done.stderr
+    assert done.returncode == 2 and "--days: only for testbed bench year and town" in done.stderr
 
 
 def test_a_year_starts_on_1_january_and_a_few_days_in_summer():

@@ -33,3 +33,15 @@ def test_quick_bench_reports_ratios_and_accuracy(semiurb):
         assert result.ratios[f"ours_unbalanced_vs_power_grid_model_asym_{short}"] > 0
         assert result.ratios[f"ours_unbalanced_vs_runpp_3ph_{short}"] > 0
     assert result.results["check_trades_100_not_accepted"] > 0  # the interval exercises curtailment
+
+
+def test_a_year_in_parts_agrees_with_pandapower_and_the_peer(monkeypatch, semiurb):
+    """The town's year is solved in parts (the whole at once would be gigabytes): here the
+    default feeder's two days in four parts, so that the parts' seams are crossed."""
+    monkeypatch.setattr(grid, "TOWN_PART_STEPS", 50)
+    figures, ratios = grid._town_figures(semiurb, quick=True)
+    assert figures["snapshots"] == 192 and figures["ours_not_converged"] == 0
+    assert figures["max_vm_diff_vs_pandapower_pu"] < 1e-6
+    for method in grid.PGM_METHODS:
+        assert figures[f"max_vm_diff_vs_pgm_{method}_pu"] < 1e-5
+        assert ratios[f"ours_vs_pgm_{method}"] > 0

@@ -194,7 +194,7 @@ def test_the_default_neighbourhood_keeps_its_planning_band():
     kwp = np.where(rng.permutation(n) < round(0.4 * n), rng.uniform(6, 16, n), 0.0) * 2
     per_kwp = feeder.profiles.sgen_p_mw[:, 0] / feeder.net.sgen["p_mw"].iloc[0]
     pv = per_kwp[:, None] * kwp[None]
-    load = feeder.profiles.load_p_mw * 1000 - pv
+    load = np.asarray(feeder.profiles.load_p_mw) * 1000 - pv
     none = np.zeros((len(load), len(feeder.net.sgen)))
     uncontrolled = solve_snapshots(feeder, load / 1000, feeder.profiles.load_q_mvar, none, none)
     worst = np.argsort(-np.nanmax(uncontrolled.vm_pu, axis=1))[:60]

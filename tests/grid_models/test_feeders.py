@@ -25,6 +25,12 @@ def test_simbench_feeder_has_a_year_of_profiles_in_table_order(semiurb):
     reference = simbench.get_absolute_values(semiurb.net, profiles_instead_of_study_cases=True)
     last = semiurb.net.load.index[-1]
     np.testing.assert_array_equal(profiles.load_p_mw[:, -1], reference[("load", "p_mw")][last])
+    for (element, column), ours in ((("load", "p_mw"), profiles.load_p_mw),
+                                    (("load", "q_mvar"), profiles.load_q_mvar),
+                                    (("sgen", "p_mw"), profiles.sgen_p_mw)):
+        theirs = reference[(element, column)].reindex(columns=semiurb.net[element].index)
+        np.testing.assert_array_equal(np.asarray(ours), theirs.to_numpy(float))  # bit for bit
+        np.testing.assert_array_equal(ours[[5, 7], 1:3], theirs.to_numpy(float)[[5, 7], 1:3])
     assert set(semiurb.sgen_bus.values()) <= set(semiurb.net.bus.index)
     one = profiles.at(100)
     np.testing.assert_array_equal(one.load_q_mvar, profiles.load_q_mvar[100])
@@ -79,7 +85,10 @@ def test_a_builtin_feeder_gets_simbench_standard_profiles(cigre, semiurb):
     np.testing.assert_allclose(profiles.pv_per_kw, pv)
     rating = net.sgen["sn_mva"].to_numpy()
     np.testing.assert_allclose(profiles.sgen_p_mw, pv[:, None] * rating[None, :])
-    assert not profiles.load_p_mw.flags.writeable
+    with pytest.raises(TypeError):
+        profiles.load_p_mw[0, 0] = 1.0  # read-only: computed from relative profiles
+    assert not profiles.load_p_mw.relative.flags.writeable
+    np.testing.assert_array_equal(profiles.head(10).load_p_mw, profiles.load_p_mw[:10])
 
 
 def test_a_feeder_without_generators_still_has_a_pv_profile(kerber):

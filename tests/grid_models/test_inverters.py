@@ -187,3 +187,35 @@ def test_a_physical_inverter_is_left_to_its_own_functions(weak_chain):
     solution = solve_with_inverters(plan, s, a, np.full_like(a, np.inf))
     assert solution.q[0, -1] == 0 and solution.p[0, -1] == a[0, -1]
     assert (solution.q[0, :-1] < 0).all() and (solution.p[0, :-1] < a[0, :-1]).any()
+
+
+def _sparse_and_dense(model, avail, rated):
+    """The same snapshots solved with the dense Z between the inverters and without it."""
+    s = element_injections(model, (CONSUMPTION_KW - avail) / 1000, np.zeros_like(avail),
+                           np.zeros((len(avail), 0)), np.zeros((len(avail), 0)))  # fmt: skip
+    a = avail * 1e-3 / model.base_mva
+    cap = np.full_like(a, np.inf)
+    inverters = Inverters(rated, avail[0])
+    dense = InverterPlan.of(model, inverters)
+    sparse = InverterPlan.of(model, inverters, dense_z_max=0)
+    assert dense.z is not None and sparse.z is None
+    return (solve_with_inverters(dense, s, a, cap), solve_with_inverters(sparse, s, a, cap))
+
+
+@pytest.mark.parametrize("phases", [None, ("a", "b", "c", "abc", "a", "b", "c", "a")])
+def test_without_the_dense_z_the_newton_steps_find_the_same_fixed_point(weak_chain, phases):
+    """A town's inverters are too many for Z between all of them: the steps that solve only
+    for the inverters on a slope of their curves reach the same P, Q and voltages."""
+    net, model = weak_chain
+    if phases is not None:
+        from grid_models.unbalanced import compile_unbalanced
+
+        model = compile_unbalanced(net, phases)
+    avail = np.random.default_rng(7).uniform(0, 30, (6, 8))
+    dense, sparse = _sparse_and_dense(model, avail, np.full(8, 30.0))
+    assert dense.result.converged.all() and sparse.result.converged.all()
+    assert (dense.q != 0).any() and (dense.p < avail * 1e-3 / model.base_mva - 1e-6).any()
+    watt = 1e-6 / model.base_mva
+    np.testing.assert_allclose(sparse.p, dense.p, atol=0.05 * watt)  # within the 0.01 W tol
+    np.testing.assert_allclose(sparse.q, dense.q, atol=0.05 * watt)
+    np.testing.assert_allclose(sparse.result.vm_pu, dense.result.vm_pu, atol=1e-9)

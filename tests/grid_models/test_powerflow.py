@@ -108,8 +108,7 @@ def test_topology_changes_follow_pandapower(cigre):
 
 
 def test_profiles_of_a_simbench_day(semiurb):
-    profiles = semiurb.profiles.head(96)
-    arrays = (profiles.load_p_mw, profiles.load_q_mvar, profiles.sgen_p_mw, profiles.sgen_q_mvar)
+    arrays = semiurb.profiles.head(96).arrays()
     result = solve_snapshots(semiurb, *arrays)
     assert result.converged.all()
     sample = [0, 47, 95]

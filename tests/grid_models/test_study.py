@@ -47,7 +47,7 @@ def test_hosting_capacity_is_the_first_violation(semiurb):
     assert 0.01 < capacity_mw < 10
     model = semiurb.model
     day = semiurb.profiles.head(STEPS_PER_DAY)
-    worst = study._lowest_demand(day)
+    worst = study._lowest_demand(day.arrays())
     s = element_injections(
         model,
         day.load_p_mw[worst],
