@@ -163,27 +163,41 @@ def warm(*, parallel: bool = False) -> None:
     warms at start-up answers its first real call at full speed, and processes started after
     one that warmed load the cache instead of compiling the same functions at once.
 
-    ``parallel``: verification is compiled in a second process meanwhile, then loaded from the
-    cache (Numba compiles holding the GIL, so only a process runs beside it): on a cold machine
-    of two cores, a quarter less time (57 s against 76 s, AMD EPYC, quiet: `make`'s install step
-    and a first run); on a warm one, a second process that loads the cache beside this one. A failed second process costs only
-    the time: this one compiles what it did not. A daemonic process (a Dask worker's) may
-    start none, and warms alone."""
+    ``parallel``: verification is compiled meanwhile by a second interpreter (Numba compiles
+    holding the GIL, so only a process runs beside it), then loaded here from the cache: on a
+    cold machine of two cores, a quarter less time (57 s against 76 s, AMD EPYC, quiet:
+    `make`'s install step and a first run); on a warm one, a second process that loads the cache
+    beside this one. It is a plain subprocess, not multiprocessing's: that would import the
+    caller's main script again in the child. If it fails or outlasts `WARM_HELPER_TIMEOUT_S`,
+    this process compiles what it did not. A daemonic process (a Dask worker's, whose cells
+    follow the first that warmed) warms alone."""
     import multiprocessing
 
     if not parallel or multiprocessing.current_process().daemon:
         _warm_signing()
-        _warm_verification()
+        warm_verification()
         return
-    helper = multiprocessing.get_context("spawn").Process(  # daemonic: ends with this one
-        target=_warm_verification, name="kernels-warm", daemon=True)
-    helper.start()
+    import subprocess
+    import sys
+
+    helper = subprocess.Popen([sys.executable, "-c", "import kernels; kernels.warm_verification()"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
     _warm_signing()
-    helper.join()
-    if helper.exitcode != 0:
-        _log.warning("warming in a second process failed (exit code %s): compiling here",
-                     helper.exitcode)
-    _warm_verification()
+    try:
+        _, stderr = helper.communicate(timeout=WARM_HELPER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        helper.kill()
+        _, stderr = helper.communicate()
+    if helper.returncode != 0:
+        _log.warning("warming in a second process failed (exit code %s: %s): compiling here",
+                     helper.returncode, stderr.decode(errors="replace").strip()[-300:])
+    warm_verification()
+
+
+WARM_HELPER_TIMEOUT_S = 600.0
+"""Compiling verification from nothing takes about a minute on a quiet core; ten is a machine
+that will compile it faster here than by waiting."""
 
 
 _WARM_SEED = bytes(range(32))
@@ -198,8 +212,8 @@ def _warm_signing() -> None:
     merkle_root([b"warm", b"up", b"!"])
 
 
-def _warm_verification() -> None:
-    """Verification, of a key without its table and then with one."""
+def warm_verification() -> None:
+    """Verification, of a key without its table and then with one (`warm`'s second process)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from kernels.ed25519_keys import KeyCache

@@ -50,3 +50,14 @@ def check(parallel: bool) -> None:
     kernels.sha256_batch(messages * 64)
     kernels.merkle_root(messages * 64)
     assert signatures() == before
+
+
+def test_a_script_that_warms_in_parallel_runs_once(tmp_path):
+    """A user's script with no ``if __name__ == "__main__"`` guard: the second process must not
+    import it again (multiprocessing's spawn would, and run the script twice or fail)."""
+    script = tmp_path / "study.py"
+    script.write_text("import kernels\nkernels.warm(parallel=True)\nprint('ran')\n")
+    done = subprocess.run([sys.executable, str(script)], check=False, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ran"]
