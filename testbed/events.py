@@ -12,6 +12,7 @@ Energy in Wh, power in kW, money in the smallest currency unit, prices per kWh.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -367,14 +368,18 @@ class EventStream:
 
     A subscriber may publish in turn: its event reaches every subscriber before the event it
     answers reaches the subscribers after it (an interval's outcome, published as the interval
-    settles, reaches the recorder before the settlement that closes the interval's rows)."""
+    settles, reaches the recorder before the settlement that closes the interval's rows).
+    Publishers on several threads (a paced run's control steps and its market thread) take
+    turns: each event reaches every subscriber before the next one starts."""
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._turn = threading.RLock()  # re-entered by a subscriber that publishes in turn
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
     def publish(self, event: Event) -> None:
-        for subscriber in self._subscribers:
-            subscriber(event)
+        with self._turn:
+            for subscriber in self._subscribers:
+                subscriber(event)

@@ -12,10 +12,12 @@ Per interval k, starting at T (scenario time), each stage hands its values to th
 Between them run the control steps: every physical home is measured at its meter; at T its
 meter's energy of interval k - 1 is read and its setpoints for k are sent. Paced
 (`testbed run`), a control step is due every ``control_step_s`` of wall time and stands for
-``control_step_s * real_time_factor`` seconds of the scenario; at most one market event runs
-after a step's instrument work, and only once the ledger has committed every batch handed
+``control_step_s * real_time_factor`` seconds of the scenario. The market events run beside
+the steps, on the market thread, one at a time: after a step's instrument work the next
+one due starts once the last has finished and the ledger has committed every batch handed
 to it (`Ledger.idle`: each stage reads the state the last one committed), so the steps keep
-their pace whatever the ledger does. A clearing the ledger delays past its interval's start
+their pace whatever the market and the ledger do (a clearing with its power flows takes
+longer than a step). A clearing the ledger delays past its interval's start
 is an alarm (`LedgerLate`): the physical homes are held at no export until it comes, and
 get their setpoints at the step after it. Simulated (`testbed simulate`), there is one
 control step per interval, at its start, after every market event due before it, and no
@@ -30,6 +32,7 @@ import itertools
 import math
 import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,6 +71,7 @@ class Interval:
 class _Event:
     t: int
     seq: int
+    k: int = field(compare=False)  # the interval it serves
     run: Callable[[], None] = field(compare=False)
 
 
@@ -82,9 +86,11 @@ class Loop:
         self.intervals: dict[int, Interval] = {}
         self._events: list[_Event] = []
         self._seq = itertools.count()
+        self._market: ThreadPoolExecutor | None = None  # paced: the market thread
+        self._running: Future[None] | None = None  # the market event it runs
 
-    def _at(self, t: int, run: Callable[[], None]) -> None:
-        heapq.heappush(self._events, _Event(t, next(self._seq), run))
+    def _at(self, t: int, k: int, run: Callable[[], None]) -> None:
+        heapq.heappush(self._events, _Event(t, next(self._seq), k, run))
 
     def interval(self, k: int) -> Interval:
         if k not in self.intervals:
@@ -96,18 +102,20 @@ class Loop:
         t_s, gate_s = self.timing, self.timing.gate_closure_s
         for k in range(t_s.intervals):
             t = k * t_s.interval_s
-            self._at(t - gate_s - ORDER_LEAD_S, lambda k=k: self._orders(k))
-            self._at(t - gate_s, lambda k=k: self._clear(k))
-            self._at(t + t_s.interval_s, lambda k=k: self._settle(k))
-        while self._events[0].t < 0:  # the first interval's orders and clearing
-            heapq.heappop(self._events).run()
+            self._at(t - gate_s - ORDER_LEAD_S, k, lambda k=k: self._orders(k))
+            self._at(t - gate_s, k, lambda k=k: self._clear(k))
+            self._at(t + t_s.interval_s, k, lambda k=k: self._settle(k))
+        self._run_events(before=0)  # the first interval's orders and clearing
         switch_s = sys.getswitchinterval()
         if self.paced:
             sys.setswitchinterval(GIL_SWITCH_S)
+            self._market = ThreadPoolExecutor(1, thread_name_prefix="market")
             self.pacer.start()
         try:
             self._steps(progress)
         finally:
+            if self._market is not None:  # its event finishes (bounded) before the run closes
+                self._market.shutdown(wait=True)
             sys.setswitchinterval(switch_s)
             gc.unfreeze()
         self.run.ledger.wait()  # the last interval's settlement committed
@@ -116,7 +124,7 @@ class Loop:
         """The control steps, each followed by the market events then due."""
         per = self.timing.steps_per_interval
         for n in itertools.count():
-            if not self._events:
+            if not self._events and self._running is None:
                 break
             k, step = divmod(n, per)
             t = (k + step / per) * self.timing.interval_s
@@ -124,21 +132,40 @@ class Loop:
                 if step == 0:
                     gc.freeze()  # what has lived this long is no work for the collector
                 self.pacer.wait()
-            else:  # a simulated step comes after every market event due before it
-                while self._events and self._events[0].t < t:
-                    heapq.heappop(self._events).run()
-            self._control_step(t, k, step == 0)
-            for _ in range(1 if self.paced else len(self._events)):
-                if not self._events or self._events[0].t > t:
-                    break
-                if self.paced and not self.run.ledger.idle():
-                    break  # the stage needs what the ledger is still committing: a later step
-                heapq.heappop(self._events).run()
-            if self.paced:
+                self._control_step(t, k, step == 0)
+                self._next_market_event(t)
                 missed = not self.pacer.done()
                 self.run.events.publish(StepPaced(t, self.pacer.lateness_s[-1] * 1e3, missed))
+            else:  # a simulated step comes after every market event due before it, and
+                # before those due at it, which need its meter energy
+                self._run_events(before=t)
+                self._control_step(t, k, step == 0)
+                self._run_events(before=t, at=True)
             if progress is not None and step == 0:
                 progress(k)
+
+    def _run_events(self, before: float, at: bool = False) -> None:
+        """The market events due before (and ``at``) scenario time ``before``, in order, on
+        the loop's own thread: a simulated run's, and the first interval's of any run."""
+        while self._events and (self._events[0].t < before
+                                or at and self._events[0].t == before):
+            heapq.heappop(self._events).run()
+
+    def _next_market_event(self, t: float) -> None:
+        """Paced: start the market event due by ``t`` on the market thread, once the one
+        before it has finished (its failure raised here) and the ledger has committed what it
+        was handed (the stage needs that state: a later step, then)."""
+        if self._running is not None:
+            if not self._running.done():
+                return
+            running, self._running = self._running, None
+            running.result()
+        if not self._events or self._events[0].t > t or not self.run.ledger.idle():
+            return
+        event = heapq.heappop(self._events)
+        self.interval(event.k)  # made here: the control steps read it while the event runs
+        assert self._market is not None
+        self._running = self._market.submit(event.run)
 
     # -- the bench: measure, and at an interval's start, meter energy and setpoints -----------
 
@@ -200,8 +227,9 @@ class Loop:
     def _clear(self, k: int) -> None:
         run, iv = self.run, self.interval(k)
         gate = iv.start - self.timing.gate_closure_s
+        measured = dict(self.measured)  # as the control steps left it when the clearing began
         matched = clearing.match(run.ledger.contract, iv.start, run.home_of, iv.reveals)
-        body = clearing.decide(matched, run.grid.check(k, matched, self.measured))
+        body = clearing.decide(matched, run.grid.check(k, matched, measured))
         run.ledger.commit([signed(run.ledger, run.ledger.operator, body)], gate)
         event = clearing.cleared(k, matched, body)
         run.events.publish(event)
@@ -210,7 +238,7 @@ class Loop:
         sold_wh = clearing.sold_wh(event.trades)
         iv.sold_kw = {home: wh_to_kw(wh, self.timing.interval_s)
                       for home, wh in sold_wh.items() if home in physical}
-        state = run.grid.control(k, iv.start, self.measured, sold_wh, physical)
+        state = run.grid.control(k, iv.start, measured, sold_wh, physical)
         iv.vm_pu, iv.limit_kw, iv.curtailed_wh = state.vm_pu, state.limit_kw, state.curtailed_wh
         iv.cleared = True
         run.events.publish(state.solved)
