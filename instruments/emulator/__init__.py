@@ -59,7 +59,54 @@ RESCALE = "rescale"
 PORT_MAX = 65535
 
 
-class Emulator:
+class Served:
+    """What a client of a served bench needs: each endpoint's resource string and a bench
+    description for ``instruments.open_bench`` (set by a subclass: ``config``, ``host`` and
+    the bound ``ports``)."""
+
+    config: EmulatorConfig
+    host: str
+    ports: dict[str, int]
+
+    @property
+    def resources(self) -> dict[str, str]:
+        """VISA resource string of each device (not the control endpoint)."""
+        return {spec.name: self._resource(spec.name) for spec in self.config.devices}
+
+    @property
+    def control_resource(self) -> str:
+        return self._resource(CONTROL)
+
+    def _resource(self, name: str) -> str:
+        sunspec = next((s.sunspec for s in self.config.devices if s.name == name), None)
+        if sunspec is not None:
+            return f"modbus-tcp://{self.host}:{self.ports[name]}/{sunspec.unit_id}"
+        return f"TCPIP0::{self.host}::{self.ports[name]}::SOCKET"
+
+    def bench_config(self, limits: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+        """A bench description of this emulator for ``instruments.open_bench``.
+
+        ``limits`` maps device names to limit tables; devices without one get the device's
+        own range (export) and the emulator's nominal voltage band of +-10 %.
+        """
+        limits = limits or {}
+        v = self.config.v_nominal
+        devices = []
+        for spec in self.config.devices:
+            default = {"v_min": 0.9 * v, "v_max": 1.1 * v, **_power_limits(spec)}
+            devices.append(
+                {
+                    "name": spec.name,
+                    "role": spec.profile.role,
+                    "resource": self._resource(spec.name),
+                    "profile": spec.profile.name,
+                    "limits": {**default, **limits.get(spec.name, {})},
+                }
+            )
+        return {"device": devices}
+
+
+class Emulator(Served):
     """An emulated bench served on loopback; start/stop it or use it as a context manager."""
 
     def __init__(
@@ -114,21 +161,6 @@ class Emulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @property
-    def resources(self) -> dict[str, str]:
-        """VISA resource string of each device (not the control endpoint)."""
-        return {name: self._resource(name) for name in self.devices}
-
-    @property
-    def control_resource(self) -> str:
-        return self._resource(CONTROL)
-
-    def _resource(self, name: str) -> str:
-        if name in self.sunspec:
-            unit = self.sunspec[name].options.unit_id
-            return f"modbus-tcp://{self.host}:{self.ports[name]}/{unit}"
-        return f"TCPIP0::{self.host}::{self.ports[name]}::SOCKET"
-
     def _framing(self, name: str) -> ScpiFraming | ModbusFraming:
         if name in self.sunspec:
             regmap = self.sunspec[name]
@@ -175,28 +207,6 @@ class Emulator:
                 self.sunspec[device].rescale()
             return
         self._server.inject(device, Fault(kind, count, delay_s, code))
-
-    def bench_config(self, limits: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
-        """A bench description of this emulator for ``instruments.open_bench``.
-
-        ``limits`` maps device names to limit tables; devices without one get the device's
-        own range (export) and the emulator's nominal voltage band of +-10 %.
-        """
-        limits = limits or {}
-        v = self.config.v_nominal
-        devices = []
-        for spec in self.config.devices:
-            default = {"v_min": 0.9 * v, "v_max": 1.1 * v, **_power_limits(spec)}
-            devices.append(
-                {
-                    "name": spec.name,
-                    "role": spec.profile.role,
-                    "resource": self._resource(spec.name),
-                    "profile": spec.profile.name,
-                    "limits": {**default, **limits.get(spec.name, {})},
-                }
-            )
-        return {"device": devices}
 
     # -- internals ------------------------------------------------------------------------
 

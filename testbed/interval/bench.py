@@ -6,8 +6,8 @@ The inverter and meter of a physical home are instruments behind the safety laye
 
 A device whose scenario resource is ``"emulated"`` is served by the built-in emulator on a
 loopback port (one emulated point per home: grid simulator, PV inverter, household load,
-meter) and reached through PyVISA like any LAN instrument; its clock is the scenario's
-simulated time, moved by the loop. Any other resource is a real instrument on wall-clock time,
+meter), in a process of its own as a real instrument is, and reached through PyVISA like any
+LAN instrument; its clock is the scenario's simulated time, moved by the loop. Any other resource is a real instrument on wall-clock time,
 so its energies are scaled by the real-time factor to stand for the scenario's interval.
 
 The bench reports what its safety layer does as events: every command log line, every clamp,
@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from instruments import Bench, CommandLog, open_bench
-from instruments.emulator import Emulator
-from instruments.emulator.physics import simbench_profile
+from instruments.emulator.process import EmulatorProcess
 from testbed.events import Alarm, CommandLogged, EventStream, SetpointClamped, WatchdogKicked
-from testbed.interrupts import interruptible
 from testbed.scenario import PhysicalSpec
 
 EMULATED = "emulated"
@@ -85,15 +83,14 @@ class PhysicalHomes:
         self.physics_step_s = physics_step_s
         self.events = events
         self.t_s = 0.0  # the run's clock at the last control step
-        if any(home.spec.inverter.resource == EMULATED for home in homes):
-            # the emulated sun, read where an interrupt cannot be swallowed (`interrupts`)
-            interruptible(simbench_profile, PV_PROFILE.removeprefix("simbench:"))
-        self.emulators: list[Emulator] = []
+        self.emulators: list[EmulatorProcess] = []
         self.homes: list[PhysicalHome] = []
         devices: list[dict[str, Any]] = []
         try:
-            for home in homes:
-                devices += self._devices(home, start, seed, real_time_factor)
+            # the emulators start side by side, then each home's devices join the bench
+            emulators = [self._add(home, start, seed, real_time_factor) for home in homes]
+            for home, added, emu in zip(homes, self.homes, emulators, strict=True):
+                devices += self._devices(home, added, emu)
             config = {
                 "bench": {"watchdog_deadline_s": watchdog_deadline_s, "watchdog_max_misses": 3},
                 "device": devices,
@@ -119,24 +116,17 @@ class PhysicalHomes:
             self.bench[home.prefix + "inverter"].enable()
             self.bench[home.prefix + "meter"].start_integration()
 
-    def _devices(self, home: BenchHome, start: datetime, seed: int, rtf: float
-                  ) -> list[dict[str, Any]]:
+    def _add(self, home: BenchHome, start: datetime, seed: int, rtf: float
+             ) -> EmulatorProcess | None:
+        """``home`` on the bench; an emulated home's emulator, started."""
         spec, index = home.spec, home.index
-        prefix = f"{spec.home}."
         emulated = spec.inverter.resource == EMULATED
-        self.homes.append(PhysicalHome(index, spec.home, prefix, emulated,
+        self.homes.append(PhysicalHome(index, spec.home, f"{spec.home}.", emulated,
                                        1.0 if emulated else rtf,
                                        emulated or spec.grid_simulator is not None))
         if not emulated:
-            roles = (("inverter", spec.inverter), ("meter", spec.meter),
-                     ("grid_simulator", spec.grid_simulator))
-            return [
-                {"name": prefix + role, "role": role, "resource": dev.resource,
-                 "profile": dev.profile, "limits": dev.limits,
-                 **({"calibration_date": dev.calibration_date} if dev.calibration_date else {})}
-                for role, dev in roles if dev is not None
-            ]
-        emu = Emulator({
+            return None
+        self.emulators.append(EmulatorProcess({
             "emulator": {"seed": seed + index, "clock": "manual",
                          "v_nominal": V_NOMINAL,
                          "physics_step_s": self.physics_step_s,
@@ -149,8 +139,22 @@ class PhysicalHomes:
                 {"name": "load", "profile": "testbed-load"},
                 {"name": "meter", "profile": spec.meter.profile},
             ],
-        }).start()
-        self.emulators.append(emu)
+        }).start())
+        return self.emulators[-1]
+
+    def _devices(self, home: BenchHome, added: PhysicalHome, emu: EmulatorProcess | None
+                 ) -> list[dict[str, Any]]:
+        """The bench entries of ``home``'s devices: its own, or its emulator's."""
+        spec, prefix = home.spec, added.prefix
+        if emu is None:
+            roles = (("inverter", spec.inverter), ("meter", spec.meter),
+                     ("grid_simulator", spec.grid_simulator))
+            return [
+                {"name": prefix + role, "role": role, "resource": dev.resource,
+                 "profile": dev.profile, "limits": dev.limits,
+                 **({"calibration_date": dev.calibration_date} if dev.calibration_date else {})}
+                for role, dev in roles if dev is not None
+            ]
         entries = emu.bench_config({"inverter": spec.inverter.limits})["device"]
         return [{**e, "name": prefix + e["name"]} for e in entries]
 
