@@ -6,9 +6,12 @@ The inverter and meter of a physical home are instruments behind the safety laye
 
 A device whose scenario resource is ``"emulated"`` is served by the built-in emulator on a
 loopback port (one emulated point per home: grid simulator, PV inverter, household load,
-meter), in a process of its own as a real instrument is, and reached through PyVISA like any
-LAN instrument; its clock is the scenario's simulated time, moved by the loop. Any other resource is a real instrument on wall-clock time,
-so its energies are scaled by the real-time factor to stand for the scenario's interval.
+meter) and reached through PyVISA like any LAN instrument; its clock is the scenario's
+simulated time, moved by the loop. A paced run's emulators run in processes of their own, as
+real instruments do, so that its steps never wait for their physics (nor they for the
+market's work); a simulation's in its own process, where they start at no cost. Any other
+resource is a real instrument on wall-clock time, so its energies are scaled by the
+real-time factor to stand for the scenario's interval.
 
 The bench reports what its safety layer does as events: every command log line, every clamp,
 a trip (an alarm) and the watchdog at each control step.
@@ -24,8 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from instruments import Bench, CommandLog, open_bench
+from instruments.emulator import Emulator
+from instruments.emulator.physics import simbench_profile
 from instruments.emulator.process import EmulatorProcess
 from testbed.events import Alarm, CommandLogged, EventStream, SetpointClamped, WatchdogKicked
+from testbed.interrupts import interruptible
 from testbed.scenario import PhysicalSpec
 
 EMULATED = "emulated"
@@ -73,17 +79,21 @@ class PhysicalHomes:
     """Every physical home's devices on one bench (one watchdog, one command log).
 
     ``start`` is the run's start (emulated devices' clocks and sun follow it), ``seed`` seeds
-    the emulated devices' noise, and ``real_time_factor`` scales a real device's wall-clock
-    energy to the scenario's interval."""
+    the emulated devices' noise, ``real_time_factor`` scales a real device's wall-clock
+    energy to the scenario's interval, and ``apart`` serves the emulated devices from
+    processes of their own."""
 
     def __init__(self, homes: Sequence[BenchHome], *, start: datetime, seed: int,
                  real_time_factor: float, log_path: Path, watchdog_deadline_s: float,
                  events: EventStream, physics_step_s: float = 1.0,
-                 handle_signals: bool = True) -> None:
-        self.physics_step_s = physics_step_s
+                 handle_signals: bool = True, apart: bool = True) -> None:
+        self.physics_step_s, self.apart = physics_step_s, apart
         self.events = events
         self.t_s = 0.0  # the run's clock at the last control step
-        self.emulators: list[EmulatorProcess] = []
+        if not apart and any(home.spec.inverter.resource == EMULATED for home in homes):
+            # the emulated sun, read where an interrupt cannot be swallowed (`interrupts`)
+            interruptible(simbench_profile, PV_PROFILE.removeprefix("simbench:"))
+        self.emulators: list[Emulator | EmulatorProcess] = []
         self.homes: list[PhysicalHome] = []
         devices: list[dict[str, Any]] = []
         try:
@@ -117,7 +127,7 @@ class PhysicalHomes:
             self.bench[home.prefix + "meter"].start_integration()
 
     def _add(self, home: BenchHome, start: datetime, seed: int, rtf: float
-             ) -> EmulatorProcess | None:
+             ) -> Emulator | EmulatorProcess | None:
         """``home`` on the bench; an emulated home's emulator, started."""
         spec, index = home.spec, home.index
         emulated = spec.inverter.resource == EMULATED
@@ -126,7 +136,8 @@ class PhysicalHomes:
                                        emulated or spec.grid_simulator is not None))
         if not emulated:
             return None
-        self.emulators.append(EmulatorProcess({
+        served = EmulatorProcess if self.apart else Emulator
+        self.emulators.append(served({
             "emulator": {"seed": seed + index, "clock": "manual",
                          "v_nominal": V_NOMINAL,
                          "physics_step_s": self.physics_step_s,
@@ -142,8 +153,8 @@ class PhysicalHomes:
         }).start())
         return self.emulators[-1]
 
-    def _devices(self, home: BenchHome, added: PhysicalHome, emu: EmulatorProcess | None
-                 ) -> list[dict[str, Any]]:
+    def _devices(self, home: BenchHome, added: PhysicalHome,
+                 emu: Emulator | EmulatorProcess | None) -> list[dict[str, Any]]:
         """The bench entries of ``home``'s devices: its own, or its emulator's."""
         spec, prefix = home.spec, added.prefix
         if emu is None:

@@ -199,7 +199,7 @@ def _parts(scenario: Scenario, out: Path, paced: bool, handle_signals: bool, clo
             log_path=out / "instruments.log", events=events,
             watchdog_deadline_s=2 * clock.control_step_s if paced else 30.0,
             physics_step_s=1.0 if paced else SIMULATED_PHYSICS_STEP_S,
-            handle_signals=handle_signals,
+            handle_signals=handle_signals, apart=paced,
         )
     except BaseException:
         ledger.close()
