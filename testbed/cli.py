@@ -84,23 +84,61 @@ DAYS_BENCHES = ("year", "town")  # the benchmarks that simulate days
 
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="One of: " + ", ".join(bench_names())),
-    json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
+    name: str = typer.Argument(..., help="all, or one of: " + ", ".join(bench_names())),
+    json: bool = typer.Option(False, "--json", help="One JSON object instead of a table (one "
+                              "line per benchmark)."),
     quick: bool = typer.Option(False, "--quick", help="Smaller inputs, for a smoke test."),
     days: float | None = typer.Option(None, help="bench year, bench town: simulate this many "
                                       "days."),
+    markdown: bool = typer.Option(False, "--markdown", help="The page docs/benchmarks.md: "
+                                  "each result stamped with its date, commit and machine."),
+    save: Path | None = typer.Option(None, "--save", help="Also keep each result as "
+                                     "DIR/NAME.json, as it finishes (see bench-markdown)."),
 ) -> None:
-    """Measure ours beside a named baseline, side by side in one run."""
-    from testbed.bench import render
+    """Measure ours beside a named baseline, side by side in one run; `all` runs every one."""
+    import json as json_text
+    import time
+
+    from testbed.bench import render, to_json
+    from testbed.bench._markdown import page
     from testbed.errors import InputError
 
-    if name not in (known := bench_names()):
-        raise typer.BadParameter(f"unknown benchmark {name!r}; one of: {', '.join(known)}")
-    module = importlib.import_module(f"testbed.bench.{name}")
+    known = bench_names()
+    if name != "all" and name not in known:
+        raise typer.BadParameter(f"unknown benchmark {name!r}; one of: all, {', '.join(known)}")
+    if json and markdown:
+        raise InputError("--json and --markdown: choose one")
     if days is not None and name not in DAYS_BENCHES:
         raise InputError(f"--days: only for testbed bench {' and '.join(DAYS_BENCHES)}")
     options = {} if days is None else {"days": days}
-    typer.echo(render(module.run(quick=quick, **options), as_json=json))
+    results = []
+    for each in known if name == "all" else [name]:
+        start = time.perf_counter()
+        result = importlib.import_module(f"testbed.bench.{each}").run(quick=quick, **options)
+        content = to_json(result, quick)
+        results.append(content)
+        if save is not None:
+            save.mkdir(parents=True, exist_ok=True)
+            (save / f"{each}.json").write_text(json_text.dumps(content, sort_keys=True, indent=1)
+                                               + "\n")
+        if name == "all":
+            typer.echo(f"bench {each}: {time.perf_counter() - start:.0f} s", err=True)
+        if json:
+            typer.echo(json_text.dumps(content, sort_keys=True))
+        elif not markdown:
+            typer.echo(render(result, as_json=False) + ("\n" if name == "all" else ""))
+    if markdown:
+        typer.echo(page(results), nl=False)
+
+
+@app.command("bench-markdown")
+def bench_markdown(
+    files: list[Path] = typer.Argument(..., help="Results of testbed bench --json or --save."),
+) -> None:
+    """Render saved benchmark results as the page docs/benchmarks.md, measuring nothing."""
+    from testbed.bench._markdown import load_results, page
+
+    typer.echo(page(load_results(files)), nl=False)
 
 
 @app.command()

@@ -2,8 +2,9 @@
 
 Each module exposes ``run(quick: bool = False) -> BenchResult``. Baselines run in the same
 process, on the same inputs, in the same run; ratios are named ``<ours>_vs_<baseline>`` and
-above 1 means ours is faster. The machine that ran them, with its CPU model and the CPU flags
-that change which kernel code runs, goes with every JSON result.
+above 1 means ours is faster. The machine that ran them (its CPU model, the CPU flags that
+change which kernel code runs, its load average) and when and from which commit they ran go
+with every JSON result; `testbed.bench._markdown` turns such results into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import os
 import pkgutil
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +52,32 @@ def machine() -> dict[str, object]:
         "llvm_cpu": llvm_cpu(),
         "cpu_flags": cpu_flags(),
         "cpus": os.cpu_count(),
+        # The machine may be shared: 1, 5 and 15 minute load averages as the result is written.
+        "load_average": [round(load, 2) for load in os.getloadavg()],
     }
+
+
+def measured(quick: bool) -> dict[str, object]:
+    """When and from which code a result was measured, and whether on the quick inputs."""
+    return {"date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), "commit": _commit(),
+            "quick": quick}
+
+
+def _commit() -> str:
+    """The checkout's commit (short), "+dirty" when it has uncommitted changes; "unknown"
+    outside a git checkout."""
+    here = Path(__file__).parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short=10", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def ledger_file_bytes(out: Path, scenario: Scenario) -> int:
@@ -70,21 +98,29 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
     return statistics.median(times)
 
 
-def render(result: BenchResult, as_json: bool) -> str:
+def to_json(result: BenchResult, quick: bool = False) -> dict[str, object]:
+    """The JSON object of a result: what `--json` prints and docs/benchmarks.md is made of."""
+    content: dict[str, object] = {
+        "benchmark": result.benchmark,
+        "machine": machine(),
+        "measured": measured(quick),
+        "results": result.results,
+        "ratios": result.ratios,
+    }
+    if result.auto_backends:
+        content["auto_backends"] = result.auto_backends
+    if result.notes:
+        content["notes"] = result.notes
+    return content
+
+
+def render(result: BenchResult, as_json: bool, quick: bool = False) -> str:
     """The JSON object for machines, or a table for people."""
     if as_json:
-        content = {
-            "benchmark": result.benchmark,
-            "machine": machine(),
-            "results": result.results,
-            "ratios": result.ratios,
-        }
-        if result.auto_backends:
-            content["auto_backends"] = result.auto_backends
-        return json.dumps(content, sort_keys=True)
+        return json.dumps(to_json(result, quick), sort_keys=True)
     width = max(len(k) for k in [*result.results, *result.ratios, "x"])
     lines = [f"benchmark: {result.benchmark}", ""]
-    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in result.results.items()]
+    lines += [f"  {k:<{width}}  {number(v)}" for k, v in result.results.items()]
     if result.ratios:
         lines += ["", "  ratios (above 1: ours is faster)"]
         lines += [f"  {k:<{width}}  {v:.2f}x" for k, v in result.ratios.items()]
@@ -95,7 +131,8 @@ def render(result: BenchResult, as_json: bool) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: float) -> str:
+def number(value: float) -> str:
+    """A figure for people: thousands grouped, else four significant digits."""
     if isinstance(value, int) or abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.4g}"
