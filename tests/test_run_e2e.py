@@ -147,6 +147,7 @@ def test_simulated_day(simulated_day, tmp_path):
     assert summary["ledger_bytes_per_kwh_traded"] > 0
     assert summary["validation_cpu_s_per_1000_trades"] > 0
     assert (summary["head_height"], summary["head_hash"]) == SIMULATED_DAY_HEAD
+    assert summary["public_keys"].startswith("signing keys (--dev-keys)")
     alone = tmp_path / "copied.sqlite"  # the ledger file alone is the whole ledger
     shutil.copyfile(out / "ledger.sqlite", alone)
     assert not (out / "ledger.sqlite-wal").exists()

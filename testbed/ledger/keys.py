@@ -139,12 +139,17 @@ def _warn_development_passphrase() -> None:
                   "passphrase; never use them for anything of value", stacklevel=3)
 
 
+def development_passphrase() -> bool:
+    """Whether key files written now would be encrypted under the public development
+    passphrase (TESTBED_PASSPHRASE is not set): anyone holding such a file holds the key."""
+    return not os.environ.get(PASSPHRASE_ENV)
+
+
 def passphrase(development: bool = False) -> str:
     """The passphrase from the environment, else the development one (with a warning) for
     development keys, else a prompt."""
-    value = os.environ.get(PASSPHRASE_ENV)
-    if value:
-        return value
+    if not development_passphrase():
+        return os.environ[PASSPHRASE_ENV]
     if development:
         _warn_development_passphrase()
         return DEV_PASSPHRASE

@@ -86,6 +86,7 @@ FIELDS = (
     Field("ledger_valid", "Ledger valid"),
     Field("head_height", "Head height", printed=False),
     Field("head_hash", "Head hash (testbed verify --head)", printed=False),
+    Field("public_keys", "Keys anyone can use (development only)"),
     Field("validators", "Validators"),
     Field("commit_latency_p50_ms", "Commit latency p50 (ms)"),
     Field("commit_latency_p99_ms", "Commit latency p99 (ms)"),

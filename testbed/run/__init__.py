@@ -22,7 +22,7 @@ from testbed.interrupts import signal_name
 from testbed.interval.block import Ledger
 from testbed.interval.join import join
 from testbed.ledger.follow import Follower
-from testbed.ledger.keys import ViewKey
+from testbed.ledger.keys import PASSPHRASE_ENV, ViewKey, development_passphrase
 from testbed.ledger.store import settle
 from testbed.ledger.transactions import (
     RegisterAuditor,
@@ -174,6 +174,7 @@ def _summarise(run: Run, loop: Loop, checker: Follower | None, ledger: Path, pac
         "ledger_valid": valid,
         "head_height": blocks - 1 if valid is not False else None,
         "head_hash": head if valid is not False else None,
+        "public_keys": public_keys(run.keys),
         "validators": run.ledger.validator_count,
         "commit_latency_p50_ms": _percentile(commit_ms, 50),
         "commit_latency_p99_ms": _percentile(commit_ms, 99),
@@ -183,6 +184,16 @@ def _summarise(run: Run, loop: Loop, checker: Follower | None, ledger: Path, pac
         "control_steps": len(loop.pacer.lateness_s) if paced else None,
         "stopped": stopped,
     })
+
+
+def public_keys(keys: RunKeys) -> str | None:
+    """Which of a run's keys anyone can use, for the summary (the warnings at the start say it
+    once each): signing keys derived from public names, and key files (the auditor's view key,
+    a network's keys) encrypted under the public development passphrase. None: neither."""
+    public = ["signing keys (--dev-keys)"] if keys.dev_keys else []
+    if development_passphrase():
+        public.append(f"key files ({PASSPHRASE_ENV} unset)")
+    return ", ".join(public) or None
 
 
 FOLLOWER_WAIT_S = 3600.0

@@ -34,3 +34,24 @@ def test_a_key_folder_is_created_encrypted_and_reused(tmp_path, monkeypatch):
     with pytest.raises(KeyFileError, match="wrong passphrase"):
         RunKeys.in_folder(folder)(2, 1)
     assert isinstance(KeyPair.load(folder / "meter-1.key", "correct horse"), KeyPair)
+
+
+def test_the_summary_says_which_keys_anyone_can_use(monkeypatch, tmp_path, capsys):
+    from testbed.records.summary import print_summary, write_summary
+    from testbed.run import public_keys
+
+    monkeypatch.setenv("TESTBED_PASSPHRASE", "correct horse")
+    assert public_keys(RunKeys.generate(2, 1)) is None  # nothing public: no row printed
+    with pytest.warns(UserWarning, match="development keys"):
+        dev = RunKeys.development(2, 1)
+    assert public_keys(dev) == "signing keys (--dev-keys)"
+    monkeypatch.delenv("TESTBED_PASSPHRASE")  # key files written now: the public passphrase
+    both = public_keys(dev)
+    assert both == "signing keys (--dev-keys), key files (TESTBED_PASSPHRASE unset)"
+    assert public_keys(RunKeys.generate(2, 1)) == "key files (TESTBED_PASSPHRASE unset)"
+
+    monkeypatch.setenv("COLUMNS", "200")  # the table's cell unwrapped
+    summary = write_summary(tmp_path, {"scenario": "s", "start": "t", "public_keys": both})
+    print_summary(summary, tmp_path)
+    printed = capsys.readouterr().out
+    assert "Keys anyone can use (development only)" in printed and "--dev-keys" in printed
