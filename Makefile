@@ -6,20 +6,25 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint
 
+# pip's --quiet still prints its warnings (an index location it cannot read, one line per
+# package; the build backend's notices on an editable install); twice, only errors, and a failed
+# install still says why and stops make. No version check: the next line upgrades pip anyway.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check
+
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@echo "compiling the kernels into Numba's cache: once per checkout, about a minute"
-	$(BIN)/python -c "import kernels; kernels.warm(parallel=True)"
-	touch $(STAMP)
+	@echo "setting up $(VENV): installing the project, then compiling the kernels into Numba's cache (once per checkout)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PIP_INSTALL) --upgrade pip
+	@$(PIP_INSTALL) -e '.[dev]'
+	@$(BIN)/python -c "import kernels; kernels.warm(parallel=True)"
+	@touch $(STAMP)
 
 # The default neighbourhood's summer day, paced: each 15-minute interval in 1.5 s of wall time
 # (real-time factor 600) with a 100 ms control step, so the whole day takes under 3 minutes.
 # Its ledger is on a local network of 4 validators and 3 NATS servers that the run creates in
 # its folder, starts and stops.
 run: $(STAMP)
-	out=runs/default-$$(date +%Y%m%d-%H%M%S); \
+	@out=runs/default-$$(date +%Y%m%d-%H%M%S); \
 	$(BIN)/testbed run --rtf 600 --control-step 0.1 --out $$out --network $$out/network
 
 # Two test processes, one per core: much of the suite waits on sockets, subprocesses and paced
