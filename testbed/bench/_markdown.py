@@ -16,7 +16,7 @@ from testbed.errors import InputError
 
 HEADER = """# Benchmarks
 
-What to do with this page: read the current figure of each benchmark, with the machine,
+What you do with this page: read the current figure of each benchmark, with the machine,
 commit and date it was measured on, and quote it from here. It is written by a command, not by
 hand: `testbed bench all --markdown > docs/benchmarks.md` measures every benchmark and renders
 this page; `testbed bench all --save DIR` keeps each result as `DIR/NAME.json` and `testbed
@@ -87,8 +87,8 @@ def stamp(result: Mapping) -> str:
     parts = [
         f"Measured {when.get('date_utc', 'at an unknown date')} UTC"
         f" from commit `{when.get('commit', 'unknown')}`"
-        + (", quick inputs (`--quick`)" if when.get("quick") else ", full inputs"),
-        f"on {machine.get('cpu_model', 'an unknown CPU')}"
+        f" with {'quick (`--quick`)' if when.get('quick') else 'full'} inputs"
+        f" on {machine.get('cpu_model', 'an unknown CPU')}"
         + (f" (LLVM `{machine['llvm_cpu']}`)" if machine.get("llvm_cpu") else "")
         + f", {machine.get('cpus', '?')} cores" + (f", {has}" if has else ""),
         f"Python {machine.get('python', '?')}",

@@ -30,8 +30,8 @@ def test_a_result_becomes_a_section_stamped_with_date_commit_and_machine():
     text = _markdown.page([KERNELS])
     assert text.startswith("# Benchmarks\n")
     section = text[text.index("## kernels"):]
-    assert ("Measured 2026-12-07 07:40 UTC from commit `3977d7573c`, quick inputs (`--quick`); "
-            "on AMD EPYC 7B13 (LLVM `znver3`), 2 cores, SHA-NI yes, AVX2 yes, AVX-512 no; "
+    assert ("Measured 2026-12-07 07:40 UTC from commit `3977d7573c` with quick (`--quick`) "
+            "inputs on AMD EPYC 7B13 (LLVM `znver3`), 2 cores, SHA-NI yes, AVX2 yes, AVX-512 no; "
             "Python 3.11.2; load average 3.1 / 2.5 / 2.0 (1, 5, 15 min) at the end.") in section
     assert "| `sha256_cpu_vs_hashlib_loop` | 3.50 |" in section
     assert "| `sha256_cpu_s` | 0.0123 |" in section and "| `ed25519_signatures` | 20,000 |" in section
