@@ -113,6 +113,8 @@ def simulated_day(tmp_path_factory):
     out = tmp_path_factory.mktemp("day") / "day"
     r = cli("simulate", "--days", "1", "--dev-keys", "--out", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
+    warned = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == len(set(warned)) and any("development keys" in w for w in warned)
     return out
 
 
