@@ -71,7 +71,7 @@ def test_bench_ledger_json():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["benchmark"] == "ledger"
-    assert set(out) == {"benchmark", "machine", "measured", "results", "ratios"}
+    assert set(out) == {"benchmark", "machine", "measured", "results", "ratios", "notes"}
     assert out["measured"]["quick"] is True and out["measured"]["commit"]
     assert out["ratios"]["verify_vs_single_thread_cryptography"] > 0
 
