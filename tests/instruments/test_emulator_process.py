@@ -72,10 +72,10 @@ def test_a_child_that_cannot_start_says_why() -> None:
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_no_child_outlives_its_parent(how: signal.Signals) -> None:
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import time\n"
+        [sys.executable, "-c", ("import time\n"
          "from instruments.emulator.process import EmulatorProcess\n"
          "emu = EmulatorProcess().start(); emu.resources\n"
-         "print(emu._child.pid, flush=True); time.sleep(600)"],
+         "print(emu._child.pid, flush=True); time.sleep(600)")],
         stdout=subprocess.PIPE, text=True)
     try:
         child = int(parent.stdout.readline())
@@ -91,14 +91,14 @@ def test_a_terminal_interrupt_leaves_the_child_to_its_parent() -> None:
     """Ctrl-C reaches the terminal's foreground process group: the run, interrupted, must
     still reach its devices to put them in their safe state, so the child is not in it."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import time\n"
+        [sys.executable, "-c", ("import time\n"
          "from instruments.emulator.process import EmulatorProcess\n"
          "with EmulatorProcess(clock='manual') as emu:\n"
          "    emu.resources; print('ready', flush=True)\n"
          "    try:\n"
          "        time.sleep(600)\n"
          "    except KeyboardInterrupt:\n"
-         "        emu.set_time(60.0); print('served after the interrupt', flush=True)\n"],
+         "        emu.set_time(60.0); print('served after the interrupt', flush=True)\n")],
         stdout=subprocess.PIPE, text=True, start_new_session=True)  # a terminal's group
     try:
         assert parent.stdout.readline() == "ready\n"
