@@ -29,6 +29,7 @@ from testbed.ledger.certificates import (
     vote_message,
 )
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.ids import BlockHash, PublicKey, Root, Signature
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import DEFAULT_CHAIN_ID
 from testbed.ledger.state import BlockContext, ChainState, Contract, Rejected
@@ -45,6 +46,17 @@ class InvalidBlock(LedgerError):
         super().__init__(f"height {height}: {reason}")
         self.height = height
         self.reason = reason
+
+
+_Signed = tuple[PublicKey, bytes, Signature]
+"""A signature to check: (key, message, signature)."""
+
+
+def _draft(chain_id: int, height: int, timestamp: int, proposer: PublicKey, tx_count: int,
+           ) -> BlockHeader:
+    """A header to execute transactions under before the block's hashes are known."""
+    return BlockHeader(chain_id, height, BlockHash(b""), timestamp, Root(b""), Root(b""),
+                       proposer, tx_count)
 
 
 def _context(header: BlockHeader, state: ChainState) -> BlockContext:
@@ -68,14 +80,14 @@ def _execute(
     return new
 
 
-def _first_bad_signature(signed: Sequence[tuple[bytes, bytes, bytes]]) -> int | None:
+def _first_bad_signature(signed: Sequence[_Signed | None]) -> int | None:
     """Index of the first invalid (key, message, signature), from one batch verification."""
     ok = _signatures_ok(signed)
     return None if ok.all() else int((~ok).argmax())
 
 
 def _signatures_ok(
-    signed: Sequence[tuple[bytes, bytes, bytes] | None],
+    signed: Sequence[_Signed | None],
 ) -> np.ndarray:
     """Whether each (key, message, signature) is valid, in one batch; None counts as valid
     (a signature this validator has already checked)."""
@@ -89,7 +101,7 @@ def _signatures_ok(
 
 def _signed(
     txs: Sequence[Transaction], verified: Container[bytes] = (),
-) -> list[tuple[bytes, bytes, bytes] | None]:
+) -> list[_Signed | None]:
     return [None if tx.txid in verified else (tx.sender, tx.signing_message(), tx.signature)
             for tx in txs]
 
@@ -194,7 +206,7 @@ def build_block(
     if timestamp < previous.timestamp:
         raise InvalidBlock(height, "timestamp earlier than the previous block's")
     ok = _signatures_ok(_signed(candidates, verified))
-    draft = BlockHeader(previous.chain_id, height, b"", timestamp, b"", b"", proposer.public, 0)
+    draft = _draft(previous.chain_id, height, timestamp, proposer.public, 0)
     new = state.copy()
     ctx = _context(draft, state)
     txs, refused = [], []
@@ -277,15 +289,14 @@ class Chain:
     def height(self) -> int:
         return self.head.height
 
-    def next_nonce(self, account: bytes) -> int:
+    def next_nonce(self, account: PublicKey) -> int:
         return self.state.nonces.get(account, 0)
 
     def preview(self, txs: Sequence[Transaction], timestamp: int) -> ChainState:
         """The state after ``txs`` in the next block at ``timestamp``, on a copy: what a
         proposer reads to write a transaction that must follow them in the same block.
         Signatures are not checked here (the block's commit checks them)."""
-        draft = BlockHeader(self.chain_id, self.height + 1, b"", timestamp, b"", b"", b"",
-                            len(txs))
+        draft = _draft(self.chain_id, self.height + 1, timestamp, PublicKey(b""), len(txs))
         return _execute(self.state, draft, txs)
 
     def produce(self, txs: Sequence[Transaction], timestamp: int, proposer: KeyPair,
@@ -307,8 +318,8 @@ class Chain:
         bad = _first_bad_signature(_signed(txs))
         if bad is not None:
             raise InvalidBlock(height, f"transaction {bad}: bad signature")
-        state = _execute(self.state, BlockHeader(self.chain_id, height, b"", timestamp, b"",
-                                                 b"", proposer.public, len(txs)), txs)
+        state = _execute(self.state, _draft(self.chain_id, height, timestamp, proposer.public,
+                                            len(txs)), txs)
         block = _sign(self.chain_id, height, self.head.hash, timestamp, txs, state, proposer)
         self.commit(CertifiedBlock(block, local_certificate(block, signers.values())), state)
         return block
@@ -344,7 +355,7 @@ class Chain:
 
 
 def genesis_block(
-    validators: Sequence[bytes], proposer: KeyPair | None, operator: KeyPair | None,
+    validators: Sequence[PublicKey], proposer: KeyPair | None, operator: KeyPair | None,
     contract: Contract | None = None, contract_params: bytes = b"", timestamp: int = 0,
     chain_id: int = DEFAULT_CHAIN_ID,
 ) -> Block:
@@ -355,13 +366,13 @@ def genesis_block(
         raise InputError("a chain needs at least one validator")
     genesis = sign(Genesis(tuple(validators), contract_params), operator, nonce=0,
                    chain_id=chain_id)
-    draft = BlockHeader(chain_id, 0, b"", timestamp, b"", b"", proposer.public, 1)
+    draft = _draft(chain_id, 0, timestamp, proposer.public, 1)
     state = _execute(ChainState(contract.copy() if contract else None), draft, [genesis])
-    return _sign(chain_id, 0, bytes(32), timestamp, [genesis], state, proposer)
+    return _sign(chain_id, 0, BlockHash(bytes(32)), timestamp, [genesis], state, proposer)
 
 
 def _sign(
-    chain_id: int, height: int, prev_hash: bytes, timestamp: int, txs: Sequence[Transaction],
+    chain_id: int, height: int, prev_hash: BlockHash, timestamp: int, txs: Sequence[Transaction],
     state: ChainState, proposer: KeyPair,
 ) -> Block:
     """The block of ``txs``, already executed into ``state``, signed by ``proposer``."""
@@ -370,7 +381,7 @@ def _sign(
         height=height,
         prev_hash=prev_hash,
         timestamp=timestamp,
-        tx_root=kernels.merkle_root([tx.txid for tx in txs]),
+        tx_root=Root(kernels.merkle_root([tx.txid for tx in txs])),
         state_root=state.root(),
         proposer=proposer.public,
         tx_count=len(txs),

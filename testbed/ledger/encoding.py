@@ -71,7 +71,9 @@ class UInt(Codec[int]):
         out.append(self.struct.pack(value))
 
     def decode(self, r: Reader) -> int:
-        return self.struct.unpack(r.take(self.size))[0]
+        value: int
+        (value,) = self.struct.unpack(r.take(self.size))
+        return value
 
 
 class SInt(Codec[int]):
@@ -84,7 +86,9 @@ class SInt(Codec[int]):
         out.append(self.struct.pack(value))
 
     def decode(self, r: Reader) -> int:
-        return self.struct.unpack(r.take(8))[0]
+        value: int
+        (value,) = self.struct.unpack(r.take(8))
+        return value
 
 
 class Fixed(Codec[bytes]):
@@ -145,21 +149,21 @@ class Blob(Codec[bytes]):
         return r.take(_read_length(r, self.limit, "bytes"))
 
 
-class ListOf(Codec[tuple]):
+class ListOf(Codec[tuple[Any, ...]]):
     """A tuple of values of one codec, at most ``limit`` long."""
 
-    def __init__(self, item: Codec, limit: int) -> None:
+    def __init__(self, item: Codec[Any], limit: int) -> None:
         self.item = item
         self.limit = limit
 
-    def encode(self, value: tuple, out: list[bytes]) -> None:
+    def encode(self, value: tuple[Any, ...], out: list[bytes]) -> None:
         if not isinstance(value, tuple) or len(value) > self.limit:
             raise EncodingError(f"expected a tuple of at most {self.limit} items")
         out.append(U32_CODEC.struct.pack(len(value)))
         for item in value:
             self.item.encode(item, out)
 
-    def decode(self, r: Reader) -> tuple:
+    def decode(self, r: Reader) -> tuple[Any, ...]:
         return tuple(self.item.decode(r) for _ in range(_read_length(r, self.limit, "list")))
 
 
@@ -191,7 +195,7 @@ B32 = Fixed(32)
 B64 = Fixed(64)
 
 
-def _field(codec: Codec) -> Callable[[], Any]:
+def _field(codec: Codec[Any]) -> Callable[[], Any]:
     return lambda: field(metadata={"codec": codec})
 
 
@@ -214,7 +218,7 @@ def nested(cls: type) -> Any:
     return field(metadata={"codec": struct_codec(cls)})
 
 
-def list_of(item: Codec | type, limit: int, empty_by_default: bool = False) -> Any:
+def list_of(item: Codec[Any] | type, limit: int, empty_by_default: bool = False) -> Any:
     """A list field; ``empty_by_default``: the empty tuple when not given (a field that only
     some uses of a body fill)."""
     codec = item if isinstance(item, Codec) else struct_codec(item)
@@ -223,7 +227,7 @@ def list_of(item: Codec | type, limit: int, empty_by_default: bool = False) -> A
     return field(metadata={"codec": ListOf(codec, limit)})
 
 
-def encode(value: Any, codec: Codec | None = None) -> bytes:
+def encode(value: Any, codec: Codec[Any] | None = None) -> bytes:
     """Canonical bytes of a codec-declared dataclass (or of a value with an explicit codec).
 
     A dataclass value is frozen, so its bytes are kept on it after the first call: state
@@ -231,9 +235,11 @@ def encode(value: Any, codec: Codec | None = None) -> bytes:
     """
     cache = codec is None and type(value).__dataclass_params__.frozen
     if cache and _CANONICAL in value.__dict__:
-        return value.__dict__[_CANONICAL]
+        cached: bytes = value.__dict__[_CANONICAL]
+        return cached
     out: list[bytes] = []
-    (codec or struct_codec(type(value))).encode(value, out)
+    cls: type = type(value)
+    (codec or struct_codec(cls)).encode(value, out)
     data = b"".join(out)
     if cache:
         value.__dict__[_CANONICAL] = data

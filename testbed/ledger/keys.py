@@ -16,6 +16,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -69,7 +70,9 @@ class KeyPair:
 
     @classmethod
     def load(cls, path: Path, passphrase: str) -> KeyPair:
-        return cls(_load(path, passphrase, Ed25519PrivateKey, "an Ed25519 key"))
+        # mypy refuses an abstract class as type[T] (mypy#4717); isinstance on it is fine
+        return cls(_load(path, passphrase, Ed25519PrivateKey,  # type: ignore[type-abstract]
+                         "an Ed25519 key"))
 
     def __repr__(self) -> str:
         return f"KeyPair(public={self.public.hex()})"
@@ -101,10 +104,14 @@ class ViewKey:
 
     @classmethod
     def load(cls, path: Path, passphrase: str) -> ViewKey:
-        return cls(_load(path, passphrase, X25519PrivateKey, "an X25519 view key"))
+        return cls(_load(path, passphrase, X25519PrivateKey,  # type: ignore[type-abstract]
+                         "an X25519 view key"))  # as in KeyPair.load
 
     def __repr__(self) -> str:
         return f"ViewKey(public={self.public.hex()})"
+
+
+_Private = TypeVar("_Private", Ed25519PrivateKey, X25519PrivateKey)
 
 
 def _save(private: Ed25519PrivateKey | X25519PrivateKey, path: Path, passphrase: str) -> None:
@@ -119,7 +126,7 @@ def _save(private: Ed25519PrivateKey | X25519PrivateKey, path: Path, passphrase:
         f.write(data)
 
 
-def _load(path: Path, passphrase: str, kind: type, what: str):
+def _load(path: Path, passphrase: str, kind: type[_Private], what: str) -> _Private:
     try:
         private = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
     except OSError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from testbed.errors import LedgerError
+from testbed.ledger.ids import PublicKey, Root
 from testbed.ledger.tables import HashedTable
 from testbed.ledger.transactions import Genesis, Transaction
 
@@ -28,9 +29,9 @@ class BlockContext:
     chain_id: int
     height: int
     timestamp: int  # block time, seconds since the Unix epoch (scenario time in a simulation)
-    proposer: bytes
-    validators: frozenset[bytes]
-    operator: bytes  # the genesis transaction's signer: see `ChainState`
+    proposer: PublicKey
+    validators: frozenset[PublicKey]
+    operator: PublicKey  # the genesis transaction's signer: see `ChainState`
 
 
 class Contract(Protocol):
@@ -40,7 +41,7 @@ class Contract(Protocol):
     def apply(self, tx: Transaction, ctx: BlockContext) -> None:
         """Execute ``tx``, or raise `Rejected` leaving the state unchanged."""
 
-    def state_root(self) -> bytes:
+    def state_root(self) -> Root:
         """32-byte commitment to the whole contract state, identical on every machine."""
 
     def copy(self) -> Contract:
@@ -58,9 +59,9 @@ class ChainState:
     """
 
     def __init__(self, contract: Contract | None = None) -> None:
-        self.nonces: HashedTable[bytes, int] = HashedTable()
-        self.validators: frozenset[bytes] = frozenset()
-        self.operator: bytes = b""
+        self.nonces: HashedTable[PublicKey, int] = HashedTable()
+        self.validators: frozenset[PublicKey] = frozenset()
+        self.operator = PublicKey(b"")
         self.contract = contract
 
     def copy(self) -> ChainState:
@@ -92,7 +93,7 @@ class ChainState:
             self.contract.apply(tx, ctx)
         self.nonces[tx.sender] = expected + 1
 
-    def root(self) -> bytes:
+    def root(self) -> Root:
         """SHA-256 over the sorted validators, the nonces' digest (`HashedTable`) and the
         contract's root."""
         h = hashlib.sha256(b"state/v2")
@@ -101,4 +102,4 @@ class ChainState:
             h.update(key)
         h.update(self.nonces.digest())
         h.update(self.contract.state_root() if self.contract is not None else bytes(32))
-        return h.digest()
+        return Root(h.digest())
