@@ -8,15 +8,18 @@ consume every byte, and re-encoding must give back the same bytes.
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable
 from dataclasses import field, fields
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from testbed.errors import LedgerError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
+D = TypeVar("D", bound="DataclassInstance")
 
 
 class EncodingError(LedgerError):
@@ -167,25 +170,33 @@ class ListOf(Codec[tuple[Any, ...]]):
         return tuple(self.item.decode(r) for _ in range(_read_length(r, self.limit, "list")))
 
 
-class Struct(Codec[Any]):
+class Struct(Codec[D]):
     """A frozen dataclass whose fields were declared with codec fields."""
 
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type[D]) -> None:
         self.cls = cls
         self.fields = [(f.name, f.metadata["codec"]) for f in fields(cls)]
 
-    def encode(self, value: Any, out: list[bytes]) -> None:
+    def encode(self, value: D, out: list[bytes]) -> None:
         if type(value) is not self.cls:
             raise EncodingError(f"expected {self.cls.__name__}, got {type(value).__name__}")
         for name, codec in self.fields:
             codec.encode(getattr(value, name), out)
 
-    def decode(self, r: Reader) -> Any:
+    def decode(self, r: Reader) -> D:
         return self.cls(**{name: codec.decode(r) for name, codec in self.fields})
 
 
-struct_codec = functools.cache(Struct)
-"""The (cached) codec of a codec-declared dataclass."""
+_STRUCT_CODECS: dict[type, Struct[Any]] = {}
+
+
+def struct_codec(cls: type[D]) -> Struct[D]:
+    """The (cached) codec of a codec-declared dataclass."""
+    codec = _STRUCT_CODECS.get(cls)
+    if codec is None:
+        codec = _STRUCT_CODECS.setdefault(cls, Struct(cls))
+    return codec
+
 
 U8 = UInt(">B", 8)
 U32 = U32_CODEC
@@ -238,8 +249,7 @@ def encode(value: Any, codec: Codec[Any] | None = None) -> bytes:
         cached: bytes = value.__dict__[_CANONICAL]
         return cached
     out: list[bytes] = []
-    cls: type = type(value)
-    (codec or struct_codec(cls)).encode(value, out)
+    (codec or struct_codec(type(value))).encode(value, out)
     data = b"".join(out)
     if cache:
         value.__dict__[_CANONICAL] = data

@@ -361,7 +361,7 @@ def decode_transaction(data: bytes) -> Transaction:
     cls = BODY_TYPES.get(tx_type)
     if cls is None:
         raise EncodingError(f"unknown transaction type {tx_type}")
-    body = enc.decode_exact(data[_HEAD.size : -SIGNATURE_SIZE], enc.struct_codec(cls))
+    body: Any = enc.decode_exact(data[_HEAD.size : -SIGNATURE_SIZE], enc.struct_codec(cls))
     tx = Transaction(chain_id, PublicKey(sender), nonce, body,
                      Signature(bytes(data[-SIGNATURE_SIZE:])))
     tx.__dict__["unsigned"] = bytes(data[:-SIGNATURE_SIZE])
