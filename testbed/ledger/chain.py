@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from testbed.ledger.encoding import EncodingError
 from testbed.ledger.ids import BlockHash, PublicKey, Root, Signature
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import DEFAULT_CHAIN_ID
-from testbed.ledger.state import BlockContext, ChainState, Contract, Rejected
+from testbed.ledger.state import BlockContext, C, ChainState, Contract, Rejected
 from testbed.ledger.store import Store, create_store, open_store
 from testbed.ledger.store.packing import unpack
 from testbed.ledger.transactions import Genesis, Transaction, sign
@@ -59,14 +60,14 @@ def _draft(chain_id: int, height: int, timestamp: int, proposer: PublicKey, tx_c
                        proposer, tx_count)
 
 
-def _context(header: BlockHeader, state: ChainState) -> BlockContext:
+def _context(header: BlockHeader, state: ChainState[C]) -> BlockContext:
     return BlockContext(header.chain_id, header.height, header.timestamp, header.proposer,
                         state.validators, state.operator)
 
 
 def _execute(
-    state: ChainState, header: BlockHeader, txs: Sequence[Transaction]
-) -> ChainState:
+    state: ChainState[C], header: BlockHeader, txs: Sequence[Transaction]
+) -> ChainState[C]:
     """The state after ``txs``, on a copy; the first refused transaction raises InvalidBlock."""
     new = state.copy()
     ctx = _context(header, state)
@@ -107,9 +108,9 @@ def _signed(
 
 
 def validate_block(
-    block: Block, state: ChainState, previous: BlockHeader | None,
+    block: Block, state: ChainState[C], previous: BlockHeader | None,
     verified: Container[bytes] = (), check_state: bool = True,
-) -> ChainState:
+) -> ChainState[C]:
     """Check ``block`` against the chain so far and return the state after it.
 
     ``verified``: ids of transactions whose signatures the caller has itself checked already
@@ -186,19 +187,19 @@ def local_certificate(block: Block, validators: Iterable[KeyPair]) -> Certificat
 
 
 @dataclass(frozen=True)
-class Built:
+class Built(Generic[C]):
     """A block a proposer filled: the state after it, and the candidates left out, each with
     the reason (a bad signature, or the rule that refused it in this block)."""
 
     block: Block
-    state: ChainState
+    state: ChainState[C]
     refused: tuple[tuple[Transaction, str], ...]
 
 
 def build_block(
-    state: ChainState, previous: BlockHeader, candidates: Sequence[Transaction], timestamp: int,
+    state: ChainState[C], previous: BlockHeader, candidates: Sequence[Transaction], timestamp: int,
     proposer: KeyPair, verified: Container[bytes] = (),
-) -> Built:
+) -> Built[C]:
     """Sign a block of the ``candidates`` that apply, in their order, on top of ``previous``;
     the others are left out with their reason. What it returns passes `validate_block`.
     ``verified``: as for `validate_block`."""
@@ -224,7 +225,7 @@ def build_block(
     return Built(block, new, tuple(refused))
 
 
-class Chain:
+class Chain(Generic[C]):
     """A validator's view of the chain: the store, the head and the current state.
 
     Each block is stored as it is committed, unless ``holding``: then blocks wait in memory
@@ -232,7 +233,7 @@ class Chain:
     together). Either way the store holds a prefix of the chain: what a killed process had
     flushed, whole, and nothing after it."""
 
-    def __init__(self, store: Store, state: ChainState, head: BlockHeader) -> None:
+    def __init__(self, store: Store, state: ChainState[C], head: BlockHeader) -> None:
         self.store = store
         self.state = state
         self.head = head
@@ -244,12 +245,12 @@ class Chain:
         cls,
         path: Path | str,
         validators: Sequence[KeyPair],
-        contract: Contract | None = None,
+        contract: C | None = None,
         chain_id: int = DEFAULT_CHAIN_ID,
         contract_params: bytes = b"",
         timestamp: int = 0,
         operator: KeyPair | None = None,
-    ) -> Chain:
+    ) -> Chain[C]:
         """A new ledger file holding the genesis block, proposed by the first validator and
         its genesis transaction signed by the operator (default: that validator)."""
         first = validators[0] if validators else None
@@ -259,7 +260,7 @@ class Chain:
 
     @classmethod
     def from_genesis(cls, path: Path | str, genesis: Block,
-                     contract: Contract | None = None) -> Chain:
+                     contract: C | None = None) -> Chain[C]:
         """A new ledger file holding ``genesis`` (a network's, made by `genesis_block`)."""
         state = validate_block(genesis, ChainState(contract), None)
         store = create_store(path)
@@ -271,7 +272,7 @@ class Chain:
         return cls(store, state, genesis.header)
 
     @classmethod
-    def open(cls, path: Path | str, contract: Contract | None = None) -> Chain:
+    def open(cls, path: Path | str, contract: C | None = None) -> Chain[C]:
         """Open a stored chain, re-validating every block from genesis."""
         store = open_store(path)
         try:
@@ -292,7 +293,7 @@ class Chain:
     def next_nonce(self, account: PublicKey) -> int:
         return self.state.nonces.get(account, 0)
 
-    def preview(self, txs: Sequence[Transaction], timestamp: int) -> ChainState:
+    def preview(self, txs: Sequence[Transaction], timestamp: int) -> ChainState[C]:
         """The state after ``txs`` in the next block at ``timestamp``, on a copy: what a
         proposer reads to write a transaction that must follow them in the same block.
         Signatures are not checked here (the block's commit checks them)."""
@@ -330,7 +331,7 @@ class Chain:
         check_certificate(certified.block.header, certified.certificate, self.state.validators)
         self.commit(certified, validate_block(certified.block, self.state, self.head))
 
-    def commit(self, certified: CertifiedBlock, state: ChainState) -> None:
+    def commit(self, certified: CertifiedBlock, state: ChainState[C]) -> None:
         """Store a block already validated into ``state`` (by `validate_block` or
         `build_block` on this chain's head) and make it the head."""
         if certified.block.header.prev_hash != self.head.hash:
@@ -373,7 +374,7 @@ def genesis_block(
 
 def _sign(
     chain_id: int, height: int, prev_hash: BlockHash, timestamp: int, txs: Sequence[Transaction],
-    state: ChainState, proposer: KeyPair,
+    state: ChainState[C], proposer: KeyPair,
 ) -> Block:
     """The block of ``txs``, already executed into ``state``, signed by ``proposer``."""
     header = BlockHeader(
@@ -389,11 +390,11 @@ def _sign(
     return Block(header, proposer.sign(header.signing_message()), tuple(txs))
 
 
-class Replay:
+class Replay(Generic[C]):
     """Stored blocks validated in order from genesis, each with its certificate: fed one at a
     time (`follow` checks a file as it grows), or a whole store at once (`replay`)."""
 
-    def __init__(self, contract: Contract | None, check_state: bool = True) -> None:
+    def __init__(self, contract: C | None, check_state: bool = True) -> None:
         self.state = ChainState(contract)
         self.check_state = check_state  # as for `validate_block`
         self.head: BlockHeader | None = None
@@ -413,8 +414,8 @@ class Replay:
         self.transactions += len(block.transactions)
 
 
-def replay(store: Store, contract: Contract | None, check_state: bool = True,
-           ) -> tuple[ChainState, BlockHeader, int]:
+def replay(store: Store, contract: C | None, check_state: bool = True,
+           ) -> tuple[ChainState[C], BlockHeader, int]:
     """Validate every stored block and its certificate from genesis: the final state, head and
     transaction count (``check_state``: as for `validate_block`)."""
     checked = Replay(contract, check_state)

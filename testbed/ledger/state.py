@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, Self, TypeVar
 
 from testbed.errors import LedgerError
 from testbed.ledger.ids import PublicKey, Root
@@ -44,11 +44,15 @@ class Contract(Protocol):
     def state_root(self) -> Root:
         """32-byte commitment to the whole contract state, identical on every machine."""
 
-    def copy(self) -> Contract:
+    def copy(self) -> Self:
         """An independent copy (blocks execute on a copy and commit by swapping)."""
 
 
-class ChainState:
+C = TypeVar("C", bound=Contract)
+"""The contract a chain runs (the market's, on every chain the testbed makes)."""
+
+
+class ChainState(Generic[C]):
     """Nonces per account, the validator set, the operator and the contract's state.
 
     The operator is whoever signed the genesis transaction: the party that founded the chain
@@ -58,13 +62,13 @@ class ChainState:
     repeat it. In a one-validator ledger the validator signs genesis and is the operator.
     """
 
-    def __init__(self, contract: Contract | None = None) -> None:
+    def __init__(self, contract: C | None = None) -> None:
         self.nonces: HashedTable[PublicKey, int] = HashedTable()
         self.validators: frozenset[PublicKey] = frozenset()
         self.operator = PublicKey(b"")
         self.contract = contract
 
-    def copy(self) -> ChainState:
+    def copy(self) -> ChainState[C]:
         other = ChainState(self.contract.copy() if self.contract is not None else None)
         other.nonces = self.nonces.copy()
         other.validators = self.validators
