@@ -158,7 +158,7 @@ def validate_block(
 
 
 def check_certificate(
-    header: BlockHeader, certificate: Certificate | None, validators: frozenset[bytes]
+    header: BlockHeader, certificate: Certificate | None, validators: frozenset[PublicKey]
 ) -> None:
     """Raise `InvalidBlock` unless ``certificate`` holds a quorum of ``validators``' votes on
     ``header``. Genesis needs none (it names the validators); a block of a ledger written

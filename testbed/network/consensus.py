@@ -105,14 +105,18 @@ class Receipt:
         return {"txid": self.txid.hex(), "accepted": self.accepted, "reason": self.reason}
 
 
+Message = tuple[str, bytes | dict[str, Any]]
+"""(kind, payload): see `Outbox`."""
+
+
 @dataclass
 class Outbox:
     """What the validator wants sent: (kind, payload) messages, kind one of mempool, proposal,
     vote, record (JSON, with the party it is for), applied (JSON)."""
 
-    messages: list[tuple[str, bytes | dict[str, Any]]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
 
-    def drain(self) -> list[tuple[str, bytes | dict[str, Any]]]:
+    def drain(self) -> list[Message]:
         out, self.messages = self.messages, []
         return out
 
