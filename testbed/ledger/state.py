@@ -68,6 +68,12 @@ class ChainState(Generic[C]):
         self.operator = PublicKey(b"")
         self.contract = contract
 
+    def required_contract(self) -> C:
+        """The contract, on a chain opened with one (every chain a run or a network makes)."""
+        if self.contract is None:
+            raise LedgerError("this chain was opened without a contract")
+        return self.contract
+
     def copy(self) -> ChainState[C]:
         other = ChainState(self.contract.copy() if self.contract is not None else None)
         other.nonces = self.nonces.copy()

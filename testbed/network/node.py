@@ -84,9 +84,7 @@ def open_chain(config: NodeConfig, view: ViewKey) -> Chain[MarketContract]:
             raise InputError(f"{config.store} holds another chain than {config.genesis}")
     else:
         chain = Chain.from_genesis(config.store, genesis, contract)
-    market = chain.state.contract
-    assert market is not None, "the chain was opened with the market contract"
-    named = market.validators_view_key
+    named = chain.state.required_contract().validators_view_key
     if named and named != view.public:
         chain.close()
         raise InputError(f"{config.view_key} is not the validators' view key of this chain")
