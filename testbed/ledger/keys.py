@@ -16,10 +16,10 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from testbed.errors import InputError, KeyFileError
@@ -70,9 +70,10 @@ class KeyPair:
 
     @classmethod
     def load(cls, path: Path, passphrase: str) -> KeyPair:
-        # mypy refuses an abstract class as type[T] (mypy#4717); isinstance on it is fine
-        return cls(_load(path, passphrase, Ed25519PrivateKey,  # type: ignore[type-abstract]
-                         "an Ed25519 key"))
+        private = _load(path, passphrase)
+        if not isinstance(private, Ed25519PrivateKey):
+            raise KeyFileError(f"{path}: not an Ed25519 key")
+        return cls(private)
 
     def __repr__(self) -> str:
         return f"KeyPair(public={self.public.hex()})"
@@ -104,14 +105,13 @@ class ViewKey:
 
     @classmethod
     def load(cls, path: Path, passphrase: str) -> ViewKey:
-        return cls(_load(path, passphrase, X25519PrivateKey,  # type: ignore[type-abstract]
-                         "an X25519 view key"))  # as in KeyPair.load
+        private = _load(path, passphrase)
+        if not isinstance(private, X25519PrivateKey):
+            raise KeyFileError(f"{path}: not an X25519 view key")
+        return cls(private)
 
     def __repr__(self) -> str:
         return f"ViewKey(public={self.public.hex()})"
-
-
-_Private = TypeVar("_Private", Ed25519PrivateKey, X25519PrivateKey)
 
 
 def _save(private: Ed25519PrivateKey | X25519PrivateKey, path: Path, passphrase: str) -> None:
@@ -126,15 +126,14 @@ def _save(private: Ed25519PrivateKey | X25519PrivateKey, path: Path, passphrase:
         f.write(data)
 
 
-def _load(path: Path, passphrase: str, kind: type[_Private], what: str) -> _Private:
+def _load(path: Path, passphrase: str) -> PrivateKeyTypes:
+    """The private key in ``path``, of whatever kind (the caller checks which)."""
     try:
         private = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
     except OSError as exc:
         raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
     except (ValueError, TypeError):
         raise KeyFileError(f"{path}: not a key file, or wrong passphrase") from None
-    if not isinstance(private, kind):
-        raise KeyFileError(f"{path}: not {what}")
     return private
 
 
