@@ -29,9 +29,12 @@ run: $(STAMP)
 
 # Two test processes, one per core: much of the suite waits on sockets, subprocesses and paced
 # runs, so the second process fills the first's idle time (about 5.5 min instead of 8.5 here).
+# mypy checks what [tool.mypy] in pyproject.toml names (its cache: .mypy_cache).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy

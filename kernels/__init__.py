@@ -18,8 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -41,7 +40,7 @@ _auto_lock = threading.Lock()
 def _gpu_usable() -> bool:
     from numba import config
 
-    if config.ENABLE_CUDASIM:
+    if config.ENABLE_CUDASIM:  # type: ignore[attr-defined]  # numba's stubs omit it (set at import)
         return False
     from kernels import cuda_backend
 
@@ -70,12 +69,36 @@ def auto_backends() -> dict[str, str]:
     return {function: _auto_choice(function) for function in WORKLOADS}
 
 
-def _backend(function: str, backend: str | None) -> ModuleType:
+class _Accelerated(Protocol):
+    """What the cpu and cuda backend modules provide (the reference's verify and sign keep no
+    key cache, so it is called apart)."""
+
+    def sha256_batch(self, messages: Sequence[bytes], /) -> np.ndarray: ...
+
+    def merkle_root(self, leaves: Sequence[bytes], /) -> bytes: ...
+
+    def ed25519_verify_batch(
+        self,
+        public_keys: Sequence[bytes],
+        messages: Sequence[bytes],
+        signatures: Sequence[bytes],
+        /,
+        *,
+        key_cache: KeyCache | None = None,
+    ) -> np.ndarray: ...
+
+    def ed25519_sign_batch(
+        self, seeds: Sequence[bytes], messages: Sequence[bytes], /, *, key_cache: SigningKeyCache
+    ) -> np.ndarray: ...
+
+
+def _backend(function: str, backend: str | None) -> _Accelerated | None:
+    """The backend module to run the function, None for the reference."""
     name = backend or os.environ.get(ENV_VAR) or "auto"
     if name == "auto":
         name = _auto_choice(function)
     if name == "reference":
-        return reference
+        return None
     if name == "cpu":
         from kernels import cpu_backend
 
@@ -89,12 +112,18 @@ def _backend(function: str, backend: str | None) -> ModuleType:
 
 def sha256_batch(messages: Sequence[bytes], backend: str | None = None) -> np.ndarray:
     """SHA-256 of each message: uint8 array of shape (n, 32)."""
-    return _backend("sha256_batch", backend).sha256_batch(messages)
+    implementation = _backend("sha256_batch", backend)
+    if implementation is None:
+        return reference.sha256_batch(messages)
+    return implementation.sha256_batch(messages)
 
 
 def merkle_root(leaves: Sequence[bytes], backend: str | None = None) -> bytes:
     """Merkle root of the leaves under the ledger's rule (see kernels.merkle_rule)."""
-    return _backend("merkle_root", backend).merkle_root(leaves)
+    implementation = _backend("merkle_root", backend)
+    if implementation is None:
+        return reference.merkle_root(leaves)
+    return implementation.merkle_root(leaves)
 
 
 def ed25519_verify_batch(
@@ -112,7 +141,7 @@ def ed25519_verify_batch(
     kernels.ed25519_keys.DEFAULT_KEY_CACHE); the reference backend needs none.
     """
     implementation = _backend("ed25519_verify_batch", backend)
-    if implementation is reference:
+    if implementation is None:
         return reference.ed25519_verify_batch(public_keys, messages, signatures)
     return implementation.ed25519_verify_batch(
         public_keys, messages, signatures, key_cache=key_cache
@@ -141,7 +170,7 @@ def ed25519_sign_batch(
     seeds = [seed if type(seed) is bytes else bytes(memoryview(seed)) for seed in seeds]
     check_seeds(seeds)
     implementation = _backend("ed25519_sign_batch", backend)
-    if implementation is reference:
+    if implementation is None:
         return reference.ed25519_sign_batch(seeds, messages)
     cache = DEFAULT_SIGNING_KEY_CACHE if key_cache is None else key_cache
     if len(set(seeds)) <= cache.capacity:

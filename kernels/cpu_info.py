@@ -32,7 +32,7 @@ def cpu_model() -> str:
 @functools.cache
 def llvm_cpu() -> str:
     """LLVM's name for this CPU (what Numba compiles for), e.g. "znver3", "icelake-server"."""
-    return binding.get_host_cpu_name()
+    return str(binding.get_host_cpu_name())  # llvmlite has no types
 
 
 def cpu_flags() -> dict[str, bool]:

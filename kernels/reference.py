@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -28,7 +28,7 @@ def _chunks(n: int) -> list[range]:
     return [range(i, min(n, i + step)) for i in range(0, n, step)]
 
 
-def _parallel(n: int, work) -> None:
+def _parallel(n: int, work: Callable[[range], None]) -> None:
     if n < 256 or _WORKERS == 1:
         work(range(n))
         return

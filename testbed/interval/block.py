@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from testbed.errors import LedgerError
 from testbed.events import BlockCommitted, EventStream, TransactionRefused
 from testbed.ledger.chain import Chain
+from testbed.ledger.ids import BlockHash, PublicKey
 from testbed.ledger.keys import KeyPair, ViewKey
 from testbed.ledger.sealing import Keyring
 from testbed.ledger.transactions import Transaction, sign, sign_batch
@@ -46,7 +47,7 @@ class Ledger(Protocol):
         """Height of the last committed block."""
 
     @property
-    def head_hash(self) -> bytes:
+    def head_hash(self) -> BlockHash:
         """Hash of the last committed block."""
 
     @property
@@ -58,7 +59,7 @@ class Ledger(Protocol):
         """The view key the validators hold (and the operator: it settles), which every
         sealed record of a private market is sealed to."""
 
-    def next_nonce(self, account: bytes) -> int:
+    def next_nonce(self, account: PublicKey) -> int:
         """The nonce of ``account``'s next transaction after the committed ones."""
 
     def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:
@@ -116,7 +117,7 @@ class EmbeddedLedger:
         return self.chain.height
 
     @property
-    def head_hash(self) -> bytes:
+    def head_hash(self) -> BlockHash:
         return self.chain.head.hash
 
     @property
@@ -127,7 +128,7 @@ class EmbeddedLedger:
     def validators_view_key(self) -> bytes:
         return self.validators_view.public
 
-    def next_nonce(self, account: bytes) -> int:
+    def next_nonce(self, account: PublicKey) -> int:
         return self.chain.next_nonce(account)
 
     def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:

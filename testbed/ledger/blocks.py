@@ -66,7 +66,7 @@ class Block:
         return self.header.encoded + self.signature
 
 
-def decode_signed_header(data: bytes) -> tuple[BlockHeader, bytes]:
+def decode_signed_header(data: bytes) -> tuple[BlockHeader, Signature]:
     """Header and signature from their stored bytes; anything not canonical is refused."""
     if len(data) != SIGNED_HEADER_SIZE:
         raise EncodingError(f"block header is {len(data)} bytes, expected {SIGNED_HEADER_SIZE}")
@@ -75,5 +75,6 @@ def decode_signed_header(data: bytes) -> tuple[BlockHeader, bytes]:
     )
     if version != BLOCK_VERSION:
         raise EncodingError(f"unknown block version {version}")
-    header = BlockHeader(chain_id, height, prev, ts, tx_root, state_root, proposer, count, version)
-    return header, bytes(data[_HEADER.size :])
+    header = BlockHeader(chain_id, height, BlockHash(prev), ts, Root(tx_root), Root(state_root),
+                         PublicKey(proposer), count, version)
+    return header, Signature(bytes(data[_HEADER.size :]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic
 
 import numpy as np
 
@@ -29,9 +30,10 @@ from testbed.ledger.certificates import (
     vote_message,
 )
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.ids import BlockHash, PublicKey, Root, Signature
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import DEFAULT_CHAIN_ID
-from testbed.ledger.state import BlockContext, ChainState, Contract, Rejected
+from testbed.ledger.state import BlockContext, C, ChainState, Contract, Rejected
 from testbed.ledger.store import Store, create_store, open_store
 from testbed.ledger.store.packing import unpack
 from testbed.ledger.transactions import Genesis, Transaction, sign
@@ -47,14 +49,25 @@ class InvalidBlock(LedgerError):
         self.reason = reason
 
 
-def _context(header: BlockHeader, state: ChainState) -> BlockContext:
+_Signed = tuple[PublicKey, bytes, Signature]
+"""A signature to check: (key, message, signature)."""
+
+
+def _draft(chain_id: int, height: int, timestamp: int, proposer: PublicKey, tx_count: int,
+           ) -> BlockHeader:
+    """A header to execute transactions under before the block's hashes are known."""
+    return BlockHeader(chain_id, height, BlockHash(b""), timestamp, Root(b""), Root(b""),
+                       proposer, tx_count)
+
+
+def _context(header: BlockHeader, state: ChainState[C]) -> BlockContext:
     return BlockContext(header.chain_id, header.height, header.timestamp, header.proposer,
                         state.validators, state.operator)
 
 
 def _execute(
-    state: ChainState, header: BlockHeader, txs: Sequence[Transaction]
-) -> ChainState:
+    state: ChainState[C], header: BlockHeader, txs: Sequence[Transaction]
+) -> ChainState[C]:
     """The state after ``txs``, on a copy; the first refused transaction raises InvalidBlock."""
     new = state.copy()
     ctx = _context(header, state)
@@ -68,14 +81,14 @@ def _execute(
     return new
 
 
-def _first_bad_signature(signed: Sequence[tuple[bytes, bytes, bytes]]) -> int | None:
+def _first_bad_signature(signed: Sequence[_Signed | None]) -> int | None:
     """Index of the first invalid (key, message, signature), from one batch verification."""
     ok = _signatures_ok(signed)
     return None if ok.all() else int((~ok).argmax())
 
 
 def _signatures_ok(
-    signed: Sequence[tuple[bytes, bytes, bytes] | None],
+    signed: Sequence[_Signed | None],
 ) -> np.ndarray:
     """Whether each (key, message, signature) is valid, in one batch; None counts as valid
     (a signature this validator has already checked)."""
@@ -89,15 +102,15 @@ def _signatures_ok(
 
 def _signed(
     txs: Sequence[Transaction], verified: Container[bytes] = (),
-) -> list[tuple[bytes, bytes, bytes] | None]:
+) -> list[_Signed | None]:
     return [None if tx.txid in verified else (tx.sender, tx.signing_message(), tx.signature)
             for tx in txs]
 
 
 def validate_block(
-    block: Block, state: ChainState, previous: BlockHeader | None,
+    block: Block, state: ChainState[C], previous: BlockHeader | None,
     verified: Container[bytes] = (), check_state: bool = True,
-) -> ChainState:
+) -> ChainState[C]:
     """Check ``block`` against the chain so far and return the state after it.
 
     ``verified``: ids of transactions whose signatures the caller has itself checked already
@@ -145,7 +158,7 @@ def validate_block(
 
 
 def check_certificate(
-    header: BlockHeader, certificate: Certificate | None, validators: frozenset[bytes]
+    header: BlockHeader, certificate: Certificate | None, validators: frozenset[PublicKey]
 ) -> None:
     """Raise `InvalidBlock` unless ``certificate`` holds a quorum of ``validators``' votes on
     ``header``. Genesis needs none (it names the validators); a block of a ledger written
@@ -174,19 +187,19 @@ def local_certificate(block: Block, validators: Iterable[KeyPair]) -> Certificat
 
 
 @dataclass(frozen=True)
-class Built:
+class Built(Generic[C]):
     """A block a proposer filled: the state after it, and the candidates left out, each with
     the reason (a bad signature, or the rule that refused it in this block)."""
 
     block: Block
-    state: ChainState
+    state: ChainState[C]
     refused: tuple[tuple[Transaction, str], ...]
 
 
 def build_block(
-    state: ChainState, previous: BlockHeader, candidates: Sequence[Transaction], timestamp: int,
+    state: ChainState[C], previous: BlockHeader, candidates: Sequence[Transaction], timestamp: int,
     proposer: KeyPair, verified: Container[bytes] = (),
-) -> Built:
+) -> Built[C]:
     """Sign a block of the ``candidates`` that apply, in their order, on top of ``previous``;
     the others are left out with their reason. What it returns passes `validate_block`.
     ``verified``: as for `validate_block`."""
@@ -194,7 +207,7 @@ def build_block(
     if timestamp < previous.timestamp:
         raise InvalidBlock(height, "timestamp earlier than the previous block's")
     ok = _signatures_ok(_signed(candidates, verified))
-    draft = BlockHeader(previous.chain_id, height, b"", timestamp, b"", b"", proposer.public, 0)
+    draft = _draft(previous.chain_id, height, timestamp, proposer.public, 0)
     new = state.copy()
     ctx = _context(draft, state)
     txs, refused = [], []
@@ -212,7 +225,7 @@ def build_block(
     return Built(block, new, tuple(refused))
 
 
-class Chain:
+class Chain(Generic[C]):
     """A validator's view of the chain: the store, the head and the current state.
 
     Each block is stored as it is committed, unless ``holding``: then blocks wait in memory
@@ -220,7 +233,7 @@ class Chain:
     together). Either way the store holds a prefix of the chain: what a killed process had
     flushed, whole, and nothing after it."""
 
-    def __init__(self, store: Store, state: ChainState, head: BlockHeader) -> None:
+    def __init__(self, store: Store, state: ChainState[C], head: BlockHeader) -> None:
         self.store = store
         self.state = state
         self.head = head
@@ -232,12 +245,12 @@ class Chain:
         cls,
         path: Path | str,
         validators: Sequence[KeyPair],
-        contract: Contract | None = None,
+        contract: C | None = None,
         chain_id: int = DEFAULT_CHAIN_ID,
         contract_params: bytes = b"",
         timestamp: int = 0,
         operator: KeyPair | None = None,
-    ) -> Chain:
+    ) -> Chain[C]:
         """A new ledger file holding the genesis block, proposed by the first validator and
         its genesis transaction signed by the operator (default: that validator)."""
         first = validators[0] if validators else None
@@ -247,7 +260,7 @@ class Chain:
 
     @classmethod
     def from_genesis(cls, path: Path | str, genesis: Block,
-                     contract: Contract | None = None) -> Chain:
+                     contract: C | None = None) -> Chain[C]:
         """A new ledger file holding ``genesis`` (a network's, made by `genesis_block`)."""
         state = validate_block(genesis, ChainState(contract), None)
         store = create_store(path)
@@ -259,7 +272,7 @@ class Chain:
         return cls(store, state, genesis.header)
 
     @classmethod
-    def open(cls, path: Path | str, contract: Contract | None = None) -> Chain:
+    def open(cls, path: Path | str, contract: C | None = None) -> Chain[C]:
         """Open a stored chain, re-validating every block from genesis."""
         store = open_store(path)
         try:
@@ -277,15 +290,14 @@ class Chain:
     def height(self) -> int:
         return self.head.height
 
-    def next_nonce(self, account: bytes) -> int:
+    def next_nonce(self, account: PublicKey) -> int:
         return self.state.nonces.get(account, 0)
 
-    def preview(self, txs: Sequence[Transaction], timestamp: int) -> ChainState:
+    def preview(self, txs: Sequence[Transaction], timestamp: int) -> ChainState[C]:
         """The state after ``txs`` in the next block at ``timestamp``, on a copy: what a
         proposer reads to write a transaction that must follow them in the same block.
         Signatures are not checked here (the block's commit checks them)."""
-        draft = BlockHeader(self.chain_id, self.height + 1, b"", timestamp, b"", b"", b"",
-                            len(txs))
+        draft = _draft(self.chain_id, self.height + 1, timestamp, PublicKey(b""), len(txs))
         return _execute(self.state, draft, txs)
 
     def produce(self, txs: Sequence[Transaction], timestamp: int, proposer: KeyPair,
@@ -307,8 +319,8 @@ class Chain:
         bad = _first_bad_signature(_signed(txs))
         if bad is not None:
             raise InvalidBlock(height, f"transaction {bad}: bad signature")
-        state = _execute(self.state, BlockHeader(self.chain_id, height, b"", timestamp, b"",
-                                                 b"", proposer.public, len(txs)), txs)
+        state = _execute(self.state, _draft(self.chain_id, height, timestamp, proposer.public,
+                                            len(txs)), txs)
         block = _sign(self.chain_id, height, self.head.hash, timestamp, txs, state, proposer)
         self.commit(CertifiedBlock(block, local_certificate(block, signers.values())), state)
         return block
@@ -319,7 +331,7 @@ class Chain:
         check_certificate(certified.block.header, certified.certificate, self.state.validators)
         self.commit(certified, validate_block(certified.block, self.state, self.head))
 
-    def commit(self, certified: CertifiedBlock, state: ChainState) -> None:
+    def commit(self, certified: CertifiedBlock, state: ChainState[C]) -> None:
         """Store a block already validated into ``state`` (by `validate_block` or
         `build_block` on this chain's head) and make it the head."""
         if certified.block.header.prev_hash != self.head.hash:
@@ -344,7 +356,7 @@ class Chain:
 
 
 def genesis_block(
-    validators: Sequence[bytes], proposer: KeyPair | None, operator: KeyPair | None,
+    validators: Sequence[PublicKey], proposer: KeyPair | None, operator: KeyPair | None,
     contract: Contract | None = None, contract_params: bytes = b"", timestamp: int = 0,
     chain_id: int = DEFAULT_CHAIN_ID,
 ) -> Block:
@@ -355,14 +367,14 @@ def genesis_block(
         raise InputError("a chain needs at least one validator")
     genesis = sign(Genesis(tuple(validators), contract_params), operator, nonce=0,
                    chain_id=chain_id)
-    draft = BlockHeader(chain_id, 0, b"", timestamp, b"", b"", proposer.public, 1)
+    draft = _draft(chain_id, 0, timestamp, proposer.public, 1)
     state = _execute(ChainState(contract.copy() if contract else None), draft, [genesis])
-    return _sign(chain_id, 0, bytes(32), timestamp, [genesis], state, proposer)
+    return _sign(chain_id, 0, BlockHash(bytes(32)), timestamp, [genesis], state, proposer)
 
 
 def _sign(
-    chain_id: int, height: int, prev_hash: bytes, timestamp: int, txs: Sequence[Transaction],
-    state: ChainState, proposer: KeyPair,
+    chain_id: int, height: int, prev_hash: BlockHash, timestamp: int, txs: Sequence[Transaction],
+    state: ChainState[C], proposer: KeyPair,
 ) -> Block:
     """The block of ``txs``, already executed into ``state``, signed by ``proposer``."""
     header = BlockHeader(
@@ -370,7 +382,7 @@ def _sign(
         height=height,
         prev_hash=prev_hash,
         timestamp=timestamp,
-        tx_root=kernels.merkle_root([tx.txid for tx in txs]),
+        tx_root=Root(kernels.merkle_root([tx.txid for tx in txs])),
         state_root=state.root(),
         proposer=proposer.public,
         tx_count=len(txs),
@@ -378,11 +390,11 @@ def _sign(
     return Block(header, proposer.sign(header.signing_message()), tuple(txs))
 
 
-class Replay:
+class Replay(Generic[C]):
     """Stored blocks validated in order from genesis, each with its certificate: fed one at a
     time (`follow` checks a file as it grows), or a whole store at once (`replay`)."""
 
-    def __init__(self, contract: Contract | None, check_state: bool = True) -> None:
+    def __init__(self, contract: C | None, check_state: bool = True) -> None:
         self.state = ChainState(contract)
         self.check_state = check_state  # as for `validate_block`
         self.head: BlockHeader | None = None
@@ -402,8 +414,8 @@ class Replay:
         self.transactions += len(block.transactions)
 
 
-def replay(store: Store, contract: Contract | None, check_state: bool = True,
-           ) -> tuple[ChainState, BlockHeader, int]:
+def replay(store: Store, contract: C | None, check_state: bool = True,
+           ) -> tuple[ChainState[C], BlockHeader, int]:
     """Validate every stored block and its certificate from genesis: the final state, head and
     transaction count (``check_state``: as for `validate_block`)."""
     checked = Replay(contract, check_state)

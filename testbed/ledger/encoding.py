@@ -8,15 +8,18 @@ consume every byte, and re-encoding must give back the same bytes.
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Callable
 from dataclasses import field, fields
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from testbed.errors import LedgerError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
+D = TypeVar("D", bound="DataclassInstance")
 
 
 class EncodingError(LedgerError):
@@ -71,7 +74,9 @@ class UInt(Codec[int]):
         out.append(self.struct.pack(value))
 
     def decode(self, r: Reader) -> int:
-        return self.struct.unpack(r.take(self.size))[0]
+        value: int
+        (value,) = self.struct.unpack(r.take(self.size))
+        return value
 
 
 class SInt(Codec[int]):
@@ -84,7 +89,9 @@ class SInt(Codec[int]):
         out.append(self.struct.pack(value))
 
     def decode(self, r: Reader) -> int:
-        return self.struct.unpack(r.take(8))[0]
+        value: int
+        (value,) = self.struct.unpack(r.take(8))
+        return value
 
 
 class Fixed(Codec[bytes]):
@@ -145,43 +152,51 @@ class Blob(Codec[bytes]):
         return r.take(_read_length(r, self.limit, "bytes"))
 
 
-class ListOf(Codec[tuple]):
+class ListOf(Codec[tuple[Any, ...]]):
     """A tuple of values of one codec, at most ``limit`` long."""
 
-    def __init__(self, item: Codec, limit: int) -> None:
+    def __init__(self, item: Codec[Any], limit: int) -> None:
         self.item = item
         self.limit = limit
 
-    def encode(self, value: tuple, out: list[bytes]) -> None:
+    def encode(self, value: tuple[Any, ...], out: list[bytes]) -> None:
         if not isinstance(value, tuple) or len(value) > self.limit:
             raise EncodingError(f"expected a tuple of at most {self.limit} items")
         out.append(U32_CODEC.struct.pack(len(value)))
         for item in value:
             self.item.encode(item, out)
 
-    def decode(self, r: Reader) -> tuple:
+    def decode(self, r: Reader) -> tuple[Any, ...]:
         return tuple(self.item.decode(r) for _ in range(_read_length(r, self.limit, "list")))
 
 
-class Struct(Codec[Any]):
+class Struct(Codec[D]):
     """A frozen dataclass whose fields were declared with codec fields."""
 
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type[D]) -> None:
         self.cls = cls
         self.fields = [(f.name, f.metadata["codec"]) for f in fields(cls)]
 
-    def encode(self, value: Any, out: list[bytes]) -> None:
+    def encode(self, value: D, out: list[bytes]) -> None:
         if type(value) is not self.cls:
             raise EncodingError(f"expected {self.cls.__name__}, got {type(value).__name__}")
         for name, codec in self.fields:
             codec.encode(getattr(value, name), out)
 
-    def decode(self, r: Reader) -> Any:
+    def decode(self, r: Reader) -> D:
         return self.cls(**{name: codec.decode(r) for name, codec in self.fields})
 
 
-struct_codec = functools.cache(Struct)
-"""The (cached) codec of a codec-declared dataclass."""
+_STRUCT_CODECS: dict[type, Struct[Any]] = {}
+
+
+def struct_codec(cls: type[D]) -> Struct[D]:
+    """The (cached) codec of a codec-declared dataclass."""
+    codec = _STRUCT_CODECS.get(cls)
+    if codec is None:
+        codec = _STRUCT_CODECS.setdefault(cls, Struct(cls))
+    return codec
+
 
 U8 = UInt(">B", 8)
 U32 = U32_CODEC
@@ -191,7 +206,7 @@ B32 = Fixed(32)
 B64 = Fixed(64)
 
 
-def _field(codec: Codec) -> Callable[[], Any]:
+def _field(codec: Codec[Any]) -> Callable[[], Any]:
     return lambda: field(metadata={"codec": codec})
 
 
@@ -214,7 +229,7 @@ def nested(cls: type) -> Any:
     return field(metadata={"codec": struct_codec(cls)})
 
 
-def list_of(item: Codec | type, limit: int, empty_by_default: bool = False) -> Any:
+def list_of(item: Codec[Any] | type, limit: int, empty_by_default: bool = False) -> Any:
     """A list field; ``empty_by_default``: the empty tuple when not given (a field that only
     some uses of a body fill)."""
     codec = item if isinstance(item, Codec) else struct_codec(item)
@@ -223,7 +238,7 @@ def list_of(item: Codec | type, limit: int, empty_by_default: bool = False) -> A
     return field(metadata={"codec": ListOf(codec, limit)})
 
 
-def encode(value: Any, codec: Codec | None = None) -> bytes:
+def encode(value: Any, codec: Codec[Any] | None = None) -> bytes:
     """Canonical bytes of a codec-declared dataclass (or of a value with an explicit codec).
 
     A dataclass value is frozen, so its bytes are kept on it after the first call: state
@@ -231,7 +246,8 @@ def encode(value: Any, codec: Codec | None = None) -> bytes:
     """
     cache = codec is None and type(value).__dataclass_params__.frozen
     if cache and _CANONICAL in value.__dict__:
-        return value.__dict__[_CANONICAL]
+        cached: bytes = value.__dict__[_CANONICAL]
+        return cached
     out: list[bytes] = []
     (codec or struct_codec(type(value))).encode(value, out)
     data = b"".join(out)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from testbed.errors import InputError, KeyFileError
@@ -69,7 +70,10 @@ class KeyPair:
 
     @classmethod
     def load(cls, path: Path, passphrase: str) -> KeyPair:
-        return cls(_load(path, passphrase, Ed25519PrivateKey, "an Ed25519 key"))
+        private = _load(path, passphrase)
+        if not isinstance(private, Ed25519PrivateKey):
+            raise KeyFileError(f"{path}: not an Ed25519 key")
+        return cls(private)
 
     def __repr__(self) -> str:
         return f"KeyPair(public={self.public.hex()})"
@@ -101,7 +105,10 @@ class ViewKey:
 
     @classmethod
     def load(cls, path: Path, passphrase: str) -> ViewKey:
-        return cls(_load(path, passphrase, X25519PrivateKey, "an X25519 view key"))
+        private = _load(path, passphrase)
+        if not isinstance(private, X25519PrivateKey):
+            raise KeyFileError(f"{path}: not an X25519 view key")
+        return cls(private)
 
     def __repr__(self) -> str:
         return f"ViewKey(public={self.public.hex()})"
@@ -119,15 +126,14 @@ def _save(private: Ed25519PrivateKey | X25519PrivateKey, path: Path, passphrase:
         f.write(data)
 
 
-def _load(path: Path, passphrase: str, kind: type, what: str):
+def _load(path: Path, passphrase: str) -> PrivateKeyTypes:
+    """The private key in ``path``, of whatever kind (the caller checks which)."""
     try:
         private = serialization.load_pem_private_key(path.read_bytes(), passphrase.encode())
     except OSError as exc:
         raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
     except (ValueError, TypeError):
         raise KeyFileError(f"{path}: not a key file, or wrong passphrase") from None
-    if not isinstance(private, kind):
-        raise KeyFileError(f"{path}: not {what}")
     return private
 
 

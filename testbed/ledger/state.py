@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, Self, TypeVar
 
 from testbed.errors import LedgerError
+from testbed.ledger.ids import PublicKey, Root
 from testbed.ledger.tables import HashedTable
 from testbed.ledger.transactions import Genesis, Transaction
 
@@ -28,9 +29,9 @@ class BlockContext:
     chain_id: int
     height: int
     timestamp: int  # block time, seconds since the Unix epoch (scenario time in a simulation)
-    proposer: bytes
-    validators: frozenset[bytes]
-    operator: bytes  # the genesis transaction's signer: see `ChainState`
+    proposer: PublicKey
+    validators: frozenset[PublicKey]
+    operator: PublicKey  # the genesis transaction's signer: see `ChainState`
 
 
 class Contract(Protocol):
@@ -40,14 +41,18 @@ class Contract(Protocol):
     def apply(self, tx: Transaction, ctx: BlockContext) -> None:
         """Execute ``tx``, or raise `Rejected` leaving the state unchanged."""
 
-    def state_root(self) -> bytes:
+    def state_root(self) -> Root:
         """32-byte commitment to the whole contract state, identical on every machine."""
 
-    def copy(self) -> Contract:
+    def copy(self) -> Self:
         """An independent copy (blocks execute on a copy and commit by swapping)."""
 
 
-class ChainState:
+C = TypeVar("C", bound=Contract)
+"""The contract a chain runs (the market's, on every chain the testbed makes)."""
+
+
+class ChainState(Generic[C]):
     """Nonces per account, the validator set, the operator and the contract's state.
 
     The operator is whoever signed the genesis transaction: the party that founded the chain
@@ -57,13 +62,19 @@ class ChainState:
     repeat it. In a one-validator ledger the validator signs genesis and is the operator.
     """
 
-    def __init__(self, contract: Contract | None = None) -> None:
-        self.nonces: HashedTable[bytes, int] = HashedTable()
-        self.validators: frozenset[bytes] = frozenset()
-        self.operator: bytes = b""
+    def __init__(self, contract: C | None = None) -> None:
+        self.nonces: HashedTable[PublicKey, int] = HashedTable()
+        self.validators: frozenset[PublicKey] = frozenset()
+        self.operator = PublicKey(b"")
         self.contract = contract
 
-    def copy(self) -> ChainState:
+    def required_contract(self) -> C:
+        """The contract, on a chain opened with one (every chain a run or a network makes)."""
+        if self.contract is None:
+            raise LedgerError("this chain was opened without a contract")
+        return self.contract
+
+    def copy(self) -> ChainState[C]:
         other = ChainState(self.contract.copy() if self.contract is not None else None)
         other.nonces = self.nonces.copy()
         other.validators = self.validators
@@ -92,7 +103,7 @@ class ChainState:
             self.contract.apply(tx, ctx)
         self.nonces[tx.sender] = expected + 1
 
-    def root(self) -> bytes:
+    def root(self) -> Root:
         """SHA-256 over the sorted validators, the nonces' digest (`HashedTable`) and the
         contract's root."""
         h = hashlib.sha256(b"state/v2")
@@ -101,4 +112,4 @@ class ChainState:
             h.update(key)
         h.update(self.nonces.digest())
         h.update(self.contract.state_root() if self.contract is not None else bytes(32))
-        return h.digest()
+        return Root(h.digest())

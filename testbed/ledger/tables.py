@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from testbed.ledger import encoding as enc
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+_T = TypeVar("_T")
 BUCKETS = 256
 _EMPTY = hashlib.sha256(b"bucket/v1").digest()
 
@@ -71,7 +72,16 @@ class HashedTable(dict[K, V]):
         self._members[bucket] = tuple(k for k in self._members[bucket] if k != key)
         self._dirty.add(bucket)
 
-    def pop(self, key: K, *default: Any) -> V:  # type: ignore[override]
+    @overload
+    def pop(self, key: K, /) -> V: ...
+
+    @overload
+    def pop(self, key: K, default: V, /) -> V: ...
+
+    @overload
+    def pop(self, key: K, default: _T, /) -> V | _T: ...
+
+    def pop(self, key: K, *default: Any) -> Any:  # dict.pop's signatures
         if key in self:
             value = self[key]
             del self[key]

@@ -69,7 +69,7 @@ class Genesis:
     signer is the chain's operator (`state.ChainState`)."""
 
     TYPE: ClassVar[int] = 1
-    validators: tuple[bytes, ...] = list_of(enc.B32, MAX_VALIDATORS)
+    validators: tuple[PublicKey, ...] = list_of(enc.B32, MAX_VALIDATORS)
     contract_params: bytes = blob(MAX_PARAMS_BYTES)
 
 
@@ -298,7 +298,8 @@ class Transaction:
 
     @property
     def type(self) -> int:
-        return self.body.TYPE
+        tx_type: int = self.body.TYPE  # the body is one of BODY_TYPES
+        return tx_type
 
     def signing_message(self) -> bytes:
         return signing_message(self.chain_id, self.body.TYPE, self.unsigned)
@@ -360,8 +361,9 @@ def decode_transaction(data: bytes) -> Transaction:
     cls = BODY_TYPES.get(tx_type)
     if cls is None:
         raise EncodingError(f"unknown transaction type {tx_type}")
-    body = enc.decode_exact(data[_HEAD.size : -SIGNATURE_SIZE], enc.struct_codec(cls))
-    tx = Transaction(chain_id, sender, nonce, body, bytes(data[-SIGNATURE_SIZE:]))
+    body: Any = enc.decode_exact(data[_HEAD.size : -SIGNATURE_SIZE], enc.struct_codec(cls))
+    tx = Transaction(chain_id, PublicKey(sender), nonce, body,
+                     Signature(bytes(data[-SIGNATURE_SIZE:])))
     tx.__dict__["unsigned"] = bytes(data[:-SIGNATURE_SIZE])
     tx.__dict__["encoded"] = bytes(data)
     return tx

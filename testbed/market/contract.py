@@ -43,12 +43,12 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import ClassVar
 
 from testbed.ledger import encoding as enc
-from testbed.ledger.ids import Root
+from testbed.ledger.ids import PublicKey, Root
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
     Clearing,
@@ -82,7 +82,14 @@ from testbed.market.params import (
     escrow,
 )
 from testbed.market.settlement import Reading, SettlementResult, settle_trades
-from testbed.market.state import Auditor, ClearedInterval, MarketState, Participant, short
+from testbed.market.state import (
+    Auditor,
+    ClearedInterval,
+    Commitment,
+    MarketState,
+    Participant,
+    short,
+)
 
 
 class MarketContract(MarketState):
@@ -138,14 +145,18 @@ class MarketContract(MarketState):
                                cleared.fees_per_kwh)
         return replace(result, payments=result.payments + sealed.forfeits(self, interval))
 
-    def escrow(self, account: bytes) -> int:
-        return sum(o.locked_units for o in (*self.orders.values(), *self.commitments.values())
-                   if o.owner == account)
+    def _escrowed(self) -> Iterator[OpenOrder | Commitment]:
+        """What holds escrow: open orders and commitments not yet revealed."""
+        yield from self.orders.values()
+        yield from self.commitments.values()
+
+    def escrow(self, account: PublicKey) -> int:
+        return sum(o.locked_units for o in self._escrowed() if o.owner == account)
 
     def money_held(self) -> int:
         """All balances plus all escrow: must equal ``money_in - money_out``."""
         return sum(p.balance_units for p in self.participants.values()) + sum(
-            o.locked_units for o in (*self.orders.values(), *self.commitments.values())
+            o.locked_units for o in self._escrowed()
         )
 
     # --- handlers ----------------------------------------------------------------------------

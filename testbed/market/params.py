@@ -15,10 +15,11 @@ from enum import IntEnum
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import U8, U32, U64, Codec, EncodingError
+from testbed.ledger.ids import PublicKey
 from testbed.ledger.state import Rejected
 from testbed.ledger.transactions import Constraint, Side
 
-UTILITY = bytes(32)
+UTILITY = PublicKey(bytes(32))
 """The utility's account in payments: no key can sign for it, so it only appears as the other
 side of retail, feed-in and penalty payments, and its flows are counted, not balanced."""
 
@@ -29,7 +30,7 @@ MAX_MONEY = (1 << 62) - 1
 """No balance may exceed this: the state root encodes balances as u64, with headroom."""
 
 
-def _param(codec: Codec, default: int) -> int:
+def _param(codec: Codec[int], default: int) -> int:
     return field(default=default, metadata={"codec": codec})
 
 

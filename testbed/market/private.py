@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.encoding import EncodingError, list_of, u32, u64
+from testbed.ledger.ids import PublicKey, ViewPublicKey
 from testbed.ledger.params import MAX_TRADES_PER_CLEARING
 from testbed.ledger.sealing import (
     BrokenSeal,
@@ -84,12 +85,12 @@ class HomeSettlement:
     trades: tuple[TradeShare, ...] = list_of(TradeShare, MAX_TRADES_PER_CLEARING)
 
 
-def reading_context(chain_id: int, participant: bytes, interval: int) -> bytes:
+def reading_context(chain_id: int, participant: PublicKey, interval: int) -> bytes:
     return context(READING, struct.pack(">I", chain_id), participant,
                    struct.pack(">Q", interval))
 
 
-def detail_context(chain_id: int, participant: bytes, interval: int) -> bytes:
+def detail_context(chain_id: int, participant: PublicKey, interval: int) -> bytes:
     return context(DETAIL, struct.pack(">I", chain_id), participant,
                    struct.pack(">Q", interval))
 
@@ -100,7 +101,7 @@ def channel_context(chain_id: int, place: Place) -> bytes:
     return context(b"channel|" + kind, struct.pack(">I", chain_id), participant)
 
 
-def readers(contract: MarketState, home: bytes) -> tuple[bytes, ...]:
+def readers(contract: MarketState, home: PublicKey) -> tuple[ViewPublicKey, ...]:
     """Who reads ``home``'s sealed records: the home, the validators, every auditor (sorted)."""
     if not contract.validators_view_key:
         raise Rejected("no validators' view key on this chain (SetValidatorsViewKey first)")
@@ -109,7 +110,7 @@ def readers(contract: MarketState, home: bytes) -> tuple[bytes, ...]:
     return tuple(sorted(keys))
 
 
-def seal_reading(contract: MarketState, participant: bytes, interval: int,
+def seal_reading(contract: MarketState, participant: PublicKey, interval: int,
                  imported_wh: int, exported_wh: int, sealer: Sealer | None = None
                  ) -> SealedReading:
     """A meter's `SealedReading` body, sealed by its ``sealer`` (default: a new one)."""
@@ -176,11 +177,11 @@ def reading(contract: MarketState, tx: Transaction, body: SealedReading,
 
 
 def home_settlements(contract: MarketState, interval: int,
-                     result: SettlementResult) -> dict[bytes, HomeSettlement]:
+                     result: SettlementResult) -> dict[PublicKey, HomeSettlement]:
     """Each trading home's detail of ``interval``'s settlement, by account."""
     cleared = contract.cleared[interval]
     owners = {o.order_id: o.owner for o in contract.book(interval)}
-    shares: dict[bytes, list[TradeShare]] = defaultdict(list)
+    shares: dict[PublicKey, list[TradeShare]] = defaultdict(list)
     for k, t in enumerate(cleared.trades):
         shares[owners[t.bid]].append(TradeShare(k, result.took_wh[k], result.delivered_wh[k]))
         shares[owners[t.offer]].append(TradeShare(k, result.gave_wh[k], result.delivered_wh[k]))
@@ -245,7 +246,7 @@ class RecordReader:
                            reading_context(tx.chain_id, body.participant, body.interval))
         return enc.decode_exact(plain, enc.struct_codec(ReadingPlain))
 
-    def details(self, tx: Transaction) -> dict[bytes, HomeSettlement]:
+    def details(self, tx: Transaction) -> dict[PublicKey, HomeSettlement]:
         """The details of a `Settlement` transaction that the keys at hand read, by home."""
         out = {}
         for d in tx.body.details:

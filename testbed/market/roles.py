@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from testbed.ledger.ids import PublicKey
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
     Clearing,
@@ -59,7 +60,7 @@ MAY_SEND: dict[type, Party] = {
 """The one role that may send each market transaction."""
 
 
-def roles_of(contract: MarketState, key: bytes, ctx: BlockContext) -> set[Party]:
+def roles_of(contract: MarketState, key: PublicKey, ctx: BlockContext) -> set[Party]:
     """Every role ``key`` has (the operator of an embedded ledger is also its validator)."""
     found = set()
     if key == ctx.operator:
@@ -94,7 +95,7 @@ def check_sender(contract: MarketState, tx: Transaction, ctx: BlockContext) -> N
                        f"({tx.sender.hex()[:16]}): only {_name({needed})} may send it")
 
 
-def check_new_key(contract: MarketState, ctx: BlockContext, key: bytes, what: str) -> None:
+def check_new_key(contract: MarketState, ctx: BlockContext, key: PublicKey, what: str) -> None:
     """`Rejected` if ``key`` already has a role: one key, one role (the operator's validator
     aside), so no meter can trade and no home can read for another."""
     have = roles_of(contract, key, ctx)

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TypeVar
 
+from testbed.ledger.ids import PublicKey
 from testbed.ledger.state import BlockContext, Rejected
 from testbed.ledger.transactions import (
     OrderCommitment,
@@ -56,7 +57,7 @@ ORDER_COMMIT_DOMAIN = b"p2p-energy-testbed/order-commitment/v1"
 _ORDER = struct.Struct(">I32sQBQQ32s")
 
 
-def commitment(chain_id: int, owner: bytes, interval: int, side: int, energy_wh: int,
+def commitment(chain_id: int, owner: PublicKey, interval: int, side: int, energy_wh: int,
                price_per_kwh: int, salt: bytes) -> bytes:
     """The hash a home commits to for an order."""
     return hashlib.sha256(ORDER_COMMIT_DOMAIN + _ORDER.pack(
@@ -99,7 +100,7 @@ def reveal(contract: MarketState, tx: Transaction, body: OrderReveal,
 
 
 def with_reveals(contract: S, reveals: Sequence[Reveal], timestamp: int,
-                 interval: int | None = None, owner: bytes | None = None) -> S:
+                 interval: int | None = None, owner: PublicKey | None = None) -> S:
     """A copy of ``contract`` with ``reveals`` applied at block time ``timestamp`` (each of
     an order of ``interval`` and of ``owner``, when given), or `Rejected` for the first that
     may not be: the contract's own rule, and the proposer's view of the revealed book."""
@@ -126,7 +127,7 @@ def applicable(contract: S, reveals: Sequence[Reveal], timestamp: int,
 
 
 def _reveal(contract: MarketState, body: Reveal, timestamp: int, interval: int | None,
-            owner: bytes | None) -> None:
+            owner: PublicKey | None) -> None:
     prm = contract.rules
     c = contract.commitments.get(body.order)
     if c is None:

@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from testbed.ledger.ids import PublicKey, TxId
 from testbed.ledger.transactions import Payment, Trade
 from testbed.market.auction import pro_rata
 from testbed.market.params import UTILITY, MarketParams, PaymentKind, cost
@@ -48,16 +49,16 @@ NO_READING = Reading(0, 0)
 class SettlementResult:
     delivered_wh: tuple[int, ...]  # per trade, in clearing order
     payments: tuple[Payment, ...]
-    charged: dict[bytes, int]  # order id -> money drawn from that order's escrow
+    charged: dict[TxId, int]  # order id -> money drawn from that order's escrow
     took_wh: tuple[int, ...] = ()  # per trade: the buyer's share of its imported energy
     gave_wh: tuple[int, ...] = ()  # per trade: the seller's share of its exported energy
 
 
 def _shares(
-    trades: Sequence[Trade], party_of: Sequence[bytes], available: Mapping[bytes, int]
+    trades: Sequence[Trade], party_of: Sequence[PublicKey], available: Mapping[PublicKey, int]
 ) -> list[int]:
     """Each trade's share of its party's measured energy (pro rata over that party's trades)."""
-    by_party: dict[bytes, list[int]] = defaultdict(list)
+    by_party: dict[PublicKey, list[int]] = defaultdict(list)
     for k, party in enumerate(party_of):
         by_party[party].append(k)
     shares = [0] * len(trades)
@@ -70,8 +71,8 @@ def _shares(
 
 def settle_trades(
     trades: Sequence[Trade],
-    owners: Mapping[bytes, bytes],
-    readings: Mapping[bytes, Reading],
+    owners: Mapping[TxId, PublicKey],
+    readings: Mapping[PublicKey, Reading],
     params: MarketParams,
     fees_per_kwh: Sequence[int] = (),
 ) -> SettlementResult:
@@ -90,7 +91,7 @@ def settle_trades(
     gave = _shares(trades, sellers, exported)
     delivered: list[int] = []
     payments: list[Payment] = []
-    charged: dict[bytes, int] = defaultdict(int)
+    charged: dict[TxId, int] = defaultdict(int)
     for t, buyer, seller, b, s, fee in zip(trades, buyers, sellers, took, gave, fees,
                                            strict=True):
         d = min(b, s)

@@ -27,7 +27,7 @@ from testbed.ledger.transactions import SetGridFees, Side, Trade, Transaction
 from testbed.market.auction import OpenOrder
 from testbed.market.params import MarketParams, Privacy
 
-Place = tuple[bytes, bytes]
+Place = tuple[bytes, PublicKey]
 """Where a channel of sealed records belongs: (kind, home) (`private`)."""
 
 
@@ -99,19 +99,19 @@ class MarketState:
         self.chain_id = 0  # from genesis: sealed records are bound to it
         self.params: MarketParams | None = None
         # the tables of the state root (hashed as they change), then indexes derived from them
-        self.participants: HashedTable[bytes, Participant] = HashedTable()
-        self.orders: HashedTable[bytes, OpenOrder] = HashedTable()  # of unsettled intervals
+        self.participants: HashedTable[PublicKey, Participant] = HashedTable()
+        self.orders: HashedTable[TxId, OpenOrder] = HashedTable()  # of unsettled intervals
         self.cleared: HashedTable[int, ClearedInterval] = HashedTable()  # not yet settled
-        self.readings: HashedTable[tuple[int, bytes], StoredReading] = HashedTable()
-        self.auditors: HashedTable[bytes, Auditor] = HashedTable()
-        self.commitments: HashedTable[bytes, Commitment] = HashedTable()  # not revealed
+        self.readings: HashedTable[tuple[int, PublicKey], StoredReading] = HashedTable()
+        self.auditors: HashedTable[PublicKey, Auditor] = HashedTable()
+        self.commitments: HashedTable[TxId, Commitment] = HashedTable()  # not revealed
         # each place's channel of sealed records (`private`): by (kind, home)
         self.channels: HashedTable[Place, ChannelState] = HashedTable()
         # the operator's grid fees, by the first interval each applies to (`fees`)
         self.tariffs: HashedTable[int, SetGridFees] = HashedTable()
-        self.validators_view_key = b""  # set once by the operator (private markets)
-        self.meters: dict[bytes, bytes] = {}  # meter key -> participant
-        self.sides: dict[tuple[int, bytes], int] = {}  # (interval, participant) -> side
+        self.validators_view_key = ViewPublicKey(b"")  # set once by the operator (private markets)
+        self.meters: dict[PublicKey, PublicKey] = {}  # meter key -> participant
+        self.sides: dict[tuple[int, PublicKey], int] = {}  # (interval, participant) -> side
         self.settled: set[int] = set()
         self.settled_digest = bytes(32)  # chains the settled intervals in settlement order
         self.seq = 0  # orders accepted so far: arrival order for time priority
@@ -149,7 +149,7 @@ class MarketState:
     def is_private(self) -> bool:
         return self.rules.privacy == Privacy.PRIVATE
 
-    def participant(self, account: bytes) -> Participant:
+    def participant(self, account: PublicKey) -> Participant:
         """The registered participant ``account``, or `Rejected`."""
         p = self.participants.get(account)
         if p is None:
@@ -196,7 +196,7 @@ class MarketState:
             raise Rejected(f"{what} for interval {interval} beyond the "
                            f"{prm.order_horizon_seconds} s horizon")
 
-    def check_order(self, owner: bytes, interval: int, side: int, energy_wh: int,
+    def check_order(self, owner: PublicKey, interval: int, side: int, energy_wh: int,
                     price_per_kwh: int) -> None:
         """`Rejected` unless the order is valid: the rules whenever one is placed or
         revealed."""
@@ -213,7 +213,7 @@ class MarketState:
         if known is not None and known != side:
             raise Rejected("a participant cannot both buy and sell in one interval")
 
-    def check_reading_slot(self, tx: Transaction, participant: bytes, interval: int,
+    def check_reading_slot(self, tx: Transaction, participant: PublicKey, interval: int,
                            ctx: BlockContext) -> None:
         """`Rejected` unless a reading of ``participant`` for ``interval`` may come from
         ``tx``'s sender now."""
@@ -235,7 +235,7 @@ class MarketState:
 
     # --- changes (after the checks) ----------------------------------------------------------
 
-    def credit(self, account: bytes, amount_units: int) -> None:
+    def credit(self, account: PublicKey, amount_units: int) -> None:
         """Add ``amount_units`` (negative: take) to ``account``'s balance."""
         p = self.participants[account]
         self.participants[account] = replace(p, balance_units=p.balance_units + amount_units)
@@ -245,7 +245,7 @@ class MarketState:
         self.orders[order.order_id] = order
         self.sides[(order.interval, order.owner)] = order.side
 
-    def store_reading(self, participant: bytes, interval: int, imported_wh: int,
+    def store_reading(self, participant: PublicKey, interval: int, imported_wh: int,
                       exported_wh: int) -> None:
         """Keep a reading whose slot was checked (`check_reading_slot`); `Rejected` for an
         absurd energy."""

@@ -39,6 +39,7 @@ import ssl
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -91,7 +92,7 @@ class Credentials:
                                ) from None
         return ctx
 
-    def options(self, passphrase: str) -> dict:
+    def options(self, passphrase: str) -> dict[str, Any]:
         """`nats.connect` options: TLS with this certificate, inboxes under its name."""
         return {"tls": self.context(passphrase), "inbox_prefix": f"_INBOX.{self.name}"}
 
@@ -172,6 +173,8 @@ def _certificate(network: Path, passphrase: str, subject: str, san: list[x509.Ge
     except (OSError, ValueError, TypeError):
         raise KeyFileError(f"{tls / 'ca.key'}: not the network's CA key, or wrong "
                            "passphrase") from None
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):  # a key of another kind signs none
+        raise KeyFileError(f"{tls / 'ca.key'}: not the network's CA key (not an EC key)")
     ca = x509.load_pem_x509_certificate((tls / "ca.pem").read_bytes())
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))

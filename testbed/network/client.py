@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
@@ -29,6 +30,7 @@ from testbed.errors import LedgerError
 from testbed.ledger.blocks import Block, BlockHeader
 from testbed.ledger.certificates import Certificate
 from testbed.ledger.chain import InvalidBlock, check_certificate
+from testbed.ledger.ids import TxId
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import Clock, Submission
 from testbed.network.access import Credentials
@@ -70,7 +72,7 @@ class Committed:
     """A block as a client sees it committed: certified, and the child of the last one."""
 
     block: Block
-    certificate: Certificate
+    certificate: Certificate | None  # None only on a one-validator chain (`check_certificate`)
     seq: int  # its stream entry
 
 
@@ -109,7 +111,7 @@ class NetworkClient:
             raise NoReceipt(f"{reply['node']} busy: {reply['busy']}")
         if "error" in reply:
             raise NetworkError(f"{reply['node']}: {reply['error']}")
-        return [Receipt(bytes.fromhex(r["txid"]), r["accepted"], r["reason"])
+        return [Receipt(TxId(bytes.fromhex(r["txid"])), r["accepted"], r["reason"])
                 for r in reply["receipts"]]
 
     async def submit_until(self, txs: Sequence[Transaction], clock: Clock | None,
@@ -136,18 +138,20 @@ class NetworkClient:
             wait_s = min(2 * wait_s, BACKOFF_MAX_S)
         raise NoReceipt(f"no receipt before the deadline; last: {missed}")
 
-    async def census(self) -> dict[str, dict | None]:
+    async def census(self) -> dict[str, dict[str, Any] | None]:
         """Every node's status (None for a node that did not answer), asked at once."""
         answers = await asyncio.gather(*(self.status(n) for n in self.nodes))
         return dict(zip(self.nodes, answers))
 
-    async def status(self, node: str, timeout_s: float = STATUS_TIMEOUT_S) -> dict | None:
+    async def status(self, node: str, timeout_s: float = STATUS_TIMEOUT_S
+                     ) -> dict[str, Any] | None:
         """A node's height, head and round, or None when it does not answer."""
         try:
             msg = await self.nc.request(self.subjects.status(node), b"", timeout=timeout_s)
         except (nats.errors.Error, TimeoutError):
             return None
-        return json.loads(msg.data)
+        status: dict[str, Any] = json.loads(msg.data)
+        return status
 
     async def follow(self, after: BlockHeader | None = None,
                      poll_s: float = POLL_S) -> AsyncIterator[Committed]:

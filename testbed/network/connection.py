@@ -50,10 +50,11 @@ def reporter(name: str) -> Callable[[Exception], Awaitable[None]]:
     return report
 
 
-async def connect(servers: Sequence[str], name: str, credentials: Credentials,
-                  **options) -> Client:
-    """A connection with ``credentials`` that keeps reconnecting to ``servers``."""
+async def connect(servers: Sequence[str], name: str, credentials: Credentials, *,
+                  no_echo: bool = False) -> Client:
+    """A connection with ``credentials`` that keeps reconnecting to ``servers`` (``no_echo``:
+    not given back what it publishes)."""
     return await nats.connect(list(servers), name=name, error_cb=reporter(name),
                               max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
                               connect_timeout=CONNECT_TIMEOUT_S, allow_reconnect=True,
-                              **credentials.options(passphrase(development=True)), **options)
+                              no_echo=no_echo, **credentials.options(passphrase(development=True)))

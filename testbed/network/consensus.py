@@ -47,6 +47,7 @@ import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -55,11 +56,13 @@ import kernels
 from testbed.ledger.blocks import Block, BlockHeader
 from testbed.ledger.certificates import Certificate, CertifiedBlock, quorum
 from testbed.ledger.chain import Chain, InvalidBlock, build_block, check_certificate, validate_block
+from testbed.ledger.ids import BlockHash, PublicKey, Signature, TxId
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.sealing import NotAddressed
 from testbed.ledger.state import ChainState
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import Clock, Proposal, Submission, Vote
+from testbed.market.contract import MarketContract
 from testbed.network.blocklog import Entry
 from testbed.network.mempool import Mempool
 
@@ -82,7 +85,7 @@ carry the chain past every gate closure in between. The operator's own clock is 
 it is not bounded."""
 
 
-def signed_by(key: bytes, message: bytes, signature: bytes) -> bool:
+def signed_by(key: PublicKey, message: bytes, signature: Signature) -> bool:
     try:
         Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
     except (InvalidSignature, ValueError):
@@ -94,12 +97,16 @@ def signed_by(key: bytes, message: bytes, signature: bytes) -> bool:
 class Receipt:
     """A node's answer for one submitted transaction."""
 
-    txid: bytes
+    txid: TxId
     accepted: bool
     reason: str = ""
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"txid": self.txid.hex(), "accepted": self.accepted, "reason": self.reason}
+
+
+Message = tuple[str, bytes | dict[str, Any]]
+"""(kind, payload): see `Outbox`."""
 
 
 @dataclass
@@ -107,9 +114,9 @@ class Outbox:
     """What the validator wants sent: (kind, payload) messages, kind one of mempool, proposal,
     vote, record (JSON, with the party it is for), applied (JSON)."""
 
-    messages: list[tuple[str, bytes | dict]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
 
-    def drain(self) -> list[tuple[str, bytes | dict]]:
+    def drain(self) -> list[Message]:
         out, self.messages = self.messages, []
         return out
 
@@ -117,26 +124,26 @@ class Outbox:
 class Validator:
     """One validator's view: the committed chain, its tip, mempool, votes and rounds."""
 
-    def __init__(self, chain: Chain, key: KeyPair, name: str, *, round_timeout_s: float,
+    def __init__(self, chain: Chain[MarketContract], key: KeyPair, name: str, *, round_timeout_s: float,
                  max_block_txs: int, now: Callable[[], float]) -> None:
         self.chain, self.key, self.name = chain, key, name
         self.validators = sorted(chain.state.validators)
         self.quorum = quorum(len(self.validators))
         self.round_timeout_s, self.max_block_txs, self.now = round_timeout_s, max_block_txs, now
         self.mempool = Mempool(chain.state.operator)
-        self.recent: OrderedDict[bytes, int] = OrderedDict()  # committed txid -> its height
+        self.recent: OrderedDict[TxId, int] = OrderedDict()  # committed txid -> its height
         self.clock: Clock | None = None  # the latest operator clock seen
         self.clocks: dict[int, Clock] = {}  # operator clocks by time, for times pending
         self.stream_seq = 1  # last stream entry applied or skipped (1: genesis)
-        self.pending: dict[bytes, tuple[Block, ChainState]] = {}  # validated, not committed
-        self.parked: dict[bytes, list[Proposal]] = defaultdict(list)  # by unknown parent
-        self.voted: set[tuple[int, bytes]] = set()  # (height, proposer)
-        self.votes: dict[bytes, dict[bytes, Vote]] = defaultdict(dict)
-        self.certified: dict[bytes, tuple[CertifiedBlock, float]] = {}  # and when
-        self.to_append: dict[bytes, CertifiedBlock] = {}
+        self.pending: dict[BlockHash, tuple[Block, ChainState[MarketContract]]] = {}  # validated, not committed
+        self.parked: dict[BlockHash, list[Proposal]] = defaultdict(list)  # by unknown parent
+        self.voted: set[tuple[int, PublicKey]] = set()  # (height, proposer)
+        self.votes: dict[BlockHash, dict[PublicKey, Vote]] = defaultdict(dict)
+        self.certified: dict[BlockHash, tuple[CertifiedBlock, float]] = {}  # and when
+        self.to_append: dict[BlockHash, CertifiedBlock] = {}
         self.proposed: set[tuple[int, int]] = set()
-        self._nothing_to_propose_at: tuple[int, bytes] | None = None  # (mempool version, tip)
-        self._ready_at: tuple[int, bytes, bool] | None = None  # (version, tip, anything ready)
+        self._nothing_to_propose_at: tuple[int, BlockHash] | None = None  # (mempool version, tip)
+        self._ready_at: tuple[int, BlockHash, bool] | None = None  # (version, tip, anything ready)
         self.tip: BlockHeader = chain.head
         self.round, self.round_started = 0, now()
         self.out = Outbox()
@@ -148,22 +155,23 @@ class Validator:
         return self.chain.chain_id
 
     @property
-    def operator(self) -> bytes:
+    def operator(self) -> PublicKey:
         return self.chain.state.operator
 
-    def proposer(self, height: int, round_: int) -> bytes:
+    def proposer(self, height: int, round_: int) -> PublicKey:
         return self.validators[(height + round_) % len(self.validators)]
 
-    def _state_of(self, block_hash: bytes) -> tuple[BlockHeader, ChainState] | None:
+    def _state_of(self, block_hash: BlockHash,
+                  ) -> tuple[BlockHeader, ChainState[MarketContract]] | None:
         if block_hash == self.chain.head.hash:
             return self.chain.head, self.chain.state
         known = self.pending.get(block_hash)
         return None if known is None else (known[0].header, known[1])
 
-    def _certified_or_committed(self, block_hash: bytes) -> bool:
+    def _certified_or_committed(self, block_hash: BlockHash) -> bool:
         return block_hash == self.chain.head.hash or block_hash in self.certified
 
-    def _extends_head(self, block_hash: bytes) -> bool:
+    def _extends_head(self, block_hash: BlockHash) -> bool:
         """Whether ``block_hash`` is the head or a pending descendant of it."""
         while block_hash != self.chain.head.hash:
             known = self.pending.get(block_hash)
@@ -172,10 +180,16 @@ class Validator:
             block_hash = known[0].header.prev_hash
         return True
 
-    def _tip_nonces(self) -> Callable[[bytes], int]:
+    def _tip_state(self) -> ChainState[MarketContract]:
+        """The state after the tip: the head's or a pending block's, so always known."""
+        known = self._state_of(self.tip.hash)
+        assert known is not None, "the tip is the head or a pending block above it"
+        return known[1]
+
+    def _tip_nonces(self) -> Callable[[PublicKey], int]:
         """Each account's next nonce in the tip's state (after the certified blocks above the
         head, whose transactions the mempool still holds)."""
-        nonces = self._state_of(self.tip.hash)[1].nonces
+        nonces = self._tip_state().nonces
         return lambda account: nonces.get(account, 0)
 
     # --- clients and mempools -----------------------------------------------------------------
@@ -239,7 +253,7 @@ class Validator:
             return ""
         contract = self.chain.state.contract
         try:
-            home = bytes.fromhex(submitter)
+            home = PublicKey(bytes.fromhex(submitter))
         except ValueError:
             return f"unknown submitter {submitter!r}"
         participant = contract.participants.get(home) if contract is not None else None
@@ -248,7 +262,7 @@ class Validator:
         return (f"a transaction of {tx.sender.hex()[:16]} submitted as home {submitter[:16]}: "
                 "a home submits only its own and its meter's")
 
-    def party(self, sender: bytes) -> str:
+    def party(self, sender: PublicKey) -> str:
         """Whose records a transaction of ``sender`` belongs to: its home's (a home's or its
         meter's), else the operator's."""
         contract = self.chain.state.contract
@@ -315,7 +329,7 @@ class Validator:
         return [c for c in self.to_append.values()
                 if c.block.header.prev_hash == self.chain.head.hash]
 
-    def appended(self, block_hash: bytes) -> None:
+    def appended(self, block_hash: BlockHash) -> None:
         """The stream acknowledged ``block_hash``: nothing more to do for it."""
         self.to_append.pop(block_hash, None)
 
@@ -331,7 +345,7 @@ class Validator:
             self._nothing_to_propose_at = (self.mempool.version, self.tip.hash)
             return
         clock = self.clocks.get(at) if at > self.tip.timestamp else None
-        state = self._state_of(self.tip.hash)[1]
+        state = self._tip_state()
         built = build_block(state, self.tip, txs, at, self.key, verified=self.mempool)
         self._sort_refused(built.refused, state)
         if not built.block.transactions:
@@ -340,7 +354,7 @@ class Validator:
         self.proposed.add((height, self.round))
         self.send_proposal(Proposal(self.round, clock, built.block), built.state)
 
-    def send_proposal(self, proposal: Proposal, state: ChainState) -> None:
+    def send_proposal(self, proposal: Proposal, state: ChainState[MarketContract]) -> None:
         """Send ``proposal`` (built by this validator into ``state``) and vote for it."""
         block = proposal.block
         self.pending[block.header.hash] = (block, state)
@@ -348,7 +362,7 @@ class Validator:
         self._vote(block)
 
     def _sort_refused(self, refused: tuple[tuple[Transaction, str], ...],
-                      state: ChainState) -> None:
+                      state: ChainState[MarketContract]) -> None:
         """Keep what may apply later (a nonce ahead, or one already in a pending block); drop
         the rest and say why."""
         for tx, reason in refused:
@@ -468,7 +482,7 @@ class Validator:
                     self._unpark(h.hash)
                     break
 
-    def _unpark(self, parent_hash: bytes) -> None:
+    def _unpark(self, parent_hash: BlockHash) -> None:
         for proposal in self.parked.pop(parent_hash, []):
             self.on_proposal(proposal)
 
@@ -535,7 +549,7 @@ class Validator:
                 self.out.messages.append(("record", {"party": party, "height": height,
                                                      "committed": txids}))
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {"node": self.name, "height": self.chain.height,
                 "head": self.chain.head.hash.hex(), "tip": self.tip.height,
                 "round": self.round, "mempool": len(self.mempool),

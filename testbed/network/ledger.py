@@ -41,6 +41,7 @@ from testbed.errors import InputError, LedgerError, LedgerUnavailable
 from testbed.events import BlockCommitted, Event, EventStream, SubmissionRetried
 from testbed.ledger.certificates import CertifiedBlock, quorum
 from testbed.ledger.chain import Chain
+from testbed.ledger.ids import BlockHash, PublicKey
 from testbed.ledger.keys import KeyPair, ViewKey, passphrase
 from testbed.ledger.sealing import Keyring
 from testbed.ledger.transactions import Transaction
@@ -60,7 +61,8 @@ T = TypeVar("T")
 
 
 class NetworkLedger:
-    def __init__(self, folder: Path, network: local.Network, replica: Chain, operator: KeyPair,
+    def __init__(self, folder: Path, network: local.Network, replica: Chain[MarketContract],
+                 operator: KeyPair,
                  view: ViewKey, events: EventStream, stop_when_closed: bool,
                  commit_deadline_s: float = COMMIT_DEADLINE_S) -> None:
         self.folder, self.network, self.replica = folder, network, replica
@@ -121,7 +123,7 @@ class NetworkLedger:
     def _call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    async def _start_following(self) -> asyncio.Task:
+    async def _start_following(self) -> asyncio.Task[None]:
         """The task that reads the stream's certified blocks after the replica's head into
         ``_blocks``, for as long as the ledger is open (a queue, not the generator itself, is
         what a commit waits on: a wait that times out must not close the stream)."""
@@ -136,7 +138,7 @@ class NetworkLedger:
     @property
     def contract(self) -> MarketContract:
         self.wait()
-        return self.replica.state.contract
+        return self.replica.state.required_contract()
 
     @property
     def chain_id(self) -> int:
@@ -148,17 +150,17 @@ class NetworkLedger:
         return self.replica.height
 
     @property
-    def head_hash(self) -> bytes:
+    def head_hash(self) -> BlockHash:
         self.wait()
         return self.replica.head.hash
 
-    def next_nonce(self, account: bytes) -> int:
+    def next_nonce(self, account: PublicKey) -> int:
         self.wait()
         return self.replica.next_nonce(account)
 
     def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:
         self.wait()
-        return self.replica.preview(txs, timestamp).contract
+        return self.replica.preview(txs, timestamp).required_contract()
 
     def commit(self, txs: Sequence[Transaction], timestamp: int) -> None:
         """Hand ``txs`` over for block time ``timestamp`` and return at once; they commit

@@ -37,6 +37,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import nats.errors
 
@@ -231,7 +232,7 @@ def _is_account(name: str) -> bool:
         return False
 
 
-def up(folder: Path, validators: int = 4, servers: int = 3, **options) -> Network:
+def up(folder: Path, validators: int = 4, servers: int = 3, **options: Any) -> Network:
     """Create the network on first use; start whatever is down; return once the nodes it
     started and a quorum answer."""
     folder = folder.resolve()
@@ -335,18 +336,19 @@ async def _wait_for_nodes(network: Network, started: list[NodeEntry]) -> None:
         await client.close()
 
 
-def status(folder: Path) -> list[dict]:
+def status(folder: Path) -> list[dict[str, Any]]:
     """Each node's name, pid (None when not running), height, head hash and lag."""
     network = load(folder.resolve())
     return asyncio.run(_status(network))
 
 
-async def _status(network: Network) -> list[dict]:
+async def _status(network: Network) -> list[dict[str, Any]]:
     from testbed.network.client import NetworkClient
 
-    rows = [{"node": n.name, "pid": n.pid if processes.alive(n.pid, n.config) else None,
-             "store": n.store, "height": None, "head": None, "lag": None}
-            for n in network.nodes]
+    rows: list[dict[str, Any]] = [
+        {"node": n.name, "pid": n.pid if processes.alive(n.pid, n.config) else None,
+         "store": n.store, "height": None, "head": None, "lag": None}
+        for n in network.nodes]
     if not any(processes.alive(s.pid, s.config) for s in network.servers):
         return rows
     try:
@@ -376,13 +378,14 @@ def down(folder: Path) -> int:
     processes.stop(nodes)
     servers = [(s.pid, s.config) for s in network.servers if processes.alive(s.pid, s.config)]
     processes.stop(servers)
-    for entry in (*network.nodes, *network.servers):
+    entries: list[NodeEntry | ServerEntry] = [*network.nodes, *network.servers]
+    for entry in entries:
         entry.pid = None
     network.save()
     return len(nodes) + len(servers)
 
 
-def render_status(rows: list[dict]) -> str:
+def render_status(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'node':<14}{'pid':>8}{'height':>8}{'lag':>5}  head"]
     for r in rows:
         def cell(v: object) -> str:

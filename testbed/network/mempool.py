@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from testbed.ledger.ids import PublicKey, TxId
 from testbed.ledger.params import MAX_TX_PER_BLOCK
 from testbed.ledger.transactions import Transaction
 from testbed.network.servers import MAX_PAYLOAD_BYTES
@@ -92,17 +93,17 @@ class Pending:
 
 
 class Mempool:
-    def __init__(self, operator: bytes, *, sender_share: Share = SENDER_SHARE,
+    def __init__(self, operator: PublicKey, *, sender_share: Share = SENDER_SHARE,
                  operator_share: Share = OPERATOR_SHARE, total: Share = TOTAL,
                  nonce_window: int = NONCE_WINDOW, ttl_s: float = MEMPOOL_TTL_S) -> None:
         self.operator = operator
         self.sender_share, self.operator_share, self.total = sender_share, operator_share, total
         self.nonce_window, self.ttl_s = nonce_window, ttl_s
-        self._entries: dict[bytes, Pending] = {}  # by txid, in arrival order
+        self._entries: dict[TxId, Pending] = {}  # by txid, in arrival order
         self.by_bytes: dict[bytes, Transaction] = {}  # canonical bytes -> transaction held
-        self._by_nonce: dict[bytes, dict[int, bytes]] = defaultdict(dict)  # sender: nonce: txid
-        self._nonces: dict[bytes, list[int]] = defaultdict(list)  # sender: its nonces, sorted
-        self._held: dict[bytes, list[int]] = defaultdict(lambda: [0, 0])  # sender: [txs, bytes]
+        self._by_nonce: dict[PublicKey, dict[int, TxId]] = defaultdict(dict)  # sender: nonce: txid
+        self._nonces: dict[PublicKey, list[int]] = defaultdict(list)  # sender: its nonces, sorted
+        self._held: dict[PublicKey, list[int]] = defaultdict(lambda: [0, 0])  # sender: [txs, bytes]
         self._held_txs = self._held_bytes = 0
         self._arrivals = itertools.count()
         self.version = 0  # changes whenever the contents do
@@ -110,10 +111,10 @@ class Mempool:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __contains__(self, txid: bytes) -> bool:
+    def __contains__(self, txid: object) -> bool:
         return txid in self._entries
 
-    def share(self, sender: bytes) -> Share:
+    def share(self, sender: PublicKey) -> Share:
         return self.operator_share if sender == self.operator else self.sender_share
 
     def refusal(self, tx: Transaction, next_nonce: int) -> str:
@@ -161,7 +162,7 @@ class Mempool:
         self.version += 1
         return True
 
-    def ready(self, next_nonce: Callable[[bytes], int]) -> list[tuple[int, int, int, Pending]]:
+    def ready(self, next_nonce: Callable[[PublicKey], int]) -> list[tuple[int, int, int, Pending]]:
         """What can apply on a state whose nonces are ``next_nonce``: each sender's entries
         from its next nonce on, up to its first gap, as (time, arrival, nonce, entry) with the
         time and arrival of each the latest of its sender's up to it (so that sorting keeps
@@ -177,7 +178,7 @@ class Mempool:
                 nonce += 1
         return out
 
-    def next_block(self, after: int, next_nonce: Callable[[bytes], int],
+    def next_block(self, after: int, next_nonce: Callable[[PublicKey], int],
                    times: Collection[int], limit: int) -> tuple[int, list[Transaction]]:
         """The next block's time and up to ``limit`` transactions, in order, on a parent of
         time ``after`` whose state has nonces ``next_nonce``: the time is the earliest of
@@ -189,10 +190,10 @@ class Mempool:
         chosen = sorted(r for r in ready if r[0] <= at)
         return at, [entry.tx for _, _, _, entry in chosen[:limit]]
 
-    def remove(self, txids: Collection[bytes]) -> list[Pending]:
+    def remove(self, txids: Collection[TxId]) -> list[Pending]:
         """Drop ``txids``; the entries that were held."""
         gone = [p for p in (self._entries.pop(t, None) for t in txids) if p is not None]
-        dropped: dict[bytes, set[int]] = defaultdict(set)
+        dropped: dict[PublicKey, set[int]] = defaultdict(set)
         for p in gone:
             tx = p.tx
             del self.by_bytes[tx.encoded]
@@ -212,7 +213,7 @@ class Mempool:
             self.version += 1
         return gone
 
-    def evict_stale(self, next_nonce: Callable[[bytes], int]) -> None:
+    def evict_stale(self, next_nonce: Callable[[PublicKey], int]) -> None:
         """Drop what can never be committed: nonces its sender has already used."""
         stale = []
         for sender, nonces in self._nonces.items():

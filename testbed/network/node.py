@@ -26,10 +26,10 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import nats.errors
 from nats.aio.client import Client
@@ -48,7 +48,7 @@ from testbed.network.access import ClientRole, Credentials
 from testbed.network.blocklog import BlockLog
 from testbed.network.config import NodeConfig, Subjects, load_config
 from testbed.network.connection import connect
-from testbed.network.consensus import Validator
+from testbed.network.consensus import Message, Validator
 from testbed.network.timing import (
     JETSTREAM_TIMEOUT_S,
     MAX_QUEUED_SUBMISSIONS,
@@ -66,7 +66,7 @@ default: 5 ms): a status request or a submission waits for the lock at most abou
 while a block is being validated."""
 
 
-def open_chain(config: NodeConfig, view: ViewKey) -> Chain:
+def open_chain(config: NodeConfig, view: ViewKey) -> Chain[MarketContract]:
     """The node's chain: its store re-validated, or a new one from the network's genesis;
     its contract opens sealed records with the validators' view key ``view``."""
     try:
@@ -84,11 +84,18 @@ def open_chain(config: NodeConfig, view: ViewKey) -> Chain:
             raise InputError(f"{config.store} holds another chain than {config.genesis}")
     else:
         chain = Chain.from_genesis(config.store, genesis, contract)
-    named = chain.state.contract.validators_view_key
+    named = chain.state.required_contract().validators_view_key
     if named and named != view.public:
         chain.close()
         raise InputError(f"{config.view_key} is not the validators' view key of this chain")
     return chain
+
+
+class _Limits(TypedDict):
+    """The pending limits of a subscription that may be flooded."""
+
+    pending_msgs_limit: int
+    pending_bytes_limit: int
 
 
 class Node:
@@ -120,7 +127,7 @@ class Node:
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.appending = asyncio.Lock()
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, started: float) -> None:
         """Connect and take part until ``stopping``; ``started``: when the process started
@@ -129,7 +136,8 @@ class Node:
                                 no_echo=True)
         self.blocklog = BlockLog(self.nc.jetstream(timeout=JETSTREAM_TIMEOUT_S), self.subjects)
         s, nc = self.subjects, self.nc
-        limits = {"pending_msgs_limit": PENDING_MESSAGES, "pending_bytes_limit": PENDING_BYTES}
+        limits: _Limits = {"pending_msgs_limit": PENDING_MESSAGES,
+                           "pending_bytes_limit": PENDING_BYTES}
         await nc.subscribe(s.submit("*"), queue="nodes", cb=self._on_submit, **limits)
         await nc.subscribe(s.submit_to("*", self.config.name), cb=self._on_submit, **limits)
         await nc.subscribe(s.status(self.config.name), cb=self._on_status)
@@ -148,6 +156,12 @@ class Node:
         self.thread.shutdown(wait=True)
         self.chain.close()
 
+    def _connected(self) -> tuple[Client, BlockLog]:
+        """The connection and the block log that `run` opens before anything sends."""
+        if self.nc is None or self.blocklog is None:
+            raise RuntimeError(f"{self.config.name}: not connected yet")
+        return self.nc, self.blocklog
+
     # --- the validator thread -----------------------------------------------------------------
 
     async def _on_thread(self, job: Callable[[], T]) -> T:
@@ -165,7 +179,7 @@ class Node:
                 await self._append(due)
         return result
 
-    def _step(self, job: Callable[[], T]) -> tuple[T, list, list[CertifiedBlock]]:
+    def _step(self, job: Callable[[], T]) -> tuple[T, list[Message], list[CertifiedBlock]]:
         """On the validator thread: ``job``, then the tick; the messages they queued (a job
         that fails leaves its messages for the next) and the blocks due to be appended."""
         result = job()
@@ -175,7 +189,7 @@ class Node:
 
     # --- incoming -----------------------------------------------------------------------------
 
-    def _guard(self, handler: Callable[[bytes], None]):
+    def _guard(self, handler: Callable[[bytes], None]) -> Callable[[Msg], Awaitable[None]]:
         """Run ``handler`` on a message on the validator thread; a malformed message is logged
         and dropped, a failure of ours logged with its traceback."""
         async def cb(msg: Msg) -> None:
@@ -205,7 +219,7 @@ class Node:
             submission = decode_submission(msg.data)
             receipts = await self._on_thread(lambda: self.validator.on_submission(
                 submission, from_client=True, submitter=submitter))
-            reply = {"receipts": [r.as_json() for r in receipts]}
+            reply: dict[str, Any] = {"receipts": [r.as_json() for r in receipts]}
         except EncodingError as exc:
             reply = {"error": f"malformed submission: {exc}"}
         except Exception as exc:
@@ -215,7 +229,7 @@ class Node:
             self.queued_submissions -= 1
         await self._respond(msg, reply)
 
-    async def _respond(self, msg: Msg, reply: dict) -> None:
+    async def _respond(self, msg: Msg, reply: dict[str, Any]) -> None:
         try:
             await msg.respond(json.dumps({"node": self.config.name, **reply}).encode())
         except nats.errors.Error as exc:  # the connection went: the client will retry
@@ -238,21 +252,22 @@ class Node:
 
     # --- outgoing -----------------------------------------------------------------------------
 
-    async def _send(self, messages: list) -> None:
-        s, nc = self.subjects, self.nc
+    async def _send(self, messages: list[Message]) -> None:
+        s, (nc, _) = self.subjects, self._connected()
         subject = {"mempool": s.mempool, "proposal": s.proposals, "vote": s.votes,
                    "applied": s.applied}
         for kind, payload in messages:
-            if kind == "record":
-                await nc.publish(s.records(payload["party"]), json.dumps(payload).encode())
+            if isinstance(payload, bytes):
+                await nc.publish(subject[kind], payload)
                 continue
-            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            await nc.publish(subject[kind], data)
+            to = s.records(payload["party"]) if kind == "record" else subject[kind]
+            await nc.publish(to, json.dumps(payload).encode())
 
     async def _append(self, due: list[CertifiedBlock]) -> None:
+        nc, blocklog = self._connected()
         for certified in due:
             try:
-                seq = await self.blocklog.append(certified, self.validator.stream_seq)
+                seq = await blocklog.append(certified, self.validator.stream_seq)
             except (TimeoutError, nats.errors.Error) as exc:
                 log.info("%s: append of height %d failed (%s); will retry", self.config.name,
                          certified.block.header.height, exc)
@@ -263,7 +278,7 @@ class Node:
             block_hash = certified.block.header.hash
             await asyncio.get_running_loop().run_in_executor(
                 self.thread, self.validator.appended, block_hash)
-            await self.nc.publish(self.subjects.appended, str(seq).encode())
+            await nc.publish(self.subjects.appended, str(seq).encode())
             self.wake.set()
             break  # the next one extends this one: append it once this is applied
 
@@ -271,9 +286,10 @@ class Node:
 
     async def _follow(self) -> None:
         """Apply the stream's entries in order, for as long as the node runs."""
+        _, blocklog = self._connected()
         while True:
             try:
-                entry = await self.blocklog.get(self.validator.stream_seq + 1)
+                entry = await blocklog.get(self.validator.stream_seq + 1)
             except (TimeoutError, nats.errors.Error) as exc:
                 log.debug("%s: stream read: %s", self.config.name, exc)
                 entry = None

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeGuard
 
 
 def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
@@ -31,12 +32,12 @@ def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
     return child.pid
 
 
-_children: dict[int, subprocess.Popen] = {}
+_children: dict[int, subprocess.Popen[bytes]] = {}
 """The processes this one started, kept so that only `alive` reaps them and learns how they
 ended (an abandoned Popen is reaped by the next Popen, its exit status lost)."""
 
 
-def alive(pid: int | None, marker: str = "") -> bool:
+def alive(pid: int | None, marker: str = "") -> TypeGuard[int]:
     """Whether ``pid`` runs, is not a zombie, and has ``marker`` in its command line. Our own
     child runs until its Popen has seen it exit (its pid cannot be reused before that): /proc
     is not asked, because a child that Popen has just started may still be inside exec, its
@@ -56,10 +57,10 @@ def alive(pid: int | None, marker: str = "") -> bool:
     return state not in ("Z", "X") and marker in cmdline
 
 
-def ended(pid: int) -> str:
+def ended(pid: int | None) -> str:
     """How our child ``pid`` ended ("exited with code 1", "was killed by SIGKILL"), '' if
     unknown (it is not our child, or it runs)."""
-    child = _children.get(pid)
+    child = None if pid is None else _children.get(pid)
     code = None if child is None else child.poll()
     if code is None:
         return ""
@@ -78,7 +79,7 @@ def tail(log: Path, lines: int = 3) -> str:
     return " | ".join([line.strip() for line in text.splitlines() if line.strip()][-lines:])
 
 
-def stop(pids: Sequence[tuple[int, str]], timeout_s: float = 10.0) -> None:
+def stop(pids: Sequence[tuple[int | None, str]], timeout_s: float = 10.0) -> None:
     """SIGTERM each (pid, marker) still ours, then SIGKILL those alive after ``timeout_s``."""
     mine = [(pid, marker) for pid, marker in pids if alive(pid, marker)]
     for pid, _ in mine:

@@ -217,3 +217,21 @@ def test_an_auditor_admitted_from_the_command_line_connects_and_reads(healthy):
         finally:
             await regulator.nc.close()
     run(go())
+
+
+def test_a_ca_key_that_is_not_an_ec_key_is_refused_in_one_line(tmp_path):
+    """The CA signs with EC keys only: an Ed25519 key in ca.key (encrypted under the right
+    passphrase) is refused as a key file, before anything is signed or written."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from testbed.errors import KeyFileError
+    from testbed.network import access
+
+    access.create_ca(tmp_path, DEV_PASSPHRASE)
+    other = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(DEV_PASSPHRASE.encode()))
+    (access.tls_folder(tmp_path) / "ca.key").write_bytes(other)
+    with pytest.raises(KeyFileError, match="not an EC key"):
+        access.issue_client(tmp_path, DEV_PASSPHRASE, ClientRole.HOME, "a" * 64)
+    assert not (access.tls_folder(tmp_path) / "clients" / f"{'a' * 64}.pem").exists()

@@ -76,7 +76,7 @@ class SqliteStore:
 
     def height(self) -> int:
         (h,) = self.db.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()
-        return h
+        return int(h)
 
     def blocks(self, after: int = -1) -> Iterator[StoredBlock]:
         rows = self.db.execute(
