@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from testbed.bench import names as bench_names
+from testbed.benchmarks import names as bench_names
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
@@ -99,8 +99,8 @@ def bench(
     import json as json_text
     import time
 
-    from testbed.bench import render, to_json
-    from testbed.bench._markdown import page
+    from testbed.benchmarks import render, to_json
+    from testbed.benchmarks._markdown import page
     from testbed.errors import InputError
 
     known = bench_names()
@@ -114,7 +114,7 @@ def bench(
     results = []
     for each in known if name == "all" else [name]:
         start = time.perf_counter()
-        result = importlib.import_module(f"testbed.bench.{each}").run(quick=quick, **options)
+        result = importlib.import_module(f"testbed.benchmarks.{each}").run(quick=quick, **options)
         content = to_json(result, quick)
         results.append(content)
         if save is not None:
@@ -136,7 +136,7 @@ def bench_markdown(
     files: list[Path] = typer.Argument(..., help="Results of testbed bench --json or --save."),
 ) -> None:
     """Render saved benchmark results as the page docs/benchmarks.md, measuring nothing."""
-    from testbed.bench._markdown import load_results, page
+    from testbed.benchmarks._markdown import load_results, page
 
     typer.echo(page(load_results(files)), nl=False)
 

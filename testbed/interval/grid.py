@@ -25,8 +25,8 @@ from grid_models.inverters import Inverters
 from grid_models.violations import Limits
 from testbed.agents.grid_gate import GateDecision, GridGate
 from testbed.events import GridSolved, GridViolation
-from testbed.interval.bench import Measurement
 from testbed.interval.clearing import Matched
+from testbed.interval.physical_homes import Measurement
 from testbed.market.params import kw_to_wh, wh_to_kw
 from testbed.neighbourhood import Neighbourhood
 

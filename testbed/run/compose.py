@@ -20,10 +20,10 @@ from testbed.agents.trader import Trader
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
 from testbed.interrupts import interruptible
-from testbed.interval.bench import BenchHome, PhysicalHomes
 from testbed.interval.block import EmbeddedLedger, Ledger
 from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
+from testbed.interval.physical_homes import BenchHome, PhysicalHomes
 from testbed.ledger.keys import passphrase
 from testbed.ledger.sealing import Sealers
 from testbed.ledger.transactions import SetGridFees

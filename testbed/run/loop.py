@@ -39,9 +39,9 @@ import numpy as np
 
 from testbed.events import LedgerLate, Measured, OrdersPlaced, SetpointsSent, StepPaced
 from testbed.interval import clearing, settlement
-from testbed.interval.bench import Measurement, PhysicalHome
 from testbed.interval.block import signed
 from testbed.interval.orders import ORDER_LEAD_S
+from testbed.interval.physical_homes import Measurement, PhysicalHome
 from testbed.interval.readings import readings
 from testbed.interval.setpoints import setpoints
 from testbed.ledger.transactions import Reveal

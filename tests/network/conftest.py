@@ -17,7 +17,7 @@ from pathlib import Path
 import nats.errors
 import pytest
 
-from testbed.bench.network import PARAMS, market_load
+from testbed.benchmarks.network import PARAMS, market_load
 from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey
 from testbed.ledger.store import open_store

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from testbed.bench import BenchResult, median_seconds
+from testbed.benchmarks import BenchResult, median_seconds
 from testbed.demo import DEMO_PARAMS, DEMO_START, INTERVAL_S, demo_orders, register_homes
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair
