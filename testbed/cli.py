@@ -41,7 +41,7 @@ def verify(
     only with --view-key, and without one the line says what was not checked.
     Reads only: the file and its folder stay byte for byte as they were."""
     from testbed.ledger.keys import ViewKey, passphrase
-    from testbed.market.ledger import verify_ledger
+    from testbed.market.verify import verify_ledger
 
     keys = [ViewKey.load(p, passphrase(development=True)) for p in view_key]
     report = verify_ledger(ledger, keys)

@@ -15,7 +15,7 @@ from testbed.demo import DEMO_PARAMS, DEMO_START, INTERVAL_S, demo_orders, regis
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair
 from testbed.market.contract import MarketContract
-from testbed.market.ledger import verify_ledger
+from testbed.market.verify import verify_ledger
 
 TX_PER_BLOCK = 1_000
 

@@ -19,7 +19,7 @@ from testbed.ledger.keys import DEV_PASSPHRASE, PASSPHRASE_ENV, ViewKey
 from testbed.ledger.store.packing import pack, unpack
 from testbed.ledger.transactions import RegisterAuditor, SealedReading, Side
 from testbed.ledger.wire import decode_transactions
-from testbed.market.ledger import Executor, verify_ledger
+from testbed.market.verify import Executor, verify_ledger
 
 from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key, with_broken_wrap
 
