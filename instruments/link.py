@@ -1,8 +1,8 @@
 """A device's link that may break: one exchange at a time, and a broken link or a timeout
 reconnects and retries once before giving up with `InstrumentTimeout`.
 
-The SCPI (`scpi`) and SunSpec (`sunspec.driver`) drivers share this; each says how it connects
-and closes, which errors are the link's, and what to do around an exchange.
+The SCPI (`scpi`) and SunSpec (`sunspec.driver`) drivers share this; each says how it opens,
+sets up and closes the link, which errors are the link's, and what to do around an exchange.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import ClassVar, TypeVar
 
 from instruments.commandlog import CommandLog
 from instruments.errors import InstrumentConnectionError, InstrumentTimeout, ProfileMismatch
+from instruments.profiles import Profile
 
 T = TypeVar("T")
 
@@ -24,19 +25,38 @@ class ReconnectingLink(ABC):
 
     #: The exceptions that mean the link broke or timed out (not the device refusing).
     link_errors: ClassVar[tuple[type[BaseException], ...]]
-    name: str
-    resource: str
-    timeout_ms: int
-    log: CommandLog
 
-    def _init_link(self) -> None:
+    def __init__(self, name: str, resource: str, profile: Profile, log: CommandLog | None,
+                 timeout_ms: int | None) -> None:
+        self.name, self.resource, self.profile = name, resource, profile
+        self.log = log if log is not None else CommandLog()
+        self.timeout_ms = timeout_ms if timeout_ms is not None else profile.timeout_ms
         self.reconnects = 0
         self.busy = False
         self._lock = threading.RLock()
 
-    @abstractmethod
     def _connect(self) -> None:
-        """Open the link (and whatever the device needs before its first exchange)."""
+        """Open the link, then set the device up; a device that does not answer its set-up is
+        not what the profile says (`ProfileMismatch`)."""
+        self.log.record(self.name, "event", f"connect {self.resource}")
+        self._open()
+        try:
+            self._set_up()
+        except self.link_errors as exc:
+            self.close()
+            raise ProfileMismatch(f"{self.name}: {self._set_up_unanswered(exc)}") from None
+
+    @abstractmethod
+    def _open(self) -> None:
+        """Open the link; `InstrumentConnectionError` when it cannot."""
+
+    @abstractmethod
+    def _set_up(self) -> None:
+        """What the device needs before its first exchange."""
+
+    @abstractmethod
+    def _set_up_unanswered(self, exc: BaseException) -> str:
+        """Why the set-up got no answer, for the `ProfileMismatch` message."""
 
     @abstractmethod
     def close(self) -> None:

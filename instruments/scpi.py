@@ -25,7 +25,6 @@ from instruments.errors import (
     InstrumentConnectionError,
     InstrumentReplyError,
     ProfileError,
-    ProfileMismatch,
     RangeError,
     ScpiError,
 )
@@ -53,16 +52,12 @@ class ScpiDriver(ReconnectingLink):
         resource_manager: pyvisa.ResourceManager | None = None,
         timeout_ms: int | None = None,
     ) -> None:
-        self.name = name
-        self.resource = resource
-        self.profile = profile
-        self.log = log if log is not None else CommandLog()
-        self.timeout_ms = timeout_ms if timeout_ms is not None else profile.timeout_ms
+        super().__init__(name, resource, profile, log, timeout_ms)
         self._rm = (
             resource_manager if resource_manager is not None else pyvisa.ResourceManager("@py")
         )
         self._inst: pyvisa.resources.MessageBasedResource | None = None
-        self._init_link()
+        self._set_up_command = ""  # the profile's set-up command being sent
         self._connect()
 
     # -- operations -----------------------------------------------------------------------
@@ -225,8 +220,7 @@ class ScpiDriver(ReconnectingLink):
         assert self._inst is not None
         return self._inst
 
-    def _connect(self) -> None:
-        self.log.record(self.name, "event", f"connect {self.resource}")
+    def _open(self) -> None:
         try:
             inst = self._rm.open_resource(
                 self.resource,
@@ -249,16 +243,15 @@ class ScpiDriver(ReconnectingLink):
                 )
             set_nodelay(inst)
         self._inst = inst
-        text = ""
-        try:
-            for text in self.profile.init:
-                self._write_checked(text)
-        except self.link_errors:
-            self.close()
-            raise ProfileMismatch(
-                f"{self.name}: no answer to set-up command {text!r} at {self.resource}; "
-                f"is profile {self.profile.name!r} right for this device?"
-            ) from None
+
+    def _set_up(self) -> None:
+        for text in self.profile.init:
+            self._set_up_command = text
+            self._write_checked(text)
+
+    def _set_up_unanswered(self, exc: BaseException) -> str:
+        return (f"no answer to set-up command {self._set_up_command!r} at {self.resource}; "
+                f"is profile {self.profile.name!r} right for this device?")
 
     def _drop_stale_link(self) -> None:
         """Reconnect when the peer closed the link or left unread bytes (a late answer)."""

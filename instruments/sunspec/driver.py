@@ -142,12 +142,9 @@ class SunSpecDriver(ReconnectingLink):
     ) -> None:
         if profile.transport != "sunspec" or profile.sunspec is None:
             raise ProfileError(f"{name}: profile {profile.name!r} is not a SunSpec profile")
-        self.name, self.resource, self.profile = name, resource, profile
+        super().__init__(name, resource, profile, log, timeout_ms)
         self.settings: SunSpecSettings = profile.sunspec
         self.host, self.port, self.unit = parse_resource(resource)
-        self.log = log if log is not None else CommandLog()
-        self.timeout_ms = timeout_ms if timeout_ms is not None else profile.timeout_ms
-        self._init_link()
         self.base_address: int | None = None
         self.models: dict[int, Model] = {}
         self.bindings: dict[str, Binding] = {}
@@ -491,8 +488,7 @@ class SunSpecDriver(ReconnectingLink):
 
     # -- discovery ----------------------------------------------------------------------------
 
-    def _connect(self) -> None:
-        self.log.record(self.name, "event", f"connect {self.resource}")
+    def _open(self) -> None:
         if not self._client.connect():
             raise InstrumentConnectionError(
                 f"{self.name}: cannot connect to {self.resource} (nothing listening?)"
@@ -500,15 +496,14 @@ class SunSpecDriver(ReconnectingLink):
         sock = self._client.socket
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self._discover()
-            self._bind()
-        except self.link_errors as exc:
-            self.close()
-            raise ProfileMismatch(
-                f"{self.name}: no SunSpec answer from {self.resource} within "
-                f"{self.timeout_ms} ms ({type(exc).__name__}); is it a Modbus TCP device?"
-            ) from None
+
+    def _set_up(self) -> None:
+        self._discover()
+        self._bind()
+
+    def _set_up_unanswered(self, exc: BaseException) -> str:
+        return (f"no SunSpec answer from {self.resource} within {self.timeout_ms} ms "
+                f"({type(exc).__name__}); is it a Modbus TCP device?")
 
     def _discover(self) -> None:
         """Find the "SunS" marker, then walk the model list to its end marker."""
