@@ -16,9 +16,6 @@ import contextlib
 import math
 import os
 import socket
-import threading
-from collections.abc import Callable
-from typing import TypeVar
 
 import pyvisa
 from pyvisa import constants
@@ -27,26 +24,24 @@ from instruments.commandlog import CommandLog
 from instruments.errors import (
     InstrumentConnectionError,
     InstrumentReplyError,
-    InstrumentTimeout,
     ProfileError,
-    ProfileMismatch,
     RangeError,
     ScpiError,
 )
 from instruments.identity import DeviceIdentity, from_idn
+from instruments.link import ReconnectingLink
 from instruments.profiles import Operation, Profile, ScpiCommand
-
-T = TypeVar("T")
 
 #: SCPI's "not a number" reply (IEEE 488.2 / SCPI 1999 7.2.1.5).
 SCPI_NAN = 9.91e37
 #: Error queue reads when draining after an error (a device queue holds a few dozen at most).
 MAX_QUEUED_ERRORS = 32
-_LINK_ERRORS = (pyvisa.errors.VisaIOError, OSError)
 
 
-class ScpiDriver:
+class ScpiDriver(ReconnectingLink):
     """One instrument behind its profile. Values cross the API in kW, kvar, V, A, Hz, kWh."""
+
+    link_errors = (pyvisa.errors.VisaIOError, OSError)
 
     def __init__(
         self,
@@ -57,19 +52,12 @@ class ScpiDriver:
         resource_manager: pyvisa.ResourceManager | None = None,
         timeout_ms: int | None = None,
     ) -> None:
-        self.name = name
-        self.resource = resource
-        self.profile = profile
-        self.log = log if log is not None else CommandLog()
-        self.timeout_ms = timeout_ms if timeout_ms is not None else profile.timeout_ms
+        super().__init__(name, resource, profile, log, timeout_ms)
         self._rm = (
             resource_manager if resource_manager is not None else pyvisa.ResourceManager("@py")
         )
         self._inst: pyvisa.resources.MessageBasedResource | None = None
-        self.reconnects = 0
-        self._lock = threading.RLock()
-        #: True while an exchange runs: a signal handler must not start another one then.
-        self.busy = False
+        self._set_up_command = ""  # the profile's set-up command being sent
         self._connect()
 
     # -- operations -----------------------------------------------------------------------
@@ -164,7 +152,7 @@ class ScpiDriver:
         if self._inst is not None:
             try:
                 self._inst.close()
-            except _LINK_ERRORS:
+            except self.link_errors:
                 pass
             self._inst = None
 
@@ -193,46 +181,23 @@ class ScpiDriver:
         self.log.record(self.name, "reply", reply)
         return reply
 
-    def _exchange(self, text: str, run: Callable[[], T]) -> T:
-        """One exchange at a time per device (threads wait); see ``busy`` for signal handlers."""
-        with self._lock:
-            self.busy = True
-            try:
-                return self._exchange_robust(text, run)
-            except (KeyboardInterrupt, SystemExit):
-                self.close()  # interrupted mid-exchange: its answer must not reach the next one
-                raise
-            finally:
-                self.busy = False
+    def _before_exchange(self) -> None:
+        self._drop_stale_link()
 
-    def _exchange_robust(self, text: str, run: Callable[[], T]) -> T:
-        """Run one exchange; on a timeout or broken link recover, then retry once."""
-        try:
-            self._drop_stale_link()
-            return run()
-        except _LINK_ERRORS as exc:
-            self._recover(text, exc)
-        try:
-            return run()
-        except _LINK_ERRORS as exc:
-            self._recover(text, exc)
-            raise self._timeout(text) from None
+    def _after_reconnect(self, what: str) -> None:
+        self._raise_queued_error(what)  # why the device did not answer, if it knows
 
-    def _recover(self, text: str, exc: BaseException) -> None:
-        """Open a fresh link (dropping any late answer); raise the error queued for ``text``."""
-        reason = "timeout" if _is_timeout(exc) else f"link error ({exc})"
-        self.log.record(self.name, "event", f"{reason} on {text!r}; reconnecting")
-        try:
-            self._reconnect()
-            self._raise_queued_error(text)
-        except _LINK_ERRORS:
-            raise self._timeout(text) from None
+    def _after_failed_retry(self, what: str, exc: BaseException) -> None:
+        self._recover(what, exc)  # a fresh link for the next exchange, and the device's error
 
-    def _timeout(self, text: str) -> InstrumentTimeout:
-        return InstrumentTimeout(
-            f"{self.name}: no answer to {text!r} within {self.timeout_ms} ms "
-            f"at {self.resource}, even after reconnecting"
+    def _is_timeout(self, exc: BaseException) -> bool:
+        return (
+            isinstance(exc, pyvisa.errors.VisaIOError)
+            and exc.error_code == constants.StatusCode.error_timeout
         )
+
+    def _quoted(self, what: str) -> str:
+        return repr(what)
 
     def _raise_queued_error(self, command: str) -> None:
         query = self.profile.error_query
@@ -255,8 +220,7 @@ class ScpiDriver:
         assert self._inst is not None
         return self._inst
 
-    def _connect(self) -> None:
-        self.log.record(self.name, "event", f"connect {self.resource}")
+    def _open(self) -> None:
         try:
             inst = self._rm.open_resource(
                 self.resource,
@@ -279,21 +243,15 @@ class ScpiDriver:
                 )
             set_nodelay(inst)
         self._inst = inst
-        text = ""
-        try:
-            for text in self.profile.init:
-                self._write_checked(text)
-        except _LINK_ERRORS:
-            self.close()
-            raise ProfileMismatch(
-                f"{self.name}: no answer to set-up command {text!r} at {self.resource}; "
-                f"is profile {self.profile.name!r} right for this device?"
-            ) from None
 
-    def _reconnect(self) -> None:
-        self.reconnects += 1
-        self.close()
-        self._connect()
+    def _set_up(self) -> None:
+        for text in self.profile.init:
+            self._set_up_command = text
+            self._write_checked(text)
+
+    def _set_up_unanswered(self, exc: BaseException) -> str:
+        return (f"no answer to set-up command {self._set_up_command!r} at {self.resource}; "
+                f"is profile {self.profile.name!r} right for this device?")
 
     def _drop_stale_link(self) -> None:
         """Reconnect when the peer closed the link or left unread bytes (a late answer)."""
@@ -330,13 +288,6 @@ def _socket_of(inst: pyvisa.resources.Resource) -> socket.socket | None:
         return None
     sock = getattr(sessions.get(inst.session), "interface", None)
     return sock if isinstance(sock, socket.socket) else None
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    return (
-        isinstance(exc, pyvisa.errors.VisaIOError)
-        and exc.error_code == constants.StatusCode.error_timeout
-    )
 
 
 def _error_code(reply: str, device: str, query: str) -> int:

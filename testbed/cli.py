@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from testbed.bench import names as bench_names
+from testbed.benchmarks import names as bench_names
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
@@ -41,7 +45,7 @@ def verify(
     only with --view-key, and without one the line says what was not checked.
     Reads only: the file and its folder stay byte for byte as they were."""
     from testbed.ledger.keys import ViewKey, passphrase
-    from testbed.market.ledger import verify_ledger
+    from testbed.market.verify import verify_ledger
 
     keys = [ViewKey.load(p, passphrase(development=True)) for p in view_key]
     report = verify_ledger(ledger, keys)
@@ -99,8 +103,8 @@ def bench(
     import json as json_text
     import time
 
-    from testbed.bench import render, to_json
-    from testbed.bench._markdown import page
+    from testbed.benchmarks import render, to_json
+    from testbed.benchmarks._markdown import page
     from testbed.errors import InputError
 
     known = bench_names()
@@ -114,7 +118,7 @@ def bench(
     results = []
     for each in known if name == "all" else [name]:
         start = time.perf_counter()
-        result = importlib.import_module(f"testbed.bench.{each}").run(quick=quick, **options)
+        result = importlib.import_module(f"testbed.benchmarks.{each}").run(quick=quick, **options)
         content = to_json(result, quick)
         results.append(content)
         if save is not None:
@@ -136,7 +140,7 @@ def bench_markdown(
     files: list[Path] = typer.Argument(..., help="Results of testbed bench --json or --save."),
 ) -> None:
     """Render saved benchmark results as the page docs/benchmarks.md, measuring nothing."""
-    from testbed.bench._markdown import load_results, page
+    from testbed.benchmarks._markdown import load_results, page
 
     typer.echo(page(load_results(files)), nl=False)
 
@@ -183,10 +187,25 @@ LEDGER_OPTION = typer.Option(
     None, help="embedded: the ledger in this process, whatever the scenario says.")
 
 
-def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None,
-         control_step: float | None, rtf: float | None, dev_keys: bool,
-         key_folder: Path | None, dashboard_port: int | None, dashboard_host: str | None,
-         network: Path | None, ledger: LedgerKind | None) -> None:
+@dataclass(frozen=True)
+class RunOptions:
+    """What `testbed run` and `testbed simulate` take: `paced` says which of the two."""
+
+    paced: bool
+    scenario: str | None = None
+    out: Path | None = None
+    days: float | None = None
+    control_step: float | None = None
+    rtf: float | None = None
+    dev_keys: bool = False
+    keys: Path | None = None
+    dashboard: int | None = None
+    dashboard_host: str | None = None
+    network: Path | None = None
+    ledger: LedgerKind | None = None
+
+
+def _run(o: RunOptions) -> None:
     import os
     from dataclasses import replace
     from datetime import datetime
@@ -202,34 +221,35 @@ def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None
         from testbed.run.keys import RunKeys
         from testbed.scenario import load_scenario
 
-        s = load_scenario(scenario, days=days, control_step_s=control_step,
-                          real_time_factor=rtf, network=None if network is None else str(network))
+        s = load_scenario(o.scenario, days=o.days, control_step_s=o.control_step,
+                          real_time_factor=o.rtf,
+                          network=None if o.network is None else str(o.network))
     except KeyboardInterrupt as exc:
         raise Interrupted(f"interrupted by {signal_name(exc)} before the run started: nothing "
                           "was written", signal_name(exc)) from None
-    if ledger is LedgerKind.embedded:
+    if o.ledger is LedgerKind.embedded:
         s = replace(s, ledger=replace(s.ledger, network=None))
-    out = out or Path("runs") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    out = o.out or Path("runs") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}"
     keys = RunKeys.generate
-    if dev_keys and key_folder is not None:
+    if o.dev_keys and o.keys is not None:
         raise InputError("--dev-keys and --keys: choose one")
-    if dev_keys:
+    if o.dev_keys:
         keys = RunKeys.development
-    elif key_folder is not None:
-        keys = RunKeys.in_folder(key_folder)
-    if dashboard_host is not None and dashboard_port is None:
+    elif o.keys is not None:
+        keys = RunKeys.in_folder(o.keys)
+    if o.dashboard_host is not None and o.dashboard is None:
         raise InputError("--dashboard-host needs --dashboard")
     dashboard = None
-    if dashboard_port is not None:
+    if o.dashboard is not None:
         from testbed.dashboard import Dashboard
 
-        dashboard = Dashboard(dashboard_port, dashboard_host,
+        dashboard = Dashboard(o.dashboard, o.dashboard_host,
                               os.environ.get("TESTBED_DASHBOARD_TOKEN") or None)
         typer.echo(f"dashboard: {dashboard.url}", err=True)
     try:
         with Progress(transient=True) as bar:
-            task = bar.add_task("paced run" if paced else "simulating", total=s.intervals)
-            summary = run_scenario(s, out, paced, lambda k: bar.update(task, completed=k),
+            task = bar.add_task("paced run" if o.paced else "simulating", total=s.intervals)
+            summary = run_scenario(s, out, o.paced, lambda k: bar.update(task, completed=k),
                                    keys=keys, watch=dashboard.attach if dashboard else None)
         if dashboard is not None:
             dashboard.finished(summary)
@@ -241,42 +261,50 @@ def _run(scenario: str | None, out: Path | None, paced: bool, days: float | None
         raise typer.Exit(1)
 
 
+#: The options of `run` and `simulate`, declared once: (name, type, declaration); `days` is
+#: declared by each command (its help says run or simulate), the pacing options by `run` alone.
+_SCENARIO_OPTIONS: list[tuple[str, object, object]] = [
+    ("scenario", str | None, typer.Argument(None, help="Scenario TOML (default: built in).")),
+    ("out", Path | None, typer.Option(None, help="Run folder (default: runs/NAME-TIME).")),
+]
+_PACING_OPTIONS: list[tuple[str, object, object]] = [
+    ("control_step", float | None, typer.Option(None, help="Seconds per step.")),
+    ("rtf", float | None, typer.Option(None, help="Real-time factor.")),
+]
+_KEY_AND_LEDGER_OPTIONS: list[tuple[str, object, object]] = [
+    ("dev_keys", bool, _DEV_KEYS),
+    ("keys", Path | None, _KEYS),
+    ("dashboard", int | None, _DASHBOARD),
+    ("dashboard_host", str | None, _DASHBOARD_HOST),
+    ("network", Path | None, NETWORK_OPTION),
+    ("ledger", LedgerKind | None, LEDGER_OPTION),
+]
 
 
-@app.command()
-def run(
-    scenario: str | None = typer.Argument(None, help="Scenario TOML (default: built in)."),
-    out: Path | None = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
-    days: float | None = typer.Option(None, help="Run this many days."),
-    control_step: float | None = typer.Option(None, help="Seconds per step."),
-    rtf: float | None = typer.Option(None, help="Real-time factor."),
-    dev_keys: bool = _DEV_KEYS,
-    keys: Path | None = _KEYS,
-    dashboard: int | None = _DASHBOARD,
-    dashboard_host: str | None = _DASHBOARD_HOST,
-    network: Path | None = NETWORK_OPTION,
-    ledger: LedgerKind | None = LEDGER_OPTION,
-) -> None:
-    """Run a scenario paced in real time against the bench (or its emulation)."""
-    _run(scenario, out, True, days, control_step, rtf, dev_keys, keys, dashboard,
-         dashboard_host, network, ledger)
+def _scenario_command(paced: bool, days_help: str, doc: str) -> Callable[..., None]:
+    """The `run` or `simulate` command: the options above, given to `_run` as `RunOptions`
+    (Typer reads a command's options from its signature, so the signature is built here)."""
+    options = [*_SCENARIO_OPTIONS, ("days", float | None, typer.Option(None, help=days_help)),
+               *(_PACING_OPTIONS if paced else []), *_KEY_AND_LEDGER_OPTIONS]
+
+    def command(**given: Any) -> None:
+        _run(RunOptions(paced=paced, **given))
+
+    command.__doc__ = doc
+    command.__annotations__ = {name: kind for name, kind, _ in options} | {"return": None}
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=declared,
+                           annotation=kind) for name, kind, declared in options],
+        return_annotation=None)
+    return command
 
 
-@app.command()
-def simulate(
-    scenario: str | None = typer.Argument(None, help="Scenario TOML (default: built in)."),
-    days: float | None = typer.Option(None, help="Simulate this many days."),
-    out: Path | None = typer.Option(None, help="Run folder (default: runs/NAME-TIME)."),
-    dev_keys: bool = _DEV_KEYS,
-    keys: Path | None = _KEYS,
-    dashboard: int | None = _DASHBOARD,
-    dashboard_host: str | None = _DASHBOARD_HOST,
-    network: Path | None = NETWORK_OPTION,
-    ledger: LedgerKind | None = LEDGER_OPTION,
-) -> None:
-    """Run a scenario as fast as possible, with simulated instruments."""
-    _run(scenario, out, False, days, None, None, dev_keys, keys, dashboard, dashboard_host,
-         network, ledger)
+run = app.command("run")(_scenario_command(
+    True, "Run this many days.",
+    "Run a scenario paced in real time against the bench (or its emulation)."))
+simulate = app.command("simulate")(_scenario_command(
+    False, "Simulate this many days.",
+    "Run a scenario as fast as possible, with simulated instruments."))
 
 
 @app.command()

@@ -242,7 +242,8 @@ class LedgerLate:
 
 @dataclass(frozen=True)
 class Measured:
-    """One control step's reading of a physical home's meter (power: + imports)."""
+    """One control step's reading of a physical home's meter at ``t_s`` (power: + imports from
+    the grid): the event, and what the stages keep of the home's last step."""
 
     t_s: float
     home: int

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.bench import names
+from testbed.benchmarks import names
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -24,7 +24,7 @@ from testbed.ledger.store import open_store
 from testbed.ledger.transactions import Clearing, MeterReading, Order, OrderReveal, SealedReading
 from testbed.ledger.wire import encode_block
 from testbed.market import private
-from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
+from testbed.outcomes.key_figures import BASELINE, SIDE_FIGURES
 
 pytestmark = pytest.mark.slow  # 20 s or more: the quick lane skips it
 

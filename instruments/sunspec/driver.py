@@ -28,10 +28,8 @@ import contextlib
 import logging
 import math
 import socket
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 from pymodbus.client import ModbusTcpClient
@@ -42,12 +40,12 @@ from instruments.errors import (
     InstrumentConnectionError,
     InstrumentError,
     InstrumentReplyError,
-    InstrumentTimeout,
     ProfileError,
     ProfileMismatch,
     RangeError,
 )
 from instruments.identity import DeviceIdentity
+from instruments.link import ReconnectingLink
 from instruments.profiles import ROLE_OPS, UNITS, Operation, Profile, SunSpecSettings
 from instruments.sunspec import models
 from instruments.sunspec.points import (
@@ -58,8 +56,6 @@ from instruments.sunspec.points import (
     WMAX_TARGETS,
     Target,
 )
-
-T = TypeVar("T")
 
 SCHEME = "modbus-tcp"
 DEFAULT_PORT = 502
@@ -78,7 +74,6 @@ EXCEPTION_NAMES = {
 }
 #: Most models a device may list before discovery gives up (a broken chain never ends).
 MAX_MODELS = 64
-_LINK_ERRORS = (ModbusException, OSError)
 
 # pymodbus reports failed connects on its own logger; the driver reports them itself (one line
 # to the caller, every event to the command log), so keep pymodbus's lines off stderr.
@@ -132,8 +127,10 @@ class Binding:
     target: Target
 
 
-class SunSpecDriver:
+class SunSpecDriver(ReconnectingLink):
     """One SunSpec device behind its profile. Values cross the API in kW, kvar, V, A, Hz, kWh."""
+
+    link_errors = (ModbusException, OSError)
 
     def __init__(
         self,
@@ -145,13 +142,9 @@ class SunSpecDriver:
     ) -> None:
         if profile.transport != "sunspec" or profile.sunspec is None:
             raise ProfileError(f"{name}: profile {profile.name!r} is not a SunSpec profile")
-        self.name, self.resource, self.profile = name, resource, profile
+        super().__init__(name, resource, profile, log, timeout_ms)
         self.settings: SunSpecSettings = profile.sunspec
         self.host, self.port, self.unit = parse_resource(resource)
-        self.log = log if log is not None else CommandLog()
-        self.timeout_ms = timeout_ms if timeout_ms is not None else profile.timeout_ms
-        self.reconnects = 0
-        self.busy = False
         self.base_address: int | None = None
         self.models: dict[int, Model] = {}
         self.bindings: dict[str, Binding] = {}
@@ -161,7 +154,6 @@ class SunSpecDriver:
         self._scale: dict[tuple[int, str], int | None] = {}
         self._written: dict[tuple[int, str], int] = {}
         self._baseline: dict[str, float] = {}
-        self._lock = threading.RLock()
         self._client = ModbusTcpClient(
             self.host, port=self.port, timeout=self.timeout_ms / 1000, retries=0,
             reconnect_delay=0,
@@ -494,47 +486,9 @@ class SunSpecDriver:
                 f"{self.name}: {what} refused with Modbus exception {code} ({name})", code
             )
 
-    # -- robustness ---------------------------------------------------------------------------
-
-    def _exchange(self, what: str, run: Callable[[], T]) -> T:
-        """One operation at a time; a broken link or timeout reconnects and retries once."""
-        with self._lock:
-            self.busy = True
-            try:
-                try:
-                    return run()
-                except _LINK_ERRORS as exc:
-                    self._recover(what, exc)
-                try:
-                    return run()
-                except _LINK_ERRORS as exc:
-                    self.close()
-                    raise self._timeout(what, exc) from None
-            except (KeyboardInterrupt, SystemExit):
-                self.close()
-                raise
-            finally:
-                self.busy = False
-
-    def _recover(self, what: str, exc: BaseException) -> None:
-        self.log.record(self.name, "event", f"link error on {what} ({exc}); reconnecting")
-        self.reconnects += 1
-        self.close()
-        try:
-            self._connect()
-        except InstrumentError:
-            raise self._timeout(what, exc) from None
-
-    def _timeout(self, what: str, exc: BaseException) -> InstrumentTimeout:
-        return InstrumentTimeout(
-            f"{self.name}: no answer to {what} within {self.timeout_ms} ms at {self.resource}, "
-            f"even after reconnecting ({type(exc).__name__})"
-        )
-
     # -- discovery ----------------------------------------------------------------------------
 
-    def _connect(self) -> None:
-        self.log.record(self.name, "event", f"connect {self.resource}")
+    def _open(self) -> None:
         if not self._client.connect():
             raise InstrumentConnectionError(
                 f"{self.name}: cannot connect to {self.resource} (nothing listening?)"
@@ -542,15 +496,14 @@ class SunSpecDriver:
         sock = self._client.socket
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self._discover()
-            self._bind()
-        except _LINK_ERRORS as exc:
-            self.close()
-            raise ProfileMismatch(
-                f"{self.name}: no SunSpec answer from {self.resource} within "
-                f"{self.timeout_ms} ms ({type(exc).__name__}); is it a Modbus TCP device?"
-            ) from None
+
+    def _set_up(self) -> None:
+        self._discover()
+        self._bind()
+
+    def _set_up_unanswered(self, exc: BaseException) -> str:
+        return (f"no SunSpec answer from {self.resource} within {self.timeout_ms} ms "
+                f"({type(exc).__name__}); is it a Modbus TCP device?")
 
     def _discover(self) -> None:
         """Find the "SunS" marker, then walk the model list to its end marker."""

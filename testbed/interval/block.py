@@ -7,7 +7,8 @@ network it takes a round trip to every validator): everything a stage reads wait
 batches handed over before, and `idle` says, without waiting, whether a read would wait.
 `EmbeddedLedger` is the chain in this process (one SQLite file, the genesis validators' keys
 held here, proposing in turn and all voting), which commits before `commit` returns; a ledger
-on a validator network (`testbed.network.ledger.NetworkLedger`) implements the same protocol.
+on a validator network (`testbed.network.network_ledger.NetworkLedger`) implements the same
+protocol.
 """
 
 from __future__ import annotations

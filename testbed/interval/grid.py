@@ -24,8 +24,7 @@ from grid_models.envelopes import export_limits
 from grid_models.inverters import Inverters
 from grid_models.violations import Limits
 from testbed.agents.grid_gate import GateDecision, GridGate
-from testbed.events import GridSolved, GridViolation
-from testbed.interval.bench import Measurement
+from testbed.events import GridSolved, GridViolation, Measured
 from testbed.interval.clearing import Matched
 from testbed.market.params import kw_to_wh, wh_to_kw
 from testbed.neighbourhood import Neighbourhood
@@ -54,7 +53,7 @@ class Grid:
     def bus_row(self, bus: int) -> int:
         return self._bus_rows[bus]
 
-    def check(self, k: int, matched: Matched, measured: Mapping[int, Measurement]
+    def check(self, k: int, matched: Matched, measured: Mapping[int, Measured]
               ) -> list[GateDecision]:
         """The gate's decision on each matched trade of interval ``k``."""
         p, q = self._net_kw(k, measured)
@@ -69,7 +68,7 @@ class Grid:
                            for t, s, b in zip(trades, matched.sellers, matched.buyers))
         return self.gate.decide(trades, self.injections(p, q), self.interval_s)
 
-    def control(self, k: int, interval: int, measured: Mapping[int, Measurement],
+    def control(self, k: int, interval: int, measured: Mapping[int, Measured],
                 sold_wh: Mapping[int, int], physical: Iterable[int]) -> GridState:
         """Interval ``k`` as it will run: ``sold_wh`` each home's granted sales, ``physical``
         the homes on the bench (their inverters held at their load plus what they sold)."""
@@ -105,7 +104,7 @@ class Grid:
         return Injections(load_p_mw=home_net_kw / 1000.0, load_q_mvar=home_q_kvar / 1000.0,
                           sgen_p_mw=np.zeros(n_sgen), sgen_q_mvar=np.zeros(n_sgen))
 
-    def _net_kw(self, k: int, measured: Mapping[int, Measurement]
+    def _net_kw(self, k: int, measured: Mapping[int, Measured]
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Each home's net consumption in interval k (kW, kvar) as the grid will see it."""
         p, q = self.hood.net_kw(k), self.hood.load_q_kvar[k].copy()

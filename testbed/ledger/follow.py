@@ -29,7 +29,7 @@ _DONE = "done"
 
 class Follower:
     """Replays ``path`` in a child process as it grows (``contract``: what makes the contract
-    there, sent to it: a class, or a picklable recipe such as `market.ledger.Executor`)."""
+    there, sent to it: a class, or a picklable recipe such as `market.verify.Executor`)."""
 
     def __init__(self, path: Path, contract: Callable[[], Contract] | None) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited

@@ -34,7 +34,7 @@ from testbed.interval.grid import Grid
 from testbed.market.params import MarketParams, kw_to_wh, wh_to_kw
 from testbed.neighbourhood import Neighbourhood
 from testbed.outcomes.baseline import Baseline
-from testbed.outcomes.figures import Tally, bills_units, key_figures, ledger_cost
+from testbed.outcomes.key_figures import Tally, bills_units, key_figures, ledger_cost
 
 
 class Outcomes:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from grid_models.phases import PHASE_NAMES
-from testbed.outcomes.figures import BASELINE
+from testbed.outcomes.key_figures import BASELINE
 
 Kind = Literal["text", "number", "time", "flag"]
 

@@ -45,7 +45,7 @@ from testbed.events import (
     StepPaced,
     alarm,
 )
-from testbed.outcomes.figures import BASELINE, upstream_kwh
+from testbed.outcomes.key_figures import BASELINE, upstream_kwh
 from testbed.records.columns import (
     ALARMS,
     BLOCKS,

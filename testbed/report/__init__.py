@@ -11,8 +11,8 @@ from pathlib import Path
 from testbed.errors import InputError
 from testbed.records.columns import TRADES
 from testbed.records.curtailment import Curtailment
-from testbed.report.figures import PLOTS, draw
 from testbed.report.page import copy_assets, html_page, report_model
+from testbed.report.png_figures import PLOTS, draw
 from testbed.report.reading import read_run
 
 REPORT_DIR = "report"

@@ -26,7 +26,7 @@ from testbed.records import columns
 from testbed.records.columns import HOMES
 from testbed.records.curtailment import Curtailment
 from testbed.records.summary import FIELDS
-from testbed.report.figures import Drawn, loading_limit, unbalance_limit, voltage_limits
+from testbed.report.png_figures import Drawn, loading_limit, unbalance_limit, voltage_limits
 from testbed.report.reading import TRUE_WORDS, RunFolder, Table
 
 ASSETS = ("dashboard.js", "dashboard.css")

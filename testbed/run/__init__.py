@@ -31,8 +31,8 @@ from testbed.ledger.transactions import (
     SetValidatorsViewKey,
 )
 from testbed.ledger.verify import VerifyReport
-from testbed.market.ledger import Executor, verify_ledger
 from testbed.market.params import MarketParams, PaymentKind, Privacy
+from testbed.market.verify import Executor, verify_ledger
 from testbed.records.summary import write_summary
 from testbed.run.compose import GENESIS_LEAD_S, KeySource, Run, assemble
 from testbed.run.keys import RunKeys

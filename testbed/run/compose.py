@@ -20,10 +20,10 @@ from testbed.agents.trader import Trader
 from testbed.errors import ScenarioError
 from testbed.events import EventStream, HomeInfo, RunStarted
 from testbed.interrupts import interruptible
-from testbed.interval.bench import BenchHome, PhysicalHomes
 from testbed.interval.block import EmbeddedLedger, Ledger
 from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
+from testbed.interval.physical_homes import BenchHome, PhysicalHomes
 from testbed.ledger.keys import passphrase
 from testbed.ledger.sealing import Sealers
 from testbed.ledger.transactions import SetGridFees
@@ -133,7 +133,7 @@ def open_ledger(scenario: Scenario, out: Path, keys: RunKeys, params: MarketPara
     """The run's ledger: on the local network the scenario names (`[ledger] network`,
     `--network`), else embedded in this process; either way its file is in the run folder."""
     if scenario.ledger.network is not None:
-        from testbed.network.ledger import NetworkLedger
+        from testbed.network.network_ledger import NetworkLedger
 
         return NetworkLedger.open(Path(scenario.ledger.network), out / scenario.ledger.path,
                                   params, genesis_s, events, scenario.ledger.commit_deadline_s)

@@ -39,9 +39,9 @@ import numpy as np
 
 from testbed.events import LedgerLate, Measured, OrdersPlaced, SetpointsSent, StepPaced
 from testbed.interval import clearing, settlement
-from testbed.interval.bench import Measurement, PhysicalHome
 from testbed.interval.block import signed
 from testbed.interval.orders import ORDER_LEAD_S
+from testbed.interval.physical_homes import PhysicalHome
 from testbed.interval.readings import readings
 from testbed.interval.setpoints import setpoints
 from testbed.ledger.transactions import Reveal
@@ -82,7 +82,7 @@ class Loop:
         self.run, self.paced = run, paced
         self.timing = run.timing
         self.pacer = Pacer(self.timing.control_step_s)
-        self.measured: dict[int, Measurement] = {}  # physical home -> its last measurement
+        self.measured: dict[int, Measured] = {}  # physical home -> its last measurement
         self.intervals: dict[int, Interval] = {}
         self._events: list[_Event] = []
         self._seq = itertools.count()
@@ -181,10 +181,9 @@ class Loop:
                                                                 "export until it clears"))
         resend = not starting and iv is not None and iv.held and iv.cleared
         for home in bench.homes:
-            m = bench.measure(home)
+            m = bench.measure(home, t)
             self.measured[home.index] = m
-            self.run.events.publish(Measured(t, home.index, m.p_kw, m.q_kvar, m.v_v,
-                                             m.import_kwh, m.export_kwh))
+            self.run.events.publish(m)
             if starting:
                 self._hold(home, k, m, t)
             elif resend:
@@ -193,7 +192,7 @@ class Loop:
             iv.held = False
         bench.kick()
 
-    def _hold(self, home: PhysicalHome, k: int, m: Measurement, t: float) -> None:
+    def _hold(self, home: PhysicalHome, k: int, m: Measured, t: float) -> None:
         """At the start of interval k: the meter's energy over k - 1, and k's setpoints."""
         energy = self.run.bench.interval_energy(home, m)
         if k > 0:  # at k = 0 the counters' starting point

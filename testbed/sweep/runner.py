@@ -12,7 +12,7 @@ from pathlib import Path
 
 from testbed.sweep.cell import CellResult, finished, one_line, run_cell
 from testbed.sweep.cluster import check_shared_folder, connect, local_cores
-from testbed.sweep.figures import plot
+from testbed.sweep.plots import plot
 from testbed.sweep.spec import Cell, SweepSpec
 from testbed.sweep.table import SweepFigures, frame, write_results
 

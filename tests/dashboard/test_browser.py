@@ -14,6 +14,8 @@ import pytest
 MIDDAY = 'start = "2016-07-21T11:00:00Z"'
 RUN_TIMEOUT_S = 300
 RENDERED = "return window.dashboard && window.dashboard.timings.firstRenderMs"
+LEFT_RUNNING = ("const m = window.dashboard && window.dashboard.model;"
+                "return Boolean(m && m.latest && m.latest.status !== 'running');")
 WATCHED = """
 const m = window.dashboard && window.dashboard.model;
 const map = document.getElementById('feeder-map');
@@ -62,7 +64,7 @@ def live_run(browser, tmp_path_factory, wait_for, console_errors, artifacts):
                 browser.execute_script("window.scrollTo(0, 0)")
             time.sleep(0.2)
         child.wait(timeout=max(1, deadline - time.monotonic()))
-        time.sleep(0.5)
+        wait_for(browser, LEFT_RUNNING, 30)  # the page took the run's last event
         seen.append(browser.execute_script(WATCHED))
         return {"out": out, "seen": seen, "states": states, "returncode": child.returncode,
                 "stderr": child.stderr.read(), "errors": console_errors(browser)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.bench import grid
+from testbed.benchmarks import grid
 
 
 @pytest.mark.slow

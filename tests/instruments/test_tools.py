@@ -7,7 +7,7 @@ import pytest
 from instruments.emulator import Emulator
 from instruments.errors import ProfileError
 from instruments.tools import check, scan
-from testbed.bench import instruments as latency_bench
+from testbed.benchmarks import instruments as latency_bench
 
 from .conftest import toml_bench
 

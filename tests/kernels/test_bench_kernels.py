@@ -7,8 +7,8 @@ import json
 
 import kernels
 from kernels import calibration
-from testbed.bench import kernels as bench
-from testbed.bench import render
+from testbed.benchmarks import kernels as bench
+from testbed.benchmarks import render
 
 
 def test_quick_run_reports_every_ratio_and_the_auto_choices(monkeypatch, tmp_path):

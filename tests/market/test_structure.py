@@ -47,4 +47,4 @@ def test_only_the_contract_imports_its_handlers_and_nothing_imports_the_contract
             if module == "testbed.market":
                 for name in names & {"contract"}:
                     importers.setdefault(name, []).append(path.name)
-    assert importers.get("contract", []) == ["ledger.py"]  # the verifier, which runs it
+    assert importers.get("contract", []) == ["verify.py"]  # the verifier, which runs it

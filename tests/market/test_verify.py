@@ -19,9 +19,9 @@ from testbed.ledger.keys import DEV_PASSPHRASE, PASSPHRASE_ENV, ViewKey
 from testbed.ledger.store.packing import pack, unpack
 from testbed.ledger.transactions import RegisterAuditor, SealedReading, Side
 from testbed.ledger.wire import decode_transactions
-from testbed.market.ledger import Executor, verify_ledger
+from testbed.market.verify import Executor, verify_ledger
 
-from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, key, with_broken_wrap
+from .conftest import VALIDATOR, VALIDATORS_VIEW, Market, T, key, with_broken_wrap
 
 AUDITOR_VIEW = ViewKey.development("verify-test/auditor")
 
@@ -35,7 +35,7 @@ def private_ledger(path, auditor_wrap_broken: bool = False):
     body = m.reading("A", 700, 0)
     if auditor_wrap_broken:  # a meter that cheats the auditor alone: the validators accept it
         body = replace(body, reading=with_broken_wrap(body.reading, AUDITOR_VIEW.public))
-    m.apply(m.meters["A"], body, 1_751_356_800 + 900)
+    m.apply(m.meters["A"], body, T + 900)
     m.read("C", 0, 800)
     m.settle()
     m.chain.close()

@@ -17,12 +17,12 @@ from pathlib import Path
 import nats.errors
 import pytest
 
-from testbed.bench.network import PARAMS, market_load
+from testbed.benchmarks.network import PARAMS, market_load
 from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey
 from testbed.ledger.store import open_store
 from testbed.ledger.wire import Clock
-from testbed.market.ledger import verify_ledger
+from testbed.market.verify import verify_ledger
 from testbed.network import local, processes
 from testbed.network.access import ClientRole
 from testbed.network.client import NetworkClient, NetworkError

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from testbed.bench.network import BOND, PARAMS, market_load
+from testbed.benchmarks.network import BOND, PARAMS, market_load
 from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.chain import Chain, build_block, genesis_block

@@ -48,12 +48,17 @@ def test_a_killed_nats_server_loses_nothing(healthy):
 def test_a_paused_node_catches_up_without_a_fork(healthy):
     healthy.trade(1)
     pid = healthy.pid("validator-1")
+    others = [healthy.folder / "logs" / f"validator-{i}.log" for i in (0, 2, 3)]
+    logs = {log: log.stat().st_size for log in others}  # what they logged before the pause
     os.kill(pid, signal.SIGSTOP)
     try:
         start = healthy.head.height
         healthy.trade(5, via="validator-0")
         assert healthy.head.height >= start + 5
-        time.sleep(1.0)  # longer than a round: its turns passed on
+        deadline = time.monotonic() + 30  # its turns came, each a silent round passed on
+        while not all(b"(turn passed on)" in log.read_bytes()[size:] for log, size in logs.items()):
+            assert time.monotonic() < deadline, "the others did not pass its turn on"
+            time.sleep(0.2)
     finally:
         os.kill(pid, signal.SIGCONT)
     healthy.converged()

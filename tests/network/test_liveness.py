@@ -11,7 +11,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from testbed.bench.network import BOND, INTERVAL_S
+from testbed.benchmarks.network import BOND, INTERVAL_S
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import OrderCommitment, Transaction, sign
 from testbed.ledger.wire import Clock

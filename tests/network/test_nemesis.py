@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
-from testbed.market.ledger import verify_ledger
+from testbed.market.verify import verify_ledger
 from testbed.network import local, processes
 from testbed.run.compose import market_params
 from testbed.scenario import load_scenario

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
-from testbed.market.ledger import verify_ledger
+from testbed.market.verify import verify_ledger
 from testbed.network import local, processes
 
 

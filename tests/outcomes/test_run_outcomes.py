@@ -32,7 +32,7 @@ from testbed.ledger.transactions import (
 from testbed.market import private
 from testbed.market.params import UTILITY, PaymentKind, cost
 from testbed.neighbourhood import build
-from testbed.outcomes.figures import BASELINE, SIDE_FIGURES
+from testbed.outcomes.key_figures import BASELINE, SIDE_FIGURES
 from testbed.run import run_scenario
 from testbed.run.compose import AUDITOR_VIEW_KEY, market_params
 from testbed.scenario import load_scenario

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from testbed.market.ledger import verify_ledger
+from testbed.market.verify import verify_ledger
 
 EXIT_BOUND_S = 3.0
 """From the signal to the process's exit. The aim is one second; this shared 2-core machine

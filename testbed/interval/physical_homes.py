@@ -30,7 +30,14 @@ from instruments import Bench, CommandLog, open_bench
 from instruments.emulator import Emulator
 from instruments.emulator.physics import simbench_profile
 from instruments.emulator.process import EmulatorProcess
-from testbed.events import Alarm, CommandLogged, EventStream, SetpointClamped, WatchdogKicked
+from testbed.events import (
+    Alarm,
+    CommandLogged,
+    EventStream,
+    Measured,
+    SetpointClamped,
+    WatchdogKicked,
+)
 from testbed.interrupts import interruptible
 from testbed.scenario import PhysicalSpec
 
@@ -40,18 +47,6 @@ PV_PROFILE = "simbench:PV5"  # the emulated inverter's sun: the same SimBench pr
 PREROLL_S = 60.0
 """Emulated time runs this far ahead of the run's clock: the devices come up in their safe
 state at emulated time 0, so the first setpoints (at run time 0) have a minute of ramp."""
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One control step's reading of a physical home (meter power: + imports from the grid)."""
-
-    home: int
-    p_kw: float
-    q_kvar: float
-    v_v: float
-    import_kwh: float
-    export_kwh: float
 
 
 @dataclass(frozen=True)
@@ -196,11 +191,12 @@ class PhysicalHomes:
         if home.has_grid_simulator and v_pu is not None:
             self.bench[home.prefix + "grid_simulator"].set_voltage(v_pu * V_NOMINAL)
 
-    def measure(self, home: PhysicalHome) -> Measurement:
+    def measure(self, home: PhysicalHome, t_s: float) -> Measured:
+        """The home's meter now (``t_s``, the run's clock)."""
         m = self.bench[home.prefix + "meter"].read()
-        return Measurement(home.index, m.p_kw, m.q_kvar, m.v, m.import_kwh, m.export_kwh)
+        return Measured(t_s, home.index, m.p_kw, m.q_kvar, m.v, m.import_kwh, m.export_kwh)
 
-    def interval_energy(self, home: PhysicalHome, m: Measurement) -> tuple[int, int]:
+    def interval_energy(self, home: PhysicalHome, m: Measured) -> tuple[int, int]:
         """(imported, exported) Wh since the last call, from the meter's counters."""
         imported = (m.import_kwh - home.start_import_kwh) * home.energy_scale * 1000
         exported = (m.export_kwh - home.start_export_kwh) * home.energy_scale * 1000

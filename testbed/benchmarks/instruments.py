@@ -21,7 +21,7 @@ from sunspec2.modbus.client import SunSpecModbusClientDeviceTCP
 from instruments import open_bench
 from instruments.emulator import Emulator
 from instruments.sunspec.driver import parse_resource
-from testbed.bench import BenchResult, median_seconds
+from testbed.benchmarks import BenchResult, median_seconds
 
 DEVICE = "pv1"
 SUNSPEC_DEVICE = "pv2"

@@ -1,10 +1,10 @@
-"""Benchmarks: `testbed bench NAME` runs module `testbed.bench.NAME`.
+"""Benchmarks: `testbed bench NAME` runs module `testbed.benchmarks.NAME`.
 
 Each module exposes ``run(quick: bool = False) -> BenchResult``. Baselines run in the same
 process, on the same inputs, in the same run; ratios are named ``<ours>_vs_<baseline>`` and
 above 1 means ours is faster. The machine that ran them (its CPU model, the CPU flags that
 change which kernel code runs, its load average) and when and from which commit they ran go
-with every JSON result; `testbed.bench._markdown` turns such results into docs/benchmarks.md.
+with every JSON result; `testbed.benchmarks._markdown` turns such results into docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -258,14 +258,7 @@ def _grid_section(intervals: pd.DataFrame | str, summary: dict, out: Path) -> Dr
     if phased and frame["neutral_loading_max_percent"].notna().any():
         _steps(l_ax, frame, "neutral_loading_max_percent", step, color=COLORS["neutral"],
                label="highest neutral loading")
-    limit = loading_limit(summary)
-    if limit is not None:
-        l_ax.axhline(limit, color=COLORS["limit"], linestyle="--", label=f"limit {limit:g} %")
-        _mark(l_ax, frame, loading > limit, loading, step)
-    l_ax.set_ylabel("line loading (%)")
-    l_ax.set_ylim(bottom=0)
-    l_ax.grid(alpha=0.3)
-    _legend(l_ax)
+    _percent_limit(l_ax, frame, loading, loading_limit(summary), step, "line loading (%)")
     if phased:
         _unbalance(axes[2], frame, summary, step)
     _time_axis(axes[-1], frame, step)
@@ -278,11 +271,16 @@ def _unbalance(ax, frame: pd.DataFrame, summary: dict, step: pd.Timedelta) -> No
     if vuf.notna().any():
         _steps(ax, frame, "vuf_max_percent", step, color=COLORS["unbalance"],
                label="highest voltage unbalance factor |V2| / |V1|")
-    limit = unbalance_limit(summary)
+    _percent_limit(ax, frame, vuf, unbalance_limit(summary), step, "unbalance (%)")
+
+
+def _percent_limit(ax, frame: pd.DataFrame, values: pd.Series, limit: float | None,
+                   step: pd.Timedelta, ylabel: str) -> None:
+    """A percentage panel from zero: its limit as a dashed line, the periods above it marked."""
     if limit is not None:
         ax.axhline(limit, color=COLORS["limit"], linestyle="--", label=f"limit {limit:g} %")
-        _mark(ax, frame, vuf > limit, vuf, step)
-    ax.set_ylabel("unbalance (%)")
+        _mark(ax, frame, values > limit, values, step)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     _legend(ax)

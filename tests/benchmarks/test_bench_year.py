@@ -32,7 +32,7 @@ def test_days_belong_to_the_benches_that_simulate_days():
 def test_a_year_starts_on_1_january_and_a_few_days_in_summer():
     from datetime import UTC, datetime
 
-    from testbed.bench.year import DAYS_PER_YEAR, scenario_for
+    from testbed.benchmarks.year import DAYS_PER_YEAR, scenario_for
 
     whole = scenario_for(DAYS_PER_YEAR)
     assert whole.time.start == datetime(2016, 1, 1, tzinfo=UTC)

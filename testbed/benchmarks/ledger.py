@@ -10,12 +10,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from testbed.bench import BenchResult, median_seconds
+from testbed.benchmarks import BenchResult, median_seconds
 from testbed.demo import DEMO_PARAMS, DEMO_START, INTERVAL_S, demo_orders, register_homes
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import KeyPair
 from testbed.market.contract import MarketContract
-from testbed.market.ledger import verify_ledger
+from testbed.market.verify import verify_ledger
 
 TX_PER_BLOCK = 1_000
 

@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from testbed.bench import BenchResult, ledger_file_bytes
+from testbed.benchmarks import BenchResult, ledger_file_bytes
 
 GOAL = 1 / 1.3
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from testbed.bench import BenchResult, _markdown, names, to_json
+from testbed.benchmarks import BenchResult, _markdown, names, to_json
 from testbed.cli import app
 from testbed.errors import InputError
 
@@ -75,7 +75,7 @@ def test_bench_all_runs_every_benchmark_once_and_saves_each(monkeypatch, tmp_pat
         return run
 
     for name in names():
-        module = __import__(f"testbed.bench.{name}", fromlist=["run"])
+        module = __import__(f"testbed.benchmarks.{name}", fromlist=["run"])
         monkeypatch.setattr(module, "run", fake(name))
     out = tmp_path / "results"
     result = CliRunner().invoke(app, ["bench", "all", "--quick", "--markdown", "--save",

@@ -7,7 +7,7 @@ physical homes), for N days (default one) from the default start.
   the summary) scaled from N days to one. The report is not drawn (`testbed report` draws it).
 - ``peak_rss_mb``: the largest resident memory of this process (the run; ``getrusage``); the
   follower that checks the ledger as it grows is a process of its own, not counted.
-- Where the time goes, after start-up: the shares of `testbed.bench.year`'s sampler.
+- Where the time goes, after start-up: the shares of `testbed.benchmarks.year`'s sampler.
 
 Goals (the ratios, above 1: met): a day in 600 s (``day_vs_goal_600_s``) within 4 GB
 (``memory_vs_goal_4_gb``).
@@ -21,8 +21,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from testbed.bench import BenchResult
-from testbed.bench.year import _Sampler
+from testbed.benchmarks import BenchResult
+from testbed.benchmarks.year import _Sampler
 
 TOWN = "1-MVLV-semiurb-all-0-sw"
 GOAL_S_PER_DAY = 600.0

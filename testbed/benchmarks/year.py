@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from grid_models.feeders import PROFILE_START_S
-from testbed.bench import BenchResult, ledger_file_bytes
+from testbed.benchmarks import BenchResult, ledger_file_bytes
 
 if TYPE_CHECKING:
     from testbed.scenario import Scenario

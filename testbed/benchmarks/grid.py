@@ -39,8 +39,8 @@ import numpy as np
 from grid_models import TradeRequest, check_trades, load_feeder, solve_snapshots
 from grid_models.feeders import Feeder, Profiles
 from grid_models.phases import draw_phases
-from testbed.bench import BenchResult, median_seconds
-from testbed.bench.town import TOWN
+from testbed.benchmarks import BenchResult, median_seconds
+from testbed.benchmarks.town import TOWN
 
 FEEDERS = {  # short name in the figures: SimBench code
     "semiurb4": "1-LV-semiurb4--0-sw",

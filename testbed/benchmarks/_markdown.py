@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from testbed.bench import number
+from testbed.benchmarks import number
 from testbed.errors import InputError
 
 HEADER = """# Benchmarks

@@ -32,7 +32,7 @@ import kernels
 from kernels import reference
 from kernels.ed25519_keys import KeyCache
 from kernels.ed25519_signing_keys import SigningKeyCache
-from testbed.bench import BenchResult, median_seconds
+from testbed.benchmarks import BenchResult, median_seconds
 
 LEDGER_KEYS = 41
 BLOCK = 500  # signatures per call in the ledger's workload

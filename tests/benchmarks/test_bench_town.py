@@ -1,7 +1,7 @@
 """`testbed bench town`: the default market on SimBench's MV+LV grid (its run is the bench's,
 minutes long: not run here)."""
 
-from testbed.bench.town import TOWN, scenario_for
+from testbed.benchmarks.town import TOWN, scenario_for
 
 
 def test_the_town_is_the_default_market_on_the_mv_lv_grid_with_every_home_modelled():

@@ -3,7 +3,7 @@ element kind, curtailment by cause) are plotted without a change to the plots.""
 
 import pandas as pd
 
-from testbed.sweep.figures import hosting_figure, market_figure, plot
+from testbed.sweep.plots import hosting_figure, market_figure, plot
 
 
 def _table(**extra):

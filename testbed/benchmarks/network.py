@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from testbed.agents.proposer import gated_clearing, settle
-from testbed.bench import BenchResult
+from testbed.benchmarks import BenchResult
 from testbed.ledger.chain import Chain
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey, passphrase
 from testbed.ledger.sealing import Keyring, Sealers, seeded_entropy
