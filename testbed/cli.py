@@ -356,11 +356,22 @@ def network_up(
     folder: Path,
     validators: int = typer.Option(4, min=1, max=64, help="Validators (on first use)."),
     servers: int = typer.Option(3, min=1, max=7, help="NATS servers (on first use)."),
+    scenario: str | None = typer.Option(None, "--scenario", help="Scenario TOML whose market "
+                                        "the chain runs (on first use; default: the "
+                                        "contract's defaults): a run of it can then use the "
+                                        "network while homes' agents are connected to it."),
 ) -> None:
     """Create a local network in FOLDER on first use; start whatever is down."""
     from testbed.network.local import render_status, status, up
 
-    up(folder, validators, servers)
+    options = {}
+    if scenario is not None:
+        from testbed.run.compose import GENESIS_LEAD_S, market_params
+        from testbed.scenario import load_scenario
+
+        s = load_scenario(scenario)
+        options = {"params": market_params(s), "genesis_time": s.start_s - GENESIS_LEAD_S}
+    up(folder, validators, servers, **options)
     typer.echo(render_status(status(folder)))
 
 
@@ -437,6 +448,23 @@ def agent_keys(folder: Path) -> None:
     typer.echo(f"account {keys.name}\nview key {keys.view.public.hex()}\n"
                f"send the operator {folder / REQUEST} (testbed network admit NETWORK "
                f"--request FILE); keep the rest of {folder} to yourself")
+
+
+@agent_app.command("run")
+def agent_run(
+    agent: Path = typer.Argument(..., help="The agent file (testbed agent example)."),
+    network: Path = typer.Option(..., "--network", help="The network's folder."),
+    home: str = typer.Option(..., "--home", help="The home's name in the scenario "
+                                                  "(agent = \"external\")."),
+    keys: Path | None = typer.Option(None, "--keys", help="The home's folder (testbed agent "
+                                                          "keys); default: ./HOME."),
+) -> None:
+    """Trade as a home with its own agent and key on a running network: its sealed orders
+    and reveals signed here, in time for each gate closure, until Ctrl-C or SIGTERM (or the
+    network stops); prints a one-line summary."""
+    from testbed.agents.external import run_agent
+
+    typer.echo(run_agent(agent, network, home, keys or Path(home)).line())
 
 
 @agent_app.command("example")

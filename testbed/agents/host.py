@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from testbed.agents.trader import Knowledge, Plan
+from testbed.agents.trader import Knowledge, Plan, Trader, refusal
 from testbed.errors import InputError
 
 DECIDE_DEADLINE_S = 2.0
@@ -118,6 +118,18 @@ class HostedTrader:
 
     def decide(self, knows: Knowledge, rng: np.random.Generator) -> Plan:
         return self.host.decide(self.home, knows, int(rng.integers(2**63)))
+
+
+def checked_plan(trader: Trader, knows: Knowledge, rng: np.random.Generator
+                 ) -> tuple[Plan, str | None]:
+    """``trader``'s plan for ``knows``, or no order and the reason the plan is not taken
+    (`trader.refusal`, or the agent refused: `AgentRefused`)."""
+    try:
+        plan = trader.decide(knows, rng)
+        reason = refusal(plan, knows)
+    except AgentRefused as exc:
+        reason = str(exc)
+    return (plan, None) if reason is None else (Plan(None), reason)
 
 
 def serve(path: str) -> None:

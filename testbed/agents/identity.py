@@ -4,11 +4,14 @@ home ever leaves its folder (the operator's `testbed network admit --request` si
 
 A home's folder: ``account.key`` (Ed25519: signs its orders), ``view.key`` (X25519: opens its
 sealed records), ``tls.key`` (EC P-256: its TLS client key), ``tls.csr`` (the request it
-sends), then ``tls.pem`` and ``ca.pem`` (what the operator sends back).
+sends), ``public.json`` (its account and view keys' public halves, for the operator's
+scenario: ``agent = "external"``), then ``tls.pem`` and ``ca.pem`` (what the operator sends
+back).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from testbed.network.access import ClientRole, Credentials, certificate_request,
 
 ACCOUNT_KEY, VIEW_KEY, TLS_KEY = "account.key", "view.key", "tls.key"
 REQUEST, CERTIFICATE, CA = "tls.csr", "tls.pem", "ca.pem"
+PUBLIC = "public.json"
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,31 @@ def make_home_keys(folder: Path, passphrase: str) -> HomeKeys:
         serialization.BestAvailableEncryption(passphrase.encode())))
     (folder / REQUEST).write_bytes(certificate_request(tls, ClientRole.HOME,
                                                        account.public.hex()))
+    (folder / PUBLIC).write_text(json.dumps({"account": account.public.hex(),
+                                             "view": view.public.hex()}) + "\n")
     return HomeKeys(folder, account, view)
+
+
+@dataclass(frozen=True)
+class HomePublic:
+    """What the run knows of an external home: its keys' public halves."""
+
+    account: bytes
+    view: bytes
+
+
+def public_keys(folder: Path) -> HomePublic:
+    """The public keys a home's folder publishes (``public.json``); `InputError` naming the
+    folder when they are missing or malformed."""
+    try:
+        data = json.loads((folder / PUBLIC).read_text())
+        keys = HomePublic(bytes.fromhex(data["account"]), bytes.fromhex(data["view"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{folder}: no readable {PUBLIC} (made by testbed agent keys): "
+                         f"{exc}") from None
+    if len(keys.account) != 32 or len(keys.view) != 32:
+        raise InputError(f"{folder / PUBLIC}: keys of 32 bytes expected")
+    return keys
 
 
 def load_home_keys(folder: Path, passphrase: str) -> HomeKeys:

@@ -37,6 +37,14 @@ NOTHING_PUBLISHED = MarketView()
 """What a home knows of the market before any interval traded."""
 
 
+def market_view(prices: list[int], last_volume_wh: int | None) -> MarketView:
+    """What a home remembers of the clearing prices so far (of the intervals that traded) and
+    the last clearing's volume."""
+    if not prices:
+        return NOTHING_PUBLISHED
+    return MarketView(prices[-1], sum(prices) // len(prices), last_volume_wh)
+
+
 @dataclass(frozen=True)
 class Knowledge:
     """Everything a home may know when it decides the interval starting at ``interval``."""
@@ -89,3 +97,11 @@ class Trader(Protocol):
         """The plan for ``knows.interval``; ``rng`` is the run's seeded source for the
         interval (a trader that draws from it is reproducible)."""
         ...
+
+
+class Absent:
+    """The run's stand-in for a home that decides for itself (an external agent process,
+    `agents.external`): the run plans nothing for it."""
+
+    def decide(self, knows: Knowledge, rng: np.random.Generator) -> Plan:
+        return Plan(None)

@@ -14,7 +14,7 @@ protocol.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,6 +75,10 @@ class Ledger(Protocol):
 
     def wait(self) -> None:
         """Until every batch handed over is committed; raises what failed to commit."""
+
+    def watch(self, done: Callable[[MarketContract], bool], wait_s: float) -> bool:
+        """Whether the market's state comes to satisfy ``done`` within ``wait_s`` of wall
+        time, as blocks of transactions others submitted commit (an external home's)."""
 
     def flush(self) -> None:
         """Store what was committed since the last flush (called once per interval)."""
@@ -154,6 +158,9 @@ class EmbeddedLedger:
 
     def wait(self) -> None:
         pass
+
+    def watch(self, done: Callable[[MarketContract], bool], wait_s: float) -> bool:
+        return done(self.contract)  # nobody else submits to a chain in this process
 
     def flush(self) -> None:
         self.chain.flush()

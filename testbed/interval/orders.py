@@ -16,14 +16,21 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from testbed.agents.home import Home, feasible_battery_wh, starting_charge_wh
-from testbed.agents.host import AgentRefused
+from testbed.agents.host import checked_plan
 from testbed.agents.strategies import BY_KIND, MIN_ORDER_WH, knowledge
-from testbed.agents.trader import MarketView, Plan, Trader, refusal
+from testbed.agents.trader import Absent, MarketView, Plan, Trader, market_view
 from testbed.events import DecisionRefused, PlacedOrder
 from testbed.interval.block import Ledger, signed_all
-from testbed.ledger.keys import KeyPair
+from testbed.ledger.keys import KeyPair, PublicOnly
 from testbed.ledger.sealing import Entropy, fresh_entropy
-from testbed.ledger.transactions import Order, OrderCommitment, Reveal, Side, Transaction
+from testbed.ledger.transactions import (
+    Order,
+    OrderCommitment,
+    OrderReveal,
+    Reveal,
+    Side,
+    Transaction,
+)
 from testbed.market.params import MarketParams, Privacy, affordable_wh
 from testbed.market.sealed import bond_units, commitment
 
@@ -62,13 +69,8 @@ def plans(homes: Sequence[Home], traders: Sequence[Trader], k: int, interval: in
     for i, (home, trader) in enumerate(zip(homes, traders, strict=True)):
         knows = knowledge(home, k, interval, params, rng, soc_wh[i], view,
                           balances[i] if balances is not None else 0)
-        try:
-            decision = trader.decide(knows, rng)
-            reason = refusal(decision, knows)
-        except AgentRefused as exc:
-            reason = str(exc)
+        decision, reason = checked_plan(trader, knows, rng)
         if reason is not None:
-            decision = Plan(None)
             refused.append(DecisionRefused(k, interval, i, reason))
         battery_wh = feasible_battery_wh(home.battery, soc_wh[i], decision.battery_wh,
                                          params.interval_seconds)
@@ -83,11 +85,15 @@ class Trading:
     """The homes as traders: their traders (default: the built-in one of each home's kind),
     batteries' charge and what the chain has published so far."""
 
-    def __init__(self, homes: Sequence[Home], accounts: Sequence[KeyPair], params: MarketParams,
-                 seed: int, entropy: Entropy = fresh_entropy,
-                 traders: Sequence[Trader] | None = None) -> None:
+    def __init__(self, homes: Sequence[Home], accounts: Sequence[KeyPair | PublicOnly],
+                 params: MarketParams, seed: int, entropy: Entropy = fresh_entropy,
+                 traders: Sequence[Trader] | None = None,
+                 external: frozenset[int] = frozenset()) -> None:
         self.homes, self.accounts, self.params, self.seed = homes, accounts, params, seed
-        self.traders = tuple(traders) if traders is not None else built_in(homes)
+        self.external = external  # homes with their own agent process: the run decides
+        # nothing for them (their accounts here are public keys only)
+        chosen = tuple(traders) if traders is not None else built_in(homes)
+        self.traders = tuple(Absent() if i in external else t for i, t in enumerate(chosen))
         self.sealed = params.privacy == Privacy.PRIVATE
         self.entropy = entropy  # the salts of sealed orders
         self.soc_wh = starting_charge_wh(homes)
@@ -95,10 +101,7 @@ class Trading:
         self.last_volume_wh: int | None = None
 
     def view(self) -> MarketView:
-        if not self.prices:
-            return MarketView()
-        return MarketView(self.prices[-1], sum(self.prices) // len(self.prices),
-                          self.last_volume_wh)
+        return market_view(self.prices, self.last_volume_wh)
 
     def orders(self, k: int, interval: int, ledger: Ledger) -> Orders:
         """Interval ``k`` (starting at ``interval``): every home's plan, its order signed."""
@@ -130,19 +133,25 @@ class Trading:
         """The commitment to ``order`` (locking the bond, or what the balance has) and the
         salt that reveals it."""
         salt = self.entropy(b"order salt|" + key.public + order.interval.to_bytes(8, "big"))
-        digest = commitment(ledger.chain_id, key.public, order.interval, order.side,
-                            order.energy_wh, order.price_per_kwh, salt)
-        return OrderCommitment(order.interval, digest, self._budget(ledger, key.public)), salt
+        return sealed_order(ledger.chain_id, key.public, order, salt,
+                            self._budget(ledger, key.public)), salt
 
     def _budget(self, ledger: Ledger, account: bytes) -> int:
-        """What an order may escrow: the balance, or in a private market the lock of a sealed
-        order (the standard bond, or the whole balance when less: 0 when below the unrevealed
-        penalty, which any lock must cover)."""
-        balance = ledger.contract.participants[account].balance_units
-        if not self.sealed:
-            return balance
-        lock = min(balance, bond_units(self.params))
-        return lock if lock >= max(self.params.unrevealed_penalty_units, 1) else 0
+        return budget_units(self.params, ledger.contract.participants[account].balance_units)
+
+    @property
+    def external_accounts(self) -> dict[int, bytes]:
+        """The external homes' accounts, by home."""
+        return {i: self.accounts[i].public for i in sorted(self.external)}
+
+    def own_reveals(self, ledger: Ledger, reveals: Sequence[Reveal]) -> list[Transaction]:
+        """``reveals`` as each home's own `OrderReveal`, signed by it (in place of the
+        operator's relay in the clearing: with an external home in the market, the chain
+        must reach gate closure before the clearing, for that home to reveal too)."""
+        key_of = {a.public: a for a in self.accounts}
+        commitments = ledger.contract.commitments
+        return signed_all(ledger, [(key_of[commitments[r.order].owner], OrderReveal((r,)))
+                                   for r in reveals])
 
     def cleared(self, price_per_kwh: int | None, volume_wh: int) -> None:
         """What the homes learn at gate closure: the clearing price, if anything traded, and
@@ -153,12 +162,33 @@ class Trading:
 
     def _within_budget(self, ledger: Ledger, account: bytes, order: Order | None
                        ) -> Order | None:
-        """The order cut to what its owner's balance can escrow (a home that cannot pay does
-        not trade; it buys from the utility outside the market), or None when too small."""
         if order is None:
             return None
-        budget = self._budget(ledger, account)
-        energy = min(order.energy_wh, affordable_wh(self.params, order.side, budget))
-        if energy < MIN_ORDER_WH:
-            return None
-        return order if energy == order.energy_wh else replace(order, energy_wh=energy)
+        return within_budget(self.params, order, self._budget(ledger, account))
+
+
+def budget_units(params: MarketParams, balance_units: int) -> int:
+    """What an order may escrow: the balance, or in a private market the lock of a sealed
+    order (the standard bond, or the whole balance when less: 0 when below the unrevealed
+    penalty, which any lock must cover)."""
+    if params.privacy != Privacy.PRIVATE:
+        return balance_units
+    lock = min(balance_units, bond_units(params))
+    return lock if lock >= max(params.unrevealed_penalty_units, 1) else 0
+
+
+def within_budget(params: MarketParams, order: Order, budget: int) -> Order | None:
+    """The order cut to what ``budget`` can escrow (a home that cannot pay does not trade;
+    it buys from the utility outside the market), or None when too small."""
+    energy = min(order.energy_wh, affordable_wh(params, order.side, budget))
+    if energy < MIN_ORDER_WH:
+        return None
+    return order if energy == order.energy_wh else replace(order, energy_wh=energy)
+
+
+def sealed_order(chain_id: int, owner: bytes, order: Order, salt: bytes, lock_units: int
+                 ) -> OrderCommitment:
+    """The commitment to ``order`` by ``owner``, locking ``lock_units``."""
+    digest = commitment(chain_id, owner, order.interval, order.side, order.energy_wh,
+                        order.price_per_kwh, salt)
+    return OrderCommitment(order.interval, digest, lock_units)

@@ -165,8 +165,8 @@ class PhysicalHomes:
         return [{**e, "name": prefix + e["name"]} for e in entries]
 
     def interrupted_by(self) -> str | None:
-        """The signal that tripped the bench, if one did."""
-        reason = self.bench.tripped or ""
+        """The signal that tripped the bench, if one did (none without physical homes)."""
+        reason = (self.bench.tripped if self.bench is not None else None) or ""
         return reason.removeprefix("signal ") if reason.startswith("signal ") else None
 
     def identities(self) -> dict[str, dict[str, str | None]]:

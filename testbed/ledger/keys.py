@@ -15,6 +15,7 @@ import hashlib
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +29,14 @@ from testbed.ledger.ids import PublicKey, Signature, ViewPublicKey
 PASSPHRASE_ENV = "TESTBED_PASSPHRASE"
 DEV_PASSPHRASE = "testbed-development-only"
 """Documented, public, and so only for development keys that guard nothing of value."""
+
+
+@dataclass(frozen=True)
+class PublicOnly:
+    """A key of which a party knows only the public half (a run, an external home's: the
+    home's own agent process holds the private one), so nothing that party writes holds it."""
+
+    public: bytes
 
 
 class KeyPair:

@@ -32,13 +32,14 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 from testbed.errors import InputError, LedgerError, LedgerUnavailable
 from testbed.events import BlockCommitted, Event, EventStream, SubmissionRetried
+from testbed.ledger.blocks import Block
 from testbed.ledger.certificates import CertifiedBlock, quorum
 from testbed.ledger.chain import Chain
 from testbed.ledger.ids import BlockHash, PublicKey
@@ -191,6 +192,16 @@ class NetworkLedger:
             self._batches.popleft()
         self._report()
 
+    def watch(self, done: Callable[[MarketContract], bool], wait_s: float) -> bool:
+        """Whether the market's state, once every batch handed over is committed, comes to
+        satisfy ``done`` within ``wait_s`` of wall time: the blocks others submitted (an
+        external home's orders and reveals) are read into the replica meanwhile."""
+        self.wait()
+        try:
+            return self._call(self._watch(done, wait_s), wait_s + CLOSE_TIMEOUT_S)
+        finally:
+            self._report()
+
     def flush(self) -> None:
         """Nothing to do: each block was stored by the nodes, and in the replica, as it came."""
 
@@ -262,12 +273,7 @@ class NetworkLedger:
                                                        progress_by - time.monotonic())
                 except TimeoutError:
                     break
-                block = committed.block
-                self.replica.append(CertifiedBlock(block, committed.certificate))  # checked
-                h = block.header
-                self._happened.put(BlockCommitted(
-                    h.height, h.hash.hex(), h.timestamp, len(block.transactions),
-                    len(encode_block(block)), (time.monotonic() - started) * 1e3))
+                block = self._take(committed, started)
                 for tx in block.transactions:
                     if waiting.pop(tx.txid, None) is not None:
                         progress_by = min(deadline, time.monotonic() + RESUBMIT_AFTER_S)
@@ -276,6 +282,29 @@ class NetworkLedger:
             if waiting:
                 retried(Retry(0, "the network", f"{len(waiting)} of {len(txs)} transactions "
                                                 f"not committed after {RESUBMIT_AFTER_S:g} s"))
+
+    def _take(self, committed: Committed, started: float) -> Block:
+        """A certified block read from the stream, checked into the replica (and reported)."""
+        block = committed.block
+        self.replica.append(CertifiedBlock(block, committed.certificate))  # checked
+        h = block.header
+        self._happened.put(BlockCommitted(
+            h.height, h.hash.hex(), h.timestamp, len(block.transactions),
+            len(encode_block(block)), (time.monotonic() - started) * 1e3))
+        return block
+
+    async def _watch(self, done: Callable[[MarketContract], bool], wait_s: float) -> bool:
+        async with self._in_order:
+            started = time.monotonic()
+            while not done(self.replica.state.required_contract()):
+                left = started + wait_s - time.monotonic()
+                if left <= 0:
+                    return False
+                try:
+                    self._take(await asyncio.wait_for(self._blocks.get(), left), started)
+                except TimeoutError:
+                    return False
+            return True
 
     async def _unavailable(self, missing: int, timestamp: int, last: str) -> LedgerUnavailable:
         """The error of a batch past its deadline: who answered, what the quorum lacked, and

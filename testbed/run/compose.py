@@ -14,6 +14,7 @@ from grid_models import load_feeder
 from grid_models.diagram import one_line
 from grid_models.violations import Limits
 from testbed.agents.grid_gate import FeederGate
+from testbed.agents.identity import public_keys
 from testbed.agents.loading import close, parse_strategy, traders
 from testbed.agents.tariff import parse_grid_fee, tariff
 from testbed.agents.trader import Trader
@@ -24,7 +25,7 @@ from testbed.interval.block import EmbeddedLedger, Ledger
 from testbed.interval.grid import Grid
 from testbed.interval.orders import Trading
 from testbed.interval.physical_homes import BenchHome, PhysicalHomes
-from testbed.ledger.keys import passphrase
+from testbed.ledger.keys import PublicOnly, passphrase
 from testbed.ledger.sealing import Sealers
 from testbed.ledger.transactions import SetGridFees
 from testbed.market.params import MarketParams, Mechanism, Privacy
@@ -124,6 +125,17 @@ def timing(scenario: Scenario, paced: bool) -> Timing:
                   scenario.market.gate_closure_s, steps, t.control_step_s)
 
 
+def external_homes(scenario: Scenario, hood: Neighbourhood) -> dict[int, tuple[bytes, bytes]]:
+    """The homes the scenario marks ``agent = "external"``, by index: their account and view
+    keys' public halves, read from each home's folder."""
+    found = {}
+    for spec in scenario.households.homes:
+        if spec.agent == "external" and spec.keys is not None:
+            public = public_keys(Path(spec.keys))
+            found[hood.index(spec.name)] = (public.account, public.view)
+    return found
+
+
 KeySource = Callable[[int, int], RunKeys]
 """(homes, validators) -> the run's keys: `RunKeys.generate` unless the user says otherwise."""
 
@@ -156,7 +168,8 @@ def assemble(scenario: Scenario, out: Path, *, paced: bool, keys: KeySource = Ru
                  scenario.grid.single_phase_max_kva)
     if scenario.grid.phases == "unbalanced":  # home i is load i, on its phase
         feeder = feeder.with_phases(hood.phases)
-    run_keys = keys(len(hood.homes), scenario.ledger.validators)
+    external = external_homes(scenario, hood)
+    run_keys = keys(len(hood.homes), scenario.ledger.validators).with_external(external)
     out.mkdir(parents=True, exist_ok=True)
     if params.privacy == Privacy.PRIVATE:  # so the sealed records can be audited after the run
         run_keys.auditor_view.save(out / AUDITOR_VIEW_KEY, passphrase(development=True))
@@ -220,7 +233,9 @@ def _parts(scenario: Scenario, out: Path, paced: bool, handle_signals: bool, clo
         deposit_units=scenario.households.deposit, events=events, recorder=recorder,
         outcomes=outcomes, ledger=ledger, sealers=Sealers(run_keys.entropy),
         trading=Trading(hood.homes, run_keys.accounts, params, scenario.households.seed,
-                        run_keys.entropy, agents[0]),
+                        run_keys.entropy, agents[0],
+                        frozenset(i for i, a in enumerate(run_keys.accounts)
+                                  if isinstance(a, PublicOnly))),
         agents=(*agents[0], *agents[1]),
         grid_fees=tariff(parse_grid_fee(scenario.market.grid_fee), feeder.net,
                          [h.bus for h in hood.homes], clock.start_s),

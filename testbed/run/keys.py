@@ -13,21 +13,22 @@ bytes, which tests rely on, and anyone can sign as anyone.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from testbed.errors import InputError
-from testbed.ledger.keys import KeyPair, ViewKey, passphrase
+from testbed.ledger.keys import KeyPair, PublicOnly, ViewKey, passphrase
 from testbed.ledger.sealing import Entropy, fresh_entropy, seeded_entropy
 
 
 @dataclass(frozen=True)
 class RunKeys:
     validators: tuple[KeyPair, ...]
-    accounts: tuple[KeyPair, ...]  # home i's account
+    accounts: tuple[KeyPair | PublicOnly, ...]  # home i's account
     meters: tuple[KeyPair, ...]  # home i's meter
-    views: tuple[ViewKey, ...]  # home i's view key: its sealed records open with it
+    views: tuple[ViewKey | PublicOnly, ...]  # home i's view key: its sealed records open
+    # with it
     validators_view: ViewKey  # every validator's (an embedded ledger's)
     auditor: KeyPair
     auditor_view: ViewKey
@@ -71,6 +72,14 @@ class RunKeys:
 
             return cls._from(kept(KeyPair, ".key"), kept(ViewKey, ".view"), homes, validators)
         return keys
+
+    def with_external(self, homes: Mapping[int, tuple[bytes, bytes]]) -> RunKeys:
+        """These keys with home i's account and view key replaced by the public halves
+        ``homes[i]`` (account, view) of an external home's own keys."""
+        accounts, views = list(self.accounts), list(self.views)
+        for i, (account, view) in homes.items():
+            accounts[i], views[i] = PublicOnly(account), PublicOnly(view)
+        return replace(self, accounts=tuple(accounts), views=tuple(views))
 
     @classmethod
     def _from(cls, signing: Callable[[str], KeyPair], viewing: Callable[[str], ViewKey],

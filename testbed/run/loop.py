@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from testbed.events import LedgerLate, Measured, OrdersPlaced, SetpointsSent, StepPaced
-from testbed.interval import clearing, settlement
+from testbed.interval import clearing, external, settlement
 from testbed.interval.block import signed
 from testbed.interval.orders import ORDER_LEAD_S
 from testbed.interval.physical_homes import PhysicalHome
@@ -227,9 +227,12 @@ class Loop:
         run, iv = self.run, self.interval(k)
         gate = iv.start - self.timing.gate_closure_s
         measured = dict(self.measured)  # as the control steps left it when the clearing began
-        matched = clearing.match(run.ledger.contract, iv.start, run.home_of, iv.reveals)
+        reveals, clear_at = iv.reveals, gate
+        if run.trading.external:
+            reveals, clear_at = self._external_gate(k, iv, gate)
+        matched = clearing.match(run.ledger.contract, iv.start, run.home_of, reveals)
         body = clearing.decide(matched, run.grid.check(k, matched, measured))
-        run.ledger.commit([signed(run.ledger, run.ledger.operator, body)], gate)
+        run.ledger.commit([signed(run.ledger, run.ledger.operator, body)], clear_at)
         event = clearing.cleared(k, matched, body)
         run.events.publish(event)
         run.trading.cleared(event.price_per_kwh, sum(t.granted_wh for t in event.trades))
@@ -241,6 +244,22 @@ class Loop:
         iv.vm_pu, iv.limit_kw, iv.curtailed_wh = state.vm_pu, state.limit_kw, state.curtailed_wh
         iv.cleared = True
         run.events.publish(state.solved)
+
+    def _external_gate(self, k: int, iv: Interval, gate: int) -> tuple[tuple[Reveal, ...], int]:
+        """Gate closure with external homes (`interval.external`): their orders, then their
+        reveals, each waited for a bounded while; the reveals the clearing still relays and
+        its block time."""
+        run, accounts = self.run, self.run.trading.external_accounts
+        missing = list(external.await_orders(run.ledger, k, iv.start, accounts))
+        reveals, clear_at = iv.reveals, gate
+        if external.externally_sealed(run.ledger.contract, iv.start, accounts):
+            run.ledger.commit(run.trading.own_reveals(run.ledger, reveals), gate)
+            reveals = ()
+            missing += external.await_reveals(run.ledger, k, iv.start, accounts)
+            clear_at = external.clearing_time(run.ledger.contract, iv.start)
+        for record in missing:
+            run.events.publish(record)
+        return reveals, clear_at
 
     def _settle(self, k: int) -> None:
         run, iv = self.run, self.intervals.pop(k)

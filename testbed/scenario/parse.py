@@ -40,6 +40,7 @@ LIMIT_KEYS = ("max_export_kw", "max_import_kw", "ramp_kw_per_s", "v_min", "v_max
 """A physical device's limits a scenario may set (the safety layer enforces them)."""
 MECHANISMS = ("pay_as_clear", "pay_as_bid")
 PRIVACY = ("private", "public")
+AGENTS = ("external",)  # a home's `agent`: its own process (`testbed agent run`)
 MAX_DURATION_HOURS = 366 * 24  # the profiles cover one year
 _REQUIRED = object()
 Check = Callable[[Any], "str | None"]
@@ -203,6 +204,8 @@ def _home(t: _Table) -> HomeSpec:
         pv_kwp=t.take("pv_kwp", float, None, check=_between(0, 1000)),
         battery_kwh=t.take("battery_kwh", float, None, check=_between(0, 1000)),
         phase=t.take("phase", str, None, check=_one_of(PHASES)),
+        agent=t.take("agent", str, None, check=_one_of(AGENTS)),
+        keys=t.take("keys", str, None, check=_non_empty),
     )
     t.done()
     return spec
@@ -269,6 +272,13 @@ def _cross_checks(s: Scenario, top: _Table) -> None:
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             problems.append(f"{key}: {', '.join(twice)} listed twice")
+    for home in h.homes:
+        if (home.agent == "external") != (home.keys is not None):
+            problems.append(f"households.home {home.name}: agent = \"external\" and keys = "
+                            "FOLDER go together (the home's public keys)")
+        elif home.agent == "external" and s.ledger.network is None:
+            problems.append(f"households.home {home.name}: an external agent trades on a "
+                            "network (ledger.network or --network)")
     for i, p in enumerate(s.physical):
         for role in ("inverter", "meter", "grid_simulator"):
             device = getattr(p, role)

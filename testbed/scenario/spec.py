@@ -71,13 +71,17 @@ STRATEGIES = ("household", "pv_owner", "battery_owner")
 class HomeSpec:
     """One home set by hand (``[[households.home]]``): its PV, battery, strategy or phase
     (a, b, c or abc). Its bus and load profile are those of its load on the feeder (home-NN
-    is load NN)."""
+    is load NN). ``agent = "external"``: the home trades with its own agent process
+    (`testbed agent run`) and its own key, whose public half is in its folder ``keys``; the
+    run holds no private key of it and decides nothing for it."""
 
     name: str
     strategy: str | None = None
     pv_kwp: float | None = None
     battery_kwh: float | None = None
     phase: str | None = None
+    agent: str | None = None  # "external", or None: the run's trader
+    keys: str | None = None  # an external home's folder (`testbed agent keys`)
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,20 @@ def test_binary_garbage_is_a_clear_error(tmp_path):
     path.write_bytes(bytes(range(256)))
     with pytest.raises(ScenarioError, match="not a text file"):
         load_scenario(path)
+
+
+def test_an_external_home_names_its_keys_and_trades_on_a_network(tmp_path):
+    home = '[[households.home]]\nname = "home-02"\nagent = "external"\n'
+    s = load_scenario(_write(tmp_path, BASE.replace("[time]", f'{home}keys = "h2"\n[time]')),
+                      network="net")
+    assert (s.households.homes[0].agent, s.households.homes[0].keys) == ("external", "h2")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_write(tmp_path, BASE.replace("[time]", f"{home}[time]")), network="net")
+    assert "agent = \"external\" and keys = FOLDER go together" in caught.value.problems[0]
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_write(tmp_path, BASE.replace("[time]", f'{home}keys = "h2"\n[time]')))
+    assert "an external agent trades on a network" in caught.value.problems[0]
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(_write(tmp_path, BASE.replace(
+            "[time]", '[[households.home]]\nname = "home-02"\nagent = "mine"\n[time]')))
+    assert caught.value.problems[0] == "households.home[0].agent: one of external"
