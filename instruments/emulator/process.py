@@ -48,6 +48,8 @@ class EmulatorProcess(Served):
         self.config = load_config(config)
         self.host = host
         self._request = pickle.dumps({"config": config, "host": host, "clock": clock})
+        self._manual = (clock or self.config.clock) == "manual"
+        self._t_s = 0.0  # a manual clock's time, as this proxy last moved it
         self._ports: dict[str, int] | None = None
         self._child: subprocess.Popen[bytes] | None = None
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (the child's, until stop)
@@ -98,16 +100,22 @@ class EmulatorProcess(Served):
     # -- simulated time and faults, over the control endpoint ----------------------------
 
     def now(self) -> float:
-        """Simulated seconds since start."""
+        """Simulated seconds since start. A manual clock's is where this proxy moved it, read
+        without a round trip: it is a ramp's clock, read by the safe state, which a signal
+        handler may run in the middle of an exchange on the control link."""
+        if self._manual:
+            return self._t_s
         return float(self._ask("SIM:TIME?"))
 
     def set_time(self, t: float) -> None:
         """Jump simulated time forward to ``t`` seconds; returns once the physics is there."""
         self._refused_unless(f"SIM:TIME {t!r}")
+        self._t_s = t
 
     def advance(self, dt: float) -> None:
         """Move simulated time forward by ``dt`` seconds (manual clock)."""
         self._refused_unless(f"SIM:ADV {dt!r}")
+        self._t_s += dt
 
     def inject(self, device: str, kind: str, count: int = 1, delay_s: float = 1.0,
                code: int = 4) -> None:
@@ -121,24 +129,34 @@ class EmulatorProcess(Served):
             raise InstrumentError(f"emulator refused {command!r}: {message.strip()}")
 
     def _ask(self, text: str) -> str:
-        """Send ``text`` (lines, the last a query) on the control link; the query's answer."""
-        with self._lock:
+        """Send ``text`` (lines, the last a query) on the control link; the query's answer.
+        An exchange cut short (an error, an interrupt) drops the link: the next one opens a
+        new link rather than read the old exchange's answer."""
+        if not self._lock.acquire(timeout=REPLY_TIMEOUT_S):
+            raise InstrumentError("emulator's control link busy (an exchange did not end)")
+        try:
             if self._control is None:
                 self._control = socket.create_connection(
                     (self.host, self.ports[CONTROL]), timeout=REPLY_TIMEOUT_S)
                 self._control.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                self._control.sendall(text.encode() + b"\n")
-                while b"\n" not in self._replies:
-                    chunk = self._control.recv(4096)
-                    if not chunk:
-                        raise InstrumentError(f"emulator closed its control link: "
-                                              f"{self._child_said()}")
-                    self._replies += chunk
-            except OSError as exc:
-                raise InstrumentError(f"emulator's control link: {exc}") from None
+            self._control.sendall(text.encode() + b"\n")
+            while b"\n" not in self._replies:
+                chunk = self._control.recv(4096)
+                if not chunk:
+                    raise InstrumentError(f"emulator closed its control link: "
+                                          f"{self._child_said()}")
+                self._replies += chunk
             line, _, self._replies = self._replies.partition(b"\n")
             return line.decode()
+        except BaseException as exc:
+            if self._control is not None:
+                self._control.close()
+            self._control, self._replies = None, b""
+            if isinstance(exc, OSError):
+                raise InstrumentError(f"emulator's control link: {exc}") from None
+            raise
+        finally:
+            self._lock.release()
 
     # -- start-up ----------------------------------------------------------------------------
 

@@ -108,3 +108,38 @@ def test_a_terminal_interrupt_leaves_the_child_to_its_parent() -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_a_manual_clock_is_read_without_a_round_trip() -> None:
+    """The safe state reads the ramps' clock, and a signal handler runs the safe state in the
+    middle of whatever the loop was doing, an exchange on the control link included (a run
+    once hung there, the handler waiting for the link its own thread held). So a manual
+    clock's time is known here: even a child that answers nothing does not delay it."""
+    with EmulatorProcess(clock="manual") as emu:
+        emu.set_time(120.0)
+        os.kill(emu._child.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            assert emu.now() == 120.0
+            assert time.monotonic() - started < 0.1
+        finally:
+            os.kill(emu._child.pid, signal.SIGCONT)
+        emu.advance(30.0)
+        assert emu.now() == 150.0
+
+
+def test_an_exchange_cut_short_leaves_no_answer_behind() -> None:
+    """An interrupt during an exchange drops the link, so the next exchange never reads the
+    answer meant for the one before."""
+    with EmulatorProcess(clock="wall") as emu:
+        os.kill(emu._child.pid, signal.SIGSTOP)  # the answer to come is late
+        signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                emu.inject("meter1", "drop")  # its answer "0,..." would be read as a time
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            os.kill(emu._child.pid, signal.SIGCONT)
+        assert emu.now() >= 0.0  # a time, not the fault's "0,No error"
