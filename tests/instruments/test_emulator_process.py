@@ -94,9 +94,9 @@ def test_a_terminal_interrupt_leaves_the_child_to_its_parent() -> None:
         [sys.executable, "-c", ("import time\n"
          "from instruments.emulator.process import EmulatorProcess\n"
          "with EmulatorProcess(clock='manual') as emu:\n"
-         "    emu.resources; print('ready', flush=True)\n"
+         "    emu.resources\n"
          "    try:\n"
-         "        time.sleep(600)\n"
+         "        print('ready', flush=True); time.sleep(600)\n"
          "    except KeyboardInterrupt:\n"
          "        emu.set_time(60.0); print('served after the interrupt', flush=True)\n")],
         stdout=subprocess.PIPE, text=True, start_new_session=True)  # a terminal's group
