@@ -17,7 +17,7 @@ the clearing comes when every sealed order is revealed, or when the reveal windo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from testbed.events import DecisionRefused
 from testbed.interval.block import Ledger
@@ -41,22 +41,28 @@ def await_orders(ledger: Ledger, k: int, interval: int, external: Mapping[int, b
                  wait_s: float = EXTERNAL_WAIT_S) -> tuple[DecisionRefused, ...]:
     """Wait for each external home's order (``external``: home -> account) for the interval
     starting at ``interval``; the homes that sent none, as records."""
-    ledger.watch(lambda c: all(_ordered(c, interval, a) for a in external.values()), wait_s)
-    contract = ledger.contract
-    return tuple(DecisionRefused(k, interval, i, f"no order of the external agent committed "
-                                                 f"within {wait_s:g} s of gate closure")
-                 for i, a in external.items() if not _ordered(contract, interval, a))
+    return _awaited(ledger, k, interval, external, wait_s, "order",
+                    lambda c, a: not _ordered(c, interval, a))
 
 
 def await_reveals(ledger: Ledger, k: int, interval: int, external: Mapping[int, bytes],
                   wait_s: float = EXTERNAL_WAIT_S) -> tuple[DecisionRefused, ...]:
     """Wait for each external home's sealed order of the interval to be revealed; the homes
     whose reveal did not come, as records (their order stays off the book)."""
-    ledger.watch(lambda c: not any(_sealed(c, interval, a) for a in external.values()), wait_s)
+    return _awaited(ledger, k, interval, external, wait_s, "reveal",
+                    lambda c, a: _sealed(c, interval, a))
+
+
+def _awaited(ledger: Ledger, k: int, interval: int, external: Mapping[int, bytes],
+             wait_s: float, what: str, missing: Callable[[MarketContract, bytes], bool]
+             ) -> tuple[DecisionRefused, ...]:
+    """Wait until no external home's ``what`` is ``missing`` (bounded); those still missing,
+    as records."""
+    ledger.watch(lambda c: not any(missing(c, a) for a in external.values()), wait_s)
     contract = ledger.contract
-    return tuple(DecisionRefused(k, interval, i, f"no reveal of the external agent committed "
+    return tuple(DecisionRefused(k, interval, i, f"no {what} of the external agent committed "
                                                  f"within {wait_s:g} s of gate closure")
-                 for i, a in external.items() if _sealed(contract, interval, a))
+                 for i, a in external.items() if missing(contract, a))
 
 
 def externally_sealed(contract: MarketContract, interval: int,

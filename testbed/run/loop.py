@@ -227,9 +227,8 @@ class Loop:
         run, iv = self.run, self.interval(k)
         gate = iv.start - self.timing.gate_closure_s
         measured = dict(self.measured)  # as the control steps left it when the clearing began
-        reveals, clear_at = iv.reveals, gate
-        if run.trading.external:
-            reveals, clear_at = self._external_gate(k, iv, gate)
+        reveals, clear_at = (self._external_gate(k, iv, gate) if run.trading.external
+                             else (iv.reveals, gate))
         matched = clearing.match(run.ledger.contract, iv.start, run.home_of, reveals)
         body = clearing.decide(matched, run.grid.check(k, matched, measured))
         run.ledger.commit([signed(run.ledger, run.ledger.operator, body)], clear_at)
