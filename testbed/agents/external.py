@@ -32,7 +32,7 @@ import numpy as np
 from testbed.agents.book import HomeBook
 from testbed.agents.host import AgentHost, HostedTrader, checked_plan
 from testbed.agents.identity import HomeKeys, home_credentials, load_home_keys
-from testbed.interval.orders import ORDER_LEAD_S, budget_units, sealed_order, within_budget
+from testbed.agents.order_rules import ORDER_LEAD_S, budget_units, sealed_order, within_budget
 from testbed.ledger.keys import passphrase
 from testbed.ledger.transactions import Order, OrderReveal, Reveal, Side, Transaction, sign
 from testbed.market.params import Privacy

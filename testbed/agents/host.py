@@ -13,6 +13,8 @@ orders: an agent that misbehaved once is not trusted with the rest of the run.
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import os
 import subprocess
 import sys
@@ -132,11 +134,31 @@ def checked_plan(trader: Trader, knows: Knowledge, rng: np.random.Generator
     return (plan, None) if reason is None else (Plan(None), reason)
 
 
+def trader_class(path: Path) -> type:
+    """The one class an agent file defines that has a ``decide`` method; `InputError`
+    naming the file and the problem otherwise (the module's own error included)."""
+    if not path.is_file():
+        raise InputError(f"agent file {path}: no such file")
+    spec = importlib.util.spec_from_file_location(f"testbed_agent_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise InputError(f"agent file {path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - an agent's bug is named, not our traceback
+        raise InputError(f"agent file {path}: importing it failed: "
+                         f"{type(exc).__name__}: {exc}") from None
+    found = [c for _, c in inspect.getmembers(module, inspect.isclass)
+             if c.__module__ == module.__name__ and callable(getattr(c, "decide", None))]
+    if len(found) != 1:
+        raise InputError(f"agent file {path}: expected one class with decide(knowledge, rng), "
+                         f"found {len(found)}")
+    return found[0]
+
+
 def serve(path: str) -> None:
     """The agent's process: load the file, then answer each (home, knowledge, seed) read
     from standard input on standard output (the agent's own prints go to standard error)."""
-    from testbed.agents.loading import trader_class
-
     requests = Connection(os.dup(0), writable=False)
     answers = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # print() in the agent must not break the channel

@@ -9,8 +9,6 @@ default: each home's built-in trader), ``zip`` (`agents.zip`), or a path to an a
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,6 @@ from testbed.agents.host import AgentHost, HostedTrader
 from testbed.agents.strategies import BY_KIND
 from testbed.agents.trader import Trader
 from testbed.agents.zip import Zip
-from testbed.errors import InputError
 
 BUILT_IN: dict[str, Callable[[], Trader] | None] = {"by_kind": None, "zip": Zip}
 """The built-in trader names (None: each home's kind's own)."""
@@ -59,28 +56,6 @@ def parse_strategy(text: str) -> StrategyChoice:
         raise ValueError(f"strategy {text!r}: one of {', '.join(BUILT_IN)} or an agent "
                          "file (.py)")
     return StrategyChoice(name, share)
-
-
-def trader_class(path: Path) -> type:
-    """The one class an agent file defines that has a ``decide`` method; `InputError`
-    naming the file and the problem otherwise (the module's own error included)."""
-    if not path.is_file():
-        raise InputError(f"agent file {path}: no such file")
-    spec = importlib.util.spec_from_file_location(f"testbed_agent_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise InputError(f"agent file {path}: not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - an agent's bug is named, not our traceback
-        raise InputError(f"agent file {path}: importing it failed: "
-                         f"{type(exc).__name__}: {exc}") from None
-    found = [c for _, c in inspect.getmembers(module, inspect.isclass)
-             if c.__module__ == module.__name__ and callable(getattr(c, "decide", None))]
-    if len(found) != 1:
-        raise InputError(f"agent file {path}: expected one class with decide(knowledge, rng), "
-                         f"found {len(found)}")
-    return found[0]
 
 
 def traders(homes: Sequence[Home], choice: StrategyChoice, seed: int) -> tuple[Trader, ...]:

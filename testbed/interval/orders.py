@@ -17,7 +17,8 @@ import numpy as np
 
 from testbed.agents.home import Home, feasible_battery_wh, starting_charge_wh
 from testbed.agents.host import checked_plan
-from testbed.agents.strategies import BY_KIND, MIN_ORDER_WH, knowledge
+from testbed.agents.order_rules import budget_units, sealed_order, within_budget
+from testbed.agents.strategies import BY_KIND, knowledge
 from testbed.agents.trader import Absent, MarketView, Plan, Trader, market_view
 from testbed.events import DecisionRefused, PlacedOrder
 from testbed.interval.block import Ledger, signed_all
@@ -31,11 +32,7 @@ from testbed.ledger.transactions import (
     Side,
     Transaction,
 )
-from testbed.market.params import MarketParams, Privacy, affordable_wh
-from testbed.market.sealed import bond_units, commitment
-
-ORDER_LEAD_S = 60
-"""Orders go on the ledger this long before gate closure."""
+from testbed.market.params import MarketParams, Privacy
 
 
 @dataclass(frozen=True)
@@ -165,30 +162,3 @@ class Trading:
         if order is None:
             return None
         return within_budget(self.params, order, self._budget(ledger, account))
-
-
-def budget_units(params: MarketParams, balance_units: int) -> int:
-    """What an order may escrow: the balance, or in a private market the lock of a sealed
-    order (the standard bond, or the whole balance when less: 0 when below the unrevealed
-    penalty, which any lock must cover)."""
-    if params.privacy != Privacy.PRIVATE:
-        return balance_units
-    lock = min(balance_units, bond_units(params))
-    return lock if lock >= max(params.unrevealed_penalty_units, 1) else 0
-
-
-def within_budget(params: MarketParams, order: Order, budget: int) -> Order | None:
-    """The order cut to what ``budget`` can escrow (a home that cannot pay does not trade;
-    it buys from the utility outside the market), or None when too small."""
-    energy = min(order.energy_wh, affordable_wh(params, order.side, budget))
-    if energy < MIN_ORDER_WH:
-        return None
-    return order if energy == order.energy_wh else replace(order, energy_wh=energy)
-
-
-def sealed_order(chain_id: int, owner: bytes, order: Order, salt: bytes, lock_units: int
-                 ) -> OrderCommitment:
-    """The commitment to ``order`` by ``owner``, locking ``lock_units``."""
-    digest = commitment(chain_id, owner, order.interval, order.side, order.energy_wh,
-                        order.price_per_kwh, salt)
-    return OrderCommitment(order.interval, digest, lock_units)

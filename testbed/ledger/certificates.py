@@ -2,7 +2,7 @@
 
 A block is committed only with a certificate: ``quorum(n)`` = 2f+1 distinct validators of the
 3f+1 named in genesis (more than two thirds; one validator: its own vote) each signed
-``VOTE_DOMAIN | chain_id u32 | height u64 | block_hash`` (a `wire.Vote`). Any two quorums
+``VOTE_DOMAIN | chain_id u32 | height u64 | block_hash`` (a `Vote`). Any two quorums
 share more than f validators, so at least one honest validator is in both: an honest
 validator votes once per height and proposer, so a proposer that signs two blocks at one
 height cannot get both certified, and f lying validators cannot certify a block that no honest
@@ -26,14 +26,16 @@ from typing import TYPE_CHECKING
 
 import kernels
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.ids import BlockHash, PublicKey, Signature
+from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import MAX_VALIDATORS, VOTE_DOMAIN
 
 if TYPE_CHECKING:
     from testbed.ledger.blocks import Block, BlockHeader
-    from testbed.ledger.wire import Vote
 
 _HEAD = struct.Struct(">IQ32sI")
-_VOTE = struct.Struct(">32s64s")
+_VOTE = struct.Struct(">32s64s")  # one vote in a certificate
+_VOTE_MESSAGE = struct.Struct(">IQ32s32s64s")  # one vote on the wire
 
 
 def quorum(validators: int) -> int:
@@ -44,6 +46,48 @@ def quorum(validators: int) -> int:
 def vote_message(chain_id: int, height: int, block_hash: bytes) -> bytes:
     """What a validator signs to vote for a block."""
     return VOTE_DOMAIN + struct.pack(">IQ", chain_id, height) + block_hash
+
+
+@dataclass(frozen=True)
+class Vote:
+    """A validator's signature on a block header it validated: 2f+1 of them certify it."""
+
+    chain_id: int
+    height: int
+    block_hash: BlockHash
+    validator: PublicKey
+    signature: Signature
+
+    signing_message = staticmethod(vote_message)
+
+    @classmethod
+    def cast(cls, block: Block, key: KeyPair) -> Vote:
+        h = block.header
+        message = cls.signing_message(h.chain_id, h.height, h.hash)
+        return cls(h.chain_id, h.height, BlockHash(h.hash), PublicKey(key.public),
+                   Signature(key.sign(message)))
+
+    def message(self) -> bytes:
+        return self.signing_message(self.chain_id, self.height, self.block_hash)
+
+    @property
+    def encoded(self) -> bytes:
+        sizes = (len(self.block_hash), len(self.validator), len(self.signature))
+        if sizes != (32, 32, 64):
+            raise EncodingError(f"vote hash, key and signature are {sizes} bytes, not 32, 32, 64")
+        try:
+            return _VOTE_MESSAGE.pack(self.chain_id, self.height, self.block_hash, self.validator,
+                              self.signature)
+        except struct.error as exc:
+            raise EncodingError(f"vote field out of range: {exc}") from None
+
+
+def decode_vote(data: bytes) -> Vote:
+    if len(data) != _VOTE_MESSAGE.size:
+        raise EncodingError(f"vote is {len(data)} bytes, expected {_VOTE_MESSAGE.size}")
+    chain_id, height, block_hash, validator, signature = _VOTE_MESSAGE.unpack(data)
+    return Vote(chain_id, height, BlockHash(block_hash), PublicKey(validator),
+                Signature(signature))
 
 
 @dataclass(frozen=True)

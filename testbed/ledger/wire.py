@@ -7,7 +7,7 @@ decodes to exactly one value and re-encodes to the same bytes; anything else rai
 
 - block: ``signed header | u32 n | n x (u32 length | signed transaction)``
 - transactions (a client's submission, a mempool exchange): ``u32 n | n x (u32 length | tx)``
-- vote: ``chain_id u32 | height u64 | block_hash 32 | validator 32 | signature 64``, the
+- vote (`certificates.Vote`, beside the certificates that votes make): ``chain_id u32 | height u64 | block_hash 32 | validator 32 | signature 64``, the
   signature by ``validator`` over ``VOTE_DOMAIN | chain_id | height | block_hash``
 - clock: ``chain_id u32 | time u64 | signature 64``, the operator's word that block time may
   reach ``time`` (seconds since the Unix epoch: scenario time in a simulation), signed over
@@ -29,20 +29,14 @@ from dataclasses import dataclass
 
 from testbed.ledger import encoding as enc
 from testbed.ledger.blocks import SIGNED_HEADER_SIZE, Block, decode_signed_header
-from testbed.ledger.certificates import (
-    Certificate,
-    CertifiedBlock,
-    decode_certificate,
-    vote_message,
-)
+from testbed.ledger.certificates import Certificate, CertifiedBlock, decode_certificate
 from testbed.ledger.encoding import EncodingError
-from testbed.ledger.ids import BlockHash, PublicKey, Signature
+from testbed.ledger.ids import Signature
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.params import CLOCK_DOMAIN, MAX_TX_BYTES, MAX_TX_PER_BLOCK
 from testbed.ledger.transactions import Transaction, decode_transaction
 
 _TRANSACTIONS = enc.ListOf(enc.Blob(MAX_TX_BYTES), MAX_TX_PER_BLOCK)
-_VOTE = struct.Struct(">IQ32s32s64s")
 _CLOCK = struct.Struct(">IQ64s")
 _U32 = struct.Struct(">I")
 
@@ -69,48 +63,6 @@ def encode_block(block: Block) -> bytes:
 def decode_block(data: bytes, known: Mapping[bytes, Transaction] | None = None) -> Block:
     header, signature = decode_signed_header(data[:SIGNED_HEADER_SIZE])
     return Block(header, signature, decode_transactions(data[SIGNED_HEADER_SIZE:], known))
-
-
-@dataclass(frozen=True)
-class Vote:
-    """A validator's signature on a block header it validated: 2f+1 of them certify it."""
-
-    chain_id: int
-    height: int
-    block_hash: BlockHash
-    validator: PublicKey
-    signature: Signature
-
-    signing_message = staticmethod(vote_message)
-
-    @classmethod
-    def cast(cls, block: Block, key: KeyPair) -> Vote:
-        h = block.header
-        message = cls.signing_message(h.chain_id, h.height, h.hash)
-        return cls(h.chain_id, h.height, BlockHash(h.hash), PublicKey(key.public),
-                   Signature(key.sign(message)))
-
-    def message(self) -> bytes:
-        return self.signing_message(self.chain_id, self.height, self.block_hash)
-
-    @property
-    def encoded(self) -> bytes:
-        sizes = (len(self.block_hash), len(self.validator), len(self.signature))
-        if sizes != (32, 32, 64):
-            raise EncodingError(f"vote hash, key and signature are {sizes} bytes, not 32, 32, 64")
-        try:
-            return _VOTE.pack(self.chain_id, self.height, self.block_hash, self.validator,
-                              self.signature)
-        except struct.error as exc:
-            raise EncodingError(f"vote field out of range: {exc}") from None
-
-
-def decode_vote(data: bytes) -> Vote:
-    if len(data) != _VOTE.size:
-        raise EncodingError(f"vote is {len(data)} bytes, expected {_VOTE.size}")
-    chain_id, height, block_hash, validator, signature = _VOTE.unpack(data)
-    return Vote(chain_id, height, BlockHash(block_hash), PublicKey(validator),
-                Signature(signature))
 
 
 @dataclass(frozen=True)

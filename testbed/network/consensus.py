@@ -54,14 +54,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import kernels
 from testbed.ledger.blocks import Block, BlockHeader
-from testbed.ledger.certificates import Certificate, CertifiedBlock, quorum
+from testbed.ledger.certificates import Certificate, CertifiedBlock, Vote, quorum
 from testbed.ledger.chain import Chain, InvalidBlock, build_block, check_certificate, validate_block
 from testbed.ledger.ids import BlockHash, PublicKey, Signature, TxId
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.sealing import NotAddressed
 from testbed.ledger.state import ChainState
 from testbed.ledger.transactions import Transaction
-from testbed.ledger.wire import Clock, Proposal, Submission, Vote
+from testbed.ledger.wire import Clock, Proposal, Submission
 from testbed.market.contract import MarketContract
 from testbed.network.blocklog import Entry
 from testbed.network.mempool import Mempool

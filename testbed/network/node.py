@@ -37,12 +37,12 @@ from nats.aio.msg import Msg
 
 import kernels
 from testbed.errors import InputError, LedgerError
-from testbed.ledger.certificates import CertifiedBlock
+from testbed.ledger.certificates import CertifiedBlock, decode_vote
 from testbed.ledger.chain import Chain, stored_blocks
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair, ViewKey, passphrase
 from testbed.ledger.sealing import Keyring
-from testbed.ledger.wire import decode_block, decode_proposal, decode_submission, decode_vote
+from testbed.ledger.wire import decode_block, decode_proposal, decode_submission
 from testbed.market.contract import MarketContract
 from testbed.network.access import ClientRole, Credentials
 from testbed.network.blocklog import BlockLog

@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from testbed.agents.order_rules import ORDER_LEAD_S
 from testbed.events import LedgerLate, Measured, OrdersPlaced, SetpointsSent, StepPaced
 from testbed.interval import clearing, external, settlement
 from testbed.interval.block import signed
-from testbed.interval.orders import ORDER_LEAD_S
 from testbed.interval.physical_homes import PhysicalHome
 from testbed.interval.readings import readings
 from testbed.interval.setpoints import setpoints

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from testbed.agents.home import Forecast
-from testbed.agents.loading import trader_class
+from testbed.agents.host import trader_class
 from testbed.agents.trader import Knowledge, MarketView
 from testbed.ledger.transactions import Side
 from testbed.market.params import MarketParams

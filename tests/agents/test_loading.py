@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from testbed.agents.home import Battery, Forecast, Home, Kind
-from testbed.agents.loading import StrategyChoice, parse_strategy, trader_class, traders
+from testbed.agents.host import trader_class
+from testbed.agents.loading import StrategyChoice, parse_strategy, traders
 from testbed.agents.strategies import BY_KIND
 from testbed.agents.trader import Knowledge, MarketView
 from testbed.agents.zip import Zip

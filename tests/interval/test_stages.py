@@ -8,12 +8,13 @@ import pytest
 
 from grid_models import load_feeder
 from testbed.agents.grid_gate import FeederGate
+from testbed.agents.order_rules import ORDER_LEAD_S
 from testbed.events import EventStream
 from testbed.interval import clearing, settlement
 from testbed.interval.block import EmbeddedLedger, signed, signed_all
 from testbed.interval.grid import Grid
 from testbed.interval.join import join
-from testbed.interval.orders import ORDER_LEAD_S, Trading
+from testbed.interval.orders import Trading
 from testbed.interval.readings import readings
 from testbed.ledger.chain import Chain
 from testbed.ledger.sealing import Keyring

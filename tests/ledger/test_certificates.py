@@ -12,6 +12,7 @@ from testbed.errors import StoreError
 from testbed.ledger.certificates import (
     Certificate,
     CertifiedBlock,
+    Vote,
     decode_certificate,
     quorum,
 )
@@ -20,7 +21,6 @@ from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.transactions import Deposit, sign
 from testbed.ledger.verify import verify_file
-from testbed.ledger.wire import Vote
 
 VALIDATORS = [KeyPair.development(f"cert/validator-{i}") for i in range(4)]
 OPERATOR = KeyPair.development("cert/operator")

@@ -5,14 +5,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from testbed.demo import demo_orders
+from testbed.ledger.certificates import Vote, decode_vote
 from testbed.ledger.chain import Chain
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
 from testbed.ledger.wire import (
-    Vote,
     decode_block,
     decode_transactions,
-    decode_vote,
     encode_block,
     encode_certified,
     encode_transactions,

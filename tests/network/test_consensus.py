@@ -8,7 +8,7 @@ import pytest
 
 from testbed.benchmarks.network import BOND, PARAMS, market_load
 from testbed.ledger.blocks import Block
-from testbed.ledger.certificates import CertifiedBlock
+from testbed.ledger.certificates import CertifiedBlock, decode_vote
 from testbed.ledger.chain import Chain, build_block, genesis_block
 from testbed.ledger.keys import KeyPair, ViewKey
 from testbed.ledger.sealing import Keyring
@@ -19,7 +19,6 @@ from testbed.ledger.wire import (
     Submission,
     decode_proposal,
     decode_submission,
-    decode_vote,
 )
 from testbed.market.contract import MarketContract
 from testbed.network.blocklog import Entry
