@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,6 +37,45 @@ from testbed.benchmarks import BenchResult, median_seconds
 
 LEDGER_KEYS = 41
 BLOCK = 500  # signatures per call in the ledger's workload
+
+
+@dataclass
+class _Sheet:
+    """One run's figures: each kernel timed on every backend beside its baseline, on the
+    same inputs, medians of ``repeats`` runs."""
+
+    backends: list[str]
+    repeats: int
+    results: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+
+    def side_by_side(self, figure: str, ratio: str, baseline_name: str,
+                     baseline: Callable[[], object], ours: Callable[[str], object],
+                     count: int | None = None) -> None:
+        """``ours(backend)`` on each backend and ``baseline()``, in turn. ``figure`` and
+        ``ratio`` name the results with ``{who}`` (the baseline's name or a backend): per
+        second of ``count`` items, or seconds when there is no count; each ratio is the
+        baseline's time over the backend's."""
+        seconds = {baseline_name: median_seconds(baseline, self.repeats)}
+        for name in self.backends:
+            seconds[name] = median_seconds(lambda name=name: ours(name), self.repeats)
+        for who, t in seconds.items():
+            self.results[figure.format(who=who)] = count / t if count else t
+            if who != baseline_name:
+                self.ratios[ratio.format(who=who)] = seconds[baseline_name] / t
+
+    def auto_vs_reference(self, function: str, workload: Callable[[str, object], object],
+                          new_cache: Callable[[], object] | None = None) -> None:
+        """``workload(backend, cache)`` on the reference backend, then on auto, each with a key
+        cache of its own (new_cache(), kept across its runs) where the function takes one."""
+        seconds = {}
+        for backend in ("reference", "auto"):
+            cache = new_cache() if new_cache else None
+            seconds[backend] = median_seconds(
+                lambda backend=backend, cache=cache: workload(backend, cache), self.repeats
+            )
+            self.results[f"{function}_{backend}_s"] = seconds[backend]
+        self.ratios[f"{function}_auto_vs_reference"] = seconds["reference"] / seconds["auto"]
 
 
 def _signed_batch(count: int, keys: int, rng: random.Random) -> tuple[list, list, list]:
@@ -53,165 +93,95 @@ def _signed_batch(count: int, keys: int, rng: random.Random) -> tuple[list, list
     return pks, msgs, sigs
 
 
-def _bench_signing(
-    rng: random.Random,
-    count: int,
-    repeats: int,
-    backends: list[str],
-    results: dict[str, float],
-    ratios: dict[str, float],
-) -> None:
+def _verification(sheet: _Sheet, rng: random.Random, count: int) -> None:
+    distinct = _signed_batch(count, keys=count, rng=rng)
+    sheet.side_by_side(
+        "ed25519_{who}_sigs_per_s", "ed25519_{who}_vs_reference", "reference",
+        lambda: reference.ed25519_verify_batch(*distinct),
+        lambda b: kernels.ed25519_verify_batch(*distinct, backend=b, key_cache=KeyCache()),
+        count,
+    )
+    ledger = _signed_batch(count, keys=LEDGER_KEYS, rng=rng)
+    blocks = [tuple(part[i : i + BLOCK] for part in ledger) for i in range(0, count, BLOCK)]
+
+    def verify(backend: str, cache: object) -> list:
+        return [kernels.ed25519_verify_batch(*block, backend=backend, key_cache=cache)
+                for block in blocks]
+
+    caches = {name: KeyCache() for name in sheet.backends}
+    sheet.side_by_side(
+        "ed25519_{who}_41_keys_sigs_per_s", "ed25519_{who}_vs_reference_41_keys", "reference",
+        lambda: [reference.ed25519_verify_batch(*block) for block in blocks],
+        lambda b: verify(b, caches[b]),
+        count,
+    )
+    sheet.auto_vs_reference("ed25519_verify_batch", verify, KeyCache)
+
+
+def _signing(sheet: _Sheet, rng: random.Random, count: int) -> None:
     seeds = [rng.randbytes(32) for _ in range(LEDGER_KEYS)]
     privates = [Ed25519PrivateKey.from_private_bytes(seed) for seed in seeds]
     messages = [rng.randbytes(150) for _ in range(count)]
 
-    def sign(calls: list[range], backend: str, cache: SigningKeyCache) -> list:
-        return [
-            kernels.ed25519_sign_batch(
-                [seeds[i % LEDGER_KEYS] for i in rows],
-                [messages[i] for i in rows],
-                backend=backend,
-                key_cache=cache,
-            )
-            for rows in calls
-        ]
+    def in_calls(batch: int) -> list[range]:
+        return [range(i, min(count, i + batch)) for i in range(0, count, batch)]
+
+    def sign(calls: list[range], backend: str, cache: object) -> list:
+        return [kernels.ed25519_sign_batch([seeds[i % LEDGER_KEYS] for i in rows],
+                                           [messages[i] for i in rows],
+                                           backend=backend, key_cache=cache)
+                for rows in calls]
 
     for batch, suffix in ((LEDGER_KEYS, ""), (BLOCK, f"_batch_{BLOCK}")):
-        calls = [range(i, min(count, i + batch)) for i in range(0, count, batch)]
-        base = median_seconds(
-            lambda calls=calls: [
-                reference.ed25519_sign_with_keys(
-                    [privates[i % LEDGER_KEYS] for i in rows], [messages[i] for i in rows]
-                )
-                for rows in calls
-            ],
-            repeats,
+        calls = in_calls(batch)
+        caches = {name: SigningKeyCache() for name in sheet.backends}
+        sheet.side_by_side(
+            f"ed25519_sign_{{who}}{suffix}_sigs_per_s",
+            f"ed25519_sign_{{who}}_vs_reference{suffix}",
+            "reference",
+            lambda calls=calls: [reference.ed25519_sign_with_keys(
+                [privates[i % LEDGER_KEYS] for i in rows], [messages[i] for i in rows])
+                for rows in calls],
+            lambda b, calls=calls, caches=caches: sign(calls, b, caches[b]),
+            count,
         )
-        results[f"ed25519_sign_reference{suffix}_sigs_per_s"] = count / base
-        for name in backends:
-            cache = SigningKeyCache()
-            t = median_seconds(
-                lambda calls=calls, name=name, cache=cache: sign(calls, name, cache), repeats
-            )
-            results[f"ed25519_sign_{name}{suffix}_sigs_per_s"] = count / t
-            ratios[f"ed25519_sign_{name}_vs_reference{suffix}"] = base / t
-    calls = [range(i, min(count, i + LEDGER_KEYS)) for i in range(0, count, LEDGER_KEYS)]
-    _auto_vs_reference(
-        "ed25519_sign_batch",
-        lambda backend, cache: sign(calls, backend, cache),
-        SigningKeyCache,
-        repeats,
-        results,
-        ratios,
+    sheet.auto_vs_reference("ed25519_sign_batch",
+                            lambda b, cache: sign(in_calls(LEDGER_KEYS), b, cache),
+                            SigningKeyCache)
+
+
+def _hashing(sheet: _Sheet, rng: random.Random, n_hashes: int, n_leaves: int) -> None:
+    messages = [rng.randbytes(64) for _ in range(n_hashes)]
+    sheet.side_by_side(
+        "sha256_64B_{who}_per_s", "sha256_{who}_vs_hashlib_loop", "hashlib_loop",
+        lambda: [hashlib.sha256(m).digest() for m in messages],
+        lambda b: kernels.sha256_batch(messages, backend=b),
+        n_hashes,
     )
-
-
-def _auto_vs_reference(
-    function: str,
-    workload: Callable[[str, object], object],
-    new_cache: Callable[[], object] | None,
-    repeats: int,
-    results: dict[str, float],
-    ratios: dict[str, float],
-) -> None:
-    """``workload(backend, cache)`` on the reference backend, then on auto, each with a key
-    cache of its own (new_cache(), kept across its runs) where the function takes one."""
-    seconds = {}
-    for backend in ("reference", "auto"):
-        cache = new_cache() if new_cache else None
-        seconds[backend] = median_seconds(
-            lambda backend=backend, cache=cache: workload(backend, cache), repeats
-        )
-        results[f"{function}_{backend}_s"] = seconds[backend]
-    ratios[f"{function}_auto_vs_reference"] = seconds["reference"] / seconds["auto"]
+    sheet.auto_vs_reference("sha256_batch", lambda b, _: kernels.sha256_batch(messages, backend=b))
+    leaves = [rng.randbytes(32) for _ in range(n_leaves)]
+    sheet.side_by_side(
+        f"merkle_2^{n_leaves.bit_length() - 1}_{{who}}_s", "merkle_{who}_vs_hashlib_loop",
+        "hashlib_loop",
+        lambda: reference.merkle_root(leaves),
+        lambda b: kernels.merkle_root(leaves, backend=b),
+    )
+    sheet.auto_vs_reference("merkle_root", lambda b, _: kernels.merkle_root(leaves, backend=b))
 
 
 def run(quick: bool = False) -> BenchResult:
     rng = random.Random(2026)
     repeats = 3 if quick else 5
     n_sigs = 64 if quick else 20_000
+    n_signed = BLOCK if quick else n_sigs
     n_hashes = 4096 if quick else 1 << 20
     n_leaves = 1 << (10 if quick else 20)
     backends = ["cpu", "cuda"] if kernels._gpu_usable() else ["cpu"]
     auto = kernels.auto_backends()  # decided (measured or cached) before any figure is taken
-    results: dict[str, float] = {}
-    ratios: dict[str, float] = {}
-
-    distinct = _signed_batch(n_sigs, keys=n_sigs, rng=rng)
-    base = median_seconds(lambda: reference.ed25519_verify_batch(*distinct), repeats)
-    results["ed25519_reference_sigs_per_s"] = n_sigs / base
-    for name in backends:
-        t = median_seconds(
-            lambda name=name: kernels.ed25519_verify_batch(
-                *distinct, backend=name, key_cache=KeyCache()
-            ),
-            repeats,
-        )
-        results[f"ed25519_{name}_sigs_per_s"] = n_sigs / t
-        ratios[f"ed25519_{name}_vs_reference"] = base / t
-
-    ledger = _signed_batch(n_sigs, keys=LEDGER_KEYS, rng=rng)
-    blocks = [tuple(part[i : i + BLOCK] for part in ledger) for i in range(0, n_sigs, BLOCK)]
-    base = median_seconds(
-        lambda: [reference.ed25519_verify_batch(*block) for block in blocks], repeats
-    )
-    results["ed25519_reference_41_keys_sigs_per_s"] = n_sigs / base
-    for name in backends:
-        cache = KeyCache()
-        t = median_seconds(
-            lambda name=name, cache=cache: [
-                kernels.ed25519_verify_batch(*block, backend=name, key_cache=cache)
-                for block in blocks
-            ],
-            repeats,
-        )
-        results[f"ed25519_{name}_41_keys_sigs_per_s"] = n_sigs / t
-        ratios[f"ed25519_{name}_vs_reference_41_keys"] = base / t
-    _auto_vs_reference(
-        "ed25519_verify_batch",
-        lambda backend, cache: [
-            kernels.ed25519_verify_batch(*block, backend=backend, key_cache=cache)
-            for block in blocks
-        ],
-        KeyCache,
-        repeats,
-        results,
-        ratios,
-    )
-
-    _bench_signing(rng, n_sigs if not quick else BLOCK, repeats, backends, results, ratios)
-
-    messages = [rng.randbytes(64) for _ in range(n_hashes)]
-    base = median_seconds(lambda: [hashlib.sha256(m).digest() for m in messages], repeats)
-    results["sha256_64B_hashlib_loop_per_s"] = n_hashes / base
-    for name in backends:
-        t = median_seconds(lambda name=name: kernels.sha256_batch(messages, backend=name), repeats)
-        results[f"sha256_64B_{name}_per_s"] = n_hashes / t
-        ratios[f"sha256_{name}_vs_hashlib_loop"] = base / t
-    _auto_vs_reference(
-        "sha256_batch",
-        lambda backend, _: kernels.sha256_batch(messages, backend=backend),
-        None,
-        repeats,
-        results,
-        ratios,
-    )
-
-    leaves = [rng.randbytes(32) for _ in range(n_leaves)]
-    base = median_seconds(lambda: reference.merkle_root(leaves), repeats)
-    results[f"merkle_2^{n_leaves.bit_length() - 1}_hashlib_loop_s"] = base
-    for name in backends:
-        t = median_seconds(lambda name=name: kernels.merkle_root(leaves, backend=name), repeats)
-        results[f"merkle_2^{n_leaves.bit_length() - 1}_{name}_s"] = t
-        ratios[f"merkle_{name}_vs_hashlib_loop"] = base / t
-    _auto_vs_reference(
-        "merkle_root",
-        lambda backend, _: kernels.merkle_root(leaves, backend=backend),
-        None,
-        repeats,
-        results,
-        ratios,
-    )
+    sheet = _Sheet(backends, repeats)
+    _verification(sheet, rng, n_sigs)
+    _signing(sheet, rng, n_signed)
+    _hashing(sheet, rng, n_hashes, n_leaves)
 
     notes = [
         (
@@ -220,7 +190,7 @@ def run(quick: bool = False) -> BenchResult:
             f"medians of {repeats} runs after one warm-up"
         ),
         (
-            f"Ed25519 signing: {n_sigs if not quick else BLOCK} signatures of 150-byte messages "
+            f"Ed25519 signing: {n_signed} signatures of 150-byte messages "
             f"from {LEDGER_KEYS} keys, in calls of {LEDGER_KEYS} and of {BLOCK}; the reference "
             "signs with cryptography's key objects held across calls (threads from 256 a call)"
         ),
@@ -236,4 +206,4 @@ def run(quick: bool = False) -> BenchResult:
         "64-byte hashes, the Merkle leaves, the 41-key verification and signing in calls of "
         f"{LEDGER_KEYS}; auto's choices are measured once per machine (kernels.calibration)"
     )
-    return BenchResult("kernels", results, ratios, notes, auto_backends=auto)
+    return BenchResult("kernels", sheet.results, sheet.ratios, notes, auto_backends=auto)
