@@ -33,6 +33,7 @@ from testbed.agents.book import HomeBook
 from testbed.agents.host import AgentHost, HostedTrader, checked_plan
 from testbed.agents.identity import HomeKeys, home_credentials, load_home_keys
 from testbed.agents.order_rules import ORDER_LEAD_S, budget_units, sealed_order, within_budget
+from testbed.ledger.ids import TxId
 from testbed.ledger.keys import passphrase
 from testbed.ledger.transactions import Order, OrderReveal, Reveal, Side, Transaction, sign
 from testbed.market.params import Privacy
@@ -74,7 +75,7 @@ class ExternalAgent:
         self.book.feed(client.genesis)
         self.chain_id = client.genesis.header.chain_id
         self.decided: set[int] = set()  # intervals the trader was asked about
-        self.sealed: dict[int, tuple[bytes, Order, bytes]] = {}  # interval -> id, order, salt
+        self.sealed: dict[int, tuple[TxId, Order, bytes]] = {}  # interval -> id, order, salt
         self.orders = self.reveals = self.refused = 0
 
     async def follow(self) -> None:
@@ -162,9 +163,13 @@ async def _trade(name: str, keys: HomeKeys, trader: HostedTrader, network: local
     agent = ExternalAgent(name, keys, trader, client)
     stop, loop = asyncio.Event(), asyncio.get_running_loop()
     ended = {"why": ""}
+
+    def end(sig: signal.Signals) -> None:
+        ended["why"] = sig.name
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda s=sig: (ended.update(why=signal.Signals(s).name),
-                                                    stop.set()))
+        loop.add_signal_handler(sig, end, sig)
 
     async def watch_connection() -> None:
         lost = None

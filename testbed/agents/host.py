@@ -85,7 +85,8 @@ class AgentHost:
         if not ready:
             self._stop(f"no answer within {deadline_s:g} s {what} (stopped)")
         try:
-            return self._from.recv()
+            answer: tuple[str, object] = self._from.recv()
+            return answer
         except (EOFError, OSError):
             try:
                 code = self._process.wait(STOP_DEADLINE_S)

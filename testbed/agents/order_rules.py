@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from testbed.agents.strategies import MIN_ORDER_WH
+from testbed.ledger.ids import PublicKey
 from testbed.ledger.transactions import Order, OrderCommitment
 from testbed.market.params import MarketParams, Privacy, affordable_wh
 from testbed.market.sealed import bond_units, commitment
@@ -37,6 +38,6 @@ def within_budget(params: MarketParams, order: Order, budget: int) -> Order | No
 def sealed_order(chain_id: int, owner: bytes, order: Order, salt: bytes, lock_units: int
                  ) -> OrderCommitment:
     """The commitment to ``order`` by ``owner``, locking ``lock_units``."""
-    digest = commitment(chain_id, owner, order.interval, order.side, order.energy_wh,
+    digest = commitment(chain_id, PublicKey(owner), order.interval, order.side, order.energy_wh,
                         order.price_per_kwh, salt)
     return OrderCommitment(order.interval, digest, lock_units)

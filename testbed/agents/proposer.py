@@ -43,7 +43,7 @@ def clear(contract: MarketContract, interval: int, reveals: Sequence[Reveal] = (
     (a private market's, relayed at block time ``timestamp``, default gate closure), the book
     those of them open that may (the others' orders stay sealed)."""
     if reveals:
-        at = interval - contract.params.gate_closure_seconds if timestamp is None else timestamp
+        at = interval - contract.rules.gate_closure_seconds if timestamp is None else timestamp
         contract, reveals = applicable(contract, reveals, at, interval)
     matching = contract.matching(interval)
     owners = {o.order_id: contract.participants[o.owner] for o in contract.book(interval)}
@@ -78,7 +78,7 @@ def gated_clearing(
     `Clearing` body."""
     proposal = clear(contract, interval, reveals, timestamp)
     decisions = (gate or AcceptAll()).decide(proposal.grid_trades, base,
-                                             contract.params.interval_seconds)
+                                             contract.rules.interval_seconds)
     return clearing_body(proposal, decisions)
 
 
