@@ -168,6 +168,7 @@ bench["pv1"].enable()
 time.sleep(0.3)
 bench["pv1"].set_active_power(0.5)
 print("exporting", flush=True)
+sys.stdin.readline()  # the test has seen the export
 if sys.argv[2] == "exit":
     sys.exit(0)  # no close(): atexit must make it safe
 time.sleep(30)
@@ -181,6 +182,7 @@ def test_process_end_puts_the_bench_safe(tmp_path, how: str) -> None:
         bench_file.write_text(toml_bench(emu.bench_config()))
         proc = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(AT_EXIT_SCRIPT), str(bench_file), how],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -189,6 +191,9 @@ def test_process_end_puts_the_bench_safe(tmp_path, how: str) -> None:
             assert emu.devices["pv1"].p_set > 0
             if how == "sigterm":
                 proc.send_signal(signal.SIGTERM)
+            else:
+                proc.stdin.write("\n")
+                proc.stdin.flush()
             code = proc.wait(timeout=20)
         finally:
             if proc.poll() is None:
