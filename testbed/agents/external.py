@@ -108,7 +108,9 @@ class ExternalAgent:
 
     async def _order(self, interval: int) -> None:
         p, knows = self.book.params, self.book.knowledge(interval)
-        plan, reason = checked_plan(self.trader, knows, np.random.default_rng(interval))
+        # the agent's answer (its bounded wait) in a thread: the connection stays served
+        plan, reason = await asyncio.to_thread(checked_plan, self.trader, knows,
+                                               np.random.default_rng(interval))
         if reason is not None:
             self.refused += 1
             self._say(f"interval {interval}: no order: {reason}")
