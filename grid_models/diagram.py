@@ -88,13 +88,14 @@ class Overview:
     line_node: tuple[int, ...]
     node_buses: tuple[int, ...]  # buses each node stands for
     node_loads: tuple[int, ...]  # loads (homes) on them
+    node_feeder: tuple[bool, ...]  # True: the node is a feeder beyond a transformer
 
     def as_record(self) -> dict:
         """The diagram's record with what maps the full grid's results onto it."""
         return {**self.diagram.as_record(), "full_bus": list(self.full_bus),
                 "row_node": list(self.row_node), "branch_of": list(self.branch_of),
                 "line_node": list(self.line_node), "node_buses": list(self.node_buses),
-                "node_loads": list(self.node_loads)}
+                "node_loads": list(self.node_loads), "node_feeder": list(self.node_feeder)}
 
 
 def drawn_record(diagram: OneLine) -> dict:
@@ -128,7 +129,7 @@ def overview(diagram: OneLine) -> Overview:
         if b.kind == "trafo" and group[b.to_row] not in kept:
             fed_at.setdefault(group[b.to_row], b.to_row)
     node: dict[int, int] = {}  # kept row, or feeder root -> node
-    bus, name, x, y, members, loads = [], [], [], [], [], []
+    bus, name, x, y, members, loads, feeder = [], [], [], [], [], [], []
     for r in range(rows):
         key = r if group[r] in kept else group[r]
         if key not in node:
@@ -141,6 +142,7 @@ def overview(diagram: OneLine) -> Overview:
             y.append(diagram.y[at])
             members.append(0)
             loads.append(0)
+            feeder.append(group[r] not in kept)
         members[node[key]] += 1
     row_node = [node[r if group[r] in kept else group[r]] for r in range(rows)]
     for mark in diagram.loads:
@@ -158,7 +160,7 @@ def overview(diagram: OneLine) -> Overview:
     drawn = OneLine(tuple(bus), tuple(name), tuple(x), tuple(y), tuple(branches), source,
                     diagram.geographic)
     return Overview(drawn, diagram.bus, tuple(row_node), tuple(branch_of), tuple(line_node),
-                    tuple(members), tuple(loads))
+                    tuple(members), tuple(loads), tuple(feeder))
 
 
 def one_line(net: pp.pandapowerNet, phases: Sequence[str] | None = None,

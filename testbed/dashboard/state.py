@@ -13,6 +13,7 @@ import json
 from collections import deque
 from typing import Any, ClassVar
 
+from grid_models.diagram import drawn_record
 from testbed.events import (
     BlockCommitted,
     CommandLogged,
@@ -23,7 +24,6 @@ from testbed.events import (
     RunStarted,
     WatchdogKicked,
 )
-from grid_models.diagram import drawn_record
 from testbed.records import columns
 from testbed.records.columns import MEASUREMENTS, SETPOINTS, STEPS, TRADES
 from testbed.records.curtailment import Curtailment

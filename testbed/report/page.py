@@ -28,7 +28,12 @@ from grid_models.diagram import drawn_record
 from testbed.records import columns
 from testbed.records.columns import HOMES, TRADES
 from testbed.records.curtailment import Curtailment
-from testbed.records.home_spread import PER_HOME_MAX_HOMES, QUANTILES_PERCENT, WORST_HOMES, HomeSpread
+from testbed.records.home_spread import (
+    PER_HOME_MAX_HOMES,
+    QUANTILES_PERCENT,
+    WORST_HOMES,
+    HomeSpread,
+)
 from testbed.records.summary import FIELDS
 from testbed.report.png_figures import Drawn, loading_limit, unbalance_limit, voltage_limits
 from testbed.report.reading import TRUE_WORDS, RunFolder, Table

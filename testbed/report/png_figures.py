@@ -220,8 +220,9 @@ def _homes_spread(homes: pd.DataFrame, spread: HomeSpread, out: Path) -> Drawn:
     home's totals sorted, and the homes the grid cut most, by name."""
     title = f"Energy sold and bought: the distribution over {len(homes):,} homes"
     record = spread.as_record()
-    fig = Figure(figsize=(11, 8), layout="constrained")
-    band_ax, sorted_ax = fig.subplots(2, 1, height_ratios=[1, 1])
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    axes = fig.subplot_mosaic([["band", "band"], ["sorted", "worst"]], width_ratios=[3, 1])
+    band_ax, sorted_ax, worst_ax = axes["band"], axes["sorted"], axes["worst"]
     if record["interval_start"]:
         x = pd.to_datetime(record["interval_start"], unit="ms", utc=True)
         q, marks = record["net_sold_kwh"], QUANTILES_PERCENT
@@ -250,10 +251,13 @@ def _homes_spread(homes: pd.DataFrame, spread: HomeSpread, out: Path) -> Drawn:
     sorted_ax.set_ylabel("kWh over the run")
     sorted_ax.grid(alpha=0.3)
     _legend(sorted_ax)
-    worst = [f"{home} {kwh:.3g}" for home, kwh in spread.worst_curtailed()]
-    sorted_ax.set_title("Each home's total, homes sorted" + (
-        "\nmost kWh not granted by the grid: " + ", ".join(worst) if worst else ""),
-        fontsize="medium")
+    sorted_ax.set_title("Each home's total, homes sorted")
+    worst = spread.worst_curtailed()
+    worst_ax.axis("off")
+    worst_ax.set_title("Most kWh not granted by the grid", loc="left", fontsize="medium")
+    worst_ax.text(0, 1, "\n".join(f"{home}: {kwh:.3g} kWh" for home, kwh in worst)
+                  if worst else "none: every trade was granted in full",
+                  va="top", family="monospace", fontsize="small", transform=worst_ax.transAxes)
     return Drawn(title, _save(fig, out, HOMES_PNG))
 
 

@@ -170,6 +170,9 @@ def town_folder(folder: Path, diagram) -> Path:
     frame["bus"] = [diagram.bus[m.row] for m in diagram.loads]
     frame["sold_kwh"] = np.round(rng.gamma(1.5, 4.0, homes) * (rng.random(homes) < 0.4), 3)
     frame["bought_kwh"] = np.round(rng.gamma(2.0, 3.0, homes), 3)
+    for side in ("sold", "bought"):
+        frame[f"delivered_{side}_kwh"] = np.round(frame[f"{side}_kwh"] * 0.97, 3)
+    frame["net_payment"] = np.round(0.2 * (frame["sold_kwh"] - frame["bought_kwh"]), 4)
     frame.to_csv(folder / columns.HOMES.name, index=False)
     trades = []
     for k in range(TOWN_INTERVALS):

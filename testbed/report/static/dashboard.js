@@ -371,6 +371,7 @@
   }
 
   const CURVE_POINTS = 201;  // a distribution over the homes is drawn at every half percent
+  const SPREAD_LEGEND = { orientation: "h", y: -0.35 };  // below the axis title
 
   /* A homes.csv column as its distribution over the homes: the homes sorted by it, each
    * half percent of them a point (x: percent of the homes, y: the value). */
@@ -411,7 +412,7 @@
       const data = [["sold_kwh", COLORS.sold], ["bought_kwh", COLORS.bought],
         ["delivered_sold_kwh", "#b7950b"], ["delivered_bought_kwh", "#21618c"]]
         .map(([col, color]) => quantileCurve(column(HOMES, col), { name: label(HOMES, col), line: { color } })).filter(Boolean);
-      return data.length ? { data, layout: { xaxis: spreadAxis(), yaxis: { title: { text: "kWh" } } } } : null;
+      return data.length ? { data, layout: { xaxis: spreadAxis(), yaxis: { title: { text: "kWh" } }, legend: SPREAD_LEGEND } } : null;
     }, { timeAxis: false });
     chart(p, "homes-balance", "Each home's net payment received, homes sorted", [HOMES], () => {
       const curve = quantileCurve(column(HOMES, "net_payment"), { name: label(HOMES, "net_payment"), line: { color: COLORS.price } });
@@ -421,7 +422,7 @@
       chart(p, `homes-${col}`, `${label(HOMES, col)}: with and without the market, homes sorted`, [HOMES], () => {
         const data = [quantileCurve(column(HOMES, col), { name: `with the market: ${label(HOMES, col)}`, line: { color: COLORS.price } }),
           quantileCurve(column(HOMES, base), { name: `without: ${label(HOMES, base)}`, line: { color: COLORS.baseline, dash: "dot" } })].filter(Boolean);
-        return data.length ? { data, layout: { xaxis: spreadAxis() } } : null;
+        return data.length ? { data, layout: { xaxis: spreadAxis(), legend: SPREAD_LEGEND } } : null;
       }, { timeAxis: false });
     }
     block(p, "homes-table", `The worst homes (all of them are in homes.csv)`, [HOMES, "spread"], () => {
@@ -627,7 +628,7 @@
       mtext.push(`${name} (${kindName})` + (load === null || load === undefined ? "" : `<br>loading ${fmt(load, 4)} %`));
     });
     const feeders = [], buses = [];
-    for (let n = 0; n < nodes; n++) (f.node_buses[n] > 1 || f.node_loads[n] > 0 ? feeders : buses).push(n);
+    for (let n = 0; n < nodes; n++) (f.node_feeder[n] ? feeders : buses).push(n);
     const text = (n) => `${f.name[n]}<br>${fmt(f.node_buses[n])} buses, ${fmt(f.node_loads[n])} homes` +
       `<br>${worst[n] === null ? "-" : fmt(worst[n], 5) + " pu"} (furthest from 1 pu)` +
       (hottest[n] === null ? "" : `<br>highest line loading ${fmt(hottest[n], 4)} %`);
@@ -846,7 +847,10 @@
     model.summary = model.summary || {};
     build();
     render(null);
-    if (page.timings.firstRenderMs === undefined) page.timings.firstRenderMs = performance.now();
+    if (page.timings.firstRenderMs === undefined) {  // since navigation; the drawing alone
+      page.timings.firstRenderMs = performance.now();
+      page.timings.firstDrawMs = page.timings.lastRenderMs;
+    }
   }
 
   function merge(delta) {
