@@ -6,8 +6,9 @@ Kamada-Kawai layout, or a seeded spring layout when parts are disconnected), so 
 order, the order of the power flow's voltages. With the loads' phases, the diagram carries each
 load (a home: its name, its bus's row, its phase: a, b, c or abc).
 
-A town's grid (thousands of buses) is drawn as its `overview`: the source's feeder bus by bus
-and every feeder beyond a transformer as one node, which stands for its buses and lines.
+A town's grid (thousands of buses) is drawn as its `overview`: the feeders that feed a
+transformer (the medium-voltage ring) bus by bus, and every feeder at the end of one (a
+low-voltage feeder) as one node, which stands for its buses and lines.
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ browser draws some thousands of markers smoothly, not a town's 9,099 and its 8,7
 
 @dataclass(frozen=True)
 class Overview:
-    """A large diagram drawn by feeder: ``diagram`` holds the source's feeder bus by bus and one
-    node per other feeder (the buses its lines join, fed by a transformer), placed at the bus
-    its transformer feeds. ``row_node`` gives, per row of the full diagram, the node that stands
+    """A large diagram drawn by feeder: ``diagram`` holds the buses of the source's feeder and
+    of every feeder that feeds a transformer, and one node per other feeder (the buses its
+    lines join, at the end of a transformer), placed at the bus its transformer feeds. ``row_node`` gives, per row of the full diagram, the node that stands
     for it; ``branch_of`` per branch of ``diagram`` its index in the full diagram;
     ``line_node`` per branch of the full diagram the node whose feeder holds it (-1: drawn)."""
 
@@ -106,8 +107,9 @@ def drawn_record(diagram: OneLine) -> dict:
 
 
 def overview(diagram: OneLine) -> Overview:
-    """The diagram by feeder: the source's feeder (the buses lines join to the external grid's
-    bus) kept bus by bus, every other feeder one node at the bus its transformer feeds."""
+    """The diagram by feeder (a feeder: the buses lines join): the source's and those that
+    feed a transformer kept bus by bus, every other one a node at the bus its transformer
+    feeds."""
     rows = len(diagram.bus)
     parent = list(range(rows))
 

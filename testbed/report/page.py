@@ -5,8 +5,8 @@ The model is JSON: the run's settings, the labels of every CSV column (`records/
 and summary field (`records/summary.py`), the tables column by column (trades.csv only as its
 tallies: a town's day has hundreds of thousands), the latest values, the curtailment tally,
 the spread over the homes (`records/home_spread.py`: many homes are drawn as distributions)
-and the feeder's diagram (a town's by feeder: `grid_models/diagram.py`'s overview). A finished run's page carries its model inside
-it; a live page gets it from the dashboard's stream and then its changes. Scripts are the
+and the feeder's diagram (a town's by feeder: `grid_models/diagram.py`'s overview). A
+finished run's page carries its model inside it; a live page gets it from the dashboard's stream and then its changes. Scripts are the
 installed packages' own: Plotly's bundled plotly.min.js from the `plotly` wheel and this
 package's dashboard.js, so the page works offline.
 """
