@@ -272,3 +272,23 @@ def test_a_missing_folder_is_not_a_run_folder(tmp_path):
         build_report(tmp_path / "nowhere")
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_many_homes_are_drawn_as_distributions_and_trades_reach_the_page_as_tallies(tmp_path):
+    """Beyond PER_HOME_MAX_HOMES the homes figure is the spread over the homes, the page gets
+    the per-interval quantiles and the homes cut most, and never trades.csv row by row."""
+    from testbed.records.home_spread import PER_HOME_MAX_HOMES, QUANTILES_PERCENT
+
+    homes = PER_HOME_MAX_HOMES + 2
+    run = make_run(tmp_path / "run", intervals=8, homes=homes)
+    page = build_report(run).read_text()
+    shown = model(page)
+    assert "homes.png" in images(page)
+    assert next(f["title"] for f in shown["figures"] if f["image"] == "homes.png") == (
+        f"Energy sold and bought: the distribution over {homes} homes")
+    assert "trades.csv" not in shown["tables"] and shown["curtailment"]["trades"] > 0
+    spread = shown["spread"]
+    assert spread["homes"] == homes and spread["quantiles_percent"] == list(QUANTILES_PERCENT)
+    assert len(spread["interval_start"]) == 8 == len(spread["net_sold_kwh"][0])
+    assert spread["worst_curtailed"][0][0] in {"home-01", "home-02", "home-03", "home-04"}
+    assert shown["schema"]["homes"]["per_home_max"] == PER_HOME_MAX_HOMES

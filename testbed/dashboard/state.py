@@ -13,6 +13,7 @@ import json
 from collections import deque
 from typing import Any, ClassVar
 
+from grid_models.diagram import drawn_record
 from testbed.events import (
     BlockCommitted,
     CommandLogged,
@@ -26,14 +27,13 @@ from testbed.events import (
 from testbed.records import columns
 from testbed.records.columns import MEASUREMENTS, SETPOINTS, STEPS, TRADES
 from testbed.records.curtailment import Curtailment
-from testbed.report.page import row_cell, schema
+from testbed.records.home_spread import HomeSpread
+from testbed.report.page import SHOWN_TABLES, row_cell, schema
 
 LOG_LINES = 40
 KEPT_ROWS = {MEASUREMENTS.name: 20_000, STEPS.name: 20_000, SETPOINTS.name: 20_000}
 """The bench's per-step tables keep their newest rows only (a long bench run has millions);
 the run folder keeps them all."""
-SHOWN_TABLES = {spec.name for spec in columns.FILES} - {TRADES.name}
-"""Trades are many (a year: hundreds of thousands): the page gets their curtailment tally."""
 
 
 class LiveState:
@@ -46,6 +46,7 @@ class LiveState:
         self.latest: dict[str, Any] = {"status": "starting", "log": []}
         self.log: deque[list] = deque(maxlen=LOG_LINES)
         self.curtailment = Curtailment()
+        self.spread = HomeSpread(0)
         self.summary: dict[str, Any] = {}
         self._appended: dict[str, dict[str, list]] = {}
         self._replaced: set[str] = set()
@@ -79,7 +80,8 @@ class LiveState:
             "max_vuf_percent": e.max_vuf_percent if e.phases == "unbalanced" else None,
             "homes": [{"name": h.name, "bus": h.bus, "physical": h.physical} for h in e.homes],
         }
-        self.feeder = e.feeder_map.as_record()
+        self.feeder = drawn_record(e.feeder_map)
+        self.spread = HomeSpread(len(e.homes))
         self._run_changed = True
         self._set(status="running")
 
@@ -122,6 +124,7 @@ class LiveState:
     def _rows(self, name: str, rows: list[dict[str, Any]], replace: bool) -> None:
         if name == TRADES.name:
             self.curtailment.add(rows)
+            self.spread.add(rows)
             self._cut_changed = True
         if name not in SHOWN_TABLES:
             return
@@ -151,7 +154,8 @@ class LiveState:
         return {
             "mode": "live", "schema": schema(), "run": self.run, "feeder": self.feeder,
             "tables": self.tables, "latest": self.latest, "summary": self.summary,
-            "curtailment": self.curtailment.as_record(), "notes": {},
+            "curtailment": self.curtailment.as_record(), "spread": self.spread.as_record(),
+            "notes": {},
         }
 
     def delta(self) -> dict[str, Any] | None:
@@ -167,6 +171,7 @@ class LiveState:
             out["latest"] = {k: self.latest[k] for k in self._latest_changed}
         if self._cut_changed:
             out["curtailment"] = self.curtailment.as_record()
+            out["spread"] = self.spread.as_record()
         if self._summary_changed:
             out["summary"] = self.summary
         self._appended, self._replaced, self._latest_changed = {}, set(), set()

@@ -43,10 +43,11 @@ class Curtailment:
                 cut.curtailed += 1
             else:
                 cut.rejected += 1
-            granted = _number(row["granted_kwh"])
-            cut.lost_kwh += max(0.0, _number(row["energy_kwh"]) - (
+            granted = cell_number(row["granted_kwh"])
+            cut.lost_kwh += max(0.0, cell_number(row["energy_kwh"]) - (
                 0.0 if math.isnan(granted) else granted))
-            value, limit = _number(row["constraint_value"]), _number(row["constraint_limit"])
+            value = cell_number(row["constraint_value"])
+            limit = cell_number(row["constraint_limit"])
             if not math.isnan(value):
                 pick = min if kind == "voltage_low" else max
                 cut.worst_value = value if math.isnan(cut.worst_value) else pick(
@@ -70,7 +71,8 @@ class Curtailment:
              for k, v in asdict(e).items()} for e in self.table()]}
 
 
-def _number(value: Any) -> float:
+def cell_number(value: Any) -> float:
+    """A CSV cell as a float: NaN when empty."""
     if value is None or value == "":
         return math.nan
     return float(value)

@@ -11,6 +11,7 @@ from pathlib import Path
 from testbed.errors import InputError
 from testbed.records.columns import TRADES
 from testbed.records.curtailment import Curtailment
+from testbed.records.home_spread import HomeSpread
 from testbed.report.page import copy_assets, html_page, report_model
 from testbed.report.png_figures import PLOTS, draw
 from testbed.report.reading import read_run
@@ -30,11 +31,15 @@ def build_report(run_dir: Path) -> Path:
         raise InputError(f"{out} exists and is not a folder: move it to build the report")
     out.mkdir(exist_ok=True)
     cut = Curtailment()
+    spread = HomeSpread(run.home_count)
     trades = run.tables[TRADES.name]
     if not isinstance(trades, str):
-        cut.add(trades.to_dict("records"))
-    drawn = draw(run, cut, out)
+        rows = trades.to_dict("records")
+        cut.add(rows)
+        spread.add(rows)
+    drawn = draw(run, cut, spread, out)
     copy_assets(out / ASSETS_DIR)
     index = out / INDEX
-    index.write_text(html_page(report_model(run, cut, drawn), ASSETS_DIR), encoding="utf-8")
+    index.write_text(html_page(report_model(run, cut, spread, drawn), ASSETS_DIR),
+                     encoding="utf-8")
     return index

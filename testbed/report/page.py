@@ -2,9 +2,11 @@
 dashboard), drawn in the browser by the same script from one model.
 
 The model is JSON: the run's settings, the labels of every CSV column (`records/columns.py`)
-and summary field (`records/summary.py`), the tables column by column, the latest values,
-the curtailment tally and the feeder's diagram. A finished run's page carries its model inside
-it; a live page gets it from the dashboard's stream and then its changes. Scripts are the
+and summary field (`records/summary.py`), the tables column by column (trades.csv only as its
+tallies: a town's day has hundreds of thousands), the latest values, the curtailment tally,
+the spread over the homes (`records/home_spread.py`: many homes are drawn as distributions)
+and the feeder's diagram (a town's by feeder: `grid_models/diagram.py`'s overview). A
+finished run's page carries its model inside it; a live page gets it from the dashboard's stream and then its changes. Scripts are the
 installed packages' own: Plotly's bundled plotly.min.js from the `plotly` wheel and this
 package's dashboard.js, so the page works offline.
 """
@@ -22,9 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from grid_models.diagram import drawn_record
 from testbed.records import columns
-from testbed.records.columns import HOMES
+from testbed.records.columns import HOMES, TRADES
 from testbed.records.curtailment import Curtailment
+from testbed.records.home_spread import (
+    PER_HOME_MAX_HOMES,
+    QUANTILES_PERCENT,
+    WORST_HOMES,
+    HomeSpread,
+)
 from testbed.records.summary import FIELDS
 from testbed.report.png_figures import Drawn, loading_limit, unbalance_limit, voltage_limits
 from testbed.report.reading import TRUE_WORDS, RunFolder, Table
@@ -36,6 +45,9 @@ MAX_ROWS_PER_SERIES = 20_000
 device before they go into a finished run's page; the intervals are never thinned here (the
 page draws min-max envelopes of them at the zoom shown)."""
 THINNED = ("measurements.csv", "steps.csv", "setpoints.csv")
+SHOWN_TABLES = frozenset(spec.name for spec in columns.FILES) - {TRADES.name}
+"""Trades are many (a town's day, a neighbourhood's year: hundreds of thousands): the page gets
+their tallies (curtailment, spread over the homes), the run folder keeps them."""
 
 
 def schema() -> dict[str, Any]:
@@ -46,6 +58,8 @@ def schema() -> dict[str, Any]:
         "baseline_pairs": {spec.name: [list(p) for p in spec.baseline_pairs()]
                            for spec in columns.FILES},
         "fields": [[f.key, f.label] for f in FIELDS],
+        "homes": {"per_home_max": PER_HOME_MAX_HOMES, "quantiles_percent": list(QUANTILES_PERCENT),
+                  "worst": WORST_HOMES},
     }
 
 
@@ -93,7 +107,8 @@ def html_page(model: dict[str, Any], assets: str) -> str:
 # -- a finished run's model ---------------------------------------------------------------------
 
 
-def report_model(run: RunFolder, cut: Curtailment, drawn: list[Drawn]) -> dict[str, Any]:
+def report_model(run: RunFolder, cut: Curtailment, spread: HomeSpread,
+                 drawn: list[Drawn]) -> dict[str, Any]:
     s = run.summary
     limits = voltage_limits(s)
     return {
@@ -110,10 +125,12 @@ def report_model(run: RunFolder, cut: Curtailment, drawn: list[Drawn]) -> dict[s
         },
         "summary": {k: _plain(v) for k, v in s.items()},
         "flagged": [k for k, v in s.items() if alarming(k, v, s)],
-        "tables": {name: table_columns(table, name) for name, table in run.tables.items()},
+        "tables": {name: table_columns(table, name) for name, table in run.tables.items()
+                   if name in SHOWN_TABLES},
         "notes": {name: table for name, table in run.tables.items() if isinstance(table, str)},
         "curtailment": cut.as_record(),
-        "feeder": run.feeder.as_record() if run.feeder else None,
+        "spread": spread.as_record(),
+        "feeder": drawn_record(run.feeder) if run.feeder else None,
         "latest": {"log": [[e.get("t"), e.get("device"), e.get("kind"), e.get("text")]
                            for e in run.log_tail], "status": _status(s)},
         "figures": [{"title": d.title, "image": d.image, "note": d.note} for d in drawn],

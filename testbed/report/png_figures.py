@@ -15,6 +15,7 @@ from matplotlib.patches import Patch
 from grid_models.phases import PHASE_NAMES
 from testbed.records.columns import HOMES, INTERVALS, MEASUREMENTS, TRADES
 from testbed.records.curtailment import Curtailment
+from testbed.records.home_spread import PER_HOME_MAX_HOMES, QUANTILES_PERCENT, HomeSpread
 from testbed.report.reading import RunFolder, Table
 
 MARKET_PNG = "market.png"
@@ -49,12 +50,12 @@ class Drawn:
     note: str = ""
 
 
-def draw(run: RunFolder, cut: Curtailment, out: Path) -> list[Drawn]:
+def draw(run: RunFolder, cut: Curtailment, spread: HomeSpread, out: Path) -> list[Drawn]:
     """Every figure into ``out``; a figure no longer drawn loses its stale file."""
     intervals = _by_time(run.tables[INTERVALS.name])
     drawn = [
         _market_section(intervals, run.summary, out),
-        _homes_section(run.tables[HOMES.name], out),
+        _homes_section(run.tables[HOMES.name], spread, out),
         _grid_section(intervals, run.summary, out),
         _curtailment_section(run.tables[TRADES.name], cut, out),
         _measurements_section(run.tables[MEASUREMENTS.name], out),
@@ -175,10 +176,12 @@ def _market_section(intervals: pd.DataFrame | str, summary: dict, out: Path) -> 
     return Drawn(title, _save(fig, out, MARKET_PNG))
 
 
-def _homes_section(homes: pd.DataFrame | str, out: Path) -> Drawn:
+def _homes_section(homes: pd.DataFrame | str, spread: HomeSpread, out: Path) -> Drawn:
     title = "Energy sold and bought per home"
     if isinstance(homes, str):
         return Drawn(title, note=homes)
+    if len(homes) > PER_HOME_MAX_HOMES:
+        return _homes_spread(homes, spread, out)
     x = np.arange(len(homes))
     fig = Figure(figsize=(max(8.0, 0.3 * len(homes) + 2.5), 5.5), layout="constrained")
     ax = fig.subplots()
@@ -209,6 +212,52 @@ def _homes_section(homes: pd.DataFrame | str, out: Path) -> Drawn:
     ax.set_ylabel("kWh  (sold up, bought down)")
     ax.set_title("Energy sold and bought per home")
     ax.grid(axis="y", alpha=0.3)
+    return Drawn(title, _save(fig, out, HOMES_PNG))
+
+
+def _homes_spread(homes: pd.DataFrame, spread: HomeSpread, out: Path) -> Drawn:
+    """Many homes: the quantiles over the homes of what each traded per interval, each
+    home's totals sorted, and the homes the grid cut most, by name."""
+    title = f"Energy sold and bought: the distribution over {len(homes):,} homes"
+    record = spread.as_record()
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    axes = fig.subplot_mosaic([["band", "band"], ["sorted", "worst"]], width_ratios=[3, 1])
+    band_ax, sorted_ax, worst_ax = axes["band"], axes["sorted"], axes["worst"]
+    if record["interval_start"]:
+        x = pd.to_datetime(record["interval_start"], unit="ms", utc=True)
+        q, marks = record["net_sold_kwh"], QUANTILES_PERCENT
+        mid = len(marks) // 2
+        for i in range(mid):
+            band_ax.fill_between(x, q[i], q[-1 - i], step="post", color=COLORS["traded"],
+                                 alpha=0.2 + 0.2 * i, label=f"p{marks[i]} to p{marks[-1 - i]}")
+        band_ax.step(x, q[mid], where="post", color=COLORS["delivered"],
+                     label=f"median (p{marks[mid]})")
+        band_ax.axhline(0, color="0.2", linewidth=0.8)
+        _legend(band_ax)
+    else:
+        _no_data(band_ax, "no trades")
+    band_ax.set_ylabel("kWh per home per interval")
+    band_ax.set_title("Net energy each home sold per interval (bought: negative), over the homes")
+    band_ax.grid(alpha=0.3)
+    share = np.linspace(0, 100, len(homes))
+    for column, color in (("sold_kwh", COLORS["sold"]), ("bought_kwh", COLORS["bought"]),
+                          *((c, k) for c, k in zip(HOME_DELIVERED, ("#b7950b", "#21618c"))
+                            if c in homes.columns)):
+        sorted_ax.plot(share, np.sort(homes[column].to_numpy()), color=color,
+                       label=column.replace("_kwh", " (kWh)").replace("_", " "))
+    sorted_ax.set_xticks([0, *QUANTILES_PERCENT, 100])
+    sorted_ax.set_xlim(0, 100)
+    sorted_ax.set_xlabel(f"homes sorted by the value (percent of {len(homes):,})")
+    sorted_ax.set_ylabel("kWh over the run")
+    sorted_ax.grid(alpha=0.3)
+    _legend(sorted_ax)
+    sorted_ax.set_title("Each home's total, homes sorted")
+    worst = spread.worst_curtailed()
+    worst_ax.axis("off")
+    worst_ax.set_title("Most kWh not granted by the grid", loc="left", fontsize="medium")
+    worst_ax.text(0, 1, "\n".join(f"{home}: {kwh:.3g} kWh" for home, kwh in worst)
+                  if worst else "none: every trade was granted in full",
+                  va="top", family="monospace", fontsize="small", transform=worst_ax.transAxes)
     return Drawn(title, _save(fig, out, HOMES_PNG))
 
 

@@ -47,6 +47,15 @@ class RunFolder:
     feeder: OneLine | None
     log_tail: tuple[dict, ...]  # the command log's last entries
 
+    @property
+    def home_count(self) -> int:
+        """The homes of the run: homes.csv's rows, else the summary's participants."""
+        homes = self.tables[HOMES.name]
+        if not isinstance(homes, str):
+            return len(homes)
+        participants = self.summary.get("participants")
+        return participants if isinstance(participants, int) else 0
+
 
 def read_run(run_dir: Path) -> RunFolder:
     run_dir = Path(run_dir)

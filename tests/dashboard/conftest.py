@@ -132,3 +132,80 @@ def run_folder(folder: Path, intervals: int, homes: int = 6, extra: dict | None 
 @pytest.fixture(scope="session")
 def synthetic_run():
     return run_folder
+
+
+# -- a town's finished run: SimBench's MV+LV grid (8,772 homes, 9,099 buses) and a day of
+# synthetic but schema-true records (a real town run takes minutes per interval)
+
+TOWN_INTERVALS = 96
+TOWN_TRADES_PER_SUNNY_INTERVAL = 1500
+
+
+@pytest.fixture(scope="session")
+def town_diagram():
+    """The real town grid's one-line diagram, with its loads (the homes) on three phases."""
+    import simbench
+
+    from grid_models.diagram import one_line
+    from testbed.benchmarks.town import TOWN
+
+    net = simbench.get_simbench_net(TOWN)
+    return one_line(net, ["abc"] * len(net.load))
+
+
+def town_folder(folder: Path, diagram) -> Path:
+    """A finished day of the town: every home of the diagram (one of them physical), its
+    buses' and lines' extremes, a day's trades among the homes, and the diagram itself."""
+    from testbed.records.recorder import FEEDER_FILE
+
+    homes = len(diagram.loads)
+    rng = np.random.default_rng(11)
+    bill = np.round(rng.gamma(2.0, 150.0, homes), 3)
+    run_folder(folder, TOWN_INTERVALS, homes, extra={columns.HOMES.name: {
+        "bill_units": lambda n: bill, "baseline_bill_units": lambda n: np.round(
+            bill * rng.normal(1.05, 0.08, n), 3)}})
+    names = [m.name for m in diagram.loads]
+    frame = pd.read_csv(folder / columns.HOMES.name)
+    frame["home"] = names
+    frame["bus"] = [diagram.bus[m.row] for m in diagram.loads]
+    frame["sold_kwh"] = np.round(rng.gamma(1.5, 4.0, homes) * (rng.random(homes) < 0.4), 3)
+    frame["bought_kwh"] = np.round(rng.gamma(2.0, 3.0, homes), 3)
+    for side in ("sold", "bought"):
+        frame[f"delivered_{side}_kwh"] = np.round(frame[f"{side}_kwh"] * 0.97, 3)
+    frame["net_payment"] = np.round(0.2 * (frame["sold_kwh"] - frame["bought_kwh"]), 4)
+    frame.to_csv(folder / columns.HOMES.name, index=False)
+    trades = []
+    for k in range(TOWN_INTERVALS):
+        sun = max(0.0, float(np.sin((k / 4 - 6) / 12 * np.pi)))
+        n = int(TOWN_TRADES_PER_SUNNY_INTERVAL * sun)
+        if not n:
+            continue
+        energy = np.round(rng.gamma(1.5, 0.2, n), 4)
+        cut = rng.random(n) < 0.1
+        trades.append(pd.DataFrame({
+            "interval_start": (START + pd.Timedelta(seconds=900 * k)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"),
+            "seller": rng.choice(names, n), "buyer": rng.choice(names, n),
+            "energy_kwh": energy, "granted_kwh": np.where(cut, np.round(energy / 2, 4), energy),
+            "delivered_kwh": energy, "price": 0.2, "status": np.where(cut, "curtailed", "accepted"),
+            "constraint_kind": np.where(cut, "line_loading", ""),
+            "constraint_element": np.where(cut, "LV1.101 Line 7", ""),
+            "constraint_value": np.where(cut, 101.0, np.nan),
+            "constraint_limit": np.where(cut, 100.0, np.nan)}))
+    pd.concat(trades)[list(columns.TRADES.names)].to_csv(folder / columns.TRADES.name,
+                                                          index=False)
+    rows = len(diagram.bus)
+    pd.DataFrame({"bus": diagram.bus, "name": diagram.name,
+                  "vm_min_pu": np.round(rng.normal(0.98, 0.01, rows), 5),
+                  "vm_max_pu": np.round(rng.normal(1.03, 0.01, rows), 5)}).to_csv(
+        folder / columns.BUSES.name, index=False)
+    lines = [b.name for b in diagram.branches if b.kind == "line"]
+    pd.DataFrame({"line": lines, "max_loading_percent": np.round(
+        rng.gamma(2.0, 20.0, len(lines)), 3)}).to_csv(folder / columns.LINES.name, index=False)
+    (folder / FEEDER_FILE).write_text(json.dumps(diagram.as_record()) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def town_run(tmp_path_factory, town_diagram):
+    return town_folder(tmp_path_factory.mktemp("town"), town_diagram)

@@ -53,6 +53,7 @@ def test_events_and_rows_fold_into_the_page_model():
     state.apply(CommandLogged(12.5, "home-01.inverter", "write", "SOUR:POW:ACT 1.0"))
     state.apply(("rows", INTERVALS.name, [INTERVAL_ROW], False))
     state.apply(("rows", TRADES.name, [{
+        "interval_start": "2016-07-08T17:46:40Z", "seller": "home-01", "buyer": "home-02",
         "status": "curtailed", "constraint_kind": "voltage_high", "constraint_element": "bus 2",
         "energy_kwh": 1.0, "granted_kwh": 0.4, "constraint_value": 1.11,
         "constraint_limit": 1.1}], False))
@@ -62,6 +63,8 @@ def test_events_and_rows_fold_into_the_page_model():
     assert first["tables"][INTERVALS.name]["columns"]["delivered_kwh"] == [None]
     assert TRADES.name not in first["tables"]  # trades reach the page as the tally
     assert first["curtailment"]["elements"][0]["lost_kwh"] == pytest.approx(0.6)
+    assert first["spread"]["homes"] == 2 and first["spread"]["net_sold_kwh"][-1] == [pytest.approx(0.36)]  # p95 of 0.4, -0.4
+    assert first["spread"]["worst_curtailed"] == [["home-01", 0.6], ["home-02", 0.6]]
     latest = first["latest"]
     assert latest["price"] == 150 and latest["orders"] == {
         "k": 0, "bids": [[1.0, 200]], "offers": [[1.5, 120]]}

@@ -5,7 +5,7 @@ import math
 import pandapower.networks as pn
 
 from grid_models import load_feeder
-from grid_models.diagram import OneLine, one_line
+from grid_models.diagram import MAX_BUSES_DRAWN, OneLine, drawn_record, one_line, overview
 
 
 def test_a_simbench_feeder_is_drawn_at_its_geodata():
@@ -40,3 +40,33 @@ def test_the_diagram_carries_each_home_and_its_phase():
     older = d.as_record()
     del older["loads"]  # a feeder.json written before homes had phases
     assert OneLine.from_record(older).loads == () and one_line(feeder.net).loads == ()
+
+
+def test_a_large_grid_is_drawn_by_feeder_and_every_bus_and_line_is_accounted_for():
+    """CIGRE's MV grid: the source's 110 kV bus feeds the 20 kV grid over two transformers
+    (its two feeders are one in the diagram: their tie lines are drawn, open or not); the
+    overview keeps the bus that feeds it and draws the 20 kV grid as one node."""
+    d = one_line(pn.create_cigre_network_mv(), ["abc"] * 18)
+    o = overview(d)
+    feeders = [n for n, feeder in enumerate(o.node_feeder) if feeder]
+    assert len(feeders) == 1 and sum(o.node_buses) == len(d.bus) == len(o.row_node)
+    assert sum(o.node_loads) == len(d.loads)
+    assert o.diagram.source_row == o.row_node[d.source_row] and o.node_buses[
+        o.diagram.source_row] == 1
+    trafos = [b for b in o.diagram.branches if b.kind == "trafo"]
+    assert len(trafos) == sum(b.kind == "trafo" for b in d.branches)
+    assert {b.to_row for b in trafos} == set(feeders)
+    for i, b in enumerate(d.branches):  # a line inside a feeder is that feeder's
+        if i in o.branch_of:
+            assert d.branches[i].kind == "trafo" or o.line_node[i] == -1
+        else:
+            assert o.line_node[i] == o.row_node[b.from_row] == o.row_node[b.to_row]
+    assert all(o.diagram.name[n].startswith("feeder at ") for n in feeders)
+
+
+def test_a_small_grid_is_drawn_bus_by_bus():
+    d = one_line(pn.create_cigre_network_mv())
+    assert len(d.bus) <= MAX_BUSES_DRAWN and drawn_record(d) == d.as_record()
+    many = OneLine(d.bus * 101, d.name * 101, d.x * 101, d.y * 101, d.branches, d.source_row,
+                   d.geographic)
+    assert "row_node" in drawn_record(many)

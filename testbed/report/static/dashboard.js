@@ -315,7 +315,11 @@
     });
   }
 
+  const homeCount = () => Math.max((page.model.run.homes || []).length, rows(HOMES));
+  const manyHomes = () => homeCount() > page.model.schema.homes.per_home_max;
+
   function homesPanel(root) {
+    if (manyHomes()) { homesSpreadPanel(root); return; }
     const p = section(root, "homes", "Homes");
     const names = () => column(HOMES, "home");
     const physical = () => column(HOMES, "physical") || [];
@@ -356,6 +360,96 @@
         out.append(el("tr", {}, ...cols.map((c) => el("td", { class: kind(HOMES, c) === "number" ? "num" : "" }, fmt(t[c][i], 5)))));
       }
       return el("div", { class: "scroll" }, out);
+    });
+  }
+
+  /* The value below which a share q (0 to 1) of the sorted values lie, linearly interpolated
+   * (numpy's default percentile). */
+  function quantileOf(sorted, q) {
+    const pos = q * (sorted.length - 1), lo = Math.floor(pos), hi = Math.ceil(pos);
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+  }
+
+  const CURVE_POINTS = 201;  // a distribution over the homes is drawn at every half percent
+  const SPREAD_LEGEND = { orientation: "h", y: -0.35 };  // below the axis title
+
+  /* A homes.csv column as its distribution over the homes: the homes sorted by it, each
+   * half percent of them a point (x: percent of the homes, y: the value). */
+  function quantileCurve(values, style) {
+    const v = (values || []).filter((x) => x !== null).sort((a, b) => a - b);
+    if (!v.length) return null;
+    const x = [], y = [];
+    for (let i = 0; i < CURVE_POINTS; i++) { const q = i / (CURVE_POINTS - 1); x.push(100 * q); y.push(quantileOf(v, q)); }
+    return Object.assign({ type: "scatter", mode: "lines", x, y }, style);
+  }
+
+  function spreadAxis() {
+    const marks = page.model.schema.homes.quantiles_percent;
+    return { title: { text: `homes sorted by the value (percent of ${fmt(homeCount())} homes)` },
+      tickvals: [0, ...marks, 100], range: [0, 100], gridcolor: "#ddd" };
+  }
+
+  /* Many homes (more than schema.homes.per_home_max): distributions over the homes, per
+   * interval (from trades.csv) and of each home's totals (homes.csv), and the worst homes by
+   * name; every home is in homes.csv. */
+  function homesSpreadPanel(root) {
+    const p = section(root, "homes", `Homes: the distribution over ${fmt(homeCount())} homes`);
+    const marks = page.model.schema.homes.quantiles_percent;
+    chart(p, "homes-spread", `Net energy each home sold per interval (bought: negative): quantiles p${marks.join(", p")} over the homes`, ["spread"], (c) => {
+      const sp = page.model.spread;
+      if (!sp || !sp.interval_start.length) return page.model.mode === "live" ? "no trades yet" : "no trades in this run";
+      const x = sp.interval_start, q = sp.net_sold_kwh, mid = Math.floor(marks.length / 2);
+      const data = [];
+      for (let i = 0; i < mid; i++) {  // the outer band first, each band filled to its other edge
+        const fill = `rgba(39,174,96,${0.15 + 0.15 * i})`;
+        data.push(intervalSeries(c, x, q[i], { name: `p${marks[i]}`, line: { color: COLORS.traded, width: 0.5 } }));
+        data.push(intervalSeries(c, x, q[marks.length - 1 - i], { name: `p${marks[i]} to p${marks[marks.length - 1 - i]}`, line: { color: COLORS.traded, width: 0.5 }, fill: "tonexty", fillcolor: fill }));
+      }
+      data.push(intervalSeries(c, x, q[mid], { name: `median (p${marks[mid]})`, line: { color: COLORS.delivered, width: 2 } }));
+      return { data, layout: { yaxis: { title: { text: "kWh per home per interval" } } } };
+    }, { wide: true });
+    chart(p, "homes-energy", "Energy each home sold and bought over the run, homes sorted", [HOMES], () => {
+      const data = [["sold_kwh", COLORS.sold], ["bought_kwh", COLORS.bought],
+        ["delivered_sold_kwh", "#b7950b"], ["delivered_bought_kwh", "#21618c"]]
+        .map(([col, color]) => quantileCurve(column(HOMES, col), { name: label(HOMES, col), line: { color } })).filter(Boolean);
+      return data.length ? { data, layout: { xaxis: spreadAxis(), yaxis: { title: { text: "kWh" } }, legend: SPREAD_LEGEND } } : null;
+    }, { timeAxis: false });
+    chart(p, "homes-balance", "Each home's net payment received, homes sorted", [HOMES], () => {
+      const curve = quantileCurve(column(HOMES, "net_payment"), { name: label(HOMES, "net_payment"), line: { color: COLORS.price } });
+      return curve ? { data: [curve], layout: { xaxis: spreadAxis(), yaxis: { title: { text: label(HOMES, "net_payment") } }, showlegend: false } } : null;
+    }, { timeAxis: false });
+    for (const [col, base] of page.model.schema.baseline_pairs[HOMES] || []) {
+      chart(p, `homes-${col}`, `${label(HOMES, col)}: with and without the market, homes sorted`, [HOMES], () => {
+        const data = [quantileCurve(column(HOMES, col), { name: `with the market: ${label(HOMES, col)}`, line: { color: COLORS.price } }),
+          quantileCurve(column(HOMES, base), { name: `without: ${label(HOMES, base)}`, line: { color: COLORS.baseline, dash: "dot" } })].filter(Boolean);
+        return data.length ? { data, layout: { xaxis: spreadAxis(), legend: SPREAD_LEGEND } } : null;
+      }, { timeAxis: false });
+    }
+    block(p, "homes-table", `The worst homes (all of them are in homes.csv)`, [HOMES, "spread"], () => {
+      const t = table(HOMES);
+      if (!t) return el("p", { class: "note" }, (page.model.notes || {})[HOMES] || "no homes yet");
+      const worst = page.model.schema.homes.worst, index = new Map(t.home.map((h, i) => [h, i]));
+      const lists = [];
+      const bill = column(HOMES, "bill_units"), base = column(HOMES, "baseline_bill_units");
+      if (bill && base) {
+        const loss = bill.map((b, i) => (b === null || base[i] === null ? null : b - base[i]));
+        lists.push(["the largest bill increase with the market", "bill increase (currency units)", loss, true]);
+      }
+      if (column(HOMES, "net_payment")) lists.push(["the lowest net payment received", label(HOMES, "net_payment"), column(HOMES, "net_payment"), false]);
+      const cut = (page.model.spread || {}).worst_curtailed || [];
+      if (cut.length) lists.push(["the most energy the grid did not grant", "kWh not granted", cut, true]);
+      const out = el("div", {});
+      for (const [what, valueName, values, highest] of lists) {
+        let ranked;
+        if (values === cut) ranked = cut.map(([h, v]) => [index.get(h), v, h]);
+        else ranked = values.map((v, i) => [i, v, t.home[i]]).filter((r) => r[1] !== null).sort((a, b) => highest ? b[1] - a[1] : a[1] - b[1]).slice(0, worst);
+        const rowsOut = ranked.map(([i, v, h]) => el("tr", {}, el("td", {}, h),
+          ...["bus", "role", "pv_kwp", "battery_kwh", "sold_kwh", "bought_kwh"].map((c) => el("td", { class: "num" }, i === undefined || !t[c] ? "-" : fmt(t[c][i], 5))),
+          el("td", { class: "num" }, fmt(v, 5))));
+        out.append(el("p", {}, `The ${ranked.length} homes with ${what}`), el("table", {}, el("tr", {},
+          ...["home", "bus", "role", "PV (kWp)", "battery (kWh)", "sold (kWh)", "bought (kWh)", valueName].map((h) => el("th", {}, h))), ...rowsOut));
+      }
+      return lists.length ? out : el("p", { class: "note" }, "homes.csv has no cost column to rank the homes by");
     });
   }
 
@@ -449,8 +543,9 @@
       loading = column(LINES, "max_loading_percent");
       note = "each bus at its voltage furthest from 1 pu over the run, each line at its highest loading";
     } else {
-      vm = f.bus.map(() => null); note = "no power flow yet";
+      vm = (f.full_bus || f.bus).map(() => null); note = "no power flow yet";
     }
+    if (f.row_node) return feederOverview(f, vm, loading, note, vmin, vmax);
     const lx = [], ly = [], hx = [], hy = [], mx = [], my = [], mtext = [];
     const limit = page.model.run.max_line_loading_percent ?? 100;
     f.branches.forEach(([name, kindName, a, b], i) => {
@@ -470,9 +565,7 @@
       { type: "scatter", mode: "markers", x: f.x, y: f.y, name: "buses",
         text: f.name.map((n, i) => `${n}<br>${vm[i] === null ? "-" : fmt(vm[i], 5) + " pu"}` +
           (phases ? PHASES.map((ph, p) => `<br>phase ${ph}: ${fmt(phases[p][i], 5)} pu`).join("") : "")), hoverinfo: "text",
-        marker: { size: 9, color: vm.map((v) => (v === null ? 1 : v)), cmin: vmin, cmax: vmax,
-          colorscale: [[0, "#2166ac"], [0.5, "#1a9850"], [1, "#d73027"]],
-          colorbar: { title: { text: "V (pu)" }, thickness: 12 }, line: { color: "#333", width: 0.5 } } },
+        marker: Object.assign(voltageColours(vm, vmin, vmax), { size: 9 }) },
       { type: "scatter", mode: "markers+text", x: phys.map((p) => f.x[p.row]), y: phys.map((p) => f.y[p.row]),
         text: phys.map((p) => p.h.name), textposition: "top center", name: "physical homes", hoverinfo: "text",
         marker: { symbol: "star", size: 16, color: "#f1c40f", line: { color: "#000", width: 1 } } },
@@ -500,6 +593,72 @@
     const yaxis = { visible: false };
     if (f.geographic) { yaxis.scaleanchor = "x"; yaxis.scaleratio = 1 / Math.cos((f.y[0] || 0) * Math.PI / 180); }
     return { data, note, layout: { height: 460, hovermode: "closest", xaxis: { visible: false }, yaxis } };
+  }
+
+  /* Marker colours for voltages (pu) on the band's scale: low blue, 1 pu green, high red. */
+  function voltageColours(vm, vmin, vmax, bar = true) {
+    return { color: vm.map((v) => (v === null ? 1 : v)), cmin: vmin, cmax: vmax,
+      colorscale: [[0, "#2166ac"], [0.5, "#1a9850"], [1, "#d73027"]],
+      colorbar: bar ? { title: { text: "V (pu)" }, thickness: 12 } : undefined, line: { color: "#333", width: 0.5 } };
+  }
+
+  /* A town's diagram by feeder (grid_models/diagram.py's overview): the buses that feed a
+   * transformer drawn one by one, each feeder beyond one as a node at the bus it feeds, coloured
+   * by its bus furthest from 1 pu, ringed red when one of its lines is at 80 % of the limit. */
+  function feederOverview(f, vm, loading, note, vmin, vmax) {
+    const nodes = f.bus.length, worst = new Array(nodes).fill(null), hottest = new Array(nodes).fill(null);
+    f.row_node.forEach((n, row) => {
+      const v = vm[row];
+      if (v !== null && v !== undefined && (worst[n] === null || Math.abs(v - 1) > Math.abs(worst[n] - 1))) worst[n] = v;
+    });
+    if (loading) {
+      f.line_node.forEach((n, i) => {
+        const l = loading[i];
+        if (n >= 0 && l !== null && l !== undefined && (hottest[n] === null || l > hottest[n])) hottest[n] = l;
+      });
+    }
+    const limit = page.model.run.max_line_loading_percent ?? 100;
+    const lx = [], ly = [], hx = [], hy = [], tx = [], ty = [], mx = [], my = [], mtext = [];
+    f.branches.forEach(([name, kindName, a, b], j) => {
+      const load = loading && kindName === "line" ? loading[f.branch_of[j]] : null;
+      const hot = load !== null && load !== undefined && load >= 0.8 * limit;
+      const [xs, ys] = kindName === "trafo" ? [tx, ty] : hot ? [hx, hy] : [lx, ly];
+      xs.push(f.x[a], f.x[b], null); ys.push(f.y[a], f.y[b], null);
+      mx.push((f.x[a] + f.x[b]) / 2); my.push((f.y[a] + f.y[b]) / 2);
+      mtext.push(`${name} (${kindName})` + (load === null || load === undefined ? "" : `<br>loading ${fmt(load, 4)} %`));
+    });
+    const feeders = [], buses = [];
+    for (let n = 0; n < nodes; n++) (f.node_feeder[n] ? feeders : buses).push(n);
+    const text = (n) => `${f.name[n]}<br>${fmt(f.node_buses[n])} buses, ${fmt(f.node_loads[n])} homes` +
+      `<br>${worst[n] === null ? "-" : fmt(worst[n], 5) + " pu"} (furthest from 1 pu)` +
+      (hottest[n] === null ? "" : `<br>highest line loading ${fmt(hottest[n], 4)} %`);
+    const markers = (ids, name, size, symbol, bar) => ({ type: "scatter", mode: "markers", name, hoverinfo: "text",
+      x: ids.map((n) => f.x[n]), y: ids.map((n) => f.y[n]), text: ids.map(text),
+      marker: Object.assign(voltageColours(ids.map((n) => worst[n]), vmin, vmax, bar), {
+        size: ids.map(size), symbol,
+        line: { color: ids.map((n) => (hottest[n] !== null && hottest[n] >= 0.8 * limit ? COLORS.limit : "#333")),
+          width: ids.map((n) => (hottest[n] !== null && hottest[n] >= 0.8 * limit ? 3 : 0.5)) } }) });
+    const rowOf = new Map(f.full_bus.map((b, row) => [b, row]));
+    const phys = (page.model.run.homes || []).filter((h) => h.physical && rowOf.has(h.bus)).map((h) => ({ h, n: f.row_node[rowOf.get(h.bus)] }));
+    const data = [
+      { type: "scatter", mode: "lines", x: lx, y: ly, line: { color: "#999", width: 1.5 }, hoverinfo: "skip", name: "lines" },
+      { type: "scatter", mode: "lines", x: hx, y: hy, line: { color: COLORS.limit, width: 3 }, hoverinfo: "skip", name: "lines at 80 % of the limit or more" },
+      { type: "scatter", mode: "lines", x: tx, y: ty, line: { color: "#555", width: 1, dash: "dot" }, hoverinfo: "skip", name: "transformers" },
+      { type: "scatter", mode: "markers", x: mx, y: my, text: mtext, hoverinfo: "text", marker: { size: 5, color: "rgba(0,0,0,0)" }, showlegend: false },
+      markers(buses, "buses", () => 7, "circle", true),
+      markers(feeders, "feeders beyond a transformer (size: buses)", (n) => 8 + 2 * Math.sqrt(f.node_buses[n]), "hexagon", false),
+      { type: "scatter", mode: "markers+text", x: phys.map((p) => f.x[p.n]), y: phys.map((p) => f.y[p.n]),
+        text: phys.map((p) => p.h.name), textposition: "top center", name: "physical homes", hoverinfo: "text",
+        marker: { symbol: "star", size: 16, color: "#f1c40f", line: { color: "#000", width: 1 } } },
+    ];
+    if (f.source_row !== null && f.source_row !== undefined) {
+      data.push({ type: "scatter", mode: "markers", x: [f.x[f.source_row]], y: [f.y[f.source_row]], name: "grid connection",
+        marker: { symbol: "square", size: 13, color: "#555" }, hoverinfo: "name" });
+    }
+    const yaxis = { visible: false };
+    if (f.geographic) { yaxis.scaleanchor = "x"; yaxis.scaleratio = 1 / Math.cos((f.y[0] || 0) * Math.PI / 180); }
+    return { data, note: `${note}; ${fmt(f.full_bus.length)} buses drawn as ${fmt(feeders.length)} feeders and ${fmt(buses.length)} buses`,
+      layout: { height: 560, hovermode: "closest", xaxis: { visible: false }, yaxis } };
   }
 
   function benchPanel(root) {
@@ -688,7 +847,10 @@
     model.summary = model.summary || {};
     build();
     render(null);
-    if (page.timings.firstRenderMs === undefined) page.timings.firstRenderMs = performance.now();
+    if (page.timings.firstRenderMs === undefined) {  // since navigation; the drawing alone
+      page.timings.firstRenderMs = performance.now();
+      page.timings.firstDrawMs = page.timings.lastRenderMs;
+    }
   }
 
   function merge(delta) {
@@ -705,6 +867,7 @@
     }
     if (delta.latest) { Object.assign(m.latest, delta.latest); changed.add("latest"); }
     if (delta.curtailment) { m.curtailment = delta.curtailment; changed.add("curtailment"); }
+    if (delta.spread) { m.spread = delta.spread; changed.add("spread"); }
     if (delta.summary) { m.summary = delta.summary; changed.add("summary"); }
     return changed;
   }
