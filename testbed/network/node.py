@@ -289,7 +289,11 @@ class Node:
         _, blocklog = self._connected()
         while True:
             try:
-                entry = await blocklog.get(self.validator.stream_seq + 1)
+                # the mempool still holds the entry's transactions decoded (until it is
+                # applied): reused, not decoded again. Read from this thread while the
+                # validator's changes it: a lookup by bytes is atomic under the GIL.
+                entry = await blocklog.get(self.validator.stream_seq + 1,
+                                           self.validator.mempool.by_bytes)
             except (TimeoutError, nats.errors.Error) as exc:
                 log.debug("%s: stream read: %s", self.config.name, exc)
                 entry = None
