@@ -157,7 +157,10 @@ def encode_certified(certified: CertifiedBlock) -> bytes:
     return _U32.pack(len(cert)) + cert + encode_block(certified.block)
 
 
-def decode_certified(data: bytes) -> CertifiedBlock:
+def decode_certified(data: bytes, known: Mapping[bytes, Transaction] | None = None,
+                     ) -> CertifiedBlock:
+    """A certified block; ``known``: as for `decode_transactions` (a node reading back from
+    the stream a block whose transactions its mempool holds decoded)."""
     if len(data) < _U32.size:
         raise EncodingError("truncated certified block")
     (n,) = _U32.unpack_from(data)
@@ -165,4 +168,4 @@ def decode_certified(data: bytes) -> CertifiedBlock:
     if len(data) < end:
         raise EncodingError("truncated certificate")
     certificate: Certificate | None = decode_certificate(data[_U32.size:end]) if n else None
-    return CertifiedBlock(decode_block(data[end:]), certificate)
+    return CertifiedBlock(decode_block(data[end:], known), certificate)

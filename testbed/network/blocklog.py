@@ -12,6 +12,7 @@ the loss of one server of three.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -20,6 +21,7 @@ from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.encoding import EncodingError
+from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import decode_certified, encode_certified
 from testbed.network.config import Subjects
 from testbed.network.servers import MAX_PAYLOAD_BYTES
@@ -68,8 +70,10 @@ class BlockLog:
             raise
         return ack.seq
 
-    async def get(self, seq: int) -> Entry | None:
-        """Entry ``seq``, or None when the stream does not hold it (yet)."""
+    async def get(self, seq: int, known: Mapping[bytes, Transaction] | None = None,
+                  ) -> Entry | None:
+        """Entry ``seq``, or None when the stream does not hold it (yet); ``known``: as for
+        `wire.decode_transactions`."""
         try:
             msg = await self.js.get_msg(self.subjects.stream, seq=seq, direct=True)
         except NotFoundError:
@@ -81,7 +85,7 @@ class BlockLog:
         if msg.seq is None:  # a direct get of a missing entry answers with no message
             return None
         try:
-            return Entry(seq, decode_certified(msg.data or b""))
+            return Entry(seq, decode_certified(msg.data or b"", known))
         except EncodingError as exc:
             return Entry(seq, None, str(exc))
 

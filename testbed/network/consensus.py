@@ -15,7 +15,10 @@ proposer cannot take the others' turns.
   after the tip's; `build_block` leaves out what the contract refuses), and sends it with the
   operator's clock for its time.
   The tip may be certified and not yet in the stream: proposing on it overlaps one block's
-  ordering with the next one's validation.
+  ordering with the next one's validation. Its turn at the height after the tip's next one
+  comes as soon as it has validated (and voted for) that block: it proposes on it while the
+  votes on it come in (`next_turn`), and the others validate the proposal once the block
+  it extends is certified.
 - **Vote** (`on_proposal`): the block must come from the proposer of its round, extend a
   certified block, carry a time that equals its parent's or that the operator's signed clock
   allows, and pass `validate_block` (every signature, the contract re-executed, the state
@@ -137,6 +140,7 @@ class Validator:
         self.stream_seq = 1  # last stream entry applied or skipped (1: genesis)
         self.pending: dict[BlockHash, tuple[Block, ChainState[MarketContract]]] = {}  # validated, not committed
         self.parked: dict[BlockHash, list[Proposal]] = defaultdict(list)  # by unknown parent
+        self.unvoted: dict[BlockHash, Block] = {}  # own proposal by its uncertified parent
         self.voted: set[tuple[int, PublicKey]] = set()  # (height, proposer)
         self.votes: dict[BlockHash, dict[PublicKey, Vote]] = defaultdict(dict)
         self.certified: dict[BlockHash, tuple[CertifiedBlock, float]] = {}  # and when
@@ -180,16 +184,17 @@ class Validator:
             block_hash = known[0].header.prev_hash
         return True
 
-    def _tip_state(self) -> ChainState[MarketContract]:
-        """The state after the tip: the head's or a pending block's, so always known."""
-        known = self._state_of(self.tip.hash)
+    def _state_after(self, header: BlockHeader) -> ChainState[MarketContract]:
+        """The state after ``header``, the tip or the block `next_turn` extends: the head's
+        or a pending block's, so always known."""
+        known = self._state_of(header.hash)
         assert known is not None, "the tip is the head or a pending block above it"
         return known[1]
 
-    def _tip_nonces(self) -> Callable[[PublicKey], int]:
-        """Each account's next nonce in the tip's state (after the certified blocks above the
+    def _nonces_after(self, header: BlockHeader) -> Callable[[PublicKey], int]:
+        """Each account's next nonce in the state after ``header`` (after the blocks above the
         head, whose transactions the mempool still holds)."""
-        nonces = self._tip_state().nonces
+        nonces = self._state_after(header).nonces
         return lambda account: nonces.get(account, 0)
 
     # --- clients and mempools -----------------------------------------------------------------
@@ -311,17 +316,33 @@ class Validator:
             if h.height == self.chain.height + 1 and now - since > self.round_timeout_s / 2:
                 self.to_append.setdefault(h.hash, certified)  # its proposer has not
                 self.certified[h.hash] = (certified, now)  # and again a half round later
-        height = self.tip.height + 1
-        if (self.proposer(height, self.round) == self.key.public
-                and (height, self.round) not in self.proposed
-                and (self.mempool.version, self.tip.hash) != self._nothing_to_propose_at):
+        parent, round_ = self.next_turn()
+        height = parent.height + 1
+        if (self.proposer(height, round_) == self.key.public
+                and (height, round_) not in self.proposed
+                and (self.mempool.version, parent.hash) != self._nothing_to_propose_at):
             self._propose(height)
+
+    def next_turn(self) -> tuple[BlockHeader, int]:
+        """The block the next proposal extends, and its round: the tip, in this height's
+        round; or, while the one block above the tip that this validator has validated waits
+        for its certificate, that block, in round 0 of the height after it, so that the next
+        block is built while the votes on this one come in. The others hold such a proposal
+        until the block it extends is certified (`on_proposal`), and its proposer votes for
+        it only then (`send_proposal`): a block is still voted for only on a certified
+        parent. Not while a height stalls (round above 0)."""
+        if self.round == 0:
+            above = [block.header for block, _ in self.pending.values()
+                     if block.header.prev_hash == self.tip.hash]
+            if len(above) == 1:
+                return above[0], 0
+        return self.tip, self.round
 
     def _waiting(self) -> bool:
         """Whether the mempool holds anything that could go into a block on the tip."""
         key = (self.mempool.version, self.tip.hash)
         if self._ready_at is None or self._ready_at[:2] != key:
-            self._ready_at = (*key, bool(self.mempool.ready(self._tip_nonces())))
+            self._ready_at = (*key, bool(self.mempool.ready(self._nonces_after(self.tip))))
         return self._ready_at[2]
 
     def due_appends(self) -> list[CertifiedBlock]:
@@ -333,33 +354,38 @@ class Validator:
         """The stream acknowledged ``block_hash``: nothing more to do for it."""
         self.to_append.pop(block_hash, None)
 
-    def candidates(self) -> tuple[int, list[Transaction]]:
-        """The next block's time and transactions from the mempool: what can apply on the tip,
-        at a time the node holds the operator's clock for."""
-        return self.mempool.next_block(self.tip.timestamp, self._tip_nonces(), self.clocks,
-                                       self.max_block_txs)
+    def candidates(self, parent: BlockHeader) -> tuple[int, list[Transaction]]:
+        """The next block's time and transactions from the mempool: what can apply on
+        ``parent`` (see `next_turn`), at a time the node holds the operator's clock for."""
+        return self.mempool.next_block(parent.timestamp, self._nonces_after(parent),
+                                       self.clocks, self.max_block_txs)
 
     def _propose(self, height: int) -> None:
-        at, txs = self.candidates()
+        parent, round_ = self.next_turn()
+        at, txs = self.candidates(parent)
         if not txs:
-            self._nothing_to_propose_at = (self.mempool.version, self.tip.hash)
+            self._nothing_to_propose_at = (self.mempool.version, parent.hash)
             return
-        clock = self.clocks.get(at) if at > self.tip.timestamp else None
-        state = self._tip_state()
-        built = build_block(state, self.tip, txs, at, self.key, verified=self.mempool)
+        clock = self.clocks.get(at) if at > parent.timestamp else None
+        state = self._state_after(parent)
+        built = build_block(state, parent, txs, at, self.key, verified=self.mempool)
         self._sort_refused(built.refused, state)
         if not built.block.transactions:
-            self._nothing_to_propose_at = (self.mempool.version, self.tip.hash)
+            self._nothing_to_propose_at = (self.mempool.version, parent.hash)
             return
-        self.proposed.add((height, self.round))
-        self.send_proposal(Proposal(self.round, clock, built.block), built.state)
+        self.proposed.add((height, round_))
+        self.send_proposal(Proposal(round_, clock, built.block), built.state)
 
     def send_proposal(self, proposal: Proposal, state: ChainState[MarketContract]) -> None:
-        """Send ``proposal`` (built by this validator into ``state``) and vote for it."""
+        """Send ``proposal`` (built by this validator into ``state``) and vote for it, at once
+        if the block it extends is certified, else once it is (`_unpark`)."""
         block = proposal.block
         self.pending[block.header.hash] = (block, state)
         self.out.messages.append(("proposal", proposal.encoded))
-        self._vote(block)
+        if self._certified_or_committed(block.header.prev_hash):
+            self._vote(block)
+        else:
+            self.unvoted[block.header.prev_hash] = block
 
     def _sort_refused(self, refused: tuple[tuple[Transaction, str], ...],
                       state: ChainState[MarketContract]) -> None:
@@ -483,6 +509,11 @@ class Validator:
                     break
 
     def _unpark(self, parent_hash: BlockHash) -> None:
+        """``parent_hash`` is certified or committed: vote for this validator's own block on
+        it, and validate the others' proposals on it."""
+        own = self.unvoted.pop(parent_hash, None)
+        if own is not None and own.header.hash in self.pending:
+            self._vote(own)
         for proposal in self.parked.pop(parent_hash, []):
             self.on_proposal(proposal)
 
@@ -529,6 +560,7 @@ class Validator:
         self.clocks = {t: c for t, c in self.clocks.items() if t >= block.header.timestamp}
         self.voted = {(hh, p) for hh, p in self.voted if hh > height}
         self.proposed = {(hh, r) for hh, r in self.proposed if hh > height}
+        self.unvoted = {p: b for p, b in self.unvoted.items() if b.header.height > height}
         for parent in [p for p, props in self.parked.items()
                        if all(pr.block.header.height <= height for pr in props)]:
             del self.parked[parent]

@@ -11,9 +11,9 @@ kernels (compiled once by `testbed network up`, so the first submission waits fo
 compiler), and only then connects: a node that answers is ready.
 
 Two threads: the event loop does only I/O (it answers status requests from a snapshot, at
-once, whatever the validator is doing), and one validator thread does everything that costs
-processor time (signature checks, block validation, the store's writes), one message at a
-time in arrival order. Client submissions wait for that thread in a bounded queue; past its
+once, whatever the validator is doing), and one validator thread (`worker`) does everything
+that costs processor time (signature checks, block validation, the store's writes), one
+message at a time: votes and stream entries first, then the rest in arrival order. Client submissions wait for that thread in a bounded queue; past its
 limit a node answers "busy" and the client tries another.
 """
 
@@ -27,7 +27,6 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
@@ -57,6 +56,7 @@ from testbed.network.timing import (
     POLL_S,
     TICK_S,
 )
+from testbed.network.worker import NORMAL, URGENT, Worker
 
 log = logging.getLogger("testbed.network")
 T = TypeVar("T")
@@ -120,7 +120,7 @@ class Node:
         # the stream entry of height h is at sequence h + 1 or later (entries that are not
         # a certified child are skipped), so reading resumes there and skips what it applied
         self.validator.stream_seq = self.chain.height + 1
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="validator")
+        self.thread = Worker("validator")
         self.snapshot = self.validator.status()  # what status requests are answered from
         self.jobs = 0  # jobs handed to the validator thread and not yet done
         self.queued_submissions = 0
@@ -143,7 +143,7 @@ class Node:
         await nc.subscribe(s.status(self.config.name), cb=self._on_status)
         await nc.subscribe(s.mempool, cb=self._guard(self._on_mempool), **limits)
         await nc.subscribe(s.proposals, cb=self._guard(self._on_proposal), **limits)
-        await nc.subscribe(s.votes, cb=self._guard(self._on_vote), **limits)
+        await nc.subscribe(s.votes, cb=self._guard(self._on_vote, URGENT), **limits)
         await nc.subscribe(s.appended, cb=self._on_appended)
         log.info("%s: validator %s at height %d, ready in %.1f s", self.config.name,
                  self.key.public.hex()[:16], self.chain.height, time.perf_counter() - started)
@@ -153,7 +153,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*tasks, *self.tasks, return_exceptions=True)
         await nc.drain()
-        self.thread.shutdown(wait=True)
+        self.thread.shutdown()
         self.chain.close()
 
     def _connected(self) -> tuple[Client, BlockLog]:
@@ -164,13 +164,13 @@ class Node:
 
     # --- the validator thread -----------------------------------------------------------------
 
-    async def _on_thread(self, job: Callable[[], T]) -> T:
-        """Run ``job`` on the validator thread, then the validator's tick; send what they
-        queued, then append what is due to the stream."""
+    async def _on_thread(self, job: Callable[[], T], priority: int = NORMAL) -> T:
+        """Run ``job`` on the validator thread (`worker`), then the validator's tick; send
+        what they queued, then append what is due to the stream."""
         self.jobs += 1
         try:
-            result, messages, due = await asyncio.get_running_loop().run_in_executor(
-                self.thread, self._step, job)
+            result, messages, due = await self.thread.run(
+                functools.partial(self._step, job), priority)
         finally:
             self.jobs -= 1
         await self._send(messages)
@@ -189,12 +189,13 @@ class Node:
 
     # --- incoming -----------------------------------------------------------------------------
 
-    def _guard(self, handler: Callable[[bytes], None]) -> Callable[[Msg], Awaitable[None]]:
+    def _guard(self, handler: Callable[[bytes], None], priority: int = NORMAL,
+               ) -> Callable[[Msg], Awaitable[None]]:
         """Run ``handler`` on a message on the validator thread; a malformed message is logged
         and dropped, a failure of ours logged with its traceback."""
         async def cb(msg: Msg) -> None:
             try:
-                await self._on_thread(lambda: handler(msg.data))
+                await self._on_thread(lambda: handler(msg.data), priority)
             except EncodingError as exc:
                 log.warning("%s: malformed message on %s: %s", self.config.name, msg.subject, exc)
             except Exception:
@@ -276,8 +277,8 @@ class Node:
                 self.wake.set()  # the stream moved on: read it first
                 break
             block_hash = certified.block.header.hash
-            await asyncio.get_running_loop().run_in_executor(
-                self.thread, self.validator.appended, block_hash)
+            await self.thread.run(functools.partial(self.validator.appended, block_hash),
+                                  URGENT)
             await nc.publish(self.subjects.appended, str(seq).encode())
             self.wake.set()
             break  # the next one extends this one: append it once this is applied
@@ -289,13 +290,18 @@ class Node:
         _, blocklog = self._connected()
         while True:
             try:
-                entry = await blocklog.get(self.validator.stream_seq + 1)
+                # the mempool still holds the entry's transactions decoded (until it is
+                # applied): reused, not decoded again. Read from this thread while the
+                # validator's changes it: a lookup by bytes is atomic under the GIL.
+                entry = await blocklog.get(self.validator.stream_seq + 1,
+                                           self.validator.mempool.by_bytes)
             except (TimeoutError, nats.errors.Error) as exc:
                 log.debug("%s: stream read: %s", self.config.name, exc)
                 entry = None
             if entry is not None:
                 try:
-                    await self._on_thread(functools.partial(self.validator.on_entry, entry))
+                    await self._on_thread(functools.partial(self.validator.on_entry, entry),
+                                          URGENT)
                 except LedgerError as exc:  # the store refused: nothing half-written
                     log.error("%s: could not apply stream entry %d: %s", self.config.name,
                               entry.seq, exc)

@@ -101,3 +101,22 @@ def test_truncated_network_messages_are_refused(block, data):
         cut = data.draw(st.integers(0, len(data_bytes) - 1))
         with pytest.raises(EncodingError):
             getattr(wire, decoder)(data_bytes[:cut])
+
+
+def test_known_transactions_are_reused_and_only_for_their_exact_bytes(block):
+    """A node decodes a block it reads back from the stream with its mempool as ``known``:
+    a transaction held is reused (the same object), one not held, or held under other bytes,
+    is decoded from the message's own bytes."""
+    from testbed.ledger import wire
+
+    first, *rest = block.transactions
+    other = rest[0]
+    known = {first.encoded: first, other.encoded + b"x": first}
+    for name, (data, decoder) in _messages(block).items():
+        if decoder == "decode_submission":
+            continue
+        value = getattr(wire, decoder)(data, known)
+        txs = value.block.transactions
+        assert txs[0] is first, name
+        assert txs[1] == other and txs[1] is not other and txs[1] is not first, name
+        assert txs == block.transactions, name

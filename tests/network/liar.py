@@ -29,25 +29,26 @@ class LyingValidator(Validator):
         self.lies = itertools.cycle(LIES)
 
     def _propose(self, height: int) -> None:
-        at, txs = self.candidates()
-        clock = self.clocks.get(at) if at > self.tip.timestamp else None
-        if not txs or (at > self.tip.timestamp and clock is None):
+        parent, round_ = self.next_turn()
+        at, txs = self.candidates(parent)
+        clock = self.clocks.get(at) if at > parent.timestamp else None
+        if not txs or (at > parent.timestamp and clock is None):
             return
-        state = self._state_of(self.tip.hash)[1]
-        good = build_block(state, self.tip, txs, at, self.key).block
+        state = self._state_of(parent.hash)[1]
+        good = build_block(state, parent, txs, at, self.key).block
         if not good.transactions:
             return
-        self.proposed.add((height, self.round))
+        self.proposed.add((height, round_))
         lie = next(self.lies)
         print(f"liar: proposed {lie} at height {height}", flush=True)
         if lie == "two blocks":
-            other = build_block(state, self.tip, txs[1:] or txs, at, self.key).block
+            other = build_block(state, parent, txs[1:] or txs, at, self.key).block
             for block in (good, other):
-                self.out.messages.append(("proposal", Proposal(self.round, clock, block).encoded))
+                self.out.messages.append(("proposal", Proposal(round_, clock, block).encoded))
                 self.out.messages.append(("vote", self.cast(block).encoded))
             return
         bad = self._corrupt(good, lie)
-        self.out.messages.append(("proposal", Proposal(self.round, clock, bad).encoded))
+        self.out.messages.append(("proposal", Proposal(round_, clock, bad).encoded))
         self.out.messages.append(("vote", self.cast(bad).encoded))
         forged = sorted({(self.key.public, self.cast(bad).signature),
                          *((v, bytes(64)) for v in self.validators if v != self.key.public)})

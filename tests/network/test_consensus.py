@@ -194,6 +194,47 @@ def test_an_equivocating_proposer_gets_at_most_one_block_certified(net):
     assert sum(a.header.hash in v.certified for v in honest) == 2
 
 
+def test_the_next_proposer_builds_while_votes_come_in_and_no_one_votes_early(net):
+    """The proposer of height 2 proposes on block 1 once it has validated it, before block 1
+    is certified; no validator (its proposer included) votes for block 2 before it holds
+    block 1's certificate, and then each does."""
+    for tick in net.load[:2]:
+        net.submit(tick)
+    for i, v in enumerate(net.vs):  # the mempool messages
+        for kind, payload in v.out.drain():
+            net.deliver(i, kind, payload)
+    first = net.by_key(net.vs[0].proposer(1, 0))
+    second = net.by_key(net.vs[0].proposer(2, 0))
+    first.tick()
+    [proposal_1] = [decode_proposal(p) for kind, p in first.out.drain() if kind == "proposal"]
+    block_1 = proposal_1.block
+    votes_1 = [first.cast(block_1)]
+    for v in net.vs:
+        if v is not first:
+            v.on_proposal(proposal_1)
+            v.tick()  # the proposer of height 2 proposes now
+    out = {v.name: v.out.drain() for v in net.vs}
+    votes_1 += [decode_vote(p) for msgs in out.values() for kind, p in msgs if kind == "vote"]
+    assert {vote.block_hash for vote in votes_1} == {block_1.header.hash}
+    [proposal_2] = [decode_proposal(p) for kind, p in out[second.name] if kind == "proposal"]
+    assert proposal_2.block.header.prev_hash == block_1.header.hash
+    assert proposal_2.block.header.height == 2 and proposal_2.round == 0
+    assert block_1.header.hash not in second.certified
+    for v in net.vs:  # block 2 waits for block 1's certificate everywhere
+        if v is not second:
+            v.on_proposal(proposal_2)
+        assert [kind for kind, _ in v.out.drain()] == []
+    for v in net.vs:
+        for vote in votes_1:
+            if vote.validator != v.key.public:
+                v.on_vote(vote)
+        assert block_1.header.hash in v.certified
+        votes_2 = [decode_vote(p) for kind, p in v.out.drain() if kind == "vote"]
+        assert [vote.block_hash for vote in votes_2] == [proposal_2.block.header.hash]
+    net.run(300)
+    assert len({v.chain.head.hash for v in net.vs}) == 1 and net.vs[0].chain.height >= 2
+
+
 def test_a_silent_proposer_passes_the_turn_on(net):
     index, _ = _height_one(net)
     net.muted = {index}

@@ -3,7 +3,7 @@
 The canonical bytes (`wire.encode_transactions`) are what the block hash, the Merkle root and
 every signature cover; a store only keeps them smaller. Layout::
 
-    length u32 | crc32 u32 | zlib stream (level 9) of the canonical bytes
+    length u32 | crc32 u32 | zlib stream (level 6) of the canonical bytes
 
 ``length`` is the canonical length: reading inflates at most that many bytes (and never more
 than ``MAX_BLOCK_TX_BYTES``), so a crafted row cannot make a reader allocate without bound.
@@ -19,7 +19,11 @@ import zlib
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.params import MAX_BLOCK_TX_BYTES
 
-LEVEL = 9
+LEVEL = 6
+"""zlib's default. Measured on a bench network block (500 transactions, 125 KB, mostly
+sealed records): level 9 took 33 ms and packed to 57.2 %, level 6 5.5 ms and 57.7 %. Every
+validator packs every block it commits: level 9 was an eighth of a validator's busy time in
+`testbed bench network` (py-spy), for 1 % of the file."""
 _HEAD = struct.Struct(">II")
 
 
