@@ -93,9 +93,9 @@ def test_a_lying_validator_commits_nothing(healthy):
     honest_logs = "".join((healthy.folder / "logs" / f"{n}.log").read_text() for n in honest)
     assert "no vote for block" in honest_logs  # its invalid blocks were refused
     assert "certificate vote" in honest_logs  # and its forged stream entries skipped
-    healthy.stores_verify()  # every block committed is valid and certified
-    local.up(healthy.folder)
+    local.up(healthy.folder)  # the honest validator-3 again, on the store the liar left
     healthy.converged()
+    healthy.stores_verify()  # every block committed is valid and certified, on every node
 
 
 @pytest.mark.parametrize("command", [["status"], ["status", "--json"]])
