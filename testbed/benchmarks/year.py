@@ -7,6 +7,9 @@ where its time goes, and how far the loop is from its signature floor.
   year's report draws longer series). The follower replays the ledger on the other core as
   it grows; ``replay_cpu_s_per_year`` is its processor time scaled to a year: were it above
   the loop's, the follower would fall behind and a year's finish would wait for it.
+  ``loop_cpu_s_per_year``: the processor time the run's own process spent in the loop,
+  scaled: on a busy machine, the part of ``seconds_per_year`` that is ours and not the wait
+  for a core.
 - Where the loop's time goes (after start-up, before the finish): a timer signal samples the
   main thread's stack every 5 ms and charges each sample to the innermost part it is inside
   (signing, signature verification, contract, state root, store, power flow, instruments, ...).
@@ -159,14 +162,17 @@ def run(quick: bool = False, days: float | None = None) -> BenchResult:
         out = Path(tmp) / "run"
         start = time.perf_counter()
         finished: list[float] = []
+        cpu_marks: list[float] = []  # this process's processor time (all its threads)
 
         def progress(k: int) -> None:
             marks.append(time.perf_counter())
+            cpu_marks.append(time.process_time())
             sampler.sampling = True
 
         def loop_done(event: object) -> None:
             if isinstance(event, RunFinished):
                 finished.append(time.perf_counter())
+                cpu_marks.append(time.process_time())
                 sampler.sampling = False  # the shares are the loop's: the finish is counted once
 
         def watch(run: Run) -> None:
@@ -188,6 +194,7 @@ def run(quick: bool = False, days: float | None = None) -> BenchResult:
         "wall_s": end - start,
         "startup_s": startup_s,
         "loop_s": loop_s,
+        "loop_cpu_s_per_year": (cpu_marks[-1] - cpu_marks[0]) * scale,
         "finish_s": finish_s,
         "replay_cpu_s_per_year": summary["validation_cpu_s"] * scale,
         "seconds_per_year": seconds_per_year,

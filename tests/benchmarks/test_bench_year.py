@@ -21,6 +21,7 @@ def test_a_few_intervals_give_every_figure_and_the_floor_ratio():
     # the loop scaled to a year, start-up and finish (one summary, one report) counted once
     scale = 366 / r["days"]
     assert r["loop_s"] > 0 and r["finish_s"] > 0 and r["replay_cpu_s_per_year"] > 0
+    assert r["loop_cpu_s_per_year"] > 0
     assert r["seconds_per_year"] == pytest.approx(
         r["startup_s"] + r["loop_s"] * scale + r["finish_s"])
     assert "share_report" not in r  # the report is the finish's
