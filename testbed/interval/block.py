@@ -90,7 +90,10 @@ class EmbeddedLedger:
     """The chain in this process; its validators propose in turn (height modulo their number)
     and hold the validators' view key. Blocks are validated and applied as they are committed
     and stored an interval at a time (`flush`): one database transaction per interval rather
-    than per block."""
+    than per block. A signature made in this process (`Transaction.signed_here`: the run's
+    homes, meters and operator sign here) is valid by construction and not checked again
+    here; every other one is, and the run's follower checks them all, as `testbed verify`
+    does."""
 
     def __init__(self, chain: Chain, validators: Sequence[KeyPair], events: EventStream,
                  validators_view: ViewKey) -> None:
@@ -137,14 +140,20 @@ class EmbeddedLedger:
         return self.chain.next_nonce(account)
 
     def preview(self, txs: Sequence[Transaction], timestamp: int) -> MarketContract:
-        return self.chain.preview(txs, timestamp).contract
+        # by the next block's proposer: the block that starts with ``txs`` starts from here
+        return self.chain.preview(txs, timestamp, self._proposer().public).contract
+
+    def _proposer(self) -> KeyPair:
+        """The validator that proposes the next block."""
+        return self.validators[(self.chain.height + 1) % len(self.validators)]
 
     def commit(self, txs: Sequence[Transaction], timestamp: int) -> None:
         started = time.perf_counter()
         height = self.chain.height + 1
-        proposer = self.validators[height % len(self.validators)]
+        proposer = self._proposer()
         try:
-            block = self.chain.produce(txs, timestamp, proposer, voters=self.validators)
+            block = self.chain.produce(txs, timestamp, proposer, voters=self.validators,
+                                       verified={tx.txid for tx in txs if tx.signed_here})
         except LedgerError as exc:
             self.events.publish(TransactionRefused(timestamp, height, str(exc)))
             raise

@@ -49,6 +49,7 @@ class InvalidBlock(LedgerError):
         self.reason = reason
 
 
+_NO_PROPOSER = PublicKey(b"")  # a preview's, when the caller does not say who proposes next
 _Signed = tuple[PublicKey, bytes, Signature]
 """A signature to check: (key, message, signature)."""
 
@@ -70,15 +71,32 @@ def _execute(
 ) -> ChainState[C]:
     """The state after ``txs``, on a copy; the first refused transaction raises InvalidBlock."""
     new = state.copy()
-    ctx = _context(header, state)
-    for i, tx in enumerate(txs):
+    _execute_onto(new, header, _context(header, state), txs)
+    return new
+
+
+def _execute_onto(new: ChainState[C], header: BlockHeader, ctx: BlockContext,
+                  txs: Sequence[Transaction], first: int = 0) -> None:
+    """``txs``, the block's transactions from index ``first`` on, applied to ``new`` in place
+    under ``ctx``; the first refused transaction raises InvalidBlock."""
+    for i, tx in enumerate(txs, first):
         try:
             new.apply(tx, ctx)
         except Rejected as exc:
             raise InvalidBlock(header.height, f"transaction {i}: {exc}") from None
         if i == 0 and header.height == 0:
             ctx = _context(header, new)
-    return new
+
+
+@dataclass(frozen=True)
+class _Previewed(Generic[C]):
+    """The state a `Chain.preview` computed (a copy of what it returned), kept so that the
+    block that starts with the same transactions does not execute them again."""
+
+    head: BlockHash
+    context: BlockContext
+    txids: tuple[bytes, ...]
+    state: ChainState[C]
 
 
 def _first_bad_signature(signed: Sequence[_Signed | None]) -> int | None:
@@ -239,6 +257,7 @@ class Chain(Generic[C]):
         self.head = head
         self.holding = False
         self._held: list[CertifiedBlock] = []
+        self._previewed: _Previewed[C] | None = None
 
     @classmethod
     def create(
@@ -293,19 +312,37 @@ class Chain(Generic[C]):
     def next_nonce(self, account: PublicKey) -> int:
         return self.state.nonces.get(account, 0)
 
-    def preview(self, txs: Sequence[Transaction], timestamp: int) -> ChainState[C]:
-        """The state after ``txs`` in the next block at ``timestamp``, on a copy: what a
-        proposer reads to write a transaction that must follow them in the same block.
-        Signatures are not checked here (the block's commit checks them)."""
-        draft = _draft(self.chain_id, self.height + 1, timestamp, PublicKey(b""), len(txs))
-        return _execute(self.state, draft, txs)
+    def preview(self, txs: Sequence[Transaction], timestamp: int,
+                proposer: PublicKey = _NO_PROPOSER) -> ChainState[C]:
+        """The state after ``txs`` in the next block at ``timestamp`` (proposed by
+        ``proposer``), on a copy: what a proposer reads to write a transaction that must
+        follow them in the same block. Signatures are not checked here (the block's commit
+        checks them). The next `produce` of a block that starts with ``txs``, on the same head,
+        at the same time and by the same proposer, starts from this state."""
+        draft = _draft(self.chain_id, self.height + 1, timestamp, proposer, len(txs))
+        state = _execute(self.state, draft, txs)
+        self._previewed = _Previewed(self.head.hash, _context(draft, self.state),
+                                     tuple(tx.txid for tx in txs), state.copy())
+        return state
+
+    def _executed(self, header: BlockHeader, txs: Sequence[Transaction]) -> ChainState[C]:
+        """The state after ``txs`` in the block ``header`` drafts: from the last preview's
+        state when it executed the block's first transactions in the same context."""
+        previewed, self._previewed = self._previewed, None
+        ctx = _context(header, self.state)
+        done = len(previewed.txids) if previewed is not None else 0
+        if (previewed is None or previewed.head != self.head.hash or previewed.context != ctx
+                or tuple(tx.txid for tx in txs[:done]) != previewed.txids):
+            return _execute(self.state, header, txs)
+        _execute_onto(previewed.state, header, ctx, txs[done:], first=done)
+        return previewed.state
 
     def produce(self, txs: Sequence[Transaction], timestamp: int, proposer: KeyPair,
-                voters: Sequence[KeyPair] = ()) -> Block:
+                voters: Sequence[KeyPair] = (), verified: Container[bytes] = ()) -> Block:
         """Propose, sign, certify and commit a block of ``txs`` in this process (the embedded
         chain): the certificate holds the votes of the proposer and of ``voters``, validators
         whose keys this process holds, and must be a quorum. A bad block raises and stores
-        nothing."""
+        nothing. ``verified``: as for `validate_block`."""
         height = self.height + 1
         if proposer.public not in self.state.validators:
             raise InvalidBlock(height, "proposer is not a validator")
@@ -316,11 +353,11 @@ class Chain(Generic[C]):
                                        f"process holds {len(signers)} of their keys")
         if timestamp < self.head.timestamp:
             raise InvalidBlock(height, "timestamp earlier than the previous block's")
-        bad = _first_bad_signature(_signed(txs))
+        bad = _first_bad_signature(_signed(txs, verified))
         if bad is not None:
             raise InvalidBlock(height, f"transaction {bad}: bad signature")
-        state = _execute(self.state, _draft(self.chain_id, height, timestamp, proposer.public,
-                                            len(txs)), txs)
+        state = self._executed(_draft(self.chain_id, height, timestamp, proposer.public,
+                                      len(txs)), txs)
         block = _sign(self.chain_id, height, self.head.hash, timestamp, txs, state, proposer)
         self.commit(CertifiedBlock(block, local_certificate(block, signers.values())), state)
         return block

@@ -11,6 +11,7 @@ gets the same root for the same state.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Callable, Hashable
@@ -109,7 +110,9 @@ class HashedTable(dict[K, V]):
         return h.digest()
 
 
+@functools.lru_cache(maxsize=1 << 16, typed=True)
 def _bucket(key: object) -> int:
+    """The bucket of a key (cached: a block writes the same accounts and intervals again)."""
     return hashlib.sha256(key_bytes(key)).digest()[0]
 
 

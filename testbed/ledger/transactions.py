@@ -272,6 +272,7 @@ BODY_TYPES: dict[int, type] = {
 _HEAD = struct.Struct(">BBI32sQ")
 _SIG_PREFIX = struct.Struct(">IB")
 SIGNATURE_SIZE = 64
+_SIGNED_HERE = "_signed_here"  # `Transaction.signed_here`'s mark in the object's own dict
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,19 @@ class Transaction:
     @cached_property
     def txid(self) -> TxId:
         return TxId(hashlib.sha256(self.encoded).digest())
+
+    @property
+    def signed_here(self) -> bool:
+        """Whether `sign` or `sign_batch` made this very object in this process, with the
+        sender's key: its signature is valid by construction, and the embedded ledger does
+        not check it again (the follower and `testbed verify` check every signature). A
+        decoded, replaced, copied or unpickled transaction is another object: False."""
+        return self.__dict__.get(_SIGNED_HERE) is True
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)  # the cached encodings travel; the mark stays here
+        state.pop(_SIGNED_HERE, None)
+        return state
 
     @property
     def type(self) -> int:
@@ -325,6 +339,7 @@ def sign(body: Any, key: KeyPair, nonce: int, chain_id: int) -> Transaction:
     signature = key.sign(signing_message(chain_id, body.TYPE, unsigned))
     tx = Transaction(chain_id, key.public, nonce, body, signature)
     tx.__dict__["unsigned"] = unsigned
+    tx.__dict__[_SIGNED_HERE] = True
     return tx
 
 
@@ -344,6 +359,7 @@ def sign_batch(
     for body, key, nonce, u, signature in zip(bodies, keys, nonces, unsigned, signatures):
         tx = Transaction(chain_id, key.public, nonce, body, Signature(signature.tobytes()))
         tx.__dict__["unsigned"] = u
+        tx.__dict__[_SIGNED_HERE] = True
         txs.append(tx)
     return txs
 

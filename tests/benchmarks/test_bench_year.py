@@ -18,6 +18,13 @@ def test_a_few_intervals_give_every_figure_and_the_floor_ratio():
     assert r["ledger_valid"] == 1 and r["money_conservation_error"] == 0
     assert r["avoidable_violations"] == 0 and r["unavoidable_violations"] >= 0
     assert r["seconds_per_year"] > r["startup_s"] > 0 and r["ledger_bytes_per_day"] > 0
+    # the loop scaled to a year, start-up and finish (one summary, one report) counted once
+    scale = 366 / r["days"]
+    assert r["loop_s"] > 0 and r["finish_s"] > 0 and r["replay_cpu_s_per_year"] > 0
+    assert r["loop_cpu_s_per_year"] > 0
+    assert r["seconds_per_year"] == pytest.approx(
+        r["startup_s"] + r["loop_s"] * scale + r["finish_s"])
+    assert "share_report" not in r  # the report is the finish's
     shares = [v for k, v in r.items() if k.startswith("share_")]
     assert shares and abs(sum(shares) - 1) < 1e-6
     assert result["ratios"]["loop_vs_signature_floor"] > 0

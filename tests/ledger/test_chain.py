@@ -134,3 +134,48 @@ def test_every_single_byte_change_of_a_signed_transaction_is_rejected(position, 
         return
     ok = ed25519_verify_batch([tx.sender], [tx.signing_message()], [tx.signature])
     assert not ok[0], f"byte {position} changed and the transaction still verifies"
+
+
+def test_only_a_signature_made_here_is_taken_as_checked(chain, validator):
+    """`Transaction.signed_here` marks the object `sign` made, never one decoded, rebuilt,
+    copied or unpickled (a forged copy of a good transaction is checked and refused)."""
+    import copy
+    import pickle
+    from dataclasses import replace
+
+    good = _order(0, chain.chain_id)
+    assert good.signed_here
+    for other in (decode_transaction(good.encoded), replace(good), copy.copy(good),
+                  pickle.loads(pickle.dumps(good))):
+        assert other == good and not other.signed_here
+    forged = replace(good, signature=bytes(64))
+    _refused(chain, [forged], validator, "transaction 0: bad signature")
+    with pytest.raises(InvalidBlock, match="transaction 0: bad signature"):
+        chain.produce([forged], 200, validator, verified={good.txid})  # another txid
+    chain.produce([good], 200, validator, verified={good.txid})
+    assert chain.height == 1
+
+
+def test_a_block_starts_from_its_preview_and_ends_as_without_it(tmp_path, validator):
+    """`produce` resumes from the last `preview` of its first transactions: the same block
+    and state as executing them all, whatever the caller did with the preview's state, and a
+    refusal after them still stores nothing."""
+    plain = Chain.create(tmp_path / "plain.sqlite", [validator], timestamp=100)
+    previewed = Chain.create(tmp_path / "previewed.sqlite", [validator], timestamp=100)
+    first, later = _order(0, plain.chain_id), _order(1, plain.chain_id)
+    try:
+        previewed.preview([first], 200, validator.public)
+        _refused(previewed, [first, _order(5, plain.chain_id)], validator,
+                 "transaction 1: nonce 5")
+        seen = previewed.preview([first], 200, validator.public)
+        seen.nonces[ALICE.public] = 99  # the caller's copy: not the block's
+        a = plain.produce([first, later], 200, validator)
+        b = previewed.produce([first, later], 200, validator)
+        assert a.header == b.header and previewed.next_nonce(ALICE.public) == 2
+        previewed.preview([_order(2, plain.chain_id)], 300, validator.public)
+        plain.produce([_order(2, plain.chain_id)], 301, validator)  # another time: not reused
+        previewed.produce([_order(2, plain.chain_id)], 301, validator)
+        assert plain.head == previewed.head
+    finally:
+        plain.close()
+        previewed.close()
