@@ -22,7 +22,8 @@ The rule, for one snapshot, deterministic and in whole watts:
    every injection by one transposed substitution; rounded and thresholded alike), and only
    the groups of the `EXACT_PROBES` units the estimate ranks first (by class, relief, id) are
    measured as above; the others count as not relieving in this round. If none of those
-   relieves the element, every group is measured after all.
+   relieves the element, the next twice as many are measured, then four times as many; if
+   none of those does either, the element counts as one no unit relieves (4).
 4. If no unit relieves the element, nothing the operator controls can: its limit is relaxed to
    its present value, so that from then on no grant may make it worse, and it is reported at the
    end with its cause (`grid_models.violations`). Otherwise, among the units that relieve it,
@@ -81,6 +82,7 @@ EXACT_PROBES = 32
 """Relief probes (power flows) a round makes at most before its candidates are screened by
 their linear sensitivities: a feeder's few dozen homes are all probed, a town's thousands not."""
 _WHOLE_CUT_SHARE = 0.75  # screened rounds cut whole units up to this share of the excess
+_SCREEN_WINDOWS = 3  # screened probes: EXACT_PROBES, then twice, then four times as many
 _BLAS = ThreadpoolController()
 
 
@@ -272,9 +274,9 @@ def _curtail(
 def _screened_relief(plan: InverterPlan, case: Case, solved, granted, active, worst: _Worst,
                      exact_probes: int):
     """Relief per watt of each active unit, and whether candidates were screened: every
-    group probed when there are at most ``exact_probes`` groups, else only the groups of the
-    ``exact_probes`` best units by the linear screen (all of them again if none of those
-    relieves the element while the screen says some unit does)."""
+    group probed when there are at most ``exact_probes`` groups, else the groups of the
+    units the linear screen ranks first: ``exact_probes`` of them, then (while none of those
+    relieves the element) the next twice as many, up to `_SCREEN_WINDOWS` windows."""
     signature = case.units.signature
     if len({signature[u] for u in active}) <= exact_probes:
         return (yield from _relief(case, solved, granted, active, worst)), False
@@ -282,18 +284,21 @@ def _screened_relief(plan: InverterPlan, case: Case, solved, granted, active, wo
     helping = np.flatnonzero(linear > 0)
     ranked = helping[np.lexsort((case.units.ids[active[helping]], -linear[helping],
                                  case.units.priority[active[helping]]))]
-    chosen: dict[object, None] = {}
+    groups: dict[object, None] = {}
     for i in ranked:
-        if len(chosen) == exact_probes:
-            break
-        chosen.setdefault(signature[active[i]])
-    if not chosen:
-        return np.zeros(len(active)), True
-    mine = np.array([signature[u] in chosen for u in active], dtype=bool)
+        groups.setdefault(signature[active[i]])
+    order = list(groups)
     relief = np.zeros(len(active))
-    relief[mine] = yield from _relief(case, solved, granted, active[mine], worst)
-    if not (relief > 0).any():
-        relief = yield from _relief(case, solved, granted, active, worst)
+    start, size = 0, exact_probes
+    for _ in range(_SCREEN_WINDOWS):
+        window = set(order[start:start + size])
+        if not window:
+            break
+        mine = np.array([signature[u] in window for u in active], dtype=bool)
+        relief[mine] = yield from _relief(case, solved, granted, active[mine], worst)
+        if (relief > 0).any():
+            break
+        start, size = start + size, 2 * size
     return relief, True
 
 
