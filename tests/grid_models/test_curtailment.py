@@ -12,18 +12,15 @@ from hypothesis import strategies as st
 
 from grid_models import (
     Injections,
-    Inverters,
     Limits,
-    Profiles,
     TradeRequest,
     check_trades,
     compile_net,
     curtailment,
     export_limits_batch,
     load_feeder,
-    solve_snapshots,
 )
-from tests.grid_models.conftest import radial_feeder
+from tests.grid_models.conftest import doubled_pv_intervals, radial_feeder
 
 BAND = Limits(vm_max_pu=1.03)
 
@@ -37,18 +34,7 @@ def test_screened_rounds_keep_the_band_and_cut_about_what_the_exact_rule_cuts():
     1.03 pu band: screened rounds (one probe each, whole cuts) end within the band, as the
     exact rule does, curtailing within 5 % of its energy; and the same twice."""
     feeder = load_feeder("1-LV-semiurb4--0-sw")
-    n = len(feeder.net.load)
-    rng = np.random.default_rng(1)
-    kwp = np.where(rng.permutation(n) < round(0.4 * n), rng.uniform(6, 16, n), 0.0) * 2
-    per_kwp = feeder.profiles.sgen_p_mw[:, 0] / feeder.net.sgen["p_mw"].iloc[0]
-    pv = per_kwp[:, None] * kwp[None]
-    load = np.asarray(feeder.profiles.load_p_mw) * 1000 - pv
-    none = np.zeros((len(load), len(feeder.net.sgen)))
-    uncontrolled = solve_snapshots(feeder, load / 1000, feeder.profiles.load_q_mvar, none, none)
-    worst = np.argsort(-np.nanmax(uncontrolled.vm_pu, axis=1))[:12]
-    intervals = Profiles(load[worst] / 1000, feeder.profiles.load_q_mvar[worst],
-                         none[worst], none[worst])  # fmt: skip
-    inverters = Inverters(kwp, pv[worst])
+    intervals, inverters, _ = doubled_pv_intervals(12)
     exact = export_limits_batch(feeder, intervals, inverters, None, BAND)
     with screened():
         first = export_limits_batch(feeder, intervals, inverters, None, BAND)
