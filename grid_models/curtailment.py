@@ -16,7 +16,14 @@ The rule, for one snapshot, deterministic and in whole watts:
    watt when the unit gives up 1 kW of what it delivers (one batch; units with the same effect on
    the grid share one probe, so they tie exactly), rounded to 6 significant digits. A relief
    below 1e-10 of the limit per watt is none: a unit that barely touches the element neither
-   loads nor relieves it.
+   loads nor relieves it. With more than `EXACT_PROBES` probes to make (a town's thousands of
+   exporting homes), the round is *screened*: every unit's relief is first estimated to first
+   order at the solved snapshot (`grid_models.sensitivity`: the element's gradient carried to
+   every injection by one transposed substitution; rounded and thresholded alike), and only
+   the groups of the `EXACT_PROBES` units the estimate ranks first (by class, relief, id) are
+   measured as above; the others count as not relieving in this round. If none of those
+   relieves the element, the next twice as many are measured, then four times as many; if
+   none of those does either, the element counts as one no unit relieves (4).
 4. If no unit relieves the element, nothing the operator controls can: its limit is relaxed to
    its present value, so that from then on no grant may make it worse, and it is reported at the
    end with its cause (`grid_models.violations`). Otherwise, among the units that relieve it,
@@ -24,7 +31,17 @@ The rule, for one snapshot, deterministic and in whole watts:
    largest whole-watt grant that keeps the element within its limit (a batched search, each
    batch narrowing the bracket 32-fold; 0 if there is none), and that element is recorded as
    the unit's binding constraint. Units that do not load the element are never cut for it.
+   In a screened round the units in that order are first cut to zero at once, with the element
+   as their binding constraint, while their measured reliefs times their grants add up to less
+   than 3/4 of the element's excess (each of them is needed whole, to first order); the unit
+   after them is then searched as above.
 5. Repeat from 1 until no limit is violated.
+
+Up to `EXACT_PROBES` groups a round (every feeder of the examples) the rule is the exact one of
+3 and 4, as before screening existed; a screened round may pick another unit than the exact
+rule would where the first-order ranking misses the measured best, and whole cuts assume the
+reliefs stay as measured. Either way the rule ends only when no limit is violated that a
+measured relief says a cut could ease, in whole watts, deterministically.
 
 Many snapshots are curtailed in lockstep: each snapshot's rule runs as a generator that yields
 the grants it needs solved, and every round's requests of all snapshots go to the power flow as
@@ -45,6 +62,7 @@ from grid_models.feeders import Injections
 from grid_models.inverters import InverterPlan, InverterSolution, solve_with_inverters
 from grid_models.network import GridModel
 from grid_models.powerflow import element_injections
+from grid_models.sensitivity import value_change_per_unit
 from grid_models.violations import (
     Constraint,
     Limits,
@@ -60,6 +78,11 @@ PROBE_W = 1000  # a unit's relief is measured by cutting this much from it
 _SEARCH_POINTS = 33  # grants tried per batch when searching a unit's largest feasible grant
 _RELIEF_DIGITS = 6  # significant digits kept, so near-equal reliefs tie and ids decide
 _NEGLIGIBLE = 1e-10  # relief per watt, relative to the limit, below which a unit is neutral
+EXACT_PROBES = 32
+"""Relief probes (power flows) a round makes at most before its candidates are screened by
+their linear sensitivities: a feeder's few dozen homes are all probed, a town's thousands not."""
+_WHOLE_CUT_SHARE = 0.75  # screened rounds cut whole units up to this share of the excess
+_SCREEN_WINDOWS = 3  # screened probes: EXACT_PROBES, then twice, then four times as many
 _BLAS = ThreadpoolController()
 
 
@@ -102,6 +125,10 @@ class Case(Protocol):
         """Grant vectors (len(units), n) in which each unit gives up ``watts`` of what it
         actually delivers in ``solved`` (a unit may deliver less than its grant)."""
 
+    def cut_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each unit's injection columns (n, w) (-1: none) and the change of the injection
+        at each (per unit, complex) when the unit gives up one watt: the linear screen's."""
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -112,16 +139,18 @@ class Outcome:
 
 
 def curtail(plan: InverterPlan, cases: Sequence[Case], limits: Limits) -> list[Outcome]:
-    """Apply the rule to every case, all cases' power flows batched together.
+    """Apply the rule to every case, all cases' power flows batched together; above
+    `EXACT_PROBES` probes a round, candidates are screened (module docstring, step 3).
 
     BLAS is held to one thread meanwhile: its small products here gain nothing from threads,
     and OpenBLAS threads left spinning after a call slow every Python step that follows."""
     with _BLAS.limit(limits=1, user_api="blas"):
-        return _curtail_all(plan, cases, limits)
+        return _curtail_all(plan, cases, limits, EXACT_PROBES)
 
 
-def _curtail_all(plan: InverterPlan, cases: Sequence[Case], limits: Limits) -> list[Outcome]:
-    steps = [_curtail(plan, case, limits) for case in cases]
+def _curtail_all(plan: InverterPlan, cases: Sequence[Case], limits: Limits,
+                 exact_probes: int) -> list[Outcome]:
+    steps = [_curtail(plan, case, limits, exact_probes) for case in cases]
     outcomes: list[Outcome | None] = [None] * len(cases)
     pending: dict[int, Rows] = {}
     for i, step in enumerate(steps):
@@ -197,7 +226,7 @@ class _Worst:
 
 
 def _curtail(
-    plan: InverterPlan, case: Case, limits: Limits
+    plan: InverterPlan, case: Case, limits: Limits, exact_probes: int
 ) -> Generator[Rows, InverterSolution, Outcome]:
     units = case.units
     granted = units.requested.astype(np.int64).copy()
@@ -218,14 +247,21 @@ def _curtail(
             ]
             granted[pick] = 0
         else:
-            relief = yield from _relief(case, solved, granted, active, worst)
+            relief, screened = yield from _screened_relief(plan, case, solved, granted, active,
+                                                           worst, exact_probes)
             helps = active[relief > 0]
             if not helps.size:
                 bounds.relax(worst)
                 continue
-            pick = helps[
-                np.lexsort((units.ids[helps], -relief[relief > 0], units.priority[helps]))[0]
+            order = helps[
+                np.lexsort((units.ids[helps], -relief[relief > 0], units.priority[helps]))
             ]
+            pick = order[0]
+            if screened:  # whole cuts the element needs anyway, by the measured reliefs
+                for cut in _whole_cuts(order, relief[np.searchsorted(active, order)], granted,
+                                       worst.excess(solved.result)[0]):
+                    granted[cut], binding[cut] = 0, worst.constraint
+                    pick = order[list(order).index(cut) + 1]
             granted[pick] = yield from _largest_within(case, granted, pick, worst)
         binding[pick] = worst.constraint
         solved = yield case.rows(granted[None])
@@ -233,6 +269,61 @@ def _curtail(
     if report.violations:
         report = yield from _causes(plan, case, report, limits)
     return Outcome(granted, tuple(binding), solved, report)
+
+
+def _screened_relief(plan: InverterPlan, case: Case, solved, granted, active, worst: _Worst,
+                     exact_probes: int):
+    """Relief per watt of each active unit, and whether candidates were screened: every
+    group probed when there are at most ``exact_probes`` groups, else the groups of the
+    units the linear screen ranks first: ``exact_probes`` of them, then (while none of those
+    relieves the element) the next twice as many, up to `_SCREEN_WINDOWS` windows."""
+    signature = case.units.signature
+    if len({signature[u] for u in active}) <= exact_probes:
+        return (yield from _relief(case, solved, granted, active, worst)), False
+    linear = _linear_relief(plan, case, solved, active, worst)
+    helping = np.flatnonzero(linear > 0)
+    ranked = helping[np.lexsort((case.units.ids[active[helping]], -linear[helping],
+                                 case.units.priority[active[helping]]))]
+    groups: dict[object, None] = {}
+    for i in ranked:
+        groups.setdefault(signature[active[i]])
+    order = list(groups)
+    relief = np.zeros(len(active))
+    start, size = 0, exact_probes
+    for _ in range(_SCREEN_WINDOWS):
+        window = set(order[start:start + size])
+        if not window:
+            break
+        mine = np.array([signature[u] in window for u in active], dtype=bool)
+        relief[mine] = yield from _relief(case, solved, granted, active[mine], worst)
+        if (relief > 0).any():
+            break
+        start, size = start + size, 2 * size
+    return relief, True
+
+
+def _linear_relief(plan: InverterPlan, case: Case, solved, active, worst: _Worst) -> np.ndarray:
+    """The linear screen's relief per watt of each active unit (`grid_models.sensitivity`),
+    rounded and thresholded as a measured relief."""
+    cols, ds = case.cut_columns()
+    change = value_change_per_unit(plan.model, solved.result, worst.kind, worst.position,
+                                   cols[active], ds[active])
+    relief = _significant(-worst.sign * change, _RELIEF_DIGITS)
+    return np.where(relief > _NEGLIGIBLE * abs(worst.constraint.limit), relief, 0.0)
+
+
+def _whole_cuts(order, relief, granted, excess: float) -> list[int]:
+    """The leading units of ``order`` (by the rule's preference) cut to zero at once: while
+    their reliefs per watt times their grants add up to less than `_WHOLE_CUT_SHARE` of the
+    element's excess, the element needs each of them cut whole (to first order); the unit
+    after them is then searched as usual. Never the last unit of ``order``."""
+    cuts, total = [], 0.0
+    for unit, per_watt in zip(order[:-1], relief):
+        total += per_watt * granted[unit]
+        if not total < _WHOLE_CUT_SHARE * excess:
+            break
+        cuts.append(int(unit))
+    return cuts
 
 
 def _relief(case: Case, solved, granted, active, worst: _Worst):

@@ -182,6 +182,12 @@ class _ExportCase:
                 give -= taken
         return grants
 
+    def cut_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """A unit's watt given up is its home's inverter delivering a watt less."""
+        plan, per_watt = self.plan, 1e-6 / self.model.base_mva
+        change = -(plan.factor[:, None] * plan.shares) * per_watt
+        return plan.cols[self.home], change[self.home].astype(np.complex128)
+
     def references(self) -> Rows:
         none = np.zeros((2, self.plan.m))
         return Rows(self.references_s, none, np.full((2, self.plan.m), np.inf))

@@ -185,6 +185,15 @@ class _TradeCase:
     def references(self) -> Rows:
         return Rows(self.references_s, np.zeros((2, 0)), np.zeros((2, 0)))
 
+    def cut_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """A unit's watt given up: a watt less injected at its columns and drawn at its
+        buyer's."""
+        out_of = np.where(self.out_of[0] >= 0, self.out_of[0], -1)
+        cols = np.concatenate([self.into[0], out_of], axis=1)
+        change = np.concatenate([-self.into[1], np.where(out_of >= 0, self.out_of[1], 0.0)],
+                                axis=1) * self.per_watt
+        return cols, change.astype(np.complex128)
+
     def probes(self, granted, solved, units, watts) -> np.ndarray:
         grants = np.repeat(granted[None], len(units), axis=0)
         grants[np.arange(len(units)), units] -= watts  # a trade delivers its grant

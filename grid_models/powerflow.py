@@ -10,7 +10,12 @@ import pandapower as pp
 
 from grid_models.errors import GridModelError
 from grid_models.network import GridModel, compile_net
-from grid_models.unbalanced import UnbalancedModel, UnbalancedResult, solve_unbalanced
+from grid_models.unbalanced import (
+    UnbalancedModel,
+    UnbalancedResult,
+    solve_unbalanced,
+    unbalanced_outputs,
+)
 from kernels.powerflow import (
     DEFAULT_MAX_ITER,
     DEFAULT_TOL,
@@ -145,14 +150,30 @@ def solve_injections(
         max_iter=max_iter,
         backend=backend,
     )
+    return balanced_outputs(model, fixed.voltages, fixed.converged, fixed.iterations)
+
+
+def outputs_at(model: Model, voltages: np.ndarray) -> Result:
+    """A model's result at given voltages (as a result holds them: node voltages of a
+    balanced model, sequence voltages of an unbalanced one), every row taken as converged."""
+    converged = np.ones(len(voltages), dtype=bool)
+    if isinstance(model, UnbalancedModel):
+        return unbalanced_outputs(model, voltages, converged)
+    return balanced_outputs(model, voltages, converged)
+
+
+def balanced_outputs(model: GridModel, voltages: np.ndarray, converged: np.ndarray,
+                     iterations: int = 0) -> SnapshotResult:
+    """The result of node voltages (T, n): what a solve reports, and what the curtailment's
+    sensitivities evaluate at voltages near a solved snapshot's."""
     vm, va, loading = snapshot_outputs(
-        fixed.voltages,
+        voltages,
         model.v_slack,
         model.bus_node,
         model.branch_nodes,
         model.branch_adm,
         model.branch_k,
-        fixed.converged,
+        converged,
     )
     lines, trafos = model.n_line, model.n_line + model.n_trafo
     windings = loading[:, trafos:].reshape(len(vm), 3, model.n_trafo3w)
@@ -162,9 +183,9 @@ def solve_injections(
         line_loading_percent=loading[:, :lines],
         trafo_loading_percent=loading[:, lines:trafos],
         trafo3w_loading_percent=windings.max(axis=1),
-        converged=fixed.converged,
-        iterations=fixed.iterations,
-        node_voltages=fixed.voltages,
+        converged=converged,
+        iterations=iterations,
+        node_voltages=voltages,
     )
 
 

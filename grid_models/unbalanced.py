@@ -368,9 +368,17 @@ def solve_unbalanced(
         start = np.einsum("qp,tpn->tqn", A_INV, np.asarray(v_start).reshape(rows, 3, n))
     fixed = zbus_fixed_point_3ph(model.factors, model.v0, np.asarray(s).reshape(rows, 3, n),
                                  v_start=start, tol=tol, max_iter=max_iter, backend=backend)
+    return unbalanced_outputs(model, fixed.voltages, fixed.converged, fixed.iterations)
+
+
+def unbalanced_outputs(model: UnbalancedModel, voltages: np.ndarray, converged: np.ndarray,
+                       iterations: int = 0) -> UnbalancedResult:
+    """The result of sequence voltages (T, 3, n): what a solve reports, and what the
+    curtailment's sensitivities evaluate at voltages near a solved snapshot's."""
+    rows = len(voltages)
     vm, v_re, v_im, vuf, loading, neutral = sequence_outputs(
-        fixed.voltages, model.v_slack, model.bus_node, model.branch_nodes, model.branch_adm,
-        model.branch_k, fixed.converged)
+        voltages, model.v_slack, model.bus_node, model.branch_nodes, model.branch_adm,
+        model.branch_k, converged)
     lines = model.n_line
     return UnbalancedResult(
         vm_pu=vm,
@@ -381,7 +389,7 @@ def solve_unbalanced(
         neutral_loading_percent=neutral[:, :lines],
         trafo_loading_percent=loading[:, :, lines:lines + model.n_trafo],
         trafo3w_loading_percent=np.zeros((rows, 0)),
-        converged=fixed.converged,
-        iterations=fixed.iterations,
-        sequence_voltages=fixed.voltages,
+        converged=converged,
+        iterations=iterations,
+        sequence_voltages=voltages,
     )

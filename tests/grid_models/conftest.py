@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandapower as pp
 import pytest
 
-from grid_models import Feeder, load_feeder
+from grid_models import Feeder, Inverters, Profiles, load_feeder, solve_snapshots
 
 SIMBENCH_CODE = "1-LV-semiurb4--0-sw"
 
@@ -59,3 +60,23 @@ def radial_feeder(
     for b in buses[1:]:
         pp.create_load(net, b, p_mw=load_mw, q_mvar=load_mw / 4)
     return net, buses
+
+
+def doubled_pv_intervals(count: int) -> tuple[Profiles, Inverters, float]:
+    """semiurb4's 41 homes, 40 % with 6-16 kWp, the PV doubled: the ``count`` intervals of the
+    year furthest above 1.03 pu uncontrolled, the homes' inverters in them, and the lowest
+    of those intervals' highest voltages."""
+    feeder = load_feeder(SIMBENCH_CODE)
+    n = len(feeder.net.load)
+    rng = np.random.default_rng(1)
+    kwp = np.where(rng.permutation(n) < round(0.4 * n), rng.uniform(6, 16, n), 0.0) * 2
+    per_kwp = feeder.profiles.sgen_p_mw[:, 0] / feeder.net.sgen["p_mw"].iloc[0]
+    pv = per_kwp[:, None] * kwp[None]
+    load = np.asarray(feeder.profiles.load_p_mw) * 1000 - pv
+    none = np.zeros((len(load), len(feeder.net.sgen)))
+    uncontrolled = solve_snapshots(feeder, load / 1000, feeder.profiles.load_q_mvar, none, none)
+    worst = np.argsort(-np.nanmax(uncontrolled.vm_pu, axis=1))[:count]
+    intervals = Profiles(load[worst] / 1000, feeder.profiles.load_q_mvar[worst],
+                         none[worst], none[worst])  # fmt: skip
+    return intervals, Inverters(kwp, pv[worst]), float(np.nanmax(uncontrolled.vm_pu[worst],
+                                                                 axis=1).min())

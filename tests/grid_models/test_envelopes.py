@@ -22,9 +22,8 @@ from grid_models import (
     export_limits,
     export_limits_batch,
     load_feeder,
-    solve_snapshots,
 )
-from tests.grid_models.conftest import radial_feeder
+from tests.grid_models.conftest import doubled_pv_intervals, radial_feeder
 
 PLANNING = Limits(vm_max_pu=1.05)
 NO_FUNCTIONS = InverterSettings(volt_var=None, volt_watt=None)
@@ -189,20 +188,10 @@ def test_the_default_neighbourhood_keeps_its_planning_band():
     """41 homes on semiurb4, 40 % with 6-16 kWp, a 1.03 pu band: the year's intervals that
     would exceed the band (with the PV doubled, so that there are many) end within it."""
     feeder = load_feeder("1-LV-semiurb4--0-sw")
-    n = len(feeder.net.load)
-    rng = np.random.default_rng(1)
-    kwp = np.where(rng.permutation(n) < round(0.4 * n), rng.uniform(6, 16, n), 0.0) * 2
-    per_kwp = feeder.profiles.sgen_p_mw[:, 0] / feeder.net.sgen["p_mw"].iloc[0]
-    pv = per_kwp[:, None] * kwp[None]
-    load = np.asarray(feeder.profiles.load_p_mw) * 1000 - pv
-    none = np.zeros((len(load), len(feeder.net.sgen)))
-    uncontrolled = solve_snapshots(feeder, load / 1000, feeder.profiles.load_q_mvar, none, none)
-    worst = np.argsort(-np.nanmax(uncontrolled.vm_pu, axis=1))[:60]
-    assert np.nanmax(uncontrolled.vm_pu[worst], axis=1).min() > 1.03
-    intervals = Profiles(load[worst] / 1000, feeder.profiles.load_q_mvar[worst],
-                         none[worst], none[worst])  # fmt: skip
+    intervals, inverters, lowest_peak_pu = doubled_pv_intervals(60)
+    assert lowest_peak_pu > 1.03
     band = Limits(vm_max_pu=1.03)
-    results = export_limits_batch(feeder, intervals, Inverters(kwp, pv[worst]), None, band)
+    results = export_limits_batch(feeder, intervals, inverters, None, band)
     assert all(r.violations.violations == () for r in results)
     assert max(np.nanmax(r.result.vm_pu) for r in results) <= 1.03
     assert sum(r.export_limited_kw.sum() for r in results) > 0
