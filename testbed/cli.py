@@ -213,6 +213,10 @@ def _run(o: RunOptions) -> None:
     from testbed.errors import InputError, Interrupted
     from testbed.interrupts import signal_name
 
+    if o.dev_keys and o.keys is not None:  # options first: a mistake costs no imports
+        raise InputError("--dev-keys and --keys: choose one")
+    if o.dashboard_host is not None and o.dashboard is None:
+        raise InputError("--dashboard-host needs --dashboard")
     try:  # until the run starts, an interrupt has nothing to undo
         from rich.progress import Progress
 
@@ -231,14 +235,10 @@ def _run(o: RunOptions) -> None:
         s = replace(s, ledger=replace(s.ledger, network=None))
     out = o.out or Path("runs") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}"
     keys = RunKeys.generate
-    if o.dev_keys and o.keys is not None:
-        raise InputError("--dev-keys and --keys: choose one")
     if o.dev_keys:
         keys = RunKeys.development
     elif o.keys is not None:
         keys = RunKeys.in_folder(o.keys)
-    if o.dashboard_host is not None and o.dashboard is None:
-        raise InputError("--dashboard-host needs --dashboard")
     dashboard = None
     if o.dashboard is not None:
         from testbed.dashboard import Dashboard
