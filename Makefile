@@ -28,12 +28,15 @@ run: $(STAMP)
 	$(BIN)/testbed run --rtf 600 --control-step 0.1 --out $$out --network $$out/network
 
 # Two test processes, one per core: much of the suite waits on sockets, subprocesses and paced
-# runs, so the second process fills the first's idle time (about 5.5 min instead of 8.5 here).
+# runs, so the second process fills the first's idle time. Tests are handed out one at a time
+# (--maxschedchunk 1): xdist's default first hands each process a quarter of its share in one
+# block, which gave one process every slow test (tests/conftest.py puts them first) while the
+# other finished its fast ones and sat idle for half the run.
 # mypy checks what [tool.mypy] in pyproject.toml names (its cache: .mypy_cache).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --maxschedchunk 1
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
