@@ -323,6 +323,12 @@ class Validator:
                 and (self.mempool.version, parent.hash) != self._nothing_to_propose_at):
             self._propose(height)
 
+    def idle(self) -> bool:
+        """Whether nothing here waits on a timer: no transaction held, no block in flight or
+        to append, no round passed on. An idle validator's tick does nothing."""
+        return (not len(self.mempool) and not self.pending and not self.certified
+                and not self.to_append and self.round == 0)
+
     def next_turn(self) -> tuple[BlockHeader, int]:
         """The block the next proposal extends, and its round: the tip, in this height's
         round; or, while the one block above the tip that this validator has validated waits

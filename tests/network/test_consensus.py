@@ -385,3 +385,30 @@ def test_a_full_mempool_refuses_until_blocks_drain_it(net):
     assert all(r.accepted for r in rest)
     net.run(300)
     assert _committed_all(net, net.load[:1])
+
+
+def test_an_idle_validators_tick_does_nothing_so_its_node_may_skip_it(net):
+    """`Validator.idle` is what lets a node tick every POLL_S instead of every TICK_S: at
+    every step of a market's load, a validator idle before its tick queues nothing, changes
+    nothing and stays idle; it is busy while it holds transactions, idle again after."""
+    assert all(v.idle() for v in net.vs)
+    net.submit(net.load[0])
+    assert not net.vs[0].idle()
+    for tick in net.load[1:]:
+        net.submit(tick)
+    was_idle_and_ticked = 0
+    for _ in range(500):
+        for i, v in enumerate(net.vs):
+            if v.idle():
+                before = (v.status(), v.round_started, v._nothing_to_propose_at)
+                v.tick()
+                assert v.out.drain() == [] and v.idle()
+                assert (v.status(), v.round_started, v._nothing_to_propose_at) == before
+                was_idle_and_ticked += 1
+        net.step()
+        if all(len(v.mempool) == 0 for v in net.vs) and len({v.chain.head.hash
+                                                             for v in net.vs}) == 1:
+            break
+    net.t += 10.0  # long past every round timeout
+    net.step()
+    assert all(v.idle() for v in net.vs) and was_idle_and_ticked > 0
