@@ -21,7 +21,14 @@ from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, ViewKey
 from testbed.ledger.sealing import Keyring
 from testbed.ledger.store import open_store
-from testbed.ledger.transactions import Clearing, MeterReading, Order, OrderReveal, SealedReading
+from testbed.ledger.transactions import (
+    Clearing,
+    MeterReading,
+    Order,
+    OrderReveal,
+    RegisterParticipant,
+    SealedReading,
+)
 from testbed.ledger.wire import encode_block
 from testbed.market import private
 from testbed.outcomes.key_figures import BASELINE, SIDE_FIGURES
@@ -248,13 +255,15 @@ def test_a_simulated_days_ledger_holds_no_reading_and_no_order_before_its_reveal
         Keyring([ViewKey.load(simulated_day / "auditor.view", DEV_PASSPHRASE)]))
     read: dict[bytes, set[bytes]] = collections.defaultdict(set)  # interval -> plaintexts
     starts, heights, scanned = [], [], []  # every transaction but reveals and clearings
-    reveals, readings = [], 0
+    reveals, readings, meter_of = [], 0, {}
     for block in blocks:
         for tx in block.transactions:
             body = tx.body
             assert not isinstance(body, MeterReading | Order)  # nothing plain on a private day
+            if isinstance(body, RegisterParticipant):
+                meter_of[body.meter_key] = body.account
             if isinstance(body, SealedReading):
-                plain = enc.encode(auditor.reading(tx))  # what the meter read
+                plain = enc.encode(auditor.reading(tx, meter_of[tx.sender]))  # what it read
                 assert plain not in tx.encoded
                 read[struct.pack(">Q", body.interval)].add(plain)
                 readings += 1

@@ -191,10 +191,9 @@ class MeterReading:
 @dataclass(frozen=True)
 class SealedReading:
     """A meter reading sealed to its home, the validators and the auditors (`market.private`):
-    whose and when are public, how much is not."""
+    whose (the home the signing meter is bound to) and when are public, how much is not."""
 
     TYPE: ClassVar[int] = 12
-    participant: PublicKey = b32()
     interval: int = u64()
     reading: Sealed = nested(Sealed)
 

@@ -29,7 +29,7 @@ payment = st.builds(T.Payment, payer=b32, payee=b32, amount_units=u64, kind=u8)
 wrap = st.builds(Wrap, reader=b32, enc=b32,
                  sealed_key=st.binary(min_size=SEALED_KEY_BYTES, max_size=SEALED_KEY_BYTES))
 opening = st.builds(Opening, wraps=st.lists(wrap, max_size=3).map(tuple), key_commitment=b32)
-sealed = st.builds(Sealed, opening=st.lists(opening, max_size=1).map(tuple), seq=u64,
+sealed = st.builds(Sealed, opening=st.lists(opening, max_size=1).map(tuple),
                    ciphertext=st.binary(max_size=64))
 bodies = st.one_of(
     st.builds(T.Genesis, validators=st.lists(b32, max_size=4).map(tuple),
@@ -40,7 +40,7 @@ bodies = st.one_of(
     st.builds(T.SetValidatorsViewKey, view_key=b32),
     st.builds(T.OrderCommitment, interval=u64, commitment=b32, escrow_units=u64),
     st.builds(T.OrderReveal, reveals=st.lists(reveal, min_size=1, max_size=3).map(tuple)),
-    st.builds(T.SealedReading, participant=b32, interval=u64, reading=sealed),
+    st.builds(T.SealedReading, interval=u64, reading=sealed),
     st.builds(T.Deposit, account=b32, amount_units=u64),
     st.builds(T.SetGridFees, from_interval=u64, flat_per_kwh=u64,
               buses=st.lists(u32, max_size=3).map(tuple),
