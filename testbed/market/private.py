@@ -13,7 +13,9 @@ that does not open for the validators is refused. One that the executor cannot r
 
 The settlement's payments stay public (every balance depends on them); what each trading home
 took or gave and what was delivered on each of its trades is its `HomeSettlement`, sealed to
-the same readers and checked by the contract against its own.
+the same readers and checked by the contract against its own. The details are in the account
+order of the trading homes (the owners of the clearing's orders, public), which says whose
+each is.
 
 Each home's readings are sealed on one channel (its meter's), and its settlement details on
 another (the operator's): the contract keeps each channel's state (`ChannelState`: readers,
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import struct
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from testbed.ledger import encoding as enc
@@ -50,7 +52,7 @@ from testbed.ledger.sealing import (
     readers_of,
 )
 from testbed.ledger.state import BlockContext, Rejected
-from testbed.ledger.transactions import SealedDetail, SealedReading, Settlement, Transaction
+from testbed.ledger.transactions import SealedReading, Settlement, Trade, Transaction
 from testbed.market.params import Privacy
 from testbed.market.settlement import NO_READING, SettlementResult
 from testbed.market.state import MarketState, Place
@@ -199,16 +201,23 @@ def home_settlements(contract: MarketState, interval: int,
 
 
 def seal_details(contract: MarketState, interval: int, result: SettlementResult,
-                 sealer: Sealer | None = None) -> tuple[SealedDetail, ...]:
-    """The settlement's sealed details (none in a public market), sealed by the operator's
-    ``sealer`` (default: a new one)."""
+                 sealer: Sealer | None = None) -> tuple[Sealed, ...]:
+    """The settlement's sealed details (none in a public market), one per trading home in
+    account order, sealed by the operator's ``sealer`` (default: a new one)."""
     if not contract.is_private:
         return ()
     sealer = sealer or Sealer()
     return tuple(
-        SealedDetail(home, _seal(contract, sealer, (DETAIL, home), enc.encode(detail),
-                                 detail_context(contract.chain_id, home, interval), interval))
+        _seal(contract, sealer, (DETAIL, home), enc.encode(detail),
+              detail_context(contract.chain_id, home, interval), interval)
         for home, detail in home_settlements(contract, interval, result).items())
+
+
+def trading_homes(trades: Iterable[Trade], owners: Mapping[bytes, PublicKey]
+                  ) -> tuple[PublicKey, ...]:
+    """Whose the sealed details of a settlement are, in order: the owners (``owners``: by
+    order id) of the orders of its clearing's ``trades``, in account order."""
+    return tuple(sorted({owners[o] for t in trades for o in (t.bid, t.offer)}))
 
 
 def check_details(contract: MarketState, body: Settlement, result: SettlementResult
@@ -220,17 +229,17 @@ def check_details(contract: MarketState, body: Settlement, result: SettlementRes
             raise Rejected("settlement details in a public market")
         return {}
     expected = home_settlements(contract, body.interval, result)
-    if tuple(d.participant for d in body.details) != tuple(expected):
-        raise Rejected(f"settlement of interval {body.interval}: a sealed detail for each "
-                       "trading home, in account order")
+    if len(body.details) != len(expected):
+        raise Rejected(f"settlement of interval {body.interval}: {len(body.details)} sealed "
+                       f"details, one for each of its {len(expected)} trading homes")
     channels = {}
-    for d in body.details:
-        place = (DETAIL, d.participant)
+    for home, d in zip(expected, body.details):  # in account order
+        place = (DETAIL, home)
         plain, channels[place] = _open(
-            contract, place, d.detail, body.interval,
-            detail_context(contract.chain_id, d.participant, body.interval), "settlement detail")
-        if plain != enc.encode(expected[d.participant]):
-            raise Rejected(f"settlement detail of {d.participant.hex()[:16]} differs from "
+            contract, place, d, body.interval,
+            detail_context(contract.chain_id, home, body.interval), "settlement detail")
+        if plain != enc.encode(expected[home]):
+            raise Rejected(f"settlement detail of {home.hex()[:16]} differs from "
                            "the contract's")
     return channels
 
@@ -251,17 +260,21 @@ class RecordReader:
                            reading_context(tx.chain_id, home, body.interval))
         return enc.decode_exact(plain, enc.struct_codec(ReadingPlain))
 
-    def details(self, tx: Transaction) -> dict[PublicKey, HomeSettlement]:
-        """The details of a `Settlement` transaction that the keys at hand read, by home."""
+    def details(self, tx: Transaction, homes: Sequence[PublicKey]
+                ) -> dict[PublicKey, HomeSettlement]:
+        """The details of a `Settlement` transaction that the keys at hand read, by home;
+        ``homes``: its trading homes (`trading_homes`), whose the details are, in order."""
+        if len(homes) != len(tx.body.details):
+            raise BrokenSeal(f"{len(tx.body.details)} settlement details for "
+                             f"{len(homes)} trading homes")
         out = {}
-        for d in tx.body.details:
-            info = detail_context(tx.chain_id, d.participant, tx.body.interval)
+        for home, d in zip(homes, tx.body.details):
+            info = detail_context(tx.chain_id, home, tx.body.interval)
             try:
-                plain = self._open(tx.chain_id, (DETAIL, d.participant), d.detail,
-                                   tx.body.interval, info)
+                plain = self._open(tx.chain_id, (DETAIL, home), d, tx.body.interval, info)
             except NotAddressed:
                 continue
-            out[d.participant] = enc.decode_exact(plain, enc.struct_codec(HomeSettlement))
+            out[home] = enc.decode_exact(plain, enc.struct_codec(HomeSettlement))
         return out
 
     def _open(self, chain_id: int, place: Place, sealed: Sealed, seq: int, info: bytes

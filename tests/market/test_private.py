@@ -10,9 +10,9 @@ import pytest
 from testbed.agents.proposer import settle
 from testbed.ledger import encoding as enc
 from testbed.ledger.keys import ViewKey
-from testbed.ledger.sealing import Keyring, NotAddressed, Sealer, open_sealed, seal
+from testbed.ledger.sealing import BrokenSeal, Keyring, NotAddressed, Sealer, open_sealed, seal
 from testbed.ledger.state import BlockContext, Rejected
-from testbed.ledger.transactions import RegisterAuditor, SealedDetail, Side, sign
+from testbed.ledger.transactions import RegisterAuditor, Side, sign
 from testbed.market import private
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
@@ -205,30 +205,39 @@ def test_settlement_details_are_sealed_and_checked(m):
     m.read("C", 0, 800)
     proposal = settle(m.contract, T)
     details = proposal.body.details
-    assert [d.participant for d in details] == sorted(
-        (m.accounts["A"].public, m.accounts["C"].public))
-    a = next(d for d in details if d.participant == m.accounts["A"].public)
-    info = private.detail_context(7, a.participant, T)
+    owners = {o.order_id: o.owner for o in m.contract.book(T)}
+    homes = private.trading_homes(m.contract.cleared[T].trades, owners)
+    assert homes == tuple(sorted((m.accounts["A"].public, m.accounts["C"].public)))
+    assert len(details) == 2  # in the trading homes' order: whose each is
+    k = homes.index(m.accounts["A"].public)
+    a, c = details[k], details[1 - k]
+    info = private.detail_context(7, homes[k], T)
     channel = _channel(m, "A", private.DETAIL)
-    detail = enc.decode_exact(open_sealed(a.detail, Keyring([m.views["A"]]), info, channel, T),
+    detail = enc.decode_exact(open_sealed(a, Keyring([m.views["A"]]), info, channel, T),
                               enc.struct_codec(private.HomeSettlement))
     assert (detail.imported_wh, detail.trades) == (700, (private.TradeShare(0, 700, 700),))
-    c = next(d for d in details if d.participant != a.participant)
+    with pytest.raises(NotAddressed):  # C's is not A's to read
+        open_sealed(c, Keyring([m.views["A"]]), private.detail_context(7, homes[1 - k], T),
+                    _channel(m, "C", private.DETAIL), T)
 
     def with_a(sealed):  # the details with A's replaced
-        return tuple(SealedDetail(a.participant, sealed) if d is a else d for d in details)
+        return tuple(sealed if d is a else d for d in details)
 
-    other = seal(enc.encode(replace(detail, imported_wh=701)), a.detail.opening[0].readers,
+    other = seal(enc.encode(replace(detail, imported_wh=701)), a.opening[0].readers,
                  info, channel, T)
-    for bad, reason in ((details[:1], "a sealed detail for each trading home"),
+    for bad, reason in ((details[:1], "one for each of its 2 trading homes"),
+                        (details[::-1], "must be sealed to its home"),
                         (with_a(other), "differs from the contract's"),
-                        (with_a(c.detail), "must be sealed to its home")):
+                        (with_a(c), "must be sealed to its home")):
         refused(m, VALIDATOR, replace(proposal.body, details=bad), END, reason)
     m.apply(VALIDATOR, proposal.body, END)
-    assert m.contract.channels[(private.DETAIL, a.participant)].key_commitment == (
-        a.detail.opening[0].key_commitment)
+    assert m.contract.channels[(private.DETAIL, homes[k])].key_commitment == (
+        a.opening[0].key_commitment)
     reader = private.RecordReader(Keyring([m.views["A"]]))
-    assert reader.details(sign(proposal.body, VALIDATOR, 0, 7)) == {a.participant: detail}
+    tx = sign(proposal.body, VALIDATOR, 0, 7)
+    assert reader.details(tx, homes) == {homes[k]: detail}
+    with pytest.raises(BrokenSeal):  # told the wrong homes
+        private.RecordReader(Keyring([m.views["A"]])).details(tx, homes[:1])
 
 
 def test_a_public_market_has_no_details():
@@ -238,7 +247,7 @@ def test_a_public_market_has_no_details():
     m.clear()
     body = settle(m.contract, T).body
     assert body.details == ()
-    fake = SealedDetail(m.accounts["A"].public, seal(b"x", [VALIDATORS_VIEW.public], b"", b"", 0))
+    fake = seal(b"x", [VALIDATORS_VIEW.public], b"", b"", 0)
     refused(m, VALIDATOR, replace(body, details=(fake,)), END + 900, "in a public market")
 
 
