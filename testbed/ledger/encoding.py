@@ -125,8 +125,8 @@ U32_CODEC = UInt(">I", 32)
 U8_CODEC = UInt(">B", 8)
 
 
-def _read_length(r: Reader, limit: int, what: str) -> int:
-    n = U32_CODEC.decode(r)
+def _read_length(r: Reader, limit: int, what: str, count: UInt = U32_CODEC) -> int:
+    n = count.decode(r)
     if n > limit:
         raise EncodingError(f"{what} length {n} exceeds the limit {limit}")
     return n
@@ -184,9 +184,7 @@ class ListOf(Codec[tuple[Any, ...]]):
             self.item.encode(item, out)
 
     def decode(self, r: Reader) -> tuple[Any, ...]:
-        n = self.count.decode(r)
-        if n > self.limit:
-            raise EncodingError(f"list length {n} exceeds the limit {self.limit}")
+        n = _read_length(r, self.limit, "list", self.count)
         return tuple(self.item.decode(r) for _ in range(n))
 
 
