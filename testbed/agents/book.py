@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from testbed.agents.home import Forecast
 from testbed.agents.trader import Knowledge, market_view
 from testbed.ledger.blocks import Block
+from testbed.ledger.ids import PublicKey
 from testbed.ledger.keys import ViewKey
 from testbed.ledger.sealing import Keyring
 from testbed.ledger.transactions import (
@@ -26,6 +27,7 @@ from testbed.ledger.transactions import (
     MeterReading,
     Order,
     OrderCommitment,
+    RegisterParticipant,
     SealedReading,
     Settlement,
 )
@@ -48,6 +50,7 @@ class HomeBook:
     prices: list[int] = field(default_factory=list)  # clearing prices of traded intervals
     last_volume_wh: int | None = None
     last_reading: tuple[int, int] | None = None  # (imported, exported) Wh of its meter
+    meter: bytes | None = None  # its meter's key, from its registration
     traded_wh: int = 0  # granted on the home's trades
     trades: int = 0
     head_time: int = 0  # the last block's time
@@ -69,6 +72,8 @@ class HomeBook:
             match body:
                 case Genesis():
                     self.params = MarketParams.decode(body.contract_params)
+                case RegisterParticipant() if body.account == self.account:
+                    self.meter = body.meter_key
                 case Deposit() if body.account == self.account:
                     self.received_units += body.amount_units
                 case OrderCommitment() if mine:
@@ -83,8 +88,8 @@ class HomeBook:
                         self.received_units += p.amount_units if p.payee == self.account else 0
                         self.paid_units += p.amount_units if p.payer == self.account else 0
                     self.locked.pop(body.interval, None)
-                case SealedReading() if body.participant == self.account:
-                    plain = self.reader.reading(tx)
+                case SealedReading() if tx.sender == self.meter:
+                    plain = self.reader.reading(tx, PublicKey(self.account))
                     self.last_reading = (plain.imported_wh, plain.exported_wh)
                 case MeterReading() if body.participant == self.account:
                     self.last_reading = (body.imported_wh, body.exported_wh)

@@ -35,7 +35,15 @@ from testbed.agents.identity import HomeKeys, home_credentials, load_home_keys
 from testbed.agents.order_rules import ORDER_LEAD_S, budget_units, sealed_order, within_budget
 from testbed.ledger.ids import TxId
 from testbed.ledger.keys import passphrase
-from testbed.ledger.transactions import Order, OrderReveal, Reveal, Side, Transaction, sign
+from testbed.ledger.transactions import (
+    SALT_BYTES,
+    Order,
+    OrderReveal,
+    Reveal,
+    Side,
+    Transaction,
+    sign,
+)
 from testbed.market.params import Privacy
 from testbed.network import local
 from testbed.network.client import NetworkClient, NetworkError
@@ -125,7 +133,7 @@ class ExternalAgent:
         if p.privacy != Privacy.PRIVATE:
             self.orders += await self._send(order, what) is not None
             return
-        salt = os.urandom(32)
+        salt = os.urandom(SALT_BYTES)
         tx = await self._send(sealed_order(self.chain_id, self.keys.account.public, order,
                                            salt, budget), f"{what} (sealed)")
         if tx is not None:

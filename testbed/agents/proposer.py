@@ -15,11 +15,11 @@ from typing import Any
 from testbed.agents.grid_gate import AcceptAll, GateDecision, GridGate, GridTrade
 from testbed.errors import LedgerError
 from testbed.ledger.sealing import Sealer
-from testbed.ledger.transactions import Clearing, Reveal, Settlement, Trade
+from testbed.ledger.transactions import Clearing, RelayedReveal, Reveal, Settlement, Trade
 from testbed.market import private
 from testbed.market.contract import MarketContract
 from testbed.market.params import NO_CONSTRAINT
-from testbed.market.sealed import applicable
+from testbed.market.sealed import applicable, relay
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ClearingProposal:
     price_per_kwh: int
     trades: tuple[Trade, ...]  # granted in full, before the grid gate
     grid_trades: tuple[GridTrade, ...]  # the same trades located on the feeder
-    reveals: tuple[Reveal, ...] = ()  # the sealed orders' reveals the clearing relays
+    reveals: tuple[RelayedReveal, ...] = ()  # the sealed orders' reveals the clearing relays
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,12 @@ def clear(contract: MarketContract, interval: int, reveals: Sequence[Reveal] = (
     """The book's matching for ``interval``, every trade granted in full; with ``reveals``
     (a private market's, relayed at block time ``timestamp``, default gate closure), the book
     those of them open that may (the others' orders stay sealed)."""
+    relays: tuple[RelayedReveal, ...] = ()
     if reveals:
         at = interval - contract.rules.gate_closure_seconds if timestamp is None else timestamp
-        contract, reveals = applicable(contract, reveals, at, interval)
+        before = contract
+        contract, applied = applicable(contract, reveals, at, interval)
+        relays = relay(before, interval, applied)
     matching = contract.matching(interval)
     owners = {o.order_id: contract.participants[o.owner] for o in contract.book(interval)}
     trades = tuple(
@@ -55,7 +58,7 @@ def clear(contract: MarketContract, interval: int, reveals: Sequence[Reveal] = (
         GridTrade(k, owners[m.offer].bus, owners[m.bid].bus, m.energy_wh)
         for k, m in enumerate(matching.matches)
     )
-    return ClearingProposal(interval, matching.price_per_kwh, trades, grid, tuple(reveals))
+    return ClearingProposal(interval, matching.price_per_kwh, trades, grid, relays)
 
 
 def clearing_body(proposal: ClearingProposal, decisions: Sequence[GateDecision]) -> Clearing:

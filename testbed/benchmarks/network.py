@@ -46,6 +46,7 @@ from testbed.ledger.chain import Chain
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey, passphrase
 from testbed.ledger.sealing import Keyring, Sealers, seeded_entropy
 from testbed.ledger.transactions import (
+    SALT_BYTES,
     Deposit,
     OrderCommitment,
     OrderReveal,
@@ -150,7 +151,7 @@ def market_load(operator: KeyPair, chain_id: int, ticks: int, validators_view: V
                 wh = int(rng.integers(200, 2000))
                 price = int(rng.integers(PARAMS.feed_in_price_per_kwh,
                                          PARAMS.retail_price_per_kwh))
-                salt = entropy(b"salt|%d|%d" % (i, j))
+                salt = entropy(b"salt|%d|%d" % (i, j))[:SALT_BYTES]
                 tx = signed(OrderCommitment(j, commitment(chain_id, a.public, j, side, wh,
                                                           price, salt), BOND), a)
                 sealed.append((tx, (a, Reveal(tx.txid, side, wh, price, salt))))

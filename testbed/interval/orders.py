@@ -25,6 +25,7 @@ from testbed.interval.block import Ledger, signed_all
 from testbed.ledger.keys import KeyPair, PublicOnly
 from testbed.ledger.sealing import Entropy, fresh_entropy
 from testbed.ledger.transactions import (
+    SALT_BYTES,
     Order,
     OrderCommitment,
     OrderReveal,
@@ -129,7 +130,8 @@ class Trading:
                     ) -> tuple[OrderCommitment, bytes]:
         """The commitment to ``order`` (locking the bond, or what the balance has) and the
         salt that reveals it."""
-        salt = self.entropy(b"order salt|" + key.public + order.interval.to_bytes(8, "big"))
+        salt = self.entropy(b"order salt|" + key.public + order.interval.to_bytes(8, "big")
+                            )[:SALT_BYTES]
         return sealed_order(ledger.chain_id, key.public, order, salt,
                             self._budget(ledger, key.public)), salt
 

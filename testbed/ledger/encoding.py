@@ -1,6 +1,7 @@
 """Canonical binary encoding: one value, one byte string.
 
-Integers are fixed-width big-endian, byte strings and lists carry a u32 length, text is UTF-8.
+Integers are fixed-width big-endian, byte strings and lists carry a u32 length (a list of at
+most 255 items a u8), text is UTF-8.
 Values are frozen dataclasses whose fields name their codec (``u64()``, ``b32()``, ...), so a
 schema reads like a table. Decoding rejects anything that is not exactly canonical: it must
 consume every byte, and re-encoding must give back the same bytes.
@@ -121,10 +122,11 @@ class Fixed(Codec[bytes]):
 
 
 U32_CODEC = UInt(">I", 32)
+U8_CODEC = UInt(">B", 8)
 
 
-def _read_length(r: Reader, limit: int, what: str) -> int:
-    n = U32_CODEC.decode(r)
+def _read_length(r: Reader, limit: int, what: str, count: UInt = U32_CODEC) -> int:
+    n = count.decode(r)
     if n > limit:
         raise EncodingError(f"{what} length {n} exceeds the limit {limit}")
     return n
@@ -166,21 +168,24 @@ class Blob(Codec[bytes]):
 
 
 class ListOf(Codec[tuple[Any, ...]]):
-    """A tuple of values of one codec, at most ``limit`` long."""
+    """A tuple of values of one codec, at most ``limit`` long, its length a u32 (a u8 when
+    ``limit`` is below 256: an optional value costs one byte)."""
 
     def __init__(self, item: Codec[Any], limit: int) -> None:
         self.item = item
         self.limit = limit
+        self.count = U8_CODEC if limit < 256 else U32_CODEC
 
     def encode(self, value: tuple[Any, ...], out: list[bytes]) -> None:
         if not isinstance(value, tuple) or len(value) > self.limit:
             raise EncodingError(f"expected a tuple of at most {self.limit} items")
-        out.append(U32_CODEC.struct.pack(len(value)))
+        out.append(self.count.struct.pack(len(value)))
         for item in value:
             self.item.encode(item, out)
 
     def decode(self, r: Reader) -> tuple[Any, ...]:
-        return tuple(self.item.decode(r) for _ in range(_read_length(r, self.limit, "list")))
+        n = _read_length(r, self.limit, "list", self.count)
+        return tuple(self.item.decode(r) for _ in range(n))
 
 
 class Struct(Codec[D]):
@@ -216,7 +221,7 @@ def struct_codec(cls: type[D]) -> Struct[D]:
     return codec
 
 
-U8 = UInt(">B", 8)
+U8 = U8_CODEC
 U32 = U32_CODEC
 U64 = UInt(">Q", 64)
 I64 = SInt()

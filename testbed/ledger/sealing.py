@@ -11,18 +11,21 @@ secret) and the channel's context; the record's associated data is its own conte
 is and where it belongs: chain, kind, participant, interval), so a record cannot be moved to
 another place on the ledger and still open. Later records carry no wraps: a reader opens the
 opening once and keeps the channel's key, so a record costs its ciphertext, its tag and its
-sequence number, not three key encapsulations.
+length, not three key encapsulations.
 
 Every reader opens the same ciphertext with the same key: each checks the key its wrap opens
 to against the opening's commitment (ChaCha20-Poly1305 alone does not commit to its key), so
 two readers cannot be shown two plaintexts.
 
-Nonces never repeat under one key, by construction rather than by chance: record ``seq`` of a
-channel uses ``base_nonce XOR seq`` (as HPKE numbers its own messages). The sealer counts
-``seq`` up for each record it seals, and starts a channel above the last number the ledger
-holds for the place the channel serves (`ChannelState`), whose rule is that numbers only
-grow. A channel key lives in its sealer's memory only: a sealer that restarts opens a new
-channel, with fresh randomness.
+Nonces never repeat under one key, by construction rather than by chance: a record's ``seq``
+is not carried by the record but named by its place on the ledger (a reading's or a
+settlement's interval, in seconds), and the record uses ``base_nonce XOR seq`` (as HPKE
+numbers its own messages). The ledger's rule is that a place's numbers only grow
+(`ChannelState`, whichever key its channel has), so no two accepted records share one; a
+sealer never seals twice with one number under one key: asked for a number it has used (a
+record sealed again, its first never on the ledger), it opens a new channel, with a fresh
+key. A channel key lives in its sealer's memory only: a sealer that restarts opens a new
+channel too.
 
 Randomness (each channel key, each wrap's ephemeral key, from 32 bytes as DeriveKeyPair does)
 is the operating system's (`fresh_entropy`), or for a development run, whose ledger bytes must
@@ -31,8 +34,8 @@ development keys anyone can open everything anyway).
 
 Layout (canonical, `encoding`)::
 
-    u32 n (0 or 1) | n x opening | seq u64 | u32 length | ciphertext
-    opening: u32 m | m x (reader 32 | enc 32 | sealed channel key 48) | key_commitment 32
+    u8 n (0 or 1) | n x opening | u32 length | ciphertext
+    opening: u8 m | m x (reader 32 | enc 32 | sealed channel key 48) | key_commitment 32
 
 readers in ascending byte order, each once. Who may or must read a record, and which channel
 state a record continues, is the contract's rule; this module only seals and opens.
@@ -119,10 +122,13 @@ class Context:
     def nonce(self, seq: int) -> bytes:
         return (int.from_bytes(self.base_nonce, "big") ^ seq).to_bytes(12, "big")
 
-    def seal(self, aad: bytes, plaintext: bytes) -> tuple[int, bytes]:
-        """The next sequence number and ``plaintext`` sealed with it."""
-        seq, self.seq = self.seq, self.seq + 1
-        return seq, self.key.encrypt(self.nonce(seq), plaintext, aad or None)
+    def seal(self, aad: bytes, plaintext: bytes, seq: int | None = None) -> bytes:
+        """``plaintext`` sealed with sequence number ``seq`` (default: the next), which must
+        not be below the next; the next is then the one after it."""
+        seq = self.seq if seq is None else seq
+        assert seq >= self.seq, "a sequence number used, or passed over, under this key"
+        self.seq = seq + 1
+        return self.key.encrypt(self.nonce(seq), plaintext, aad or None)
 
     def open(self, seq: int, aad: bytes, ciphertext: bytes) -> bytes:
         return self.key.decrypt(self.nonce(seq), ciphertext, aad or None)
@@ -180,10 +186,10 @@ class Opening:
 @dataclass(frozen=True)
 class Sealed:
     """A record of a channel: the channel's opening (its first record, or one the ledger
-    does not hold yet), the record's sequence number on the channel and its ciphertext."""
+    does not hold yet) and its ciphertext. Its sequence number is its place's on the ledger
+    (an interval), not carried here."""
 
     opening: tuple[Opening, ...] = list_of(Opening, 1)
-    seq: int = u64()
     ciphertext: bytes = blob(MAX_SEALED_BYTES + 16)
 
 
@@ -223,13 +229,13 @@ def readers_of(sealed: Sealed, known: ChannelState | None) -> tuple[bytes, ...]:
     return known.readers
 
 
-def advanced(sealed: Sealed, known: ChannelState | None) -> ChannelState:
-    """The channel's state after ``sealed`` (its sequence number checked by the caller)."""
+def advanced(sealed: Sealed, seq: int, known: ChannelState | None) -> ChannelState:
+    """The channel's state after ``sealed``, record ``seq`` (checked by the caller)."""
     if sealed.opening:
         opening = sealed.opening[0]
-        return ChannelState(opening.readers, opening.key_commitment, sealed.seq)
+        return ChannelState(opening.readers, opening.key_commitment, seq)
     assert known is not None
-    return ChannelState(known.readers, known.key_commitment, sealed.seq)
+    return ChannelState(known.readers, known.key_commitment, seq)
 
 
 @dataclass
@@ -250,33 +256,36 @@ class Sealer:
     entropy: Entropy = fresh_entropy
     name: bytes = b""
     channels: dict[bytes, _Channel] = field(default_factory=dict)
+    opened: int = 0  # channels opened so far: each one's randomness is its own
 
     def seal(self, plaintext: bytes, readers: Iterable[bytes], info: bytes, channel: bytes,
-             known: ChannelState | None = None) -> Sealed:
+             seq: int, known: ChannelState | None = None) -> Sealed:
         """``plaintext`` sealed to each of ``readers`` (X25519 public keys) on ``channel`` (the
-        context of the place it serves), bound to ``info``, which must name this record
-        alone; ``known``: that place's channel as the ledger holds it. The record carries
-        its channel's opening until the ledger holds it."""
+        context of the place it serves) as record ``seq`` (its place's number on the ledger),
+        bound to ``info``, which must name this record alone; ``known``: that place's channel
+        as the ledger holds it. The record carries its channel's opening until the ledger
+        holds it; a number this sealer has used under the channel's key opens a new one."""
         keys = tuple(sorted(set(readers)))
         if not 0 < len(keys) <= MAX_READERS:
             raise EncodingError(f"a sealed record needs 1..{MAX_READERS} readers, "
                                 f"got {len(keys)}")
         if len(plaintext) > MAX_SEALED_BYTES:
             raise EncodingError(f"a sealed record holds at most {MAX_SEALED_BYTES} bytes")
-        least = next_seq(known)
+        if seq < next_seq(known):
+            raise EncodingError(f"record {seq} of a channel the ledger holds up to "
+                                f"{next_seq(known) - 1}: numbers only grow")
         open_ = self.channels.get(channel)
-        if open_ is None or open_.readers != keys:  # numbers go on growing on a new key too
-            least = max(least, 0 if open_ is None else open_.records.seq)
-            open_ = self.channels[channel] = self._open(channel, keys, least)
-        open_.records.seq = max(open_.records.seq, least)
-        seq, ciphertext = open_.records.seal(info, plaintext)
+        if open_ is None or open_.readers != keys or seq < open_.records.seq:
+            open_ = self.channels[channel] = self._open(channel, keys, seq)
+        ciphertext = open_.records.seal(info, plaintext, seq)
         held = (known is not None and known.readers == keys
                 and known.key_commitment == open_.opening.key_commitment)
-        return Sealed(() if held else (open_.opening,), seq, ciphertext)
+        return Sealed(() if held else (open_.opening,), ciphertext)
 
     def _open(self, channel: bytes, readers: tuple[bytes, ...], first_seq: int) -> _Channel:
+        self.opened += 1
         label = (b"|" + self.name + b"|" + channel + b"|" + b"".join(readers)
-                 + struct.pack(">Q", first_seq))
+                 + struct.pack(">QQ", first_seq, self.opened))
         key = self.entropy(b"channel key" + label)
         wraps = []
         for reader in readers:
@@ -286,7 +295,7 @@ class Sealer:
             except ValueError:
                 raise EncodingError(f"reader {reader.hex()[:16]} is not a usable X25519 key"
                                     ) from None
-            wraps.append(Wrap(reader, enc, ctx.seal(b"", key)[1]))
+            wraps.append(Wrap(reader, enc, ctx.seal(b"", key)))
         return _Channel(readers, Opening(tuple(wraps), _commitment(key)), _records(key, channel))
 
 
@@ -304,11 +313,11 @@ class Sealers:
         return self._sealers[name]
 
 
-def seal(plaintext: bytes, readers: Iterable[bytes], info: bytes, channel: bytes,
+def seal(plaintext: bytes, readers: Iterable[bytes], info: bytes, channel: bytes, seq: int,
          known: ChannelState | None = None, entropy: Entropy = fresh_entropy) -> Sealed:
     """``plaintext`` sealed once, by a sealer of its own: on a channel of its own, opened in
     this record."""
-    return Sealer(entropy).seal(plaintext, readers, info, channel, known)
+    return Sealer(entropy).seal(plaintext, readers, info, channel, seq, known)
 
 
 class Keyring(dict[bytes, ViewKey]):
@@ -353,10 +362,10 @@ class Keyring(dict[bytes, ViewKey]):
         return known
 
 
-def open_sealed(sealed: Sealed, keys: Keyring, info: bytes, channel: bytes,
+def open_sealed(sealed: Sealed, keys: Keyring, info: bytes, channel: bytes, seq: int,
                 known: ChannelState | None = None, only: bytes | None = None) -> bytes:
-    """The plaintext of a record on ``channel``, bound to ``info``; ``known``: the channel as
-    the ledger held it before this record (``only``: as for `Keyring.open_channel`).
+    """The plaintext of record ``seq`` on ``channel``, bound to ``info``; ``known``: the
+    channel as the ledger held it before this record (``only``: as for `Keyring.open_channel`).
     `NotAddressed` if no key at hand reads it; `BrokenSeal` if it does not open."""
     if sealed.opening:
         records = keys.open_channel(sealed.opening[0], channel, only)
@@ -365,6 +374,6 @@ def open_sealed(sealed: Sealed, keys: Keyring, info: bytes, channel: bytes,
     else:
         records = keys.channel(channel, known.key_commitment)
     try:
-        return records.open(sealed.seq, info, sealed.ciphertext)
+        return records.open(seq, info, sealed.ciphertext)
     except InvalidTag:
         raise BrokenSeal("the content does not open with its channel's key") from None

@@ -25,6 +25,7 @@ from testbed.ledger.encoding import (
     EncodingError,
     b32,
     blob,
+    fixed,
     i64,
     list_of,
     nested,
@@ -157,6 +158,9 @@ class OrderCommitment:
     escrow_units: int = u64()
 
 
+SALT_BYTES = 16  # a sealed order's salt: 128 bits, so its few possible orders cannot be guessed
+
+
 @dataclass(frozen=True)
 class Reveal:
     """The order behind a sealed order's commitment (by the commitment's transaction id)."""
@@ -165,7 +169,20 @@ class Reveal:
     side: int = u8()
     energy_wh: int = u64()
     price_per_kwh: int = u64()
-    salt: bytes = b32()
+    salt: bytes = fixed(SALT_BYTES)
+
+
+@dataclass(frozen=True)
+class RelayedReveal:
+    """A reveal the operator relays in a `Clearing`: its sealed order named by its place among
+    the interval's commitments not yet revealed, in arrival order, as the clearing finds
+    them (`market.sealed.relayed`), instead of by its 32-byte id."""
+
+    index: int = u32()
+    side: int = u8()
+    energy_wh: int = u64()
+    price_per_kwh: int = u64()
+    salt: bytes = fixed(SALT_BYTES)
 
 
 @dataclass(frozen=True)
@@ -191,10 +208,9 @@ class MeterReading:
 @dataclass(frozen=True)
 class SealedReading:
     """A meter reading sealed to its home, the validators and the auditors (`market.private`):
-    whose and when are public, how much is not."""
+    whose (the home the signing meter is bound to) and when are public, how much is not."""
 
     TYPE: ClassVar[int] = 12
-    participant: PublicKey = b32()
     interval: int = u64()
     reading: Sealed = nested(Sealed)
 
@@ -230,7 +246,7 @@ class Clearing:
     interval: int = u64()
     price_per_kwh: int = u64()
     trades: tuple[Trade, ...] = list_of(Trade, MAX_TRADES_PER_CLEARING)
-    reveals: tuple[Reveal, ...] = list_of(Reveal, MAX_TRADES_PER_CLEARING, True)
+    reveals: tuple[RelayedReveal, ...] = list_of(RelayedReveal, MAX_TRADES_PER_CLEARING, True)
 
 
 @dataclass(frozen=True)
@@ -242,22 +258,16 @@ class Payment:
 
 
 @dataclass(frozen=True)
-class SealedDetail:
-    """One home's settlement detail (`market.private`), sealed like its readings."""
-
-    participant: PublicKey = b32()
-    detail: Sealed = nested(Sealed)
-
-
-@dataclass(frozen=True)
 class Settlement:
     """The contract's payments for one delivered interval, public and replayable by all, and
-    in a private market each trading home's detail, sealed."""
+    in a private market each trading home's detail (`market.private`), sealed like its
+    readings: one per home that owns an order of the interval's trades, in account order
+    (whose each is, the clearing and the orders' owners say)."""
 
     TYPE: ClassVar[int] = 7
     interval: int = u64()
     payments: tuple[Payment, ...] = list_of(Payment, MAX_TRADES_PER_CLEARING)
-    details: tuple[SealedDetail, ...] = list_of(SealedDetail, MAX_TRADES_PER_CLEARING, True)
+    details: tuple[Sealed, ...] = list_of(Sealed, MAX_TRADES_PER_CLEARING, True)
 
 
 BODY_TYPES: dict[int, type] = {

@@ -219,7 +219,9 @@ class MarketContract(MarketState):
             _clear(self, body, ctx)
             return
         # relayed by the operator: revealed first, then cleared; all of it or none
-        trial = sealed.with_reveals(self, body.reveals, ctx.timestamp, body.interval)
+        self.require_privacy(Privacy.PRIVATE, "a reveal")
+        reveals = sealed.relayed(self, body.interval, body.reveals)
+        trial = sealed.with_reveals(self, reveals, ctx.timestamp, body.interval)
         _clear(trial, body, ctx)
         self.adopt(trial)
 

@@ -2,8 +2,8 @@
 sealed (`ledger.sealing`, HPKE) to the home, the validators' view key and every auditor.
 
 A load profile tells when a family is at home, asleep or away, so what a meter measured is on
-the ledger only sealed: a `SealedReading` names whose reading and for which interval (the
-deadline rules need that), and seals ``imported_wh | exported_wh``. The contract checks the
+the ledger only sealed: a `SealedReading` names the interval (the deadline rules need it; the
+home is the one its signing meter is bound to), and seals ``imported_wh | exported_wh``. The contract checks the
 readers are exactly the home, the validators and the auditors registered (sorted), opens the
 record with the validators' view key (every validator holds it, so every validator opens the
 same record and re-executes everything) and applies the reading as a plaintext one. A record
@@ -13,21 +13,25 @@ that does not open for the validators is refused. One that the executor cannot r
 
 The settlement's payments stay public (every balance depends on them); what each trading home
 took or gave and what was delivered on each of its trades is its `HomeSettlement`, sealed to
-the same readers and checked by the contract against its own.
+the same readers and checked by the contract against its own. The details are in the account
+order of the trading homes (the owners of the clearing's orders, public), which says whose
+each is.
 
 Each home's readings are sealed on one channel (its meter's), and its settlement details on
 another (the operator's): the contract keeps each channel's state (`ChannelState`: readers,
 key commitment, last sequence number) by kind and home, so a record continues the channel its
 place last used; a record that carries an opening starts a new one there (a sealer that
-restarted, readers that changed). Sequence numbers only grow on a place's channel, whichever
-key it has, so no nonce repeats among the records the ledger accepts.
+restarted, readers that changed, a record sealed again). A record's sequence number is its
+interval (the reading's, the settlement's), so it is not carried; the contract keeps one record
+of a kind per home and interval, in growing intervals, so no nonce repeats among the records
+the ledger accepts.
 """
 
 from __future__ import annotations
 
 import struct
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from testbed.ledger import encoding as enc
@@ -48,7 +52,7 @@ from testbed.ledger.sealing import (
     readers_of,
 )
 from testbed.ledger.state import BlockContext, Rejected
-from testbed.ledger.transactions import SealedDetail, SealedReading, Settlement, Transaction
+from testbed.ledger.transactions import SealedReading, Settlement, Trade, Transaction
 from testbed.market.params import Privacy
 from testbed.market.settlement import NO_READING, SettlementResult
 from testbed.market.state import MarketState, Place
@@ -115,37 +119,38 @@ def seal_reading(contract: MarketState, participant: PublicKey, interval: int,
                  ) -> SealedReading:
     """A meter's `SealedReading` body, sealed by its ``sealer`` (default: a new one)."""
     plain = enc.encode(ReadingPlain(imported_wh, exported_wh))
-    return SealedReading(participant, interval, _seal(
+    return SealedReading(interval, _seal(
         contract, sealer, (READING, participant), plain,
-        reading_context(contract.chain_id, participant, interval)))
+        reading_context(contract.chain_id, participant, interval), interval))
 
 
 def _seal(contract: MarketState, sealer: Sealer | None, place: Place, plain: bytes,
-          info: bytes) -> Sealed:
+          info: bytes, seq: int) -> Sealed:
     return (sealer or Sealer()).seal(plain, readers(contract, place[1]), info,
-                                     channel_context(contract.chain_id, place),
+                                     channel_context(contract.chain_id, place), seq,
                                      contract.channels.get(place))
 
 
 def open_record(keys: Keyring, channels: Mapping[Place, ChannelState], chain_id: int,
-                place: Place, sealed: Sealed, info: bytes, what: str, only: bytes | None = None
-                ) -> tuple[bytes, ChannelState]:
-    """The plaintext of a record at ``place`` and its channel's state after it, given the
-    channels' states before it; `Rejected` for a sequence number that does not grow or a
+                place: Place, sealed: Sealed, seq: int, info: bytes, what: str,
+                only: bytes | None = None) -> tuple[bytes, ChannelState]:
+    """The plaintext of record ``seq`` at ``place`` and its channel's state after it, given
+    the channels' states before it; `Rejected` for a sequence number that does not grow or a
     record that does not open."""
     known = channels.get(place)
-    if sealed.seq < next_seq(known):
-        raise Rejected(f"{what} uses sequence number {sealed.seq} on its channel, which is at "
+    if seq < next_seq(known):
+        raise Rejected(f"{what} uses sequence number {seq} on its channel, which is at "
                        f"{next_seq(known)}")
     try:
-        plain = open_sealed(sealed, keys, info, channel_context(chain_id, place), known, only)
+        plain = open_sealed(sealed, keys, info, channel_context(chain_id, place), seq, known,
+                            only)
     except BrokenSeal as exc:
         raise Rejected(f"{what} does not open: {exc}") from None
-    return plain, advanced(sealed, known)
+    return plain, advanced(sealed, seq, known)
 
 
-def _open(contract: MarketState, place: Place, sealed: Sealed, info: bytes, what: str
-          ) -> tuple[bytes, ChannelState]:
+def _open(contract: MarketState, place: Place, sealed: Sealed, seq: int, info: bytes,
+          what: str) -> tuple[bytes, ChannelState]:
     """`open_record` for the contract, after checking the record is sealed to its readers:
     opened with the validators' view key when this executor holds it (the rule every
     validator applies alike), else with any key it holds."""
@@ -156,23 +161,25 @@ def _open(contract: MarketState, place: Place, sealed: Sealed, info: bytes, what
         raise Rejected(f"{what} of {place[1].hex()[:16]} must be sealed to its home, the "
                        "validators and the auditors, once each")
     return open_record(contract.view_keys, contract.channels, contract.chain_id, place,
-                       sealed, info, what, contract.validators_view_key)
+                       sealed, seq, info, what, contract.validators_view_key)
 
 
 def reading(contract: MarketState, tx: Transaction, body: SealedReading,
             ctx: BlockContext) -> None:
     contract.require_privacy(Privacy.PRIVATE, "a sealed meter reading")
-    contract.check_reading_slot(tx, body.participant, body.interval, ctx)
-    place = (READING, body.participant)
-    plain, channel = _open(contract, place, body.reading,
-                           reading_context(ctx.chain_id, body.participant, body.interval),
+    home = contract.meters.get(tx.sender)
+    if home is None:
+        raise Rejected(f"{tx.sender.hex()[:16]} is no home's meter")
+    contract.check_reading_slot(tx, home, body.interval, ctx)
+    place = (READING, home)
+    plain, channel = _open(contract, place, body.reading, body.interval,
+                           reading_context(ctx.chain_id, home, body.interval),
                            "sealed reading")
     try:
         value = enc.decode_exact(plain, enc.struct_codec(ReadingPlain))
     except EncodingError as exc:
         raise Rejected(f"sealed reading holds no reading: {exc}") from None
-    contract.store_reading(body.participant, body.interval, value.imported_wh,
-                            value.exported_wh)
+    contract.store_reading(home, body.interval, value.imported_wh, value.exported_wh)
     contract.channels[place] = channel
 
 
@@ -194,16 +201,23 @@ def home_settlements(contract: MarketState, interval: int,
 
 
 def seal_details(contract: MarketState, interval: int, result: SettlementResult,
-                 sealer: Sealer | None = None) -> tuple[SealedDetail, ...]:
-    """The settlement's sealed details (none in a public market), sealed by the operator's
-    ``sealer`` (default: a new one)."""
+                 sealer: Sealer | None = None) -> tuple[Sealed, ...]:
+    """The settlement's sealed details (none in a public market), one per trading home in
+    account order, sealed by the operator's ``sealer`` (default: a new one)."""
     if not contract.is_private:
         return ()
     sealer = sealer or Sealer()
     return tuple(
-        SealedDetail(home, _seal(contract, sealer, (DETAIL, home), enc.encode(detail),
-                                 detail_context(contract.chain_id, home, interval)))
+        _seal(contract, sealer, (DETAIL, home), enc.encode(detail),
+              detail_context(contract.chain_id, home, interval), interval)
         for home, detail in home_settlements(contract, interval, result).items())
+
+
+def trading_homes(trades: Iterable[Trade], owners: Mapping[bytes, PublicKey]
+                  ) -> tuple[PublicKey, ...]:
+    """Whose the sealed details of a settlement are, in order: the owners (``owners``: by
+    order id) of the orders of its clearing's ``trades``, in account order."""
+    return tuple(sorted({owners[o] for t in trades for o in (t.bid, t.offer)}))
 
 
 def check_details(contract: MarketState, body: Settlement, result: SettlementResult
@@ -215,17 +229,17 @@ def check_details(contract: MarketState, body: Settlement, result: SettlementRes
             raise Rejected("settlement details in a public market")
         return {}
     expected = home_settlements(contract, body.interval, result)
-    if tuple(d.participant for d in body.details) != tuple(expected):
-        raise Rejected(f"settlement of interval {body.interval}: a sealed detail for each "
-                       "trading home, in account order")
+    if len(body.details) != len(expected):
+        raise Rejected(f"settlement of interval {body.interval}: {len(body.details)} sealed "
+                       f"details, one for each of its {len(expected)} trading homes")
     channels = {}
-    for d in body.details:
-        place = (DETAIL, d.participant)
+    for home, d in zip(expected, body.details):  # in account order
+        place = (DETAIL, home)
         plain, channels[place] = _open(
-            contract, place, d.detail,
-            detail_context(contract.chain_id, d.participant, body.interval), "settlement detail")
-        if plain != enc.encode(expected[d.participant]):
-            raise Rejected(f"settlement detail of {d.participant.hex()[:16]} differs from "
+            contract, place, d, body.interval,
+            detail_context(contract.chain_id, home, body.interval), "settlement detail")
+        if plain != enc.encode(expected[home]):
+            raise Rejected(f"settlement detail of {home.hex()[:16]} differs from "
                            "the contract's")
     return channels
 
@@ -239,30 +253,36 @@ class RecordReader:
         self.keys = keys
         self.channels: dict[Place, ChannelState] = {}
 
-    def reading(self, tx: Transaction) -> ReadingPlain:
-        """What a `SealedReading` transaction's meter read."""
+    def reading(self, tx: Transaction, home: PublicKey) -> ReadingPlain:
+        """What a `SealedReading` transaction's meter, bound to ``home``, read."""
         body = tx.body
-        plain = self._open(tx.chain_id, (READING, body.participant), body.reading,
-                           reading_context(tx.chain_id, body.participant, body.interval))
+        plain = self._open(tx.chain_id, (READING, home), body.reading, body.interval,
+                           reading_context(tx.chain_id, home, body.interval))
         return enc.decode_exact(plain, enc.struct_codec(ReadingPlain))
 
-    def details(self, tx: Transaction) -> dict[PublicKey, HomeSettlement]:
-        """The details of a `Settlement` transaction that the keys at hand read, by home."""
+    def details(self, tx: Transaction, homes: Sequence[PublicKey]
+                ) -> dict[PublicKey, HomeSettlement]:
+        """The details of a `Settlement` transaction that the keys at hand read, by home;
+        ``homes``: its trading homes (`trading_homes`), whose the details are, in order."""
+        if len(homes) != len(tx.body.details):
+            raise BrokenSeal(f"{len(tx.body.details)} settlement details for "
+                             f"{len(homes)} trading homes")
         out = {}
-        for d in tx.body.details:
-            info = detail_context(tx.chain_id, d.participant, tx.body.interval)
+        for home, d in zip(homes, tx.body.details):
+            info = detail_context(tx.chain_id, home, tx.body.interval)
             try:
-                plain = self._open(tx.chain_id, (DETAIL, d.participant), d.detail, info)
+                plain = self._open(tx.chain_id, (DETAIL, home), d, tx.body.interval, info)
             except NotAddressed:
                 continue
-            out[d.participant] = enc.decode_exact(plain, enc.struct_codec(HomeSettlement))
+            out[home] = enc.decode_exact(plain, enc.struct_codec(HomeSettlement))
         return out
 
-    def _open(self, chain_id: int, place: Place, sealed: Sealed, info: bytes) -> bytes:
+    def _open(self, chain_id: int, place: Place, sealed: Sealed, seq: int, info: bytes
+              ) -> bytes:
         try:
             plain, self.channels[place] = open_record(self.keys, self.channels, chain_id, place,
-                                                      sealed, info, "sealed record")
+                                                      sealed, seq, info, "sealed record")
         except NotAddressed:  # not ours to read, but on the ledger: its channel moved on
-            self.channels[place] = advanced(sealed, self.channels.get(place))
+            self.channels[place] = advanced(sealed, seq, self.channels.get(place))
             raise
         return plain

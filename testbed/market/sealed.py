@@ -4,16 +4,17 @@ Until gate closure nobody, the validators included, learns an order's side, ener
 the home sends an `OrderCommitment`, the hash
 
     SHA-256(ORDER_COMMIT_DOMAIN | chain_id u32 | owner 32 | interval u64 | side u8 |
-            energy_wh u64 | price_per_kwh u64 | salt 32)
+            energy_wh u64 | price_per_kwh u64 | salt 16)
 
-with a fresh random 32-byte salt (so the few possible prices cannot be guessed from it), and
+with a fresh random 16-byte salt (so the few possible prices cannot be guessed from it), and
 locks ``escrow_units`` from its balance: at least ``unrevealed_penalty_units``, and enough for
 the order it hides (homes lock one standard bond, `bond_units`, so the escrow says nothing of
 the order). Its place in time priority is the commitment's arrival.
 
 From gate closure until ``reveal_seconds`` after it the order is revealed: by the home (an
 `OrderReveal` of its own orders) or by the operator, who relays the reveals the homes hand it
-in the interval's `Clearing` (one transaction for all, applied before the matching; a home
+in the interval's `Clearing` (one transaction for all, applied before the matching, each
+naming its commitment by its place among those still sealed, in arrival order; a home
 the operator leaves out can still reveal itself before the window closes: the clearing
 waits for it). The hash binds the owner, so a relayed reveal needs no signature of its own.
 The contract recomputes the hash (a mismatch is refused), applies every rule of an order
@@ -43,6 +44,7 @@ from testbed.ledger.transactions import (
     OrderCommitment,
     OrderReveal,
     Payment,
+    RelayedReveal,
     Reveal,
     Side,
     Transaction,
@@ -53,8 +55,8 @@ from testbed.market.state import Commitment, MarketState
 
 S = TypeVar("S", bound=MarketState)
 
-ORDER_COMMIT_DOMAIN = b"p2p-energy-testbed/order-commitment/v1"
-_ORDER = struct.Struct(">I32sQBQQ32s")
+ORDER_COMMIT_DOMAIN = b"p2p-energy-testbed/order-commitment/v2"  # v2: 16-byte salts
+_ORDER = struct.Struct(">I32sQBQQ16s")
 
 
 def commitment(chain_id: int, owner: PublicKey, interval: int, side: int, energy_wh: int,
@@ -97,6 +99,32 @@ def reveal(contract: MarketState, tx: Transaction, body: OrderReveal,
     if not body.reveals:
         raise Rejected("a reveal of no order")
     contract.adopt(with_reveals(contract, body.reveals, ctx.timestamp, owner=tx.sender))
+
+
+def relay(contract: MarketState, interval: int, reveals: Sequence[Reveal]
+          ) -> tuple[RelayedReveal, ...]:
+    """``reveals`` of ``interval``'s sealed orders as a `Clearing` relays them to ``contract``
+    (the state the clearing will find): each by its commitment's place among those waiting,
+    in that order."""
+    place = {c.order_id: k for k, c in enumerate(contract.unrevealed(interval))}
+    return tuple(sorted((RelayedReveal(place[r.order], r.side, r.energy_wh, r.price_per_kwh,
+                                       r.salt) for r in reveals), key=lambda r: r.index))
+
+
+def relayed(contract: MarketState, interval: int, reveals: Sequence[RelayedReveal]
+            ) -> tuple[Reveal, ...]:
+    """The reveals a clearing of ``interval`` relays, each of the commitment it names;
+    `Rejected` unless each names a commitment waiting, in ascending places (so none twice)."""
+    waiting = contract.unrevealed(interval)
+    out, last = [], -1
+    for r in reveals:
+        if not last < r.index < len(waiting):
+            raise Rejected(f"a relayed reveal names sealed order {r.index} of interval "
+                           f"{interval}: {len(waiting)} wait, named in ascending order")
+        last = r.index
+        out.append(Reveal(waiting[r.index].order_id, r.side, r.energy_wh, r.price_per_kwh,
+                          r.salt))
+    return tuple(out)
 
 
 def with_reveals(contract: S, reveals: Sequence[Reveal], timestamp: int,

@@ -78,7 +78,7 @@ def _require_readers(path: Path, view_keys: Sequence[ViewKey]) -> None:
             for tx in certified.block.transactions:
                 body = tx.body
                 sealed = ([body.reading] if isinstance(body, SealedReading) else
-                          [d.detail for d in body.details] if isinstance(body, Settlement)
+                          list(body.details) if isinstance(body, Settlement)
                           else [])
                 for record in sealed:  # its readers are on its channel's opening
                     records += 1

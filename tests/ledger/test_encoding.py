@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from testbed.ledger import encoding as enc
 from testbed.ledger import transactions as T
 from testbed.ledger.encoding import EncodingError
 from testbed.ledger.keys import KeyPair
@@ -24,12 +25,15 @@ txt = st.text(max_size=40)
 constraint = st.builds(T.Constraint, kind=u8, element=txt, value_micro=i64, limit_micro=i64)
 trade = st.builds(T.Trade, bid=b32, offer=b32, energy_wh=u64, price_per_kwh=u64, granted_wh=u64,
                   constraint=constraint)
-reveal = st.builds(T.Reveal, order=b32, side=u8, energy_wh=u64, price_per_kwh=u64, salt=b32)
+salt = st.binary(min_size=16, max_size=16)
+reveal = st.builds(T.Reveal, order=b32, side=u8, energy_wh=u64, price_per_kwh=u64, salt=salt)
+relayed = st.builds(T.RelayedReveal, index=u32, side=u8, energy_wh=u64, price_per_kwh=u64,
+                    salt=salt)
 payment = st.builds(T.Payment, payer=b32, payee=b32, amount_units=u64, kind=u8)
 wrap = st.builds(Wrap, reader=b32, enc=b32,
                  sealed_key=st.binary(min_size=SEALED_KEY_BYTES, max_size=SEALED_KEY_BYTES))
 opening = st.builds(Opening, wraps=st.lists(wrap, max_size=3).map(tuple), key_commitment=b32)
-sealed = st.builds(Sealed, opening=st.lists(opening, max_size=1).map(tuple), seq=u64,
+sealed = st.builds(Sealed, opening=st.lists(opening, max_size=1).map(tuple),
                    ciphertext=st.binary(max_size=64))
 bodies = st.one_of(
     st.builds(T.Genesis, validators=st.lists(b32, max_size=4).map(tuple),
@@ -40,7 +44,7 @@ bodies = st.one_of(
     st.builds(T.SetValidatorsViewKey, view_key=b32),
     st.builds(T.OrderCommitment, interval=u64, commitment=b32, escrow_units=u64),
     st.builds(T.OrderReveal, reveals=st.lists(reveal, min_size=1, max_size=3).map(tuple)),
-    st.builds(T.SealedReading, participant=b32, interval=u64, reading=sealed),
+    st.builds(T.SealedReading, interval=u64, reading=sealed),
     st.builds(T.Deposit, account=b32, amount_units=u64),
     st.builds(T.SetGridFees, from_interval=u64, flat_per_kwh=u64,
               buses=st.lists(u32, max_size=3).map(tuple),
@@ -49,10 +53,9 @@ bodies = st.one_of(
     st.builds(T.MeterReading, participant=b32, interval=u64, imported_wh=u64, exported_wh=u64),
     st.builds(T.Clearing, interval=u64, price_per_kwh=u64,
               trades=st.lists(trade, max_size=3).map(tuple),
-              reveals=st.lists(reveal, max_size=2).map(tuple)),
+              reveals=st.lists(relayed, max_size=2).map(tuple)),
     st.builds(T.Settlement, interval=u64, payments=st.lists(payment, max_size=3).map(tuple),
-              details=st.lists(st.builds(T.SealedDetail, participant=b32, detail=sealed),
-                               max_size=2).map(tuple)),
+              details=st.lists(sealed, max_size=2).map(tuple)),
 )
 
 
@@ -138,3 +141,23 @@ def test_out_of_range_values_cannot_be_encoded():
         sign(T.Deposit(bytes(31), 5), KEY, 0, 7)
     with pytest.raises(EncodingError):
         sign(T.Order(1, True, 1, 1), KEY, 0, 7)
+
+
+@settings(max_examples=50, deadline=None)
+@given(items=st.lists(u32, max_size=255), limit=st.integers(255, 256))
+def test_a_list_counts_in_a_byte_when_its_limit_allows(items, limit):
+    """A list of at most 255 items (a sealed record's opening, its readers) counts in a u8,
+    a longer one in a u32; both round-trip."""
+    codec = enc.ListOf(enc.U32, limit)
+    data = enc.encode(tuple(items), codec)
+    width = 1 if limit < 256 else 4
+    assert data[:width] == len(items).to_bytes(width, "big")
+    assert len(data) == width + 4 * len(items)
+    assert enc.decode_exact(data, codec) == tuple(items)
+
+
+def test_a_short_list_longer_than_its_limit_refused():
+    with pytest.raises(EncodingError, match="exceeds the limit 2"):
+        enc.decode_exact(bytes([3]) + bytes(12), enc.ListOf(enc.U32, 2))
+    with pytest.raises(EncodingError, match="exceeds the limit 1"):  # two openings
+        enc.decode_exact(bytes([2]), enc.struct_codec(Sealed))

@@ -69,8 +69,7 @@ def test_contexts_are_rfc9180_a21():
                               RFC["info"])
     for seq, ct in RFC["ct"].items():
         aad = b"Count-%d" % seq
-        sender.seq = seq
-        assert sender.seal(aad, RFC["pt"]) == (seq, H(ct)), seq
+        assert sender.seal(aad, RFC["pt"], seq) == H(ct), seq
         assert receiver.open(seq, aad, H(ct)) == RFC["pt"]
 
 
@@ -82,7 +81,7 @@ def test_a_contexts_first_message_opens_with_cryptographys_hpke(ikm, info, plain
     key schedule; the associated data and later sequence numbers are the RFC vectors'."""
     key = READERS[0]
     enc_, sender = setup_sender(key.public, ikm, info)
-    _, ct = sender.seal(b"", plain)
+    ct = sender.seal(b"", plain)
     assert SUITE.decrypt(enc_ + ct, key.private, info) == plain
 
 
@@ -90,15 +89,15 @@ def _readers(keys=READERS):
     return [k.public for k in keys]
 
 
-def _opened(sealed: Sealed, known: ChannelState | None = None) -> ChannelState:
-    """The channel's state once the ledger holds ``sealed``."""
-    return advanced(sealed, known)
+def _opened(sealed: Sealed, seq: int, known: ChannelState | None = None) -> ChannelState:
+    """The channel's state once the ledger holds ``sealed``, record ``seq``."""
+    return advanced(sealed, seq, known)
 
 
 def test_a_channels_wraps_open_with_cryptographys_hpke():
     """A wrap is RFC 9180 single-shot base mode, the channel's context as its info: the
     reference implementation opens it to the key the opening commits to."""
-    sealed = seal(b"x", _readers(), INFO, CHANNEL)
+    sealed = seal(b"x", _readers(), INFO, CHANNEL, 0)
     (opening,) = sealed.opening
     for key, w in zip(sorted(READERS, key=lambda k: k.public), opening.wraps, strict=True):
         channel_key = SUITE.decrypt(w.enc + w.sealed_key, key.private, CHANNEL)
@@ -110,78 +109,96 @@ def test_a_channels_wraps_open_with_cryptographys_hpke():
 @settings(max_examples=25, deadline=None)
 @given(st.binary(max_size=200))
 def test_every_reader_opens_the_same_plaintext(plain):
-    sealed = seal(plain, _readers(), INFO, CHANNEL)
+    sealed = seal(plain, _readers(), INFO, CHANNEL, 0)
     assert sealed.opening[0].readers == tuple(sorted(_readers()))
     for key in READERS:
-        assert open_sealed(sealed, Keyring([key]), INFO, CHANNEL) == plain
+        assert open_sealed(sealed, Keyring([key]), INFO, CHANNEL, 0) == plain
     again = enc.decode_exact(enc.encode(sealed), enc.struct_codec(Sealed))
     assert again == sealed
 
 
 def test_a_channels_later_records_carry_no_wraps_and_open_in_any_order():
     sealer, readers = Sealer(), _readers()
-    first = sealer.seal(b"0 Wh", readers, INFO + b"0", CHANNEL)
-    state = _opened(first)
+    first = sealer.seal(b"0 Wh", readers, INFO + b"0", CHANNEL, 0)
+    state = _opened(first, 0)
     records = [first]
-    for i in range(1, 5):
-        records.append(sealer.seal(b"%d Wh" % i, readers, INFO + b"%d" % i, CHANNEL, state))
-        state = _opened(records[-1], state)
-    assert [r.seq for r in records] == [0, 1, 2, 3, 4]
+    for i in range(1, 5):  # numbered by their place (an interval): gaps are allowed
+        records.append(sealer.seal(b"%d Wh" % i, readers, INFO + b"%d" % i, CHANNEL, 10 * i,
+                                   state))
+        state = _opened(records[-1], 10 * i, state)
     assert all(not r.opening for r in records[1:])  # the ledger holds the channel
-    assert len(enc.encode(records[1])) == 4 + 8 + 4 + len(b"1 Wh") + 16
+    assert len(enc.encode(records[1])) == 1 + 4 + len(b"1 Wh") + 16
     ring = Keyring([READERS[1]])
-    open_sealed(first, ring, INFO + b"0", CHANNEL)  # the channel, opened once
+    open_sealed(first, ring, INFO + b"0", CHANNEL, 0)  # the channel, opened once
     for i in (4, 2, 1, 3):  # its records, each on its own
-        assert open_sealed(records[i], ring, INFO + b"%d" % i, CHANNEL, state) == b"%d Wh" % i
+        assert open_sealed(records[i], ring, INFO + b"%d" % i, CHANNEL, 10 * i, state
+                           ) == b"%d Wh" % i
     with pytest.raises(BrokenSeal):  # a record moved to another record's place
-        open_sealed(records[1], ring, INFO + b"2", CHANNEL, state)
+        open_sealed(records[1], ring, INFO + b"2", CHANNEL, 10, state)
+    with pytest.raises(BrokenSeal):  # a record given another number
+        open_sealed(records[1], ring, INFO + b"1", CHANNEL, 20, state)
     with pytest.raises(NotAddressed):  # a reader who never opened the channel
-        open_sealed(records[1], Keyring([READERS[0]]), INFO + b"1", CHANNEL, state)
+        open_sealed(records[1], Keyring([READERS[0]]), INFO + b"1", CHANNEL, 10, state)
     with pytest.raises(BrokenSeal, match="never opened"):
-        open_sealed(records[1], ring, INFO + b"1", CHANNEL, None)
+        open_sealed(records[1], ring, INFO + b"1", CHANNEL, 10, None)
 
 
 def test_a_sealer_opens_again_until_the_ledger_holds_its_channel_and_when_readers_change():
     sealer, readers = Sealer(), _readers()
-    first = sealer.seal(b"a", readers, INFO, CHANNEL)
-    again = sealer.seal(b"b", readers, INFO + b"1", CHANNEL)  # the first not on the ledger yet
-    assert again.opening == first.opening and again.seq == 1
-    state = _opened(again)
-    fewer = sealer.seal(b"c", readers[:2], INFO + b"2", CHANNEL, state)
+    first = sealer.seal(b"a", readers, INFO, CHANNEL, 0)
+    again = sealer.seal(b"b", readers, INFO + b"1", CHANNEL, 1)  # the first not on the ledger
+    assert again.opening == first.opening
+    state = _opened(again, 1)
+    fewer = sealer.seal(b"c", readers[:2], INFO + b"2", CHANNEL, 2, state)
     assert fewer.opening and fewer.opening[0].readers == tuple(sorted(readers[:2]))
     assert fewer.opening[0].key_commitment != first.opening[0].key_commitment
-    assert fewer.seq == 2  # above the ledger's last, on the new key too
+    with pytest.raises(enc.EncodingError, match="only grow"):  # the ledger is past it
+        sealer.seal(b"d", readers[:2], INFO + b"1", CHANNEL, 1, state)
+
+
+def test_a_number_sealed_again_is_sealed_under_a_new_key():
+    """A record sealed again for its place (the first never reached the ledger) must not
+    reuse its nonce under the same key: the sealer opens a new channel for it."""
+    sealer, readers = Sealer(), _readers()
+    first = sealer.seal(b"700 Wh", readers, INFO, CHANNEL, 5)
+    again = sealer.seal(b"900 Wh", readers, INFO, CHANNEL, 5)
+    assert again.opening and again.opening != first.opening
+    assert again.opening[0].key_commitment != first.opening[0].key_commitment
+    for record, plain in ((first, b"700 Wh"), (again, b"900 Wh")):
+        assert open_sealed(record, Keyring([READERS[0]]), INFO, CHANNEL, 5) == plain
 
 
 def test_only_opens_with_the_named_key_when_it_is_at_hand():
-    sealed = seal(b"x", _readers(), INFO, CHANNEL)
+    sealed = seal(b"x", _readers(), INFO, CHANNEL, 0)
     (opening,) = sealed.opening
     broken = replace(sealed, opening=(replace(opening, wraps=tuple(
         replace(w, sealed_key=bytes(48)) if w.reader == READERS[0].public else w
         for w in opening.wraps)),))
     both = Keyring(READERS[:2])
-    assert open_sealed(broken, both, INFO, CHANNEL, only=READERS[1].public) == b"x"
+    assert open_sealed(broken, both, INFO, CHANNEL, 0, only=READERS[1].public) == b"x"
     with pytest.raises(BrokenSeal):
-        open_sealed(broken, Keyring(READERS[:2]), INFO, CHANNEL, only=READERS[0].public)
-    assert open_sealed(sealed, Keyring([READERS[2]]), INFO, CHANNEL,
+        open_sealed(broken, Keyring(READERS[:2]), INFO, CHANNEL, 0, only=READERS[0].public)
+    assert open_sealed(sealed, Keyring([READERS[2]]), INFO, CHANNEL, 0,
                        only=READERS[1].public) == b"x"
 
 
 def test_a_record_does_not_open_for_anyone_else_or_anywhere_else():
-    sealed = seal(b"1234", _readers(), INFO, CHANNEL)
+    sealed = seal(b"1234", _readers(), INFO, CHANNEL, 0)
     with pytest.raises(NotAddressed):
-        open_sealed(sealed, Keyring([STRANGER]), INFO, CHANNEL)
+        open_sealed(sealed, Keyring([STRANGER]), INFO, CHANNEL, 0)
     with pytest.raises(BrokenSeal):
-        open_sealed(sealed, Keyring([READERS[0]]), context(b"reading", b"B", b"T"), CHANNEL)
+        open_sealed(sealed, Keyring([READERS[0]]), context(b"reading", b"B", b"T"), CHANNEL, 0)
     with pytest.raises(BrokenSeal):  # its opening moved to another channel
-        open_sealed(sealed, Keyring([READERS[0]]), INFO, context(b"channel|reading", b"B"))
+        open_sealed(sealed, Keyring([READERS[0]]), INFO, context(b"channel|reading", b"B"), 0)
+    with pytest.raises(BrokenSeal):  # another number: another nonce
+        open_sealed(sealed, Keyring([READERS[0]]), INFO, CHANNEL, 1)
 
 
 def test_any_changed_byte_is_caught():
     sealer, readers = Sealer(), _readers()
-    first = sealer.seal(b"1234", readers, INFO, CHANNEL)
-    state = _opened(first)
-    later = sealer.seal(b"5678", readers, INFO + b"1", CHANNEL, state)
+    first = sealer.seal(b"1234", readers, INFO, CHANNEL, 0)
+    state = _opened(first, 0)
+    later = sealer.seal(b"5678", readers, INFO + b"1", CHANNEL, 1, state)
     for record, info, plain in ((first, INFO, b"1234"), (later, INFO + b"1", b"5678")):
         raw = enc.encode(record)
         for i in range(len(raw)):
@@ -194,9 +211,10 @@ def test_any_changed_byte_is_caught():
             opened = []
             for key in READERS:
                 ring = Keyring([key])
-                open_sealed(first, ring, INFO, CHANNEL)  # each reader holds the channel
+                open_sealed(first, ring, INFO, CHANNEL, 0)  # each reader holds the channel
                 try:
                     opened.append(open_sealed(other, ring, info, CHANNEL,
+                                              0 if record is first else 1,
                                               None if record is first else state))
                 except (BrokenSeal, NotAddressed):
                     pass
@@ -206,30 +224,30 @@ def test_any_changed_byte_is_caught():
 def test_two_readers_cannot_be_shown_two_plaintexts():
     """The channel key is committed to: a sealer who wraps another key for one reader is
     caught by that reader, instead of showing it another plaintext."""
-    honest = seal(b"700", _readers(), INFO, CHANNEL)
-    other = seal(b"999", [READERS[0].public], INFO, CHANNEL)
+    honest = seal(b"700", _readers(), INFO, CHANNEL, 0)
+    other = seal(b"999", [READERS[0].public], INFO, CHANNEL, 0)
     forged = replace(honest, opening=(replace(honest.opening[0], wraps=tuple(
         other.opening[0].wraps[0] if w.reader == READERS[0].public else w
         for w in honest.opening[0].wraps)),))
     with pytest.raises(BrokenSeal, match="another channel key"):
-        open_sealed(forged, Keyring([READERS[0]]), INFO, CHANNEL)
+        open_sealed(forged, Keyring([READERS[0]]), INFO, CHANNEL, 0)
 
 
 def test_seeded_entropy_reproduces_a_record_and_fresh_entropy_never_does():
     readers = _readers()
     dev = seeded_entropy(b"development")
-    assert seal(b"700", readers, INFO, CHANNEL, entropy=dev) == seal(
-        b"700", readers, INFO, CHANNEL, entropy=dev)
-    assert seal(b"700", readers, INFO, CHANNEL, entropy=dev) != seal(
-        b"700", readers, INFO + b"!", CHANNEL, entropy=dev)
-    assert Sealer(dev, b"meter-1").seal(b"700", readers, INFO, CHANNEL) != Sealer(
-        dev, b"meter-2").seal(b"700", readers, INFO, CHANNEL)  # each sealer its own randomness
-    assert seal(b"700", readers, INFO, CHANNEL) != seal(b"700", readers, INFO, CHANNEL)
+    assert seal(b"700", readers, INFO, CHANNEL, 0, entropy=dev) == seal(
+        b"700", readers, INFO, CHANNEL, 0, entropy=dev)
+    assert seal(b"700", readers, INFO, CHANNEL, 0, entropy=dev) != seal(
+        b"700", readers, INFO + b"!", CHANNEL, 0, entropy=dev)
+    assert Sealer(dev, b"meter-1").seal(b"700", readers, INFO, CHANNEL, 0) != Sealer(
+        dev, b"meter-2").seal(b"700", readers, INFO, CHANNEL, 0)  # each its own randomness
+    assert seal(b"700", readers, INFO, CHANNEL, 0) != seal(b"700", readers, INFO, CHANNEL, 0)
 
 
 def test_sealing_refuses_what_it_cannot_seal():
     with pytest.raises(enc.EncodingError, match="readers"):
-        seal(b"x", [], INFO, CHANNEL)
+        seal(b"x", [], INFO, CHANNEL, 0)
 
 
 class NonceUniqueness(RuleBasedStateMachine):
@@ -255,18 +273,21 @@ class NonceUniqueness(RuleBasedStateMachine):
 
     entropy = staticmethod(seeded_entropy(b"nonce-property"))
 
-    @rule(channel=st.sampled_from(CHANNELS), three=st.booleans(), taken=st.booleans())
-    def seal_one(self, channel, three, taken):
+    @rule(channel=st.sampled_from(CHANNELS), three=st.booleans(), taken=st.booleans(),
+          ahead=st.integers(0, 2))
+    def seal_one(self, channel, three, taken, ahead):
+        """A record for the place ``ahead`` of the ledger's next number: the same number
+        again when the last was not taken (a record sealed again)."""
         readers = _readers(READERS if three else READERS[:2])
         known = self.ledger.get(channel)
+        seq = next_seq(known) + ahead
         self.count += 1
         record = self.sealer.seal(b"%d" % self.count, readers, INFO + b"%d" % self.count,
-                                  channel, known)
-        assert record.seq >= next_seq(known)
+                                  channel, seq, known)
         commitment = (record.opening[0].key_commitment if record.opening
                       else known.key_commitment)
-        open_sealed(record, self.ring, INFO + b"%d" % self.count, channel, known)  # its key
-        used = (commitment, record.seq)
+        open_sealed(record, self.ring, INFO + b"%d" % self.count, channel, seq, known)  # key
+        used = (commitment, seq)
         assert used not in self.sealed_by_this_sealer
         self.sealed_by_this_sealer.add(used)
         if not self.seeded_restart:
@@ -275,7 +296,7 @@ class NonceUniqueness(RuleBasedStateMachine):
         if taken:  # the ledger's rule: the number grows (checked above); the record counts
             assert used not in self.taken
             self.taken.add(used)
-            self.ledger[channel] = advanced(record, known)
+            self.ledger[channel] = advanced(record, seq, known)
 
     @rule(fresh=st.booleans())
     def restart(self, fresh):

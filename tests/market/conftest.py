@@ -119,7 +119,7 @@ class Market:
         if not self.private:
             return self.apply(account, Order(interval, side, energy_wh, price), ts).txid
         salt = hashlib.sha256(b"salt/%s/%d" % (name.encode(), self.nonces[account.public])
-                              ).digest()
+                              ).digest()[:16]
         digest = sealed.commitment(CHAIN_ID, account.public, interval, side, energy_wh, price,
                                    salt)
         if lock is None:

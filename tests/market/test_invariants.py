@@ -185,7 +185,7 @@ def run(s: Scenario, chain_path: str | None = None) -> Market:
         if not s.private:
             led.apply(account, Order(intervals[k], side, wh, price), T - 360)
             continue
-        salt = bytes([i]) * 32
+        salt = bytes([i]) * 16
         digest = sealed.commitment(CHAIN_ID, account.public, intervals[k], side, wh, price, salt)
         lock = max(1, escrow(m.params, side, wh) + s.locks[i % len(s.locks)])
         tx = m.contract.seq  # the commitment's id is its transaction's: known once applied

@@ -10,9 +10,9 @@ import pytest
 from testbed.agents.proposer import settle
 from testbed.ledger import encoding as enc
 from testbed.ledger.keys import ViewKey
-from testbed.ledger.sealing import Keyring, NotAddressed, Sealer, open_sealed, seal
+from testbed.ledger.sealing import BrokenSeal, Keyring, NotAddressed, Sealer, open_sealed, seal
 from testbed.ledger.state import BlockContext, Rejected
-from testbed.ledger.transactions import RegisterAuditor, SealedDetail, Side, sign
+from testbed.ledger.transactions import RegisterAuditor, Side, sign
 from testbed.market import private
 from testbed.market.contract import MarketContract
 from testbed.market.params import MarketParams
@@ -48,17 +48,17 @@ def test_a_sealed_reading_is_stored_as_read(m):
     assert (stored.imported_wh, stored.exported_wh) == (700, 0)
     channel = m.contract.channels[(private.READING, m.accounts["A"].public)]
     assert channel.key_commitment == body.reading.opening[0].key_commitment
-    assert channel.last_seq == body.reading.seq
+    assert channel.last_seq == T  # a record's number is its interval
 
 
 def test_each_reader_opens_the_same_reading(m):
     body = m.reading("A", 700, 0)
     info = private.reading_context(7, m.accounts["A"].public, T)
-    plain = {open_sealed(body.reading, Keyring([k]), info, _channel(m, "A"))
+    plain = {open_sealed(body.reading, Keyring([k]), info, _channel(m, "A"), T)
              for k in (m.views["A"], VALIDATORS_VIEW, AUDITOR_VIEW)}
     assert plain == {enc.encode(private.ReadingPlain(700, 0))}
     with pytest.raises(NotAddressed):
-        open_sealed(body.reading, Keyring([m.views["B"]]), info, _channel(m, "A"))
+        open_sealed(body.reading, Keyring([m.views["B"]]), info, _channel(m, "A"), T)
 
 
 def _three_intervals(m):
@@ -81,17 +81,17 @@ def test_a_meters_later_readings_continue_its_channel(m):
         m.apply(m.meters["A"], body, interval + 900)
         bodies.append(body)
     assert [bool(b.reading.opening) for b in bodies] == [True, False, False]
-    assert [b.reading.seq for b in bodies] == [0, 1, 2]
-    assert len(enc.encode(bodies[1].reading)) < 70  # no wraps, no key commitment
+    assert len(enc.encode(bodies[1].reading)) == 1 + 4 + 16 + 16  # no wraps, no number
     assert m.contract.readings[(T + 1800, m.accounts["A"].public)].imported_wh == 702
     for keys in ([m.views["A"]], [AUDITOR_VIEW]):
         reader = private.RecordReader(Keyring(keys))
-        read = [reader.reading(sign(b, m.meters["A"], 0, 7)) for b in bodies]
+        read = [reader.reading(sign(b, m.meters["A"], 0, 7), m.accounts["A"].public)
+                for b in bodies]
         assert [r.imported_wh for r in read] == [700, 701, 702]
     stranger = private.RecordReader(Keyring([m.views["B"]]))
     for b in bodies:
         with pytest.raises(NotAddressed):
-            stranger.reading(sign(b, m.meters["A"], 0, 7))
+            stranger.reading(sign(b, m.meters["A"], 0, 7), m.accounts["A"].public)
 
 
 def _read_then_seal_next(m):
@@ -104,17 +104,27 @@ def _read_then_seal_next(m):
                                        sealer)
 
 
-def test_a_reading_that_reuses_a_sequence_number_is_refused(m):
-    first, second = _read_then_seal_next(m)
-    replayed = replace(second, reading=replace(second.reading, seq=first.reading.seq))
-    refused(m, m.meters["A"], replayed, END + 900, "uses sequence number 0 on its channel")
-    m.apply(m.meters["A"], second, END + 900)
+def test_a_record_of_an_earlier_interval_than_its_channels_last_is_refused(m):
+    """A record's number is its interval and numbers only grow on a channel: a reading
+    sealed for T, arriving after the one for T + 900, is refused (with the market's
+    900-second deadline it is late anyway, so the channel's rule is called directly)."""
+    _three_intervals(m)
+    sealer = Sealer()
+    early = private.seal_reading(m.contract, m.accounts["A"].public, T, 700, 0, sealer)
+    later = private.seal_reading(m.contract, m.accounts["A"].public, T + 900, 701, 0, sealer)
+    place = (private.READING, m.accounts["A"].public)
+    _, channel = private.open_record(m.contract.view_keys, {}, 7, place, later.reading,
+                                     T + 900, private.reading_context(7, place[1], T + 900),
+                                     "reading")
+    with pytest.raises(Rejected, match=f"uses sequence number {T} on its channel"):
+        private.open_record(m.contract.view_keys, {place: channel}, 7, place, early.reading,
+                            T, private.reading_context(7, place[1], T), "reading")
 
 
 def test_a_reading_on_a_channel_never_opened_is_refused(m):
     _, later = _read_then_seal_next(m)
     assert not later.reading.opening
-    other = replace(later, participant=m.accounts["C"].public)  # C's channel: none yet
+    other = later  # signed by C's meter: on C's channel, which has none yet
     refused(m, m.meters["C"], other, END + 900, "a record on a channel never opened")
     m.apply(m.meters["C"], private.seal_reading(m.contract, m.accounts["C"].public, T, 0, 800),
             END)
@@ -126,7 +136,7 @@ def test_a_sealer_that_restarts_opens_a_new_channel(m):
     m.apply(m.meters["A"], private.seal_reading(m.contract, m.accounts["A"].public, T, 700, 0,
                                                 Sealer()), END)
     body = private.seal_reading(m.contract, m.accounts["A"].public, T + 900, 701, 0, Sealer())
-    assert body.reading.opening and body.reading.seq == 1
+    assert body.reading.opening
     m.apply(m.meters["A"], body, END + 900)
     channel = m.contract.channels[(private.READING, m.accounts["A"].public)]
     assert channel.key_commitment == body.reading.opening[0].key_commitment
@@ -140,7 +150,7 @@ def test_a_reading_sealed_to_the_wrong_readers_is_refused(m):
                     (VALIDATORS_VIEW.public, AUDITOR_VIEW.public),  # not its home
                     (m.views["B"].public, VALIDATORS_VIEW.public, AUDITOR_VIEW.public)):
         body = replace(m.reading("A", 700, 0),
-                       reading=seal(plain, readers, info, _channel(m, "A")))
+                       reading=seal(plain, readers, info, _channel(m, "A"), T))
         refused(m, m.meters["A"], body, END, "must be sealed to its home, the validators")
 
 
@@ -195,30 +205,39 @@ def test_settlement_details_are_sealed_and_checked(m):
     m.read("C", 0, 800)
     proposal = settle(m.contract, T)
     details = proposal.body.details
-    assert [d.participant for d in details] == sorted(
-        (m.accounts["A"].public, m.accounts["C"].public))
-    a = next(d for d in details if d.participant == m.accounts["A"].public)
-    info = private.detail_context(7, a.participant, T)
+    owners = {o.order_id: o.owner for o in m.contract.book(T)}
+    homes = private.trading_homes(m.contract.cleared[T].trades, owners)
+    assert homes == tuple(sorted((m.accounts["A"].public, m.accounts["C"].public)))
+    assert len(details) == 2  # in the trading homes' order: whose each is
+    k = homes.index(m.accounts["A"].public)
+    a, c = details[k], details[1 - k]
+    info = private.detail_context(7, homes[k], T)
     channel = _channel(m, "A", private.DETAIL)
-    detail = enc.decode_exact(open_sealed(a.detail, Keyring([m.views["A"]]), info, channel),
+    detail = enc.decode_exact(open_sealed(a, Keyring([m.views["A"]]), info, channel, T),
                               enc.struct_codec(private.HomeSettlement))
     assert (detail.imported_wh, detail.trades) == (700, (private.TradeShare(0, 700, 700),))
-    c = next(d for d in details if d.participant != a.participant)
+    with pytest.raises(NotAddressed):  # C's is not A's to read
+        open_sealed(c, Keyring([m.views["A"]]), private.detail_context(7, homes[1 - k], T),
+                    _channel(m, "C", private.DETAIL), T)
 
     def with_a(sealed):  # the details with A's replaced
-        return tuple(SealedDetail(a.participant, sealed) if d is a else d for d in details)
+        return tuple(sealed if d is a else d for d in details)
 
-    other = seal(enc.encode(replace(detail, imported_wh=701)), a.detail.opening[0].readers,
-                 info, channel)
-    for bad, reason in ((details[:1], "a sealed detail for each trading home"),
+    other = seal(enc.encode(replace(detail, imported_wh=701)), a.opening[0].readers,
+                 info, channel, T)
+    for bad, reason in ((details[:1], "one for each of its 2 trading homes"),
+                        (details[::-1], "must be sealed to its home"),
                         (with_a(other), "differs from the contract's"),
-                        (with_a(c.detail), "must be sealed to its home")):
+                        (with_a(c), "must be sealed to its home")):
         refused(m, VALIDATOR, replace(proposal.body, details=bad), END, reason)
     m.apply(VALIDATOR, proposal.body, END)
-    assert m.contract.channels[(private.DETAIL, a.participant)].key_commitment == (
-        a.detail.opening[0].key_commitment)
+    assert m.contract.channels[(private.DETAIL, homes[k])].key_commitment == (
+        a.opening[0].key_commitment)
     reader = private.RecordReader(Keyring([m.views["A"]]))
-    assert reader.details(sign(proposal.body, VALIDATOR, 0, 7)) == {a.participant: detail}
+    tx = sign(proposal.body, VALIDATOR, 0, 7)
+    assert reader.details(tx, homes) == {homes[k]: detail}
+    with pytest.raises(BrokenSeal):  # told the wrong homes
+        private.RecordReader(Keyring([m.views["A"]])).details(tx, homes[:1])
 
 
 def test_a_public_market_has_no_details():
@@ -228,7 +247,7 @@ def test_a_public_market_has_no_details():
     m.clear()
     body = settle(m.contract, T).body
     assert body.details == ()
-    fake = SealedDetail(m.accounts["A"].public, seal(b"x", [VALIDATORS_VIEW.public], b"", b""))
+    fake = seal(b"x", [VALIDATORS_VIEW.public], b"", b"", 0)
     refused(m, VALIDATOR, replace(body, details=(fake,)), END + 900, "in a public market")
 
 

@@ -43,9 +43,11 @@ def test_an_order_from_a_meter(m):
 
 
 def test_a_meter_reading_for_another_home(m):
+    """A sealed reading is the reading of the home its meter is bound to: B's, signed by A's
+    meter, is taken as A's and refused, being sealed to B's readers."""
     m.clear()
     body = m.reading("B", 100, 0)
-    refused(m, m.meters["A"], body, END, "is bound to home")
+    refused(m, m.meters["A"], body, END, "must be sealed to its home")
 
 
 def test_a_registration_from_a_home(m):

@@ -9,7 +9,7 @@ from testbed.agents.proposer import gated_clearing, settle
 from testbed.ledger import encoding as enc
 from testbed.ledger.transactions import OrderCommitment, OrderReveal, Reveal, Side
 from testbed.market.params import UTILITY, MarketParams, PaymentKind
-from testbed.market.sealed import bond_units, commitment
+from testbed.market.sealed import bond_units, commitment, relay
 
 from .conftest import CHAIN_ID, VALIDATOR, Market, T
 from .test_bad_input import BEFORE_GATE, END, GATE, refused
@@ -70,7 +70,7 @@ def test_a_reveal_that_does_not_match_is_refused(m):
     txid = m.order("A", BID, 1000, 250, lock=2000)
     good = m.reveals[txid][2]
     for wrong in (replace(good, price_per_kwh=251), replace(good, energy_wh=999),
-                  replace(good, side=OFFER), replace(good, salt=bytes(32))):
+                  replace(good, side=OFFER), replace(good, salt=bytes(16))):
         refused(m, m.accounts["A"], own(wrong), GATE, "does not match the commitment")
     refused(m, m.accounts["B"], own(good), GATE, "is not")  # someone else's
     m.apply(m.accounts["A"], own(good), GATE)
@@ -126,9 +126,15 @@ def test_a_clearing_relaying_a_reveal_that_does_not_match_is_refused_whole(m):
     a = m.order("A", BID, 1000, 250, lock=2000)
     m.order("C", OFFER, 800, 100, lock=2000)
     honest = gated_clearing(m.contract, T, reveals=m.pending(), timestamp=GATE)
-    forged = replace(honest, reveals=tuple(replace(r, price_per_kwh=300) if r.order == a
+    assert [r.index for r in honest.reveals] == [0, 1]  # A's commitment came first
+    forged = replace(honest, reveals=tuple(replace(r, price_per_kwh=300) if r.index == 0
                                            else r for r in honest.reveals))
     refused(m, VALIDATOR, forged, GATE, "does not match the commitment")
+    swapped = replace(honest, reveals=honest.reveals[::-1])
+    refused(m, VALIDATOR, swapped, GATE, "named in ascending order")
+    twice = replace(honest, reveals=(honest.reveals[0],) * 2)
+    refused(m, VALIDATOR, twice, GATE, "named in ascending order")
+    assert a in m.contract.commitments
     assert not m.contract.book(T) and T not in m.contract.cleared  # nothing applied
     m.apply(VALIDATOR, honest, GATE)
     assert T in m.contract.cleared and len(honest.reveals) == 2
@@ -136,21 +142,24 @@ def test_a_clearing_relaying_a_reveal_that_does_not_match_is_refused_whole(m):
 
 def test_the_operator_leaves_a_bad_reveal_sealed_and_the_clearing_waits_for_it(m):
     a = m.order("A", BID, 1000, 250, lock=2000)
-    m.order("C", OFFER, 800, 100, lock=2000)
-    bad = [replace(r, salt=bytes(32)) if r.order == a else r for r in m.pending()]
+    c = m.order("C", OFFER, 800, 100, lock=2000)
+    bad = [replace(r, salt=bytes(16)) if r.order == a else r for r in m.pending()]
     body = gated_clearing(m.contract, T, reveals=bad, timestamp=GATE)
-    assert [r.order for r in body.reveals] != [r.order for r in bad]  # A's left out
+    assert [r.index for r in body.reveals] == [1]  # A's left out: C's relayed
     refused(m, VALIDATOR, body, GATE, "may still be revealed")  # A may still reveal itself
     m.apply(m.accounts["A"], own(m.reveals[a][2]), GATE + 1)
-    m.apply(VALIDATOR, gated_clearing(m.contract, T, reveals=body.reveals, timestamp=GATE + 1),
-            GATE + 1)
+    m.apply(VALIDATOR, gated_clearing(m.contract, T, reveals=[m.reveals[c][2]],
+                                      timestamp=GATE + 1), GATE + 1)
     assert T in m.contract.cleared
 
 
 def test_a_clearing_cannot_relay_a_reveal_of_another_interval(m):
+    """A relayed reveal names a commitment of the clearing's own interval, by its place: a
+    later interval's, relayed in this one, names one that is not there."""
     later = m.order("A", BID, 1000, 250, lock=2000, interval=T + 900)
-    body = replace(gated_clearing(m.contract, T), reveals=(m.reveals[later][2],))
-    refused(m, VALIDATOR, body, GATE + 900, "a reveal of interval")
+    relayed = relay(m.contract, T + 900, [m.reveals[later][2]])
+    body = replace(gated_clearing(m.contract, T), reveals=relayed)
+    refused(m, VALIDATOR, body, GATE + 900, "names sealed order 0 of interval")
 
 
 def test_a_missing_reveal_forfeits_its_penalty_and_money_is_conserved(m):
@@ -201,7 +210,7 @@ def test_a_sealed_order_locks_the_standard_bond():
 
 
 def test_reveal_of_an_unknown_order(m):
-    refused(m, m.accounts["A"], own(Reveal(bytes(32), BID, 1, 100, bytes(32))), GATE,
+    refused(m, m.accounts["A"], own(Reveal(bytes(32), BID, 1, 100, bytes(16))), GATE,
             "unknown")
 
 

@@ -90,7 +90,7 @@ def ledger_records(path):
     and the money paid on chain."""
     auditor = private.RecordReader(
         Keyring([ViewKey.load(path.parent / AUDITOR_VIEW_KEY, DEV_PASSPHRASE)]))
-    home, owner = {}, {}
+    home, owner, meter_of = {}, {}, {}
     readings, bought, sold = {}, defaultdict(int), defaultdict(int)
     paid, fees = defaultdict(int), 0
     store = open_store(path, readonly=True)
@@ -100,6 +100,7 @@ def ledger_records(path):
                 body = tx.body
                 if isinstance(body, RegisterParticipant):
                     home[body.account] = len(home)
+                    meter_of[body.meter_key] = body.account
                 elif isinstance(body, Order | OrderCommitment):
                     owner[tx.txid] = tx.sender
                 elif isinstance(body, Clearing):
@@ -107,9 +108,10 @@ def ledger_records(path):
                         bought[home[owner[t.bid]], body.interval] += t.granted_wh
                         sold[home[owner[t.offer]], body.interval] += t.granted_wh
                 elif isinstance(body, SealedReading):
-                    read = auditor.reading(tx)
-                    readings[home[body.participant], body.interval] = (read.imported_wh,
-                                                                       read.exported_wh)
+                    account = meter_of[tx.sender]
+                    read = auditor.reading(tx, account)
+                    readings[home[account], body.interval] = (read.imported_wh,
+                                                              read.exported_wh)
                 elif isinstance(body, Settlement):
                     for p in body.payments:
                         fees += p.amount_units if p.kind == PaymentKind.GRID_FEE else 0
