@@ -150,6 +150,7 @@ class Validator:
         self._ready_at: tuple[int, BlockHash, bool] | None = None  # (version, tip, anything ready)
         self.tip: BlockHeader = chain.head
         self.round, self.round_started = 0, now()
+        self._was_waiting = False  # whether the last tick found something to propose
         self.out = Outbox()
 
     # --- who and what -------------------------------------------------------------------------
@@ -306,7 +307,11 @@ class Validator:
             self._drop(tx, f"expired: held {self.mempool.ttl_s:g} s and not committed"
                        + (f" (nonce {tx.nonce} waits for nonce {waits})" if tx.nonce > waits
                           else ""))
-        if now - self.round_started > self.round_timeout_s and self._waiting():
+        waiting = self._waiting()
+        if waiting and not self._was_waiting:  # a round's clock runs while it has work:
+            self.round_started = now  # after a quiet spell its proposer still has its turn
+        self._was_waiting = waiting
+        if now - self.round_started > self.round_timeout_s and waiting:
             self.round += 1
             self.round_started = now
             log.info("%s: height %d round %d (turn passed on)", self.name, self.tip.height + 1,

@@ -412,3 +412,18 @@ def test_an_idle_validators_tick_does_nothing_so_its_node_may_skip_it(net):
     net.t += 10.0  # long past every round timeout
     net.step()
     assert all(v.idle() for v in net.vs) and was_idle_and_ticked > 0
+
+
+def test_after_a_quiet_spell_the_heights_proposer_keeps_its_turn(net):
+    """A round's clock runs from when there is something to propose: transactions that come
+    after the network was idle for longer than a round are proposed in round 0 by that
+    height's proposer, not after a turn passed on at the first tick."""
+    net.submit(net.load[0])
+    net.run(500)
+    height = net.vs[0].chain.height
+    net.t += 10 * net.vs[0].round_timeout_s  # idle, longer than any round
+    net.submit(net.load[1], to=1)
+    net.run(500)
+    assert all(v.chain.height == height + 1 and v.round == 0 for v in net.vs)
+    block = _blocks(net.vs[0])[-1].block
+    assert block.header.proposer == net.vs[0].proposer(height + 1, 0)
