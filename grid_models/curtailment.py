@@ -40,14 +40,16 @@ The rule, for one snapshot, deterministic and in whole watts:
 On a grid of several parts (`grid_models.parts`: the LV feeders below their transformers, the
 MV above them) a screened round takes more than the worst element: the worst violated element
 of each part, worst first, skipping a part below or above one taken (the first is always the
-worst of 1). Each is relieved as in 3 and 4 among the active units below its part (a feeder
-with up to `EXACT_PROBES` such groups is probed exactly), on its own copy of the grants; their
-power flows go out together, the k-th snapshot of every element's in one row (each element's
-units as it asks, the others' as the others ask in that row, or as they were before the
-round): feeders under different transformers interact only through what is above them, so
-a round relieves a town's many feeders at once, where one element a round took thousands of
-rounds. Only where every unit injects in one part (the export limits; not trades between
-feeders).
+worst of 1). Each is relieved as in 3 and 4 among the active units below its part (a unit
+injecting in several parts, such as a trade between feeders, is below the deepest part above
+all of them; a feeder with up to `EXACT_PROBES` groups of such units is probed exactly), on
+its own copy of the grants; their power flows go out together, the k-th snapshot of every
+element's in one row (each element's units as it asks, the others' as the others ask in that
+row, or as they were before the round): feeders under different transformers interact only
+through what is above them, so a round relieves a town's many feeders at once, where one
+element a round took thousands of rounds. An element that no unit below its part relieves is
+not relaxed in such a round: it is left to a round of its own, with every active unit, when
+it is the worst.
 
 Up to `EXACT_PROBES` groups a round (every feeder of the examples) the rule is the exact one of
 3 and 4, as before screening existed, one element a round; a screened round may pick another unit than the exact
@@ -197,6 +199,8 @@ class _Bounds:
     limits: Limits
     relaxed: dict[tuple[str, int], float] = field(default_factory=dict)
     parts: dict[tuple[str, int], int] = field(default_factory=dict)
+    # elements no unit below their part relieved: relieved (or relaxed) only when the worst
+    deferred: set[tuple[str, int]] = field(default_factory=set)
 
     def worst(self, plan: InverterPlan, result) -> _Worst | None:
         if not result.converged[0]:
@@ -280,7 +284,8 @@ def _curtail(
     bounds = _Bounds(limits)
     solved = yield case.rows(granted[None])
     n_elements = sum(c.values.shape[1] for c in checks(solved.result, limits))
-    for _ in range(4 * len(units) + n_elements + 4):  # each round cuts a unit or relaxes a limit
+    # each round cuts a unit, relaxes a limit or defers an element
+    for _ in range(4 * len(units) + 2 * n_elements + 4):
         worst = bounds.worst(plan, solved.result)
         if worst is None:
             break
@@ -356,9 +361,10 @@ def _as_rows(case: Case, step):
 def _independent_worsts(plan: InverterPlan, case: Case, bounds: _Bounds, solved, active,
                         exact_probes: int) -> list[tuple[np.ndarray, _Worst]]:
     """For a screened round (more than ``exact_probes`` groups of active units) on a grid of
-    several parts (`grid_models.parts`) whose units each inject in one part: the worst
-    violated element of each part, worst first, skipping a part below or above one taken;
-    each with the units below its part (its candidates). Otherwise none."""
+    several parts (`grid_models.parts`): the worst violated element of each part, worst
+    first, skipping a part below or above one taken and the elements deferred (none if the
+    worst is deferred); each with the units below its part (its candidates). Otherwise
+    none."""
     signature = case.units.signature
     if len({signature[u] for u in active}) <= exact_probes:
         return []
@@ -366,11 +372,13 @@ def _independent_worsts(plan: InverterPlan, case: Case, bounds: _Bounds, solved,
     if len(parts.depth) < 2:
         return []
     unit_part = parts.unit_parts(plan.model, case.cut_columns()[0])
-    if unit_part is None:  # a unit injecting in two parts (a trade between feeders)
-        return []
     taken: list[tuple[np.ndarray, _Worst]] = []
     taken_parts: list[int] = []
     for worst in bounds.all_worst(plan, solved.result):
+        if (worst.kind, worst.position) in bounds.deferred:
+            if not taken:  # the worst: its round takes every active unit, as without parts
+                return []
+            continue
         part = bounds.part_of(plan, parts, worst)
         if all(parts.independent(part, other) for other in taken_parts):
             below = np.array([part in parts.above[p] for p in unit_part], dtype=bool)
@@ -385,8 +393,8 @@ def _parts_round(plan: InverterPlan, case: Case, solved, granted, binding, bound
     element's round (`_element_round`) among the active units below its part, their grant
     vectors solved together, one row for the k-th of every element's (each element's units
     as it asks, the others' as they are before the round, or as the others ask in that row:
-    parts interact little). Updates ``granted``, ``binding`` and ``bounds``; whether any
-    grant changed."""
+    parts interact little). Updates ``granted``, ``binding`` and ``bounds.deferred`` (an
+    element none below its part relieves); whether any grant changed."""
     steps, owned, asks = [], [], {}
     for below, worst in several:
         owned.append(below)
@@ -407,8 +415,8 @@ def _parts_round(plan: InverterPlan, case: Case, solved, granted, binding, bound
     changed = False
     for i, (_, worst) in enumerate(several):
         after, cuts, relax = done[i]
-        if relax:
-            bounds.relax(worst)
+        if relax:  # none below its part relieves it: a round of its own will ask every unit
+            bounds.deferred.add((worst.kind, worst.position))
             continue
         granted[owned[i]] = after[owned[i]]
         for cut in cuts:

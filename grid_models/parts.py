@@ -52,18 +52,19 @@ class Parts:
         elements)."""
         return a not in self.above[b] and b not in self.above[a]
 
-    def unit_parts(self, model: Model, cols: np.ndarray) -> np.ndarray | None:
-        """Each unit's part by its injection columns ``cols`` (n, w) (-1: none; a unit with
-        none is in the root's part), or None if a unit injects in two parts."""
+    def unit_parts(self, model: Model, cols: np.ndarray) -> np.ndarray:
+        """Each unit's part by its injection columns ``cols`` (n, w) (-1: none): the part of
+        its columns, or for a unit injecting in several (a trade between feeders) the deepest
+        part above all of them; a unit with no column is in the root's part."""
         n = len(model.v0)
         placed = cols >= 0
         node = np.where(placed, cols % n if isinstance(model, UnbalancedModel) else cols, 0)
         part = np.where(placed, self.node_part[node], -1)
         first = np.where(placed.any(axis=1), part.max(axis=1, initial=-1), self.root)
-        if not ((part == first[:, None]) | ~placed).all():
-            return None
+        for u in np.flatnonzero(~((part == first[:, None]) | ~placed).all(axis=1)):
+            common = frozenset.intersection(*(self.above[p] for p in part[u][placed[u]]))
+            first[u] = max(common, key=lambda p: (self.depth[p], -p)) if common else self.root
         return first
-
 
 _KEPT: dict[int, tuple[Model, Parts]] = {}
 

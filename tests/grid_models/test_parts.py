@@ -9,7 +9,16 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from grid_models import Injections, Inverters, Limits, compile_net, curtailment, export_limits
+from grid_models import (
+    Injections,
+    Inverters,
+    Limits,
+    TradeRequest,
+    check_trades,
+    compile_net,
+    curtailment,
+    export_limits,
+)
 from grid_models.inverters import InverterSettings
 from grid_models.parts import parts_of
 
@@ -52,7 +61,9 @@ def test_each_feeder_below_its_transformer_is_a_part_below_the_mv(town):
     expected = [parts.node_part[model.bus_node[b]] for buses in feeders for b in buses[1:]]
     np.testing.assert_array_equal(unit_part, expected)
     two_parts = np.stack([model.load_columns[0][:, 0], model.load_columns[0][::-1, 0]], axis=1)
-    assert parts.unit_parts(model, two_parts) is None  # a trade between feeders
+    between = parts.unit_parts(model, two_parts)  # the first HOMES trades between feeders
+    assert (between[:HOMES] == parts.root).all()
+    assert (between[HOMES:-HOMES] == unit_part[HOMES:-HOMES]).all()  # within the middle one
 
 
 def _limits(model, screened: bool, several: bool):
@@ -94,3 +105,43 @@ def test_screened_rounds_relieve_every_feeder_at_once_within_the_band(town):
     exact, _ = _limits(model, screened=False, several=True)
     exact_alone, _ = _limits(model, screened=False, several=False)
     np.testing.assert_array_equal(exact.limit_kw, exact_alone.limit_kw)
+
+
+def test_screened_trade_rounds_by_parts_leave_nothing_a_trade_could_relieve(town):
+    """Trades within and between feeders over exporting homes, screened (the gate of a
+    town's noon): the rounds by parts (a trade between feeders is below the MV) end with
+    every granted set accepted in full when checked again, in fewer batches than one element
+    a round, and repeat."""
+    _, model, feeders = town
+    pv = np.tile(np.linspace(10.0, 25.0, HOMES), FEEDERS)
+    base = Injections((1.0 - pv) / 1000.0, np.zeros(len(pv)), np.zeros(0), np.zeros(0))
+    sellers = [b for buses in feeders for b in buses[HOMES // 2 + 1:]]
+    buyers = [b for buses in feeders[::-1] for b in buses[1:HOMES // 2 + 1]]
+    trades = [TradeRequest(i, s, b, 60.0) for i, (s, b) in enumerate(zip(sellers, buyers))]
+    runs = {}
+    for several in (False, True):
+        batches: list[int] = []
+        solve = curtailment.solve_with_inverters
+
+        def counted(plan, s, *rest, batches=batches, solve=solve):
+            batches.append(len(s))
+            return solve(plan, s, *rest)
+
+        with (mock.patch.object(curtailment, "EXACT_PROBES", 1),
+              mock.patch.object(curtailment, "solve_with_inverters", counted)):
+            if several:
+                runs[several] = (check_trades(model, base, trades, BAND,
+                                              uncontracted_first=True), len(batches))
+                again = check_trades(model, base, trades, BAND, uncontracted_first=True)
+            else:
+                with mock.patch.object(curtailment, "_independent_worsts", lambda *a: []):
+                    runs[several] = (check_trades(model, base, trades, BAND,
+                                                  uncontracted_first=True), len(batches))
+    result, batches_several = runs[True]
+    assert batches_several < runs[False][1]
+    assert result.decisions == again.decisions
+    assert any(d.status != "accepted" for d in result.decisions)
+    granted = [TradeRequest(t.trade_id, t.seller_bus, t.buyer_bus, d.granted_kw)
+               for t, d in zip(trades, result.decisions)]
+    recheck = check_trades(model, base, granted, BAND, uncontracted_first=True)
+    assert all(d.status == "accepted" for d in recheck.decisions)
