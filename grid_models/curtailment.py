@@ -41,11 +41,11 @@ On a grid of several parts (`grid_models.parts`: the LV feeders below their tran
 MV above them) a screened round takes more than the worst element: the worst violated element
 of each part, worst first, skipping a part below or above one taken (the first is always the
 worst of 1). Each is relieved as in 3 and 4 among the active units below its part (a unit
-injecting in several parts, such as a trade between feeders, is below the deepest part above
-all of them; a feeder with up to `EXACT_PROBES` groups of such units is probed exactly), on
-its own copy of the grants; their power flows go out together, the k-th snapshot of every
-element's in one row (each element's units as it asks, the others' as the others ask in that
-row, or as they were before the round): feeders under different transformers interact only
+injecting in several parts, such as a trade between feeders, is below each of them and goes
+to the worst of their elements taken; a feeder with up to `EXACT_PROBES` groups of units is
+probed exactly), on its own copy of the grants; their power flows go out together, the k-th
+snapshot of every element's in one row (each element's units as it asks, the others' as the
+others ask in that row, or as they were before the round): feeders under different transformers interact only
 through what is above them, so a round relieves a town's many feeders at once, where one
 element a round took thousands of rounds. An element that no unit below its part relieves is
 not relaxed in such a round: it is left to a round of its own, with every active unit, when
@@ -201,6 +201,7 @@ class _Bounds:
     parts: dict[tuple[str, int], int] = field(default_factory=dict)
     # elements no unit below their part relieved: relieved (or relaxed) only when the worst
     deferred: set[tuple[str, int]] = field(default_factory=set)
+    reach: np.ndarray | None = None  # (units, parts): which parts each unit is below
 
     def worst(self, plan: InverterPlan, result) -> _Worst | None:
         if not result.converged[0]:
@@ -371,7 +372,9 @@ def _independent_worsts(plan: InverterPlan, case: Case, bounds: _Bounds, solved,
     parts = parts_of(plan.model)
     if len(parts.depth) < 2:
         return []
-    unit_part = parts.unit_parts(plan.model, case.cut_columns()[0])
+    if bounds.reach is None:
+        bounds.reach = parts.unit_reach(plan.model, case.cut_columns()[0])
+    claimed = np.zeros(len(case.units), dtype=bool)
     taken: list[tuple[np.ndarray, _Worst]] = []
     taken_parts: list[int] = []
     for worst in bounds.all_worst(plan, solved.result):
@@ -381,7 +384,8 @@ def _independent_worsts(plan: InverterPlan, case: Case, bounds: _Bounds, solved,
             continue
         part = bounds.part_of(plan, parts, worst)
         if all(parts.independent(part, other) for other in taken_parts):
-            below = np.array([part in parts.above[p] for p in unit_part], dtype=bool)
+            below = bounds.reach[:, part] & ~claimed  # a unit in two parts: the worse one's
+            claimed |= below
             taken.append((below, worst))
             taken_parts.append(part)
     return taken

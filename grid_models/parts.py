@@ -4,7 +4,7 @@ A *part* is a set of nodes connected by lines alone (an LV feeder below its tran
 MV ring, the slack's own bus); the transformers join the parts, and from the slack's part(s)
 outward they form a tree (a transformer in parallel, or a ring of parts, adds no second
 parent: the first found from the slack is kept). A unit injecting in part ``p`` is *below*
-each part on the path from ``p`` to the slack. The curtailment relieves in one round the worst
+each part on the path from ``p`` to the slack (a trade between two feeders: below both). The curtailment relieves in one round the worst
 violated element of each of several parts none of which is below another
 (`grid_models.curtailment`): feeders under different transformers interact only through the
 voltage and loading above them.
@@ -52,19 +52,23 @@ class Parts:
         elements)."""
         return a not in self.above[b] and b not in self.above[a]
 
-    def unit_parts(self, model: Model, cols: np.ndarray) -> np.ndarray:
-        """Each unit's part by its injection columns ``cols`` (n, w) (-1: none): the part of
-        its columns, or for a unit injecting in several (a trade between feeders) the deepest
-        part above all of them; a unit with no column is in the root's part."""
+    def unit_reach(self, model: Model, cols: np.ndarray) -> np.ndarray:
+        """Which parts each unit is below (n, parts), by its injection columns ``cols`` (n, w)
+        (-1: none): every part above one of its columns' (a trade between two feeders is
+        below both, and the MV above them); a unit with no column is below the root's."""
         n = len(model.v0)
+        count = len(self.depth)
+        above = np.zeros((count, count), dtype=bool)
+        for p, chain in enumerate(self.above):
+            above[p, list(chain)] = True
         placed = cols >= 0
         node = np.where(placed, cols % n if isinstance(model, UnbalancedModel) else cols, 0)
-        part = np.where(placed, self.node_part[node], -1)
-        first = np.where(placed.any(axis=1), part.max(axis=1, initial=-1), self.root)
-        for u in np.flatnonzero(~((part == first[:, None]) | ~placed).all(axis=1)):
-            common = frozenset.intersection(*(self.above[p] for p in part[u][placed[u]]))
-            first[u] = max(common, key=lambda p: (self.depth[p], -p)) if common else self.root
-        return first
+        part = self.node_part[node]
+        reach = np.zeros((len(cols), count), dtype=bool)
+        for c in range(cols.shape[1]):
+            reach |= above[part[:, c]] & placed[:, c, None]
+        reach[~placed.any(axis=1), self.root] = True
+        return reach
 
 _KEPT: dict[int, tuple[Model, Parts]] = {}
 

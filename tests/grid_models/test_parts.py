@@ -56,14 +56,14 @@ def test_each_feeder_below_its_transformer_is_a_part_below_the_mv(town):
     (a,), (b,), *_ = lv
     assert parts.independent(a, b) and not parts.independent(a, parts.root)
     assert parts.above[a] == {a, parts.root}
-    unit_part = parts.unit_parts(model, model.load_columns[0])
-    assert unit_part is not None
-    expected = [parts.node_part[model.bus_node[b]] for buses in feeders for b in buses[1:]]
-    np.testing.assert_array_equal(unit_part, expected)
+    own = [parts.node_part[model.bus_node[b]] for buses in feeders for b in buses[1:]]
+    reach = parts.unit_reach(model, model.load_columns[0])
+    np.testing.assert_array_equal(reach[np.arange(len(own)), own], True)
+    assert (reach.sum(axis=1) == 2).all() and reach[:, parts.root].all()  # its feeder, the MV
     two_parts = np.stack([model.load_columns[0][:, 0], model.load_columns[0][::-1, 0]], axis=1)
-    between = parts.unit_parts(model, two_parts)  # the first HOMES trades between feeders
-    assert (between[:HOMES] == parts.root).all()
-    assert (between[HOMES:-HOMES] == unit_part[HOMES:-HOMES]).all()  # within the middle one
+    between = parts.unit_reach(model, two_parts)  # the first HOMES trades: feeders 0 and 2
+    assert between[:HOMES, [lv[0].pop(), lv[-1].pop(), parts.root]].all()
+    assert (between[:HOMES].sum(axis=1) == 3).all()
 
 
 def _limits(model, screened: bool, several: bool):
@@ -111,7 +111,7 @@ def test_screened_trade_rounds_by_parts_leave_nothing_a_trade_could_relieve(town
     """Trades within and between feeders over exporting homes, screened (the gate of a
     town's noon): the rounds by parts (a trade between feeders is below the MV) end with
     every granted set accepted in full when checked again, in fewer batches than one element
-    a round, and repeat."""
+    a round, and repeat; a trade between feeders is a candidate of either feeder's element."""
     _, model, feeders = town
     pv = np.tile(np.linspace(10.0, 25.0, HOMES), FEEDERS)
     base = Injections((1.0 - pv) / 1000.0, np.zeros(len(pv)), np.zeros(0), np.zeros(0))
