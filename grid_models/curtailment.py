@@ -37,8 +37,22 @@ The rule, for one snapshot, deterministic and in whole watts:
    after them is then searched as above.
 5. Repeat from 1 until no limit is violated.
 
+On a grid of several parts (`grid_models.parts`: the LV feeders below their transformers, the
+MV above them) a screened round takes more than the worst element: the worst violated element
+of each part, worst first, skipping a part below or above one taken (the first is always the
+worst of 1). Each is relieved as in 3 and 4 among the active units below its part (a unit
+injecting in several parts, such as a trade between feeders, is below each of them and goes
+to the worst of their elements taken; a feeder with up to `EXACT_PROBES` groups of units is
+probed exactly), on its own copy of the grants; their power flows go out together, the k-th
+snapshot of every element's in one row (each element's units as it asks, the others' as the
+others ask in that row, or as they were before the round): feeders under different transformers interact only
+through what is above them, so a round relieves a town's many feeders at once, where one
+element a round took thousands of rounds. An element that no unit below its part relieves is
+not relaxed in such a round: it is left to a round of its own, with every active unit, when
+it is the worst.
+
 Up to `EXACT_PROBES` groups a round (every feeder of the examples) the rule is the exact one of
-3 and 4, as before screening existed; a screened round may pick another unit than the exact
+3 and 4, as before screening existed, one element a round; a screened round may pick another unit than the exact
 rule would where the first-order ranking misses the measured best, and whole cuts assume the
 reliefs stay as measured. Either way the rule ends only when no limit is violated that a
 measured relief says a cut could ease, in whole watts, deterministically.
@@ -50,7 +64,7 @@ one batch. A snapshot's power flow does not depend on its batch, so neither does
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -61,8 +75,9 @@ from grid_models.errors import GridModelError
 from grid_models.feeders import Injections
 from grid_models.inverters import InverterPlan, InverterSolution, solve_with_inverters
 from grid_models.network import GridModel
+from grid_models.parts import Parts, parts_of
 from grid_models.powerflow import element_injections
-from grid_models.sensitivity import value_change_per_unit
+from grid_models.sensitivity import element_nodes, value_change_per_unit
 from grid_models.violations import (
     Constraint,
     Limits,
@@ -183,6 +198,10 @@ class _Bounds:
 
     limits: Limits
     relaxed: dict[tuple[str, int], float] = field(default_factory=dict)
+    parts: dict[tuple[str, int], int] = field(default_factory=dict)
+    # elements no unit below their part relieved: relieved (or relaxed) only when the worst
+    deferred: set[tuple[str, int]] = field(default_factory=set)
+    reach: np.ndarray | None = None  # (units, parts): which parts each unit is below
 
     def worst(self, plan: InverterPlan, result) -> _Worst | None:
         if not result.converged[0]:
@@ -207,6 +226,38 @@ class _Bounds:
                                         check.limit)
                 best = _Worst(constraint, check.kind, j, check.sign, float(bound[j]))
         return best
+
+    def all_worst(self, plan: InverterPlan, result) -> Iterator[_Worst]:
+        """Every violated element, in the order of `worst` (the first is its answer), of a
+        converged snapshot."""
+        found = []
+        for c, check in enumerate(checks(result, self.limits)):
+            values = check.values[0]
+            if not values.size:
+                continue
+            bound = np.full(values.shape, check.limit)
+            for (kind, j), value in self.relaxed.items():
+                if kind == check.kind:
+                    bound[j] = value
+            excess = np.nan_to_num(check.sign * (values - bound), nan=-np.inf)
+            for j in np.flatnonzero(excess > 0):
+                ratio = excess[j] / abs(check.limit)
+                if ratio > 0.0:
+                    found.append((-ratio, c, int(j), check, float(bound[j])))
+        found.sort(key=lambda f: f[:3])
+        for _, _, j, check, bound_j in found:
+            values = check.values[0]
+            constraint = Constraint(check.name(plan.model, j), check.kind, float(values[j]),
+                                    check.limit)
+            yield _Worst(constraint, check.kind, j, check.sign, bound_j)
+
+    def part_of(self, plan: InverterPlan, parts: Parts, worst: _Worst) -> int:
+        """The element's part (`grid_models.parts`), kept per element."""
+        key = (worst.kind, worst.position)
+        if key not in self.parts:
+            self.parts[key] = parts.of_nodes(element_nodes(plan.model, worst.kind,
+                                                           worst.position))
+        return self.parts[key]
 
     def relax(self, worst: _Worst) -> None:
         self.relaxed[(worst.kind, worst.position)] = worst.constraint.value
@@ -234,7 +285,8 @@ def _curtail(
     bounds = _Bounds(limits)
     solved = yield case.rows(granted[None])
     n_elements = sum(c.values.shape[1] for c in checks(solved.result, limits))
-    for _ in range(4 * len(units) + n_elements + 4):  # each round cuts a unit or relaxes a limit
+    # each round cuts a unit, relaxes a limit or defers an element
+    for _ in range(4 * len(units) + 2 * n_elements + 4):
         worst = bounds.worst(plan, solved.result)
         if worst is None:
             break
@@ -247,28 +299,141 @@ def _curtail(
             ]
             granted[pick] = 0
         else:
-            relief, screened = yield from _screened_relief(plan, case, solved, granted, active,
-                                                           worst, exact_probes)
-            helps = active[relief > 0]
-            if not helps.size:
+            several = _independent_worsts(plan, case, bounds, solved, active, exact_probes)
+            if len(several) > 1:  # a screened round: the worst element of several parts
+                changed = yield from _parts_round(plan, case, solved, granted, binding, bounds,
+                                                  active, several, exact_probes)
+                if changed:
+                    solved = yield case.rows(granted[None])
+                continue
+            granted_after, cuts, relax = yield from _as_rows(case, _element_round(
+                plan, case, solved, granted, active, worst, exact_probes))
+            if relax:
                 bounds.relax(worst)
                 continue
-            order = helps[
-                np.lexsort((units.ids[helps], -relief[relief > 0], units.priority[helps]))
-            ]
-            pick = order[0]
-            if screened:  # whole cuts the element needs anyway, by the measured reliefs
-                for cut in _whole_cuts(order, relief[np.searchsorted(active, order)], granted,
-                                       worst.excess(solved.result)[0]):
-                    granted[cut], binding[cut] = 0, worst.constraint
-                    pick = order[list(order).index(cut) + 1]
-            granted[pick] = yield from _largest_within(case, granted, pick, worst)
+            granted[:] = granted_after
+            for cut in cuts[:-1]:
+                binding[cut] = worst.constraint
+            pick = cuts[-1]
         binding[pick] = worst.constraint
         solved = yield case.rows(granted[None])
     report = find_violations(plan.model, solved.result, limits)
     if report.violations:
         report = yield from _causes(plan, case, report, limits)
     return Outcome(granted, tuple(binding), solved, report)
+
+
+def _element_round(plan: InverterPlan, case: Case, solved, granted, active, worst: _Worst,
+                   exact_probes: int):
+    """One element's round (the module docstring, steps 3 and 4) on a copy of the grants,
+    candidates ``active``: the grants after it, the units cut (the last one searched, the
+    others cut whole), and whether the element is to be relaxed instead (no unit relieves
+    it). Yields grant vectors to solve."""
+    granted = granted.copy()
+    relief, screened = yield from _screened_relief(plan, case, solved, granted, active, worst,
+                                                   exact_probes)
+    helps = active[relief > 0]
+    if not helps.size:
+        return granted, [], True
+    order = helps[np.lexsort((case.units.ids[helps], -relief[relief > 0],
+                              case.units.priority[helps]))]
+    pick, cuts = order[0], []
+    if screened:  # whole cuts the element needs anyway, by the measured reliefs
+        for cut in _whole_cuts(order, relief[np.searchsorted(active, order)], granted,
+                               worst.excess(solved.result)[0]):
+            granted[cut] = 0
+            cuts.append(cut)
+            pick = order[list(order).index(cut) + 1]
+    granted[pick] = yield from _largest_within(case, granted, pick, worst)
+    return granted, [*cuts, int(pick)], False
+
+
+def _as_rows(case: Case, step):
+    """Run ``step``, which yields grant vectors, yielding their snapshots instead."""
+    try:
+        grants = next(step)
+        while True:
+            solved = yield case.rows(grants)
+            grants = step.send(solved)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _independent_worsts(plan: InverterPlan, case: Case, bounds: _Bounds, solved, active,
+                        exact_probes: int) -> list[tuple[np.ndarray, _Worst]]:
+    """For a screened round (more than ``exact_probes`` groups of active units) on a grid of
+    several parts (`grid_models.parts`): the worst violated element of each part, worst
+    first, skipping a part below or above one taken and the elements deferred (none if the
+    worst is deferred); each with the units below its part (its candidates). Otherwise
+    none."""
+    signature = case.units.signature
+    if len({signature[u] for u in active}) <= exact_probes:
+        return []
+    parts = parts_of(plan.model)
+    if len(parts.depth) < 2:
+        return []
+    if bounds.reach is None:
+        bounds.reach = parts.unit_reach(plan.model, case.cut_columns()[0])
+    claimed = np.zeros(len(case.units), dtype=bool)
+    taken: list[tuple[np.ndarray, _Worst]] = []
+    taken_parts: list[int] = []
+    for worst in bounds.all_worst(plan, solved.result):
+        if (worst.kind, worst.position) in bounds.deferred:
+            if not taken:  # the worst: its round takes every active unit, as without parts
+                return []
+            continue
+        part = bounds.part_of(plan, parts, worst)
+        if all(parts.independent(part, other) for other in taken_parts):
+            below = bounds.reach[:, part] & ~claimed  # a unit in two parts: the worse one's
+            claimed |= below
+            taken.append((below, worst))
+            taken_parts.append(part)
+    return taken
+
+
+def _parts_round(plan: InverterPlan, case: Case, solved, granted, binding, bounds: _Bounds,
+                 active, several, exact_probes: int):
+    """The rounds of several elements in parts none of which is below another, at once: each
+    element's round (`_element_round`) among the active units below its part, their grant
+    vectors solved together, one row for the k-th of every element's (each element's units
+    as it asks, the others' as they are before the round, or as the others ask in that row:
+    parts interact little). Updates ``granted``, ``binding`` and ``bounds.deferred`` (an
+    element none below its part relieves); whether any grant changed."""
+    steps, owned, asks = [], [], {}
+    for below, worst in several:
+        owned.append(below)
+        steps.append(_element_round(plan, case, solved, granted, active[below[active]], worst,
+                                    exact_probes))
+    done: dict[int, tuple] = {}
+    for i, step in enumerate(steps):
+        _ask(i, step, None, asks, done)
+    while asks:
+        rows = max(len(a) for a in asks.values())
+        grants = np.repeat(granted[None], rows, axis=0)
+        for i, ask in asks.items():
+            grants[:len(ask)][:, owned[i]] = ask[:, owned[i]]
+        answer = yield case.rows(grants)
+        for i, ask in list(asks.items()):
+            del asks[i]
+            _ask(i, steps[i], answer.rows(slice(0, len(ask))), asks, done)
+    changed = False
+    for i, (_, worst) in enumerate(several):
+        after, cuts, relax = done[i]
+        if relax:  # none below its part relieves it: a round of its own will ask every unit
+            bounds.deferred.add((worst.kind, worst.position))
+            continue
+        granted[owned[i]] = after[owned[i]]
+        for cut in cuts:
+            binding[cut] = worst.constraint
+        changed = True
+    return changed
+
+
+def _ask(i, step, answer, asks, done) -> None:
+    try:
+        asks[i] = np.atleast_2d(step.send(answer))
+    except StopIteration as stop:
+        done[i] = stop.value
 
 
 def _screened_relief(plan: InverterPlan, case: Case, solved, granted, active, worst: _Worst,
@@ -335,7 +500,7 @@ def _relief(case: Case, solved, granted, active, worst: _Worst):
         groups.setdefault(case.units.signature[u], len(groups))
     probe_of = np.array([groups[case.units.signature[u]] for u in active])
     first = np.array([active[probe_of == g][0] for g in range(len(groups))])
-    probes = yield case.rows(case.probes(granted, solved, first, PROBE_W))
+    probes = yield case.probes(granted, solved, first, PROBE_W)
     excess = worst.excess(probes.result)
     before = worst.excess(solved.result)[0]
     per_group = np.where(probes.result.converged, (before - excess) / PROBE_W, 0.0)
@@ -351,7 +516,7 @@ def _largest_within(case: Case, granted, pick: int, worst: _Worst):
         candidates = np.unique(np.linspace(low, high, _SEARCH_POINTS).round().astype(np.int64))
         grants = np.repeat(granted[None], len(candidates), axis=0)
         grants[:, pick] = candidates
-        solved = yield case.rows(grants)
+        solved = yield grants
         excess = np.nan_to_num(worst.excess(solved.result), nan=np.inf)
         within = solved.result.converged & (excess <= 0)
         if not within.any():

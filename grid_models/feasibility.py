@@ -32,6 +32,7 @@ boundary.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -173,14 +174,38 @@ class _TradeCase:
         self.references_s = reference_injections(model, arrays)
 
     def rows(self, grants: np.ndarray) -> Rows:
+        """The base plus each unit's grant at its columns (`_layers`: the sums of
+        ``np.add.at`` over the units' columns, bit for bit, in a few vector additions)."""
         s = np.repeat(self.s_base[None], len(grants), axis=0)
         power = grants * self.per_watt
-        for w in range(self.into[0].shape[1]):
-            np.add.at(s, (slice(None), self.into[0][:, w]), power * self.into[1][:, w])
-            drawn = self.out_of[0][:, w] >= 0
-            np.add.at(s, (slice(None), self.out_of[0][drawn, w]),
-                      -power[:, drawn] * self.out_of[1][drawn, w])
+        for columns, units, shares in self._layers:
+            s[:, columns] += power[:, units] * shares
         return Rows(s, np.zeros((len(s), 0)), np.zeros((len(s), 0)))
+
+    @functools.cached_property
+    def _layers(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each unit's additions to the injections, (column, unit, signed share), in the
+        order ``np.add.at`` would make them (by width, the injections then the draws, by
+        unit), split into layers in which no column repeats: the k-th layer holds each
+        column's k-th addition, so each column sums its additions in the same order."""
+        columns, units, shares = [], [], []
+        n = len(self.units)
+        for w in range(self.into[0].shape[1]):
+            columns.append(self.into[0][:, w])
+            units.append(np.arange(n))
+            shares.append(self.into[1][:, w])
+            drawn = np.flatnonzero(self.out_of[0][:, w] >= 0)
+            columns.append(self.out_of[0][drawn, w])
+            units.append(drawn)
+            shares.append(-self.out_of[1][drawn, w])  # -(p c) == p (-c), bit for bit
+        column, unit, share = (np.concatenate(a) for a in (columns, units, shares))
+        seen: dict[int, int] = {}
+        layer = np.empty(len(column), dtype=np.int64)
+        for k, c in enumerate(column.tolist()):
+            layer[k] = seen.get(c, 0)
+            seen[c] = layer[k] + 1
+        return [(column[layer == k], unit[layer == k], share[layer == k])
+                for k in range(int(layer.max(initial=-1)) + 1)]
 
     def references(self) -> Rows:
         return Rows(self.references_s, np.zeros((2, 0)), np.zeros((2, 0)))

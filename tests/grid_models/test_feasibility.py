@@ -349,3 +349,38 @@ def test_a_three_winding_transformer_limits_a_trade_through_it():
     binding = decision.binding
     assert (binding.element, binding.kind, binding.limit) == ("trafo3w 0", "trafo3w_loading", 30.0)
     assert result.violations.violations == ()
+
+
+@pytest.mark.parametrize("phases", [None, ("a", "b", "abc", "c", "a", "b")])
+def test_trade_snapshots_are_the_sums_np_add_at_makes_bit_for_bit(phases):
+    """A trade case's snapshots add each unit's grant at its columns in layers (a town has
+    thousands of units a row); a column that several units share (a home's export and its
+    trades, a buyer of two) sums its additions in np.add.at's order, so every bit is as
+    before, negative grants (probes) and signed zeros included."""
+    from grid_models.feasibility import _TradeCase
+    from tests.grid_models.conftest import radial_feeder
+
+    net, bus = radial_feeder(6, 0.15)
+    model = compile_net(net)
+    if phases is not None:
+        from grid_models.unbalanced import compile_unbalanced
+
+        model = compile_unbalanced(net, phases)
+    load_p = np.array([-0.004, 0.002, -0.006, -0.001, 0.003, -0.002])
+    base = Injections(load_p, np.full(6, 0.0005), np.zeros(0), np.zeros(0))
+    pairs = [(1, 2), (3, 2), (3, 5), (1, 5), (6, 4), (3, 4), (1, 2)]
+    trades = [TradeRequest(i, bus[s], bus[b], 1.5 + i, *(
+        (phases[s - 1], phases[b - 1]) if phases else ())) for i, (s, b) in enumerate(pairs)]
+    case = _TradeCase(model, base, trades, True)
+    rng = np.random.default_rng(3)
+    grants = rng.integers(-2000, 9000, (5, len(case.units))).astype(np.int64)
+    grants[0] = 0
+    expected = np.repeat(case.s_base[None], len(grants), axis=0)
+    power = grants * case.per_watt
+    for w in range(case.into[0].shape[1]):  # the sums as np.add.at made them
+        np.add.at(expected, (slice(None), case.into[0][:, w]), power * case.into[1][:, w])
+        drawn = case.out_of[0][:, w] >= 0
+        np.add.at(expected, (slice(None), case.out_of[0][drawn, w]),
+                  -power[:, drawn] * case.out_of[1][drawn, w])
+    assert len(case._layers) > 1  # some column is shared
+    assert case.rows(grants).s.tobytes() == expected.tobytes()

@@ -219,3 +219,41 @@ def test_without_the_dense_z_the_newton_steps_find_the_same_fixed_point(weak_cha
     np.testing.assert_allclose(sparse.p, dense.p, atol=0.05 * watt)  # within the 0.01 W tol
     np.testing.assert_allclose(sparse.q, dense.q, atol=0.05 * watt)
     np.testing.assert_allclose(sparse.result.vm_pu, dense.result.vm_pu, atol=1e-9)
+
+
+@pytest.mark.parametrize("phases", [None, ("a", "b", "c", "abc", "a", "b", "c", "a")])
+@pytest.mark.parametrize("gmres", [True, False])
+def test_without_the_dense_z_gmres_and_its_dense_fallback_agree(weak_chain, phases, gmres,
+                                                                monkeypatch):
+    """Without the dense Z a step's active unknowns are solved by GMRES (one substitution per
+    product), or densely when GMRES does not converge: both reach the dense-Z fixed point;
+    the path in question is the one taken (counted)."""
+    import grid_models.inverters as inverters_module
+
+    net, model = weak_chain
+    if phases is not None:
+        from grid_models.unbalanced import compile_unbalanced
+
+        model = compile_unbalanced(net, phases)
+    taken = {"gmres": 0, "dense": 0}
+    gmres_solve, dense_solve = (inverters_module._gmres_on_slopes,
+                                inverters_module._dense_on_slopes)
+
+    def counted_gmres(*args):
+        taken["gmres"] += 1
+        return gmres_solve(*args) if gmres else None
+
+    def counted_dense(*args):
+        taken["dense"] += 1
+        return dense_solve(*args)
+
+    monkeypatch.setattr(inverters_module, "_gmres_on_slopes", counted_gmres)
+    monkeypatch.setattr(inverters_module, "_dense_on_slopes", counted_dense)
+    avail = np.random.default_rng(7).uniform(0, 30, (6, 8))
+    dense, sparse = _sparse_and_dense(model, avail, np.full(8, 30.0))
+    assert taken["gmres"] > 0 and (taken["dense"] == 0) == gmres
+    assert sparse.result.converged.all()
+    watt = 1e-6 / model.base_mva
+    np.testing.assert_allclose(sparse.p, dense.p, atol=0.05 * watt)
+    np.testing.assert_allclose(sparse.q, dense.q, atol=0.05 * watt)
+    np.testing.assert_allclose(sparse.result.vm_pu, dense.result.vm_pu, atol=1e-9)
