@@ -213,11 +213,7 @@ class _Bounds:
             values = check.values[0]
             if not values.size:
                 continue
-            bound = np.full(values.shape, check.limit)
-            for (kind, j), value in self.relaxed.items():
-                if kind == check.kind:
-                    bound[j] = value
-            excess = np.nan_to_num(check.sign * (values - bound), nan=-np.inf)
+            bound, excess = self._excess(check, values)
             j = int(np.argmax(excess))
             ratio = excess[j] / abs(check.limit)
             if excess[j] > 0 and ratio > best_ratio:
@@ -227,6 +223,15 @@ class _Bounds:
                 best = _Worst(constraint, check.kind, j, check.sign, float(bound[j]))
         return best
 
+    def _excess(self, check, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each element's bound (its limit, or as relaxed) and how far ``values`` exceed it
+        (-inf where a value is NaN)."""
+        bound = np.full(values.shape, check.limit)
+        for (kind, j), value in self.relaxed.items():
+            if kind == check.kind:
+                bound[j] = value
+        return bound, np.nan_to_num(check.sign * (values - bound), nan=-np.inf)
+
     def all_worst(self, plan: InverterPlan, result) -> Iterator[_Worst]:
         """Every violated element, in the order of `worst` (the first is its answer), of a
         converged snapshot."""
@@ -235,11 +240,7 @@ class _Bounds:
             values = check.values[0]
             if not values.size:
                 continue
-            bound = np.full(values.shape, check.limit)
-            for (kind, j), value in self.relaxed.items():
-                if kind == check.kind:
-                    bound[j] = value
-            excess = np.nan_to_num(check.sign * (values - bound), nan=-np.inf)
+            bound, excess = self._excess(check, values)
             for j in np.flatnonzero(excess > 0):
                 ratio = excess[j] / abs(check.limit)
                 if ratio > 0.0:

@@ -313,11 +313,7 @@ class Node:
                     self.stopping.set()
                     return
                 continue
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), POLL_S)
-            except TimeoutError:
-                pass
+            await _set_again(self.wake, POLL_S)
 
     async def _ticks(self) -> None:
         """Rounds, proposals and fallback appends, checked every ``TICK_S`` when the validator
@@ -333,11 +329,16 @@ class Node:
             if not self.idle:
                 await asyncio.sleep(TICK_S)
                 continue
-            self.busy.clear()
-            try:
-                await asyncio.wait_for(self.busy.wait(), POLL_S)
-            except TimeoutError:
-                pass
+            await _set_again(self.busy, POLL_S)
+
+
+async def _set_again(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait until ``event`` is set anew (it is cleared first), or ``timeout_s``."""
+    event.clear()
+    try:
+        await asyncio.wait_for(event.wait(), timeout_s)
+    except TimeoutError:
+        pass
 
 
 def main(config_path: Path, validator_class: type[Validator] = Validator) -> int:
