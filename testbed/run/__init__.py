@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from instruments.errors import InstrumentError
 from testbed.agents.home import Home
 from testbed.errors import Interrupted, LedgerUnavailable, RunStopped
 from testbed.events import BlockCommitted, RunFinished
-from testbed.interrupts import signal_name
+from testbed.interrupts import interruptible, signal_name
 from testbed.interval.block import Ledger
 from testbed.interval.join import join
 from testbed.ledger.follow import Follower
@@ -56,9 +57,8 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     writes what it has, and says why in ``stopped``, before the stop propagates. Interrupted during start-up, it leaves no ledger
     without its genesis, and says what it left.
     """
-    from testbed.report import build_report
-
-    try:
+    try:  # the report's C extensions (matplotlib's) break if a signal lands in their import
+        build_report = interruptible(import_module, "testbed.report").build_report
         run = assemble(scenario, out, paced=paced, keys=keys)
     except KeyboardInterrupt as exc:
         raise _interrupted_in_start_up(exc, out / scenario.ledger.path) from None
