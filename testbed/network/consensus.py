@@ -326,7 +326,7 @@ class Validator:
         if (self.proposer(height, round_) == self.key.public
                 and (height, round_) not in self.proposed
                 and (self.mempool.version, parent.hash) != self._nothing_to_propose_at):
-            self._propose(height)
+            self._propose(parent, round_)
 
     def idle(self) -> bool:
         """Whether nothing here waits on a timer: no transaction held, no block in flight or
@@ -371,8 +371,9 @@ class Validator:
         return self.mempool.next_block(parent.timestamp, self._nonces_after(parent),
                                        self.clocks, self.max_block_txs)
 
-    def _propose(self, height: int) -> None:
-        parent, round_ = self.next_turn()
+    def _propose(self, parent: BlockHeader, round_: int) -> None:
+        """Build and send this validator's block on ``parent`` in ``round_`` (`next_turn`)."""
+        height = parent.height + 1
         at, txs = self.candidates(parent)
         if not txs:
             self._nothing_to_propose_at = (self.mempool.version, parent.hash)

@@ -28,8 +28,8 @@ class LyingValidator(Validator):
         super().__init__(*args, **kwargs)
         self.lies = itertools.cycle(LIES)
 
-    def _propose(self, height: int) -> None:
-        parent, round_ = self.next_turn()
+    def _propose(self, parent, round_: int) -> None:
+        height = parent.height + 1
         at, txs = self.candidates(parent)
         clock = self.clocks.get(at) if at > parent.timestamp else None
         if not txs or (at > parent.timestamp and clock is None):
