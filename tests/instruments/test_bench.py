@@ -38,7 +38,10 @@ def start_export(bench, emu: Emulator) -> None:
     assert emu.devices["pv1"].p > 0
 
 
-SAFE_DEVICES = ("pv1", "load1", "grid1")  # what safe state switches off
+def is_safe(emu: Emulator) -> bool:
+    """Every device in its safe state: output off and set points zero (`assert_safe`'s terms)."""
+    pv, load, grid = emu.devices["pv1"], emu.devices["load1"], emu.devices["grid1"]
+    return not (pv.enabled or pv.p_set or load.enabled or load.p_set or grid.enabled)
 
 
 def assert_safe(emu: Emulator) -> None:
@@ -85,8 +88,9 @@ def test_watchdog_thread_trips_the_bench_when_the_loop_stalls(emu: Emulator) -> 
             bench.watchdog.kick()
             time.sleep(0.01)
         deadline = time.monotonic() + 2.0  # the loop "hangs"; the watchdog's thread latches
-        while time.monotonic() < deadline and (  # the bench, then makes each device safe
-                bench.tripped is None or any(emu.devices[n].enabled for n in SAFE_DEVICES)):
+        # the bench, then makes each device safe: output off, then set point zero (a wait that
+        # ended at the last output off could check a set point still being written)
+        while time.monotonic() < deadline and (bench.tripped is None or not is_safe(emu)):
             time.sleep(0.01)
         assert bench.tripped is not None and bench.tripped.startswith("watchdog")
         assert_safe(emu)
