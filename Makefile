@@ -30,13 +30,15 @@ run: $(STAMP)
 # Two test processes, one per core: much of the suite waits on sockets, subprocesses and paced
 # runs, so the second process fills the first's idle time. Tests are handed out a file at a
 # time (--dist loadfile), so a module's fixtures (a simulated day, a network, a sweep) are made
-# once, and the files of slow tests first (tests/conftest.py puts those tests first): xdist's
-# default first handed one process a block of 100 tests, every slow one, and test by test the
-# two processes made each module fixture twice (20.5 CPU min against 15.2 now, on one clone).
+# once, and in tests/conftest.py's order, the files of slow tests first (xdist's default order
+# is the files of most tests first: the single long test of an external agent came last, with
+# the other process idle). xdist's default first handed one process a block of 100 tests, every
+# slow one, and test by test the two processes made each module fixture twice (20.5 CPU min
+# against 15.2 a file at a time, on one clone).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

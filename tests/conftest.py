@@ -15,8 +15,9 @@ LANES = {"network": "network/", "browser": "dashboard/test_browser.py"}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each test gets its lane's marker, and the slow tests go first: `make test`'s two
-    processes, handed a file at a time, then share the files of slow tests out at the start
-    instead of one of them finishing alone with the last long test while the other is idle."""
+    processes, handed a file at a time in this order (``--no-loadscope-reorder``: xdist's
+    default hands out the files of most tests first), then share the files of slow tests out at
+    the start instead of one of them finishing alone with the last long test."""
     for item in items:
         path = item.path.relative_to(ROOT).as_posix()
         for marker, prefix in LANES.items():
