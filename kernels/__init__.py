@@ -199,13 +199,26 @@ def warm(*, parallel: bool = False) -> None:
     beside this one. It is a plain subprocess, not multiprocessing's: that would import the
     caller's main script again in the child. If it fails or outlasts `WARM_HELPER_TIMEOUT_S`,
     this process compiles what it did not. A daemonic process (a Dask worker's, whose cells
-    follow the first that warmed) warms alone."""
+    follow the first that warmed) warms alone.
+
+    A process warms once: a run on a network of its own warmed at start-up and again before
+    starting its nodes, each time with a second process that loaded the whole cache again
+    (a second of CPU, in every such run and every network a test process started)."""
     import multiprocessing
 
-    if not parallel or multiprocessing.current_process().daemon:
-        _warm_signing()
-        warm_verification()
+    global _warmed
+    if _warmed:
         return
+    if parallel and not multiprocessing.current_process().daemon:
+        _warm_signing_beside_verification()
+    else:
+        _warm_signing()
+    warm_verification()  # loaded from the cache where the helper compiled it
+    _warmed = True
+
+
+def _warm_signing_beside_verification() -> None:
+    """`_warm_signing` here while a second interpreter compiles verification (`warm`)."""
     import subprocess
     import sys
 
@@ -221,7 +234,10 @@ def warm(*, parallel: bool = False) -> None:
     if helper.returncode != 0:
         _log.warning("warming in a second process failed (exit code %s: %s): compiling here",
                      helper.returncode, stderr.decode(errors="replace").strip()[-300:])
-    warm_verification()
+
+
+_warmed = False
+"""Whether this process has warmed (`warm`)."""
 
 
 WARM_HELPER_TIMEOUT_S = 600.0

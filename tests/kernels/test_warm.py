@@ -61,3 +61,15 @@ def test_a_script_that_warms_in_parallel_runs_once(tmp_path):
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ran"]
+
+
+def test_a_process_warms_once(monkeypatch):
+    """A second warm-up (a run's, then its network's) loads nothing again and starts no
+    second interpreter."""
+    kernels.warm()
+
+    def popen(*args, **kwargs):
+        raise AssertionError(f"a second warm-up started {args[0]}")
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    kernels.warm(parallel=True)
