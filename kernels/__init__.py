@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -192,29 +193,48 @@ def warm(*, parallel: bool = False) -> None:
     warms at start-up answers its first real call at full speed, and processes started after
     one that warmed load the cache instead of compiling the same functions at once.
 
-    ``parallel``: verification is compiled meanwhile by a second interpreter (Numba compiles
-    holding the GIL, so only a process runs beside it), then loaded here from the cache: on a
-    cold machine of two cores, a quarter less time (57 s against 76 s, AMD EPYC, quiet:
-    `make`'s install step and a first run); on a warm one, a second process that loads the cache
-    beside this one. It is a plain subprocess, not multiprocessing's: that would import the
-    caller's main script again in the child. If it fails or outlasts `WARM_HELPER_TIMEOUT_S`,
-    this process compiles what it did not. A daemonic process (a Dask worker's, whose cells
-    follow the first that warmed) warms alone.
+    ``parallel``: where no warm-up has finished yet (`warm_stamp`), verification is compiled
+    meanwhile by a second interpreter (Numba compiles holding the GIL, so only a process runs
+    beside it), then loaded here from the cache: on a cold machine of two cores, a third less
+    time (33 s against 44 s, AMD EPYC Zen 4, quiet). Where one has, loading the cache alone is
+    quicker (1.2 s against 1.6 s, and a second of CPU less). The helper is a plain subprocess,
+    not multiprocessing's: that would import the caller's main script again in the child. If it
+    fails or outlasts `WARM_HELPER_TIMEOUT_S`, this process compiles what it did not. A
+    daemonic process (a Dask worker's, whose cells follow the first that warmed) warms alone.
 
     A process warms once: a run on a network of its own warmed at start-up and again before
-    starting its nodes, each time with a second process that loaded the whole cache again
-    (a second of CPU, in every such run and every network a test process started)."""
+    starting its nodes, each time with a second process that loaded the whole cache again."""
     import multiprocessing
 
     global _warmed
     if _warmed:
         return
-    if parallel and not multiprocessing.current_process().daemon:
+    stamp = warm_stamp()
+    if parallel and not stamp.exists() and not multiprocessing.current_process().daemon:
         _warm_signing_beside_verification()
     else:
         _warm_signing()
     warm_verification()  # loaded from the cache where the helper compiled it
     _warmed = True
+    try:
+        stamp.touch()
+    except OSError:  # a cache Numba could not write either: the helper helps next time too
+        pass
+
+
+def warm_stamp() -> Path:
+    """A file in Numba's cache of the kernels that says a warm-up finished there, for this CPU
+    and these kernels (`kernels.calibration.identity`)."""
+    import hashlib
+    import json
+
+    from kernels import calibration
+    from kernels.ed25519_cpu import _verify_tasks
+
+    key = hashlib.sha256(json.dumps(calibration.identity(), sort_keys=True).encode())
+    cache = _verify_tasks.stats.cache_path
+    assert cache is not None, "the kernels are compiled with cache=True"
+    return Path(cache) / f"warmed-{key.hexdigest()[:16]}"
 
 
 def _warm_signing_beside_verification() -> None:

@@ -26,8 +26,15 @@ def signatures() -> dict[str, int]:
 ROOT = Path(__file__).parents[2]
 
 
+@pytest.fixture
+def unwarmed():
+    """A machine where no warm-up has finished, as far as `warm` can tell: its parallel path,
+    a second interpreter beside it (which loads from the cache here)."""
+    kernels.warm_stamp().unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize("parallel", [False, True])
-def test_warm_compiles_every_signature_that_batches_use(parallel):
+def test_warm_compiles_every_signature_that_batches_use(parallel, unwarmed):
     """In a process of its own, where no kernel was loaded before."""
     code = f"from tests.kernels.test_warm import check; check(parallel={parallel})"
     done = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT,
@@ -52,7 +59,7 @@ def check(parallel: bool) -> None:
     assert signatures() == before
 
 
-def test_a_script_that_warms_in_parallel_runs_once(tmp_path):
+def test_a_script_that_warms_in_parallel_runs_once(tmp_path, unwarmed):
     """A user's script with no ``if __name__ == "__main__"`` guard: the second process must not
     import it again (multiprocessing's spawn would, and run the script twice or fail)."""
     script = tmp_path / "study.py"
@@ -61,6 +68,22 @@ def test_a_script_that_warms_in_parallel_runs_once(tmp_path):
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ran"]
+
+
+def test_a_finished_warm_up_is_stamped_and_the_next_loads_alone(unwarmed, monkeypatch):
+    """Where a warm-up finished, the next (a run's, in a process of its own) loads the cache
+    without a second interpreter."""
+    done = subprocess.run([sys.executable, "-c", "import kernels; kernels.warm(parallel=True)"],
+                          check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert kernels.warm_stamp().exists()
+    monkeypatch.setattr(kernels, "_warmed", False)  # this process, as if new
+
+    def helper():
+        raise AssertionError("a warm machine's warm-up started a second interpreter")
+
+    monkeypatch.setattr(kernels, "_warm_signing_beside_verification", helper)
+    kernels.warm(parallel=True)
 
 
 def test_a_process_warms_once(monkeypatch):
