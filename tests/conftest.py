@@ -1,8 +1,10 @@
 """Shared test helpers."""
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if path.startswith(prefix):
                 item.add_marker(marker)
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt here, as in a terminal, and in the processes the tests
+    start, even when the suite runs in the background: a shell's ``&`` starts its command with
+    SIGINT ignored, Python then installs no handler, and the signal tests would see nothing (the
+    runs interrupted during start-up ran to their end instead, and those tests skipped)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def _run_in_cuda_simulator(code: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 
 import pytest
@@ -10,16 +9,6 @@ import pyvisa
 
 from instruments.emulator import Emulator
 from instruments.profiles import profile_dir
-
-
-@pytest.fixture(autouse=True)
-def ctrl_c_raises() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt here, as in a terminal, and in the processes the tests
-    start, even when the suite runs in the background: a shell's ``&`` starts its command with
-    SIGINT ignored, Python then installs no handler, and the signal tests would see nothing."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
 #: Short driver timeout for failure-path tests, so they stay fast.
 FAST_TIMEOUT_MS = 200
