@@ -13,8 +13,9 @@ compiler), and only then connects: a node that answers is ready.
 Two threads: the event loop does only I/O (it answers status requests from a snapshot, at
 once, whatever the validator is doing), and one validator thread (`worker`) does everything
 that costs processor time (signature checks, block validation, the store's writes), one
-message at a time: votes and stream entries first, then the rest in arrival order. Client submissions wait for that thread in a bounded queue; past its
-limit a node answers "busy" and the client tries another.
+message at a time: votes and stream entries first, then the rest in arrival order. Client
+submissions wait for that thread in a bounded queue; past its limit a node answers "busy" and
+the client tries another.
 """
 
 from __future__ import annotations

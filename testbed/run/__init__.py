@@ -54,8 +54,8 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     the CPU time that takes is the summary's validation cost. A run stopped early (Ctrl-C or
     SIGTERM: `Interrupted`; the bench tripped: `InstrumentError`; the validator network did
     not commit in time: `LedgerUnavailable`; the devices are then in their safe state) still
-    writes what it has, and says why in ``stopped``, before the stop propagates. Interrupted during start-up, it leaves no ledger
-    without its genesis, and says what it left.
+    writes what it has, and says why in ``stopped``, before the stop propagates. Interrupted
+    during start-up, it leaves no ledger without its genesis, and says what it left.
     """
     try:  # the report's C extensions (matplotlib's) break if a signal lands in their import
         build_report = interruptible(import_module, "testbed.report").build_report
