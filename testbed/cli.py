@@ -209,15 +209,19 @@ def _run(o: RunOptions) -> None:
     import os
     from dataclasses import replace
     from datetime import datetime
+    from importlib import import_module
 
     from testbed.errors import InputError, Interrupted
-    from testbed.interrupts import signal_name
+    from testbed.interrupts import interruptible, signal_name
 
     if o.dev_keys and o.keys is not None:  # options first: a mistake costs no imports
         raise InputError("--dev-keys and --keys: choose one")
     if o.dashboard_host is not None and o.dashboard is None:
         raise InputError("--dashboard-host needs --dashboard")
     try:  # until the run starts, an interrupt has nothing to undo
+        # the run's imports in a worker thread: a signal landing in a C extension's import
+        # (pandas', pandapower's, Numba's) can break it and abort the process
+        interruptible(import_module, "testbed.run")
         from rich.progress import Progress
 
         from testbed.records.summary import print_summary
