@@ -225,16 +225,12 @@ def warm(*, parallel: bool = False) -> None:
 def warm_stamp() -> Path:
     """A file in Numba's cache of the kernels that says a warm-up finished there, for this CPU
     and these kernels (`kernels.calibration.identity`)."""
-    import hashlib
-    import json
-
     from kernels import calibration
     from kernels.ed25519_cpu import _verify_tasks
 
-    key = hashlib.sha256(json.dumps(calibration.identity(), sort_keys=True).encode())
     cache = _verify_tasks.stats.cache_path
     assert cache is not None, "the kernels are compiled with cache=True"
-    return Path(cache) / f"warmed-{key.hexdigest()[:16]}"
+    return Path(cache) / f"warmed-{calibration.identity_key()}"
 
 
 def _warm_signing_beside_verification() -> None:

@@ -154,10 +154,14 @@ def identity() -> dict[str, object]:
     }
 
 
+def identity_key() -> str:
+    """A short digest of `identity`: what names a file that holds for this machine only."""
+    return hashlib.sha256(json.dumps(identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+
 def cache_path() -> Path:
     """This machine's cache file."""
-    key = json.dumps(identity(), sort_keys=True).encode()
-    return cache_dir() / f"kernels-auto-{hashlib.sha256(key).hexdigest()[:16]}.json"
+    return cache_dir() / f"kernels-auto-{identity_key()}.json"
 
 
 def _valid_entry(entry: object) -> bool:
