@@ -78,21 +78,18 @@ def test_a_finished_warm_up_is_stamped_and_the_next_loads_alone(unwarmed, monkey
     assert done.returncode == 0, done.stderr[-2000:]
     assert kernels.warm_stamp().exists()
     monkeypatch.setattr(kernels, "_warmed", False)  # this process, as if new
-
-    def helper():
-        raise AssertionError("a warm machine's warm-up started a second interpreter")
-
-    monkeypatch.setattr(kernels, "_warm_signing_beside_verification", helper)
+    monkeypatch.setattr(kernels, "_warm_signing_beside_verification", _no_helper)
     kernels.warm(parallel=True)
 
 
 def test_a_process_warms_once(monkeypatch):
-    """A second warm-up (a run's, then its network's) loads nothing again and starts no
-    second interpreter."""
+    """A second warm-up (a run's, then its network's) starts no second interpreter, even
+    where the machine looks unwarmed."""
     kernels.warm()
-
-    def popen(*args, **kwargs):
-        raise AssertionError(f"a second warm-up started {args[0]}")
-
-    monkeypatch.setattr(subprocess, "Popen", popen)
+    kernels.warm_stamp().unlink(missing_ok=True)
+    monkeypatch.setattr(kernels, "_warm_signing_beside_verification", _no_helper)
     kernels.warm(parallel=True)
+
+
+def _no_helper() -> None:
+    raise AssertionError("the warm-up started a second interpreter")
