@@ -204,24 +204,13 @@ class _Bounds:
     reach: np.ndarray | None = None  # (units, parts): which parts each unit is below
 
     def worst(self, plan: InverterPlan, result) -> _Worst | None:
+        """The snapshot's worst violated element (`all_worst`'s first), a failed power flow
+        as such, or None."""
         if not result.converged[0]:
             nan = float("nan")
             failed = Constraint("grid", "not_converged", nan, nan)
             return _Worst(failed, "not_converged", -1, 0.0, nan)
-        best, best_ratio = None, 0.0
-        for check in checks(result, self.limits):
-            values = check.values[0]
-            if not values.size:
-                continue
-            bound, excess = self._excess(check, values)
-            j = int(np.argmax(excess))
-            ratio = excess[j] / abs(check.limit)
-            if excess[j] > 0 and ratio > best_ratio:
-                best_ratio = ratio
-                constraint = Constraint(check.name(plan.model, j), check.kind, float(values[j]),
-                                        check.limit)
-                best = _Worst(constraint, check.kind, j, check.sign, float(bound[j]))
-        return best
+        return next(self.all_worst(plan, result), None)
 
     def _excess(self, check, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each element's bound (its limit, or as relaxed) and how far ``values`` exceed it
@@ -233,8 +222,9 @@ class _Bounds:
         return bound, np.nan_to_num(check.sign * (values - bound), nan=-np.inf)
 
     def all_worst(self, plan: InverterPlan, result) -> Iterator[_Worst]:
-        """Every violated element, in the order of `worst` (the first is its answer), of a
-        converged snapshot."""
+        """Every violated element of a converged snapshot, worst first: by its excess over
+        its bound as a share of the limit, then in the order of the checks, then by excess,
+        then by position."""
         found = []
         for c, check in enumerate(checks(result, self.limits)):
             values = check.values[0]
@@ -244,9 +234,9 @@ class _Bounds:
             for j in np.flatnonzero(excess > 0):
                 ratio = excess[j] / abs(check.limit)
                 if ratio > 0.0:
-                    found.append((-ratio, c, int(j), check, float(bound[j])))
-        found.sort(key=lambda f: f[:3])
-        for _, _, j, check, bound_j in found:
+                    found.append((-ratio, c, -excess[j], int(j), check, float(bound[j])))
+        found.sort(key=lambda f: f[:4])
+        for _, _, _, j, check, bound_j in found:
             values = check.values[0]
             constraint = Constraint(check.name(plan.model, j), check.kind, float(values[j]),
                                     check.limit)
