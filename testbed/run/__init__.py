@@ -9,7 +9,6 @@ import json
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from instruments.errors import InstrumentError
 from testbed.agents.home import Home
 from testbed.errors import Interrupted, LedgerUnavailable, RunStopped
 from testbed.events import BlockCommitted, RunFinished
-from testbed.interrupts import interruptible, signal_name
+from testbed.interrupts import signal_name
 from testbed.interval.block import Ledger
 from testbed.interval.join import join
 from testbed.ledger.follow import Follower
@@ -57,8 +56,11 @@ def run_scenario(scenario: Scenario, out: Path, paced: bool,
     writes what it has, and says why in ``stopped``, before the stop propagates. Interrupted
     during start-up, it leaves no ledger without its genesis, and says what it left.
     """
-    try:  # the report's C extensions (matplotlib's) break if a signal lands in their import
-        build_report = interruptible(import_module, "testbed.report").build_report
+    try:
+        # only our own modules now: matplotlib came with testbed.run (through pandapower's
+        # plotting), which the CLI imports in a worker thread, where no signal lands
+        from testbed.report import build_report
+
         run = assemble(scenario, out, paced=paced, keys=keys)
     except KeyboardInterrupt as exc:
         raise _interrupted_in_start_up(exc, out / scenario.ledger.path) from None
