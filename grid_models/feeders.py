@@ -35,6 +35,7 @@ import pandas as pd
 
 from grid_models.errors import GridModelError
 from grid_models.network import GridModel, compile_net
+from grid_models.simbench_nets import simbench_net
 from grid_models.unbalanced import UnbalancedModel, compile_unbalanced
 
 STEP_MINUTES = 15
@@ -232,11 +233,9 @@ def _simbench_feeder(code: str) -> Feeder:
 
 @functools.lru_cache(maxsize=4)
 def _simbench_data(code: str) -> tuple[pp.pandapowerNet, Profiles]:
-    """The net and its profiles, read once per process (simbench parses its whole CSV set, which
-    takes seconds); callers get their own copy of the net, the profiles are read-only."""
-    import simbench
-
-    net = simbench.get_simbench_net(code)
+    """The net and its profiles, read once per process (`simbench_nets`: built once per
+    machine); callers get their own copy of the net, the profiles are read-only."""
+    net = simbench_net(code)
     renewables = net.profiles["renewables"]
     generators = [net.profiles["powerplants"], renewables]
     pv = net.sgen["profile"].astype(str).str.startswith("PV") if len(net.sgen) else []

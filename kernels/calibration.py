@@ -8,10 +8,10 @@ each counts. A backend no faster than the reference is never chosen, and one tha
 either. The measurement takes well under a second per function, and its result is written
 atomically to the cache, so a machine measures once per CPU, package and Numba version.
 
-The cache folder is $TESTBED_KERNEL_CACHE_DIR, else $XDG_CACHE_HOME/p2p-energy-testbed, else
-~/.cache/p2p-energy-testbed; the file's name and content carry the machine's identity: CPU
-model, LLVM's name for the CPU and its flags, the package version with a digest of the
-kernels' sources (so a changed kernel is measured again), the Numba and Python versions.
+The file is in the project's cache folder (`kernels.cache_folder`); its name and content carry
+the machine's identity: CPU model, LLVM's name for the CPU and its flags, the package version
+with a digest of the kernels' sources (so a changed kernel is measured again), the Numba and
+Python versions.
 """
 
 from __future__ import annotations
@@ -20,20 +20,17 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import platform
 import random
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from kernels.cache_folder import cache_dir, write_atomically
 from kernels.cpu_info import cpu_flags, cpu_model, llvm_cpu
 
-CACHE_ENV = "TESTBED_KERNEL_CACHE_DIR"
-CACHE_FOLDER = "p2p-energy-testbed"
 DISTRIBUTION = "p2p-energy-testbed"
 FORMAT = 1  # of the cache file
 REPEATS = 3  # timed runs per backend; the best counts
@@ -120,14 +117,6 @@ def _kernels():
     return kernels
 
 
-def cache_dir() -> Path:
-    """Where the measured choices are kept (see the module docstring)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / CACHE_FOLDER
-
-
 @functools.cache
 def _sources_digest() -> str:
     digest = hashlib.sha256()
@@ -199,17 +188,7 @@ def _write(path: Path, function: str, entry: dict) -> None:
     choices = {**_read(path), function: entry}
     content = {"format": FORMAT, "identity": identity(), "choices": choices}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as file:
-                json.dump(content, file, indent=1, sort_keys=True)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, json.dumps(content, indent=1, sort_keys=True).encode())
     except OSError as error:
         _log.warning("kernels: cannot save the auto backends in %s (%s)", path, error)
 

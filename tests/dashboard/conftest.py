@@ -144,12 +144,11 @@ TOWN_TRADES_PER_SUNNY_INTERVAL = 1500
 @pytest.fixture(scope="session")
 def town_diagram():
     """The real town grid's one-line diagram, with its loads (the homes) on three phases."""
-    import simbench
-
     from grid_models.diagram import one_line
+    from grid_models.simbench_nets import simbench_net
     from testbed.benchmarks.town import TOWN
 
-    net = simbench.get_simbench_net(TOWN)
+    net = simbench_net(TOWN)
     return one_line(net, ["abc"] * len(net.load))
 
 

@@ -17,6 +17,7 @@ from grid_models import GridModelError, Injections, Limits, TradeRequest, check_
 from grid_models.network import compile_net
 from grid_models.phases import draw_phases
 from grid_models.powerflow import solve_snapshots
+from grid_models.simbench_nets import simbench_net
 from grid_models.unbalanced import compile_unbalanced, reference_net, with_zero_sequence
 
 A = complex(-0.5, np.sqrt(3) / 2)  # 120 degrees
@@ -75,9 +76,7 @@ def test_two_buses_by_hand():
 def test_every_simbench_lv_feeder_agrees_with_runpp_3ph(code):
     """Two snapshots per feeder (heavy demand; PV export), loads on phases a, b, c and abc:
     every phase's voltage within 1e-6 pu, loadings within runpp_3ph's own tolerance."""
-    import simbench
-
-    net = simbench.get_simbench_net(code)
+    net = simbench_net(code)
     rng = np.random.default_rng(7)
     phases = [("a", "b", "c", "abc")[i] for i in rng.integers(0, 4, len(net.load))]
     model = compile_unbalanced(net, phases)

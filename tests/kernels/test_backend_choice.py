@@ -8,7 +8,7 @@ import logging
 import pytest
 
 import kernels
-from kernels import calibration
+from kernels import cache_folder, calibration
 from kernels.errors import KernelError
 
 
@@ -27,7 +27,7 @@ def test_environment_variable_selects_backend(monkeypatch):
 
 def test_auto_uses_the_measured_choice_and_logs_it_once(monkeypatch, caplog, tmp_path):
     monkeypatch.delenv(kernels.ENV_VAR, raising=False)
-    monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(cache_folder.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(kernels, "_auto_choices", {})
     with caplog.at_level(logging.INFO, logger="kernels"):
         for _ in range(3):

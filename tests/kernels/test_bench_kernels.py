@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import kernels
-from kernels import calibration
+from kernels import cache_folder, calibration
 from testbed.benchmarks import kernels as bench
 from testbed.benchmarks import render
 
 
 def test_quick_run_reports_every_ratio_and_the_auto_choices(monkeypatch, tmp_path):
-    monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(cache_folder.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(kernels, "_auto_choices", {})
     result = bench.run(quick=True)
     assert result.benchmark == "kernels"

@@ -8,13 +8,13 @@ import json
 import pytest
 
 import kernels
-from kernels import calibration
+from kernels import cache_folder, calibration
 
 
 @pytest.fixture
 def cache(monkeypatch, tmp_path):
     """A fresh cache folder, and auto deciding afresh in this process."""
-    monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(cache_folder.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(kernels.ENV_VAR, raising=False)
     monkeypatch.setattr(kernels, "_auto_choices", {})
     return tmp_path / "cache"
@@ -122,12 +122,3 @@ def test_an_unwritable_cache_folder_still_decides(cache, monkeypatch, caplog):
     _fake_seconds(monkeypatch, {"reference": 0.002, "cpu": 0.001})
     assert calibration.choose("sha256_batch", ("cpu",)).backend == "cpu"
     assert "cannot save the auto backends" in caplog.text
-
-
-def test_the_cache_folder_follows_xdg_then_home(monkeypatch, tmp_path):
-    monkeypatch.delenv(calibration.CACHE_ENV, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert calibration.cache_dir() == tmp_path / "xdg" / calibration.CACHE_FOLDER
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert calibration.cache_dir() == tmp_path / "home" / ".cache" / calibration.CACHE_FOLDER
