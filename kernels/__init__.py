@@ -13,9 +13,11 @@ choice is logged once per function and process on the "kernels" logger.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,15 +39,38 @@ _auto_choices: dict[str, str] = {}  # function: backend, decided once per proces
 _auto_lock = threading.Lock()
 
 
+# Where numba-cuda looks for the CUDA driver on Linux (cudadrv.driver.locate_driver_and_loader)
+_CUDA_DRIVER_NAMES = ("libcuda.so", "libcuda.so.1")
+_CUDA_DRIVER_FOLDERS = ("", "/usr/lib", "/usr/lib64")
+
+
 @functools.cache
 def _gpu_usable() -> bool:
     from numba import config
 
     if config.ENABLE_CUDASIM:  # type: ignore[attr-defined]  # numba's stubs omit it (set at import)
         return False
+    if not _cuda_driver_opens():
+        return False
     from kernels import cuda_backend
 
     return cuda_backend.is_usable()
+
+
+def _cuda_driver_opens() -> bool:
+    """Whether the CUDA driver library opens where numba-cuda would look for it on Linux
+    (elsewhere numba-cuda decides): without a driver there is no GPU, and importing numba.cuda
+    to learn that cost every process that runs a kernel a quarter of a second."""
+    if not sys.platform.startswith("linux"):
+        return True
+    for folder in _CUDA_DRIVER_FOLDERS:
+        for name in _CUDA_DRIVER_NAMES:
+            try:
+                ctypes.CDLL(os.path.join(folder, name))
+            except OSError:
+                continue
+            return True
+    return False
 
 
 def _auto_choice(function: str) -> str:
