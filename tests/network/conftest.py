@@ -18,6 +18,7 @@ import nats.errors
 import pytest
 
 from testbed.benchmarks.network import PARAMS, market_load
+from testbed.ledger.certificates import CertifiedBlock
 from testbed.ledger.chain import stored_blocks
 from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair, ViewKey
 from testbed.ledger.store import open_store
@@ -156,14 +157,18 @@ class Market:
             roots.add(report.state_root)
         assert len(roots) == 1
 
-    def duplicated_txids(self, node: str) -> int:
+    def stored(self, node: str, after: int = -1) -> list[CertifiedBlock]:
+        """The blocks above height ``after`` in the node's store."""
         store = next(n.store for n in self.network.nodes if n.name == node)
         opened = open_store(store, readonly=True)
         try:
-            txids = [tx.txid for certified in stored_blocks(opened)
-                     for tx in certified.block.transactions]
+            return list(stored_blocks(opened, after))
         finally:
             opened.close()
+
+    def duplicated_txids(self, node: str) -> int:
+        txids = [tx.txid for certified in self.stored(node)
+                 for tx in certified.block.transactions]
         return len(txids) - len(set(txids))
 
 

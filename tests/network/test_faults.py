@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from testbed.ledger.keys import DEV_PASSPHRASE, KeyPair
 from testbed.network import local, processes
+from testbed.network.config import load_config
 
 LIAR = Path(__file__).with_name("liar.py")
 
@@ -46,6 +48,9 @@ def test_a_killed_nats_server_loses_nothing(healthy):
 
 
 def test_a_paused_node_catches_up_without_a_fork(healthy):
+    """Its turns come while it is paused: the others pass each on after a silent round and
+    fill those heights themselves. (A validator may vote in the next round before its own
+    clock has passed the turn on, so not every one of them need log it.)"""
     healthy.trade(1)
     pid = healthy.pid("validator-1")
     others = [healthy.folder / "logs" / f"validator-{i}.log" for i in (0, 2, 3)]
@@ -55,14 +60,29 @@ def test_a_paused_node_catches_up_without_a_fork(healthy):
         start = healthy.head.height
         healthy.trade(5, via="validator-0")
         assert healthy.head.height >= start + 5
-        deadline = time.monotonic() + 30  # its turns came, each a silent round passed on
-        while not all(b"(turn passed on)" in log.read_bytes()[size:] for log, size in logs.items()):
-            assert time.monotonic() < deadline, "the others did not pass its turn on"
-            time.sleep(0.2)
+        assert any(b"(turn passed on)" in log.read_bytes()[size:] for log, size in logs.items())
     finally:
         os.kill(pid, signal.SIGCONT)
     healthy.converged()
+    paused = validator_key(healthy, "validator-1")
+    turns = {c.block.header.height: c.block.header.proposer
+             for c in healthy.stored("validator-0", start)
+             if c.block.header.height <= start + 5
+             and first_proposer(healthy, c.block.header.height) == paused}
+    assert turns and paused not in turns.values()  # its turns, filled by the others
     healthy.stores_verify()
+
+
+def validator_key(market, name: str) -> bytes:
+    node = next(n for n in market.network.nodes if n.name == name)
+    return KeyPair.load(load_config(Path(node.config)).key, DEV_PASSPHRASE).public
+
+
+def first_proposer(market, height: int) -> bytes:
+    """The proposer of the height's first round: the validators in byte order, in turn."""
+    validators = sorted(validator_key(market, n.name) for n in market.network.nodes)
+    return validators[height % len(validators)]
+
 
 
 def test_the_same_transaction_to_two_nodes_commits_once(healthy):
