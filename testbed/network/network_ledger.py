@@ -45,6 +45,7 @@ from testbed.ledger.chain import Chain
 from testbed.ledger.ids import BlockHash, PublicKey
 from testbed.ledger.keys import KeyPair, ViewKey, passphrase
 from testbed.ledger.sealing import Keyring
+from testbed.ledger.store import open_store
 from testbed.ledger.transactions import Transaction
 from testbed.ledger.wire import Clock, encode_block
 from testbed.market.contract import MarketContract
@@ -97,6 +98,8 @@ class NetworkLedger:
         if genesis.contract_params != params.encode():
             raise InputError(f"{folder}: its chain runs another market than the scenario's")
         running = any(processes.alive(n.pid, n.config) for n in network.nodes)
+        if not running and _stored_height(network) > 0:  # said before starting 7 processes
+            raise _not_new(folder)
         secret = passphrase(development=True)
         try:  # a network this run started, it stops when done (or failing to start)
             network = local.up(folder)
@@ -117,8 +120,7 @@ class NetworkLedger:
             raise
         if ledger._call(ledger._client.blocklog.last_seq()) > 1:
             ledger.close()
-            raise InputError(f"{folder}: its chain is not new (a run registers its homes "
-                             "at the start): remove the folder or name another")
+            raise _not_new(folder)
         return ledger
 
     def _call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -332,3 +334,24 @@ class NetworkLedger:
         return LedgerUnavailable(
             f"the validator network did not commit {missing} transactions for block time "
             f"{timestamp} within {self.commit_deadline_s:g} s: {cause}; {kept}")
+
+
+def _not_new(folder: Path) -> InputError:
+    return InputError(f"{folder}: its chain is not new (a run registers its homes at the "
+                      "start): remove the folder or name another")
+
+
+def _stored_height(network: local.Network) -> int:
+    """The highest block a node of a stopped network holds (-1: none; a store that does not
+    open counts as none, and the stream decides once the network is up)."""
+    heights = [-1]
+    for node in network.nodes:
+        try:
+            store = open_store(node.store, readonly=True)
+        except LedgerError:
+            continue
+        try:
+            heights.append(store.height())
+        finally:
+            store.close()
+    return max(heights)

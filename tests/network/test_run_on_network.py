@@ -38,9 +38,12 @@ def test_a_simulation_on_its_own_network(tmp_path):
         node = verify_ledger(net / "nodes" / "validator-2.sqlite", [validators])
         assert replica.ok and node.ok and node.state_root == replica.state_root
         assert not replica.unchecked and not node.unchecked  # the contract re-executed
+        logged = {log: log.stat().st_size for log in (net / "logs").iterdir()}
         again = cli("simulate", "--days", str(1 / 96), "--network", str(net), "--out",
                     str(tmp_path / "again"), cwd=tmp_path)
         assert again.returncode == 2 and "not new" in again.stderr  # homes already joined
+        # said from the stopped network's stores, before starting any of its processes
+        assert {log: log.stat().st_size for log in (net / "logs").iterdir()} == logged
     finally:
         if (net / local.MANIFEST).exists():
             local.down(net)
