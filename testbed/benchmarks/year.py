@@ -23,6 +23,7 @@ where its time goes, and how far the loop is from its signature floor.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import tempfile
@@ -36,8 +37,10 @@ from typing import TYPE_CHECKING, Self
 
 from grid_models.feeders import PROFILE_START_S
 from testbed.benchmarks import BenchResult, ledger_file_bytes
+from testbed.events import RunFinished
 
 if TYPE_CHECKING:
+    from testbed.run.compose import Run
     from testbed.scenario import Scenario
 
 DAYS_PER_YEAR = 366  # the profiles' year, 2016
@@ -97,6 +100,33 @@ class _Sampler:
         return {part: n / total for part, n in self.counts.most_common()}
 
 
+class RunPhases:
+    """When a simulated run's phases began, for `run_scenario`'s ``progress`` and ``watch``:
+    each interval's first control step (``starts``) and the loop's end (``finished``, at
+    `RunFinished`), with this process's processor time (all its threads) at each; ``sampler``
+    samples the loop only, from the first interval to the loop's end."""
+
+    def __init__(self, sampler: _Sampler) -> None:
+        self.sampler = sampler
+        self.starts: list[float] = []
+        self.finished = math.nan
+        self.cpu: list[float] = []
+
+    def progress(self, k: int) -> None:
+        self.starts.append(time.perf_counter())
+        self.cpu.append(time.process_time())
+        self.sampler.sampling = True
+
+    def watch(self, run: Run) -> None:
+        run.events.subscribe(self._loop_done)
+
+    def _loop_done(self, event: object) -> None:
+        if isinstance(event, RunFinished):
+            self.finished = time.perf_counter()
+            self.cpu.append(time.process_time())
+            self.sampler.sampling = False
+
+
 def _part(frame: object) -> str:
     place = "other"
     while frame is not None:
@@ -151,39 +181,22 @@ def scenario_for(days: float) -> Scenario:
 
 
 def run(quick: bool = False, days: float | None = None) -> BenchResult:
-    from testbed.events import RunFinished
     from testbed.run import run_scenario
-    from testbed.run.compose import Run
 
     days = days if days is not None else (1.0 if quick else float(DAYS_PER_YEAR))
     scenario = scenario_for(days)
-    marks: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
         out = Path(tmp) / "run"
+        phases = RunPhases(sampler)
         start = time.perf_counter()
-        finished: list[float] = []
-        cpu_marks: list[float] = []  # this process's processor time (all its threads)
-
-        def progress(k: int) -> None:
-            marks.append(time.perf_counter())
-            cpu_marks.append(time.process_time())
-            sampler.sampling = True
-
-        def loop_done(event: object) -> None:
-            if isinstance(event, RunFinished):
-                finished.append(time.perf_counter())
-                cpu_marks.append(time.process_time())
-                sampler.sampling = False  # the shares are the loop's: the finish is counted once
-
-        def watch(run: Run) -> None:
-            run.events.subscribe(loop_done)
-
-        summary = run_scenario(scenario, out, paced=False, progress=progress, watch=watch)
+        summary = run_scenario(scenario, out, paced=False, progress=phases.progress,
+                               watch=phases.watch)
         end = time.perf_counter()
         ledger_bytes = ledger_file_bytes(out, scenario)
         transactions = summary["transactions"]
     floor_rate = _floor_tx_per_s()
-    startup_s, loop_s, finish_s = marks[0] - start, finished[0] - marks[0], end - finished[0]
+    first = phases.starts[0]
+    startup_s, loop_s, finish_s = first - start, phases.finished - first, end - phases.finished
     scale = DAYS_PER_YEAR / days
     seconds_per_year = startup_s + loop_s * scale + finish_s
     floor_s = transactions * scale / floor_rate
@@ -194,7 +207,7 @@ def run(quick: bool = False, days: float | None = None) -> BenchResult:
         "wall_s": end - start,
         "startup_s": startup_s,
         "loop_s": loop_s,
-        "loop_cpu_s_per_year": (cpu_marks[-1] - cpu_marks[0]) * scale,
+        "loop_cpu_s_per_year": (phases.cpu[-1] - phases.cpu[0]) * scale,
         "finish_s": finish_s,
         "replay_cpu_s_per_year": summary["validation_cpu_s"] * scale,
         "seconds_per_year": seconds_per_year,

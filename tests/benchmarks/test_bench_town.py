@@ -1,7 +1,10 @@
 """`testbed bench town`: the default market on SimBench's MV+LV grid (its run is the bench's,
 minutes long: not run here)."""
 
-from testbed.benchmarks.town import TOWN, scenario_for
+import pytest
+
+from testbed.benchmarks.town import TOWN, day_parts, run, scenario_for
+from testbed.errors import InputError
 
 
 def test_the_town_is_the_default_market_on_the_mv_lv_grid_with_every_home_modelled():
@@ -9,4 +12,13 @@ def test_the_town_is_the_default_market_on_the_mv_lv_grid_with_every_home_modell
     assert day.grid.feeder == TOWN == "1-MVLV-semiurb-all-0-sw"
     assert day.physical == () and day.ledger.network is None
     assert day.intervals == 96 and day.market.privacy == "private"
-    assert scenario_for(2 / 96).intervals == 2
+    assert scenario_for(3 / 96).intervals == 3
+
+
+def test_a_day_counts_start_up_the_first_interval_and_the_finish_once():
+    assert day_parts(10.0, [14.0, 20.0, 22.5, 25.0], 27.0, 39.0) == (4.0, 6.0, 7.0, 12.0)
+
+
+def test_a_town_day_is_not_priced_from_one_interval():
+    with pytest.raises(InputError, match="two intervals or more, got 1"):
+        run(days=1 / 96)
