@@ -101,7 +101,7 @@ def run(quick: bool = False, days: float | None = None) -> BenchResult:
              "a day"),
             "share_*: sampled shares of the main thread's time in the loop",
             *([] if scenario.intervals >= per_day else [
-                f"{scenario.intervals} intervals from {scenario.time.start:%H:%M}, scaled to "
-                "the day: a night's intervals (no PV, no trades) are lighter than noon's"]),
+                (f"{scenario.intervals} intervals from {scenario.time.start:%H:%M}, scaled to "
+                 "the day: a night's intervals (no PV, no trades) are lighter than noon's")]),
         ],
     )
