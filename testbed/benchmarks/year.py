@@ -69,6 +69,7 @@ PLACES = (  # ... else the innermost frame in one of these places (path fragment
     ("testbed/outcomes/", "baseline and key figures"),
     ("testbed/records/", "records"),
     ("testbed/report", "report"),
+    ("testbed/ledger/sealing.py", "sealing (private records)"),
     ("testbed/ledger/", "ledger (other)"),
 )
 

@@ -47,3 +47,20 @@ def test_a_year_starts_on_1_january_and_a_few_days_in_summer():
     assert scenario_for(3).time.start == datetime(2016, 7, 21, tzinfo=UTC)
     late = scenario_for(200)  # from the default start it would run into 2017
     assert late.start_s + late.intervals * 900 == datetime(2017, 1, 1, tzinfo=UTC).timestamp()
+
+
+def test_a_private_records_sealing_is_charged_to_sealing_not_to_the_ledger():
+    """The sampler walks out from the innermost frame: here, the entropy a sealer draws for a
+    new channel, called from `Sealer._open`."""
+    from testbed.benchmarks.year import _part
+    from testbed.ledger.keys import ViewKey
+    from testbed.ledger.sealing import Sealer
+
+    parts = []
+
+    def entropy(label: bytes) -> bytes:
+        parts.append(_part(sys._getframe()))
+        return bytes(32)
+
+    Sealer(entropy).seal(b"reading", [ViewKey.generate().public], b"info", b"channel", 0)
+    assert parts and set(parts) == {"sealing (private records)"}
