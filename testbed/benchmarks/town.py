@@ -54,13 +54,13 @@ def day_parts(start: float, interval_starts: list[float], finished: float, end: 
 
 
 def run(quick: bool = False, days: float | None = None) -> BenchResult:
-    from testbed.run import run_scenario
-
     days = days if days is not None else (QUICK_DAYS if quick else 1.0)
     scenario = scenario_for(days)
     if scenario.intervals < 2:
         raise InputError(f"a town's day is priced from two intervals or more, got "
                          f"{scenario.intervals} in {days:g} days")
+    from testbed.run import run_scenario
+
     with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
         phases = RunPhases(sampler)
         start = time.perf_counter()
