@@ -327,9 +327,8 @@ def _with(plan: InverterPlan, s, available, p, q) -> np.ndarray:
     """Injections with the inverters' deviation from (available, 0) added at their columns."""
     out = s.copy()
     delta = plan.factor * ((p - available) + 1j * q)
-    for k in range(plan.m):  # inverters may share a column: add one at a time
-        for c in range(plan.cols.shape[1]):
-            out[:, plan.cols[k, c]] += delta[:, k] * plan.shares[k, c]
+    for c in range(plan.cols.shape[1]):  # inverters may share a column: add.at adds in turn
+        np.add.at(out, (slice(None), plan.cols[:, c]), delta * plan.shares[:, c])
     return out
 
 
@@ -407,7 +406,7 @@ def _newton_step_on_slopes(plan: InverterPlan, voltage, slope_p, slope_q, residu
     flat part of its curve, or no function) has a row of ``I`` in the Jacobian: its step is
     ``-residual``. Their effect on the voltages is one substitution per row; the others (the
     *active* unknowns: thousands at a town's noon) are then solved for per row by GMRES, each
-    product with the Jacobian one substitution (`_voltage_change`), to `_GMRES_RTOL`; a row
+    product with the Jacobian one substitution (`_Linearised`), to `_GMRES_RTOL`; a row
     GMRES does not solve so is solved densely, with Z made between its inverters' columns."""
     slopes = np.concatenate([slope_p, slope_q], axis=1)  # (K, 2m)
     step = -residual.copy()
@@ -415,7 +414,7 @@ def _newton_step_on_slopes(plan: InverterPlan, voltage, slope_p, slope_q, residu
     rows = np.flatnonzero(active.any(axis=1))
     if not rows.size:
         return step
-    dv = _voltage_change(plan, voltage[rows], np.where(active[rows], 0.0, step[rows]))
+    dv = _Linearised.at(plan, voltage[rows])(np.where(active[rows], 0.0, step[rows]))
     for r, t in enumerate(rows):
         on = np.flatnonzero(active[t])
         rhs = -residual[t, on] + slopes[t, on] * np.concatenate([dv[r], dv[r]])[on]
@@ -428,12 +427,12 @@ def _newton_step_on_slopes(plan: InverterPlan, voltage, slope_p, slope_q, residu
 def _gmres_on_slopes(plan: InverterPlan, voltage, slopes, on, rhs) -> np.ndarray | None:
     """``(I - diag(slopes) S) x = rhs`` over the active unknowns ``on`` of one row, matrix
     free (S from one substitution per product), or None if GMRES does not get there."""
-    m = plan.m
-    full = np.zeros((1, 2 * m))
+    full = np.zeros((1, 2 * plan.m))
+    linearised = _Linearised.at(plan, voltage[None])
 
     def product(x: np.ndarray) -> np.ndarray:
         full[0, on] = x
-        dv = _voltage_change(plan, voltage[None], full)[0]
+        dv = linearised(full)[0]
         return x - slopes[on] * np.concatenate([dv, dv])[on]
 
     operator = sparse_linalg.LinearOperator((len(on), len(on)), matvec=product, dtype=float)
@@ -456,16 +455,31 @@ def _dense_on_slopes(plan: InverterPlan, voltage, slopes, on, rhs) -> np.ndarray
     return np.linalg.solve(jacobian, rhs)
 
 
-def _voltage_change(plan: InverterPlan, voltage, step) -> np.ndarray:
-    """d|V| (K, m) of each inverter, linearised, when the inverters' P and Q move by ``step``
-    (K, 2m): one substitution per row."""
-    n_rows, m, w = voltage.shape
-    delta = plan.factor * (step[:, :m] - 1j * step[:, m:])  # (K, m)
-    currents = np.zeros((n_rows, plan.model.n_nodes), dtype=np.complex128)
-    every = np.arange(n_rows)[:, None]
-    for c in range(w):  # inverters may share a column: add.at sums them
-        np.add.at(currents, (every, plan.cols[None, :, c]),
-                  delta * plan.shares[:, c] / np.conj(voltage[:, :, c]))
-    change = plan.model.apply_z(currents)[every[:, :, None], plan.cols[None]]  # (K, m, w)
-    per_column = (np.conj(voltage) * change).real / np.abs(voltage)
-    return (per_column * plan.shares).sum(axis=2)
+@dataclass(frozen=True, eq=False)
+class _Linearised:
+    """The inverters' voltage magnitudes linearised at their column voltages (K, m, w):
+    ``d|V_i| = Re(conj(V_i) Z_ij dI_j) / |V_i|`` with ``dI_j = (dP_j - 1j dQ_j) / conj(V_j)``
+    between columns, each inverter's by the shares of its columns; one substitution per row.
+    The voltages' parts are computed once, for the many products of a GMRES solve."""
+
+    plan: InverterPlan
+    current: np.ndarray  # (K, m, w): a column's current per unit of its inverter's dP - j dQ
+    magnitude: np.ndarray  # (K, m, w): the inverter's d|V| per unit of its column's dV
+    flat: np.ndarray  # (K m w,): each column's position in the rows' node currents
+
+    @classmethod
+    def at(cls, plan: InverterPlan, voltage: np.ndarray) -> _Linearised:
+        n_rows = voltage.shape[0]
+        flat = (np.arange(n_rows)[:, None, None] * plan.model.n_nodes + plan.cols[None]).ravel()
+        return cls(plan, plan.factor[:, None] * plan.shares / np.conj(voltage),
+                   plan.shares * np.conj(voltage) / np.abs(voltage), flat)
+
+    def __call__(self, step: np.ndarray) -> np.ndarray:
+        """d|V| (K, m) of each inverter when the inverters' P and Q move by ``step`` (K, 2m)."""
+        n_rows, m = step.shape[0], self.plan.m
+        currents = (step[:, :m] - 1j * step[:, m:])[:, :, None] * self.current
+        size = n_rows * self.plan.model.n_nodes  # inverters may share a column: summed
+        nodes = (np.bincount(self.flat, currents.real.ravel(), size)
+                 + 1j * np.bincount(self.flat, currents.imag.ravel(), size))
+        change = self.plan.model.apply_z(nodes.reshape(n_rows, -1)).ravel()[self.flat]
+        return (self.magnitude * change.reshape(currents.shape)).real.sum(axis=2)

@@ -53,6 +53,39 @@ def test_sequence_transform_round_trips(values):
     assert np.allclose(A_INV @ balanced, [0, values[0], 0], atol=1e-12)
 
 
+def _ladder(n: int, seed: int) -> list[sparse.csc_matrix]:
+    """Three sequences' non-slack blocks of a random radial feeder of ``n`` nodes."""
+    rng = np.random.default_rng(seed)
+    parent = [int(rng.integers(-1, k)) for k in range(n)]  # -1: hangs from the slack
+    blocks = []
+    for q in range(3):
+        y = sparse.lil_matrix((n, n), dtype=complex)
+        for k, up in enumerate(parent):
+            a = 1 / complex(rng.uniform(0.01, 0.1), rng.uniform(0.01, 0.1)) * (3 if q == 0 else 1)
+            y[k, k] += a
+            if up >= 0:
+                y[up, up] += a
+                y[k, up] -= a
+                y[up, k] -= a
+        blocks.append(y.tocsc())
+    return blocks
+
+
+def test_phase_frame_impedance_is_the_sequences_inverses_in_the_phase_frame():
+    """``solve_phases`` (one substitution pass per row) is ``A Z_012 A^-1 b`` with each
+    ``Z_q`` the dense inverse of its block, for rows injecting at a few nodes and at all."""
+    blocks = _ladder(40, seed=5)
+    factors = factorize_sequences(*blocks)
+    z = [np.linalg.inv(b.toarray()) for b in blocks]
+    rng = np.random.default_rng(6)
+    b = rng.normal(size=(3, 3, 40)) + 1j * rng.normal(size=(3, 3, 40))
+    b[0, :, rng.random(40) < 0.8] = 0  # most nodes inject none
+    b[1] = 0
+    b012 = np.einsum("qp,tpn->tqn", A_INV, b)
+    want = np.einsum("pq,tqn->tpn", A, np.stack([b012[:, q] @ z[q].T for q in range(3)], axis=1))
+    np.testing.assert_allclose(factors.solve_phases(b), want, rtol=0, atol=1e-12)
+
+
 CHECK = textwrap.dedent(
     """
     import numpy as np
