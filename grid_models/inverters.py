@@ -241,37 +241,69 @@ class InverterSolution:
                                 *(np.concatenate([getattr(p, f) for p in parts])
                                   for f in ("p", "q", "p_ceiling")))
 
+    def start(self, rows: int) -> Start:
+        """This one-snapshot solution as the start of ``rows`` snapshots."""
+        return Start(*(np.repeat(a, rows, axis=0)
+                       for a in (self.p, self.q, self.result.node_voltages)))
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where snapshots' Newton steps begin, per unit: each inverter's P and Q (K, m), kept
+    within the snapshot's own bounds, and the node voltages (K, n_nodes) its first power flow
+    starts from. A solved snapshot near theirs saves them steps; the fixed point they reach
+    is the same, within the tolerances (`_TOL_W`, the power flow's)."""
+
+    p: np.ndarray
+    q: np.ndarray
+    node_voltages: np.ndarray
+
+    def rows(self, rows) -> Start:
+        return Start(self.p[rows], self.q[rows], self.node_voltages[rows])
+
+    @staticmethod
+    def concat(parts: list[Start]) -> Start:
+        return Start(*(np.concatenate([getattr(p, f) for p in parts])
+                       for f in ("p", "q", "node_voltages")))
+
 
 def solve_with_inverters(
-    plan: InverterPlan, s: np.ndarray, available: np.ndarray, cap: np.ndarray
+    plan: InverterPlan, s: np.ndarray, available: np.ndarray, cap: np.ndarray,
+    start: Start | None = None,
 ) -> InverterSolution:
     """Node injections ``s`` (K, n_nodes) with every inverter at its available power and no
     reactive power, solved with the inverters' response; ``available`` and ``cap`` (K, m) are
-    per-unit, ``cap`` the export limit's ceiling on P (inf: none); in parts of at most
-    `BATCH_VALUES` injections."""
+    per-unit, ``cap`` the export limit's ceiling on P (inf: none); the steps begin at
+    ``start`` (None: the inverters at their ceiling with no reactive power, from the no-load
+    voltages); in parts of at most `BATCH_VALUES` injections."""
     part = max(1, BATCH_VALUES // max(1, s.shape[1]))
     if s.shape[0] > part:
         return InverterSolution.concat([
-            _solve_with_inverters(plan, s[a:a + part], available[a:a + part], cap[a:a + part])
+            _solve_with_inverters(plan, s[a:a + part], available[a:a + part], cap[a:a + part],
+                                  None if start is None else start.rows(slice(a, a + part)))
             for a in range(0, s.shape[0], part)])
-    return _solve_with_inverters(plan, s, available, cap)
+    return _solve_with_inverters(plan, s, available, cap, start)
 
 
 def _solve_with_inverters(plan: InverterPlan, s: np.ndarray, available: np.ndarray,
-                          cap: np.ndarray) -> InverterSolution:
+                          cap: np.ndarray, start: Start | None) -> InverterSolution:
     n_rows, m = s.shape[0], plan.m
-    p = np.clip(np.minimum(available, cap), 0.0, available)
-    q = np.zeros((n_rows, m))
-    if m == 0 or n_rows == 0:
-        result = solve_injections(plan.model, s)
-        return InverterSolution(result, p, q, available.copy())
-    tol = _TOL_W * 1e-6 / plan.model.base_mva
     vv = plan.settings.volt_var
     q_max = plan.rated * (max(abs(x) for x in vv.q_fraction) if vv is not None else 0.0)
+    p = np.clip(np.minimum(available, cap), 0.0, available)
+    q = np.zeros((n_rows, m))
+    v_start = None
+    if start is not None:
+        p = np.clip(start.p, 0.0, p)
+        q = np.clip(start.q, -q_max, q_max)
+        v_start = start.node_voltages
+    if m == 0 or n_rows == 0:
+        result = solve_injections(plan.model, s, v_start=v_start)
+        return InverterSolution(result, p, q, available.copy())
+    tol = _TOL_W * 1e-6 / plan.model.base_mva
     out_p, out_q, out_ceiling = p.copy(), q.copy(), available.copy()
     results: list[Result | None] = [None] * n_rows
     rows = np.arange(n_rows)  # rows still iterating
-    v_start = None
     step = np.zeros((n_rows, 2 * m))
     last_norm = np.full(n_rows, np.inf)
     halvings = np.zeros(n_rows, dtype=np.int64)

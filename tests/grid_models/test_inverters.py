@@ -257,3 +257,42 @@ def test_without_the_dense_z_gmres_and_its_dense_fallback_agree(weak_chain, phas
     np.testing.assert_allclose(sparse.p, dense.p, atol=0.05 * watt)
     np.testing.assert_allclose(sparse.q, dense.q, atol=0.05 * watt)
     np.testing.assert_allclose(sparse.result.vm_pu, dense.result.vm_pu, atol=1e-9)
+
+
+@pytest.mark.parametrize("phases", [None, ("a", "b", "c", "abc", "a", "b", "c", "a")])
+def test_a_snapshot_started_near_a_solved_one_reaches_the_same_fixed_point_sooner(
+        weak_chain, phases, monkeypatch):
+    """Snapshots that differ from a solved one by a home's export, started from its P, Q and
+    voltages (`Start`), reach the fixed point a cold start reaches, within the tolerances,
+    in fewer power flows; a start outside a row's own bounds is brought within them."""
+    import grid_models.inverters as inverters_module
+
+    net, model = weak_chain
+    if phases is not None:
+        from grid_models.unbalanced import compile_unbalanced
+
+        model = compile_unbalanced(net, phases)
+    avail = np.full((4, 8), 25.0)
+    avail[1:, :] -= np.eye(8)[[2, 5, 7]]  # three homes, each 1 kW less
+    cap_kw = np.full((4, 8), np.inf)
+    cap_kw[3, 7] = 1.5  # the last row's home is capped below where the start has it
+    s = element_injections(model, (CONSUMPTION_KW - avail) / 1000, np.zeros_like(avail),
+                           np.zeros((4, 0)), np.zeros((4, 0)))  # fmt: skip
+    plan = InverterPlan.of(model, Inverters(np.full(8, 30.0), avail[0]))
+    to_pu = 1e-3 / model.base_mva
+    a, cap = avail * to_pu, cap_kw * to_pu
+    flows = []  # snapshots solved, every step's
+    real = inverters_module.solve_injections
+    monkeypatch.setattr(inverters_module, "solve_injections",
+                        lambda model, s, **kw: flows.append(len(s)) or real(model, s, **kw))
+    base = solve_with_inverters(plan, s[:1], a[:1], cap[:1])
+    flows.clear()
+    cold = solve_with_inverters(plan, s[1:], a[1:], cap[1:])
+    cold_flows, flows[:] = sum(flows), []
+    warm = solve_with_inverters(plan, s[1:], a[1:], cap[1:], start=base.start(3))
+    assert warm.result.converged.all() and sum(flows) < cold_flows
+    watt = 1e-6 / model.base_mva
+    np.testing.assert_allclose(warm.p, cold.p, atol=0.05 * watt)
+    np.testing.assert_allclose(warm.q, cold.q, atol=0.05 * watt)
+    np.testing.assert_allclose(warm.result.vm_pu, cold.result.vm_pu, atol=1e-8)
+    assert base.p[0, 7] > 1.5 * to_pu and warm.p[2, 7] == pytest.approx(1.5 * to_pu)

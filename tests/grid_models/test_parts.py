@@ -73,9 +73,9 @@ def _limits(model, screened: bool, several: bool):
     batches = []
     solve = curtailment.solve_with_inverters
 
-    def counted(plan, s, *rest):
+    def counted(plan, s, *rest, **start):
         batches.append(len(s))
-        return solve(plan, s, *rest)
+        return solve(plan, s, *rest, **start)
 
     with (mock.patch.object(curtailment, "EXACT_PROBES", 1 if screened else 32),
           mock.patch.object(curtailment, "solve_with_inverters", counted)):
@@ -123,9 +123,9 @@ def test_screened_trade_rounds_by_parts_leave_nothing_a_trade_could_relieve(town
         batches: list[int] = []
         solve = curtailment.solve_with_inverters
 
-        def counted(plan, s, *rest, batches=batches, solve=solve):
+        def counted(plan, s, *rest, batches=batches, solve=solve, **start):
             batches.append(len(s))
-            return solve(plan, s, *rest)
+            return solve(plan, s, *rest, **start)
 
         with (mock.patch.object(curtailment, "EXACT_PROBES", 1),
               mock.patch.object(curtailment, "solve_with_inverters", counted)):
