@@ -96,7 +96,8 @@ from grid_models.violations import (
 )
 
 PROBE_W = 1000  # a unit's relief is measured by cutting this much from it
-_SEARCH_POINTS = 33  # grants tried per batch when searching a unit's largest feasible grant
+_SEARCH_SPREAD = 5  # grants spread evenly over the bracket in each batch of the search
+_SEARCH_NEAR = 2  # grants tried on each side of the crossing the batch predicts
 _RELIEF_DIGITS = 6  # significant digits kept, so near-equal reliefs tie and ids decide
 _NEGLIGIBLE = 1e-10  # relief per watt, relative to the limit, below which a unit is neutral
 EXACT_PROBES = 32
@@ -353,13 +354,16 @@ def _element_round(plan: InverterPlan, case: Case, solved, granted, active, wors
     order = helps[np.lexsort((case.units.ids[helps], -relief[relief > 0],
                               case.units.priority[helps]))]
     pick, cuts = order[0], []
+    per_watt = dict(zip(active, relief))
+    excess = worst.excess(solved.result)[0]
     if screened:  # whole cuts the element needs anyway, by the measured reliefs
-        for cut in _whole_cuts(order, relief[np.searchsorted(active, order)], granted,
-                               worst.excess(solved.result)[0]):
+        for cut in _whole_cuts(order, relief[np.searchsorted(active, order)], granted, excess):
+            excess -= per_watt[cut] * granted[cut]
             granted[cut] = 0
             cuts.append(cut)
             pick = order[list(order).index(cut) + 1]
-    granted[pick] = yield from _largest_within(case, granted, pick, worst)
+    predicted = granted[pick] - excess / per_watt[pick]  # the grant the relief predicts
+    granted[pick] = yield from _largest_within(case, granted, pick, worst, predicted)
     return granted, [*cuts, int(pick)], False
 
 
@@ -536,23 +540,52 @@ def _relief(case: Case, solved, granted, active, worst: _Worst):
     return np.where(relief > _NEGLIGIBLE * abs(worst.constraint.limit), relief, 0.0)
 
 
-def _largest_within(case: Case, granted, pick: int, worst: _Worst):
+def _largest_within(case: Case, granted, pick: int, worst: _Worst, predicted: float):
     """The largest whole-watt grant of unit ``pick`` (others fixed) that keeps the violated
-    element within its limit in force: batched search, each batch narrowing 32-fold."""
-    low, high = 0, int(granted[pick])  # high is known to violate
+    element within its limit in force (`_search`, from the grant ``predicted``). Yields grant
+    vectors to solve."""
+    search = _search(int(granted[pick]), predicted)
+    try:
+        candidates = next(search)
+        while True:
+            grants = np.repeat(granted[None], len(candidates), axis=0)
+            grants[:, pick] = candidates
+            solved = yield grants
+            excess = np.nan_to_num(worst.excess(solved.result), nan=np.inf)
+            candidates = search.send(np.where(solved.result.converged, excess, np.inf))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _search(high: int, predicted: float) -> Generator[np.ndarray, np.ndarray, int]:
+    """The largest whole number below ``high`` (known to exceed) whose excess is at most 0,
+    0 if none: batches of numbers, each sent their excesses. A batch holds the numbers
+    beside the crossing it predicts (``predicted`` at first, then the linear interpolation
+    of the bracket's ends) and a few spread evenly over the bracket; the bracket is then
+    the largest number within and the next one tried above it (below the first one within,
+    0 unless it is the one tried). Where the excess rises with the number, the answer does not
+    depend on the numbers tried; near a linear crossing it takes one or two batches."""
+    low, low_within = 0, False
+    tried: dict[int, float] = {}
+    guess = predicted
     while high - low > 1:
-        candidates = np.unique(np.linspace(low, high, _SEARCH_POINTS).round().astype(np.int64))
-        grants = np.repeat(granted[None], len(candidates), axis=0)
-        grants[:, pick] = candidates
-        solved = yield grants
-        excess = np.nan_to_num(worst.excess(solved.result), nan=np.inf)
-        within = solved.result.converged & (excess <= 0)
-        if not within.any():
-            return 0
-        k = int(np.flatnonzero(within)[-1])
-        if k == len(candidates) - 1:  # not monotonic at the top: stay on the safe side
-            k -= 1
-        low, high = int(candidates[k]), int(candidates[k + 1])
+        spread = np.linspace(low, high, _SEARCH_SPREAD + 2)[:-1]  # low: 0, unless tried
+        guess = guess if np.isfinite(guess) else (low + high) / 2
+        near = np.floor(guess) + np.arange(1 - _SEARCH_NEAR, _SEARCH_NEAR + 1)
+        numbers = np.unique(np.concatenate([spread.round(), near]).clip(low, high - 1))
+        numbers = np.array([g for g in numbers.astype(np.int64) if g not in tried])
+        excess = yield numbers
+        tried.update(zip(numbers.tolist(), excess.tolist()))
+        within = [g for g in sorted(tried) if low <= g < high and tried[g] <= 0]
+        if within:
+            low, low_within = within[-1], True
+        elif 0 in tried:
+            return 0  # not even 0 keeps the element within
+        high = min([g for g in tried if low < g < high and not tried[g] <= 0], default=high)
+        ends = (tried.get(low) if low_within else None), tried.get(high)
+        guess = (low + (high - low) * -ends[0] / (ends[1] - ends[0])
+                 if None not in ends and np.isfinite(ends).all() and ends[1] > ends[0]
+                 else (low + high) / 2)
     return low
 
 

@@ -84,3 +84,45 @@ def _decided(result) -> list[tuple]:
     return [(d.trade_id, d.status, d.granted_kw, d.binding and (d.binding.element,
                                                                  d.binding.kind))
             for d in result.decisions]
+
+
+def _search(high: int, predicted: float, excess_of) -> tuple[int, list[np.ndarray]]:
+    """Run the rule's search for a unit's largest grant on a given excess, batch by batch."""
+    search = curtailment._search(high, predicted)
+    batches: list[np.ndarray] = []
+    try:
+        batches.append(next(search))
+        while True:
+            batches.append(search.send(np.array([excess_of(g) for g in batches[-1]], float)))
+    except StopIteration as stop:
+        return stop.value, batches
+
+
+@settings(max_examples=200, deadline=None)
+@given(high=st.integers(1, 20_000), crossing=st.floats(-50.0, 20_000.0),
+       per_watt=st.floats(1e-9, 1e-3), bend=st.floats(0.0, 1e-7),
+       miss=st.floats(-1.0, 1.0))
+@example(high=1, crossing=0.0, per_watt=1e-6, bend=0.0, miss=0.0)  # only 0 to try: within
+@example(high=5000, crossing=-1.0, per_watt=1e-6, bend=0.0, miss=0.0)  # not even 0 is
+def test_the_search_finds_the_largest_grant_within_wherever_its_prediction_lands(
+        high, crossing, per_watt, bend, miss):
+    """Wherever the excess rises with the grant (linear, or bending upward), the search
+    answers what trying every grant answers, tries no grant twice and none outside
+    [0, high), however far its prediction is off (``miss``: a share of ``high``)."""
+    def excess_of(g: int) -> float:
+        return per_watt * (g - crossing) + bend * max(g - crossing, 0.0) ** 2
+
+    if not excess_of(high) > 0:
+        return  # the search starts from a grant known to exceed
+    want = max((g for g in range(high) if excess_of(g) <= 0), default=0)
+    got, batches = _search(high, crossing + miss * high, excess_of)
+    tried = np.concatenate([np.zeros(0, np.int64), *batches])
+    assert got == want
+    assert len(set(tried.tolist())) == len(tried) and ((tried >= 0) & (tried < high)).all()
+
+
+def test_a_search_predicted_within_a_watt_takes_one_batch_of_a_few_grants():
+    """On a linear excess predicted to within a watt, one batch of at most ten grants,
+    where the rule's first search tried 33 grants a batch, three batches for 5 kW."""
+    got, batches = _search(5000, 3210.4, lambda g: 1e-6 * (g - 3210.7))
+    assert got == 3210 and len(batches) == 1 and len(batches[0]) <= 10
