@@ -28,9 +28,9 @@ The rule, for one snapshot, deterministic and in whole watts:
    its present value, so that from then on no grant may make it worse, and it is reported at the
    end with its cause (`grid_models.violations`). Otherwise, among the units that relieve it,
    from the lowest class, the one relieving most per watt (ties: lowest id) is cut to the
-   largest whole-watt grant that keeps the element within its limit (a batched search, each
-   batch narrowing the bracket 32-fold; 0 if there is none), and that element is recorded as
-   the unit's binding constraint. Units that do not load the element are never cut for it.
+   largest whole-watt grant that keeps the element within its limit (0 if there is none; a
+   batched search that starts beside the grant its measured relief predicts, `_search`), and
+   that element is recorded as the unit's binding constraint. Units that do not load the element are never cut for it.
    In a screened round the units in that order are first cut to zero at once, with the element
    as their binding constraint, while their measured reliefs times their grants add up to less
    than 3/4 of the element's excess (each of them is needed whole, to first order); the unit
