@@ -94,6 +94,8 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="Smaller inputs, for a smoke test."),
     days: float | None = typer.Option(None, help="bench year, bench town: simulate this many "
                                       "days."),
+    start: str | None = typer.Option(None, help="bench town: from this time of the default "
+                                     "day (HH:MM; 12:00 is a sunny noon)."),
     markdown: bool = typer.Option(False, "--markdown", help="The page docs/benchmarks.md: "
                                   "each result stamped with its date, commit and machine."),
     save: Path | None = typer.Option(None, "--save", help="Also keep each result as "
@@ -114,7 +116,9 @@ def bench(
         raise InputError("--json and --markdown: choose one")
     if days is not None and name not in DAYS_BENCHES:
         raise InputError(f"--days: only for testbed bench {' and '.join(DAYS_BENCHES)}")
-    options = {} if days is None else {"days": days}
+    if start is not None and name != "town":
+        raise InputError("--start: only for testbed bench town")
+    options = ({} if days is None else {"days": days}) | ({} if start is None else {"start": start})
     results = []
     for each in known if name == "all" else [name]:
         start = time.perf_counter()

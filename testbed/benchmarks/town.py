@@ -1,7 +1,8 @@
 """`testbed bench town [--days N]`: a town on this machine: SimBench's MV+LV grid
 ``1-MVLV-semiurb-all-0-sw`` (9,099 buses, 112 transformers, 8,772 loads), every load a home
 trading in the default scenario's market (its households, private market, embedded ledger, no
-physical homes), for N days (default one) from the default start.
+physical homes), for N days (default one) from the default start, or from a time of that day
+(``--start 12:00``: a sunny noon, the day's heaviest curtailment).
 
 - ``seconds_per_day``: start-up, the first interval and the finish (the follower's last
   blocks, the summary) once, and the other intervals scaled from N days to one. The first
@@ -24,6 +25,8 @@ import resource
 import tempfile
 import time
 from dataclasses import replace
+from datetime import datetime
+from datetime import time as time_of_day
 from pathlib import Path
 
 from testbed.benchmarks import BenchResult
@@ -36,13 +39,26 @@ GOAL_RSS_MB = 4096.0
 QUICK_DAYS = 3 / 96  # the first interval, counted once, and two scaled to the day
 
 
-def scenario_for(days: float):
-    """The default scenario on the town's grid, no physical homes, embedded ledger."""
+def scenario_for(days: float, at: time_of_day | None = None):
+    """The default scenario on the town's grid, no physical homes, embedded ledger; from
+    ``at`` on its first day if given."""
     from testbed.scenario import load_scenario
 
     scenario = load_scenario(days=days)
+    start = scenario.time.start
+    if at is not None:
+        start = datetime.combine(start.date(), at, tzinfo=start.tzinfo)
     return replace(scenario, name="town", grid=replace(scenario.grid, feeder=TOWN), physical=(),
-                   ledger=replace(scenario.ledger, network=None))
+                   ledger=replace(scenario.ledger, network=None),
+                   time=replace(scenario.time, start=start))
+
+
+def time_of(text: str) -> time_of_day:
+    """``--start``'s time of day (HH:MM), or a one-line error."""
+    try:
+        return time_of_day.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--start: a time of day as HH:MM, got {text!r}") from None
 
 
 def day_parts(start: float, interval_starts: list[float], finished: float, end: float
@@ -53,9 +69,9 @@ def day_parts(start: float, interval_starts: list[float], finished: float, end: 
     return first - start, second - first, finished - second, end - finished
 
 
-def run(quick: bool = False, days: float | None = None) -> BenchResult:
+def run(quick: bool = False, days: float | None = None, start: str | None = None) -> BenchResult:
     days = days if days is not None else (QUICK_DAYS if quick else 1.0)
-    scenario = scenario_for(days)
+    scenario = scenario_for(days, None if start is None else time_of(start))
     if scenario.intervals < 2:
         raise InputError(f"a town's day is priced from two intervals or more, got "
                          f"{scenario.intervals} in {days:g} days")
@@ -102,6 +118,7 @@ def run(quick: bool = False, days: float | None = None) -> BenchResult:
             "share_*: sampled shares of the main thread's time in the loop",
             *([] if scenario.intervals >= per_day else [
                 (f"{scenario.intervals} intervals from {scenario.time.start:%H:%M}, scaled to "
-                 "the day: a night's intervals (no PV, no trades) are lighter than noon's")]),
+                 "the day: a night's intervals (no PV, no trades) are lighter than the day's, "
+                 "a sunny noon's (the most curtailment) heavier")]),
         ],
     )

@@ -1,6 +1,10 @@
 """`testbed bench town`: the default market on SimBench's MV+LV grid (its run is the bench's,
 minutes long: not run here)."""
 
+import subprocess
+import sys
+from datetime import UTC, datetime, time
+
 import pytest
 
 from testbed.benchmarks.town import TOWN, day_parts, run, scenario_for
@@ -22,3 +26,19 @@ def test_a_day_counts_start_up_the_first_interval_and_the_finish_once():
 def test_a_town_day_is_not_priced_from_one_interval():
     with pytest.raises(InputError, match="two intervals or more, got 1"):
         run(days=1 / 96)
+
+
+def test_a_town_starts_at_a_time_of_the_default_day():
+    """`--start 12:00`: the same day from its noon, for as many intervals."""
+    noon = scenario_for(2 / 96, time(12, 0))
+    assert noon.time.start == datetime(2016, 7, 21, 12, 0, tzinfo=UTC)
+    assert noon.intervals == 2 and noon.grid.feeder == TOWN
+    assert scenario_for(2 / 96).time.start == datetime(2016, 7, 21, 0, 0, tzinfo=UTC)
+
+
+def test_a_start_is_a_time_of_day_and_only_the_towns():
+    with pytest.raises(InputError, match="--start: a time of day as HH:MM, got 'noon'"):
+        run(days=2 / 96, start="noon")
+    done = subprocess.run([sys.executable, "-m", "testbed", "bench", "kernels", "--start",
+                           "12:00"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and "--start: only for testbed bench town" in done.stderr
