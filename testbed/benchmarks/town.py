@@ -5,10 +5,12 @@ physical homes), for N days (default one) from the default start, or from a time
 (``--start 12:00``: a sunny noon, the day's heaviest curtailment).
 
 - ``seconds_per_day``: start-up, the first interval and the finish (the follower's last
-  blocks, the summary) once, and the other intervals scaled from N days to one. The first
-  interval holds each home's one-off work (its first orders, the sealed channel of its
-  readings opened to three readers), the finish is one wait and one summary whatever the
-  length: scaled from a short run, either was counted once per interval of the day. The
+  blocks, the summary) once, and the other intervals scaled from N days to one. An interval
+  is its market cycle, from its orders placed to the next interval's (its clearing, the grid
+  check and the export limits, then its control steps): each holds one clearing, where the
+  day's noon work is. The first interval holds each home's one-off work (the sealed channel
+  of its readings opened to three readers), the finish is one wait and one summary whatever
+  the length: scaled from a short run, either was counted once per interval of the day. The
   report is not drawn (`testbed report` draws it).
 - ``peak_rss_mb``: the largest resident memory of this process (the run; ``getrusage``); the
   follower that checks the ledger as it grows is a process of its own, not counted.
@@ -64,7 +66,8 @@ def time_of(text: str) -> time_of_day:
 def day_parts(start: float, interval_starts: list[float], finished: float, end: float
               ) -> tuple[float, float, float, float]:
     """A run's start-up, first interval, other intervals and finish, in seconds, from when it
-    started, when each interval did, when its loop finished and when it ended."""
+    started, when each interval's market cycle did (`RunPhases.orders`), when its loop
+    finished and when it ended."""
     first, second = interval_starts[0], interval_starts[1]
     return first - start, second - first, finished - second, end - finished
 
@@ -84,7 +87,7 @@ def run(quick: bool = False, days: float | None = None, start: str | None = None
                                progress=phases.progress, watch=phases.watch, report=False)
         end = time.perf_counter()
     per_day = 86_400 // scenario.market.interval_s
-    startup_s, first_s, loop_s, finish_s = day_parts(start, phases.starts, phases.finished, end)
+    startup_s, first_s, loop_s, finish_s = day_parts(start, phases.orders, phases.finished, end)
     seconds_per_day = (startup_s + first_s + finish_s
                        + loop_s * (per_day - 1) / (scenario.intervals - 1))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

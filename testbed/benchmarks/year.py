@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Self
 
 from grid_models.feeders import PROFILE_START_S
 from testbed.benchmarks import BenchResult, ledger_file_bytes
-from testbed.events import RunFinished
+from testbed.events import OrdersPlaced, RunFinished
 
 if TYPE_CHECKING:
     from testbed.run.compose import Run
@@ -103,13 +103,16 @@ class _Sampler:
 
 class RunPhases:
     """When a simulated run's phases began, for `run_scenario`'s ``progress`` and ``watch``:
-    each interval's first control step (``starts``) and the loop's end (``finished``, at
-    `RunFinished`), with this process's processor time (all its threads) at each; ``sampler``
-    samples the loop only, from the first interval to the loop's end."""
+    each interval's first control step (``starts``), each interval's orders placed
+    (``orders``: an interval's market cycle, its clearing and grid control, runs from there
+    to the next's, before and beside its control steps) and the loop's end (``finished``, at
+    `RunFinished`), with this process's processor time (all its threads) at each start and at
+    the end; ``sampler`` samples the loop only, from the first interval to the loop's end."""
 
     def __init__(self, sampler: _Sampler) -> None:
         self.sampler = sampler
         self.starts: list[float] = []
+        self.orders: list[float] = []
         self.finished = math.nan
         self.cpu: list[float] = []
 
@@ -119,10 +122,12 @@ class RunPhases:
         self.sampler.sampling = True
 
     def watch(self, run: Run) -> None:
-        run.events.subscribe(self._loop_done)
+        run.events.subscribe(self._event)
 
-    def _loop_done(self, event: object) -> None:
-        if isinstance(event, RunFinished):
+    def _event(self, event: object) -> None:
+        if isinstance(event, OrdersPlaced):
+            self.orders.append(time.perf_counter())
+        elif isinstance(event, RunFinished):
             self.finished = time.perf_counter()
             self.cpu.append(time.process_time())
             self.sampler.sampling = False

@@ -42,3 +42,19 @@ def test_a_start_is_a_time_of_day_and_only_the_towns():
     done = subprocess.run([sys.executable, "-m", "testbed", "bench", "kernels", "--start",
                            "12:00"], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2 and "--start: only for testbed bench town" in done.stderr
+
+
+def test_an_intervals_part_of_the_day_begins_when_its_orders_are_placed():
+    """The day is cut at each interval's orders placed: its clearing and grid control come
+    next, before its first control step, so each part holds one clearing (at a noon, most of
+    the interval); the control steps' marks are kept apart."""
+    from testbed.benchmarks.year import RunPhases, _Sampler
+    from testbed.events import OrdersPlaced, RunFinished
+
+    phases = RunPhases(_Sampler())
+    for k in range(3):
+        phases._event(OrdersPlaced(k, 900 * k, (), ()))
+    phases.progress(0)
+    phases._event(RunFinished(None))
+    assert len(phases.orders) == 3 and len(phases.starts) == 1
+    assert phases.orders == sorted(phases.orders) <= [phases.finished] * 3
