@@ -30,7 +30,8 @@ The rule, for one snapshot, deterministic and in whole watts:
    from the lowest class, the one relieving most per watt (ties: lowest id) is cut to the
    largest whole-watt grant that keeps the element within its limit (0 if there is none; a
    batched search that starts beside the grant its measured relief predicts, `_search`), and
-   that element is recorded as the unit's binding constraint. Units that do not load the element are never cut for it.
+   that element is recorded as the unit's binding constraint. Units that do not load the
+   element are never cut for it.
    In a screened round the units in that order are first cut to zero at once, with the element
    as their binding constraint, while their measured reliefs times their grants add up to less
    than 3/4 of the element's excess (each of them is needed whole, to first order); the unit
@@ -58,9 +59,9 @@ for the first probes); the fixed point they reach is the same within the inverte
 power flow's tolerances, and depends only on the round's snapshot, not on the batch.
 
 Up to `EXACT_PROBES` groups a round (every feeder of the examples) the rule is the exact one of
-3 and 4, as before screening existed, one element a round, every snapshot started cold; a screened round may pick another unit than the exact
-rule would where the first-order ranking misses the measured best, and whole cuts assume the
-reliefs stay as measured. Either way the rule ends only when no limit is violated that a
+3 and 4, as before screening existed, one element a round, every snapshot started cold; a
+screened round may pick another unit than the exact rule would where the first-order ranking
+misses the measured best, and whole cuts assume the reliefs stay as measured. Either way the rule ends only when no limit is violated that a
 measured relief says a cut could ease, in whole watts, deterministically.
 
 Many snapshots are curtailed in lockstep: each snapshot's rule runs as a generator that yields
