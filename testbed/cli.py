@@ -121,7 +121,7 @@ def bench(
     options = ({} if days is None else {"days": days}) | ({} if start is None else {"start": start})
     results = []
     for each in known if name == "all" else [name]:
-        start = time.perf_counter()
+        began = time.perf_counter()
         result = importlib.import_module(f"testbed.benchmarks.{each}").run(quick=quick, **options)
         content = to_json(result, quick)
         results.append(content)
@@ -130,7 +130,7 @@ def bench(
             (save / f"{each}.json").write_text(json_text.dumps(content, sort_keys=True, indent=1)
                                                + "\n")
         if name == "all":
-            typer.echo(f"bench {each}: {time.perf_counter() - start:.0f} s", err=True)
+            typer.echo(f"bench {each}: {time.perf_counter() - began:.0f} s", err=True)
         if json:
             typer.echo(json_text.dumps(content, sort_keys=True))
         elif not markdown:

@@ -82,12 +82,12 @@ def run(quick: bool = False, days: float | None = None, start: str | None = None
 
     with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
         phases = RunPhases(sampler)
-        start = time.perf_counter()
+        began = time.perf_counter()
         summary = run_scenario(scenario, Path(tmp) / "run", paced=False,
                                progress=phases.progress, watch=phases.watch, report=False)
         end = time.perf_counter()
     per_day = 86_400 // scenario.market.interval_s
-    startup_s, first_s, loop_s, finish_s = day_parts(start, phases.orders, phases.finished, end)
+    startup_s, first_s, loop_s, finish_s = day_parts(began, phases.orders, phases.finished, end)
     seconds_per_day = (startup_s + first_s + finish_s
                        + loop_s * (per_day - 1) / (scenario.intervals - 1))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -97,7 +97,7 @@ def run(quick: bool = False, days: float | None = None, start: str | None = None
         "intervals": summary["intervals"],
         "transactions": summary["transactions"],
         "trades": summary["trades"],
-        "wall_s": end - start,
+        "wall_s": end - began,
         "startup_s": startup_s,
         "first_interval_s": first_s,
         "loop_s": loop_s,
