@@ -562,16 +562,16 @@ def _search(high: int, predicted: float) -> Generator[np.ndarray, np.ndarray, in
     """The largest whole number below ``high`` (known to exceed) whose excess is at most 0,
     0 if none: batches of numbers, each sent their excesses. A batch holds the numbers
     beside the crossing it predicts (``predicted`` at first, then the linear interpolation
-    of the bracket's ends) and a few spread evenly over the bracket; the bracket is then
-    the largest number within and the next one tried above it (below the first one within,
-    0 unless it is the one tried). Where the excess rises with the number, the answer does not
-    depend on the numbers tried; near a linear crossing it takes one or two batches."""
-    low, low_within = 0, False
-    tried: dict[int, float] = {}
-    guess = predicted
+    of the bracket's ends) and a few spread evenly over the bracket. The bracket's low end is
+    the largest number found within (0 before one is: the first batch tries 0), its high end
+    the smallest number tried above that which exceeds. Where the excess rises with the
+    number, the answer does not depend on the numbers tried; near a linear crossing it takes
+    one or two batches."""
+    low = 0
+    tried: dict[int, float] = {}  # a number's excess; the low end is in it once found within
+    guess = predicted if np.isfinite(predicted) else high / 2
     while high - low > 1:
-        spread = np.linspace(low, high, _SEARCH_SPREAD + 2)[:-1]  # low: 0, unless tried
-        guess = guess if np.isfinite(guess) else (low + high) / 2
+        spread = np.linspace(low, high, _SEARCH_SPREAD + 2)[:-1]
         near = np.floor(guess) + np.arange(1 - _SEARCH_NEAR, _SEARCH_NEAR + 1)
         numbers = np.unique(np.concatenate([spread.round(), near]).clip(low, high - 1))
         numbers = np.array([g for g in numbers.astype(np.int64) if g not in tried])
@@ -579,13 +579,14 @@ def _search(high: int, predicted: float) -> Generator[np.ndarray, np.ndarray, in
         tried.update(zip(numbers.tolist(), excess.tolist()))
         within = [g for g in sorted(tried) if low <= g < high and tried[g] <= 0]
         if within:
-            low, low_within = within[-1], True
+            low = within[-1]
         elif 0 in tried:
             return 0  # not even 0 keeps the element within
         high = min([g for g in tried if low < g < high and not tried[g] <= 0], default=high)
-        ends = (tried.get(low) if low_within else None), tried.get(high)
-        guess = (low + (high - low) * -ends[0] / (ends[1] - ends[0])
-                 if None not in ends and np.isfinite(ends).all() and ends[1] > ends[0]
+        at_low, at_high = tried.get(low), tried.get(high)
+        guess = (low + (high - low) * at_low / (at_low - at_high)
+                 if at_low is not None and at_high is not None
+                 and np.isfinite([at_low, at_high]).all() and at_low < at_high
                  else (low + high) / 2)
     return low
 
